@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: install what is missing, then
+#   1. a release build and every ctest test,
+#   2. the same tests under AddressSanitizer + UndefinedBehaviorSanitizer,
+#   3. a short libFuzzer smoke run of every fuzz target (ASan+UBSan, clang).
+# Usage: contrib/test.sh [--quick]   (--quick skips 2 and 3)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+JOBS=${JOBS:-$(nproc)}
+FUZZ_SECONDS=${FUZZ_SECONDS:-15}
+
+bash contrib/install-deps.sh
+
+echo "== release build + tests"
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j"$JOBS"
+ctest --test-dir build --output-on-failure -j"$JOBS"
+
+if [ "${1:-}" = "--quick" ]; then exit 0; fi
+
+echo "== ASan+UBSan build + tests"
+cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSANITIZERS=address,undefined -DVW_BUILD_BENCH=OFF >/dev/null
+cmake --build build-asan -j"$JOBS"
+ctest --test-dir build-asan --output-on-failure -j"$JOBS"
+
+if [ -x tests/fuzz/smoke.sh ] || [ -f tests/fuzz/smoke.sh ]; then
+  echo "== fuzz smoke (${FUZZ_SECONDS}s per target)"
+  bash tests/fuzz/smoke.sh "$FUZZ_SECONDS"
+fi
+echo "== all test stages passed"
