@@ -1,0 +1,441 @@
+#include "chain_follower.h"
+
+#include "chain/rpc_replies.h"
+#include "log.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json.hpp>
+
+namespace vw::daemon {
+
+namespace net = boost::asio;
+namespace json = boost::json;
+
+namespace {
+constexpr size_t kRawTxCache = 20000;
+} // namespace
+
+std::string_view ToString(FollowerStatus::Node n)
+{
+    switch (n) {
+    case FollowerStatus::Node::Unknown: return "unknown";
+    case FollowerStatus::Node::Ok: return "ok";
+    case FollowerStatus::Node::Unreachable: return "unreachable";
+    case FollowerStatus::Node::WarmingUp: return "warming_up";
+    case FollowerStatus::Node::InitialDownload: return "initial_block_download";
+    case FollowerStatus::Node::PrunedBelowCursor: return "pruned_below_cursor";
+    case FollowerStatus::Node::WrongChain: return "wrong_chain";
+    }
+    return "?";
+}
+
+ChainFollower::ChainFollower(net::any_io_executor ex, BitcoindRpc& rpc, store::Store& store,
+                             chain::ChainListener& listener, FollowerOptions opts)
+    : m_ex(ex), m_rpc(rpc), m_store(store), m_listener(listener), m_opts(std::move(opts)), m_wake(ex)
+{
+}
+
+void ChainFollower::SetNode(FollowerStatus::Node n, std::string detail)
+{
+    const bool changed = n != m_status.node;
+    m_status.node = n;
+    m_status.detail = std::move(detail);
+    if (changed) {
+        if (n == FollowerStatus::Node::Ok) {
+            log::Chain()->info("bitcoind: {}", ToString(n));
+        } else {
+            log::Chain()->warn("bitcoind: {} ({})", ToString(n), m_status.detail);
+        }
+        if (on_status_change) on_status_change(m_status);
+    }
+}
+
+void ChainFollower::Wake()
+{
+    m_woken = true;
+    m_wake.cancel();
+}
+
+void ChainFollower::Stop()
+{
+    m_stopping = true;
+    m_wake.cancel();
+}
+
+void ChainFollower::RememberRawTx(Transaction tx)
+{
+    const Txid id = tx.GetTxid();
+    if (m_rawtx.emplace(id, std::move(tx)).second) {
+        m_rawtx_order.push_back(id);
+        if (m_rawtx_order.size() > kRawTxCache) {
+            m_rawtx.erase(m_rawtx_order.front());
+            m_rawtx_order.pop_front();
+        }
+    }
+}
+
+bool ChainFollower::AnnounceCached(const Txid& txid)
+{
+    auto it = m_rawtx.find(txid);
+    if (it == m_rawtx.end()) return false;
+    if (m_mempool.insert(txid).second) m_listener.TxAddedToMempool(it->second);
+    return true;
+}
+
+void ChainFollower::OnZmqBadMessage(const std::string& endpoint, std::string_view why)
+{
+    ++m_status.zmq_bad_messages;
+    log::Zmq()->warn("ignoring malformed message from {}: {}", endpoint, why);
+    // We cannot tell what it should have said: treat it like a gap.
+    m_need_mempool_resync = true;
+    Wake();
+}
+
+void ChainFollower::OnZmqMessage(const std::string& endpoint, chain::ZmqMessage msg)
+{
+    using V = chain::SequenceTracker::Verdict;
+    switch (m_seq.Observe(endpoint, msg.topic, msg.sequence)) {
+    case V::Gap:
+        ++m_status.zmq_gaps;
+        log::Zmq()->warn("sequence gap on {} {}: resyncing from RPC", endpoint, chain::ToString(msg.topic));
+        m_need_mempool_resync = true;
+        Wake();
+        break;
+    case V::Restart:
+        ++m_status.zmq_restarts;
+        log::Zmq()->warn("publisher restarted on {} {}: resyncing from RPC", endpoint, chain::ToString(msg.topic));
+        m_need_mempool_resync = true;
+        Wake();
+        break;
+    case V::First:
+    case V::InOrder: break;
+    }
+    switch (msg.topic) {
+    case chain::ZmqTopic::RawTx: {
+        auto tx = DecodeTransaction(msg.body);
+        if (!tx) {
+            OnZmqBadMessage(endpoint, ToString(tx.error()));
+            return;
+        }
+        const Txid id = tx->GetTxid();
+        RememberRawTx(std::move(*tx));
+        // The 'A' on the sequence socket may have overtaken this frame.
+        if (auto it = std::find(m_pending_adds.begin(), m_pending_adds.end(), id); it != m_pending_adds.end()) {
+            m_pending_adds.erase(it);
+            AnnounceCached(id);
+        }
+        break;
+    }
+    case chain::ZmqTopic::Sequence: {
+        const auto& body = std::get<chain::SequenceBody>(msg.parsed);
+        if (const auto* a = std::get_if<chain::SeqTxAdded>(&body)) {
+            // Act at first sight: with the body already here, no RPC round trip is needed.
+            if (!AnnounceCached(a->txid)) {
+                m_pending_adds.push_back(a->txid);
+                Wake();
+            }
+        } else if (const auto* r = std::get_if<chain::SeqTxRemoved>(&body)) {
+            if (m_mempool.erase(r->txid)) m_listener.TxRemovedFromMempool(r->txid);
+        } else {
+            Wake(); // block connected/disconnected: reconcile
+        }
+        break;
+    }
+    case chain::ZmqTopic::HashBlock:
+    case chain::ZmqTopic::RawBlock:
+        Wake();
+        break;
+    case chain::ZmqTopic::HashTx: break;
+    }
+}
+
+ChainFollower::Step ChainFollower::HandleRpcError(const RpcError& e, const char* what)
+{
+    if (e.IsUnreachable() || e.kind == RpcError::Kind::Auth) {
+        SetNode(FollowerStatus::Node::Unreachable, e.ToString());
+        m_need_mempool_resync = true;
+        return Step::Retry;
+    }
+    if (e.IsWarmingUp()) {
+        SetNode(FollowerStatus::Node::WarmingUp, e.message);
+        return Step::Retry;
+    }
+    log::Chain()->warn("{}: {}", what, e.ToString());
+    return Step::Retry;
+}
+
+net::awaitable<std::optional<Block>> ChainFollower::FetchBlock(const BlockHash& hash, Step& step)
+{
+    auto r = co_await m_rpc.Call("getblock", Params(hash.ToString(), 0));
+    if (!r) {
+        if (r.error->kind == RpcError::Kind::Rpc && r.error->code == -1) {
+            // "Block not available (pruned data)": the node cannot give us what we missed.
+            SetNode(FollowerStatus::Node::PrunedBelowCursor,
+                    "block " + hash.ToString() + " is not available on the node (pruned?): " + r.error->message);
+            step = Step::Retry;
+            co_return std::nullopt;
+        }
+        step = HandleRpcError(*r.error, "getblock");
+        co_return std::nullopt;
+    }
+    auto bytes = chain::ParseHexReply(*r.value);
+    if (!bytes) {
+        log::Chain()->warn("getblock {}: {}", hash.ToString(), bytes.error());
+        step = Step::Retry;
+        co_return std::nullopt;
+    }
+    auto block = DecodeBlock(*bytes);
+    if (!block || block->header.GetHash() != hash) {
+        log::Chain()->warn("getblock {}: {}", hash.ToString(), block ? "hash mismatch" : ToString(block.error()));
+        step = Step::Retry;
+        co_return std::nullopt;
+    }
+    co_return std::move(*block);
+}
+
+net::awaitable<ChainFollower::Step> ChainFollower::Reconcile()
+{
+    ++m_status.reconciles;
+    auto info_r = co_await m_rpc.Call("getblockchaininfo", Params());
+    if (!info_r) co_return HandleRpcError(*info_r.error, "getblockchaininfo");
+    auto info = chain::ParseBlockchainInfo(*info_r.value);
+    if (!info) {
+        log::Chain()->warn("getblockchaininfo: {}", info.error());
+        co_return Step::Retry;
+    }
+    if (info->chain != m_opts.chain) {
+        SetNode(FollowerStatus::Node::WrongChain,
+                "node is on chain '" + info->chain + "', vaultwatchd is configured for '" + m_opts.chain + "'");
+        m_fatal = m_status.detail;
+        co_return Step::Fatal;
+    }
+    m_status.node_tip = info->blocks;
+    if (info->initial_block_download) {
+        SetNode(FollowerStatus::Node::InitialDownload, "node is in initial block download at height " + std::to_string(info->blocks));
+        co_return Step::Retry;
+    }
+
+    auto cursor_r = m_store.LoadCursor();
+    if (!cursor_r) {
+        m_fatal = "store: " + cursor_r.error().message;
+        co_return Step::Fatal;
+    }
+    store::Cursor cursor = *cursor_r;
+    if (cursor.height < 0) {
+        // First start: begin at the configured height, or at the node's tip.
+        const int start = m_opts.start_height < 0 ? info->blocks : std::min(m_opts.start_height, info->blocks);
+        auto h = co_await m_rpc.Call("getblockhash", Params(start));
+        if (!h) co_return HandleRpcError(*h.error, "getblockhash");
+        auto hash = chain::ParseBlockHashReply(*h.value);
+        if (!hash) co_return Step::Retry;
+        if (m_opts.start_height < 0) {
+            store::BlockBatch b;
+            b.new_cursor = {start, *hash};
+            b.connected = {{start, *hash}};
+            if (auto c = m_store.Commit(b); !c) {
+                m_fatal = "store: " + c.error().message;
+                co_return Step::Fatal;
+            }
+            cursor = b.new_cursor;
+            log::Chain()->info("first start: following from the node's tip, height {} {}", start, hash->ToString());
+        } else {
+            // Replay from start_height: pretend the block below it is our cursor.
+            cursor.height = start - 1;
+            if (start > 0) {
+                auto prev = co_await m_rpc.Call("getblockhash", Params(start - 1));
+                if (!prev) co_return HandleRpcError(*prev.error, "getblockhash");
+                auto ph = chain::ParseBlockHashReply(*prev.value);
+                if (!ph) co_return Step::Retry;
+                cursor.hash = *ph;
+                store::BlockBatch b;
+                b.new_cursor = cursor;
+                b.connected = {{cursor.height, cursor.hash}};
+                if (auto c = m_store.Commit(b); !c) {
+                    m_fatal = "store: " + c.error().message;
+                    co_return Step::Fatal;
+                }
+            }
+        }
+    }
+    if (info->pruned && info->prune_height > cursor.height + 1) {
+        SetNode(FollowerStatus::Node::PrunedBelowCursor,
+                "node pruned up to height " + std::to_string(info->prune_height) + " but vaultwatchd's cursor is at " +
+                    std::to_string(cursor.height) + ": blocks in between cannot be checked. Resync a node without pruning that far.");
+        co_return Step::Retry;
+    }
+    SetNode(FollowerStatus::Node::Ok, "");
+
+    // Walk back to the fork point: the highest block of ours that the node still has at that height.
+    int disconnects = 0;
+    while (cursor.height >= 0) {
+        if (cursor.height <= info->blocks) {
+            auto h = co_await m_rpc.Call("getblockhash", Params(cursor.height));
+            if (!h && !(h.error->kind == RpcError::Kind::Rpc && h.error->code == -8)) {
+                co_return HandleRpcError(*h.error, "getblockhash");
+            }
+            if (h) {
+                auto nh = chain::ParseBlockHashReply(*h.value);
+                if (!nh) co_return Step::Retry;
+                if (*nh == cursor.hash) break;
+            }
+        }
+        Step step = Step::Done;
+        auto block = co_await FetchBlock(cursor.hash, step);
+        if (!block) co_return step;
+        store::BlockBatch batch;
+        m_listener.BlockDisconnected(*block, cursor.height, batch);
+        batch.disconnect_from = cursor.height;
+        store::Cursor prev{cursor.height - 1, block->header.prev_block};
+        if (auto remembered = m_store.BlockAt(prev.height); remembered && remembered->has_value() && **remembered != prev.hash) {
+            m_fatal = "store: remembered block at height " + std::to_string(prev.height) + " does not match the chain";
+            co_return Step::Fatal;
+        }
+        batch.new_cursor = prev;
+        if (auto c = m_store.Commit(batch); !c) {
+            m_fatal = "store: " + c.error().message;
+            co_return Step::Fatal;
+        }
+        log::Chain()->info("disconnected block {} at height {}", cursor.hash.ToString(), cursor.height);
+        cursor = prev;
+        ++disconnects;
+    }
+    if (disconnects) log::Chain()->warn("reorg: {} block(s) disconnected, fork point at height {}", disconnects, cursor.height);
+
+    // Walk forward, one block and one SQLite transaction at a time.
+    while (cursor.height < info->blocks && !m_stopping) {
+        auto h = co_await m_rpc.Call("getblockhash", Params(cursor.height + 1));
+        if (!h) {
+            if (h.error->kind == RpcError::Kind::Rpc && h.error->code == -8) break; // tip moved back: next round
+            co_return HandleRpcError(*h.error, "getblockhash");
+        }
+        auto hash = chain::ParseBlockHashReply(*h.value);
+        if (!hash) co_return Step::Retry;
+        Step step = Step::Done;
+        auto block = co_await FetchBlock(*hash, step);
+        if (!block) co_return step;
+        if (block->header.prev_block != cursor.hash) {
+            // The node reorganised while we walked: start over from the fork search.
+            m_woken = true;
+            co_return Step::Done;
+        }
+        store::BlockBatch batch;
+        m_listener.BlockConnected(*block, cursor.height + 1, batch);
+        batch.new_cursor = {cursor.height + 1, *hash};
+        batch.connected.emplace_back(cursor.height + 1, *hash);
+        if (auto c = m_store.Commit(batch); !c) {
+            m_fatal = "store: " + c.error().message;
+            co_return Step::Fatal;
+        }
+        for (const auto& tx : block->txs) m_mempool.erase(tx.GetTxid());
+        cursor = batch.new_cursor;
+        m_status.cursor = cursor;
+        log::Chain()->debug("connected block {} at height {}", hash->ToString(), cursor.height);
+        if (cursor.height == info->blocks) {
+            // Reached the tip we saw: ask again, the node may have moved on meanwhile.
+            auto best = co_await m_rpc.Call("getblockchaininfo", Params());
+            if (best) {
+                if (auto bi = chain::ParseBlockchainInfo(*best.value); bi) {
+                    info->blocks = bi->blocks;
+                    m_status.node_tip = bi->blocks;
+                }
+            }
+        }
+    }
+    m_status.cursor = cursor;
+    if (m_stopping) co_return Step::Done;
+    if (m_need_mempool_resync) {
+        auto s = co_await ResyncMempool();
+        if (s != Step::Done) co_return s;
+    }
+    if (!m_status.caught_up) {
+        m_status.caught_up = true;
+        log::Chain()->info("caught up at height {} {}", cursor.height, cursor.hash.ToString());
+        if (on_caught_up) on_caught_up();
+    }
+    co_return Step::Done;
+}
+
+net::awaitable<void> ChainFollower::AnnounceMempoolTx(const Txid& txid)
+{
+    if (m_mempool.count(txid)) co_return;
+    auto it = m_rawtx.find(txid);
+    if (it != m_rawtx.end()) {
+        m_mempool.insert(txid);
+        m_listener.TxAddedToMempool(it->second);
+        co_return;
+    }
+    auto r = co_await m_rpc.Call("getrawtransaction", Params(txid.ToString(), 0));
+    if (!r) {
+        // -5: it left the mempool before we asked; nothing to announce.
+        if (!(r.error->kind == RpcError::Kind::Rpc && r.error->code == -5)) {
+            log::Chain()->warn("getrawtransaction {}: {}", txid.ToString(), r.error->ToString());
+            m_need_mempool_resync = true;
+        }
+        co_return;
+    }
+    auto bytes = chain::ParseHexReply(*r.value);
+    if (!bytes) co_return;
+    auto tx = DecodeTransaction(*bytes);
+    if (!tx || tx->GetTxid() != txid) {
+        log::Chain()->warn("getrawtransaction {}: malformed reply", txid.ToString());
+        co_return;
+    }
+    m_mempool.insert(txid);
+    m_listener.TxAddedToMempool(*tx);
+    RememberRawTx(std::move(*tx));
+}
+
+net::awaitable<ChainFollower::Step> ChainFollower::ResyncMempool()
+{
+    auto r = co_await m_rpc.Call("getrawmempool", Params(false, true));
+    if (!r) co_return HandleRpcError(*r.error, "getrawmempool");
+    auto snap = chain::ParseRawMempoolSeq(*r.value);
+    if (!snap) {
+        log::Chain()->warn("getrawmempool: {}", snap.error());
+        co_return Step::Retry;
+    }
+    m_need_mempool_resync = false;
+    std::unordered_set<Txid, HashIdHasher> now(snap->txids.begin(), snap->txids.end());
+    std::vector<Txid> gone;
+    for (const auto& t : m_mempool) {
+        if (!now.count(t)) gone.push_back(t);
+    }
+    for (const auto& t : gone) {
+        m_mempool.erase(t);
+        m_listener.TxRemovedFromMempool(t);
+    }
+    for (const auto& t : snap->txids) co_await AnnounceMempoolTx(t);
+    log::Chain()->debug("mempool resynced: {} transactions, sequence {}", snap->txids.size(), snap->mempool_sequence);
+    co_return Step::Done;
+}
+
+net::awaitable<void> ChainFollower::Run()
+{
+    auto backoff = m_opts.retry_min;
+    while (!m_stopping) {
+        m_woken = false;
+        const Step step = co_await Reconcile();
+        if (step == Step::Fatal) {
+            log::Chain()->critical("{}", m_fatal.value_or("fatal error"));
+            co_return;
+        }
+        while (step == Step::Done && !m_pending_adds.empty() && !m_stopping) {
+            const Txid t = m_pending_adds.front();
+            m_pending_adds.pop_front();
+            co_await AnnounceMempoolTx(t);
+        }
+        std::chrono::milliseconds wait = m_opts.poll_interval;
+        if (step == Step::Retry) {
+            wait = backoff;
+            backoff = std::min(backoff * 2, m_opts.retry_max);
+        } else {
+            backoff = m_opts.retry_min;
+        }
+        if (m_woken && step == Step::Done) continue;
+        m_wake.expires_after(wait);
+        co_await m_wake.async_wait(net::as_tuple(net::use_awaitable));
+    }
+}
+
+} // namespace vw::daemon

@@ -1,0 +1,95 @@
+#pragma once
+// The sync engine: ZMQ only wakes it up; bitcoind's RPC is the truth (PRODUCT.md §3).
+// Runs entirely on one executor (the chain strand); the ZMQ thread posts messages onto it.
+
+#include "bitcoind_rpc.h"
+#include "chain/listener.h"
+#include "chain/zmq_message.h"
+#include "store/store.h"
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <deque>
+#include <functional>
+#include <unordered_map>
+#include <unordered_set>
+
+namespace vw::daemon {
+
+struct FollowerOptions {
+    std::string chain{"regtest"};       //!< refuse a node on any other chain
+    int start_height{-1};               //!< first start with no cursor: -1 = node's tip, else replay from here
+    std::chrono::milliseconds poll_interval{std::chrono::seconds{5}};
+    std::chrono::milliseconds retry_min{std::chrono::milliseconds{200}};
+    std::chrono::milliseconds retry_max{std::chrono::seconds{10}};
+};
+
+//! Health the follower reports (getinfo, metrics, webhooks).
+struct FollowerStatus {
+    enum class Node { Unknown, Ok, Unreachable, WarmingUp, InitialDownload, PrunedBelowCursor, WrongChain } node{Node::Unknown};
+    std::string detail;
+    store::Cursor cursor;
+    int node_tip{-1};
+    uint64_t zmq_gaps{0};
+    uint64_t zmq_restarts{0};
+    uint64_t zmq_bad_messages{0};
+    uint64_t reconciles{0};
+    bool caught_up{false};
+};
+std::string_view ToString(FollowerStatus::Node n);
+
+class ChainFollower
+{
+public:
+    ChainFollower(boost::asio::any_io_executor ex, BitcoindRpc& rpc, store::Store& store, chain::ChainListener& listener,
+                  FollowerOptions opts);
+
+    //! The main loop; returns when Stop() is called or on a fatal error (wrong chain, store failure).
+    boost::asio::awaitable<void> Run();
+    //! Must be called on the follower's executor.
+    void OnZmqMessage(const std::string& endpoint, chain::ZmqMessage msg);
+    void OnZmqBadMessage(const std::string& endpoint, std::string_view why);
+    void Wake();
+    void Stop();
+
+    const FollowerStatus& status() const { return m_status; }
+    //! Called once after the first complete catch-up (systemd READY, demo).
+    std::function<void()> on_caught_up;
+    //! Called when the node's health changes.
+    std::function<void(const FollowerStatus&)> on_status_change;
+    //! Set when Run() returned because of a fatal error.
+    std::optional<std::string> fatal_error() const { return m_fatal; }
+
+private:
+    enum class Step { Done, Retry, Fatal };
+    boost::asio::awaitable<Step> Reconcile();
+    boost::asio::awaitable<Step> ResyncMempool();
+    boost::asio::awaitable<std::optional<Block>> FetchBlock(const BlockHash& hash, Step& step);
+    boost::asio::awaitable<void> AnnounceMempoolTx(const Txid& txid);
+    Step HandleRpcError(const RpcError& e, const char* what);
+    void SetNode(FollowerStatus::Node n, std::string detail);
+    void RememberRawTx(Transaction tx);
+    bool AnnounceCached(const Txid& txid);
+
+    boost::asio::any_io_executor m_ex;
+    BitcoindRpc& m_rpc;
+    store::Store& m_store;
+    chain::ChainListener& m_listener;
+    FollowerOptions m_opts;
+    boost::asio::steady_timer m_wake;
+    bool m_stopping{false};
+    bool m_woken{false};
+    bool m_need_mempool_resync{true};
+    bool m_chain_checked{false};
+    FollowerStatus m_status;
+    std::optional<std::string> m_fatal;
+    chain::SequenceTracker m_seq;
+    std::unordered_set<Txid, HashIdHasher> m_mempool;
+    // Recent rawtx bodies, so a sequence 'A' needs no RPC round trip. Bounded FIFO.
+    std::unordered_map<Txid, Transaction, HashIdHasher> m_rawtx;
+    std::deque<Txid> m_rawtx_order;
+    std::deque<Txid> m_pending_adds; //!< 'A' events waiting for the chain strand to fetch bodies
+};
+
+} // namespace vw::daemon

@@ -1,0 +1,116 @@
+#include "config.h"
+
+#include <boost/program_options.hpp>
+
+#include <fstream>
+#include <iostream>
+
+namespace vw::daemon {
+namespace po = boost::program_options;
+
+namespace {
+const std::vector<std::string> kChains{"main", "test", "testnet4", "signet", "regtest"};
+
+std::filesystem::path DefaultDatadir()
+{
+    const char* home = std::getenv("HOME");
+    return std::filesystem::path(home ? home : ".") / ".vaultwatch";
+}
+
+po::options_description Options(Config& c)
+{
+    po::options_description d("vaultwatchd options");
+    d.add_options()
+        ("help,h", "print this help and exit")
+        ("version", "print the version and exit")
+        ("chain", po::value(&c.chain)->default_value("main"), "network: main, test, testnet4, signet, regtest")
+        ("datadir", po::value<std::string>(), "data directory (default ~/.vaultwatch; non-main chains use <datadir>/<chain>/)")
+        ("conf", po::value<std::string>(), "config file (default <datadir>/vaultwatch.conf)")
+        ("rpcbind", po::value(&c.rpcbind)->default_value("127.0.0.1"), "address of the control RPC port")
+        ("rpcport", po::value(&c.rpcport)->default_value(0), "control RPC port (0 = per-chain default)")
+        ("rpcauth", po::value(&c.rpcauth)->composing(), "user:salt$hmac credentials, bitcoind's format (repeatable)")
+        ("metricsbind", po::value(&c.metricsbind)->default_value(""), "host:port for Prometheus /metrics (empty = off)")
+        ("loglevel", po::value(&c.loglevel)->default_value("info"), "trace|debug|info|warn|error, or component=level,...")
+        ("logfile", po::value(&c.logfile)->default_value(""), "also log to this file (reopened on SIGHUP)")
+        ("startheight", po::value(&c.start_height)->default_value(-1), "first start only: replay from this height (-1 = start at the node's tip)")
+        ("pollseconds", po::value(&c.poll_seconds)->default_value(5), "reconcile with bitcoind at least this often")
+        ("bitcoind.rpcconnect", po::value(&c.bitcoind.rpcconnect)->default_value("127.0.0.1"), "bitcoind RPC host")
+        ("bitcoind.rpcport", po::value(&c.bitcoind.rpcport)->default_value(0), "bitcoind RPC port (0 = per-chain default)")
+        ("bitcoind.rpccookiefile", po::value(&c.bitcoind.rpccookiefile)->default_value(""), "bitcoind cookie file (preferred over user/password)")
+        ("bitcoind.rpcuser", po::value(&c.bitcoind.rpcuser)->default_value(""), "bitcoind RPC user")
+        ("bitcoind.rpcpassword", po::value(&c.bitcoind.rpcpassword)->default_value(""), "bitcoind RPC password")
+        ("bitcoind.rpctimeout", po::value(&c.bitcoind.rpctimeout)->default_value(30), "seconds before a bitcoind RPC call is abandoned")
+        ("bitcoind.zmqrawtx", po::value(&c.bitcoind.zmqrawtx)->default_value(""), "ZMQ rawtx endpoint (default: from getzmqnotifications)")
+        ("bitcoind.zmqrawblock", po::value(&c.bitcoind.zmqrawblock)->default_value(""), "ZMQ rawblock endpoint")
+        ("bitcoind.zmqhashblock", po::value(&c.bitcoind.zmqhashblock)->default_value(""), "ZMQ hashblock endpoint")
+        ("bitcoind.zmqsequence", po::value(&c.bitcoind.zmqsequence)->default_value(""), "ZMQ sequence endpoint");
+    return d;
+}
+} // namespace
+
+std::filesystem::path Config::NetDir() const { return chain == "main" ? datadir : datadir / chain; }
+
+uint16_t Config::DefaultBitcoindRpcPort(const std::string& chain)
+{
+    if (chain == "test") return 18332;
+    if (chain == "testnet4") return 48332;
+    if (chain == "signet") return 38332;
+    if (chain == "regtest") return 18443;
+    return 8332;
+}
+
+uint16_t Config::DefaultRpcPort(const std::string& chain)
+{
+    if (chain == "test") return 18345;
+    if (chain == "testnet4") return 48345;
+    if (chain == "signet") return 38345;
+    if (chain == "regtest") return 18545;
+    return 8345;
+}
+
+Expected<std::optional<Config>, std::string> ParseConfig(int argc, const char* const argv[])
+{
+    Config c;
+    auto desc = Options(c);
+    po::variables_map vm;
+    try {
+        po::store(po::parse_command_line(argc, argv, desc), vm);
+        if (vm.count("help")) {
+            std::cout << desc << "\n";
+            return std::optional<Config>{};
+        }
+        if (vm.count("version")) {
+            std::cout << "vaultwatchd " << VW_VERSION << "\n";
+            return std::optional<Config>{};
+        }
+        c.datadir = vm.count("datadir") ? std::filesystem::path(vm["datadir"].as<std::string>()) : DefaultDatadir();
+        c.conf = vm.count("conf") ? std::filesystem::path(vm["conf"].as<std::string>()) : c.datadir / "vaultwatch.conf";
+        if (std::filesystem::exists(c.conf)) {
+            std::ifstream f(c.conf);
+            if (!f) return Unexpected{"cannot read config file " + c.conf.string()};
+            try {
+                po::store(po::parse_config_file(f, desc, /*allow_unregistered=*/false), vm);
+            } catch (const po::error& e) {
+                return Unexpected{c.conf.string() + ": " + e.what()};
+            }
+        } else if (vm.count("conf")) {
+            return Unexpected{"config file " + c.conf.string() + " does not exist"};
+        }
+        po::notify(vm);
+    } catch (const po::error& e) {
+        return Unexpected{std::string(e.what())};
+    }
+    if (std::find(kChains.begin(), kChains.end(), c.chain) == kChains.end()) {
+        return Unexpected{"chain=" + c.chain + " is not one of main, test, testnet4, signet, regtest"};
+    }
+    if (c.rpcport == 0) c.rpcport = Config::DefaultRpcPort(c.chain);
+    if (c.bitcoind.rpcport == 0) c.bitcoind.rpcport = Config::DefaultBitcoindRpcPort(c.chain);
+    if (c.bitcoind.rpccookiefile.empty() && c.bitcoind.rpcuser.empty()) {
+        return Unexpected{std::string("no bitcoind credentials: set bitcoind.rpccookiefile (e.g. ~/.bitcoin/") +
+                          (c.chain == "main" ? "" : c.chain + "/") + ".cookie) or bitcoind.rpcuser/bitcoind.rpcpassword"};
+    }
+    if (c.poll_seconds == 0) return Unexpected{"pollseconds must be at least 1"};
+    return std::optional<Config>{std::move(c)};
+}
+
+} // namespace vw::daemon

@@ -1,0 +1,50 @@
+#pragma once
+// vaultwatchd configuration: a bitcoin.conf-style file ([section] keys become section.key) and
+// the same options as --flags (PRODUCT.md §8). Flags override the file.
+
+#include "util/expected.h"
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace vw::daemon {
+
+struct Config {
+    std::string chain{"main"};
+    std::filesystem::path datadir;      //!< base datadir (as given)
+    std::filesystem::path conf;
+    std::string rpcbind{"127.0.0.1"};
+    uint16_t rpcport{0};
+    std::vector<std::string> rpcauth;
+    std::string metricsbind;
+    std::string loglevel{"info"};
+    std::string logfile;
+    int start_height{-1};
+    unsigned poll_seconds{5};
+
+    struct Bitcoind {
+        std::string rpcconnect{"127.0.0.1"};
+        uint16_t rpcport{0};
+        std::string rpccookiefile;
+        std::string rpcuser;
+        std::string rpcpassword;
+        std::string zmqrawtx, zmqrawblock, zmqhashblock, zmqsequence;
+        unsigned rpctimeout{30};
+    } bitcoind;
+
+    //! <datadir>/<chain>/ for every chain but main, as bitcoind does.
+    std::filesystem::path NetDir() const;
+    //! bitcoind's default RPC port for the chain.
+    static uint16_t DefaultBitcoindRpcPort(const std::string& chain);
+    //! vaultwatchd's own default control port for the chain.
+    static uint16_t DefaultRpcPort(const std::string& chain);
+};
+
+//! Parses flags and the config file. Returns an operator-facing message on any error (unknown
+//! option, bad value, unreadable file). Returns nullopt in value for --help/--version (printed).
+Expected<std::optional<Config>, std::string> ParseConfig(int argc, const char* const argv[]);
+
+} // namespace vw::daemon

@@ -1,0 +1,211 @@
+// vaultwatchd: init -> start -> (run) -> interrupt -> stop.
+#include "bitcoind_rpc.h"
+#include "chain/rpc_replies.h"
+#include "chain_follower.h"
+#include "config.h"
+#include "log.h"
+#include "zmq_subscriber.h"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json.hpp>
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <iostream>
+
+namespace net = boost::asio;
+namespace json = boost::json;
+using namespace vw;
+using namespace vw::daemon;
+
+namespace {
+
+//! Holds an exclusive lock on <netdir>/.lock for the process lifetime, so two daemons cannot
+//! share one datadir (and one SQLite file).
+class DirLock
+{
+public:
+    static std::optional<DirLock> Acquire(const std::filesystem::path& dir, std::string& err)
+    {
+        const auto path = dir / ".lock";
+        const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (fd < 0) {
+            err = "cannot open " + path.string() + ": " + std::strerror(errno);
+            return std::nullopt;
+        }
+        if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+            ::close(fd);
+            err = "datadir " + dir.string() + " is in use by another vaultwatchd";
+            return std::nullopt;
+        }
+        return DirLock{fd};
+    }
+    DirLock(DirLock&& o) noexcept : m_fd(std::exchange(o.m_fd, -1)) {}
+    ~DirLock()
+    {
+        if (m_fd >= 0) ::close(m_fd);
+    }
+
+private:
+    explicit DirLock(int fd) : m_fd(fd) {}
+    int m_fd;
+};
+
+//! Until the vault engine is wired in, log what the follower reports.
+class LoggingListener final : public chain::ChainListener
+{
+public:
+    void BlockConnected(const Block& b, int height, store::BlockBatch&) override
+    {
+        log::Chain()->info("block connected: height {} {} ({} txs)", height, b.header.GetHash().ToString(), b.txs.size());
+    }
+    void BlockDisconnected(const Block& b, int height, store::BlockBatch&) override
+    {
+        log::Chain()->info("block disconnected: height {} {}", height, b.header.GetHash().ToString());
+    }
+    void TxAddedToMempool(const Transaction& tx) override { log::Chain()->debug("mempool +{}", tx.GetTxid().ToString()); }
+    void TxRemovedFromMempool(const Txid& txid) override { log::Chain()->debug("mempool -{}", txid.ToString()); }
+};
+
+net::awaitable<std::vector<ZmqSubscription>> DiscoverZmq(BitcoindRpc& rpc, const Config& cfg)
+{
+    std::map<std::string, std::vector<std::string>> by_endpoint;
+    auto add = [&](const std::string& ep, const char* topic) {
+        if (!ep.empty()) by_endpoint[ep].push_back(topic);
+    };
+    add(cfg.bitcoind.zmqrawtx, "rawtx");
+    add(cfg.bitcoind.zmqrawblock, "rawblock");
+    add(cfg.bitcoind.zmqhashblock, "hashblock");
+    add(cfg.bitcoind.zmqsequence, "sequence");
+    if (by_endpoint.empty()) {
+        auto r = co_await rpc.Call("getzmqnotifications", Params());
+        if (r) {
+            if (auto n = chain::ParseZmqNotifications(*r.value); n) {
+                for (const auto& z : *n) {
+                    if (z.type == "pubrawtx") add(z.address, "rawtx");
+                    if (z.type == "pubrawblock") add(z.address, "rawblock");
+                    if (z.type == "pubhashblock") add(z.address, "hashblock");
+                    if (z.type == "pubsequence") add(z.address, "sequence");
+                }
+            }
+        } else {
+            log::Zmq()->warn("getzmqnotifications: {} (will poll RPC only)", r.error->ToString());
+        }
+    }
+    std::vector<ZmqSubscription> subs;
+    for (auto& [ep, topics] : by_endpoint) subs.push_back({ep, topics});
+    if (subs.empty()) log::Zmq()->warn("no ZMQ endpoints: following bitcoind by RPC polling only");
+    co_return subs;
+}
+
+} // namespace
+
+int main(int argc, char** argv)
+{
+    auto parsed = ParseConfig(argc, argv);
+    if (!parsed) {
+        std::cerr << "vaultwatchd: " << parsed.error() << "\n";
+        return 1;
+    }
+    if (!parsed->has_value()) return 0;
+    const Config cfg = std::move(**parsed);
+
+    std::error_code ec;
+    std::filesystem::create_directories(cfg.NetDir(), ec);
+    if (ec) {
+        std::cerr << "vaultwatchd: cannot create " << cfg.NetDir() << ": " << ec.message() << "\n";
+        return 1;
+    }
+    std::string err;
+    auto lock = DirLock::Acquire(cfg.NetDir(), err);
+    if (!lock) {
+        std::cerr << "vaultwatchd: " << err << "\n";
+        return 1;
+    }
+    log::Init(cfg.loglevel, cfg.logfile);
+    log::Main()->info("vaultwatchd {} starting on chain {} in {}", VW_VERSION, cfg.chain, cfg.NetDir().string());
+
+    auto st = store::OpenSqliteStore((cfg.NetDir() / "vaultwatch.sqlite").string());
+    if (!st) {
+        log::Store()->critical("{}", st.error().message);
+        return 1;
+    }
+
+    net::io_context io{1};
+    RpcEndpoint ep;
+    ep.host = cfg.bitcoind.rpcconnect;
+    ep.port = cfg.bitcoind.rpcport;
+    ep.timeout = std::chrono::seconds{cfg.bitcoind.rpctimeout};
+    if (!cfg.bitcoind.rpccookiefile.empty()) {
+        ep.auth.cookie_file = cfg.bitcoind.rpccookiefile;
+    } else {
+        ep.auth.user = cfg.bitcoind.rpcuser;
+        ep.auth.password = cfg.bitcoind.rpcpassword;
+    }
+    BitcoindRpc rpc{io.get_executor(), ep};
+    BitcoindRpc zmq_rpc{io.get_executor(), ep};
+    LoggingListener listener;
+    FollowerOptions fo;
+    fo.chain = cfg.chain;
+    fo.start_height = cfg.start_height;
+    fo.poll_interval = std::chrono::seconds{cfg.poll_seconds};
+    ChainFollower follower{io.get_executor(), rpc, **st, listener, fo};
+    std::unique_ptr<ZmqSubscriber> zmq;
+
+    net::signal_set stop_signals{io, SIGINT, SIGTERM};
+    net::signal_set hup{io, SIGHUP};
+    std::function<void()> wait_hup = [&] {
+        hup.async_wait([&](const boost::system::error_code& e, int) {
+            if (e) return;
+            log::Reopen();
+            log::Main()->info("log files reopened");
+            wait_hup();
+        });
+    };
+    wait_hup();
+    stop_signals.async_wait([&](const boost::system::error_code& e, int sig) {
+        if (e) return;
+        log::Main()->info("signal {}: shutting down", sig);
+        follower.Stop();
+        hup.cancel();
+    });
+
+    int exit_code = 0;
+    net::co_spawn(
+        io,
+        [&]() -> net::awaitable<void> {
+            auto subs = co_await DiscoverZmq(zmq_rpc, cfg);
+            if (!subs.empty()) {
+                zmq = std::make_unique<ZmqSubscriber>(
+                    io.get_executor(), subs,
+                    [&](const std::string& e, chain::ZmqMessage m) { follower.OnZmqMessage(e, std::move(m)); },
+                    [&](const std::string& e, std::string why) { follower.OnZmqBadMessage(e, why); });
+                zmq->Start();
+            }
+            co_await follower.Run();
+            if (follower.fatal_error()) exit_code = 1;
+            stop_signals.cancel();
+            hup.cancel();
+        },
+        [&](std::exception_ptr e) {
+            if (!e) return;
+            try {
+                std::rethrow_exception(e);
+            } catch (const std::exception& ex) {
+                log::Main()->critical("unexpected error: {}", ex.what());
+            }
+            exit_code = 1;
+            stop_signals.cancel();
+            hup.cancel();
+        });
+    io.run();
+    if (zmq) zmq->Stop();
+    log::Main()->info("vaultwatchd stopped");
+    return exit_code;
+}

@@ -1,0 +1,25 @@
+#pragma once
+// What the chain follower tells the rest of the daemon. Implementations stage their state
+// changes in the block's batch so that they commit together with the cursor.
+
+#include "primitives/block.h"
+#include "store/store.h"
+
+namespace vw::chain {
+
+class ChainListener
+{
+public:
+    virtual ~ChainListener() = default;
+    //! A block became part of our best chain at height. Called in height order.
+    virtual void BlockConnected(const Block& block, int height, store::BlockBatch& batch) = 0;
+    //! The block at height left our best chain. Called tip first, down to the fork point.
+    virtual void BlockDisconnected(const Block& block, int height, store::BlockBatch& batch) = 0;
+    //! A transaction entered the node's mempool (or was found there on a resync).
+    virtual void TxAddedToMempool(const Transaction& tx) = 0;
+    //! A transaction left the mempool for a reason other than being mined (replaced, conflict,
+    //! expiry, or found missing on a resync).
+    virtual void TxRemovedFromMempool(const Txid& txid) = 0;
+};
+
+} // namespace vw::chain

@@ -1,0 +1,49 @@
+#pragma once
+// Strict decoding of bitcoind RPC results. A reply that does not have the documented shape is
+// an error the caller logs and survives (retry later), never a crash or a silent default.
+
+#include "primitives/hash_types.h"
+#include "util/bytes.h"
+#include "util/expected.h"
+
+#include <boost/json/value.hpp>
+
+#include <string>
+#include <vector>
+
+namespace vw::chain {
+
+using ReplyError = std::string;
+
+struct BlockchainInfo {
+    std::string chain;        //!< "main", "test", "testnet4", "signet", "regtest"
+    int blocks{0};
+    int headers{0};
+    BlockHash best_block_hash;
+    bool initial_block_download{false};
+    bool pruned{false};
+    int prune_height{0};      //!< lowest block with data, when pruned
+};
+
+struct RawMempool {
+    std::vector<Txid> txids;
+    uint64_t mempool_sequence{0};
+};
+
+struct ZmqNotification {
+    std::string type;    //!< "pubrawtx", "pubhashblock", "pubsequence", ...
+    std::string address; //!< e.g. "tcp://127.0.0.1:28332"
+};
+
+Expected<BlockHash, ReplyError> ParseBlockHashReply(const boost::json::value& v);
+Expected<Txid, ReplyError> ParseTxidReply(const boost::json::value& v);
+//! A hex string result (getblock verbosity 0, getrawtransaction verbosity 0).
+Expected<Bytes, ReplyError> ParseHexReply(const boost::json::value& v);
+Expected<BlockchainInfo, ReplyError> ParseBlockchainInfo(const boost::json::value& v);
+//! getrawmempool false true.
+Expected<RawMempool, ReplyError> ParseRawMempoolSeq(const boost::json::value& v);
+Expected<std::vector<ZmqNotification>, ReplyError> ParseZmqNotifications(const boost::json::value& v);
+//! getdeploymentinfo: whether the named deployment (e.g. "vault") exists and is active.
+Expected<bool, ReplyError> ParseDeploymentActive(const boost::json::value& v, std::string_view name);
+
+} // namespace vw::chain
