@@ -48,6 +48,17 @@ po::options_description Options(Config& c)
 }
 } // namespace
 
+std::vector<std::string> OptionNames()
+{
+    Config c;
+    std::vector<std::string> out;
+    const auto desc = Options(c);
+    for (const auto& o : desc.options()) {
+        if (o->long_name() != "help" && o->long_name() != "version") out.push_back(o->long_name());
+    }
+    return out;
+}
+
 std::filesystem::path Config::NetDir() const { return chain == "main" ? datadir : datadir / chain; }
 
 uint16_t Config::DefaultBitcoindRpcPort(const std::string& chain)

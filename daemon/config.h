@@ -43,6 +43,9 @@ struct Config {
     static uint16_t DefaultRpcPort(const std::string& chain);
 };
 
+//! Returns: the long name of every option (for docs and the example-config test).
+std::vector<std::string> OptionNames();
+
 //! Parses flags and the config file. Returns an operator-facing message on any error (unknown
 //! option, bad value, unreadable file). Returns nullopt in value for --help/--version (printed).
 Expected<std::optional<Config>, std::string> ParseConfig(int argc, const char* const argv[]);
