@@ -1,0 +1,108 @@
+#include "rpc/auth.h"
+
+#include "util/hex.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+
+namespace vw::rpc {
+
+namespace {
+std::array<uint8_t, 32> HmacSha256(std::string_view key, std::string_view msg)
+{
+    std::array<uint8_t, 32> out{};
+    unsigned int len = 0;
+    HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(msg.data()),
+         msg.size(), out.data(), &len);
+    return out;
+}
+} // namespace
+
+bool TimingSafeEqual(std::string_view a, std::string_view b)
+{
+    if (a.size() != b.size()) return false;
+    return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+Expected<RpcAuthEntry, std::string> ParseRpcAuth(std::string_view line)
+{
+    const auto colon = line.find(':');
+    const auto dollar = line.find('$', colon == std::string_view::npos ? 0 : colon);
+    if (colon == std::string_view::npos || dollar == std::string_view::npos) {
+        return Unexpected{std::string{"rpcauth must look like user:salt$hmac (see share/rpcauth/rpcauth.py)"}};
+    }
+    RpcAuthEntry e;
+    e.user = std::string(line.substr(0, colon));
+    e.salt = std::string(line.substr(colon + 1, dollar - colon - 1));
+    if (e.user.empty() || e.salt.empty()) return Unexpected{std::string{"rpcauth: empty user or salt"}};
+    auto h = ParseHex(line.substr(dollar + 1));
+    if (!h || h->size() != 32) return Unexpected{std::string{"rpcauth: hmac must be 64 hex characters"}};
+    std::copy(h->begin(), h->end(), e.hmac.begin());
+    return e;
+}
+
+std::string MakeRpcAuth(std::string_view user, std::string_view salt, std::string_view password)
+{
+    const auto h = HmacSha256(salt, password);
+    return std::string(user) + ":" + std::string(salt) + "$" + HexStr(h);
+}
+
+std::string RandomHex32()
+{
+    std::array<uint8_t, 32> b{};
+    if (RAND_bytes(b.data(), static_cast<int>(b.size())) != 1) std::abort(); // no entropy: cannot run safely
+    std::string s = HexStr(b);
+    OPENSSL_cleanse(b.data(), b.size());
+    return s;
+}
+
+std::optional<std::pair<std::string, std::string>> ParseBasicAuth(std::string_view header)
+{
+    constexpr std::string_view prefix = "Basic ";
+    if (header.substr(0, prefix.size()) != prefix) return std::nullopt;
+    std::string_view b64 = header.substr(prefix.size());
+    while (!b64.empty() && b64.back() == ' ') b64.remove_suffix(1);
+    if (b64.empty() || b64.size() % 4 != 0 || b64.size() > 4096) return std::nullopt;
+    std::string out(b64.size() / 4 * 3, '\0');
+    const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()), reinterpret_cast<const unsigned char*>(b64.data()),
+                                  static_cast<int>(b64.size()));
+    if (n < 0) return std::nullopt;
+    size_t len = static_cast<size_t>(n);
+    // EVP_DecodeBlock counts padding as zero bytes: drop one per '='.
+    for (size_t i = b64.size(); i > 0 && b64[i - 1] == '='; --i) --len;
+    out.resize(len);
+    const auto colon = out.find(':');
+    if (colon == std::string::npos) return std::nullopt;
+    return std::pair{out.substr(0, colon), out.substr(colon + 1)};
+}
+
+std::optional<std::string> Authenticator::Check(std::string_view header) const
+{
+    auto up = ParseBasicAuth(header);
+    if (!up) return std::nullopt;
+    const auto& [user, pass] = *up;
+    bool ok = false;
+    std::string who;
+    if (!m_cookie.empty()) {
+        const bool match = TimingSafeEqual(user, COOKIE_USER) & TimingSafeEqual(pass, m_cookie);
+        if (match) {
+            ok = true;
+            who = std::string(COOKIE_USER);
+        }
+    }
+    for (const auto& e : m_entries) {
+        const auto h = HmacSha256(e.salt, pass);
+        const bool match = TimingSafeEqual(user, e.user) &
+                           (CRYPTO_memcmp(h.data(), e.hmac.data(), h.size()) == 0);
+        if (match && !ok) {
+            ok = true;
+            who = e.user;
+        }
+    }
+    if (!ok) return std::nullopt;
+    return who;
+}
+
+} // namespace vw::rpc
