@@ -1,0 +1,58 @@
+#pragma once
+// The control port: HTTP/1.1 JSON-RPC over Boost.Beast. One coroutine per connection, each
+// read and write bounded by a deadline, bodies capped, connections capped, failed auth delayed.
+
+#include "rpc/auth.h"
+#include "rpc/table.h"
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+namespace vw::daemon {
+
+struct RpcServerOptions {
+    std::string bind{"127.0.0.1"};
+    uint16_t port{0};                                  //!< 0 = pick a free port (tests)
+    size_t body_limit{1 << 20};                        //!< 1 MiB: registervault with many presigned txs fits
+    std::chrono::milliseconds io_timeout{std::chrono::seconds{30}};
+    std::chrono::milliseconds auth_fail_delay{std::chrono::milliseconds{250}}; //!< as bitcoind
+    size_t max_connections{64};
+    std::filesystem::path cookie_file;                 //!< empty = no cookie
+    std::vector<rpc::RpcAuthEntry> rpcauth;
+    rpc::DispatchLimits limits;
+};
+
+class RpcServer
+{
+public:
+    RpcServer(boost::asio::any_io_executor ex, const rpc::RpcTable& table, RpcServerOptions opts);
+    ~RpcServer();
+    //! Binds and writes the cookie file (0600). Returns an error message on failure.
+    std::optional<std::string> Start();
+    //! Stops accepting, closes connections, removes the cookie file.
+    void Stop();
+    uint16_t port() const { return m_port; }
+    uint64_t auth_failures() const { return m_auth_failures; }
+
+private:
+    boost::asio::awaitable<void> AcceptLoop();
+    boost::asio::awaitable<void> Session(boost::asio::ip::tcp::socket sock);
+
+    boost::asio::any_io_executor m_ex;
+    const rpc::RpcTable& m_table;
+    RpcServerOptions m_opts;
+    std::unique_ptr<rpc::Authenticator> m_auth;
+    boost::asio::ip::tcp::acceptor m_acceptor;
+    uint16_t m_port{0};
+    size_t m_connections{0};
+    uint64_t m_auth_failures{0};
+    bool m_cookie_written{false};
+    std::shared_ptr<bool> m_alive;
+};
+
+} // namespace vw::daemon

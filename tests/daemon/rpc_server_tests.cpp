@@ -1,0 +1,142 @@
+// The control port over real sockets: auth, limits, and bitcoind-style replies.
+#include "rpc_server.h"
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/core/detail/base64.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/json.hpp>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <thread>
+
+namespace vw::daemon {
+namespace {
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace json = boost::json;
+
+std::string B64(const std::string& s)
+{
+    std::string out(beast::detail::base64::encoded_size(s.size()), '\0');
+    out.resize(beast::detail::base64::encode(out.data(), s.data(), s.size()));
+    return out;
+}
+
+class RpcServerTest : public ::testing::Test
+{
+protected:
+    void SetUp() override
+    {
+        m_dir = std::filesystem::temp_directory_path() / ("vw-rpcsrv-" + std::to_string(std::random_device{}()));
+        std::filesystem::create_directories(m_dir);
+        m_table.Add({"ping", "control", "Answers pong.", {}, {{"pong", "boolean", "always true"}}, {}, [](const rpc::Args&) -> Expected<json::value, rpc::RpcFailure> {
+                         return json::value(json::object{{"pong", true}});
+                     }});
+        RpcServerOptions o;
+        o.port = 0;
+        o.cookie_file = m_dir / ".cookie";
+        o.body_limit = 4096;
+        o.auth_fail_delay = std::chrono::milliseconds{100};
+        o.rpcauth = {*rpc::ParseRpcAuth(rpc::MakeRpcAuth("alice", "salt1234", "pw"))};
+        m_server = std::make_unique<RpcServer>(m_io.get_executor(), m_table, o);
+        ASSERT_FALSE(m_server->Start());
+        m_thread = std::thread([this] { m_io.run(); });
+    }
+    void TearDown() override
+    {
+        net::post(m_io, [this] { m_server->Stop(); });
+        m_io.stop();
+        m_thread.join();
+        m_server.reset();
+        std::filesystem::remove_all(m_dir);
+    }
+    std::string Cookie()
+    {
+        std::ifstream f(m_dir / ".cookie");
+        std::string s;
+        std::getline(f, s);
+        return s;
+    }
+    http::response<http::string_body> Post(const std::string& body, std::optional<std::string> userpass,
+                                           http::verb verb = http::verb::post)
+    {
+        net::io_context io;
+        beast::tcp_stream s{io};
+        s.connect(net::ip::tcp::endpoint{net::ip::make_address("127.0.0.1"), m_server->port()});
+        http::request<http::string_body> req{verb, "/", 11};
+        req.set(http::field::host, "127.0.0.1");
+        if (userpass) req.set(http::field::authorization, "Basic " + B64(*userpass));
+        req.body() = body;
+        req.prepare_payload();
+        http::write(s, req);
+        beast::flat_buffer b;
+        http::response<http::string_body> res;
+        beast::error_code ec;
+        http::read(s, b, res, ec);
+        return res;
+    }
+
+    net::io_context m_io;
+    rpc::RpcTable m_table;
+    std::unique_ptr<RpcServer> m_server;
+    std::thread m_thread;
+    std::filesystem::path m_dir;
+};
+
+const std::string kPing = R"({"jsonrpc":"2.0","id":1,"method":"ping"})";
+
+TEST_F(RpcServerTest, CookieFileIsPrivateAndWorks)
+{
+    const auto perms = std::filesystem::status(m_dir / ".cookie").permissions();
+    EXPECT_EQ(perms & (std::filesystem::perms::group_all | std::filesystem::perms::others_all), std::filesystem::perms::none);
+    const std::string c = Cookie();
+    ASSERT_TRUE(c.starts_with("__cookie__:"));
+    auto res = Post(kPing, c);
+    EXPECT_EQ(res.result_int(), 200u);
+    EXPECT_EQ(json::parse(res.body()).at("result").at("pong"), true);
+}
+
+TEST_F(RpcServerTest, AuthFailures)
+{
+    EXPECT_EQ(Post(kPing, std::nullopt).result_int(), 401u);
+    const auto t0 = std::chrono::steady_clock::now();
+    auto wrong = Post(kPing, std::string("alice:wrong"));
+    EXPECT_EQ(wrong.result_int(), 401u);
+    EXPECT_EQ(wrong[http::field::www_authenticate], "Basic realm=\"jsonrpc\"");
+    EXPECT_GE(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds{100}); // delayed
+    EXPECT_EQ(Post(kPing, std::string("__cookie__:") + std::string(64, 'a')).result_int(), 401u); // stale cookie
+    EXPECT_EQ(Post(kPing, std::string("alice:pw")).result_int(), 200u);                         // rpcauth
+    EXPECT_EQ(m_server->auth_failures(), 3u);
+}
+
+TEST_F(RpcServerTest, LimitsAndMalformedRequests)
+{
+    const std::string c = Cookie();
+    auto big = Post(std::string(8192, ' ') + kPing, c);
+    EXPECT_EQ(big.result_int(), 413u);
+    auto bad = Post("{not json", c);
+    EXPECT_EQ(bad.result_int(), 500u);
+    EXPECT_EQ(json::parse(bad.body()).at("error").at("code"), -32700);
+    EXPECT_EQ(Post("", c, http::verb::get).result_int(), 405u);
+    // The server is still fine afterwards.
+    EXPECT_EQ(Post(kPing, c).result_int(), 200u);
+}
+
+TEST_F(RpcServerTest, RefusesNonLoopbackWithoutRpcauth)
+{
+    RpcServerOptions o;
+    o.bind = "0.0.0.0";
+    RpcServer s{m_io.get_executor(), m_table, o};
+    auto err = s.Start();
+    ASSERT_TRUE(err);
+    EXPECT_NE(err->find("rpcauth"), std::string::npos);
+}
+
+} // namespace
+} // namespace vw::daemon
