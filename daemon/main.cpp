@@ -4,6 +4,8 @@
 #include "chain_follower.h"
 #include "config.h"
 #include "log.h"
+#include "rpc_methods.h"
+#include "rpc_server.h"
 #include "zmq_subscriber.h"
 
 #include <boost/asio/co_spawn.hpp>
@@ -108,6 +110,11 @@ net::awaitable<std::vector<ZmqSubscription>> DiscoverZmq(BitcoindRpc& rpc, const
 
 int main(int argc, char** argv)
 {
+    if (argc == 2 && std::string_view{argv[1]} == "--rpc-docs") {
+        // docs/rpc.md is generated from the method table: vaultwatchd --rpc-docs > docs/rpc.md
+        std::cout << MakeRpcTable({})->Markdown();
+        return 0;
+    }
     auto parsed = ParseConfig(argc, argv);
     if (!parsed) {
         std::cerr << "vaultwatchd: " << parsed.error() << "\n";
@@ -158,6 +165,43 @@ int main(int argc, char** argv)
     ChainFollower follower{io.get_executor(), rpc, **st, listener, fo};
     std::unique_ptr<ZmqSubscriber> zmq;
 
+    std::vector<rpc::RpcAuthEntry> rpcauth;
+    for (const auto& line : cfg.rpcauth) {
+        auto e = rpc::ParseRpcAuth(line);
+        if (!e) {
+            log::Main()->critical("rpcauth: {}", e.error());
+            return 1;
+        }
+        rpcauth.push_back(*e);
+    }
+    std::function<void()> request_stop;
+    RpcContext rctx;
+    rctx.getinfo = [&]() -> json::value {
+        const auto& st = follower.status();
+        return json::object{{"version", VW_VERSION},
+                            {"chain", cfg.chain},
+                            {"node", ToString(st.node)},
+                            {"node_detail", st.detail},
+                            {"height", st.cursor.height},
+                            {"best_block_hash", st.cursor.height >= 0 ? json::value(st.cursor.hash.ToString()) : json::value(nullptr)},
+                            {"node_height", st.node_tip},
+                            {"caught_up", st.caught_up},
+                            {"zmq_gaps", st.zmq_gaps},
+                            {"zmq_restarts", st.zmq_restarts}};
+    };
+    rctx.stop = [&] { net::post(io, [&] { request_stop(); }); };
+    auto table = MakeRpcTable(rctx);
+    RpcServerOptions ro;
+    ro.bind = cfg.rpcbind;
+    ro.port = cfg.rpcport;
+    ro.cookie_file = cfg.NetDir() / ".cookie";
+    ro.rpcauth = rpcauth;
+    RpcServer rpc_server{io.get_executor(), *table, ro};
+    if (auto e = rpc_server.Start()) {
+        log::Main()->critical("{}", *e);
+        return 1;
+    }
+
     net::signal_set stop_signals{io, SIGINT, SIGTERM};
     net::signal_set hup{io, SIGHUP};
     std::function<void()> wait_hup = [&] {
@@ -169,11 +213,16 @@ int main(int argc, char** argv)
         });
     };
     wait_hup();
+    request_stop = [&] {
+        follower.Stop();
+        rpc_server.Stop();
+        hup.cancel();
+        stop_signals.cancel();
+    };
     stop_signals.async_wait([&](const boost::system::error_code& e, int sig) {
         if (e) return;
         log::Main()->info("signal {}: shutting down", sig);
-        follower.Stop();
-        hup.cancel();
+        request_stop();
     });
 
     int exit_code = 0;
@@ -190,8 +239,7 @@ int main(int argc, char** argv)
             }
             co_await follower.Run();
             if (follower.fatal_error()) exit_code = 1;
-            stop_signals.cancel();
-            hup.cancel();
+            request_stop();
         },
         [&](std::exception_ptr e) {
             if (!e) return;
@@ -201,11 +249,11 @@ int main(int argc, char** argv)
                 log::Main()->critical("unexpected error: {}", ex.what());
             }
             exit_code = 1;
-            stop_signals.cancel();
-            hup.cancel();
+            request_stop();
         });
     io.run();
     if (zmq) zmq->Stop();
+    rpc_server.Stop();
     log::Main()->info("vaultwatchd stopped");
     return exit_code;
 }

@@ -179,7 +179,7 @@ std::string RpcTable::Markdown() const
     std::ostringstream os;
     os << "# vaultwatchd control RPC reference\n\n"
        << "Generated from the method table in `daemon/rpc_methods.cpp` (do not edit by hand: run\n"
-       << "`vaultwatch-cli -rpcdocs > docs/rpc.md`; a test fails when this file is stale).\n\n"
+       << "`vaultwatchd --rpc-docs > docs/rpc.md`; a test fails when this file is stale).\n\n"
        << "JSON-RPC 2.0 over HTTP POST (1.0-style requests are answered as bitcoind answers them),\n"
        << "HTTP Basic auth with the cookie `<datadir>/.cookie` or `rpcauth` credentials. Amounts are\n"
        << "integer satoshis; every result is an object; fields are snake_case. Errors:\n\n"
