@@ -249,7 +249,10 @@ int main(int argc, char** argv)
                 return 1;
             }
             const json::value& result = reply.at("result");
-            if (result.is_string()) {
+            if (result.is_object() && result.as_object().size() == 1 && result.as_object().contains("help") &&
+                result.at("help").is_string()) {
+                std::cout << std::string_view{result.at("help").as_string()} << "\n";
+            } else if (result.is_string()) {
                 std::cout << std::string_view{result.as_string()} << "\n";
             } else {
                 PrettyPrint(std::cout, result);

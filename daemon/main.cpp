@@ -16,6 +16,7 @@
 #include <boost/json.hpp>
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/file.h>
 #include <unistd.h>
 
@@ -97,7 +98,8 @@ net::awaitable<std::vector<ZmqSubscription>> DiscoverZmq(BitcoindRpc& rpc, const
                 }
             }
         } else {
-            log::Zmq()->warn("getzmqnotifications: {} (will poll RPC only)", r.error->ToString());
+            log::Zmq()->info("getzmqnotifications: {} (will ask again when the node answers)", r.error->ToString());
+            co_return std::vector<ZmqSubscription>{};
         }
     }
     std::vector<ZmqSubscription> subs;
@@ -122,6 +124,7 @@ int main(int argc, char** argv)
     }
     if (!parsed->has_value()) return 0;
     const Config cfg = std::move(**parsed);
+    ::umask(077); // the datadir holds keys and the vault registry: owner only, as bitcoind does
 
     std::error_code ec;
     std::filesystem::create_directories(cfg.NetDir(), ec);
@@ -226,17 +229,28 @@ int main(int argc, char** argv)
     });
 
     int exit_code = 0;
+    bool zmq_discovering = false;
+    // Subscribes once endpoints are known: from config at once, else from getzmqnotifications
+    // as soon as the node answers (it may be down when we start).
+    auto start_zmq = [&]() -> net::awaitable<void> {
+        if (zmq || zmq_discovering) co_return;
+        zmq_discovering = true;
+        auto subs = co_await DiscoverZmq(zmq_rpc, cfg);
+        zmq_discovering = false;
+        if (subs.empty() || zmq) co_return;
+        zmq = std::make_unique<ZmqSubscriber>(
+            io.get_executor(), subs,
+            [&](const std::string& e, chain::ZmqMessage m) { follower.OnZmqMessage(e, std::move(m)); },
+            [&](const std::string& e, std::string why) { follower.OnZmqBadMessage(e, why); });
+        zmq->Start();
+    };
+    follower.on_status_change = [&](const FollowerStatus& st) {
+        if (st.node == FollowerStatus::Node::Ok && !zmq) net::co_spawn(io, start_zmq(), net::detached);
+    };
     net::co_spawn(
         io,
         [&]() -> net::awaitable<void> {
-            auto subs = co_await DiscoverZmq(zmq_rpc, cfg);
-            if (!subs.empty()) {
-                zmq = std::make_unique<ZmqSubscriber>(
-                    io.get_executor(), subs,
-                    [&](const std::string& e, chain::ZmqMessage m) { follower.OnZmqMessage(e, std::move(m)); },
-                    [&](const std::string& e, std::string why) { follower.OnZmqBadMessage(e, why); });
-                zmq->Start();
-            }
+            co_await start_zmq();
             co_await follower.Run();
             if (follower.fatal_error()) exit_code = 1;
             request_stop();
