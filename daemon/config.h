@@ -24,6 +24,7 @@ struct Config {
     std::string logfile;
     int start_height{-1};
     unsigned poll_seconds{5};
+    std::string debug_eventlog; //!< tests: append chain events to this file
 
     struct Bitcoind {
         std::string rpcconnect{"127.0.0.1"};

@@ -60,20 +60,49 @@ private:
     int m_fd;
 };
 
-//! Until the vault engine is wired in, log what the follower reports.
+//! Until the vault engine is wired in, log what the follower reports; with --debugeventlog,
+//! also append one line per event to a file (fsync'd), which the fault-injection tests read to
+//! check that no block is skipped across crashes.
 class LoggingListener final : public chain::ChainListener
 {
 public:
+    explicit LoggingListener(const std::string& path)
+    {
+        if (!path.empty()) m_fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    }
+    ~LoggingListener() override
+    {
+        if (m_fd >= 0) ::close(m_fd);
+    }
     void BlockConnected(const Block& b, int height, store::BlockBatch&) override
     {
         log::Chain()->info("block connected: height {} {} ({} txs)", height, b.header.GetHash().ToString(), b.txs.size());
+        Append("connected " + std::to_string(height) + " " + b.header.GetHash().ToString());
     }
     void BlockDisconnected(const Block& b, int height, store::BlockBatch&) override
     {
         log::Chain()->info("block disconnected: height {} {}", height, b.header.GetHash().ToString());
+        Append("disconnected " + std::to_string(height) + " " + b.header.GetHash().ToString());
     }
-    void TxAddedToMempool(const Transaction& tx) override { log::Chain()->debug("mempool +{}", tx.GetTxid().ToString()); }
-    void TxRemovedFromMempool(const Txid& txid) override { log::Chain()->debug("mempool -{}", txid.ToString()); }
+    void TxAddedToMempool(const Transaction& tx) override
+    {
+        log::Chain()->debug("mempool +{}", tx.GetTxid().ToString());
+        Append("mempool_add " + tx.GetTxid().ToString());
+    }
+    void TxRemovedFromMempool(const Txid& txid) override
+    {
+        log::Chain()->debug("mempool -{}", txid.ToString());
+        Append("mempool_remove " + txid.ToString());
+    }
+
+private:
+    void Append(std::string line)
+    {
+        if (m_fd < 0) return;
+        line += '\n';
+        if (::write(m_fd, line.data(), line.size()) == static_cast<ssize_t>(line.size())) ::fdatasync(m_fd);
+    }
+    int m_fd{-1};
 };
 
 net::awaitable<std::vector<ZmqSubscription>> DiscoverZmq(BitcoindRpc& rpc, const Config& cfg)
@@ -160,7 +189,7 @@ int main(int argc, char** argv)
     }
     BitcoindRpc rpc{io.get_executor(), ep};
     BitcoindRpc zmq_rpc{io.get_executor(), ep};
-    LoggingListener listener;
+    LoggingListener listener{cfg.debug_eventlog};
     FollowerOptions fo;
     fo.chain = cfg.chain;
     fo.start_height = cfg.start_height;
