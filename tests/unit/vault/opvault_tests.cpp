@@ -150,6 +150,14 @@ TEST(opvault_tests, EveryTriggerIsParsedAndItsOutputDerived)
         }
     }
     EXPECT_GT(triggers, 0u);
+    // Every trigger_outputs[] record was matched by at least one input.
+    size_t records = 0;
+    for (const auto& sc : Vectors().at("scenarios").as_array()) {
+        for (const auto& st : sc.at("steps").as_array()) {
+            if (Str(st.at("step")) == "trigger") records += st.at("trigger_outputs").as_array().size();
+        }
+    }
+    EXPECT_GE(triggers, records);
 }
 
 TEST(opvault_tests, RecoveriesAndWithdrawalsAreClassified)
@@ -192,7 +200,11 @@ TEST(opvault_tests, RecoveriesAndWithdrawalsAreClassified)
                     EXPECT_TRUE(CheckWithdrawalTx(tx, n, wl->ctv_hash, wl->spend_delay, I(trig->at("mined_height")),
                                                   I(st.at("submitted_at_height")) + 1)
                                     .has_value());
-                    // The trigger output's own vault does not know this leaf: "other".
+                    // The withdraw leaf is not a leaf of the vault: the matcher sees "other".
+                    const Vault vault = VaultFromRecord(*FindVault(sc, Str(in.at("vault_ids").as_array().at(0))));
+                    auto c = ClassifyInput(tx, n, prevouts[n], vault);
+                    ASSERT_TRUE(c.has_value());
+                    EXPECT_EQ(c->kind, SpendKind::Other);
                     ++withdrawals;
                 }
             }

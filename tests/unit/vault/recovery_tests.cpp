@@ -89,6 +89,17 @@ void Replay(const json::value& sc, F on_recovery)
     }
 }
 
+//! Returns: how many recovery steps the file has for the given auth kind.
+size_t RecoverySteps(std::string_view auth)
+{
+    size_t n = 0;
+    for (const auto& sc : Vectors().at("scenarios").as_array()) {
+        if (Str(sc.at("recovery_auth")) != auth) continue;
+        for (const auto& st : sc.at("steps").as_array()) n += Str(st.at("step")) == "recovery";
+    }
+    return n;
+}
+
 TEST(recovery_tests, UnauthorizedRecoveriesAreRebuiltExactly)
 {
     size_t checked = 0;
@@ -108,6 +119,7 @@ TEST(recovery_tests, UnauthorizedRecoveriesAreRebuiltExactly)
         });
     }
     EXPECT_GT(checked, 0u);
+    EXPECT_EQ(checked, RecoverySteps("none"));
 }
 
 TEST(recovery_tests, AuthorizedRecoveriesMatchAndSignaturesVerify)
@@ -172,6 +184,7 @@ TEST(recovery_tests, AuthorizedRecoveriesMatchAndSignaturesVerify)
         });
     }
     EXPECT_GT(checked, 0u);
+    EXPECT_EQ(checked, RecoverySteps("checksig"));
 }
 
 //! The inputs of the first unauthorized recovery in the file (replayed, not copied).
