@@ -1,0 +1,98 @@
+#pragma once
+// vw::sim::RegtestSim: a protocol-faithful bitcoind v31 regtest node simulator for tests.
+// Real HTTP/1.1 JSON-RPC (Boost.Beast) and real ZMQ PUB sockets on 127.0.0.1, driven by its own
+// io_context thread. Control methods are thread-safe (they run on that thread) and are also
+// reachable over RPC as sim* methods. See tests/sim/README.md for what is faithful.
+
+#include "node.h"
+#include "zmq_pub.h"
+
+#include <boost/json.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace vw::sim {
+
+struct SimConfig {
+    uint16_t rpc_port{0};            //!< 0: the OS picks a free port (kept across restarts)
+    std::string rpc_user;            //!< with rpc_password: user/password auth
+    std::string rpc_password;        //!< empty: cookie auth in <datadir>/regtest/.cookie
+    std::filesystem::path datadir;   //!< required for cookie auth
+    std::vector<ZmqPubConfig> zmq;
+    int zmq_hwm{1000};
+    bool vault_active{false};        //!< getdeploymentinfo lists vault + checktemplateverify active
+    std::chrono::milliseconds auth_fail_delay{20};         //!< bitcoind: 250 ms
+    std::chrono::milliseconds restart_downtime{150};       //!< RPC/ZMQ down during simrestart
+    std::chrono::milliseconds restart_announce_delay{50};  //!< ZMQ bound -> mempool re-announced
+    bool keep_mempool_on_restart{true};                    //!< mempool.dat persisted
+    std::optional<int64_t> mocktime;                       //!< fixed clock (seconds), else system
+};
+
+//! An RPC error as bitcoind reports it ({code, message}).
+struct RpcError : std::runtime_error {
+    RpcError(int c, const std::string& msg) : std::runtime_error(msg), code(c) {}
+    int code;
+};
+
+class RegtestSim
+{
+public:
+    explicit RegtestSim(SimConfig cfg);
+    ~RegtestSim();
+    RegtestSim(const RegtestSim&) = delete;
+    RegtestSim& operator=(const RegtestSim&) = delete;
+
+    //! Binds RPC and ZMQ, writes the cookie, connects genesis, starts the io thread.
+    void Start();
+    //! Shuts down (as RPC stop does): closes sockets, deletes the cookie, joins the thread.
+    void Stop();
+    //! Waits until an RPC `stop` (or Stop()) shut the node down. Returns false on timeout.
+    bool WaitForShutdown(std::chrono::milliseconds timeout);
+    bool IsShutdown() const;
+
+    uint16_t RpcPort() const;
+    std::string RpcUser() const;
+    std::string RpcPassword() const;  //!< the cookie secret under cookie auth
+    std::string AuthorizationHeader() const;  //!< "Basic base64(user:password)"
+    std::filesystem::path CookiePath() const;
+    std::string ZmqAddress(const std::string& topic) const;
+
+    // ---- control (thread-safe) ----
+    //! Calls any RPC method in-process (no HTTP). Throws RpcError.
+    boost::json::value Call(const std::string& method, boost::json::array params = {});
+    std::vector<std::string> Generate(int n, const std::string& address = {});
+    //! Disconnects `depth` blocks and connects depth+1 coinbase-only blocks on the fork point, as
+    //! a competing miner's longer branch would. Returns the new block hashes.
+    std::vector<std::string> Reorg(int depth);
+    void DropZmq(uint64_t n);
+    void SetZmqSilence(bool on);
+    //! Process restart: RPC and ZMQ down for restart_downtime, ZMQ counters and mempool_sequence
+    //! reset, new cookie, mempool kept (and re-announced) or cleared. Returns when back up.
+    void Restart();
+    void SetWarmup(bool on, const std::string& message = "Loading block index\xe2\x80\xa6");
+    void SetSlow(std::chrono::milliseconds delay);
+    void SetUnreachable(bool on);
+    void FailAuth(int n);
+    void SetPolicyHook(TxPolicyHook hook);
+    //! estimatesmartfee answer in sat/kvB; nullopt -> "Insufficient data or no feerate found".
+    void SetFeeEstimate(std::optional<int64_t> sat_per_kvb);
+    int Height();
+    std::string BestBlockHash();
+
+    struct Impl;
+
+private:
+    std::unique_ptr<Impl> m;
+};
+
+//! The address the simulator mines to by default (P2WPKH, a key nobody holds).
+std::string DefaultMiningAddress();
+
+} // namespace vw::sim
