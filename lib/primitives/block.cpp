@@ -163,6 +163,7 @@ Expected<void, TxParseError> ReadTxView(SpanReader& r, TxView& out)
     auto nin = Count(r, MIN_TXIN);
     if (!nin) return Unexpected{nin.error()};
     uint8_t flags = 0;
+    bool empty_vout = false; // empty vin + zero flag: no inputs, no outputs (as ReadTransaction)
     if (*nin == 0) {
         auto f = r.ReadU8();
         if (!f) return Unexpected{TxParseError::Truncated};
@@ -171,6 +172,8 @@ Expected<void, TxParseError> ReadTxView(SpanReader& r, TxView& out)
             body_start = r.pos();
             nin = Count(r, MIN_TXIN);
             if (!nin) return Unexpected{nin.error()};
+        } else {
+            empty_vout = true;
         }
     }
     out.vin.resize(static_cast<size_t>(*nin));
@@ -189,7 +192,7 @@ Expected<void, TxParseError> ReadTxView(SpanReader& r, TxView& out)
         in.witness = {};
         in.witness_items = 0;
     }
-    auto nout = Count(r, MIN_TXOUT);
+    auto nout = empty_vout ? Expected<uint64_t, TxParseError>{uint64_t{0}} : Count(r, MIN_TXOUT);
     if (!nout) return Unexpected{nout.error()};
     out.vout.resize(static_cast<size_t>(*nout));
     for (auto& o : out.vout) {

@@ -154,18 +154,24 @@ Expected<MutableTransaction, TxParseError> ReadTransaction(SpanReader& r)
     auto nin = ReadCount(r, MIN_TXIN_SIZE);
     if (!nin) return Unexpected{nin.error()};
     uint8_t flags = 0;
+    // As Core: an empty vin followed by a zero flag byte is a transaction with no inputs and no
+    // outputs (the zero was the empty vout); reading a vout after it would decode
+    // non-canonical bytes that do not re-serialize to themselves.
+    bool empty_vout = false;
     if (*nin == 0) {
         VW_TRY_READ(f, r.ReadU8());
         flags = *f;
         if (flags != 0) {
             nin = ReadCount(r, MIN_TXIN_SIZE);
             if (!nin) return Unexpected{nin.error()};
+        } else {
+            empty_vout = true;
         }
     }
     auto vin = ReadInputs(r, *nin);
     if (!vin) return Unexpected{vin.error()};
     tx.vin = std::move(*vin);
-    {
+    if (!empty_vout) {
         auto vout = ReadOutputs(r);
         if (!vout) return Unexpected{vout.error()};
         tx.vout = std::move(*vout);

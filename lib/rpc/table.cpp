@@ -111,7 +111,10 @@ Expected<Args, RpcFailure> RpcTable::Bind(const MethodSpec& spec, const json::va
             if (auto f = put(spec.args[i], arr[i])) return Unexpected{*f};
         }
     } else if (params && params->is_object()) {
-        for (const auto& [k, v] : params->as_object()) {
+        for (const auto& kv : params->as_object()) {
+            // Not a structured binding: clang 14 (fuzz build) can not capture one in the lambda.
+            const auto& k = kv.key();
+            const auto& v = kv.value();
             const auto it = std::find_if(spec.args.begin(), spec.args.end(), [&](const ArgSpec& a) { return a.name == k; });
             if (it == spec.args.end()) {
                 return Unexpected{RpcFailure{RPC_INVALID_PARAMETER, "unknown named parameter '" + std::string(k) + "'"}};

@@ -2,13 +2,14 @@
 // Invariant checks: for bugs, never for input. Input errors are returned as Expected/Result.
 #include <cstdio>
 #include <cstdlib>
-#include <source_location>
 
 namespace vw::detail {
-[[noreturn]] inline void AssertFail(const char* expr, std::source_location loc = std::source_location::current())
+// __builtin_FILE/LINE/FUNCTION rather than std::source_location: clang 14 (the fuzz build) can not
+// compile libstdc++'s <source_location>; both compilers evaluate these at the call site.
+[[noreturn]] inline void AssertFail(const char* expr, const char* file = __builtin_FILE(), unsigned line = __builtin_LINE(),
+                                    const char* function = __builtin_FUNCTION())
 {
-    std::fprintf(stderr, "vaultwatch: internal bug: assertion '%s' failed at %s:%u (%s)\n", expr, loc.file_name(),
-                 static_cast<unsigned>(loc.line()), loc.function_name());
+    std::fprintf(stderr, "vaultwatch: internal bug: assertion '%s' failed at %s:%u (%s)\n", expr, file, line, function);
     std::abort();
 }
 } // namespace vw::detail

@@ -384,3 +384,29 @@ TEST(watch_index_tests, scan_errors_agree_with_decode_block)
     std::vector<vault::Match> got;
     EXPECT_FALSE(vault::ScanTransaction(ByteSpan{c.raw.data() + 81, 5}, ix, got));
 }
+
+TEST(watch_index_tests, empty_vin_zero_flag_is_an_empty_transaction)
+{
+    // Found by fuzz_transaction: "<ver> 00 00 ..." is vin=[] then flag 0, which Core reads as a
+    // transaction with no inputs and no outputs; reading a vout after it made non-canonical bytes
+    // decode. Both parsers (ReadTransaction, ReadTxView) must agree.
+    const Bytes empty{0x02, 0, 0, 0, 0x00, 0x00, 0x11, 0x22, 0x33, 0x44};
+    auto tx = DecodeTransaction(empty);
+    ASSERT_TRUE(tx);
+    EXPECT_TRUE(tx->vin().empty());
+    EXPECT_TRUE(tx->vout().empty());
+    EXPECT_EQ(tx->locktime(), 0x44332211u);
+    EXPECT_EQ(SerializeTransaction(*tx), empty);
+    vault::WatchIndex ix;
+    std::vector<vault::Match> got;
+    EXPECT_TRUE(vault::ScanTransaction(empty, ix, got));
+
+    Bytes longer = empty; // what used to decode as one output
+    longer.insert(longer.begin() + 6, {0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0x00});
+    auto bad = DecodeTransaction(longer);
+    ASSERT_FALSE(bad);
+    EXPECT_EQ(bad.error(), TxParseError::TrailingBytes);
+    auto scan = vault::ScanTransaction(longer, ix, got);
+    ASSERT_FALSE(scan);
+    EXPECT_EQ(scan.error(), TxParseError::TrailingBytes);
+}
