@@ -34,6 +34,15 @@ std::string RpcError::ToString() const
 
 BitcoindRpc::BitcoindRpc(net::any_io_executor ex, RpcEndpoint ep) : m_ex(std::move(ex)), m_ep(std::move(ep)) {}
 
+void BitcoindRpc::Cancel()
+{
+    if (m_stream) {
+        boost::system::error_code ec;
+        m_stream->socket().shutdown(tcp::socket::shutdown_both, ec);
+        m_stream->socket().close(ec);
+    }
+}
+
 std::optional<std::string> BitcoindRpc::AuthHeader()
 {
     std::string userpass;

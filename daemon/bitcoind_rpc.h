@@ -62,6 +62,9 @@ public:
     //! Calls method with params (a JSON array or object). Returns the "result" value or an error.
     boost::asio::awaitable<RpcResult<boost::json::value>> Call(std::string method, boost::json::value params);
 
+    //! Aborts the call in flight, if any (it fails with a transport error). For shutdown.
+    void Cancel();
+
     const RpcEndpoint& endpoint() const { return m_ep; }
     //! Statistics for metrics and logs.
     uint64_t calls() const { return m_calls; }

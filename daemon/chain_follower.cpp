@@ -61,6 +61,7 @@ void ChainFollower::Stop()
 {
     m_stopping = true;
     m_wake.cancel();
+    m_rpc.Cancel();
 }
 
 void ChainFollower::RememberRawTx(Transaction tx)
@@ -152,6 +153,7 @@ void ChainFollower::OnZmqMessage(const std::string& endpoint, chain::ZmqMessage 
 
 ChainFollower::Step ChainFollower::HandleRpcError(const RpcError& e, const char* what)
 {
+    if (m_stopping) return Step::Retry; // our own Cancel() during shutdown
     if (e.IsUnreachable() || e.kind == RpcError::Kind::Auth) {
         SetNode(FollowerStatus::Node::Unreachable, e.ToString());
         m_need_mempool_resync = true;
@@ -432,6 +434,7 @@ net::awaitable<void> ChainFollower::Run()
         } else {
             backoff = m_opts.retry_min;
         }
+        if (m_stopping) break;
         if (m_woken && step == Step::Done) continue;
         m_wake.expires_after(wait);
         co_await m_wake.async_wait(net::as_tuple(net::use_awaitable));
