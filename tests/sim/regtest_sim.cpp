@@ -151,7 +151,7 @@ json::value ErrorObject(int code, const std::string& msg)
 enum class JsonRpcVersion { V1Legacy, V2 };
 
 struct ParsedRequest {
-    std::optional<json::value> id;
+    std::optional<json::value> id{json::value(nullptr)};  // an unparsed request replies "id":null
     JsonRpcVersion version{JsonRpcVersion::V1Legacy};
     std::string method;
     json::value params;
@@ -512,6 +512,9 @@ std::vector<std::string> RegtestSim::Impl::GenerateBlocks(int n, const Bytes& sp
     std::vector<std::string> out;
     for (int i = 0; i < n; ++i) {
         auto built = node->BuildBlock(node->Tip(), spk, std::nullopt);
+        size_t weight = 0;
+        for (const auto& tx : built.block.txs) weight += tx.Weight();
+        last_template = std::make_pair(weight + 4 * (BlockHeader::SIZE + CompactSizeLen(built.block.txs.size())), built.block.txs.size() - 1);
         const auto* idx = node->SubmitBlock(std::move(built.block));
         out.push_back(idx->hash.ToString());
     }
@@ -601,7 +604,9 @@ std::string RegtestSim::ZmqAddress(const std::string& topic) const { return m->R
 
 json::value RegtestSim::Call(const std::string& method, json::array params)
 {
-    return m->RunSync([&] { return m->Execute(method, json::value(std::move(params))); });
+    // Round-trip through the wire format so amounts come back as plain JSON numbers.
+    const std::string text = m->RunSync([&] { return WriteJson(m->Execute(method, json::value(std::move(params)))); });
+    return json::parse(text);
 }
 
 std::vector<std::string> RegtestSim::Generate(int n, const std::string& address)

@@ -1009,6 +1009,10 @@ json::value getmininginfo(Impl& s, const Args&)
     const auto* tip = s.node->Tip();
     json::object o;
     o["blocks"] = s.node->Height();
+    if (s.last_template) {
+        o["currentblockweight"] = s.last_template->first;
+        o["currentblocktx"] = s.last_template->second;
+    }
     o["bits"] = BitsHex(tip->header.bits);
     o["difficulty"] = DoubleValue(Difficulty(tip->header.bits));
     o["target"] = TargetHex(tip->header.bits);

@@ -46,7 +46,8 @@ struct RegtestSim::Impl {
     bool restarting{false};
     std::optional<int64_t> fee_estimate;
     std::optional<int64_t> mocktime;
-    std::optional<std::string> reject_reason;  //!< simreject: refuse every tx with this -26 reason
+    std::optional<std::string> reject_reason;
+    std::optional<std::pair<size_t, size_t>> last_template;  //!< weight, non-coinbase tx count  //!< simreject: refuse every tx with this -26 reason
 
     // shutdown
     mutable std::mutex mu;

@@ -31,7 +31,9 @@ ZmqPublisher::ZmqPublisher(zmq::context_t& ctx, std::vector<ZmqPubConfig> config
     // -zmqpub<topic> arguments in order.
     std::stable_sort(config.begin(), config.end(), [](const auto& a, const auto& b) { return a.topic < b.topic; });
     for (const auto& c : config) {
-        auto it = std::find(m_addresses.begin(), m_addresses.end(), c.address);
+        // Same address, same socket ("Reusing socket"); port 0 always asks for a new port.
+        const bool ephemeral = c.address.size() > 2 && c.address.compare(c.address.size() - 2, 2, ":0") == 0;
+        auto it = ephemeral ? m_addresses.end() : std::find(m_addresses.begin(), m_addresses.end(), c.address);
         size_t idx = static_cast<size_t>(it - m_addresses.begin());
         if (it == m_addresses.end()) {
             m_addresses.push_back(c.address);

@@ -42,7 +42,8 @@ public:
 
     // Fault injection: messages are counted (the counter advances, as when libzmq drops at the
     // HWM) but not sent.
-    void DropNext(uint64_t n) { m_drop += n; }
+    //! Drops the next n messages (replaces any count still pending; 0 cancels).
+    void DropNext(uint64_t n) { m_drop = n; }
     void SetSilence(bool on) { m_silence = on; }
 
     // NotificationSink
