@@ -488,12 +488,18 @@ void RegtestSim::Impl::BeginRestart(std::function<void()> done)
     restarting = true;
     CloseListener();
     CloseSessions();
-    zmq->Close();
+    if (cfg.restart_rebinds_zmq) zmq->Close();
+    else zmq->SetSilence(true);
     RemoveCookie();
     auto t1 = std::make_shared<asio::steady_timer>(io, cfg.restart_downtime);
     t1->async_wait([this, t1, done](const boost::system::error_code&) {
         if (shutdown) return done();
-        zmq->Open();  // counters restart at 0
+        if (cfg.restart_rebinds_zmq) {
+            zmq->Open();  // counters restart at 0
+        } else {
+            zmq->SetSilence(false);
+            zmq->ResetCounters();
+        }
         auto t2 = std::make_shared<asio::steady_timer>(io, cfg.restart_announce_delay);
         t2->async_wait([this, t2, done](const boost::system::error_code&) {
             if (shutdown) return done();

@@ -32,6 +32,10 @@ struct SimConfig {
     std::chrono::milliseconds restart_downtime{150};       //!< RPC/ZMQ down during simrestart
     std::chrono::milliseconds restart_announce_delay{50};  //!< ZMQ bound -> mempool re-announced
     bool keep_mempool_on_restart{true};                    //!< mempool.dat persisted
+    //! Close and rebind the ZMQ sockets on simrestart (subscribers see a TCP disconnect). Off by
+    //! default: with libzmq 4.3.4 an in-process rebind left reconnected SUBs without data (see
+    //! README); with it off the sockets stay bound and only the counters restart at 0.
+    bool restart_rebinds_zmq{false};
     std::optional<int64_t> mocktime;                       //!< fixed clock (seconds), else system
 };
 

@@ -169,7 +169,7 @@ public:
         m_sock.set(zmq::sockopt::rcvhwm, 0);
         m_sock.set(zmq::sockopt::rcvtimeo, 2000);
         m_sock.set(zmq::sockopt::linger, 0);
-        m_sock.set(zmq::sockopt::reconnect_ivl, 10);
+        m_sock.set(zmq::sockopt::reconnect_ivl, 1);  // as the capture's subscriber
         for (const auto& t : topics) m_sock.set(zmq::sockopt::subscribe, t);
         m_sock.connect(addr);
     }
@@ -570,6 +570,7 @@ struct ScenarioSubs {
         tcp::acceptor probe(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
         const std::string shared = "tcp://127.0.0.1:" + std::to_string(probe.local_endpoint().port());
         probe.close();
+        c.restart_announce_delay = 300ms;  // give the SUBs time to reconnect before mempool.dat replays
         c.zmq = {{"rawtx", "tcp://127.0.0.1:0"}, {"hashtx", "tcp://127.0.0.1:0"}, {"rawblock", "tcp://127.0.0.1:0"}, {"hashblock", "tcp://127.0.0.1:0"}, {"sequence", "tcp://127.0.0.1:0"}, {"hashblock", shared}, {"hashtx", shared}};
         return c;
     }

@@ -54,7 +54,7 @@ void ZmqPublisher::Open()
         s.sock = std::make_unique<zmq::socket_t>(m_ctx, zmq::socket_type::pub);
         s.sock->set(zmq::sockopt::sndhwm, m_hwm);
         s.sock->set(zmq::sockopt::tcp_keepalive, 1);
-        s.sock->set(zmq::sockopt::linger, 0);
+        s.sock->set(zmq::sockopt::linger, 100);
         const std::string target = m_bound[i].empty() ? BindAddress(m_addresses[i]) : m_bound[i];
         s.sock->bind(target);
         s.bound = s.sock->get(zmq::sockopt::last_endpoint);

@@ -45,6 +45,11 @@ public:
     //! Drops the next n messages (replaces any count still pending; 0 cancels).
     void DropNext(uint64_t n) { m_drop = n; }
     void SetSilence(bool on) { m_silence = on; }
+    //! Restart without closing the sockets: counters back to 0.
+    void ResetCounters()
+    {
+        for (auto& n : m_notifiers) n.counter = 0;
+    }
 
     // NotificationSink
     void Transaction(const vw::Transaction& tx) override;
