@@ -83,7 +83,8 @@ int main(int argc, char** argv)
         return 1;
     }
     std::cout << "rpcport=" << sim.RpcPort() << "\n";
-    for (const auto& z : sim.Call("getzmqnotifications").as_array()) {
+    const auto notifications = sim.Call("getzmqnotifications");
+    for (const auto& z : notifications.as_array()) {
         std::cout << "zmq" << z.at("type").as_string().c_str() << "=" << z.at("address").as_string().c_str() << "\n";
     }
     std::cout.flush();
