@@ -1,0 +1,741 @@
+#include "vault/matcher.h"
+
+#include "script/script.h"
+#include "script/taproot.h"
+
+#include <algorithm>
+#include <functional>
+#include <map>
+#include <set>
+
+namespace vw::vault {
+
+std::string_view ToString(EventKind k)
+{
+    switch (k) {
+    case EventKind::Deposit: return "deposit";
+    case EventKind::Trigger: return "trigger";
+    case EventKind::Recovery: return "recovery";
+    case EventKind::WithdrawalCompleted: return "withdrawal_completed";
+    case EventKind::UnexpectedSpend: return "unexpected_spend";
+    case EventKind::FeeWalletCoin: return "feewallet_coin";
+    }
+    return "unknown";
+}
+
+std::string_view ToString(Flaw f)
+{
+    switch (f) {
+    case Flaw::None: return "none";
+    case Flaw::MalformedWitness: return "malformed witness";
+    case Flaw::TriggerOutputMismatch: return "trigger output mismatch";
+    case Flaw::CheckFailed: return "check failed";
+    }
+    return "unknown";
+}
+
+std::string_view ToString(PlanKind k)
+{
+    switch (k) {
+    case PlanKind::OpVaultUnauthorized: return "opvault-unauthorized";
+    case PlanKind::OpVaultAuthorized: return "opvault-authorized";
+    case PlanKind::Presigned: return "presigned";
+    }
+    return "unknown";
+}
+
+std::string_view ToString(PlanError e)
+{
+    switch (e) {
+    case PlanError::NotATrigger: return "not a trigger of a registered vault";
+    case PlanError::Malformed: return "the trigger is malformed";
+    case PlanError::NoAuthKey: return "no recovery_auth secret for an authorized recover leaf";
+    case PlanError::NothingToSweep: return "nothing left to sweep";
+    case PlanError::NoVariant: return "no pre-signed variant pays the required fee";
+    case PlanError::BuildFailed: return "the recovery builder failed";
+    }
+    return "unknown";
+}
+
+namespace {
+
+//! Per-transaction lookups: refs per input (outpoint, leaf) and per output (spk).
+struct Lookups {
+    std::vector<std::vector<VaultRef>> in_outpoint;
+    std::vector<std::vector<VaultRef>> in_leaf;
+    std::vector<std::vector<VaultRef>> out_spk;
+    explicit Lookups(const Transaction& tx)
+        : in_outpoint(tx.vin().size()), in_leaf(tx.vin().size()), out_spk(tx.vout().size()) {}
+};
+
+//! The script-path part of a witness (annex stripped): leaf script and control block.
+struct ScriptPath {
+    const Bytes* script{nullptr};
+    const Bytes* control{nullptr};
+    size_t stack_items{0}; //!< items below the script
+};
+
+std::optional<ScriptPath> ScriptPathOfWitness(const std::vector<Bytes>& w)
+{
+    size_t n = w.size();
+    if (n >= 2 && !w.back().empty() && w.back()[0] == taproot::ANNEX_TAG) --n;
+    if (n < 2) return std::nullopt;
+    const Bytes& cb = w[n - 1];
+    if (cb.size() < taproot::CONTROL_BASE_SIZE || (cb.size() - taproot::CONTROL_BASE_SIZE) % taproot::CONTROL_NODE_SIZE != 0 ||
+        (cb.size() - taproot::CONTROL_BASE_SIZE) / taproot::CONTROL_NODE_SIZE > taproot::MAX_TREE_DEPTH) {
+        return std::nullopt;
+    }
+    return ScriptPath{&w[n - 2], &cb, n - 2};
+}
+
+bool IsKeyPath(const std::vector<Bytes>& w)
+{
+    size_t n = w.size();
+    if (n >= 2 && !w.back().empty() && w.back()[0] == taproot::ANNEX_TAG) --n;
+    return n == 1;
+}
+
+void SortUnique(std::vector<VaultRef>& v)
+{
+    std::sort(v.begin(), v.end());
+    v.erase(std::unique(v.begin(), v.end()), v.end());
+}
+
+Lookups LookUp(const Transaction& tx, const WatchIndex& index)
+{
+    Lookups l(tx);
+    for (size_t n = 0; n < tx.vin().size(); ++n) {
+        const TxIn& in = tx.vin()[n];
+        index.FindOutpoint(in.prevout.txid.span(), in.prevout.n, l.in_outpoint[n]);
+        if (!index.HasLeaves()) continue;
+        if (auto sp = ScriptPathOfWitness(in.witness)) {
+            const uint8_t version = static_cast<uint8_t>((*sp->control)[0] & 0xfe);
+            index.FindLeaf(version, *sp->script, l.in_leaf[n]);
+        }
+    }
+    for (size_t n = 0; n < tx.vout().size(); ++n) index.FindSpk(tx.vout()[n].script_pubkey, l.out_spk[n]);
+    return l;
+}
+
+Lookups FromMatches(const Transaction& tx, std::span<const vault::Match> matches)
+{
+    Lookups l(tx);
+    for (const auto& m : matches) {
+        if (!(m.txid == tx.GetTxid())) continue;
+        switch (m.what) {
+        case MatchWhat::InputOutpoint:
+            if (m.io_index < l.in_outpoint.size()) l.in_outpoint[m.io_index].push_back(m.ref);
+            break;
+        case MatchWhat::InputLeaf:
+            if (m.io_index < l.in_leaf.size()) l.in_leaf[m.io_index].push_back(m.ref);
+            break;
+        case MatchWhat::OutputSpk:
+            if (m.io_index < l.out_spk.size()) l.out_spk[m.io_index].push_back(m.ref);
+            break;
+        }
+    }
+    return l;
+}
+
+bool IsAnchor(const TxOut& o) { return o.value == Amount{0} && o.script_pubkey.size() == 1 && o.script_pubkey[0] == script::OP_2; }
+
+class Matcher
+{
+public:
+    Matcher(const Transaction& tx, const Registry& reg, std::optional<int> height, const MatchOptions& opts)
+        : m_tx(tx), m_reg(reg), m_height(height), m_opts(opts)
+    {
+    }
+
+    std::vector<VaultEvent> Run(Lookups l)
+    {
+        for (auto& v : l.in_outpoint) SortUnique(v);
+        for (auto& v : l.in_leaf) SortUnique(v);
+        for (auto& v : l.out_spk) SortUnique(v);
+        for (size_t n = 0; n < m_tx.vin().size(); ++n) {
+            std::set<uint32_t> handled; // vaults whose leaf explained this input
+            for (const VaultRef& ref : l.in_leaf[n]) {
+                if (LeafInput(n, ref)) handled.insert(ref.vault);
+            }
+            for (const VaultRef& ref : l.in_outpoint[n]) {
+                if (handled.count(ref.vault)) continue;
+                OutpointInput(n, ref);
+            }
+        }
+        FinishRecoveryChecks();
+        FinishTriggerChecks();
+        for (size_t n = 0; n < m_tx.vout().size(); ++n) {
+            for (const VaultRef& ref : l.out_spk[n]) Output(n, ref);
+        }
+        if (m_opts.stats) m_opts.stats->events += m_events.size();
+        return std::move(m_events);
+    }
+
+private:
+    const VaultRecord* Live(uint32_t i) const
+    {
+        const VaultRecord* r = m_reg.Get(i);
+        if (!r || r->state == VaultState::Removed) return nullptr;
+        return r;
+    }
+
+    VaultEvent& NewEvent(EventKind k, uint32_t vault, size_t n_in)
+    {
+        VaultEvent e;
+        e.kind = k;
+        e.txid = m_tx.GetTxid();
+        e.height = m_height;
+        e.vaults = {vault};
+        e.inputs = {static_cast<uint32_t>(n_in)};
+        e.spent = {m_tx.vin()[n_in].prevout};
+        e.outpoint = m_tx.vin()[n_in].prevout;
+        if (const VaultRecord* r = Live(vault)) {
+            if (const TrackedUtxo* u = r->FindUtxo(e.outpoint)) {
+                e.amount = u->amount;
+                e.spk = u->spk;
+            }
+        }
+        m_events.push_back(std::move(e));
+        return m_events.back();
+    }
+
+    static void Flag(VaultEvent& e, Flaw f, std::optional<VaultError> ve, std::optional<TxCheckError> ce)
+    {
+        if (e.flaw != Flaw::None) return; // keep the first reason
+        e.flaw = f;
+        e.vault_error = ve;
+        e.check_error = ce;
+    }
+
+    //! Returns: whether the leaf at input n commits to vault ref.vault (and was handled).
+    bool LeafInput(size_t n, const VaultRef& ref)
+    {
+        if (ref.kind != RefKind::TriggerLeaf && ref.kind != RefKind::RecoverLeaf) return false;
+        const VaultRecord* rec = Live(ref.vault);
+        if (!rec || !rec->opvault) return false;
+        if (m_opts.stats) ++m_opts.stats->leaf_matches;
+        const auto sp = ScriptPathOfWitness(m_tx.vin()[n].witness);
+        if (!sp) return false;
+        const Vault& v = *rec->opvault;
+        auto cb = taproot::ParseControlBlock(*sp->control);
+        auto unconfirmed = [&] {
+            if (m_opts.stats) ++m_opts.stats->unconfirmed_leaves;
+            return false;
+        };
+        if (!cb) return unconfirmed();
+        if (ref.kind == RefKind::TriggerLeaf) {
+            if (!taproot::VerifyScriptPath(*cb, *sp->script, v.OutputKey().xonly)) return unconfirmed();
+            TriggerInput(n, ref.vault, *rec);
+            return true;
+        }
+        // Recover leaf: the spent output is the vault's own, or one of its tracked trigger outputs.
+        const TrackedUtxo* from_trigger = nullptr;
+        if (!taproot::VerifyScriptPath(*cb, *sp->script, v.OutputKey().xonly)) {
+            for (const auto& u : rec->utxos) {
+                if (u.role == UtxoRole::Trigger && u.trigger && u.trigger->tree &&
+                    taproot::VerifyScriptPath(*cb, *sp->script, u.trigger->tree->output_key.xonly)) {
+                    from_trigger = &u;
+                    break;
+                }
+            }
+            if (!from_trigger) return unconfirmed();
+        }
+        RecoveryInput(n, ref.vault, *rec, from_trigger);
+        return true;
+    }
+
+    void TriggerInput(size_t n, uint32_t vi, const VaultRecord& rec)
+    {
+        const Vault& v = *rec.opvault;
+        const auto sp = ScriptPathOfWitness(m_tx.vin()[n].witness);
+        const auto leaf_index = v.FindLeaf(*sp->script);
+        const auto& tidx = v.trigger_indices();
+        const auto pos = leaf_index ? std::find(tidx.begin(), tidx.end(), *leaf_index) : tidx.end();
+        auto malformed = [&](VaultError e) {
+            VaultEvent& ev = NewEvent(EventKind::Trigger, vi, n);
+            Flag(ev, Flaw::MalformedWitness, e, std::nullopt);
+        };
+        if (pos == tidx.end()) return malformed(VaultError::NotTriggerLeaf);
+        const TriggerLeaf& leaf = v.trigger_leaf(static_cast<size_t>(pos - tidx.begin()));
+        auto tw = ParseTriggerWitness(m_tx.vin()[n].witness, leaf, m_tx.vout().size());
+        if (!tw) return malformed(tw.error());
+        auto update = BuildLeafUpdateScript(leaf, tw->leaf_update_items);
+        if (!update) return malformed(update.error());
+        auto tree = v.TriggerOutput(*leaf_index, *update);
+        if (!tree) return malformed(tree.error());
+        const uint32_t tvout = tw->trigger_vout_idx;
+        const TxOut& out = m_tx.vout()[tvout];
+        const bool matches = Equal(tree->script_pubkey, out.script_pubkey);
+
+        // Inputs committing to the same (correct) trigger output form one event.
+        VaultEvent* ev = nullptr;
+        if (matches) {
+            if (auto it = m_trigger_events.find(tvout); it != m_trigger_events.end()) ev = &m_events[it->second];
+        }
+        if (ev) {
+            if (std::find(ev->vaults.begin(), ev->vaults.end(), vi) == ev->vaults.end()) {
+                ev->vaults.insert(std::upper_bound(ev->vaults.begin(), ev->vaults.end(), vi), vi);
+            }
+            ev->inputs.push_back(static_cast<uint32_t>(n));
+            ev->spent.push_back(m_tx.vin()[n].prevout);
+        } else {
+            VaultEvent& e = NewEvent(EventKind::Trigger, vi, n);
+            e.outpoint = OutPoint{m_tx.GetTxid(), tvout};
+            e.amount = out.value;
+            e.spk = out.script_pubkey;
+            if (auto w = ParseWithdrawLeaf(*update)) {
+                e.ctv_hash = w->ctv_hash;
+                e.spend_delay = w->spend_delay;
+            } else {
+                e.spend_delay = leaf.spend_delay;
+            }
+            e.tree = std::move(*tree);
+            if (!matches) {
+                Flag(e, Flaw::TriggerOutputMismatch, VaultError::TriggerOutputMismatch, std::nullopt);
+            } else {
+                m_trigger_events[tvout] = m_events.size() - 1;
+            }
+            ev = &e;
+        }
+        if (tw->revault_vout_idx >= 0) {
+            const auto ridx = static_cast<uint32_t>(tw->revault_vout_idx);
+            const TxOut& r = m_tx.vout()[ridx];
+            ev->revaults.push_back(RevaultOutput{OutPoint{m_tx.GetTxid(), ridx}, r.value, vi});
+            m_revault_vouts.insert(ridx);
+            if (!Equal(r.script_pubkey, v.ScriptPubKey()) || r.value.sats() < tw->revault_amount) {
+                Flag(*ev, Flaw::CheckFailed, std::nullopt, TxCheckError::BadRevault);
+            }
+        }
+        m_trigger_inputs.push_back(n);
+    }
+
+    void RecoveryInput(size_t n, uint32_t vi, const VaultRecord& rec, const TrackedUtxo* from_trigger)
+    {
+        const Vault& v = *rec.opvault;
+        const OutPoint& prev = m_tx.vin()[n].prevout;
+        const TrackedUtxo* u = from_trigger ? from_trigger : rec.FindUtxo(prev);
+        TxOut prevout{u ? u->amount : Amount{0}, from_trigger ? from_trigger->spk : v.ScriptPubKey()};
+        VaultEvent& e = NewEvent(EventKind::Recovery, vi, n);
+        e.from_trigger_output = from_trigger != nullptr;
+        e.authorized = v.recover_leaf().authorized;
+        if (u && u->outpoint == prev) {
+            e.amount = u->amount;
+            e.spk = u->spk;
+        }
+        auto c = ClassifyInput(m_tx, n, prevout, v);
+        if (!c) return Flag(e, Flaw::MalformedWitness, c.error(), std::nullopt);
+        if (c->kind != SpendKind::Recovery || !c->recovery) return Flag(e, Flaw::MalformedWitness, VaultError::NotRecoverLeaf, std::nullopt);
+        const uint32_t idx = c->recovery->recovery_vout_idx;
+        e.recovery_vout = idx;
+        // The checks that need no unknown amount, in the node's order.
+        const TxOut& out = m_tx.vout()[idx];
+        if (RecoverySpkHash(out.script_pubkey) != v.RecoverySpkHashValue()) {
+            return Flag(e, Flaw::CheckFailed, std::nullopt, TxCheckError::RecoverySpkMismatch);
+        }
+        const bool known = u && u->outpoint == prev && u->role != UtxoRole::Watched;
+        if (known && out.value < u->amount) return Flag(e, Flaw::CheckFailed, std::nullopt, TxCheckError::RecoveryValueTooLow);
+        if (m_tx.vin()[n].sequence > MAX_BIP125_RBF_SEQUENCE) {
+            return Flag(e, Flaw::CheckFailed, std::nullopt, TxCheckError::RecoveryNotReplaceable);
+        }
+        if (!e.authorized) {
+            const bool ok = m_tx.vout().size() == 2 && IsAnchor(m_tx.vout()[idx == 0 ? 1 : 0]);
+            if (!ok) return Flag(e, Flaw::CheckFailed, std::nullopt, TxCheckError::UnauthorizedBadStructure);
+        }
+        m_recovery_sums[idx].push_back(known ? std::optional<Amount>{u->amount} : std::nullopt);
+    }
+
+    void FinishRecoveryChecks()
+    {
+        std::optional<TxCheckError> fail;
+        if (m_opts.prevouts.size() == m_tx.vin().size() && !m_opts.prevouts.empty()) {
+            if (auto r = CheckRecoveryTx(m_tx, m_opts.prevouts); !r) fail = r.error().error;
+        } else {
+            // Deferred per-output sum, when every recovered amount is known.
+            for (const auto& [idx, amounts] : m_recovery_sums) {
+                Amount sum{0};
+                bool all = true;
+                for (const auto& a : amounts) {
+                    if (!a) all = false;
+                    else sum += *a;
+                }
+                if (all && m_tx.vout()[idx].value < sum) fail = TxCheckError::InsufficientRecoveryValue;
+            }
+        }
+        if (!fail) return;
+        for (auto& e : m_events) {
+            if (e.kind == EventKind::Recovery && !e.emergency && e.recovery_vout) Flag(e, Flaw::CheckFailed, std::nullopt, *fail);
+        }
+    }
+
+    void FinishTriggerChecks()
+    {
+        if (m_trigger_inputs.empty()) return;
+        if (m_opts.prevouts.size() != m_tx.vin().size() || m_opts.prevouts.empty()) return;
+        auto r = CheckTriggerTx(m_tx, m_opts.prevouts);
+        if (r) return;
+        for (auto& e : m_events) {
+            if (e.kind == EventKind::Trigger && !e.presigned_trigger) Flag(e, Flaw::CheckFailed, std::nullopt, r.error().error);
+        }
+    }
+
+    void OutpointInput(size_t n, const VaultRef& ref)
+    {
+        if (ref.kind != RefKind::VaultOutpoint && ref.kind != RefKind::TriggerOutpoint) return;
+        const VaultRecord* rec = Live(ref.vault);
+        if (!rec) return;
+        const OutPoint& prev = m_tx.vin()[n].prevout;
+        const TrackedUtxo* u = rec->FindUtxo(prev);
+        if (!u) return;
+        const Txid& txid = m_tx.GetTxid();
+        if (rec->presigned) {
+            const PresignedVault& pv = *rec->presigned;
+            if (u->role == UtxoRole::Watched) {
+                for (const auto& t : m_reg.FindPresignedTrigger(txid)) {
+                    if (t.vault != ref.vault) continue;
+                    return OnPresignedTrigger(n, ref.vault, t.trigger, pv);
+                }
+                for (const auto& em : pv.emergency_txs) {
+                    if (em.GetTxid() == txid) {
+                        NewEvent(EventKind::Recovery, ref.vault, n).emergency = true;
+                        return;
+                    }
+                }
+                NewEvent(EventKind::UnexpectedSpend, ref.vault, n).key_path = IsKeyPath(m_tx.vin()[n].witness);
+                return;
+            }
+            if (u->role == UtxoRole::Trigger && u->trigger && u->trigger->presigned_trigger &&
+                *u->trigger->presigned_trigger < pv.triggers.size()) {
+                const auto& variants = pv.triggers[*u->trigger->presigned_trigger].recovery_txs;
+                const bool ours = std::any_of(variants.begin(), variants.end(), [&](const Transaction& t) { return t.GetTxid() == txid; });
+                VaultEvent& e = NewEvent(ours ? EventKind::Recovery : EventKind::WithdrawalCompleted, ref.vault, n);
+                e.from_trigger_output = true;
+                return;
+            }
+            NewEvent(EventKind::UnexpectedSpend, ref.vault, n).key_path = IsKeyPath(m_tx.vin()[n].witness);
+            return;
+        }
+        // opvault: a trigger output spent through its withdraw leaf completes the withdrawal.
+        if (u->role == UtxoRole::Trigger && u->trigger && u->trigger->tree) {
+            const TriggerOutputTree& tree = *u->trigger->tree;
+            const auto sp = ScriptPathOfWitness(m_tx.vin()[n].witness);
+            const Bytes& withdraw = tree.tree.leaves().at(tree.withdraw_index).script;
+            if (sp && Equal(*sp->script, withdraw)) {
+                auto cb = taproot::ParseControlBlock(*sp->control);
+                if (cb && taproot::VerifyScriptPath(*cb, *sp->script, tree.output_key.xonly)) {
+                    VaultEvent& e = NewEvent(EventKind::WithdrawalCompleted, ref.vault, n);
+                    e.from_trigger_output = true;
+                    e.ctv_hash = u->trigger->ctv_hash;
+                    e.spend_delay = u->trigger->spend_delay;
+                    if (u->trigger->ctv_hash) {
+                        // BIP-68 maturity only in a block whose trigger height we know.
+                        std::optional<int64_t> trig_h{0};
+                        int64_t next = INT64_MAX / 4;
+                        if (m_height && u->height) {
+                            trig_h = *u->height;
+                            next = *m_height;
+                        }
+                        auto r = CheckWithdrawalTx(m_tx, n, *u->trigger->ctv_hash, u->trigger->spend_delay, trig_h, next);
+                        if (!r) Flag(e, Flaw::CheckFailed, std::nullopt, r.error().error);
+                    }
+                    return;
+                }
+            }
+            VaultEvent& e = NewEvent(EventKind::UnexpectedSpend, ref.vault, n);
+            e.from_trigger_output = true;
+            e.key_path = IsKeyPath(m_tx.vin()[n].witness);
+            return;
+        }
+        NewEvent(EventKind::UnexpectedSpend, ref.vault, n).key_path = IsKeyPath(m_tx.vin()[n].witness);
+    }
+
+    void OnPresignedTrigger(size_t n, uint32_t vi, size_t t, const PresignedVault& pv)
+    {
+        const auto key = std::make_pair(vi, t);
+        if (auto it = m_presigned_events.find(key); it != m_presigned_events.end()) {
+            VaultEvent& e = m_events[it->second];
+            e.inputs.push_back(static_cast<uint32_t>(n));
+            e.spent.push_back(m_tx.vin()[n].prevout);
+            return;
+        }
+        VaultEvent& e = NewEvent(EventKind::Trigger, vi, n);
+        const PresignedTrigger& trig = pv.triggers[t];
+        e.presigned_trigger = t;
+        e.spend_delay = trig.spend_delay;
+        std::set<uint32_t> vouts;
+        for (const auto& r : trig.recovery_txs) {
+            for (const auto& in : r.vin()) {
+                if (in.prevout.txid == trig.txid && in.prevout.n < m_tx.vout().size()) vouts.insert(in.prevout.n);
+            }
+        }
+        for (uint32_t o : vouts) {
+            e.presigned_outputs.push_back(o);
+            e.presigned_txouts.push_back(m_tx.vout()[o]);
+        }
+        if (!vouts.empty()) {
+            e.outpoint = OutPoint{m_tx.GetTxid(), *vouts.begin()};
+            e.amount = m_tx.vout()[*vouts.begin()].value;
+            e.spk = m_tx.vout()[*vouts.begin()].script_pubkey;
+        }
+        m_presigned_events[key] = m_events.size() - 1;
+    }
+
+    void Output(size_t n, const VaultRef& ref)
+    {
+        const TxOut& out = m_tx.vout()[n];
+        VaultEvent e;
+        e.txid = m_tx.GetTxid();
+        e.height = m_height;
+        e.outpoint = OutPoint{m_tx.GetTxid(), static_cast<uint32_t>(n)};
+        e.amount = out.value;
+        e.spk = out.script_pubkey;
+        if (ref == Registry::FeeWalletRef()) {
+            e.kind = EventKind::FeeWalletCoin;
+            m_events.push_back(std::move(e));
+            return;
+        }
+        if (ref.kind != RefKind::VaultSpk) return;
+        const VaultRecord* rec = Live(ref.vault);
+        if (!rec || !rec->opvault) return;
+        if (m_revault_vouts.count(static_cast<uint32_t>(n))) return; // reported as the trigger's revault
+        e.kind = EventKind::Deposit;
+        e.vaults = {ref.vault};
+        m_events.push_back(std::move(e));
+    }
+
+    const Transaction& m_tx;
+    const Registry& m_reg;
+    std::optional<int> m_height;
+    const MatchOptions& m_opts;
+    std::vector<VaultEvent> m_events;
+    std::map<uint32_t, size_t> m_trigger_events;                      //!< trigger vout -> event
+    std::map<std::pair<uint32_t, size_t>, size_t> m_presigned_events;  //!< (vault, trigger) -> event
+    std::set<uint32_t> m_revault_vouts;
+    std::vector<size_t> m_trigger_inputs;
+    std::map<uint32_t, std::vector<std::optional<Amount>>> m_recovery_sums;
+};
+
+} // namespace
+
+std::vector<VaultEvent> MatchTx(const Transaction& tx, const Registry& registry, std::optional<int> block_height,
+                                const MatchOptions& opts)
+{
+    return Matcher(tx, registry, block_height, opts).Run(LookUp(tx, registry.index()));
+}
+
+std::vector<VaultEvent> MatchTx(const Transaction& tx, const Registry& registry, std::optional<int> block_height,
+                                std::span<const vault::Match> matches, const MatchOptions& opts)
+{
+    return Matcher(tx, registry, block_height, opts).Run(FromMatches(tx, matches));
+}
+
+namespace {
+
+bool HasLiveUtxo(const VaultRecord& r)
+{
+    return std::any_of(r.utxos.begin(), r.utxos.end(), [](const TrackedUtxo& u) { return !u.spent_by; });
+}
+
+} // namespace
+
+void ApplyEvents(Registry& reg, std::span<const VaultEvent> events)
+{
+    for (const VaultEvent& e : events) {
+        if (e.malformed()) continue;
+        switch (e.kind) {
+        case EventKind::FeeWalletCoin: break;
+        case EventKind::Deposit:
+            for (uint32_t v : e.vaults) {
+                TrackedUtxo u{e.outpoint, e.amount, e.spk, UtxoRole::Deposit, e.height, std::nullopt, std::nullopt};
+                reg.TrackUtxo(v, std::move(u));
+                const VaultRecord* r = reg.Get(v);
+                if (r && (r->state == VaultState::Recovered || r->state == VaultState::Withdrawn)) reg.SetState(v, VaultState::Active);
+            }
+            break;
+        case EventKind::Trigger:
+            for (uint32_t v : e.vaults) {
+                for (const auto& o : e.spent) reg.SpendUtxo(v, o, e.txid, e.height);
+                if (e.presigned_trigger) {
+                    for (size_t k = 0; k < e.presigned_outputs.size(); ++k) {
+                        TriggerUtxoInfo info{e.txid, e.spend_delay.value_or(0), std::nullopt, std::nullopt, e.presigned_trigger};
+                        reg.TrackUtxo(v, TrackedUtxo{OutPoint{e.txid, e.presigned_outputs[k]}, e.presigned_txouts[k].value,
+                                                     e.presigned_txouts[k].script_pubkey, UtxoRole::Trigger, e.height,
+                                                     std::nullopt, std::move(info)});
+                    }
+                } else if (e.tree) {
+                    TriggerUtxoInfo info{e.txid, e.spend_delay.value_or(0), e.ctv_hash, e.tree, std::nullopt};
+                    reg.TrackUtxo(v, TrackedUtxo{e.outpoint, e.amount, e.spk, UtxoRole::Trigger, e.height, std::nullopt, std::move(info)});
+                }
+                reg.SetState(v, VaultState::Triggered);
+            }
+            for (const auto& r : e.revaults) {
+                const VaultRecord* rec = reg.Get(r.vault);
+                if (!rec || !rec->opvault) continue;
+                reg.TrackUtxo(r.vault, TrackedUtxo{r.outpoint, r.amount, rec->opvault->ScriptPubKey(), UtxoRole::Revault, e.height,
+                                                   std::nullopt, std::nullopt});
+            }
+            break;
+        case EventKind::Recovery:
+        case EventKind::WithdrawalCompleted:
+        case EventKind::UnexpectedSpend:
+            for (uint32_t v : e.vaults) {
+                for (const auto& o : e.spent) reg.SpendUtxo(v, o, e.txid, e.height);
+                const VaultRecord* r = reg.Get(v);
+                if (!r || !e.height) continue;
+                if (e.kind == EventKind::Recovery && !HasLiveUtxo(*r)) reg.SetState(v, VaultState::Recovered);
+                if (e.kind == EventKind::WithdrawalCompleted) {
+                    const bool triggers_left = std::any_of(r->utxos.begin(), r->utxos.end(), [](const TrackedUtxo& u) {
+                        return u.role == UtxoRole::Trigger && !u.spent_by;
+                    });
+                    if (!triggers_left) reg.SetState(v, HasLiveUtxo(*r) ? VaultState::Active : VaultState::Withdrawn);
+                }
+            }
+            break;
+        }
+    }
+}
+
+namespace {
+
+//! Live UTXOs of vault v as recovery inputs, sorted by outpoint; skips those already in `seen`.
+void CollectInputs(const VaultRecord& rec, std::set<OutPoint>& seen, std::vector<RecoveryInput>& out,
+                   const std::function<bool(const TrackedUtxo&)>& want)
+{
+    const Vault& v = *rec.opvault;
+    std::vector<const TrackedUtxo*> us;
+    for (const auto& u : rec.utxos) {
+        if (u.spent_by || !want(u)) continue;
+        if (u.role == UtxoRole::Trigger && !(u.trigger && u.trigger->tree)) continue;
+        us.push_back(&u);
+    }
+    std::sort(us.begin(), us.end(), [](auto* a, auto* b) { return a->outpoint < b->outpoint; });
+    const Bytes& leaf = v.tree().leaves()[v.recover_index()].script;
+    for (const TrackedUtxo* u : us) {
+        if (!seen.insert(u->outpoint).second) continue;
+        const Bytes cb = u->role == UtxoRole::Trigger ? u->trigger->tree->recover_cb.Serialize()
+                                                      : v.ControlBlockFor(v.recover_index()).Serialize();
+        out.push_back(RecoveryInput{u->outpoint, TxOut{u->amount, u->spk}, leaf, cb, v.spec().recovery_spk});
+    }
+}
+
+} // namespace
+
+Expected<std::vector<PlannedRecovery>, PlanFailure> PlanRecovery(const Registry& reg, const VaultEvent& ev, const PlanOptions& opts)
+{
+    if (ev.kind != EventKind::Trigger || ev.vaults.empty()) return Unexpected{PlanFailure{PlanError::NotATrigger, std::nullopt}};
+    if (ev.malformed()) return Unexpected{PlanFailure{PlanError::Malformed, std::nullopt}};
+    for (uint32_t v : ev.vaults) {
+        const VaultRecord* r = reg.Get(v);
+        if (!r || r->state == VaultState::Removed) return Unexpected{PlanFailure{PlanError::NotATrigger, std::nullopt}};
+    }
+    std::vector<PlannedRecovery> plans;
+
+    if (ev.presigned_trigger) {
+        const VaultRecord& rec = *reg.Get(ev.vaults[0]);
+        if (!rec.presigned || *ev.presigned_trigger >= rec.presigned->triggers.size()) {
+            return Unexpected{PlanFailure{PlanError::NotATrigger, std::nullopt}};
+        }
+        const PresignedTrigger& trig = rec.presigned->triggers[*ev.presigned_trigger];
+        for (size_t k = 0; k < trig.recovery_txs.size(); ++k) {
+            const Transaction& t = trig.recovery_txs[k];
+            // Fee = known inputs - outputs, when every input is an output of the trigger we saw.
+            std::optional<Amount> in_total{Amount{0}};
+            for (const auto& in : t.vin()) {
+                auto it = std::find(ev.presigned_outputs.begin(), ev.presigned_outputs.end(), in.prevout.n);
+                if (!(in.prevout.txid == ev.txid) || it == ev.presigned_outputs.end()) {
+                    in_total.reset();
+                    break;
+                }
+                *in_total += ev.presigned_txouts[static_cast<size_t>(it - ev.presigned_outputs.begin())].value;
+            }
+            if (in_total && *in_total - OutputTotal(t) < opts.min_fee) continue;
+            PlannedRecovery p;
+            p.kind = PlanKind::Presigned;
+            p.tx = t.mutable_copy();
+            p.vaults = {ev.vaults[0]};
+            p.variant = k;
+            plans.push_back(std::move(p));
+            return plans;
+        }
+        return Unexpected{PlanFailure{PlanError::NoVariant, std::nullopt}};
+    }
+
+    // opvault. Partition the triggered vaults: unauthorized by recovery hash, authorized by auth key.
+    std::map<Uint256, std::set<uint32_t>> unauth;  // hash -> vaults of the event
+    std::map<std::array<uint8_t, 32>, std::set<uint32_t>> auth; // auth pubkey -> vaults of the event
+    for (uint32_t v : ev.vaults) {
+        const VaultRecord& r = *reg.Get(v);
+        if (!r.opvault) return Unexpected{PlanFailure{PlanError::NotATrigger, std::nullopt}};
+        if (r.opvault->recover_leaf().authorized) {
+            if (!r.recovery_auth) return Unexpected{PlanFailure{PlanError::NoAuthKey, std::nullopt}};
+            auth[r.recovery_auth->PubKey().bytes()].insert(v);
+        } else {
+            unauth[r.opvault->RecoverySpkHashValue()].insert(v);
+        }
+    }
+    bool fees_used = false;
+    auto options = [&] {
+        RecoveryOptions o = opts.recovery;
+        if (fees_used) {
+            o.fee_inputs.clear();
+        }
+        return o;
+    };
+    auto finish = [&](PlanKind kind, std::vector<RecoveryInput> inputs, std::set<uint32_t> vaults,
+                      const crypto::KeyPair* key) -> std::optional<PlanFailure> {
+        if (inputs.empty()) return PlanFailure{PlanError::NothingToSweep, std::nullopt};
+        const RecoveryOptions o = options();
+        auto tx = key ? BuildAuthorizedRecovery(inputs, *key, fees_used ? std::nullopt : opts.change, o, opts.aux)
+                      : BuildUnauthorizedRecovery(inputs, o);
+        if (!tx) return PlanFailure{PlanError::BuildFailed, tx.error()};
+        fees_used = true;
+        PlannedRecovery p;
+        p.kind = kind;
+        p.tx = std::move(*tx);
+        p.spent = SpentOutputs(inputs, o);
+        p.inputs = std::move(inputs);
+        p.vaults.assign(vaults.begin(), vaults.end());
+        plans.push_back(std::move(p));
+        return std::nullopt;
+    };
+    const auto all = [](const TrackedUtxo&) { return true; };
+    for (const auto& [hash, _] : unauth) {
+        std::vector<RecoveryInput> inputs;
+        std::set<OutPoint> seen;
+        std::set<uint32_t> vaults;
+        for (uint32_t v : reg.RecoveryGroup(hash)) {
+            const size_t before = inputs.size();
+            CollectInputs(*reg.Get(v), seen, inputs, all);
+            if (inputs.size() > before) vaults.insert(v);
+        }
+        if (auto f = finish(PlanKind::OpVaultUnauthorized, std::move(inputs), std::move(vaults), nullptr)) return Unexpected{*f};
+    }
+    for (const auto& [pk, members] : auth) {
+        std::vector<RecoveryInput> inputs;
+        std::set<OutPoint> seen;
+        std::set<uint32_t> vaults;
+        std::set<OutPoint> targets{ev.outpoint};
+        for (const auto& r : ev.revaults) targets.insert(r.outpoint);
+        std::set<uint32_t> scope = members;
+        if (opts.authorized_sweep_group) {
+            for (uint32_t v : members) {
+                for (uint32_t g : reg.RecoveryGroup(reg.Get(v)->opvault->RecoverySpkHashValue())) {
+                    const VaultRecord* gr = reg.Get(g);
+                    if (gr->recovery_auth && gr->recovery_auth->PubKey().bytes() == pk) scope.insert(g);
+                }
+            }
+        }
+        for (uint32_t v : scope) {
+            const bool member = members.count(v) > 0;
+            const size_t before = inputs.size();
+            CollectInputs(*reg.Get(v), seen, inputs, [&](const TrackedUtxo& u) {
+                return opts.authorized_sweep_group || (member && targets.count(u.outpoint) > 0);
+            });
+            if (inputs.size() > before) vaults.insert(v);
+        }
+        const crypto::KeyPair& key = *reg.Get(*members.begin())->recovery_auth;
+        if (auto f = finish(PlanKind::OpVaultAuthorized, std::move(inputs), std::move(vaults), &key)) return Unexpected{*f};
+    }
+    return plans;
+}
+
+} // namespace vw::vault

@@ -1,0 +1,208 @@
+#pragma once
+// The matcher (STYLE.md §3.17: detect, then decide, then act): turns one transaction into the
+// vault events it causes (PRODUCT.md §2), purely, against a const Registry. Nothing here decides
+// what to do (policy.h) or talks to the node. Also: ApplyEvents (the registry bookkeeping those
+// events imply) and PlanRecovery (the recovery transactions a trigger calls for).
+//
+// What is matched, per transaction:
+//   outputs  paying an opvault's sPK                  -> Deposit (unless it is a trigger's revault output)
+//            paying a fee-wallet sPK                  -> FeeWalletCoin
+//   inputs   script path, registered trigger leaf     -> Trigger, once the control block + leaf are
+//            (opvault)                                   shown to commit to the vault's output key;
+//                                                        inputs sharing a trigger output form ONE event
+//            script path, registered recover leaf     -> Recovery, once the control block + leaf commit
+//                                                        to the vault's key or a tracked trigger output's key
+//            spend of a tracked trigger output        -> WithdrawalCompleted (its withdraw leaf, committed
+//            through any other leaf                      to the trigger output key), else UnexpectedSpend
+//            spend of a tracked vault UTXO not        -> UnexpectedSpend (key path, foreign leaf, ...)
+//            explained above
+//            spend of a presigned watched outpoint    -> Trigger if the txid is a registered trigger of
+//                                                        that vault, Recovery if it is one of its
+//                                                        emergency txs, else UnexpectedSpend
+//            spend of a presigned trigger output      -> Recovery if the txid is one of that trigger's
+//                                                        recovery variants, else WithdrawalCompleted
+// A leaf match whose control block does not commit to a registered vault (another vault with the
+// same leaf script, or a forgery) is ignored and counted in MatchStats.
+//
+// Events are ordered: outputs-derived Deposit/FeeWalletCoin come after the input events, input
+// events in input order (a Trigger at its first input), each group by vault index.
+
+#include "primitives/transaction.h"
+#include "vault/opvault.h"
+#include "vault/recovery.h"
+#include "vault/registry.h"
+#include "vault/watch_index.h"
+
+#include <optional>
+#include <span>
+#include <string_view>
+#include <vector>
+
+namespace vw::vault {
+
+enum class EventKind : uint8_t {
+    Deposit,             //!< an output paying an opvault's scriptPubKey
+    Trigger,             //!< a vault was triggered (opvault trigger leaf / presigned unvault tx)
+    Recovery,            //!< a UTXO of ours went through the recover leaf (or a pre-signed recovery)
+    WithdrawalCompleted, //!< a trigger output was spent the way the trigger announced
+    UnexpectedSpend,     //!< a tracked UTXO was spent any other way
+    FeeWalletCoin,       //!< an output paying the fee wallet
+};
+std::string_view ToString(EventKind k); //!< "deposit", "trigger", ...
+
+//! Why an event is flagged: the node would reject the transaction (it can only reach us from a
+//! peer that does not enforce the rules, or a non-OP_VAULT chain). Still reported, still alerted.
+enum class Flaw : uint8_t {
+    None,
+    MalformedWitness,      //!< a recognised leaf whose witness does not parse (vault_error says why)
+    TriggerOutputMismatch, //!< vout[trigger idx] is not the trigger output the leaf-update implies
+    CheckFailed,           //!< a consensus/policy check failed (check_error says which)
+};
+std::string_view ToString(Flaw f);
+
+struct RevaultOutput {
+    OutPoint outpoint;
+    Amount amount;
+    uint32_t vault{0}; //!< the vault whose input declared it
+    friend bool operator==(const RevaultOutput&, const RevaultOutput&) = default;
+};
+
+struct VaultEvent {
+    EventKind kind{EventKind::Deposit};
+    Txid txid;                       //!< of the matched transaction
+    std::optional<int> height;       //!< block height; nullopt = mempool
+    std::vector<uint32_t> vaults;    //!< registry indices concerned, ascending (empty for FeeWalletCoin)
+    std::vector<uint32_t> inputs;    //!< input indices concerned (spends), ascending
+    std::vector<OutPoint> spent;     //!< the prevouts of `inputs`, aligned
+
+    //! Deposit/FeeWalletCoin: the new output. Trigger: the trigger output (opvault, when the
+    //! witness parsed). Other spends: the UTXO spent (first of `inputs`), amount/spk if tracked.
+    OutPoint outpoint;
+    Amount amount;                   //!< when known (outputs; tracked UTXOs)
+    Bytes spk;
+
+    // --- Trigger ---
+    std::optional<Uint256> ctv_hash;       //!< opvault CTV withdraw leaf
+    std::optional<int64_t> spend_delay;    //!< opvault: from the leaf; presigned: registered
+    std::optional<TriggerOutputTree> tree; //!< opvault: the trigger output's tree (recover it with tree->recover_cb)
+    std::vector<RevaultOutput> revaults;
+    std::optional<size_t> presigned_trigger; //!< presigned: index into PresignedVault::triggers
+    std::vector<uint32_t> presigned_outputs; //!< presigned: vouts of the trigger its recovery txs spend
+    std::vector<TxOut> presigned_txouts;     //!< presigned: those outputs, aligned
+
+    // --- Recovery ---
+    std::optional<uint32_t> recovery_vout;  //!< opvault: the recovery output index from the witness
+    bool authorized{false};                 //!< opvault authorized recover leaf
+    bool from_trigger_output{false};        //!< the spent UTXO is a trigger output
+    bool emergency{false};                  //!< presigned: one of the vault's emergency txs
+
+    // --- UnexpectedSpend ---
+    bool key_path{false};                   //!< the spend used the taproot key path
+
+    Flaw flaw{Flaw::None};
+    std::optional<VaultError> vault_error;  //!< Flaw::MalformedWitness / TriggerOutputMismatch
+    std::optional<TxCheckError> check_error; //!< Flaw::CheckFailed
+
+    bool malformed() const { return flaw != Flaw::None; }
+};
+
+struct MatchStats {
+    uint64_t leaf_matches{0};       //!< registered-leaf hits examined
+    uint64_t unconfirmed_leaves{0}; //!< leaf hits whose control block commits to none of the candidate vaults (ignored)
+    uint64_t events{0};
+};
+
+struct MatchOptions {
+    //! Optional: the outputs spent by the transaction, aligned with vin. When given, the full
+    //! transaction-level checks (CheckTriggerTx / CheckRecoveryTx, including signatures and the
+    //! deferred sums) flag events; otherwise only the checks that need no unknown amounts run.
+    std::span<const TxOut> prevouts;
+    MatchStats* stats{nullptr};
+};
+
+//! Returns: the events tx causes against registry (see the table above). block_height: the
+//! height of the block containing tx, or nullopt for a mempool transaction (then BIP-68 maturity
+//! of withdrawals is not judged). Pure; never fails (malformed transactions give flagged events
+//! or nothing).
+//! Named MatchTx, not Match: vault::Match is the scanner's match record (watch_index.h).
+std::vector<VaultEvent> MatchTx(const Transaction& tx, const Registry& registry, std::optional<int> block_height,
+                                const MatchOptions& opts = {});
+
+//! The same, from the scanner's precomputed matches for this transaction (ScanBlock /
+//! ScanTransaction output filtered to tx's tx_index; other entries are ignored), so the block path
+//! does not look everything up again. In: matches were produced against registry.index() as it is now.
+std::vector<VaultEvent> MatchTx(const Transaction& tx, const Registry& registry, std::optional<int> block_height,
+                                std::span<const vault::Match> matches, const MatchOptions& opts = {});
+
+//! Updates registry for events (in order): Deposit -> track (Deposit); Trigger -> the spent vault
+//! UTXOs are spent, the trigger output(s) and revault outputs tracked, vaults -> Triggered;
+//! Recovery / WithdrawalCompleted / UnexpectedSpend -> the spent UTXO is spent (see
+//! Registry::SpendUtxo: confirmed spends untrack, mempool spends mark spent_by). Confirmed
+//! Recovery leaving a vault with no live UTXO -> Recovered; confirmed WithdrawalCompleted ->
+//! Withdrawn if no live UTXO is left, else Active. A Deposit to a Recovered/Withdrawn vault makes
+//! it Active again. Flagged (malformed) events change nothing. Idempotent for a repeated event.
+void ApplyEvents(Registry& registry, std::span<const VaultEvent> events);
+
+// --- Recovery planning --------------------------------------------------------------------------
+
+enum class PlanKind : uint8_t {
+    OpVaultUnauthorized, //!< BuildUnauthorizedRecovery of a whole recovery group
+    OpVaultAuthorized,   //!< BuildAuthorizedRecovery signed with the vault's recovery_auth
+    Presigned,           //!< a pre-signed recovery variant, unchanged
+};
+std::string_view ToString(PlanKind k);
+
+struct PlannedRecovery {
+    PlanKind kind{PlanKind::OpVaultUnauthorized};
+    MutableTransaction tx;
+    std::vector<RecoveryInput> inputs;  //!< opvault: the swept UTXOs, in tx input order
+    std::vector<TxOut> spent;           //!< opvault: SpentOutputs(inputs, options) (aligned with vin)
+    std::vector<uint32_t> vaults;       //!< vaults whose UTXOs it sweeps, ascending
+    std::optional<size_t> variant;      //!< presigned: index into the trigger's recovery_txs
+};
+
+enum class PlanError {
+    NotATrigger,      //!< the event is not a Trigger of a registered vault
+    Malformed,        //!< the trigger is flagged: there is nothing valid to recover from it
+    NoAuthKey,        //!< authorized recover leaf but no recovery_auth secret registered
+    NothingToSweep,   //!< no live UTXO found (already recovered/spent)
+    NoVariant,        //!< presigned: no variant meets min_fee
+    BuildFailed,      //!< the recovery builder refused (build_error says why)
+};
+std::string_view ToString(PlanError e);
+
+struct PlanFailure {
+    PlanError error{PlanError::NotATrigger};
+    std::optional<RecoveryError> build_error;
+};
+
+struct PlanOptions {
+    RecoveryOptions recovery;            //!< nSequence 0, version 2, OP_2 anchor by default; fee inputs
+    std::optional<TxOut> change;         //!< authorized only
+    std::optional<Uint256> aux;          //!< BIP-340 aux randomness for authorized signatures
+    //! Presigned: the smallest fee (sats) the variant must pay; the cheapest variant meeting it is
+    //! chosen (variants whose fee can not be computed from the trigger tx count as meeting it).
+    Amount min_fee{0};
+    //! Authorized opvault: also sweep the other live UTXOs of the triggered vaults' recovery
+    //! groups (off by default: an authorized leaf reveals nothing an attacker can use).
+    bool authorized_sweep_group{false};
+};
+
+//! Plans the recovery a Trigger event calls for (call after ApplyEvents for that event, so the
+//! trigger and revault outputs are tracked). One transaction per recovery group (unauthorized) or
+//! per recovery-auth key (authorized); usually exactly one.
+//!  - opvault, unauthorized: the whole group sharing the revealed recovery-sPK hash: every live
+//!    UTXO (trigger outputs, revault outputs, untouched deposits) of every live vault of the group,
+//!    as one BuildUnauthorizedRecovery (defaults: anchor on, nSequence 0).
+//!  - opvault, authorized: the trigger output(s) and revault outputs of the event (plus the
+//!    group if asked), BuildAuthorizedRecovery with the vault's recovery_auth key.
+//!  - presigned: the cheapest recovery variant of that trigger meeting opts.min_fee.
+//! Input order (deterministic, so a re-plan after restart gives the same txid): vaults by
+//! ascending registry index; within a vault its live UTXOs by (outpoint txid bytes, n); a UTXO
+//! shared by several vaults (a batched trigger output) appears once, at its first vault. UTXOs
+//! spent in the mempool (spent_by set) are skipped. This reproduces the reference node's
+//! "vaults in registration order, each as its trigger output if triggered" order.
+Expected<std::vector<PlannedRecovery>, PlanFailure> PlanRecovery(const Registry& registry, const VaultEvent& trigger,
+                                                                 const PlanOptions& opts = {});
+
+} // namespace vw::vault

@@ -1,0 +1,246 @@
+#pragma once
+// The in-memory vault registry (PRODUCT.md §2, §4, §6): every registered vault, its validated
+// kind-specific data, its policy and approvals, its state and the UTXOs it is known to hold, plus
+// the WatchIndex the scanner/matcher look transactions up in, kept in sync with all of that.
+// This is the state the daemon persists and rebuilds at start (by re-adding each vault in its
+// original registration order, then re-tracking its UTXOs). Pure: no I/O, no clock, no logging.
+//
+// Vault indices. Each vault gets a dense uint32 index (its position in registration order), used
+// as VaultRef::vault in the WatchIndex. A removed vault keeps its slot (state Removed, nothing
+// indexed) so indices never move; re-registering the same content revives the same slot.
+// VaultRef::MAX_VAULT itself is reserved for fee-wallet scriptPubKeys.
+//
+// Not thread-safe: one writer (the chain strand), or any number of readers with no writer.
+
+#include "crypto/secp.h"
+#include "primitives/transaction.h"
+#include "util/bytes.h"
+#include "util/expected.h"
+#include "util/uint256.h"
+#include "vault/opvault.h"
+#include "vault/policy.h"
+#include "vault/presigned.h"
+#include "vault/watch_index.h"
+
+#include <compare>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace vw::vault {
+
+//! A vault's stable identifier: "v-" followed by 16 lowercase hex characters, the first 8 bytes of
+//! TaggedHash("vaultwatch/VaultId", canonical registration content). Content = what defines the
+//! coins being watched (opvault: internal key, leaves with depths and versions, recovery sPK,
+//! recovery-auth public key; presigned: the watched outpoints, triggers with their delays and
+//! recovery txs, emergency txs — sorted, so the order of the request does not matter). Label,
+//! policy, birth height and secrets are not part of it. Equal content = equal id, which is how a
+//! re-registration is detected.
+class VaultId
+{
+public:
+    //! Returns: the id if s is exactly "v-" + 16 lowercase hex characters, else nullopt.
+    static std::optional<VaultId> Parse(std::string_view s);
+    //! Returns: the id of a 32-byte content hash (first 8 bytes, in order).
+    static VaultId FromContentHash(const Uint256& h);
+    const std::string& str() const { return m_id; }
+    friend auto operator<=>(const VaultId&, const VaultId&) = default;
+    friend bool operator==(const VaultId&, const VaultId&) = default;
+
+private:
+    std::string m_id;
+};
+struct VaultIdHasher {
+    size_t operator()(const VaultId& id) const { return std::hash<std::string>{}(id.str()); }
+};
+
+//! Returns: the id an opvault spec would get (In: a spec; not validated here).
+VaultId ComputeVaultId(const VaultSpec& spec);
+//! Returns: the id a validated presigned vault would get.
+VaultId ComputeVaultId(const PresignedVault& v);
+
+enum class VaultKind : uint8_t { OpVault, Presigned };
+std::string_view ToString(VaultKind k); //!< "opvault" | "presigned"
+std::optional<VaultKind> ParseVaultKind(std::string_view s);
+
+//! PRODUCT.md §6 vault states.
+enum class VaultState : uint8_t { Active, Triggered, Recovering, Recovered, Withdrawn, Removed };
+std::string_view ToString(VaultState s); //!< "active" | "triggered" | ... (RPC spelling)
+std::optional<VaultState> ParseVaultState(std::string_view s);
+
+//! Why a UTXO is tracked.
+enum class UtxoRole : uint8_t {
+    Deposit, //!< an output paying the opvault's scriptPubKey (not created by a trigger)
+    Revault, //!< the revault output of a trigger (same sPK as the vault)
+    Trigger, //!< an opvault trigger output, or an output of a presigned trigger that its recovery txs spend
+    Watched, //!< a presigned vault's registered outpoint
+};
+std::string_view ToString(UtxoRole r); //!< "deposit" | "revault" | "trigger" | "watched"
+
+//! What is needed to recover (or recognise the withdrawal of) a trigger output.
+struct TriggerUtxoInfo {
+    Txid trigger_txid;
+    int64_t spend_delay{0};
+    std::optional<Uint256> ctv_hash;             //!< opvault CTV withdraw leaves only
+    std::optional<TriggerOutputTree> tree;        //!< opvault: the output's taptree and control blocks
+    std::optional<size_t> presigned_trigger;      //!< presigned: index into PresignedVault::triggers
+};
+
+struct TrackedUtxo {
+    OutPoint outpoint;
+    Amount amount;
+    Bytes spk;
+    UtxoRole role{UtxoRole::Deposit};
+    std::optional<int> height;        //!< confirmation height; nullopt = seen in the mempool only (or unknown for Watched)
+    std::optional<Txid> spent_by;     //!< a mempool transaction spending it (confirmed spends untrack the UTXO)
+    std::optional<TriggerUtxoInfo> trigger; //!< role == Trigger
+    friend bool operator==(const TrackedUtxo& a, const TrackedUtxo& b)
+    {
+        return a.outpoint == b.outpoint && a.amount == b.amount && a.spk == b.spk && a.role == b.role &&
+               a.height == b.height && a.spent_by == b.spent_by;
+    }
+};
+
+struct VaultRecord {
+    VaultId id;
+    std::string label;
+    VaultKind kind{VaultKind::OpVault};
+    Policy policy;
+    std::vector<Approval> approvals;
+    VaultState state{VaultState::Active};
+    std::optional<int> birth_height;
+    std::optional<Vault> opvault;                //!< kind == OpVault
+    //! opvault with an authorized recover leaf, when the operator gave the secret. Never logged,
+    //! never returned by RPC; the KeyPair wipes itself.
+    std::optional<crypto::KeyPair> recovery_auth;
+    std::optional<PresignedVault> presigned;     //!< kind == Presigned
+    std::vector<TrackedUtxo> utxos;              //!< in the order they were first tracked
+
+    //! Returns: the shortest spend delay of the vault (trigger leaves / presigned triggers), or 0.
+    int64_t MinSpendDelay() const;
+    //! Returns: the tracked UTXO with that outpoint, or nullptr.
+    const TrackedUtxo* FindUtxo(const OutPoint& o) const;
+};
+
+struct OpVaultRegistration {
+    VaultSpec spec;
+    //! Secret of spec.recovery_auth_key, if the operator gave it (authorized recover leaf).
+    std::optional<crypto::KeyPair> recovery_auth;
+    std::string label;
+    Policy policy;
+    std::optional<int> birth_height;
+};
+
+struct PresignedRegistration {
+    PresignedVault vault; //!< already validated by ValidatePresigned
+    std::string label;
+    Policy policy;
+    std::optional<int> birth_height;
+};
+
+enum class RegistryError {
+    AlreadyRegistered, //!< same content as a live vault (`existing` says which)
+    InvalidVault,      //!< the spec does not validate (message says why)
+    AuthKeyMismatch,   //!< recovery_auth secret does not belong to spec.recovery_auth_key
+    AuthKeyUnexpected, //!< recovery_auth given for an unauthorized recover leaf
+    UnsafePolicy,      //!< CheckPolicy refused the policy for the vault's shortest delay
+    TooManyVaults,     //!< no index left below VaultRef::MAX_VAULT
+};
+std::string_view ToString(RegistryError e);
+
+struct AddError {
+    RegistryError code{RegistryError::InvalidVault};
+    std::string message;              //!< operator-facing
+    std::optional<VaultId> existing;  //!< AlreadyRegistered
+};
+
+struct AddResult {
+    uint32_t index{0};
+    VaultId id;
+};
+
+//! A registered presigned trigger, found by its txid.
+struct PresignedTriggerRef {
+    uint32_t vault{0};
+    size_t trigger{0}; //!< into PresignedVault::triggers
+};
+
+class Registry
+{
+public:
+    Registry() = default;
+    Registry(Registry&&) noexcept = default;
+    Registry& operator=(Registry&&) noexcept = default;
+
+    //! Validates (Vault::FromSpec, auth key, policy) and registers an opvault vault; indexes its
+    //! trigger and recover leaves (with scripts) and its scriptPubKey.
+    //! Returns: the index and id, or an error; on error nothing changes.
+    Expected<AddResult, AddError> AddOpVault(OpVaultRegistration reg);
+    //! Registers a validated presigned vault; indexes its watched outpoints (tracked as Watched
+    //! UTXOs with unknown amount) and remembers its trigger txids.
+    Expected<AddResult, AddError> AddPresigned(PresignedRegistration reg);
+
+    //! Marks the vault Removed and takes every key of it out of the index (UTXOs forgotten).
+    //! Returns: false if no such live vault.
+    bool Remove(const VaultId& id);
+
+    std::optional<uint32_t> Find(const VaultId& id) const;
+    //! Returns: the record at index i (including Removed ones), or nullptr past the end.
+    const VaultRecord* Get(uint32_t i) const { return i < m_vaults.size() ? &m_vaults[i] : nullptr; }
+    //! Number of slots (live + removed).
+    size_t size() const { return m_vaults.size(); }
+    const WatchIndex& index() const { return m_index; }
+
+    //! Returns: the live opvault vaults whose recover leaf commits to recovery_spk_hash, in index
+    //! order (the "recovery group": revealing the preimage exposes all of them).
+    std::span<const uint32_t> RecoveryGroup(const Uint256& recovery_spk_hash) const;
+    //! Returns: the live presigned triggers with that txid (normally at most one).
+    std::span<const PresignedTriggerRef> FindPresignedTrigger(const Txid& txid) const;
+
+    // --- state the policy stage / daemon changes ---------------------------------------------
+    bool SetState(uint32_t i, VaultState s);
+    bool SetPolicy(uint32_t i, const Policy& p);
+    bool AddApproval(uint32_t i, const Approval& a);
+    std::vector<Approval>* MutableApprovals(uint32_t i);
+
+    // --- UTXO tracking (normally through ApplyEvents in matcher.h) -----------------------------
+    //! Tracks u for vault i and indexes its outpoint (VaultOutpoint, or TriggerOutpoint for role
+    //! Trigger). If the outpoint is already tracked: fills in a height it did not have, keeps the rest.
+    //! Returns: false for a removed/unknown vault.
+    bool TrackUtxo(uint32_t i, TrackedUtxo u);
+    //! A spend of vault i's outpoint o by txid. Confirmed (height set): the UTXO is untracked and
+    //! unindexed. Mempool: it stays tracked and indexed with spent_by = txid (so the confirmation is
+    //! matched again). Watched (presigned) outpoints stay indexed even when confirmed spent, since
+    //! they are registration data. Returns: whether o was tracked.
+    bool SpendUtxo(uint32_t i, const OutPoint& o, const Txid& txid, std::optional<int> height);
+
+    // --- fee wallet ---------------------------------------------------------------------------
+    //! Replaces the fee wallet's scriptPubKeys; they are indexed under FeeWalletRef() so that the
+    //! scanner reports outputs paying them.
+    void SetFeeWalletSpks(std::vector<Bytes> spks);
+    const std::vector<Bytes>& FeeWalletSpks() const { return m_fee_spks; }
+    static constexpr VaultRef FeeWalletRef() { return VaultRef{VaultRef::MAX_VAULT, RefKind::Other}; }
+
+private:
+    Expected<uint32_t, AddError> Slot(const VaultId& id);
+    void IndexVault(uint32_t i);
+    void UnindexVault(uint32_t i);
+    void IndexUtxo(uint32_t i, const TrackedUtxo& u);
+    void UnindexUtxo(uint32_t i, const TrackedUtxo& u);
+
+    std::vector<VaultRecord> m_vaults;
+    std::unordered_map<VaultId, uint32_t, VaultIdHasher> m_by_id;
+    WatchIndex m_index;
+    std::vector<Bytes> m_fee_spks;
+    struct U256Hasher {
+        size_t operator()(const Uint256& u) const { return static_cast<size_t>(u.Cheap64()); }
+    };
+    std::unordered_map<Uint256, std::vector<uint32_t>, U256Hasher> m_groups;  //!< index-ordered, live only
+    std::unordered_map<Txid, std::vector<PresignedTriggerRef>, HashIdHasher> m_presigned;
+};
+
+} // namespace vw::vault

@@ -1,0 +1,301 @@
+// The vault registry: ids, re-registration, validation, index consistency, recovery groups,
+// removal, UTXO tracking, fee-wallet keys. Vault specs come from
+// shared/testvectors/opvault-regtest.json (read at run time).
+
+#include "vault/registry.h"
+
+#include "unit/vault/opvault_test_util.h"
+
+#include <gtest/gtest.h>
+
+#include <set>
+#include <stdexcept>
+
+namespace vw::vault {
+namespace {
+
+using namespace testutil;
+
+//! The record at i (a test failure, not a crash, if there is none).
+const VaultRecord& At(const Registry& r, uint32_t i)
+{
+    static const VaultRecord none{};
+    const VaultRecord* p = r.Get(i);
+    if (!p) {
+        ADD_FAILURE() << "no vault " << i;
+        return none;
+    }
+    return *p;
+}
+
+OpVaultRegistration Reg(const json::value& rec, bool with_secret = true)
+{
+    std::optional<crypto::KeyPair> auth;
+    if (with_secret && !rec.at("recovery_auth_key").is_null()) {
+        auth = crypto::KeyPair::FromSecret(H(rec.at("recovery_auth_key").at("secret")));
+    }
+    return OpVaultRegistration{SpecFromRecord(rec), std::move(auth), Str(rec.at("vault_id")), {}, std::nullopt};
+}
+
+const json::value& Rec(const std::string& scenario, size_t i)
+{
+    const json::value* sc = FindScenario(scenario);
+    if (!sc) throw std::runtime_error("no scenario " + scenario); // a test failure
+    return sc->at("vaults").as_array().at(i);
+}
+
+TEST(registry_tests, VaultIdIsDeterministicAndWellFormed)
+{
+    std::set<std::string> ids;
+    for (const auto& sc : Vectors().at("scenarios").as_array()) {
+        for (const auto& rec : sc.at("vaults").as_array()) {
+            const VaultId a = ComputeVaultId(SpecFromRecord(rec));
+            EXPECT_EQ(a, ComputeVaultId(SpecFromRecord(rec)));
+            ASSERT_EQ(a.str().size(), 18u);
+            EXPECT_EQ(a.str().substr(0, 2), "v-");
+            auto p = VaultId::Parse(a.str());
+            ASSERT_TRUE(p.has_value());
+            EXPECT_EQ(*p, a);
+            ids.insert(a.str());
+        }
+    }
+    // 20 records; in both trigger-with-revault scenarios the second deposit and the revault
+    // record have the first vault's keys and delay: 16 distinct vaults.
+    EXPECT_EQ(ids.size(), 16u);
+    for (const char* bad : {"", "v-", "v-0123456789abcde", "v-0123456789abcdef0", "x-0123456789abcdef", "v-0123456789ABCDEF",
+                            "v-0123456789abcdeg"}) {
+        EXPECT_FALSE(VaultId::Parse(bad).has_value()) << bad;
+    }
+    EXPECT_TRUE(VaultId::Parse("v-0123456789abcdef").has_value());
+}
+
+TEST(registry_tests, ReRegistrationIsDetected)
+{
+    Registry r;
+    auto a = r.AddOpVault(Reg(Rec("A-none-withdrawal", 0)));
+    ASSERT_TRUE(a.has_value());
+    EXPECT_EQ(a->index, 0u);
+    auto again = Reg(Rec("A-none-withdrawal", 0));
+    again.label = "another label";
+    again.policy = Policy{Mode::Alert, 0};
+    auto b = r.AddOpVault(std::move(again));
+    ASSERT_FALSE(b.has_value());
+    EXPECT_EQ(b.error().code, RegistryError::AlreadyRegistered);
+    EXPECT_EQ(b.error().existing, std::optional<VaultId>{a->id});
+    EXPECT_NE(b.error().message.find(a->id.str()), std::string::npos);
+    EXPECT_EQ(r.size(), 1u);
+    // Two deposits to one vault sPK are one vault.
+    auto v7 = r.AddOpVault(Reg(Rec("A-none-trigger-with-revault", 0)));
+    ASSERT_TRUE(v7.has_value());
+    auto v8 = r.AddOpVault(Reg(Rec("A-none-trigger-with-revault", 1)));
+    ASSERT_FALSE(v8.has_value());
+    EXPECT_EQ(v8.error().existing, std::optional<VaultId>{v7->id});
+}
+
+TEST(registry_tests, ValidationErrors)
+{
+    Registry r;
+    // A recovery-auth secret for an unauthorized leaf.
+    auto reg = Reg(Rec("A-none-withdrawal", 0));
+    reg.recovery_auth = crypto::KeyPair::FromSecret(H(Rec("A-none-withdrawal", 0).at("trigger_key").at("secret")));
+    EXPECT_EQ(r.AddOpVault(std::move(reg)).error().code, RegistryError::AuthKeyUnexpected);
+    // The wrong secret for an authorized leaf.
+    auto wrong = Reg(Rec("A-checksig-withdrawal", 0));
+    wrong.recovery_auth = crypto::KeyPair::FromSecret(H(Rec("A-checksig-withdrawal", 0).at("trigger_key").at("secret")));
+    EXPECT_EQ(r.AddOpVault(std::move(wrong)).error().code, RegistryError::AuthKeyMismatch);
+    // No recover leaf.
+    auto broken = Reg(Rec("A-none-withdrawal", 0));
+    broken.spec.leaves[0].script = broken.spec.leaves[1].script;
+    auto e = r.AddOpVault(std::move(broken));
+    EXPECT_EQ(e.error().code, RegistryError::InvalidVault);
+    EXPECT_FALSE(e.error().message.empty());
+    // A delayed policy too close to the spend delay (19).
+    auto unsafe = Reg(Rec("A-none-withdrawal", 0));
+    unsafe.policy = Policy{Mode::Delayed, 18};
+    EXPECT_EQ(r.AddOpVault(std::move(unsafe)).error().code, RegistryError::UnsafePolicy);
+    EXPECT_EQ(r.size(), 0u); // nothing was added by any failure
+    auto fine = Reg(Rec("A-none-withdrawal", 0));
+    fine.policy = Policy{Mode::Delayed, 10};
+    EXPECT_TRUE(r.AddOpVault(std::move(fine)).has_value());
+    EXPECT_EQ(At(r, 0).MinSpendDelay(), 19);
+    EXPECT_EQ(At(r, 0).label, "A-none-v1");
+    EXPECT_EQ(At(r, 0).state, VaultState::Active);
+    EXPECT_EQ(At(r, 0).kind, VaultKind::OpVault);
+}
+
+TEST(registry_tests, IndexHoldsLeavesAndSpk)
+{
+    Registry r;
+    for (size_t i = 0; i < 3; ++i) ASSERT_TRUE(r.AddOpVault(Reg(Rec("A-none-batch-recovery", i))).has_value());
+    for (uint32_t i = 0; i < 3; ++i) {
+        const Vault& v = *At(r, i).opvault;
+        std::vector<VaultRef> out;
+        r.index().FindSpk(v.ScriptPubKey(), out);
+        EXPECT_EQ(out, (std::vector<VaultRef>{{i, RefKind::VaultSpk}}));
+        const auto& leaves = v.tree().leaves();
+        out.clear();
+        const auto& tl = leaves[v.trigger_indices()[0]];
+        r.index().FindLeaf(tl.version, tl.script, out);
+        EXPECT_EQ(out, (std::vector<VaultRef>{{i, RefKind::TriggerLeaf}}));
+    }
+    // v4..v6 share their recover leaf and so their recovery group.
+    const Vault& v0 = *At(r, 0).opvault;
+    std::vector<VaultRef> out;
+    r.index().FindLeaf(taproot::LEAF_VERSION_TAPSCRIPT, v0.tree().leaves()[v0.recover_index()].script, out);
+    std::sort(out.begin(), out.end());
+    EXPECT_EQ(out, (std::vector<VaultRef>{{0, RefKind::RecoverLeaf}, {1, RefKind::RecoverLeaf}, {2, RefKind::RecoverLeaf}}));
+    const auto g = r.RecoveryGroup(v0.RecoverySpkHashValue());
+    EXPECT_EQ(std::vector<uint32_t>(g.begin(), g.end()), (std::vector<uint32_t>{0, 1, 2}));
+    EXPECT_TRUE(r.RecoveryGroup(Uint256{}).empty());
+}
+
+TEST(registry_tests, RemoveUnindexesAndReRegistrationRevivesTheSlot)
+{
+    Registry r;
+    for (size_t i = 0; i < 3; ++i) ASSERT_TRUE(r.AddOpVault(Reg(Rec("A-none-batch-recovery", i))).has_value());
+    const VaultId id1 = At(r, 1).id;
+    const Vault v1 = *At(r, 1).opvault;
+    TrackedUtxo u;
+    u.outpoint = OutPoint{*Txid::FromHex(std::string(64, 'a')), 3};
+    u.amount = Amount{1000};
+    u.spk = v1.ScriptPubKey();
+    ASSERT_TRUE(r.TrackUtxo(1, u));
+    const size_t keys = r.index().size();
+    ASSERT_TRUE(r.Remove(id1));
+    EXPECT_FALSE(r.Remove(id1));
+    EXPECT_FALSE(r.Find(id1).has_value());
+    EXPECT_EQ(At(r, 1).state, VaultState::Removed);
+    EXPECT_TRUE(At(r, 1).utxos.empty());
+    EXPECT_EQ(r.size(), 3u); // slots never move
+    std::vector<VaultRef> out;
+    r.index().FindSpk(v1.ScriptPubKey(), out);
+    r.index().FindOutpoint(u.outpoint.txid.span(), u.outpoint.n, out);
+    EXPECT_TRUE(out.empty());
+    const auto g = r.RecoveryGroup(v1.RecoverySpkHashValue());
+    EXPECT_EQ(std::vector<uint32_t>(g.begin(), g.end()), (std::vector<uint32_t>{0, 2}));
+    EXPECT_FALSE(r.TrackUtxo(1, u));
+    EXPECT_FALSE(r.SetState(1, VaultState::Active));
+    // Re-registering the same content revives slot 1, and the group order is kept.
+    auto again = r.AddOpVault(Reg(Rec("A-none-batch-recovery", 1)));
+    ASSERT_TRUE(again.has_value());
+    EXPECT_EQ(again->index, 1u);
+    EXPECT_EQ(again->id, id1);
+    EXPECT_EQ(At(r, 1).state, VaultState::Active);
+    const auto g2 = r.RecoveryGroup(v1.RecoverySpkHashValue());
+    EXPECT_EQ(std::vector<uint32_t>(g2.begin(), g2.end()), (std::vector<uint32_t>{0, 1, 2}));
+    EXPECT_EQ(r.index().size(), keys - 1); // everything but the forgotten UTXO is back
+}
+
+TEST(registry_tests, UtxoTrackingMempoolThenConfirmed)
+{
+    Registry r;
+    ASSERT_TRUE(r.AddOpVault(Reg(Rec("A-none-withdrawal", 0))).has_value());
+    TrackedUtxo u;
+    u.outpoint = OutPoint{*Txid::FromHex(std::string(64, 'b')), 1};
+    u.amount = Amount{5000};
+    u.spk = At(r, 0).opvault->ScriptPubKey();
+    ASSERT_TRUE(r.TrackUtxo(0, u)); // mempool
+    u.height = 10;
+    ASSERT_TRUE(r.TrackUtxo(0, u)); // confirmed: same UTXO, height filled in
+    ASSERT_EQ(At(r, 0).utxos.size(), 1u);
+    EXPECT_EQ(At(r, 0).utxos[0].height, std::optional<int>{10});
+    const Txid spender = *Txid::FromHex(std::string(64, 'c'));
+    EXPECT_TRUE(r.SpendUtxo(0, u.outpoint, spender, std::nullopt));
+    EXPECT_EQ(At(r, 0).utxos[0].spent_by, std::optional<Txid>{spender});
+    std::vector<VaultRef> out;
+    r.index().FindOutpoint(u.outpoint.txid.span(), u.outpoint.n, out);
+    EXPECT_EQ(out, (std::vector<VaultRef>{{0, RefKind::VaultOutpoint}})); // still indexed for the confirmation
+    EXPECT_TRUE(r.SpendUtxo(0, u.outpoint, spender, 11));
+    EXPECT_TRUE(At(r, 0).utxos.empty());
+    out.clear();
+    r.index().FindOutpoint(u.outpoint.txid.span(), u.outpoint.n, out);
+    EXPECT_TRUE(out.empty());
+    EXPECT_FALSE(r.SpendUtxo(0, u.outpoint, spender, 11));
+    EXPECT_FALSE(r.TrackUtxo(7, u));
+}
+
+TEST(registry_tests, PresignedRegistration)
+{
+    auto T = [](uint8_t b) {
+        Uint256 x;
+        x.bytes.fill(b);
+        return Txid::FromUint256(x);
+    };
+    MutableTransaction rec;
+    rec.vin.push_back(TxIn{OutPoint{T(2), 0}, {}, 0xfffffffd, {Bytes(64, 1)}});
+    rec.vout.push_back(TxOut{Amount{1000}, Bytes{0x51}});
+    PresignedRequest req;
+    req.watch_outpoints = {{T(1), 0}, {T(1), 1}};
+    req.triggers = {{T(2), {HexStr(SerializeTransaction(rec))}, 50}};
+    auto pv = ValidatePresigned(req);
+    ASSERT_TRUE(pv.has_value());
+    // The id does not depend on the order of the watched outpoints.
+    PresignedRequest swapped = req;
+    std::swap(swapped.watch_outpoints[0], swapped.watch_outpoints[1]);
+    EXPECT_EQ(ComputeVaultId(*pv), ComputeVaultId(*ValidatePresigned(swapped)));
+    Registry r;
+    auto a = r.AddPresigned(PresignedRegistration{*pv, "p", {}, std::nullopt});
+    ASSERT_TRUE(a.has_value());
+    EXPECT_EQ(At(r, a->index).kind, VaultKind::Presigned);
+    EXPECT_EQ(At(r, a->index).MinSpendDelay(), 50);
+    ASSERT_EQ(At(r, a->index).utxos.size(), 2u);
+    EXPECT_EQ(At(r, a->index).utxos[0].role, UtxoRole::Watched);
+    for (uint32_t n : {0u, 1u}) {
+        std::vector<VaultRef> out;
+        r.index().FindOutpoint(T(1).span(), n, out);
+        EXPECT_EQ(out, (std::vector<VaultRef>{{a->index, RefKind::VaultOutpoint}}));
+    }
+    ASSERT_EQ(r.FindPresignedTrigger(T(2)).size(), 1u);
+    EXPECT_EQ(r.FindPresignedTrigger(T(2))[0].vault, a->index);
+    EXPECT_TRUE(r.FindPresignedTrigger(T(3)).empty());
+    EXPECT_EQ(r.AddPresigned(PresignedRegistration{*pv, "q", {}, std::nullopt}).error().code, RegistryError::AlreadyRegistered);
+    // A confirmed spend of a watched outpoint keeps it indexed (registration data).
+    EXPECT_TRUE(r.SpendUtxo(a->index, OutPoint{T(1), 0}, T(9), 5));
+    std::vector<VaultRef> out;
+    r.index().FindOutpoint(T(1).span(), 0, out);
+    EXPECT_EQ(out.size(), 1u);
+    ASSERT_TRUE(r.Remove(a->id));
+    EXPECT_TRUE(r.FindPresignedTrigger(T(2)).empty());
+    out.clear();
+    r.index().FindOutpoint(T(1).span(), 0, out);
+    EXPECT_TRUE(out.empty());
+}
+
+TEST(registry_tests, FeeWalletSpksAreIndexedUnderTheReservedRef)
+{
+    Registry r;
+    const Bytes a{0x51, 0x20, 1, 2, 3}, b{0x00, 0x14, 9, 9};
+    r.SetFeeWalletSpks({a, b});
+    std::vector<VaultRef> out;
+    r.index().FindSpk(a, out);
+    EXPECT_EQ(out, (std::vector<VaultRef>{Registry::FeeWalletRef()}));
+    r.SetFeeWalletSpks({b});
+    out.clear();
+    r.index().FindSpk(a, out);
+    EXPECT_TRUE(out.empty());
+    r.index().FindSpk(b, out);
+    EXPECT_EQ(out.size(), 1u);
+}
+
+TEST(registry_tests, StateAndPolicyStrings)
+{
+    for (auto s : {VaultState::Active, VaultState::Triggered, VaultState::Recovering, VaultState::Recovered,
+                   VaultState::Withdrawn, VaultState::Removed}) {
+        EXPECT_EQ(ParseVaultState(ToString(s)), std::optional<VaultState>{s});
+    }
+    EXPECT_FALSE(ParseVaultState("bogus").has_value());
+    EXPECT_EQ(ParseVaultKind("opvault"), std::optional<VaultKind>{VaultKind::OpVault});
+    EXPECT_EQ(ParseVaultKind("presigned"), std::optional<VaultKind>{VaultKind::Presigned});
+    EXPECT_FALSE(ParseVaultKind("OPVAULT").has_value());
+    Registry r;
+    ASSERT_TRUE(r.AddOpVault(Reg(Rec("A-none-withdrawal", 0))).has_value());
+    EXPECT_TRUE(r.SetPolicy(0, Policy{Mode::Alert, 0}));
+    EXPECT_EQ(At(r, 0).policy.mode, Mode::Alert);
+    EXPECT_TRUE(r.AddApproval(0, Approval{}));
+    EXPECT_EQ(At(r, 0).approvals.size(), 1u);
+    EXPECT_FALSE(r.SetState(0, VaultState::Removed)); // only Remove() removes
+    EXPECT_FALSE(r.SetPolicy(5, Policy{}));
+}
+
+} // namespace
+} // namespace vw::vault
