@@ -5,12 +5,37 @@
 #include <openssl/evp.h>
 
 namespace vw::crypto {
+namespace {
+// OpenSSL 3 looks the algorithm up on every EVP_sha256()/EVP_Digest() call unless it is fetched
+// once; and a context per call costs an allocation. Both dominate for the many small hashes of
+// txids, merkle nodes and tagged hashes, so fetch once and keep one context per thread.
+const EVP_MD* Md()
+{
+    static EVP_MD* md = [] {
+        EVP_MD* m = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+        VW_ASSERT(m != nullptr);
+        return m;
+    }();
+    return md;
+}
+
+EVP_MD_CTX* ThreadCtx()
+{
+    struct Holder {
+        EVP_MD_CTX* ctx{EVP_MD_CTX_new()};
+        ~Holder() { EVP_MD_CTX_free(ctx); }
+    };
+    thread_local Holder h;
+    VW_ASSERT(h.ctx != nullptr);
+    return h.ctx;
+}
+} // namespace
 
 void Sha256::Deleter::operator()(evp_md_ctx_st* p) const { EVP_MD_CTX_free(p); }
 
 Sha256::Sha256() : m_ctx(EVP_MD_CTX_new())
 {
-    VW_ASSERT(m_ctx && EVP_DigestInit_ex(m_ctx.get(), EVP_sha256(), nullptr) == 1);
+    VW_ASSERT(m_ctx && EVP_DigestInit_ex2(m_ctx.get(), Md(), nullptr) == 1);
 }
 
 Sha256::Sha256(const Sha256& other) : m_ctx(EVP_MD_CTX_new())
@@ -42,7 +67,7 @@ Uint256 Sha256::Finalize()
 
 Sha256& Sha256::Reset()
 {
-    VW_ASSERT(EVP_DigestInit_ex(m_ctx.get(), EVP_sha256(), nullptr) == 1);
+    VW_ASSERT(EVP_DigestInit_ex2(m_ctx.get(), Md(), nullptr) == 1);
     return *this;
 }
 
@@ -50,7 +75,9 @@ Uint256 Sha256Once(ByteSpan data)
 {
     Uint256 out;
     unsigned int len = 0;
-    VW_ASSERT(EVP_Digest(data.data(), data.size(), out.data(), &len, EVP_sha256(), nullptr) == 1);
+    EVP_MD_CTX* ctx = ThreadCtx();
+    VW_ASSERT(EVP_DigestInit_ex2(ctx, Md(), nullptr) == 1 && EVP_DigestUpdate(ctx, data.data(), data.size()) == 1 &&
+              EVP_DigestFinal_ex(ctx, out.data(), &len) == 1 && len == 32);
     return out;
 }
 

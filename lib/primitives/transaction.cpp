@@ -62,17 +62,28 @@ Txid ComputeTxid(const MutableTransaction& tx)
 
 Transaction::Transaction(MutableTransaction mtx) : m_tx(std::move(mtx))
 {
-    const Bytes base = SerializeTransaction(m_tx, false);
-    m_base_size = base.size();
-    m_txid = Txid::FromUint256(crypto::Sha256d(base));
+    // One reusable buffer per thread: decoding a block constructs thousands of these.
+    thread_local Bytes buf;
+    buf.clear();
+    Writer w{buf};
+    SerializeTransaction(m_tx, w, false);
+    m_base_size = buf.size();
+    m_txid = Txid::FromUint256(crypto::Sha256d(buf));
+    m_total_size = m_base_size;
     if (m_tx.HasWitness()) {
-        const Bytes full = SerializeTransaction(m_tx, true);
-        m_total_size = full.size();
-        m_wtxid = Wtxid::FromUint256(crypto::Sha256d(full));
-    } else {
-        m_total_size = m_base_size;
-        m_wtxid = Wtxid::FromUint256(m_txid.ToUint256());
+        m_total_size += 2; // marker and flag
+        for (const auto& in : m_tx.vin) {
+            m_total_size += CompactSizeLen(in.witness.size());
+            for (const auto& item : in.witness) m_total_size += CompactSizeLen(item.size()) + item.size();
+        }
     }
+    if (buf.capacity() > (1u << 22)) Bytes{}.swap(buf); // don't pin a huge buffer forever
+}
+
+Wtxid Transaction::GetWtxid() const
+{
+    if (!HasWitness()) return Wtxid::FromUint256(m_txid.ToUint256());
+    return Wtxid::FromUint256(crypto::Sha256d(SerializeTransaction(m_tx, true)));
 }
 
 namespace {

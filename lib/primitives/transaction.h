@@ -77,7 +77,9 @@ public:
     bool IsCoinBase() const { return m_tx.vin.size() == 1 && m_tx.vin[0].prevout.IsNull(); }
 
     const Txid& GetTxid() const { return m_txid; }
-    const Wtxid& GetWtxid() const { return m_wtxid; }
+    //! Computed on each call (hashes the whole serialization): the scanning and following paths
+    //! never need it, so the constructor does not pay for it.
+    Wtxid GetWtxid() const;
     //! Returns: serialized size without witness (stripped) and with.
     size_t BaseSize() const { return m_base_size; }
     size_t TotalSize() const { return m_total_size; }
@@ -88,7 +90,6 @@ public:
 private:
     MutableTransaction m_tx;
     Txid m_txid;
-    Wtxid m_wtxid;
     size_t m_base_size{0};
     size_t m_total_size{0};
 };

@@ -1,16 +1,25 @@
 #include "util/hex.h"
 
+#include <array>
+
 namespace vw {
 namespace {
 constexpr char kDigits[] = "0123456789abcdef";
 
-int HexVal(char c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
+// Value of each byte as a hex digit, or -1: one table lookup per character (blocks arrive from
+// bitcoind as megabytes of hex).
+constexpr std::array<int8_t, 256> kHexVal = [] {
+    std::array<int8_t, 256> t{};
+    for (auto& v : t) v = -1;
+    for (int i = 0; i < 10; ++i) t[static_cast<size_t>('0' + i)] = static_cast<int8_t>(i);
+    for (int i = 0; i < 6; ++i) {
+        t[static_cast<size_t>('a' + i)] = static_cast<int8_t>(10 + i);
+        t[static_cast<size_t>('A' + i)] = static_cast<int8_t>(10 + i);
+    }
+    return t;
+}();
+
+inline int HexVal(char c) { return kHexVal[static_cast<unsigned char>(c)]; }
 } // namespace
 
 std::string HexStr(ByteSpan bytes)
@@ -30,7 +39,7 @@ std::optional<Bytes> ParseHex(std::string_view hex)
     for (size_t i = 0; i < out.size(); ++i) {
         const int hi = HexVal(hex[2 * i]);
         const int lo = HexVal(hex[2 * i + 1]);
-        if (hi < 0 || lo < 0) return std::nullopt;
+        if ((hi | lo) < 0) return std::nullopt;
         out[i] = static_cast<uint8_t>((hi << 4) | lo);
     }
     return out;
