@@ -62,6 +62,12 @@ std::optional<std::string> BitcoindRpc::AuthHeader()
 net::awaitable<RpcResult<json::value>> BitcoindRpc::Call(std::string method, json::value params)
 {
     ++m_calls;
+    const auto started = std::chrono::steady_clock::now();
+    struct Timer {
+        std::chrono::steady_clock::time_point t0;
+        std::chrono::nanoseconds& acc;
+        ~Timer() { acc += std::chrono::steady_clock::now() - t0; }
+    } timer{started, m_busy};
     json::object req;
     req["jsonrpc"] = "1.0"; // the legacy form: understood by every bitcoind, old prototypes included
     req["id"] = ++m_id;

@@ -68,6 +68,8 @@ public:
     const RpcEndpoint& endpoint() const { return m_ep; }
     //! Statistics for metrics and logs.
     uint64_t calls() const { return m_calls; }
+    //! Wall time spent inside Call() (waiting for the node, transfer, JSON parsing).
+    std::chrono::nanoseconds busy() const { return m_busy; }
 
 private:
     boost::asio::awaitable<RpcResult<boost::json::value>> CallOnce(const std::string& body, bool& auth_failed);
@@ -79,6 +81,7 @@ private:
     std::string m_cached_auth;
     uint64_t m_id{0};
     uint64_t m_calls{0};
+    std::chrono::nanoseconds m_busy{0};
 };
 
 //! Builds a positional params array. (GCC 12 miscompiles braced json::array temporaries inside

@@ -345,6 +345,7 @@ net::awaitable<ChainFollower::Step> ChainFollower::Reconcile()
         }
     }
     m_status.cursor = cursor;
+    m_status.rpc_seconds = std::chrono::duration<double>(m_rpc.busy()).count();
     if (m_stopping) co_return Step::Done;
     if (m_need_mempool_resync) {
         auto s = co_await ResyncMempool();

@@ -36,6 +36,7 @@ struct FollowerStatus {
     uint64_t zmq_bad_messages{0};
     uint64_t reconciles{0};
     bool caught_up{false};
+    double rpc_seconds{0}; //!< time spent waiting in bitcoind RPC calls
 };
 std::string_view ToString(FollowerStatus::Node n);
 
