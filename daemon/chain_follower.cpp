@@ -300,6 +300,7 @@ net::awaitable<ChainFollower::Step> ChainFollower::Reconcile()
         }
         log::Chain()->info("disconnected block {} at height {}", cursor.hash.ToString(), cursor.height);
         cursor = prev;
+        m_listener.BatchCommitted(cursor.height);
         ++disconnects;
     }
     if (disconnects) log::Chain()->warn("reorg: {} block(s) disconnected, fork point at height {}", disconnects, cursor.height);
@@ -332,6 +333,7 @@ net::awaitable<ChainFollower::Step> ChainFollower::Reconcile()
         for (const auto& tx : block->txs) m_mempool.erase(tx.GetTxid());
         cursor = batch.new_cursor;
         m_status.cursor = cursor;
+        m_listener.BatchCommitted(cursor.height);
         log::Chain()->debug("connected block {} at height {}", hash->ToString(), cursor.height);
         if (cursor.height == info->blocks) {
             // Reached the tip we saw: ask again, the node may have moved on meanwhile.

@@ -35,6 +35,7 @@ po::options_description Options(Config& c)
         ("startheight", po::value(&c.start_height)->default_value(-1), "first start only: replay from this height (-1 = start at the node's tip)")
         ("pollseconds", po::value(&c.poll_seconds)->default_value(5), "reconcile with bitcoind at least this often")
         ("debugeventlog", po::value(&c.debug_eventlog)->default_value(""), "testing: append every chain event to this file")
+        ("allowunenforcedopvault", po::value(&c.allow_unenforced_opvault)->default_value(false)->implicit_value(true), "regtest testing only: accept opvault vaults although the node does not enforce OP_VAULT (their outputs are anyone-can-spend there)")
         ("bitcoind.rpcconnect", po::value(&c.bitcoind.rpcconnect)->default_value("127.0.0.1"), "bitcoind RPC host")
         ("bitcoind.rpcport", po::value(&c.bitcoind.rpcport)->default_value(0), "bitcoind RPC port (0 = per-chain default)")
         ("bitcoind.rpccookiefile", po::value(&c.bitcoind.rpccookiefile)->default_value(""), "bitcoind cookie file (preferred over user/password)")
@@ -122,6 +123,10 @@ Expected<std::optional<Config>, std::string> ParseConfig(int argc, const char* c
                           (c.chain == "main" ? "" : c.chain + "/") + ".cookie) or bitcoind.rpcuser/bitcoind.rpcpassword"};
     }
     if (c.poll_seconds == 0) return Unexpected{"pollseconds must be at least 1"};
+    if (c.allow_unenforced_opvault && c.chain != "regtest") {
+        return Unexpected{std::string("allowunenforcedopvault is for regtest tests only: on ") + c.chain +
+                          " an OP_VAULT output is anyone-can-spend unless the node enforces it"};
+    }
     return std::optional<Config>{std::move(c)};
 }
 

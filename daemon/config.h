@@ -25,6 +25,7 @@ struct Config {
     int start_height{-1};
     unsigned poll_seconds{5};
     std::string debug_eventlog; //!< tests: append chain events to this file
+    bool allow_unenforced_opvault{false}; //!< regtest only: accept opvault vaults on a node without OP_VAULT
 
     struct Bitcoind {
         std::string rpcconnect{"127.0.0.1"};

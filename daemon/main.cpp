@@ -3,6 +3,7 @@
 #include "chain/rpc_replies.h"
 #include "chain_follower.h"
 #include "config.h"
+#include "engine.h"
 #include "log.h"
 #include "rpc_methods.h"
 #include "rpc_server.h"
@@ -60,9 +61,44 @@ private:
     int m_fd;
 };
 
-//! Until the vault engine is wired in, log what the follower reports; with --debugeventlog,
-//! also append one line per event to a file (fsync'd), which the fault-injection tests read to
+//! Logs what the follower reports; with --debugeventlog, also appends one line per event to a file (fsync'd), which the fault-injection tests read to
 //! check that no block is skipped across crashes.
+//! Fans the follower's calls out to the engine and the debug event log, in that order.
+class TeeListener final : public chain::ChainListener
+{
+public:
+    TeeListener(chain::ChainListener& a, chain::ChainListener& b) : m_a(a), m_b(b) {}
+    void BlockConnected(const Block& bl, int h, store::BlockBatch& batch) override
+    {
+        m_a.BlockConnected(bl, h, batch);
+        m_b.BlockConnected(bl, h, batch);
+    }
+    void BlockDisconnected(const Block& bl, int h, store::BlockBatch& batch) override
+    {
+        m_a.BlockDisconnected(bl, h, batch);
+        m_b.BlockDisconnected(bl, h, batch);
+    }
+    void TxAddedToMempool(const Transaction& tx) override
+    {
+        m_a.TxAddedToMempool(tx);
+        m_b.TxAddedToMempool(tx);
+    }
+    void TxRemovedFromMempool(const Txid& t) override
+    {
+        m_a.TxRemovedFromMempool(t);
+        m_b.TxRemovedFromMempool(t);
+    }
+    void BatchCommitted(int h) override
+    {
+        m_a.BatchCommitted(h);
+        m_b.BatchCommitted(h);
+    }
+
+private:
+    chain::ChainListener& m_a;
+    chain::ChainListener& m_b;
+};
+
 class LoggingListener final : public chain::ChainListener
 {
 public:
@@ -189,7 +225,17 @@ int main(int argc, char** argv)
     }
     BitcoindRpc rpc{io.get_executor(), ep};
     BitcoindRpc zmq_rpc{io.get_executor(), ep};
-    LoggingListener listener{cfg.debug_eventlog};
+    BitcoindRpc engine_rpc{io.get_executor(), ep};
+    EngineOptions eo;
+    eo.chain = cfg.chain;
+    eo.allow_unenforced_opvault = cfg.allow_unenforced_opvault;
+    Engine engine{io.get_executor(), engine_rpc, **st, eo};
+    if (auto r = engine.Load(); !r) {
+        log::Store()->critical("{}", r.error());
+        return 1;
+    }
+    LoggingListener logging{cfg.debug_eventlog};
+    TeeListener listener{engine, logging};
     FollowerOptions fo;
     fo.chain = cfg.chain;
     fo.start_height = cfg.start_height;
@@ -219,9 +265,12 @@ int main(int argc, char** argv)
                             {"node_height", st.node_tip},
                             {"caught_up", st.caught_up},
                             {"zmq_gaps", st.zmq_gaps},
-                            {"zmq_restarts", st.zmq_restarts}};
+                            {"zmq_restarts", st.zmq_restarts},
+                            {"vaults", engine.ListVaults(std::nullopt).as_object().at("vaults").as_array().size()},
+                            {"opvault_enforced", engine.vault_enforced() ? json::value(*engine.vault_enforced()) : json::value(nullptr)}};
     };
     rctx.stop = [&] { net::post(io, [&] { request_stop(); }); };
+    rctx.engine = &engine;
     auto table = MakeRpcTable(rctx);
     RpcServerOptions ro;
     ro.bind = cfg.rpcbind;
@@ -246,6 +295,8 @@ int main(int argc, char** argv)
     };
     wait_hup();
     request_stop = [&] {
+        engine.Stop();
+        engine_rpc.Cancel();
         follower.Stop();
         rpc_server.Stop();
         hup.cancel();
@@ -279,6 +330,7 @@ int main(int argc, char** argv)
     net::co_spawn(
         io,
         [&]() -> net::awaitable<void> {
+            engine.Start();
             co_await start_zmq();
             co_await follower.Run();
             if (follower.fatal_error()) exit_code = 1;

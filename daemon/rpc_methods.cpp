@@ -1,5 +1,7 @@
 #include "rpc_methods.h"
 
+#include "engine.h"
+
 #include <boost/json.hpp>
 
 namespace vw::daemon {
@@ -10,6 +12,21 @@ using Result = Expected<json::value, RpcFailure>;
 
 namespace {
 RpcFailure Unavailable() { return RpcFailure{rpc::RPC_MISC_ERROR, "not available in this process"}; }
+
+Result FromEngine(Expected<json::value, EngineError> r)
+{
+    if (!r) return Unexpected{RpcFailure{r.error().code, r.error().message}};
+    return std::move(*r);
+}
+
+std::string Str(const rpc::Args& a, const char* name) { return std::string(a.at(name).as_string()); }
+
+std::optional<std::string> OptStr(const rpc::Args& a, const char* name)
+{
+    auto it = a.find(name);
+    if (it == a.end() || it->second.is_null()) return std::nullopt;
+    return std::string(it->second.as_string());
+}
 } // namespace
 
 std::unique_ptr<rpc::RpcTable> MakeRpcTable(RpcContext ctx)
@@ -46,7 +63,9 @@ std::unique_ptr<rpc::RpcTable> MakeRpcTable(RpcContext ctx)
              {"node_height", "integer", "the node's tip height as last seen"},
              {"caught_up", "boolean", "whether the first catch-up has completed"},
              {"zmq_gaps", "integer", "ZMQ sequence gaps detected since start"},
-             {"zmq_restarts", "integer", "ZMQ publisher restarts detected since start"}},
+             {"zmq_restarts", "integer", "ZMQ publisher restarts detected since start"},
+             {"vaults", "integer", "vaults registered and not removed"},
+             {"opvault_enforced", "boolean", "whether the node enforces OP_VAULT (null until it has answered)"}},
             {"vaultwatch-cli getinfo"},
             [c](const rpc::Args&) -> Result {
                 if (!c->getinfo) return Unexpected{Unavailable()};
@@ -63,6 +82,149 @@ std::unique_ptr<rpc::RpcTable> MakeRpcTable(RpcContext ctx)
                 if (!c->stop) return Unexpected{Unavailable()};
                 c->stop();
                 return json::value(json::object{{"stopping", true}});
+            }});
+    // --- vaults -----------------------------------------------------------------------------
+    auto engine = [c]() -> Engine* { return c->engine; };
+    t->Add({"registervault",
+            "vaults",
+            "Registers a vault to watch (PRODUCT.md section 2). kind \"opvault\": internal_key, leaves [{script, depth}], "
+            "recovery_script_pubkey, optional recovery_auth (secret key, never returned). kind \"presigned\": watch_outpoints "
+            "[{txid, vout}], triggers [{txid, spend_delay, recovery_txs: [hex]}], optional emergency_txs. Both: optional label, "
+            "policy {mode: recover|delayed|alert, grace_blocks}, birth_height (scan back from there). opvault vaults are refused "
+            "when the node does not enforce OP_VAULT. Registering the same content again returns the existing vault.",
+            {{"vault", ArgType::Object, true, std::nullopt, "the registration object"}},
+            {{"vault_id", "string", "the vault's id"},
+             {"kind", "string", "opvault or presigned"},
+             {"script_pubkey", "string", "opvault: the vault's scriptPubKey (hex)"},
+             {"address", "string", "opvault: the vault's address"},
+             {"state", "string", "active, triggered, recovering, recovered, withdrawn or removed"},
+             {"rescan_from", "integer", "when birth_height is below the tip: where the rescan starts"},
+             {"already_registered", "boolean", "present when the vault was registered before"}},
+            {"vaultwatch-cli registervault '{\"kind\":\"presigned\",\"watch_outpoints\":[...],\"triggers\":[...]}'"},
+            [engine](const rpc::Args& a) -> Result {
+                if (!engine()) return Unexpected{Unavailable()};
+                return FromEngine(engine()->RegisterVault(a.at("vault").as_object()));
+            }});
+    t->Add({"getvault",
+            "vaults",
+            "Shows one vault: kind, state, policy, tracked UTXOs, triggers seen with the policy's decision, recoveries.",
+            {{"vault_id", ArgType::String, true, std::nullopt, "the vault's id"}},
+            {{"vault_id", "string", "the vault's id"},
+             {"kind", "string", "opvault or presigned"},
+             {"state", "string", "the vault's state"},
+             {"policy", "object", "{mode, grace_blocks}"},
+             {"utxos", "array", "[{txid, vout, amount, role, height, spent_by}]"},
+             {"triggers", "array", "[{txid, height, ctv_hash, approved, action, deadline_height}]"},
+             {"recoveries", "array", "[{txid, state, ...}] (see listrecoveries)"}},
+            {"vaultwatch-cli getvault v-0123456789abcdef"},
+            [engine](const rpc::Args& a) -> Result {
+                if (!engine()) return Unexpected{Unavailable()};
+                return FromEngine(engine()->GetVault(Str(a, "vault_id")));
+            }});
+    t->Add({"listvaults",
+            "vaults",
+            "Lists the registered vaults (removed ones only when asked for by state).",
+            {{"state", ArgType::String, false, std::nullopt, "only vaults in this state"}},
+            {{"vaults", "array", "[{vault_id, kind, label, state, ...}]"}},
+            {"vaultwatch-cli listvaults", "vaultwatch-cli listvaults triggered"},
+            [engine](const rpc::Args& a) -> Result {
+                if (!engine()) return Unexpected{Unavailable()};
+                return engine()->ListVaults(OptStr(a, "state"));
+            }});
+    t->Add({"removevault",
+            "vaults",
+            "Stops watching a vault. Its history stays in the event log.",
+            {{"vault_id", ArgType::String, true, std::nullopt, "the vault's id"}},
+            {{"vault_id", "string", "the vault's id"}, {"removed", "boolean", "always true"}},
+            {"vaultwatch-cli removevault v-0123456789abcdef"},
+            [engine](const rpc::Args& a) -> Result {
+                if (!engine()) return Unexpected{Unavailable()};
+                return FromEngine(engine()->RemoveVault(Str(a, "vault_id")));
+            }});
+    t->Add({"setpolicy",
+            "vaults",
+            "Changes a vault's policy. A delayed policy must leave a safety margin before the shortest spend delay.",
+            {{"vault_id", ArgType::String, true, std::nullopt, "the vault's id"},
+             {"policy", ArgType::Object, true, std::nullopt, "{mode: recover|delayed|alert, grace_blocks}"}},
+            {{"vault_id", "string", "the vault's id"}, {"policy", "object", "the policy now in force"}},
+            {"vaultwatch-cli setpolicy v-0123456789abcdef '{\"mode\":\"delayed\",\"grace_blocks\":6}'"},
+            [engine](const rpc::Args& a) -> Result {
+                if (!engine()) return Unexpected{Unavailable()};
+                return FromEngine(engine()->SetPolicy(Str(a, "vault_id"), a.at("policy")));
+            }});
+    t->Add({"approvetrigger",
+            "vaults",
+            "Approves one withdrawal: a trigger committing to this CTV hash (opvault) or with this txid (presigned) is left "
+            "alone. Give exactly one of ctv_hash and trigger_txid.",
+            {{"vault_id", ArgType::String, true, std::nullopt, "the vault's id"},
+             {"ctv_hash", ArgType::Hash, false, std::nullopt, "opvault: the withdrawal template hash, as pushed in the script"},
+             {"trigger_txid", ArgType::Hash, false, std::nullopt, "presigned: the trigger's txid"},
+             {"expiry_height", ArgType::Int, false, std::nullopt, "last height the approval applies at"}},
+            {{"approval_id", "integer", "the approval's id"}, {"vault_id", "string", "the vault's id"}},
+            {"vaultwatch-cli -named approvetrigger vault_id=v-0123456789abcdef ctv_hash=<hex> expiry_height=900"},
+            [engine](const rpc::Args& a) -> Result {
+                if (!engine()) return Unexpected{Unavailable()};
+                json::object o;
+                for (const char* k : {"ctv_hash", "trigger_txid", "expiry_height"}) {
+                    if (auto it = a.find(k); it != a.end() && !it->second.is_null()) o[k] = it->second;
+                }
+                return FromEngine(engine()->ApproveTrigger(Str(a, "vault_id"), o));
+            }});
+    t->Add({"listapprovals",
+            "vaults",
+            "Lists a vault's approvals, revoked ones included.",
+            {{"vault_id", ArgType::String, true, std::nullopt, "the vault's id"}},
+            {{"approvals", "array", "[{approval_id, kind, value, expiry_height, revoked}]"}},
+            {"vaultwatch-cli listapprovals v-0123456789abcdef"},
+            [engine](const rpc::Args& a) -> Result {
+                if (!engine()) return Unexpected{Unavailable()};
+                return FromEngine(engine()->ListApprovals(Str(a, "vault_id")));
+            }});
+    t->Add({"revokeapproval",
+            "vaults",
+            "Revokes an approval. An open trigger it covered is decided again at once.",
+            {{"approval_id", ArgType::Int, true, std::nullopt, "the approval's id"}},
+            {{"approval_id", "integer", "the approval's id"}, {"revoked", "boolean", "always true"}},
+            {"vaultwatch-cli revokeapproval 3"},
+            [engine](const rpc::Args& a) -> Result {
+                if (!engine()) return Unexpected{Unavailable()};
+                return FromEngine(engine()->RevokeApproval(a.at("approval_id").to_number<int64_t>()));
+            }});
+
+    // --- recoveries and events --------------------------------------------------------------
+    t->Add({"listrecoveries",
+            "recoveries",
+            "Lists the recoveries decided on, with their state (planned, broadcast, confirmed, failed, replaced).",
+            {{"vault_id", ArgType::String, false, std::nullopt, "only this vault's"}},
+            {{"recoveries", "array", "[{txid, kind, trigger_txid, vault_ids, state, deadline_height, confirmed_height, attempts, last_error, created_at}]"}},
+            {"vaultwatch-cli listrecoveries"},
+            [engine](const rpc::Args& a) -> Result {
+                if (!engine()) return Unexpected{Unavailable()};
+                return engine()->ListRecoveries(OptStr(a, "vault_id"));
+            }});
+    t->Add({"getrecovery",
+            "recoveries",
+            "Shows one recovery, with its raw transaction.",
+            {{"txid", ArgType::Hash, true, std::nullopt, "the recovery's txid"}},
+            {{"txid", "string", "the recovery's txid"}, {"state", "string", "its state"}, {"hex", "string", "the transaction"}},
+            {"vaultwatch-cli getrecovery <txid>"},
+            [engine](const rpc::Args& a) -> Result {
+                if (!engine()) return Unexpected{Unavailable()};
+                return FromEngine(engine()->GetRecovery(Str(a, "txid")));
+            }});
+    t->Add({"listevents",
+            "recoveries",
+            "Lists the event log (what webhooks deliver), oldest first.",
+            {{"after", ArgType::Int, false, json::value(0), "only events with a larger seq"},
+             {"count", ArgType::Int, false, json::value(100), "at most this many (up to 1000)"}},
+            {{"events", "array", "[{seq, type, created_at, vault_id, txid, height, data}]"}},
+            {"vaultwatch-cli listevents", "vaultwatch-cli listevents 120 50"},
+            [engine](const rpc::Args& a) -> Result {
+                if (!engine()) return Unexpected{Unavailable()};
+                const auto after = a.at("after").to_number<int64_t>();
+                const auto count = a.at("count").to_number<int64_t>();
+                if (count < 0) return Unexpected{RpcFailure{rpc::RPC_INVALID_PARAMETER, "count must not be negative"}};
+                return FromEngine(engine()->ListEvents(after, static_cast<size_t>(count)));
             }});
     return table;
 }

@@ -20,6 +20,9 @@ public:
     //! A transaction left the mempool for a reason other than being mined (replaced, conflict,
     //! expiry, or found missing on a resync).
     virtual void TxRemovedFromMempool(const Txid& txid) = 0;
+    //! The batch of the block just connected or disconnected is durable (cursor at height):
+    //! what it decided may now be acted on (broadcasts happen only after their intent is stored).
+    virtual void BatchCommitted(int /*height*/) {}
 };
 
 } // namespace vw::chain

@@ -18,3 +18,62 @@ CREATE TABLE IF NOT EXISTS blocks (
     height INTEGER PRIMARY KEY CHECK (height >= 0), -- block height
     hash   BLOB    NOT NULL CHECK (length(hash) = 32) -- block hash, serialization order
 );
+
+-- Version 2: vaults and what happened to them.
+
+-- Registered vaults. Rebuilt at start by re-registering each row in idx order.
+CREATE TABLE IF NOT EXISTS vaults (
+    idx          INTEGER PRIMARY KEY CHECK (idx >= 0),  -- registry slot = registration order, dense from 0
+    vault_id     TEXT    NOT NULL UNIQUE,               -- "v-" + 16 hex, derived from the content
+    kind         TEXT    NOT NULL,                      -- 'opvault' | 'presigned'
+    registration TEXT    NOT NULL,                      -- canonical registration JSON; holds recovery_auth (file is 0600)
+    policy       TEXT    NOT NULL,                      -- policy JSON {mode, grace_blocks}
+    removed      INTEGER NOT NULL,                      -- 1 after removevault (the slot is kept)
+    created_at   INTEGER NOT NULL                       -- unix seconds of registration
+);
+
+-- Operator approvals of withdrawals.
+CREATE TABLE IF NOT EXISTS approvals (
+    id            INTEGER PRIMARY KEY,                  -- approval id shown by listapprovals
+    vault_idx     INTEGER NOT NULL,                     -- vaults.idx
+    kind          TEXT    NOT NULL,                     -- 'ctv_hash' | 'trigger_txid'
+    value         BLOB    NOT NULL,                     -- 32 bytes: CTV hash as pushed, or txid (serialization order)
+    expiry_height INTEGER,                              -- last height it applies at; NULL = no expiry
+    revoked       INTEGER NOT NULL                      -- 1 after revokeapproval
+);
+
+-- Confirmed transactions that touched a vault, replayed in order to rebuild UTXOs and states.
+CREATE TABLE IF NOT EXISTS vault_txs (
+    height     INTEGER NOT NULL,                        -- block height
+    pos        INTEGER NOT NULL,                        -- position in the block
+    block_hash BLOB    NOT NULL,                        -- 32 bytes, serialization order
+    txid       BLOB    NOT NULL,                        -- 32 bytes, serialization order
+    tx         BLOB    NOT NULL,                        -- the transaction, with witness
+    PRIMARY KEY (height, pos)
+);
+
+-- Recoveries decided on; a row exists before the first broadcast.
+CREATE TABLE IF NOT EXISTS recoveries (
+    txid             BLOB    PRIMARY KEY,               -- recovery txid, serialization order
+    kind             TEXT    NOT NULL,                  -- 'opvault_unauthorized' | 'opvault_authorized' | 'presigned'
+    trigger_txid     BLOB    NOT NULL,                  -- the trigger it answers
+    vault_ids        TEXT    NOT NULL,                  -- comma-separated vault ids it sweeps
+    tx               BLOB    NOT NULL,                  -- the signed transaction, with witness
+    state            TEXT    NOT NULL,                  -- planned | broadcast | confirmed | failed | replaced
+    deadline_height  INTEGER,                           -- last height it must confirm at (trigger height + delay - 1)
+    confirmed_height INTEGER,                           -- block it confirmed in
+    attempts         INTEGER NOT NULL,                  -- sendrawtransaction attempts
+    last_error       TEXT    NOT NULL,                  -- last broadcast error ('' if none)
+    created_at       INTEGER NOT NULL                   -- unix seconds of the decision
+);
+
+-- Event log: what the operator is told (webhook payload source).
+CREATE TABLE IF NOT EXISTS events (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,       -- increasing event number
+    created_at INTEGER NOT NULL,                        -- unix seconds
+    type       TEXT    NOT NULL,                        -- e.g. 'vault.trigger', 'recovery.broadcast'
+    vault_id   TEXT    NOT NULL,                        -- '' when not about one vault
+    txid       TEXT    NOT NULL,                        -- display hex of the tx concerned, or ''
+    height     INTEGER,                                 -- block height, NULL for mempool
+    data       TEXT    NOT NULL                         -- JSON object
+);

@@ -2,6 +2,8 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <cstring>
 
 namespace vw::store {
@@ -21,6 +23,55 @@ CREATE TABLE cursor (
 CREATE TABLE blocks (
     height INTEGER PRIMARY KEY CHECK (height >= 0),
     hash   BLOB    NOT NULL CHECK (length(hash) = 32)
+);
+)sql",
+    R"sql(
+CREATE TABLE vaults (
+    idx          INTEGER PRIMARY KEY CHECK (idx >= 0),
+    vault_id     TEXT    NOT NULL UNIQUE CHECK (length(vault_id) = 18),
+    kind         TEXT    NOT NULL CHECK (kind IN ('opvault', 'presigned')),
+    registration TEXT    NOT NULL,
+    policy       TEXT    NOT NULL,
+    removed      INTEGER NOT NULL CHECK (removed IN (0, 1)),
+    created_at   INTEGER NOT NULL
+);
+CREATE TABLE approvals (
+    id            INTEGER PRIMARY KEY,
+    vault_idx     INTEGER NOT NULL REFERENCES vaults(idx),
+    kind          TEXT    NOT NULL CHECK (kind IN ('ctv_hash', 'trigger_txid')),
+    value         BLOB    NOT NULL CHECK (length(value) = 32),
+    expiry_height INTEGER,
+    revoked       INTEGER NOT NULL CHECK (revoked IN (0, 1))
+);
+CREATE TABLE vault_txs (
+    height     INTEGER NOT NULL CHECK (height >= 0),
+    pos        INTEGER NOT NULL CHECK (pos >= 0),
+    block_hash BLOB    NOT NULL CHECK (length(block_hash) = 32),
+    txid       BLOB    NOT NULL CHECK (length(txid) = 32),
+    tx         BLOB    NOT NULL,
+    PRIMARY KEY (height, pos)
+);
+CREATE TABLE recoveries (
+    txid             BLOB    PRIMARY KEY CHECK (length(txid) = 32),
+    kind             TEXT    NOT NULL,
+    trigger_txid     BLOB    NOT NULL CHECK (length(trigger_txid) = 32),
+    vault_ids        TEXT    NOT NULL,
+    tx               BLOB    NOT NULL,
+    state            TEXT    NOT NULL CHECK (state IN ('planned', 'broadcast', 'confirmed', 'failed', 'replaced')),
+    deadline_height  INTEGER,
+    confirmed_height INTEGER,
+    attempts         INTEGER NOT NULL CHECK (attempts >= 0),
+    last_error       TEXT    NOT NULL,
+    created_at       INTEGER NOT NULL
+);
+CREATE TABLE events (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    created_at INTEGER NOT NULL,
+    type       TEXT    NOT NULL,
+    vault_id   TEXT    NOT NULL,
+    txid       TEXT    NOT NULL,
+    height     INTEGER,
+    data       TEXT    NOT NULL
 );
 )sql",
 };
@@ -135,6 +186,14 @@ public:
             Stmt d{m_db, "DELETE FROM blocks WHERE height >= ?"};
             sqlite3_bind_int(d.get(), 1, *b.disconnect_from);
             if (int rc = sqlite3_step(d.get()); rc != SQLITE_DONE) return fail(rc, "forget disconnected blocks");
+            Stmt t{m_db, "DELETE FROM vault_txs WHERE height >= ?"};
+            sqlite3_bind_int(t.get(), 1, *b.disconnect_from);
+            if (int rc = sqlite3_step(t.get()); rc != SQLITE_DONE) return fail(rc, "forget disconnected vault txs");
+        }
+        if (auto r = WriteState(b.state, nullptr); !r) {
+            StoreError e = r.error();
+            (void)Exec("ROLLBACK");
+            return Unexpected{e};
         }
         for (const auto& [h, hash] : b.connected) {
             Stmt i{m_db, "INSERT OR REPLACE INTO blocks (height, hash) VALUES (?, ?)"};
@@ -158,7 +217,256 @@ public:
         return {};
     }
 
+    Expected<std::vector<int64_t>, StoreError> Apply(const StateChanges& c) override
+    {
+        std::vector<int64_t> seqs;
+        if (c.empty()) return seqs;
+        if (auto r = Exec("BEGIN IMMEDIATE"); !r) return Unexpected{r.error()};
+        if (auto r = WriteState(c, &seqs); !r) {
+            StoreError e = r.error();
+            (void)Exec("ROLLBACK");
+            return Unexpected{e};
+        }
+        if (int rc = sqlite3_exec(m_db, "COMMIT", nullptr, nullptr, nullptr); rc != SQLITE_OK) {
+            StoreError e = Err(m_db, rc, "commit");
+            (void)Exec("ROLLBACK");
+            return Unexpected{e};
+        }
+        return seqs;
+    }
+
+    Expected<std::vector<VaultRow>, StoreError> LoadVaults() override
+    {
+        std::vector<VaultRow> out;
+        Stmt s{m_db, "SELECT idx, vault_id, kind, registration, policy, removed, created_at FROM vaults ORDER BY idx"};
+        if (s.rc() != SQLITE_OK) return Unexpected{Err(m_db, s.rc(), "load vaults")};
+        int rc;
+        while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
+            VaultRow v;
+            const int64_t idx = sqlite3_column_int64(s.get(), 0);
+            if (idx < 0 || idx > UINT32_MAX || (!out.empty() && idx != out.back().idx + 1) || (out.empty() && idx != 0)) {
+                return Unexpected{Corrupt("vaults.idx " + std::to_string(idx) + " breaks the registration order")};
+            }
+            v.idx = static_cast<uint32_t>(idx);
+            auto id = Text(s.get(), 1), kind = Text(s.get(), 2), reg = Text(s.get(), 3), pol = Text(s.get(), 4);
+            if (!id || !kind || !reg || !pol) return Unexpected{Corrupt("vaults row " + std::to_string(idx) + " has a non-text column")};
+            v.vault_id = *id;
+            v.kind = *kind;
+            v.registration = *reg;
+            v.policy = *pol;
+            v.removed = sqlite3_column_int(s.get(), 5) != 0;
+            v.created_at = sqlite3_column_int64(s.get(), 6);
+            out.push_back(std::move(v));
+        }
+        if (rc != SQLITE_DONE) return Unexpected{Err(m_db, rc, "load vaults")};
+        return out;
+    }
+
+    Expected<std::vector<ApprovalRow>, StoreError> LoadApprovals() override
+    {
+        std::vector<ApprovalRow> out;
+        Stmt s{m_db, "SELECT id, vault_idx, kind, value, expiry_height, revoked FROM approvals ORDER BY id"};
+        if (s.rc() != SQLITE_OK) return Unexpected{Err(m_db, s.rc(), "load approvals")};
+        int rc;
+        while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
+            ApprovalRow a;
+            a.id = sqlite3_column_int64(s.get(), 0);
+            const int64_t vi = sqlite3_column_int64(s.get(), 1);
+            auto kind = Text(s.get(), 2);
+            auto value = Blob32(s.get(), 3);
+            if (vi < 0 || vi > UINT32_MAX || !kind || !value) return Unexpected{Corrupt("approvals row " + std::to_string(a.id) + " is malformed")};
+            a.vault_idx = static_cast<uint32_t>(vi);
+            a.kind = *kind;
+            a.value = *value;
+            a.expiry_height = OptInt(s.get(), 4);
+            a.revoked = sqlite3_column_int(s.get(), 5) != 0;
+            out.push_back(std::move(a));
+        }
+        if (rc != SQLITE_DONE) return Unexpected{Err(m_db, rc, "load approvals")};
+        return out;
+    }
+
+    Expected<std::vector<VaultTxRow>, StoreError> LoadVaultTxs() override
+    {
+        std::vector<VaultTxRow> out;
+        Stmt s{m_db, "SELECT height, pos, block_hash, txid, tx FROM vault_txs ORDER BY height, pos"};
+        if (s.rc() != SQLITE_OK) return Unexpected{Err(m_db, s.rc(), "load vault txs")};
+        int rc;
+        while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
+            VaultTxRow t;
+            t.height = sqlite3_column_int(s.get(), 0);
+            t.pos = static_cast<uint32_t>(sqlite3_column_int64(s.get(), 1));
+            auto bh = Blob32(s.get(), 2), txid = Blob32(s.get(), 3);
+            if (!bh || !txid || sqlite3_column_type(s.get(), 4) != SQLITE_BLOB) {
+                return Unexpected{Corrupt("vault_txs row at height " + std::to_string(t.height) + " is malformed")};
+            }
+            t.block = BlockHash::FromUint256(*bh);
+            t.txid = Txid::FromUint256(*txid);
+            const auto* p = static_cast<const uint8_t*>(sqlite3_column_blob(s.get(), 4));
+            t.tx.assign(p, p + sqlite3_column_bytes(s.get(), 4));
+            out.push_back(std::move(t));
+        }
+        if (rc != SQLITE_DONE) return Unexpected{Err(m_db, rc, "load vault txs")};
+        return out;
+    }
+
+    Expected<std::vector<RecoveryRow>, StoreError> LoadRecoveries() override
+    {
+        std::vector<RecoveryRow> out;
+        Stmt s{m_db, "SELECT txid, kind, trigger_txid, vault_ids, tx, state, deadline_height, confirmed_height, attempts, "
+                     "last_error, created_at FROM recoveries ORDER BY created_at, txid"};
+        if (s.rc() != SQLITE_OK) return Unexpected{Err(m_db, s.rc(), "load recoveries")};
+        int rc;
+        while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
+            RecoveryRow r;
+            auto txid = Blob32(s.get(), 0), trig = Blob32(s.get(), 2);
+            auto kind = Text(s.get(), 1), ids = Text(s.get(), 3), state = Text(s.get(), 5), err = Text(s.get(), 9);
+            if (!txid || !trig || !kind || !ids || !state || !err || sqlite3_column_type(s.get(), 4) != SQLITE_BLOB) {
+                return Unexpected{Corrupt("recoveries row is malformed")};
+            }
+            r.txid = Txid::FromUint256(*txid);
+            r.trigger_txid = Txid::FromUint256(*trig);
+            r.kind = *kind;
+            for (size_t start = 0; start < ids->size();) {
+                const size_t comma = std::min(ids->find(',', start), ids->size());
+                r.vault_ids.push_back(ids->substr(start, comma - start));
+                start = comma + 1;
+            }
+            const auto* p = static_cast<const uint8_t*>(sqlite3_column_blob(s.get(), 4));
+            r.tx.assign(p, p + sqlite3_column_bytes(s.get(), 4));
+            r.state = *state;
+            r.deadline_height = OptInt(s.get(), 6);
+            r.confirmed_height = OptInt(s.get(), 7);
+            r.attempts = sqlite3_column_int(s.get(), 8);
+            r.last_error = *err;
+            r.created_at = sqlite3_column_int64(s.get(), 10);
+            out.push_back(std::move(r));
+        }
+        if (rc != SQLITE_DONE) return Unexpected{Err(m_db, rc, "load recoveries")};
+        return out;
+    }
+
+    Expected<std::vector<EventRow>, StoreError> LoadEvents(int64_t after_seq, size_t limit) override
+    {
+        std::vector<EventRow> out;
+        Stmt s{m_db, "SELECT seq, created_at, type, vault_id, txid, height, data FROM events WHERE seq > ? ORDER BY seq LIMIT ?"};
+        if (s.rc() != SQLITE_OK) return Unexpected{Err(m_db, s.rc(), "load events")};
+        sqlite3_bind_int64(s.get(), 1, after_seq);
+        sqlite3_bind_int64(s.get(), 2, static_cast<int64_t>(std::min<size_t>(limit, INT64_MAX)));
+        int rc;
+        while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
+            EventRow e;
+            e.seq = sqlite3_column_int64(s.get(), 0);
+            e.created_at = sqlite3_column_int64(s.get(), 1);
+            auto type = Text(s.get(), 2), vid = Text(s.get(), 3), txid = Text(s.get(), 4), data = Text(s.get(), 6);
+            if (!type || !vid || !txid || !data) return Unexpected{Corrupt("events row " + std::to_string(e.seq) + " is malformed")};
+            e.type = *type;
+            e.vault_id = *vid;
+            e.txid = *txid;
+            e.height = OptInt(s.get(), 5);
+            e.data = *data;
+            out.push_back(std::move(e));
+        }
+        if (rc != SQLITE_DONE) return Unexpected{Err(m_db, rc, "load events")};
+        return out;
+    }
+
 private:
+    static StoreError Corrupt(std::string what) { return StoreError{StoreError::Kind::Corrupt, "corrupt database: " + std::move(what)}; }
+
+    static std::optional<std::string> Text(sqlite3_stmt* s, int col)
+    {
+        if (sqlite3_column_type(s, col) != SQLITE_TEXT) return std::nullopt;
+        const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(s, col));
+        return std::string(p, static_cast<size_t>(sqlite3_column_bytes(s, col)));
+    }
+    static std::optional<Uint256> Blob32(sqlite3_stmt* s, int col)
+    {
+        if (sqlite3_column_type(s, col) != SQLITE_BLOB || sqlite3_column_bytes(s, col) != 32) return std::nullopt;
+        return Uint256::FromSpan(ByteSpan{static_cast<const uint8_t*>(sqlite3_column_blob(s, col)), 32});
+    }
+    static std::optional<int> OptInt(sqlite3_stmt* s, int col)
+    {
+        if (sqlite3_column_type(s, col) == SQLITE_NULL) return std::nullopt;
+        return sqlite3_column_int(s, col);
+    }
+    static void BindOptInt(sqlite3_stmt* s, int col, const std::optional<int>& v)
+    {
+        if (v) sqlite3_bind_int(s, col, *v);
+        else sqlite3_bind_null(s, col);
+    }
+
+    //! Writes c inside the caller's open transaction.
+    Expected<void, StoreError> WriteState(const StateChanges& c, std::vector<int64_t>* seqs)
+    {
+        auto step = [&](Stmt& st, const char* what) -> Expected<void, StoreError> {
+            if (st.rc() != SQLITE_OK) return Unexpected{Err(m_db, st.rc(), what)};
+            if (int rc = sqlite3_step(st.get()); rc != SQLITE_DONE) return Unexpected{Err(m_db, rc, what)};
+            return {};
+        };
+        for (const auto& v : c.vaults) {
+            Stmt st{m_db, "INSERT OR REPLACE INTO vaults (idx, vault_id, kind, registration, policy, removed, created_at) VALUES (?,?,?,?,?,?,?)"};
+            sqlite3_bind_int64(st.get(), 1, v.idx);
+            sqlite3_bind_text(st.get(), 2, v.vault_id.data(), static_cast<int>(v.vault_id.size()), SQLITE_STATIC);
+            sqlite3_bind_text(st.get(), 3, v.kind.data(), static_cast<int>(v.kind.size()), SQLITE_STATIC);
+            sqlite3_bind_text(st.get(), 4, v.registration.data(), static_cast<int>(v.registration.size()), SQLITE_STATIC);
+            sqlite3_bind_text(st.get(), 5, v.policy.data(), static_cast<int>(v.policy.size()), SQLITE_STATIC);
+            sqlite3_bind_int(st.get(), 6, v.removed ? 1 : 0);
+            sqlite3_bind_int64(st.get(), 7, v.created_at);
+            if (auto r = step(st, "write vault"); !r) return r;
+        }
+        for (const auto& a : c.approvals) {
+            Stmt st{m_db, a.id == 0 ? "INSERT INTO approvals (vault_idx, kind, value, expiry_height, revoked) VALUES (?,?,?,?,?)"
+                                    : "INSERT OR REPLACE INTO approvals (vault_idx, kind, value, expiry_height, revoked, id) VALUES (?,?,?,?,?,?)"};
+            sqlite3_bind_int64(st.get(), 1, a.vault_idx);
+            sqlite3_bind_text(st.get(), 2, a.kind.data(), static_cast<int>(a.kind.size()), SQLITE_STATIC);
+            sqlite3_bind_blob(st.get(), 3, a.value.bytes.data(), 32, SQLITE_STATIC);
+            BindOptInt(st.get(), 4, a.expiry_height);
+            sqlite3_bind_int(st.get(), 5, a.revoked ? 1 : 0);
+            if (a.id != 0) sqlite3_bind_int64(st.get(), 6, a.id);
+            if (auto r = step(st, "write approval"); !r) return r;
+        }
+        for (const auto& t : c.vault_txs) {
+            Stmt st{m_db, "INSERT OR IGNORE INTO vault_txs (height, pos, block_hash, txid, tx) VALUES (?,?,?,?,?)"};
+            sqlite3_bind_int(st.get(), 1, t.height);
+            sqlite3_bind_int64(st.get(), 2, t.pos);
+            sqlite3_bind_blob(st.get(), 3, t.block.span().data(), 32, SQLITE_STATIC);
+            sqlite3_bind_blob(st.get(), 4, t.txid.span().data(), 32, SQLITE_STATIC);
+            sqlite3_bind_blob(st.get(), 5, t.tx.data(), static_cast<int>(t.tx.size()), SQLITE_STATIC);
+            if (auto r = step(st, "write vault tx"); !r) return r;
+        }
+        for (const auto& r : c.recoveries) {
+            Stmt st{m_db, "INSERT OR REPLACE INTO recoveries (txid, kind, trigger_txid, vault_ids, tx, state, deadline_height, "
+                          "confirmed_height, attempts, last_error, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)"};
+            std::string ids;
+            for (const auto& id : r.vault_ids) ids += (ids.empty() ? "" : ",") + id;
+            sqlite3_bind_blob(st.get(), 1, r.txid.span().data(), 32, SQLITE_STATIC);
+            sqlite3_bind_text(st.get(), 2, r.kind.data(), static_cast<int>(r.kind.size()), SQLITE_STATIC);
+            sqlite3_bind_blob(st.get(), 3, r.trigger_txid.span().data(), 32, SQLITE_STATIC);
+            sqlite3_bind_text(st.get(), 4, ids.data(), static_cast<int>(ids.size()), SQLITE_TRANSIENT);
+            sqlite3_bind_blob(st.get(), 5, r.tx.data(), static_cast<int>(r.tx.size()), SQLITE_STATIC);
+            sqlite3_bind_text(st.get(), 6, r.state.data(), static_cast<int>(r.state.size()), SQLITE_STATIC);
+            BindOptInt(st.get(), 7, r.deadline_height);
+            BindOptInt(st.get(), 8, r.confirmed_height);
+            sqlite3_bind_int(st.get(), 9, r.attempts);
+            sqlite3_bind_text(st.get(), 10, r.last_error.data(), static_cast<int>(r.last_error.size()), SQLITE_STATIC);
+            sqlite3_bind_int64(st.get(), 11, r.created_at);
+            if (auto res = step(st, "write recovery"); !res) return res;
+        }
+        for (const auto& e : c.events) {
+            Stmt st{m_db, "INSERT INTO events (created_at, type, vault_id, txid, height, data) VALUES (?,?,?,?,?,?)"};
+            sqlite3_bind_int64(st.get(), 1, e.created_at);
+            sqlite3_bind_text(st.get(), 2, e.type.data(), static_cast<int>(e.type.size()), SQLITE_STATIC);
+            sqlite3_bind_text(st.get(), 3, e.vault_id.data(), static_cast<int>(e.vault_id.size()), SQLITE_STATIC);
+            sqlite3_bind_text(st.get(), 4, e.txid.data(), static_cast<int>(e.txid.size()), SQLITE_STATIC);
+            BindOptInt(st.get(), 5, e.height);
+            sqlite3_bind_text(st.get(), 6, e.data.data(), static_cast<int>(e.data.size()), SQLITE_STATIC);
+            if (auto r = step(st, "append event"); !r) return r;
+            if (seqs) seqs->push_back(sqlite3_last_insert_rowid(m_db));
+        }
+        return {};
+    }
+
     Expected<void, StoreError> Exec(const char* sql)
     {
         char* msg = nullptr;

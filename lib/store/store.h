@@ -3,8 +3,11 @@
 // every state change the block caused commit together or not at all.
 
 #include "primitives/hash_types.h"
+#include "util/bytes.h"
+#include "util/uint256.h"
 #include "util/expected.h"
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -29,13 +32,85 @@ struct StoreError {
     std::string message;
 };
 
+//! A registered vault as stored: enough to rebuild it exactly (registration order = idx).
+struct VaultRow {
+    uint32_t idx{0};           //!< registry slot (registration order)
+    std::string vault_id;      //!< "v-" + 16 hex
+    std::string kind;          //!< "opvault" | "presigned"
+    std::string registration;  //!< canonical registration JSON (holds the recovery_auth secret, if any)
+    std::string policy;        //!< policy JSON
+    bool removed{false};
+    int64_t created_at{0};     //!< unix seconds
+    friend bool operator==(const VaultRow&, const VaultRow&) = default;
+};
+
+struct ApprovalRow {
+    int64_t id{0};             //!< assigned by the store (0 = new)
+    uint32_t vault_idx{0};
+    std::string kind;          //!< "ctv_hash" | "trigger_txid"
+    Uint256 value;             //!< CTV hash as pushed, or txid in serialization order
+    std::optional<int> expiry_height;
+    bool revoked{false};
+    friend bool operator==(const ApprovalRow&, const ApprovalRow&) = default;
+};
+
+//! A confirmed transaction that touched a registered vault. Replaying these in (height, pos)
+//! order over the registrations rebuilds every vault's UTXOs and state.
+struct VaultTxRow {
+    int height{0};
+    uint32_t pos{0};           //!< position in the block
+    BlockHash block;
+    Txid txid;
+    Bytes tx;                  //!< serialized with witness
+    friend bool operator==(const VaultTxRow&, const VaultTxRow&) = default;
+};
+
+//! A recovery the daemon decided to broadcast (persisted before the first broadcast).
+struct RecoveryRow {
+    Txid txid;
+    std::string kind;          //!< vault::PlanKind spelling
+    Txid trigger_txid;
+    std::vector<std::string> vault_ids;
+    Bytes tx;                  //!< the signed transaction, serialized with witness
+    std::string state;         //!< "planned" | "broadcast" | "confirmed" | "failed" | "replaced"
+    std::optional<int> deadline_height;
+    std::optional<int> confirmed_height;
+    int attempts{0};
+    std::string last_error;
+    int64_t created_at{0};
+    friend bool operator==(const RecoveryRow&, const RecoveryRow&) = default;
+};
+
+//! One entry of the event log (also the webhook outbox's source).
+struct EventRow {
+    int64_t seq{0};            //!< assigned by the store, increasing
+    int64_t created_at{0};     //!< unix seconds
+    std::string type;          //!< webhook event type, e.g. "vault.trigger"
+    std::string vault_id;      //!< empty when not about one vault
+    std::string txid;          //!< display hex, empty when none
+    std::optional<int> height;
+    std::string data;          //!< JSON object
+    friend bool operator==(const EventRow&, const EventRow&) = default;
+};
+
+//! Vault-state writes; inside a BlockBatch they commit with the cursor.
+struct StateChanges {
+    std::vector<VaultRow> vaults;          //!< insert or replace by idx
+    std::vector<ApprovalRow> approvals;    //!< insert (id 0) or replace by id
+    std::vector<VaultTxRow> vault_txs;     //!< insert (ignored if (height, pos) exists)
+    std::vector<RecoveryRow> recoveries;   //!< insert or replace by txid
+    std::vector<EventRow> events;          //!< appended, seq assigned
+    bool empty() const { return vaults.empty() && approvals.empty() && vault_txs.empty() && recoveries.empty() && events.empty(); }
+};
+
 //! Staged writes for one block, committed atomically with the cursor.
 struct BlockBatch {
     Cursor new_cursor;
     //! Hash of each block now on our chain above the fork point (height -> hash), so a later
     //! reorg can find where we diverged without asking the node for history it may not keep.
     std::vector<std::pair<int, BlockHash>> connected;
-    std::optional<int> disconnect_from; //!< forget remembered blocks at heights >= this
+    std::optional<int> disconnect_from; //!< forget remembered blocks and vault txs at heights >= this
+    StateChanges state;
 };
 
 class Store
@@ -47,6 +122,16 @@ public:
     virtual Expected<std::optional<BlockHash>, StoreError> BlockAt(int height) = 0;
     //! Commits the batch in one transaction (BEGIN IMMEDIATE ... COMMIT).
     virtual Expected<void, StoreError> Commit(const BlockBatch& batch) = 0;
+    //! Commits changes not tied to a block (registration, approvals, mempool-time intents) in one
+    //! transaction. Returns: the seq of each appended event, in order.
+    virtual Expected<std::vector<int64_t>, StoreError> Apply(const StateChanges& changes) = 0;
+
+    virtual Expected<std::vector<VaultRow>, StoreError> LoadVaults() = 0;        //!< by idx
+    virtual Expected<std::vector<ApprovalRow>, StoreError> LoadApprovals() = 0;  //!< by id
+    virtual Expected<std::vector<VaultTxRow>, StoreError> LoadVaultTxs() = 0;    //!< by (height, pos)
+    virtual Expected<std::vector<RecoveryRow>, StoreError> LoadRecoveries() = 0; //!< by created_at, txid
+    //! Returns: up to limit events with seq > after_seq, oldest first.
+    virtual Expected<std::vector<EventRow>, StoreError> LoadEvents(int64_t after_seq, size_t limit) = 0;
 };
 
 //! Opens (creating and migrating if needed) the SQLite database at path, in WAL mode.

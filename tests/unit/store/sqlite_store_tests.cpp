@@ -122,5 +122,119 @@ TEST(sqlite_store_tests, RefusesNewerSchemaAndGarbageFiles)
     ASSERT_FALSE(bad);
 }
 
+
+StateChanges SampleState()
+{
+    StateChanges c;
+    c.vaults.push_back({0, "v-0123456789abcdef", "opvault", R"({"kind":"opvault"})", R"({"mode":"recover"})", false, 1700000000});
+    c.vaults.push_back({1, "v-fedcba9876543210", "presigned", R"({"kind":"presigned"})", R"({"mode":"alert"})", false, 1700000001});
+    Uint256 v;
+    v.bytes.fill(7);
+    c.approvals.push_back({0, 1, "trigger_txid", v, 120, false});
+    VaultTxRow t;
+    t.height = 5;
+    t.pos = 2;
+    t.block = H(5);
+    t.txid = Txid::FromUint256(v);
+    t.tx = {1, 2, 3};
+    c.vault_txs.push_back(t);
+    RecoveryRow r;
+    r.txid = Txid::FromUint256(v);
+    r.kind = "presigned";
+    r.trigger_txid = Txid::FromUint256(v);
+    r.vault_ids = {"v-fedcba9876543210", "v-0123456789abcdef"};
+    r.tx = {9, 9};
+    r.state = "planned";
+    r.deadline_height = 144;
+    r.created_at = 1700000002;
+    c.recoveries.push_back(r);
+    c.events.push_back({0, 1700000003, "vault.trigger", "v-fedcba9876543210", std::string(64, 'a'), std::nullopt, "{}"});
+    return c;
+}
+
+TEST(sqlite_store_tests, StateRowsRoundTripAndSurviveReopen)
+{
+    TempDb t;
+    const auto c = SampleState();
+    {
+        auto s = OpenSqliteStore(t.path());
+        ASSERT_TRUE(s);
+        auto seqs = (*s)->Apply(c);
+        ASSERT_TRUE(seqs) << seqs.error().message;
+        ASSERT_EQ(seqs->size(), 1u);
+        EXPECT_EQ((*seqs)[0], 1);
+    }
+    auto s = OpenSqliteStore(t.path());
+    ASSERT_TRUE(s);
+    auto vaults = (*s)->LoadVaults();
+    ASSERT_TRUE(vaults);
+    EXPECT_EQ(*vaults, c.vaults);
+    auto apps = (*s)->LoadApprovals();
+    ASSERT_TRUE(apps);
+    ASSERT_EQ(apps->size(), 1u);
+    EXPECT_EQ((*apps)[0].id, 1);
+    EXPECT_EQ((*apps)[0].value, c.approvals[0].value);
+    EXPECT_EQ((*apps)[0].expiry_height, 120);
+    auto txs = (*s)->LoadVaultTxs();
+    ASSERT_TRUE(txs);
+    EXPECT_EQ(*txs, c.vault_txs);
+    auto recs = (*s)->LoadRecoveries();
+    ASSERT_TRUE(recs);
+    EXPECT_EQ(*recs, c.recoveries);
+    auto ev = (*s)->LoadEvents(0, 10);
+    ASSERT_TRUE(ev);
+    ASSERT_EQ(ev->size(), 1u);
+    EXPECT_EQ((*ev)[0].type, "vault.trigger");
+    EXPECT_EQ((*ev)[0].seq, 1);
+    EXPECT_TRUE((*s)->LoadEvents(1, 10)->empty());
+}
+
+TEST(sqlite_store_tests, BlockBatchCommitsStateWithTheCursorAndDisconnectForgetsVaultTxs)
+{
+    TempDb t;
+    auto s = OpenSqliteStore(t.path());
+    ASSERT_TRUE(s);
+    BlockBatch b;
+    b.new_cursor = {5, H(5)};
+    b.connected.emplace_back(5, H(5));
+    b.state = SampleState();
+    ASSERT_TRUE((*s)->Commit(b));
+    EXPECT_EQ((*s)->LoadVaultTxs()->size(), 1u);
+    // A failing statement inside the batch rolls everything back, cursor included.
+    BlockBatch bad;
+    bad.new_cursor = {6, H(6)};
+    bad.state.recoveries.push_back(b.state.recoveries[0]);
+    bad.state.recoveries[0].state = "nonsense"; // violates the CHECK
+    EXPECT_FALSE((*s)->Commit(bad));
+    EXPECT_EQ((*s)->LoadCursor()->height, 5);
+    EXPECT_EQ((*s)->LoadRecoveries()->at(0).state, "planned");
+    BlockBatch d;
+    d.new_cursor = {4, H(4)};
+    d.disconnect_from = 5;
+    ASSERT_TRUE((*s)->Commit(d));
+    EXPECT_TRUE((*s)->LoadVaultTxs()->empty());
+    EXPECT_EQ((*s)->LoadVaults()->size(), 2u); // registrations are not chain state
+}
+
+TEST(sqlite_store_tests, CorruptVaultRowsAreFatalErrors)
+{
+    TempDb t;
+    {
+        auto s = OpenSqliteStore(t.path());
+        ASSERT_TRUE(s);
+        ASSERT_TRUE((*s)->Apply(SampleState()));
+    }
+    RawExec(t.path(), "UPDATE vaults SET registration = x'00' WHERE idx = 1");
+    RawExec(t.path(), "PRAGMA ignore_check_constraints=1; UPDATE vault_txs SET txid = x'0102'");
+    RawExec(t.path(), "PRAGMA ignore_check_constraints=1; UPDATE approvals SET value = x'01'");
+    auto s = OpenSqliteStore(t.path());
+    ASSERT_TRUE(s);
+    auto v = (*s)->LoadVaults();
+    ASSERT_FALSE(v);
+    EXPECT_EQ(v.error().kind, StoreError::Kind::Corrupt);
+    EXPECT_FALSE((*s)->LoadVaultTxs());
+    EXPECT_FALSE((*s)->LoadApprovals());
+}
+
 } // namespace
 } // namespace vw::store

@@ -1,0 +1,789 @@
+#include "engine.h"
+
+#include "log.h"
+#include "rpc/table.h"
+#include "rpc/vault_json.h"
+#include "util/hex.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json.hpp>
+
+#include <algorithm>
+#include <ctime>
+
+namespace vw::daemon {
+namespace net = boost::asio;
+namespace json = boost::json;
+using vault::EventKind;
+using vault::VaultState;
+
+namespace {
+
+std::string_view Hrp(const std::string& chain) { return rpc::HrpForChain(chain).value_or("bc"); }
+
+std::string PlanKindName(vault::PlanKind k)
+{
+    switch (k) {
+    case vault::PlanKind::OpVaultUnauthorized: return "opvault_unauthorized";
+    case vault::PlanKind::OpVaultAuthorized: return "opvault_authorized";
+    case vault::PlanKind::Presigned: return "presigned";
+    }
+    return "unknown";
+}
+
+bool Unconfirmed(const store::RecoveryRow& r) { return r.state == "planned" || r.state == "broadcast" || r.state == "failed"; }
+
+json::object RecoveryJson(const store::RecoveryRow& r, bool with_hex)
+{
+    json::array ids;
+    for (const auto& v : r.vault_ids) ids.emplace_back(v);
+    json::object o{{"txid", r.txid.ToString()},
+                   {"kind", r.kind},
+                   {"trigger_txid", r.trigger_txid.ToString()},
+                   {"vault_ids", std::move(ids)},
+                   {"state", r.state},
+                   {"deadline_height", r.deadline_height ? json::value(*r.deadline_height) : json::value(nullptr)},
+                   {"confirmed_height", r.confirmed_height ? json::value(*r.confirmed_height) : json::value(nullptr)},
+                   {"attempts", r.attempts},
+                   {"last_error", r.last_error},
+                   {"created_at", r.created_at}};
+    if (with_hex) o["hex"] = HexStr(r.tx);
+    return o;
+}
+
+vault::Approval ToApproval(const store::ApprovalRow& r)
+{
+    vault::Approval a;
+    a.kind = r.kind == "ctv_hash" ? vault::Approval::Kind::CtvHash : vault::Approval::Kind::TriggerTxid;
+    a.value = r.value;
+    a.expiry_height = r.expiry_height;
+    a.revoked = r.revoked;
+    return a;
+}
+
+//! How a sendrawtransaction failure is handled (PRODUCT.md §5).
+enum class BroadcastOutcome { Accepted, InChain, FeeTooLow, InputsGone, Unreachable, Other };
+
+BroadcastOutcome Classify(const RpcError& e)
+{
+    if (e.kind == RpcError::Kind::Transport || e.IsWarmingUp()) return BroadcastOutcome::Unreachable;
+    if (e.kind != RpcError::Kind::Rpc) return BroadcastOutcome::Other;
+    if (e.code == -27) return BroadcastOutcome::InChain; // "Transaction outputs already in utxo set"
+    const auto& m = e.message;
+    auto has = [&](const char* s) { return m.find(s) != std::string::npos; };
+    if (has("fee not met") || has("insufficient fee") || has("min relay fee") || has("mempool min fee")) return BroadcastOutcome::FeeTooLow;
+    if (has("missing") || has("inputs-missingorspent") || has("txn-mempool-conflict") || has("Missing inputs")) return BroadcastOutcome::InputsGone;
+    return BroadcastOutcome::Other;
+}
+
+} // namespace
+
+Engine::Engine(net::any_io_executor ex, BitcoindRpc& rpc, store::Store& store, EngineOptions opts)
+    : m_ex(ex), m_rpc(rpc), m_store(store), m_opts(std::move(opts)), m_bcast_wake(ex)
+{
+}
+
+int64_t Engine::Now() const { return m_opts.now ? m_opts.now() : static_cast<int64_t>(std::time(nullptr)); }
+
+std::string Engine::VaultIdOf(uint32_t idx) const
+{
+    const auto* r = m_registry.Get(idx);
+    return r ? r->id.str() : std::string{};
+}
+
+Expected<void, std::string> Engine::Load()
+{
+    auto cur = m_store.LoadCursor();
+    if (!cur) return Unexpected{cur.error().message};
+    m_tip = cur->height;
+    auto recs = m_store.LoadRecoveries();
+    if (!recs) return Unexpected{recs.error().message};
+    m_recoveries.clear();
+    for (auto& r : *recs) m_recoveries.emplace(r.txid, std::move(r));
+    auto apps = m_store.LoadApprovals();
+    if (!apps) return Unexpected{apps.error().message};
+    m_approvals = std::move(*apps);
+    if (auto r = Rebuild(); !r) return r;
+    // Triggers already in the store were alerted on when first seen.
+    for (auto& [_, t] : m_triggers) t.alerted = true;
+    log::Main()->info("engine: {} vault(s), {} open recoveries", m_registry.size(),
+                      std::count_if(m_recoveries.begin(), m_recoveries.end(), [](const auto& kv) { return Unconfirmed(kv.second); }));
+    return {};
+}
+
+Expected<void, std::string> Engine::Rebuild()
+{
+    ++m_stats.rebuilds;
+    auto rows = m_store.LoadVaults();
+    if (!rows) return Unexpected{rows.error().message};
+    vault::Registry reg;
+    for (const auto& row : *rows) {
+        auto where = "vault " + row.vault_id + " (row " + std::to_string(row.idx) + ")";
+        boost::system::error_code ec;
+        auto jv = json::parse(row.registration, ec);
+        if (ec || !jv.is_object()) return Unexpected{"corrupt database: " + where + ": registration is not a JSON object"};
+        auto parsed = rpc::ParseRegisterVault(jv.as_object());
+        if (!parsed) return Unexpected{"corrupt database: " + where + ": " + parsed.error()};
+        auto added = rpc::AddToRegistry(reg, std::move(*parsed));
+        if (!added) return Unexpected{"corrupt database: " + where + ": " + added.error().message};
+        if (added->index != row.idx || added->id.str() != row.vault_id) {
+            return Unexpected{"corrupt database: " + where + " re-registers as " + added->id.str() + " at slot " + std::to_string(added->index)};
+        }
+        boost::system::error_code pec;
+        auto pj = json::parse(row.policy, pec);
+        if (pec) return Unexpected{"corrupt database: " + where + ": policy is not JSON"};
+        auto pol = rpc::ParsePolicy(pj);
+        if (!pol) return Unexpected{"corrupt database: " + where + ": policy: " + pol.error()};
+        reg.SetPolicy(row.idx, *pol);
+        if (row.removed) reg.Remove(added->id);
+    }
+    for (const auto& a : m_approvals) {
+        if (a.vault_idx >= reg.size()) return Unexpected{"corrupt database: approval " + std::to_string(a.id) + " names no vault"};
+        reg.AddApproval(a.vault_idx, ToApproval(a));
+    }
+    m_registry = std::move(reg);
+
+    std::map<Txid, TriggerInfo> old = std::move(m_triggers);
+    m_triggers.clear();
+    auto txs = m_store.LoadVaultTxs();
+    if (!txs) return Unexpected{txs.error().message};
+    for (const auto& row : *txs) {
+        auto tx = DecodeTransaction(row.tx);
+        if (!tx || tx->GetTxid() != row.txid) return Unexpected{"corrupt database: vault tx at height " + std::to_string(row.height) + " does not decode to its txid"};
+        auto events = vault::MatchTx(*tx, m_registry, row.height);
+        Apply(*tx, row.height, nullptr, events);
+    }
+    for (const auto& [txid, tx] : m_mempool) {
+        auto events = vault::MatchTx(tx, m_registry, std::nullopt);
+        Apply(tx, std::nullopt, nullptr, events);
+    }
+    for (auto& [txid, t] : m_triggers) {
+        if (auto it = old.find(txid); it != old.end()) t.alerted = it->second.alerted;
+    }
+    // A vault with a recovery in flight is recovering, whatever the replay says.
+    for (const auto& [_, r] : m_recoveries) {
+        if (r.state != "planned" && r.state != "broadcast") continue;
+        for (const auto& id : r.vault_ids) {
+            if (auto vid = vault::VaultId::Parse(id)) {
+                if (auto i = m_registry.Find(*vid); i && m_registry.Get(*i)->state == VaultState::Triggered) m_registry.SetState(*i, VaultState::Recovering);
+            }
+        }
+    }
+    m_need_rebuild = false;
+    return {};
+}
+
+void Engine::Event(store::StateChanges& changes, std::string type, const std::string& vault_id, const std::string& txid,
+                   std::optional<int> height, json::object data)
+{
+    if (!vault_id.empty()) data["vault_id"] = vault_id;
+    if (!txid.empty()) data["txid"] = txid;
+    log::Main()->info("{} {} {} {}", type, vault_id, txid, json::serialize(data));
+    changes.events.push_back({0, Now(), std::move(type), vault_id, txid, height, json::serialize(data)});
+}
+
+void Engine::Apply(const Transaction& tx, std::optional<int> height, store::StateChanges* changes,
+                   const std::vector<vault::VaultEvent>& events)
+{
+    vault::ApplyEvents(m_registry, events);
+    const Txid txid = tx.GetTxid();
+    for (const auto& ev : events) {
+        if (ev.kind == EventKind::Trigger && !ev.malformed()) {
+            auto [it, inserted] = m_triggers.try_emplace(ev.txid, TriggerInfo{ev, false});
+            if (!inserted && height) it->second.event = ev; // now confirmed: keep the confirmed view
+            if (inserted) ++m_stats.triggers_seen;
+        }
+        if (!changes) continue;
+        const std::string vid = ev.vaults.empty() ? std::string{} : VaultIdOf(ev.vaults.front());
+        switch (ev.kind) {
+        case EventKind::Deposit:
+            if (height) Event(*changes, "vault.deposit", vid, txid.ToString(), height, {{"vout", ev.outpoint.n}, {"amount", ev.amount.sats()}});
+            break;
+        case EventKind::UnexpectedSpend:
+            for (auto v : ev.vaults) Event(*changes, "vault.unexpected_spend", VaultIdOf(v), txid.ToString(), height, {{"key_path", ev.key_path}});
+            break;
+        case EventKind::WithdrawalCompleted:
+            if (height) Event(*changes, "vault.withdrawn", vid, txid.ToString(), height, {});
+            break;
+        default:
+            break;
+        }
+    }
+    // Our recovery confirmed?
+    if (auto it = m_recoveries.find(txid); it != m_recoveries.end() && height && it->second.state != "confirmed") {
+        it->second.state = "confirmed";
+        it->second.confirmed_height = *height;
+        if (changes) {
+            changes->recoveries.push_back(it->second);
+            for (const auto& id : it->second.vault_ids) Event(*changes, "recovery.confirmed", id, txid.ToString(), height, {});
+        }
+    }
+}
+
+void Engine::Evaluate(store::StateChanges& changes)
+{
+    for (auto& [ttxid, t] : m_triggers) {
+        const auto& ev = t.event;
+        bool answered = false;
+        for (const auto& [_, r] : m_recoveries) {
+            if (r.trigger_txid == ttxid && r.state != "replaced") answered = true;
+        }
+        bool recover = false;
+        std::optional<int> deadline;
+        for (auto v : ev.vaults) {
+            const auto* rec = m_registry.Get(v);
+            if (!rec || rec->state == VaultState::Removed) continue;
+            vault::TriggerFacts facts;
+            facts.ctv_hash = ev.ctv_hash;
+            facts.txid = ev.txid;
+            facts.confirmed_height = ev.height;
+            facts.spend_delay = static_cast<int>(ev.spend_delay.value_or(0));
+            const auto d = vault::Decide(rec->policy, rec->approvals, facts, m_tip);
+            if (d.deadline_height) deadline = deadline ? std::min(*deadline, *d.deadline_height) : *d.deadline_height;
+            if (!t.alerted) {
+                Event(changes, "vault.trigger", rec->id.str(), ttxid.ToString(), ev.height,
+                      {{"approved", d.approved},
+                       {"action", std::string(vault::ToString(d.action))},
+                       {"deadline_height", d.deadline_height ? json::value(*d.deadline_height) : json::value(nullptr)},
+                       {"ctv_hash", ev.ctv_hash ? json::value(HexStr(ev.ctv_hash->span())) : json::value(nullptr)},
+                       {"reason", d.reason}});
+            }
+            if (d.action == vault::Action::Recover) recover = true;
+        }
+        t.alerted = true;
+        if (!recover || answered) continue;
+        vault::PlanOptions po;
+        auto plans = vault::PlanRecovery(m_registry, ev, po);
+        if (!plans) {
+            if (plans.error().error != vault::PlanError::NothingToSweep) {
+                log::Main()->error("cannot plan a recovery for trigger {}: {}", ttxid.ToString(), vault::ToString(plans.error().error));
+            }
+            continue;
+        }
+        for (auto& p : *plans) {
+            store::RecoveryRow row;
+            const Transaction tx{p.tx};
+            row.txid = tx.GetTxid();
+            row.kind = PlanKindName(p.kind);
+            row.trigger_txid = ttxid;
+            for (auto v : p.vaults) row.vault_ids.push_back(VaultIdOf(v));
+            row.tx = SerializeTransaction(tx);
+            row.state = "planned";
+            row.deadline_height = deadline;
+            row.created_at = Now();
+            if (m_recoveries.contains(row.txid)) continue;
+            ++m_stats.recoveries_planned;
+            for (auto v : p.vaults) m_registry.SetState(v, VaultState::Recovering);
+            for (const auto& id : row.vault_ids) {
+                Event(changes, "recovery.planned", id, row.txid.ToString(), std::nullopt,
+                      {{"trigger_txid", ttxid.ToString()}, {"kind", row.kind}});
+            }
+            changes.recoveries.push_back(row);
+            m_recoveries.emplace(row.txid, std::move(row));
+        }
+    }
+}
+
+void Engine::PersistNow(store::StateChanges& changes)
+{
+    if (changes.empty()) return;
+    auto r = m_store.Apply(changes);
+    if (!r) {
+        // Nothing was committed; the in-memory view is ahead of the store. Rebuild from the store
+        // at the next opportunity so that what we act on is what we can prove later.
+        log::Store()->critical("cannot persist vault state: {}", r.error().message);
+        m_need_rebuild = true;
+    }
+    changes = {};
+}
+
+// --- ChainListener --------------------------------------------------------------------------
+
+void Engine::BlockConnected(const Block& block, int height, store::BlockBatch& batch)
+{
+    m_tip = height;
+    const BlockHash bh = block.header.GetHash();
+    for (uint32_t pos = 0; pos < block.txs.size(); ++pos) {
+        const auto& tx = block.txs[pos];
+        if (m_mempool_ids.erase(tx.GetTxid())) {
+            std::erase_if(m_mempool, [&](const auto& p) { return p.first == tx.GetTxid(); });
+        }
+        auto events = vault::MatchTx(tx, m_registry, height);
+        if (events.empty() && !m_recoveries.contains(tx.GetTxid())) continue;
+        batch.state.vault_txs.push_back({height, pos, bh, tx.GetTxid(), SerializeTransaction(tx)});
+        Apply(tx, height, &batch.state, events);
+    }
+    Evaluate(batch.state);
+}
+
+void Engine::BlockDisconnected(const Block& block, int height, store::BlockBatch& batch)
+{
+    m_tip = height - 1;
+    bool touched = false;
+    for (const auto& tx : block.txs) {
+        if (auto it = m_recoveries.find(tx.GetTxid()); it != m_recoveries.end() && it->second.state == "confirmed") {
+            // Our recovery left the chain: it is broadcast again after this batch commits.
+            it->second.state = "broadcast";
+            it->second.confirmed_height.reset();
+            batch.state.recoveries.push_back(it->second);
+            touched = true;
+        }
+    }
+    Event(batch.state, "chain.reorg", "", "", height, {{"disconnected_hash", block.header.GetHash().ToString()}});
+    (void)touched;
+    m_need_rebuild = true; // the block's vault txs are deleted with the batch; replay without them
+}
+
+void Engine::TxAddedToMempool(const Transaction& tx)
+{
+    auto events = vault::MatchTx(tx, m_registry, std::nullopt);
+    if (events.empty()) return;
+    if (m_mempool_ids.insert(tx.GetTxid()).second) m_mempool.emplace_back(tx.GetTxid(), tx);
+    store::StateChanges changes;
+    Apply(tx, std::nullopt, &changes, events);
+    Evaluate(changes);
+    const bool planned = !changes.recoveries.empty();
+    PersistNow(changes);
+    if (planned) KickBroadcaster();
+}
+
+void Engine::TxRemovedFromMempool(const Txid& txid)
+{
+    if (m_recoveries.contains(txid)) KickBroadcaster(); // evicted or replaced: put it back
+    if (!m_mempool_ids.erase(txid)) return;
+    std::erase_if(m_mempool, [&](const auto& p) { return p.first == txid; });
+    if (auto r = Rebuild(); !r) log::Main()->critical("{}", r.error());
+}
+
+void Engine::BatchCommitted(int height)
+{
+    m_tip = height;
+    if (m_need_rebuild) {
+        if (auto r = Rebuild(); !r) {
+            log::Main()->critical("{}", r.error());
+            return;
+        }
+        store::StateChanges changes;
+        Evaluate(changes);
+        PersistNow(changes);
+    }
+    KickBroadcaster(); // new intents, and a rebroadcast of everything unconfirmed, each block
+}
+
+// --- broadcasting -----------------------------------------------------------------------------
+
+void Engine::Start()
+{
+    net::co_spawn(m_ex, CheckDeployment(), net::detached);
+    KickBroadcaster();
+}
+
+void Engine::Stop()
+{
+    m_stopping = true;
+    m_bcast_wake.cancel();
+}
+
+void Engine::KickBroadcaster()
+{
+    if (m_stopping) return;
+    if (m_bcast_running) {
+        m_bcast_wake.cancel();
+        return;
+    }
+    m_bcast_running = true;
+    net::co_spawn(m_ex, BroadcastLoop(), [this](std::exception_ptr e) {
+        m_bcast_running = false;
+        if (e) {
+            try {
+                std::rethrow_exception(e);
+            } catch (const std::exception& ex) {
+                log::Main()->error("broadcaster: {}", ex.what());
+            }
+        }
+    });
+}
+
+net::awaitable<void> Engine::BroadcastLoop()
+{
+    bool again = true;
+    std::chrono::milliseconds backoff{125};
+    while (!m_stopping && again) {
+        again = false;
+        bool transient = false;
+        std::vector<Txid> todo;
+        for (const auto& [txid, r] : m_recoveries) {
+            if (!Unconfirmed(r)) continue;
+            if (r.deadline_height && m_tip > *r.deadline_height && r.state == "failed") continue; // too late to matter
+            todo.push_back(txid);
+        }
+        for (const auto& txid : todo) {
+            if (m_stopping) break;
+            auto it = m_recoveries.find(txid);
+            if (it == m_recoveries.end() || !Unconfirmed(it->second)) continue;
+            const std::string hex = HexStr(it->second.tx);
+            auto res = co_await m_rpc.Call("sendrawtransaction", Params(hex));
+            it = m_recoveries.find(txid);
+            if (it == m_recoveries.end()) continue;
+            auto& row = it->second;
+            store::StateChanges changes;
+            ++row.attempts;
+            const std::string before = row.state;
+            BroadcastOutcome outcome = res ? BroadcastOutcome::Accepted : Classify(*res.error);
+            bool accepted = outcome == BroadcastOutcome::Accepted || outcome == BroadcastOutcome::InChain;
+            if (accepted) {
+                ++m_stats.broadcasts;
+                if (row.state != "confirmed") row.state = "broadcast";
+                row.last_error.clear();
+                if (before == "planned") {
+                    for (const auto& id : row.vault_ids) Event(changes, "recovery.broadcast", id, txid.ToString(), std::nullopt, {{"trigger_txid", row.trigger_txid.ToString()}});
+                }
+            } else {
+                ++m_stats.broadcast_failures;
+                const std::string err = res.error->ToString();
+                if (outcome == BroadcastOutcome::Unreachable) {
+                    transient = true;
+                } else if (row.last_error != err) {
+                    row.state = before == "broadcast" ? "broadcast" : "failed";
+                    for (const auto& id : row.vault_ids) {
+                        Event(changes, "recovery.failed", id, txid.ToString(), std::nullopt,
+                              {{"error", err}, {"retry", "each block until the deadline"}});
+                    }
+                    log::Main()->warn("recovery {} not accepted: {}", txid.ToString(), err);
+                }
+                row.last_error = err;
+            }
+            changes.recoveries.push_back(row);
+            PersistNow(changes);
+            if (on_broadcast) on_broadcast(txid, accepted);
+        }
+        if (m_stopping) break;
+        // Node trouble: retry soon, backing off to retry_interval; otherwise sleep until kicked.
+        backoff = transient ? std::min(backoff * 2, std::chrono::duration_cast<std::chrono::milliseconds>(m_opts.retry_interval))
+                            : std::chrono::milliseconds{125};
+        m_bcast_wake.expires_after(transient ? backoff : std::chrono::hours{24 * 365});
+        auto [ec] = co_await m_bcast_wake.async_wait(net::as_tuple(net::use_awaitable));
+        // Cancelled = kicked (new intent or new block): go round again. Expired = retry.
+        again = !m_stopping;
+        (void)ec;
+    }
+}
+
+net::awaitable<void> Engine::CheckDeployment()
+{
+    // Ask until the node answers; registration of opvault vaults waits on the answer.
+    for (int attempt = 0; !m_stopping && !m_vault_enforced; ++attempt) {
+        auto r = co_await m_rpc.Call("getdeploymentinfo", Params());
+        if (r && r.value->is_object()) {
+            bool active = false;
+            if (const auto* deps = r.value->as_object().if_contains("deployments"); deps && deps->is_object()) {
+                if (const auto* v = deps->as_object().if_contains("vault"); v && v->is_object()) {
+                    if (const auto* a = v->as_object().if_contains("active"); a && a->is_bool()) active = a->as_bool();
+                }
+            }
+            m_vault_enforced = active;
+            log::Main()->info("node {} OP_VAULT (getdeploymentinfo)", active ? "enforces" : "does not enforce");
+            co_return;
+        }
+        net::steady_timer t(m_ex, std::chrono::seconds{std::min(attempt + 1, 10)});
+        co_await t.async_wait(net::as_tuple(net::use_awaitable));
+    }
+}
+
+// --- control ----------------------------------------------------------------------------------
+
+Expected<json::value, EngineError> Engine::RegisterVault(const json::object& params)
+{
+    // Refuse before looking further: on a chain that does not enforce OP_VAULT nothing about the
+    // vault matters.
+    const auto* kind = params.if_contains("kind");
+    const bool is_opvault = kind && kind->is_string() && kind->as_string() == "opvault";
+    if (is_opvault && !m_opts.allow_unenforced_opvault && m_vault_enforced != true) {
+        if (!m_vault_enforced) {
+            return Unexpected{EngineError{rpc::RPC_NODE_ERROR, "cannot register an opvault vault yet: the node has not said whether it "
+                                                                "enforces OP_VAULT (getdeploymentinfo); try again when it is reachable"}};
+        }
+        return Unexpected{EngineError{rpc::RPC_INVALID_PARAMETER,
+                                      "refusing to register an opvault vault: the node does not enforce OP_VAULT (getdeploymentinfo "
+                                      "shows no active 'vault' deployment), so on this chain the vault's output would be "
+                                      "anyone-can-spend. Use a presigned vault."}};
+    }
+    auto parsed = rpc::ParseRegisterVault(params);
+    if (!parsed) return Unexpected{EngineError{rpc::RPC_INVALID_PARAMETER, parsed.error()}};
+    const json::object stored = rpc::ToJson(*parsed, /*include_secret=*/true);
+    std::optional<int> birth;
+    vault::Policy policy;
+    std::visit([&](const auto& r) { birth = r.birth_height; policy = r.policy; }, *parsed);
+    auto added = rpc::AddToRegistry(m_registry, std::move(*parsed));
+    if (!added) {
+        if (added.error().code == vault::RegistryError::AlreadyRegistered && added.error().existing) {
+            auto v = GetVault(added.error().existing->str());
+            if (v && v->is_object()) v->as_object()["already_registered"] = true;
+            return v;
+        }
+        return Unexpected{EngineError{rpc::RPC_INVALID_PARAMETER, added.error().message}};
+    }
+    const auto* rec = m_registry.Get(added->index);
+    store::StateChanges changes;
+    changes.vaults.push_back({added->index, added->id.str(), std::string(vault::ToString(rec->kind)), json::serialize(stored),
+                              json::serialize(rpc::PolicyJson(policy)), false, Now()});
+    Event(changes, "vault.registered", added->id.str(), "", std::nullopt, {{"kind", std::string(vault::ToString(rec->kind))}});
+    auto r = m_store.Apply(changes);
+    if (!r) {
+        if (auto rb = Rebuild(); !rb) log::Main()->critical("{}", rb.error());
+        return Unexpected{EngineError{rpc::RPC_MISC_ERROR, "cannot store the vault: " + r.error().message}};
+    }
+    auto out = rpc::VaultDetailJson(*m_registry.Get(added->index), Hrp(m_opts.chain));
+    if (birth && *birth <= m_tip) {
+        m_rescans.emplace_back(added->index, *birth);
+        out["rescan_from"] = *birth;
+        if (!m_rescan_running) {
+            m_rescan_running = true;
+            net::co_spawn(m_ex, RescanLoop(), [this](std::exception_ptr) { m_rescan_running = false; });
+        }
+    }
+    return json::value(std::move(out));
+}
+
+net::awaitable<void> Engine::RescanLoop()
+{
+    // A separate connection would be better for a long rescan; it shares the engine's for now,
+    // which keeps calls serialised with broadcasts.
+    while (!m_rescans.empty() && !m_stopping) {
+        auto [idx, from] = m_rescans.front();
+        m_rescans.pop_front();
+        const int to = m_tip;
+        store::StateChanges found;
+        log::Main()->info("rescan for {} from height {} to {}", VaultIdOf(idx), from, to);
+        for (int h = from; h <= to && !m_stopping; ++h) {
+            auto hr = co_await m_rpc.Call("getblockhash", Params(h));
+            if (!hr || !hr.value->is_string()) {
+                log::Main()->warn("rescan stopped at height {}: {}", h, hr ? "bad reply" : hr.error->ToString());
+                m_rescans.emplace_back(idx, h); // resume later
+                net::steady_timer t(m_ex, m_opts.retry_interval);
+                co_await t.async_wait(net::as_tuple(net::use_awaitable));
+                break;
+            }
+            const std::string hash(hr.value->as_string());
+            auto br = co_await m_rpc.Call("getblock", Params(hash, 0));
+            if (!br || !br.value->is_string()) {
+                m_rescans.emplace_back(idx, h);
+                break;
+            }
+            auto bytes = ParseHex(std::string_view(br.value->as_string()));
+            if (!bytes) break;
+            auto block = DecodeBlock(*bytes);
+            if (!block) {
+                log::Main()->warn("rescan: block at height {} does not decode", h);
+                break;
+            }
+            const BlockHash bh = block->header.GetHash();
+            for (uint32_t pos = 0; pos < block->txs.size(); ++pos) {
+                const auto& tx = block->txs[pos];
+                auto events = vault::MatchTx(tx, m_registry, h);
+                std::erase_if(events, [&](const vault::VaultEvent& e) { return std::find(e.vaults.begin(), e.vaults.end(), idx) == e.vaults.end(); });
+                if (events.empty()) continue;
+                vault::ApplyEvents(m_registry, events); // so later spends of what it found are seen
+                found.vault_txs.push_back({h, pos, bh, tx.GetTxid(), SerializeTransaction(tx)});
+            }
+        }
+        PersistNow(found);
+        if (auto r = Rebuild(); !r) {
+            log::Main()->critical("{}", r.error());
+            co_return;
+        }
+        store::StateChanges changes;
+        Evaluate(changes);
+        PersistNow(changes);
+        KickBroadcaster();
+    }
+}
+
+Expected<json::value, EngineError> Engine::GetVault(const std::string& vault_id) const
+{
+    auto id = vault::VaultId::Parse(vault_id);
+    auto i = id ? m_registry.Find(*id) : std::nullopt;
+    if (!i) return Unexpected{EngineError{rpc::RPC_NOT_FOUND, "no vault " + vault_id}};
+    const auto* rec = m_registry.Get(*i);
+    auto out = rpc::VaultDetailJson(*rec, Hrp(m_opts.chain));
+    json::array triggers;
+    for (const auto& [txid, t] : m_triggers) {
+        if (std::find(t.event.vaults.begin(), t.event.vaults.end(), *i) == t.event.vaults.end()) continue;
+        vault::TriggerFacts facts{t.event.ctv_hash, txid, t.event.height, static_cast<int>(t.event.spend_delay.value_or(0))};
+        const auto d = vault::Decide(rec->policy, rec->approvals, facts, m_tip);
+        triggers.push_back(json::object{{"txid", txid.ToString()},
+                                        {"height", t.event.height ? json::value(*t.event.height) : json::value(nullptr)},
+                                        {"ctv_hash", t.event.ctv_hash ? json::value(HexStr(t.event.ctv_hash->span())) : json::value(nullptr)},
+                                        {"approved", d.approved},
+                                        {"action", std::string(vault::ToString(d.action))},
+                                        {"deadline_height", d.deadline_height ? json::value(*d.deadline_height) : json::value(nullptr)}});
+    }
+    out["triggers"] = std::move(triggers);
+    json::array recs;
+    for (const auto& [_, r] : m_recoveries) {
+        if (std::find(r.vault_ids.begin(), r.vault_ids.end(), vault_id) != r.vault_ids.end()) recs.push_back(RecoveryJson(r, false));
+    }
+    out["recoveries"] = std::move(recs);
+    return json::value(std::move(out));
+}
+
+json::value Engine::ListVaults(const std::optional<std::string>& state) const
+{
+    json::array vaults;
+    for (uint32_t i = 0; i < m_registry.size(); ++i) {
+        const auto* rec = m_registry.Get(i);
+        if (state ? vault::ToString(rec->state) != *state : rec->state == VaultState::Removed) continue;
+        vaults.push_back(rpc::VaultSummaryJson(*rec));
+    }
+    return json::object{{"vaults", std::move(vaults)}};
+}
+
+Expected<json::value, EngineError> Engine::RemoveVault(const std::string& vault_id)
+{
+    auto id = vault::VaultId::Parse(vault_id);
+    auto i = id ? m_registry.Find(*id) : std::nullopt;
+    if (!i || m_registry.Get(*i)->state == VaultState::Removed) return Unexpected{EngineError{rpc::RPC_NOT_FOUND, "no vault " + vault_id}};
+    auto rows = m_store.LoadVaults();
+    if (!rows || *i >= rows->size()) return Unexpected{EngineError{rpc::RPC_MISC_ERROR, "cannot read the vault from the store"}};
+    store::StateChanges changes;
+    auto row = (*rows)[*i];
+    row.removed = true;
+    changes.vaults.push_back(row);
+    Event(changes, "vault.removed", vault_id, "", std::nullopt, {});
+    if (auto r = m_store.Apply(changes); !r) return Unexpected{EngineError{rpc::RPC_MISC_ERROR, "cannot store: " + r.error().message}};
+    m_registry.Remove(*id);
+    return json::value(json::object{{"vault_id", vault_id}, {"removed", true}});
+}
+
+Expected<json::value, EngineError> Engine::SetPolicy(const std::string& vault_id, const json::value& policy)
+{
+    auto id = vault::VaultId::Parse(vault_id);
+    auto i = id ? m_registry.Find(*id) : std::nullopt;
+    if (!i || m_registry.Get(*i)->state == VaultState::Removed) return Unexpected{EngineError{rpc::RPC_NOT_FOUND, "no vault " + vault_id}};
+    auto p = rpc::ParsePolicy(policy);
+    if (!p) return Unexpected{EngineError{rpc::RPC_INVALID_PARAMETER, p.error()}};
+    if (auto why = vault::CheckPolicy(*p, static_cast<int>(m_registry.Get(*i)->MinSpendDelay()))) {
+        return Unexpected{EngineError{rpc::RPC_INVALID_PARAMETER, *why}};
+    }
+    auto rows = m_store.LoadVaults();
+    if (!rows || *i >= rows->size()) return Unexpected{EngineError{rpc::RPC_MISC_ERROR, "cannot read the vault from the store"}};
+    store::StateChanges changes;
+    auto row = (*rows)[*i];
+    row.policy = json::serialize(rpc::PolicyJson(*p));
+    changes.vaults.push_back(row);
+    if (auto r = m_store.Apply(changes); !r) return Unexpected{EngineError{rpc::RPC_MISC_ERROR, "cannot store: " + r.error().message}};
+    m_registry.SetPolicy(*i, *p);
+    store::StateChanges after;
+    Evaluate(after);
+    const bool planned = !after.recoveries.empty();
+    PersistNow(after);
+    if (planned) KickBroadcaster();
+    return json::value(json::object{{"vault_id", vault_id}, {"policy", rpc::PolicyJson(*p)}});
+}
+
+Expected<json::value, EngineError> Engine::ApproveTrigger(const std::string& vault_id, const json::object& approval)
+{
+    auto id = vault::VaultId::Parse(vault_id);
+    auto i = id ? m_registry.Find(*id) : std::nullopt;
+    if (!i || m_registry.Get(*i)->state == VaultState::Removed) return Unexpected{EngineError{rpc::RPC_NOT_FOUND, "no vault " + vault_id}};
+    auto a = rpc::ParseApproval(approval);
+    if (!a) return Unexpected{EngineError{rpc::RPC_INVALID_PARAMETER, a.error()}};
+    if (auto why = rpc::CheckApprovalFor(m_registry.Get(*i)->kind, *a)) return Unexpected{EngineError{rpc::RPC_INVALID_PARAMETER, *why}};
+    store::ApprovalRow row;
+    row.id = 1;
+    for (const auto& r : m_approvals) row.id = std::max(row.id, r.id + 1);
+    row.vault_idx = *i;
+    row.kind = a->kind == vault::Approval::Kind::CtvHash ? "ctv_hash" : "trigger_txid";
+    row.value = a->value;
+    row.expiry_height = a->expiry_height;
+    store::StateChanges changes;
+    changes.approvals.push_back(row);
+    if (auto r = m_store.Apply(changes); !r) return Unexpected{EngineError{rpc::RPC_MISC_ERROR, "cannot store: " + r.error().message}};
+    m_approvals.push_back(row);
+    m_registry.AddApproval(*i, *a);
+    auto out = rpc::ApprovalJson(*a);
+    out["approval_id"] = row.id;
+    out["vault_id"] = vault_id;
+    return json::value(std::move(out));
+}
+
+Expected<json::value, EngineError> Engine::ListApprovals(const std::string& vault_id) const
+{
+    auto id = vault::VaultId::Parse(vault_id);
+    auto i = id ? m_registry.Find(*id) : std::nullopt;
+    if (!i) return Unexpected{EngineError{rpc::RPC_NOT_FOUND, "no vault " + vault_id}};
+    json::array out;
+    for (const auto& r : m_approvals) {
+        if (r.vault_idx != *i) continue;
+        auto o = rpc::ApprovalJson(ToApproval(r));
+        o["approval_id"] = r.id;
+        out.push_back(std::move(o));
+    }
+    return json::value(json::object{{"approvals", std::move(out)}});
+}
+
+Expected<json::value, EngineError> Engine::RevokeApproval(int64_t approval_id)
+{
+    auto it = std::find_if(m_approvals.begin(), m_approvals.end(), [&](const auto& r) { return r.id == approval_id; });
+    if (it == m_approvals.end()) return Unexpected{EngineError{rpc::RPC_NOT_FOUND, "no approval " + std::to_string(approval_id)}};
+    auto row = *it;
+    row.revoked = true;
+    store::StateChanges changes;
+    changes.approvals.push_back(row);
+    if (auto r = m_store.Apply(changes); !r) return Unexpected{EngineError{rpc::RPC_MISC_ERROR, "cannot store: " + r.error().message}};
+    *it = row;
+    if (auto* apps = m_registry.MutableApprovals(row.vault_idx)) {
+        apps->clear();
+        for (const auto& r : m_approvals) {
+            if (r.vault_idx == row.vault_idx) apps->push_back(ToApproval(r));
+        }
+    }
+    store::StateChanges after;
+    Evaluate(after);
+    const bool planned = !after.recoveries.empty();
+    PersistNow(after);
+    if (planned) KickBroadcaster();
+    return json::value(json::object{{"approval_id", approval_id}, {"revoked", true}});
+}
+
+json::value Engine::ListRecoveries(const std::optional<std::string>& vault_id) const
+{
+    json::array out;
+    for (const auto& [_, r] : m_recoveries) {
+        if (vault_id && std::find(r.vault_ids.begin(), r.vault_ids.end(), *vault_id) == r.vault_ids.end()) continue;
+        out.push_back(RecoveryJson(r, false));
+    }
+    return json::object{{"recoveries", std::move(out)}};
+}
+
+Expected<json::value, EngineError> Engine::GetRecovery(const std::string& txid) const
+{
+    auto t = Txid::FromHex(txid);
+    auto it = t ? m_recoveries.find(*t) : m_recoveries.end();
+    if (it == m_recoveries.end()) return Unexpected{EngineError{rpc::RPC_NOT_FOUND, "no recovery " + txid}};
+    return json::value(RecoveryJson(it->second, true));
+}
+
+Expected<json::value, EngineError> Engine::ListEvents(int64_t after_seq, size_t limit) const
+{
+    auto rows = m_store.LoadEvents(after_seq, std::min<size_t>(limit, 1000));
+    if (!rows) return Unexpected{EngineError{rpc::RPC_MISC_ERROR, rows.error().message}};
+    json::array out;
+    for (const auto& e : *rows) {
+        boost::system::error_code ec;
+        auto data = json::parse(e.data, ec);
+        out.push_back(json::object{{"seq", e.seq},
+                                   {"type", e.type},
+                                   {"created_at", e.created_at},
+                                   {"vault_id", e.vault_id.empty() ? json::value(nullptr) : json::value(e.vault_id)},
+                                   {"txid", e.txid.empty() ? json::value(nullptr) : json::value(e.txid)},
+                                   {"height", e.height ? json::value(*e.height) : json::value(nullptr)},
+                                   {"data", ec ? json::value(nullptr) : data}});
+    }
+    return json::value(json::object{{"events", std::move(out)}});
+}
+
+} // namespace vw::daemon

@@ -1,0 +1,149 @@
+#pragma once
+// The vault engine: detect (lib/vault matcher), decide (lib/vault policy), act (broadcast).
+// It is the chain follower's listener. State lives in the store; the in-memory Registry is a
+// cache rebuilt from it (registrations in order, then every stored vault transaction replayed,
+// then the matched mempool transactions), at start and after anything that cannot be applied
+// forward (a reorg, a mempool eviction, a rescan).
+//
+// Crash safety: a recovery is written to the store (in the block's transaction, or in its own
+// for a mempool trigger) before its first broadcast; every unconfirmed recovery is broadcast
+// again after each block and at start. sendrawtransaction is idempotent, so a crash between the
+// write and the broadcast costs one repeated, harmless call.
+
+#include "bitcoind_rpc.h"
+#include "chain/listener.h"
+#include "store/store.h"
+#include "vault/matcher.h"
+#include "vault/registry.h"
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
+
+#include <chrono>
+#include <deque>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+namespace vw::daemon {
+
+struct EngineOptions {
+    std::string chain{"main"};
+    //! Accept opvault registrations although the node does not enforce OP_VAULT (regtest only;
+    //! such outputs are anyone-can-spend on a chain that does not enforce it).
+    bool allow_unenforced_opvault{false};
+    //! Retry interval for broadcasts that failed for a transient reason.
+    std::chrono::milliseconds retry_interval{std::chrono::seconds{5}};
+    //! Clock for created_at fields (tests fix it).
+    std::function<int64_t()> now;
+};
+
+struct EngineError {
+    int code{0};          //!< rpc::ErrorCode
+    std::string message;  //!< operator-facing
+};
+
+struct EngineStats {
+    uint64_t triggers_seen{0};
+    uint64_t recoveries_planned{0};
+    uint64_t broadcasts{0};
+    uint64_t broadcast_failures{0};
+    uint64_t rebuilds{0};
+};
+
+class Engine final : public chain::ChainListener
+{
+public:
+    Engine(boost::asio::any_io_executor ex, BitcoindRpc& rpc, store::Store& store, EngineOptions opts);
+
+    //! Rebuilds the registry and the recovery book from the store. Returns an error (fatal: the
+    //! database does not hold what this version wrote) or nothing.
+    Expected<void, std::string> Load();
+    //! Starts the broadcaster (re-broadcasts what was pending at the last stop) and asks the node
+    //! whether it enforces OP_VAULT.
+    void Start();
+    void Stop();
+
+    // --- ChainListener ---------------------------------------------------------------------
+    void BlockConnected(const Block& block, int height, store::BlockBatch& batch) override;
+    void BlockDisconnected(const Block& block, int height, store::BlockBatch& batch) override;
+    void TxAddedToMempool(const Transaction& tx) override;
+    void TxRemovedFromMempool(const Txid& txid) override;
+    void BatchCommitted(int height) override;
+
+    // --- control (RPC handlers; all on the io thread) ---------------------------------------
+    Expected<boost::json::value, EngineError> RegisterVault(const boost::json::object& params);
+    Expected<boost::json::value, EngineError> GetVault(const std::string& vault_id) const;
+    boost::json::value ListVaults(const std::optional<std::string>& state) const;
+    Expected<boost::json::value, EngineError> RemoveVault(const std::string& vault_id);
+    Expected<boost::json::value, EngineError> SetPolicy(const std::string& vault_id, const boost::json::value& policy);
+    Expected<boost::json::value, EngineError> ApproveTrigger(const std::string& vault_id, const boost::json::object& approval);
+    Expected<boost::json::value, EngineError> ListApprovals(const std::string& vault_id) const;
+    Expected<boost::json::value, EngineError> RevokeApproval(int64_t approval_id);
+    boost::json::value ListRecoveries(const std::optional<std::string>& vault_id) const;
+    Expected<boost::json::value, EngineError> GetRecovery(const std::string& txid) const;
+    Expected<boost::json::value, EngineError> ListEvents(int64_t after_seq, size_t limit) const;
+
+    const EngineStats& stats() const { return m_stats; }
+    //! Whether the node enforces OP_VAULT (nullopt: not known yet).
+    std::optional<bool> vault_enforced() const { return m_vault_enforced; }
+    int tip_height() const { return m_tip; }
+    const vault::Registry& registry() const { return m_registry; }
+    //! Called after each broadcast attempt (tests, metrics): txid, whether the node accepted it.
+    std::function<void(const Txid&, bool)> on_broadcast;
+
+private:
+    struct TriggerInfo {
+        vault::VaultEvent event;        //!< the Trigger event (height = confirmation, or nullopt)
+        bool alerted{false};
+    };
+
+    Expected<void, std::string> Rebuild();
+    //! Applies the events of one transaction; collects new triggers, confirms recoveries.
+    void Apply(const Transaction& tx, std::optional<int> height, store::StateChanges* changes,
+               const std::vector<vault::VaultEvent>& events);
+    //! Decides for every open trigger at the current tip; plans and stages recoveries.
+    void Evaluate(store::StateChanges& changes);
+    void Event(store::StateChanges& changes, std::string type, const std::string& vault_id, const std::string& txid,
+               std::optional<int> height, boost::json::object data);
+    std::string VaultIdOf(uint32_t idx) const;
+    void PersistNow(store::StateChanges& changes);
+    void KickBroadcaster();
+    boost::asio::awaitable<void> BroadcastLoop();
+    boost::asio::awaitable<void> CheckDeployment();
+    boost::asio::awaitable<void> RescanLoop();
+    int64_t Now() const;
+
+    boost::asio::any_io_executor m_ex;
+    BitcoindRpc& m_rpc;
+    store::Store& m_store;
+    EngineOptions m_opts;
+    vault::Registry m_registry;
+    int m_tip{-1};
+    std::optional<bool> m_vault_enforced;
+
+    std::map<Txid, TriggerInfo> m_triggers;                        //!< open and answered triggers by txid
+    std::map<Txid, store::RecoveryRow> m_recoveries;               //!< our recoveries by txid
+    std::vector<std::pair<Txid, Transaction>> m_mempool;           //!< matched mempool txs, arrival order
+    std::unordered_set<Txid, HashIdHasher> m_mempool_ids;
+    std::vector<store::ApprovalRow> m_approvals;
+    bool m_need_rebuild{false};
+
+    // Broadcaster: one call in flight (BitcoindRpc is one connection).
+    boost::asio::steady_timer m_bcast_wake;
+    bool m_bcast_running{false};
+    bool m_stopping{false};
+    // Rescans requested by registrations with a birth height below the tip.
+    std::deque<std::pair<uint32_t, int>> m_rescans;                //!< (vault idx, from height)
+    bool m_rescan_running{false};
+    EngineStats m_stats;
+};
+
+} // namespace vw::daemon
