@@ -329,6 +329,63 @@ TEST(engine_process_tests, SigkillAfterTheIntentThenRestartBroadcastsOnce)
     ASSERT_TRUE(WaitFor([&] { return Field(d->Cli({"getrecovery", fx.recovery.GetTxid().ToString()}), "state") == "confirmed"; }));
 }
 
+TEST(engine_process_tests, ReorgRemovingATriggerRevertsItsState)
+{
+    PresignedFixture fx;
+    Daemon d(fx.dir / "vw", FreePort(), fx.sim.RpcPort());
+    d.Start();
+    bool ok = false;
+    auto reg = d.Cli({"registervault", fx.Registration(R"({"mode":"alert"})")}, &ok);
+    ASSERT_TRUE(ok) << json::serialize(reg);
+    const std::string vid = Field(reg, "vault_id");
+    fx.SendTrigger();
+    fx.sim.Generate(1); // trigger confirmed at 112
+    auto trigger_height = [&] {
+        const auto v = d.Cli({"getvault", vid});
+        if (!v.is_object() || v.at("triggers").as_array().empty()) return std::string("none");
+        return json::serialize(v.at("triggers").as_array()[0].at("height"));
+    };
+    ASSERT_TRUE(WaitFor([&] { return trigger_height() == "112"; })) << d.Log();
+    EXPECT_EQ(Field(d.Cli({"getvault", vid}), "state"), "triggered");
+    // A competing branch without the trigger: it falls back to the mempool (height null)...
+    fx.sim.Reorg(1);
+    ASSERT_TRUE(WaitFor([&] { return d.Cli({"getinfo"}).as_object().at("height").as_int64() == 113; }));
+    ASSERT_TRUE(WaitFor([&] { return trigger_height() == "null"; })) << d.Log();
+    // ...and once the owner's own spend of the vault output replaces it, the vault is active again.
+    MutableTransaction owner = fx.trigger.mutable_copy();
+    owner.vout[0].value = owner.vout[0].value - Amount{50'000};
+    const Transaction owner_tx{owner};
+    fx.sim.Call("sendrawtransaction", {HexStr(SerializeTransaction(owner_tx))});
+    ASSERT_TRUE(WaitFor([&] { return trigger_height() == "none"; })) << d.Log();
+    const auto v = d.Cli({"getvault", vid});
+    EXPECT_NE(Field(v, "state"), "triggered") << json::serialize(v);
+    EXPECT_TRUE(d.Cli({"listrecoveries"}).at("recoveries").as_array().empty());
+}
+
+TEST(engine_process_tests, ReorgRemovingOurRecoveryRebroadcastsIt)
+{
+    PresignedFixture fx;
+    Daemon d(fx.dir / "vw", FreePort(), fx.sim.RpcPort());
+    d.Start();
+    bool ok = false;
+    auto reg = d.Cli({"registervault", fx.Registration()}, &ok);
+    ASSERT_TRUE(ok) << json::serialize(reg);
+    fx.SendTrigger();
+    ASSERT_TRUE(WaitFor([&] { return fx.InMempool(fx.recovery.GetTxid()); })) << d.Log();
+    fx.sim.Generate(1); // trigger and recovery confirmed at 112
+    const std::string rtxid = fx.recovery.GetTxid().ToString();
+    ASSERT_TRUE(WaitFor([&] { return Field(d.Cli({"getrecovery", rtxid}), "confirmed_height") == "112"; })) << d.Log();
+    const auto attempts_before = d.Cli({"getrecovery", rtxid}).at("attempts").as_int64();
+    fx.sim.Reorg(1); // the competing branch has neither
+    ASSERT_TRUE(WaitFor([&] { return Field(d.Cli({"getrecovery", rtxid}), "state") == "broadcast"; })) << d.Log();
+    EXPECT_EQ(Field(d.Cli({"getrecovery", rtxid}), "confirmed_height"), "null");
+    ASSERT_TRUE(WaitFor([&] { return d.Cli({"getrecovery", rtxid}).at("attempts").as_int64() > attempts_before; })) << "rebroadcast";
+    EXPECT_TRUE(fx.InMempool(fx.recovery.GetTxid()));
+    fx.sim.Generate(1);
+    ASSERT_TRUE(WaitFor([&] { return Field(d.Cli({"getrecovery", rtxid}), "state") == "confirmed"; })) << d.Log();
+    EXPECT_EQ(Field(d.Cli({"getrecovery", rtxid}), "confirmed_height"), "114");
+}
+
 TEST(engine_process_tests, OpvaultIsRefusedWhenTheNodeDoesNotEnforceIt)
 {
     PresignedFixture fx;
