@@ -181,6 +181,16 @@ bool VerifyScriptPath(const ControlBlock& cb, ByteSpan script, ByteSpan program3
     return crypto::TweakAddCheck(q, cb.parity, *p, TweakHash(p->span(), root));
 }
 
+std::optional<std::array<uint8_t, 32>> ScriptPathOutputKey(const ControlBlock& cb, ByteSpan script)
+{
+    auto p = crypto::XOnlyPubKey::Parse(cb.internal_key);
+    if (!p) return std::nullopt;
+    const Uint256 root = RootFromPath(LeafHash(cb.leaf_version, script), cb.path);
+    auto q = crypto::TweakAdd(*p, TweakHash(p->span(), root));
+    if (!q || q->parity != cb.parity) return std::nullopt;
+    return q->xonly;
+}
+
 Expected<Spend, TaprootError> ClassifyWitness(std::span<const ByteSpan> items)
 {
     if (items.empty()) return Unexpected{TaprootError::EmptyWitness};

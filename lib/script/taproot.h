@@ -90,6 +90,11 @@ Expected<ControlBlock, TaprootError> MakeControlBlock(const TapTree& tree, size_
 //! Returns: whether script + cb commit to the 32-byte witness program (BIP-341 script path
 //! check, parity included).
 bool VerifyScriptPath(const ControlBlock& cb, ByteSpan script, ByteSpan program32);
+//! Returns: the x-only output key that script + cb commit to (one EC tweak), or nullopt if the
+//! internal key is not a curve point or the computed parity differs from cb's (consensus would
+//! reject the spend). Lets a caller look the spent output up once instead of verifying the path
+//! against every candidate key.
+std::optional<std::array<uint8_t, 32>> ScriptPathOutputKey(const ControlBlock& cb, ByteSpan script);
 
 //! How a witness v1 (32-byte program) input is being spent.
 struct Spend {

@@ -154,9 +154,7 @@ public:
         for (auto& v : l.out_spk) SortUnique(v);
         for (size_t n = 0; n < m_tx.vin().size(); ++n) {
             std::set<uint32_t> handled; // vaults whose leaf explained this input
-            for (const VaultRef& ref : l.in_leaf[n]) {
-                if (LeafInput(n, ref)) handled.insert(ref.vault);
-            }
+            if (!l.in_leaf[n].empty()) LeafInput(n, l.in_leaf[n], l.in_outpoint[n], handled);
             for (const VaultRef& ref : l.in_outpoint[n]) {
                 if (handled.count(ref.vault)) continue;
                 OutpointInput(n, ref);
@@ -207,41 +205,68 @@ private:
         e.check_error = ce;
     }
 
-    //! Returns: whether the leaf at input n commits to vault ref.vault (and was handled).
-    bool LeafInput(size_t n, const VaultRef& ref)
+    //! Input n spends through a registered trigger/recover leaf (leaf_refs: its index hits). The
+    //! index only says the leaf script is one of ours; which vault's output is being spent is
+    //! decided by the output key the control block and leaf commit to, computed once and looked
+    //! up (a leaf may be shared by thousands of vaults: one trigger key across a wallet's vaults,
+    //! one recover leaf across a recovery group). handled: the vaults it explained.
+    void LeafInput(size_t n, const std::vector<VaultRef>& leaf_refs, const std::vector<VaultRef>& outpoint_refs,
+                   std::set<uint32_t>& handled)
     {
-        if (ref.kind != RefKind::TriggerLeaf && ref.kind != RefKind::RecoverLeaf) return false;
-        const VaultRecord* rec = Live(ref.vault);
-        if (!rec || !rec->opvault) return false;
+        bool recover_leaf = false, trigger_leaf = false;
+        for (const auto& r : leaf_refs) {
+            recover_leaf |= r.kind == RefKind::RecoverLeaf;
+            trigger_leaf |= r.kind == RefKind::TriggerLeaf;
+        }
+        if (!recover_leaf && !trigger_leaf) return;
         if (m_opts.stats) ++m_opts.stats->leaf_matches;
-        const auto sp = ScriptPathOfWitness(m_tx.vin()[n].witness);
-        if (!sp) return false;
-        const Vault& v = *rec->opvault;
-        auto cb = taproot::ParseControlBlock(*sp->control);
         auto unconfirmed = [&] {
             if (m_opts.stats) ++m_opts.stats->unconfirmed_leaves;
-            return false;
         };
+        const auto sp = ScriptPathOfWitness(m_tx.vin()[n].witness);
+        if (!sp) return unconfirmed();
+        auto cb = taproot::ParseControlBlock(*sp->control);
         if (!cb) return unconfirmed();
-        if (ref.kind == RefKind::TriggerLeaf) {
-            if (!taproot::VerifyScriptPath(*cb, *sp->script, v.OutputKey().xonly)) return unconfirmed();
-            TriggerInput(n, ref.vault, *rec);
-            return true;
-        }
-        // Recover leaf: the spent output is the vault's own, or one of its tracked trigger outputs.
-        const TrackedUtxo* from_trigger = nullptr;
-        if (!taproot::VerifyScriptPath(*cb, *sp->script, v.OutputKey().xonly)) {
-            for (const auto& u : rec->utxos) {
-                if (u.role == UtxoRole::Trigger && u.trigger && u.trigger->tree &&
-                    taproot::VerifyScriptPath(*cb, *sp->script, u.trigger->tree->output_key.xonly)) {
-                    from_trigger = &u;
-                    break;
-                }
+        const auto q = taproot::ScriptPathOutputKey(*cb, *sp->script);
+        if (!q) return unconfirmed();
+        // The vault's own output (deposit or revault): its scriptPubKey is indexed.
+        Bytes spk{0x51, 0x20};
+        spk.insert(spk.end(), q->begin(), q->end());
+        std::vector<VaultRef> owners;
+        m_reg.index().FindSpk(spk, owners);
+        SortUnique(owners);
+        for (const auto& o : owners) {
+            if (o.kind != RefKind::VaultSpk) continue;
+            const VaultRecord* rec = Live(o.vault);
+            if (!rec || !rec->opvault) continue;
+            const Vault& v = *rec->opvault;
+            const auto li = v.FindLeaf(*sp->script);
+            if (!li || v.tree().leaves()[*li].version != cb->leaf_version) continue;
+            if (*li == v.recover_index()) {
+                RecoveryInput(n, o.vault, *rec, nullptr);
+                handled.insert(o.vault);
+            } else if (std::find(v.trigger_indices().begin(), v.trigger_indices().end(), *li) != v.trigger_indices().end()) {
+                TriggerInput(n, o.vault, *rec);
+                handled.insert(o.vault);
             }
-            if (!from_trigger) return unconfirmed();
         }
-        RecoveryInput(n, ref.vault, *rec, from_trigger);
-        return true;
+        // A tracked trigger output, swept through the recover leaf of its tree.
+        if (recover_leaf) {
+            const OutPoint& prev = m_tx.vin()[n].prevout;
+            for (const auto& o : outpoint_refs) {
+                if (o.kind != RefKind::TriggerOutpoint || handled.count(o.vault)) continue;
+                const VaultRecord* rec = Live(o.vault);
+                if (!rec || !rec->opvault) continue;
+                const TrackedUtxo* u = rec->FindUtxo(prev);
+                if (!u || u->role != UtxoRole::Trigger || !u->trigger || !u->trigger->tree) continue;
+                if (u->trigger->tree->output_key.xonly != *q) continue;
+                const Vault& v = *rec->opvault;
+                if (!Equal(*sp->script, v.tree().leaves()[v.recover_index()].script)) continue;
+                RecoveryInput(n, o.vault, *rec, u);
+                handled.insert(o.vault);
+            }
+        }
+        if (handled.empty()) unconfirmed();
     }
 
     void TriggerInput(size_t n, uint32_t vi, const VaultRecord& rec)

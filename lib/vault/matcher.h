@@ -21,8 +21,10 @@
 //                                                        emergency txs, else UnexpectedSpend
 //            spend of a presigned trigger output      -> Recovery if the txid is one of that trigger's
 //                                                        recovery variants, else WithdrawalCompleted
-// A leaf match whose control block does not commit to a registered vault (another vault with the
-// same leaf script, or a forgery) is ignored and counted in MatchStats.
+// A leaf match is resolved by the output key the control block and leaf commit to (one EC tweak per
+// input), looked up among the vaults' scriptPubKeys and the tracked trigger outputs: a leaf shared
+// by many vaults costs no more than a unique one. A match that opens no registered vault's output
+// (a forgery, or another watchtower's vault with the same leaf) is ignored and counted in MatchStats.
 //
 // Events are ordered: outputs-derived Deposit/FeeWalletCoin come after the input events, input
 // events in input order (a Trigger at its first input), each group by vault index.
@@ -107,8 +109,8 @@ struct VaultEvent {
 };
 
 struct MatchStats {
-    uint64_t leaf_matches{0};       //!< registered-leaf hits examined
-    uint64_t unconfirmed_leaves{0}; //!< leaf hits whose control block commits to none of the candidate vaults (ignored)
+    uint64_t leaf_matches{0};       //!< inputs spending through a registered leaf script
+    uint64_t unconfirmed_leaves{0}; //!< of those, inputs whose control block opens no registered vault's output (ignored)
     uint64_t events{0};
 };
 

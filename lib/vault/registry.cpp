@@ -252,10 +252,16 @@ void Registry::IndexVault(uint32_t i)
         const Vault& v = *r.opvault;
         const auto& leaves = v.tree().leaves();
         for (size_t k = 0; k < leaves.size(); ++k) {
-            if (k == v.recover_index()) {
-                m_index.InsertLeaf(leaves[k].version, leaves[k].script, VaultRef{i, RefKind::RecoverLeaf});
-            } else if (std::find(v.trigger_indices().begin(), v.trigger_indices().end(), k) != v.trigger_indices().end()) {
-                m_index.InsertLeaf(leaves[k].version, leaves[k].script, VaultRef{i, RefKind::TriggerLeaf});
+            std::optional<RefKind> kind;
+            if (k == v.recover_index()) kind = RefKind::RecoverLeaf;
+            else if (std::find(v.trigger_indices().begin(), v.trigger_indices().end(), k) != v.trigger_indices().end()) kind = RefKind::TriggerLeaf;
+            if (!kind) continue;
+            // Each distinct leaf is indexed once, however many vaults share it: the index is the
+            // scanner's filter, and the matcher finds the vault from the spent output key.
+            auto& e = m_leaf_refs[v.tree().LeafHashAt(k)];
+            if (e.count++ == 0) {
+                e.ref = VaultRef{i, *kind};
+                m_index.InsertLeaf(leaves[k].version, leaves[k].script, e.ref);
             }
         }
         m_index.InsertSpk(v.ScriptPubKey(), VaultRef{i, RefKind::VaultSpk});
@@ -277,8 +283,15 @@ void Registry::UnindexVault(uint32_t i)
         const Vault& v = *r.opvault;
         const auto& leaves = v.tree().leaves();
         for (size_t k = 0; k < leaves.size(); ++k) {
-            m_index.EraseLeaf(leaves[k].version, leaves[k].script, VaultRef{i, RefKind::RecoverLeaf});
-            m_index.EraseLeaf(leaves[k].version, leaves[k].script, VaultRef{i, RefKind::TriggerLeaf});
+            const bool indexed = k == v.recover_index() ||
+                                 std::find(v.trigger_indices().begin(), v.trigger_indices().end(), k) != v.trigger_indices().end();
+            if (!indexed) continue;
+            auto it = m_leaf_refs.find(v.tree().LeafHashAt(k));
+            if (it == m_leaf_refs.end()) continue;
+            if (--it->second.count == 0) {
+                m_index.EraseLeaf(leaves[k].version, leaves[k].script, it->second.ref);
+                m_leaf_refs.erase(it);
+            }
         }
         m_index.EraseSpk(v.ScriptPubKey(), VaultRef{i, RefKind::VaultSpk});
         if (auto it = m_groups.find(v.RecoverySpkHashValue()); it != m_groups.end()) {

@@ -241,6 +241,13 @@ private:
     };
     std::unordered_map<Uint256, std::vector<uint32_t>, U256Hasher> m_groups;  //!< index-ordered, live only
     std::unordered_map<Txid, std::vector<PresignedTriggerRef>, HashIdHasher> m_presigned;
+    //! Trigger/recover leaves by leaf hash: how many live vaults have the leaf, and the ref it
+    //! was indexed under (the first of them).
+    struct LeafRef {
+        uint32_t count{0};
+        VaultRef ref{};
+    };
+    std::unordered_map<Uint256, LeafRef, U256Hasher> m_leaf_refs;
 };
 
 } // namespace vw::vault
