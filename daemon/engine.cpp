@@ -497,55 +497,100 @@ net::awaitable<void> Engine::CheckDeployment()
 
 Expected<json::value, EngineError> Engine::RegisterVault(const json::object& params)
 {
-    // Refuse before looking further: on a chain that does not enforce OP_VAULT nothing about the
-    // vault matters.
-    const auto* kind = params.if_contains("kind");
-    const bool is_opvault = kind && kind->is_string() && kind->as_string() == "opvault";
-    if (is_opvault && !m_opts.allow_unenforced_opvault && m_vault_enforced != true) {
-        if (!m_vault_enforced) {
-            return Unexpected{EngineError{rpc::RPC_NODE_ERROR, "cannot register an opvault vault yet: the node has not said whether it "
-                                                                "enforces OP_VAULT (getdeploymentinfo); try again when it is reachable"}};
-        }
-        return Unexpected{EngineError{rpc::RPC_INVALID_PARAMETER,
-                                      "refusing to register an opvault vault: the node does not enforce OP_VAULT (getdeploymentinfo "
-                                      "shows no active 'vault' deployment), so on this chain the vault's output would be "
-                                      "anyone-can-spend. Use a presigned vault."}};
+    json::array one;
+    one.push_back(params);
+    auto r = RegisterVaults(one);
+    if (!r) return r;
+    auto& item = r->as_object().at("results").as_array().at(0).as_object();
+    if (const auto* err = item.if_contains("error")) {
+        return Unexpected{EngineError{static_cast<int>(err->at("code").as_int64()), std::string(err->at("message").as_string())}};
     }
-    auto parsed = rpc::ParseRegisterVault(params);
-    if (!parsed) return Unexpected{EngineError{rpc::RPC_INVALID_PARAMETER, parsed.error()}};
-    const json::object stored = rpc::ToJson(*parsed, /*include_secret=*/true);
-    std::optional<int> birth;
-    vault::Policy policy;
-    std::visit([&](const auto& r) { birth = r.birth_height; policy = r.policy; }, *parsed);
-    auto added = rpc::AddToRegistry(m_registry, std::move(*parsed));
-    if (!added) {
-        if (added.error().code == vault::RegistryError::AlreadyRegistered && added.error().existing) {
-            auto v = GetVault(added.error().existing->str());
-            if (v && v->is_object()) v->as_object()["already_registered"] = true;
-            return v;
-        }
-        return Unexpected{EngineError{rpc::RPC_INVALID_PARAMETER, added.error().message}};
-    }
-    const auto* rec = m_registry.Get(added->index);
+    return json::value(std::move(item));
+}
+
+Expected<json::value, EngineError> Engine::RegisterVaults(const json::array& requests)
+{
+    struct Done {
+        uint32_t index;
+        std::optional<int> birth;
+    };
+    std::vector<std::optional<Done>> done(requests.size());
+    std::vector<json::value> results(requests.size());
     store::StateChanges changes;
-    changes.vaults.push_back({added->index, added->id.str(), std::string(vault::ToString(rec->kind)), json::serialize(stored),
-                              json::serialize(rpc::PolicyJson(policy)), false, Now()});
-    Event(changes, "vault.registered", added->id.str(), "", std::nullopt, {{"kind", std::string(vault::ToString(rec->kind))}});
-    auto r = m_store.Apply(changes);
-    if (!r) {
-        if (auto rb = Rebuild(); !rb) log::Main()->critical("{}", rb.error());
-        return Unexpected{EngineError{rpc::RPC_MISC_ERROR, "cannot store the vault: " + r.error().message}};
+    auto fail = [&](size_t i, int code, std::string msg) {
+        results[i] = json::object{{"error", json::object{{"code", code}, {"message", std::move(msg)}}}};
+    };
+    for (size_t i = 0; i < requests.size(); ++i) {
+        if (!requests[i].is_object()) {
+            fail(i, rpc::RPC_TYPE_ERROR, "a vault registration must be a JSON object");
+            continue;
+        }
+        const auto& params = requests[i].as_object();
+        // Refuse before looking further: on a chain that does not enforce OP_VAULT nothing about
+        // the vault matters.
+        const auto* kind = params.if_contains("kind");
+        const bool is_opvault = kind && kind->is_string() && kind->as_string() == "opvault";
+        if (is_opvault && !m_opts.allow_unenforced_opvault && m_vault_enforced != true) {
+            if (!m_vault_enforced) {
+                fail(i, rpc::RPC_NODE_ERROR, "cannot register an opvault vault yet: the node has not said whether it enforces "
+                                             "OP_VAULT (getdeploymentinfo); try again when it is reachable");
+            } else {
+                fail(i, rpc::RPC_INVALID_PARAMETER,
+                     "refusing to register an opvault vault: the node does not enforce OP_VAULT (getdeploymentinfo shows no "
+                     "active 'vault' deployment), so on this chain the vault's output would be anyone-can-spend. Use a "
+                     "presigned vault.");
+            }
+            continue;
+        }
+        auto parsed = rpc::ParseRegisterVault(params);
+        if (!parsed) {
+            fail(i, rpc::RPC_INVALID_PARAMETER, parsed.error());
+            continue;
+        }
+        const json::object stored = rpc::ToJson(*parsed, /*include_secret=*/true);
+        std::optional<int> birth;
+        vault::Policy policy;
+        std::visit([&](const auto& r) { birth = r.birth_height; policy = r.policy; }, *parsed);
+        auto added = rpc::AddToRegistry(m_registry, std::move(*parsed));
+        if (!added) {
+            if (added.error().code == vault::RegistryError::AlreadyRegistered && added.error().existing) {
+                auto v = GetVault(added.error().existing->str());
+                if (v && v->is_object()) v->as_object()["already_registered"] = true;
+                results[i] = v ? std::move(*v) : json::value(nullptr);
+                continue;
+            }
+            fail(i, rpc::RPC_INVALID_PARAMETER, added.error().message);
+            continue;
+        }
+        const auto* rec = m_registry.Get(added->index);
+        changes.vaults.push_back({added->index, added->id.str(), std::string(vault::ToString(rec->kind)), json::serialize(stored),
+                                  json::serialize(rpc::PolicyJson(policy)), false, Now()});
+        Event(changes, "vault.registered", added->id.str(), "", std::nullopt, {{"kind", std::string(vault::ToString(rec->kind))}});
+        done[i] = Done{added->index, birth};
     }
-    auto out = rpc::VaultDetailJson(*m_registry.Get(added->index), Hrp(m_opts.chain));
-    if (birth && *birth <= m_tip) {
-        m_rescans.emplace_back(added->index, *birth);
-        out["rescan_from"] = *birth;
-        if (!m_rescan_running) {
-            m_rescan_running = true;
-            net::co_spawn(m_ex, RescanLoop(), [this](std::exception_ptr) { m_rescan_running = false; });
+    if (!changes.empty()) {
+        // One transaction for the whole batch: registering many vaults costs one fsync.
+        if (auto r = m_store.Apply(changes); !r) {
+            if (auto rb = Rebuild(); !rb) log::Main()->critical("{}", rb.error());
+            return Unexpected{EngineError{rpc::RPC_MISC_ERROR, "cannot store the vaults: " + r.error().message}};
         }
     }
-    return json::value(std::move(out));
+    for (size_t i = 0; i < requests.size(); ++i) {
+        if (!done[i]) continue;
+        auto out = rpc::VaultDetailJson(*m_registry.Get(done[i]->index), Hrp(m_opts.chain));
+        if (done[i]->birth && *done[i]->birth <= m_tip) {
+            m_rescans.emplace_back(done[i]->index, *done[i]->birth);
+            out["rescan_from"] = *done[i]->birth;
+        }
+        results[i] = std::move(out);
+    }
+    if (!m_rescans.empty() && !m_rescan_running) {
+        m_rescan_running = true;
+        net::co_spawn(m_ex, RescanLoop(), [this](std::exception_ptr) { m_rescan_running = false; });
+    }
+    json::array arr;
+    for (auto& r : results) arr.push_back(std::move(r));
+    return json::value(json::object{{"results", std::move(arr)}});
 }
 
 net::awaitable<void> Engine::RescanLoop()
@@ -553,44 +598,66 @@ net::awaitable<void> Engine::RescanLoop()
     // A separate connection would be better for a long rescan; it shares the engine's for now,
     // which keeps calls serialised with broadcasts.
     while (!m_rescans.empty() && !m_stopping) {
-        auto [idx, from] = m_rescans.front();
-        m_rescans.pop_front();
+        // One pass for every vault queued so far (a batch registration queues many).
+        std::map<uint32_t, int> from_of;
+        while (!m_rescans.empty()) {
+            auto [i, f] = m_rescans.front();
+            m_rescans.pop_front();
+            auto [it, ins] = from_of.emplace(i, f);
+            if (!ins) it->second = std::min(it->second, f);
+        }
+        int from = m_tip;
+        for (const auto& [_, f] : from_of) from = std::min(from, f);
         const int to = m_tip;
         store::StateChanges found;
-        log::Main()->info("rescan for {} from height {} to {}", VaultIdOf(idx), from, to);
+        log::Main()->info("rescan for {} vault(s) from height {} to {}", from_of.size(), from, to);
+        bool interrupted = false;
         for (int h = from; h <= to && !m_stopping; ++h) {
+            std::optional<Block> block;
+            std::string why;
             auto hr = co_await m_rpc.Call("getblockhash", Params(h));
             if (!hr || !hr.value->is_string()) {
-                log::Main()->warn("rescan stopped at height {}: {}", h, hr ? "bad reply" : hr.error->ToString());
-                m_rescans.emplace_back(idx, h); // resume later
-                net::steady_timer t(m_ex, m_opts.retry_interval);
-                co_await t.async_wait(net::as_tuple(net::use_awaitable));
-                break;
+                why = hr ? "getblockhash: bad reply" : hr.error->ToString();
+            } else {
+                const std::string hash(hr.value->as_string());
+                auto br = co_await m_rpc.Call("getblock", Params(hash, 0));
+                if (!br || !br.value->is_string()) {
+                    why = br ? "getblock: bad reply" : br.error->ToString();
+                } else if (auto bytes = ParseHex(std::string_view(br.value->as_string())); !bytes) {
+                    why = "getblock: not hex";
+                } else if (auto b = DecodeBlock(*bytes); !b) {
+                    why = "getblock: " + ToString(b.error());
+                } else {
+                    block = std::move(*b);
+                }
             }
-            const std::string hash(hr.value->as_string());
-            auto br = co_await m_rpc.Call("getblock", Params(hash, 0));
-            if (!br || !br.value->is_string()) {
-                m_rescans.emplace_back(idx, h);
-                break;
-            }
-            auto bytes = ParseHex(std::string_view(br.value->as_string()));
-            if (!bytes) break;
-            auto block = DecodeBlock(*bytes);
             if (!block) {
-                log::Main()->warn("rescan: block at height {} does not decode", h);
+                // Keep what was found so far and resume from here after a pause.
+                log::Main()->warn("rescan paused at height {}: {}", h, why);
+                for (const auto& [i, f] : from_of) m_rescans.emplace_back(i, std::max(f, h));
+                interrupted = true;
                 break;
             }
             const BlockHash bh = block->header.GetHash();
             for (uint32_t pos = 0; pos < block->txs.size(); ++pos) {
                 const auto& tx = block->txs[pos];
                 auto events = vault::MatchTx(tx, m_registry, h);
-                std::erase_if(events, [&](const vault::VaultEvent& e) { return std::find(e.vaults.begin(), e.vaults.end(), idx) == e.vaults.end(); });
+                std::erase_if(events, [&](const vault::VaultEvent& e) {
+                    return std::none_of(e.vaults.begin(), e.vaults.end(), [&](uint32_t v) {
+                        auto it = from_of.find(v);
+                        return it != from_of.end() && it->second <= h;
+                    });
+                });
                 if (events.empty()) continue;
                 vault::ApplyEvents(m_registry, events); // so later spends of what it found are seen
                 found.vault_txs.push_back({h, pos, bh, tx.GetTxid(), SerializeTransaction(tx)});
             }
         }
         PersistNow(found);
+        if (interrupted) {
+            net::steady_timer t(m_ex, m_opts.retry_interval);
+            co_await t.async_wait(net::as_tuple(net::use_awaitable));
+        }
         if (auto r = Rebuild(); !r) {
             log::Main()->critical("{}", r.error());
             co_return;

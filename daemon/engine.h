@@ -80,6 +80,9 @@ public:
 
     // --- control (RPC handlers; all on the io thread) ---------------------------------------
     Expected<boost::json::value, EngineError> RegisterVault(const boost::json::object& params);
+    //! Registers many vaults with one SQLite transaction. Returns {results: [detail | {error}]},
+    //! one per request, in order; an error means nothing was stored at all.
+    Expected<boost::json::value, EngineError> RegisterVaults(const boost::json::array& requests);
     Expected<boost::json::value, EngineError> GetVault(const std::string& vault_id) const;
     boost::json::value ListVaults(const std::optional<std::string>& state) const;
     Expected<boost::json::value, EngineError> RemoveVault(const std::string& vault_id);

@@ -105,6 +105,19 @@ std::unique_ptr<rpc::RpcTable> MakeRpcTable(RpcContext ctx)
                 if (!engine()) return Unexpected{Unavailable()};
                 return FromEngine(engine()->RegisterVault(a.at("vault").as_object()));
             }});
+    t->Add({"registervaults",
+            "vaults",
+            "Registers many vaults in one call and one database transaction (wallet imports, large custodians). Each "
+            "element is a registervault object; each gets its own result or error, in order.",
+            {{"vaults", ArgType::Array, true, std::nullopt, "registration objects, as for registervault (at most 10000)"}},
+            {{"results", "array", "per vault: the registervault result, or {error: {code, message}}"}},
+            {"vaultwatch-cli registervaults '[{...}, {...}]'"},
+            [engine](const rpc::Args& a) -> Result {
+                if (!engine()) return Unexpected{Unavailable()};
+                const auto& arr = a.at("vaults").as_array();
+                if (arr.size() > 10000) return Unexpected{RpcFailure{rpc::RPC_INVALID_PARAMETER, "at most 10000 vaults per call"}};
+                return FromEngine(engine()->RegisterVaults(arr));
+            }});
     t->Add({"getvault",
             "vaults",
             "Shows one vault: kind, state, policy, tracked UTXOs, triggers seen with the policy's decision, recoveries.",
