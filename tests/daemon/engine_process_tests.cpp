@@ -3,11 +3,17 @@
 // the node.
 #ifdef VW_HAVE_SIM
 
+#include "bitcoind_rpc.h"
+#include "crypto/sha256.h"
 #include "primitives/block.h"
 #include "primitives/transaction.h"
 #include "regtest_sim.h"
+#include "util/bech32.h"
 #include "util/hex.h"
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
@@ -142,53 +148,175 @@ Bytes P2TR(uint8_t fill)
     return spk;
 }
 
-MutableTransaction Spend(const OutPoint& prev, Amount value, const Bytes& spk, uint8_t tag)
+// Coins are mined to and moved through P2WSH(OP_TRUE), spent with the witness [OP_TRUE]: valid on
+// a real node without a wallet, and on the simulator (which runs no scripts).
+const Bytes kOpTrue{0x51};
+Bytes AnyoneCanSpend()
+{
+    const Uint256 h = crypto::Sha256Once(kOpTrue);
+    Bytes spk(34, 0);
+    spk[1] = 0x20;
+    std::copy(h.bytes.begin(), h.bytes.end(), spk.begin() + 2);
+    return spk;
+}
+std::string AnyoneCanSpendAddress() { return *bech32::SegwitAddress("bcrt", 0, ByteSpan{AnyoneCanSpend()}.subspan(2)); }
+
+MutableTransaction Spend(const OutPoint& prev, Amount value, const Bytes& spk)
 {
     MutableTransaction m;
     TxIn in;
     in.prevout = prev;
     in.sequence = 0xfffffffd;
-    in.witness = {Bytes(64, tag)}; // the simulator runs no scripts
+    in.witness = {kOpTrue};
     m.vin.push_back(in);
     m.vout.push_back({value, spk});
     return m;
 }
 
-//! A presigned vault made on the simulator's chain: a funded vault output, the operator's
-//! pre-signed unvault (trigger) and its recovery.
+//! The node under test: the in-process simulator, or a real bitcoind process (BITCOIND).
+class TestNode
+{
+public:
+    virtual ~TestNode() = default;
+    virtual json::value Call(const std::string& method, json::array params = {}) = 0;
+    virtual uint16_t RpcPort() const = 0;
+    virtual bool IsSim() const = 0;
+};
+
+class SimNode final : public TestNode
+{
+public:
+    SimNode()
+        : m_sim([] {
+              sim::SimConfig c;
+              c.rpc_user = "u";
+              c.rpc_password = "p";
+              for (const char* t : {"rawtx", "hashblock", "sequence"}) c.zmq.push_back({t, "tcp://127.0.0.1:0"});
+              return c;
+          }())
+    {
+        m_sim.Start();
+    }
+    ~SimNode() override { m_sim.Stop(); }
+    json::value Call(const std::string& method, json::array params) override { return m_sim.Call(method, std::move(params)); }
+    uint16_t RpcPort() const override { return const_cast<sim::RegtestSim&>(m_sim).RpcPort(); }
+    bool IsSim() const override { return true; }
+
+private:
+    sim::RegtestSim m_sim;
+};
+
+class BitcoindNode final : public TestNode
+{
+public:
+    BitcoindNode(const std::string& binary, const std::filesystem::path& dir) : m_dir(dir / "node"), m_port(FreePort())
+    {
+        std::filesystem::create_directories(m_dir);
+        std::vector<std::string> args{binary, "-regtest", "-datadir=" + m_dir.string(), "-rpcport=" + std::to_string(m_port),
+                                      "-port=" + std::to_string(FreePort()), "-rpcuser=u", "-rpcpassword=p", "-listen=0",
+                                      "-server", "-fallbackfee=0.0001", "-printtoconsole=0", "-acceptnonstdtxn=1",
+                                      "-minrelaytxfee=0", "-blockmintxfee=0"};
+        for (const char* t : {"rawtx", "hashblock", "sequence"}) {
+            args.push_back(std::string("-zmqpub") + t + "=tcp://127.0.0.1:" + std::to_string(FreePort()));
+        }
+        m_pid = ::fork();
+        if (m_pid == 0) {
+            std::vector<char*> argv;
+            for (auto& a : args) argv.push_back(a.data());
+            argv.push_back(nullptr);
+            ::execv(argv[0], argv.data());
+            ::_exit(127);
+        }
+        for (int i = 0; i < 300; ++i) {
+            try {
+                Call("getblockcount", {});
+                return;
+            } catch (const std::exception&) {
+                std::this_thread::sleep_for(100ms);
+            }
+        }
+        throw std::runtime_error("bitcoind did not come up");
+    }
+    ~BitcoindNode() override
+    {
+        try {
+            Call("stop", {});
+        } catch (const std::exception&) {
+        }
+        for (int i = 0; i < 100; ++i) {
+            int st = 0;
+            if (::waitpid(m_pid, &st, WNOHANG) == m_pid) return;
+            std::this_thread::sleep_for(100ms);
+        }
+        ::kill(m_pid, SIGKILL);
+        ::waitpid(m_pid, nullptr, 0);
+    }
+    json::value Call(const std::string& method, json::array params) override
+    {
+        namespace net = boost::asio;
+        net::io_context io;
+        daemon::RpcEndpoint ep;
+        ep.port = m_port;
+        ep.auth.user = "u";
+        ep.auth.password = "p";
+        ep.timeout = 30s;
+        daemon::BitcoindRpc rpc{io.get_executor(), ep};
+        daemon::RpcResult<json::value> out;
+        auto run = [&]() -> net::awaitable<void> { out = co_await rpc.Call(method, json::value(std::move(params))); };
+        net::co_spawn(io, run, net::detached);
+        io.run();
+        if (!out) throw std::runtime_error(method + ": " + out.error->ToString());
+        return *out.value;
+    }
+    uint16_t RpcPort() const override { return m_port; }
+    bool IsSim() const override { return false; }
+
+private:
+    std::filesystem::path m_dir;
+    uint16_t m_port;
+    pid_t m_pid{-1};
+};
+
+//! A presigned vault made on the node's chain: a funded vault output, the operator's pre-signed
+//! unvault (trigger) and two recovery variants.
 struct PresignedFixture {
-    sim::RegtestSim sim{[] {
-        sim::SimConfig c;
-        c.rpc_user = "u";
-        c.rpc_password = "p";
-        for (const char* t : {"rawtx", "hashblock", "sequence"}) c.zmq.push_back({t, "tcp://127.0.0.1:0"});
-        return c;
-    }()};
     std::filesystem::path dir;
+    std::unique_ptr<TestNode> node;
     Transaction funding{MutableTransaction{}}, trigger{MutableTransaction{}}, recovery{MutableTransaction{}};
     Transaction recovery_fast{MutableTransaction{}};
 
-    PresignedFixture()
+    explicit PresignedFixture(bool real_node = false)
     {
         dir = std::filesystem::temp_directory_path() / ("vw-engine-" + std::to_string(std::random_device{}()));
         std::filesystem::create_directories(dir);
-        sim.Start();
-        sim.Generate(110);
-        const std::string hash{sim.Call("getblockhash", {1}).as_string()};
-        auto block = DecodeBlock(*ParseHex(std::string_view{sim.Call("getblock", {hash, 0}).as_string()}));
+        if (real_node) node = std::make_unique<BitcoindNode>(std::getenv("BITCOIND"), dir);
+        else node = std::make_unique<SimNode>();
+        Generate(110);
+        const std::string hash{node->Call("getblockhash", {1}).as_string()};
+        auto block = DecodeBlock(*ParseHex(std::string_view{node->Call("getblock", {hash, 0}).as_string()}));
         const Transaction& cb = block->txs.at(0);
-        funding = Transaction{Spend({cb.GetTxid(), 0}, cb.vout().at(0).value - Amount{10'000}, P2TR(0xaa), 1)};
-        sim.Call("sendrawtransaction", {HexStr(SerializeTransaction(funding))});
-        sim.Generate(1);
+        funding = Transaction{Spend({cb.GetTxid(), 0}, cb.vout().at(0).value - Amount{10'000}, AnyoneCanSpend())};
+        node->Call("sendrawtransaction", {HexStr(SerializeTransaction(funding))});
+        Generate(1);
         const Amount v = funding.vout().at(0).value;
-        trigger = Transaction{Spend({funding.GetTxid(), 0}, v - Amount{10'000}, P2TR(0xbb), 2)};
-        recovery = Transaction{Spend({trigger.GetTxid(), 0}, v - Amount{20'000}, P2TR(0xcc), 3)};
-        recovery_fast = Transaction{Spend({trigger.GetTxid(), 0}, v - Amount{60'000}, P2TR(0xcc), 4)};
+        trigger = Transaction{Spend({funding.GetTxid(), 0}, v - Amount{10'000}, AnyoneCanSpend())};
+        recovery = Transaction{Spend({trigger.GetTxid(), 0}, v - Amount{20'000}, P2TR(0xcc))};
+        recovery_fast = Transaction{Spend({trigger.GetTxid(), 0}, v - Amount{60'000}, P2TR(0xcc))};
     }
     ~PresignedFixture()
     {
-        sim.Stop();
+        node.reset();
         std::filesystem::remove_all(dir);
+    }
+    void Generate(int n) { node->Call("generatetoaddress", {n, AnyoneCanSpendAddress()}); }
+    //! Replaces the top `depth` blocks with depth+1 empty ones (their transactions go back to the
+    //! mempool), the same way on both nodes.
+    void Reorg(int depth)
+    {
+        const int64_t tip = node->Call("getblockcount").as_int64();
+        const std::string h{node->Call("getblockhash", {tip - depth + 1}).as_string()};
+        node->Call("invalidateblock", {h});
+        for (int i = 0; i <= depth; ++i) node->Call("generateblock", {AnyoneCanSpendAddress(), json::array{}});
     }
     std::string Registration(const std::string& policy = R"({"mode":"recover"})") const
     {
@@ -199,13 +327,26 @@ struct PresignedFixture {
     }
     bool InMempool(const Txid& t)
     {
-        const json::value mempool = sim.Call("getrawmempool");
+        const json::value mempool = node->Call("getrawmempool");
         for (const auto& v : mempool.as_array()) {
             if (v.as_string() == t.ToString()) return true;
         }
         return false;
     }
-    std::string SendTrigger() { return std::string(sim.Call("sendrawtransaction", {HexStr(SerializeTransaction(trigger))}).as_string()); }
+    std::string SendTrigger() { return std::string(node->Call("sendrawtransaction", {HexStr(SerializeTransaction(trigger))}).as_string()); }
+    uint16_t NodePort() const { return node->RpcPort(); }
+};
+
+//! Each end-to-end test runs against the simulator, and against a real bitcoind when BITCOIND
+//! names one (reported as skipped otherwise).
+class engine_e2e : public ::testing::TestWithParam<std::string>
+{
+protected:
+    void SetUp() override
+    {
+        if (Real() && !std::getenv("BITCOIND")) GTEST_SKIP() << "functional test: set BITCOIND=/path/to/bitcoind to run it against a real node";
+    }
+    bool Real() const { return GetParam() == "bitcoind"; }
 };
 
 std::string Field(const json::value& v, const char* k)
@@ -215,10 +356,10 @@ std::string Field(const json::value& v, const char* k)
     return f.is_string() ? std::string(f.as_string()) : json::serialize(f);
 }
 
-TEST(engine_process_tests, PresignedVaultEndToEnd)
+TEST_P(engine_e2e, PresignedVaultEndToEnd)
 {
-    PresignedFixture fx;
-    Daemon d(fx.dir / "vw", FreePort(), fx.sim.RpcPort());
+    PresignedFixture fx{Real()};
+    Daemon d(fx.dir / "vw", FreePort(), fx.NodePort());
     d.Start();
     bool ok = false;
     auto reg = d.Cli({"registervault", fx.Registration()}, &ok);
@@ -238,11 +379,11 @@ TEST(engine_process_tests, PresignedVaultEndToEnd)
     EXPECT_EQ(Field(r, "trigger_txid"), fx.trigger.GetTxid().ToString());
     EXPECT_EQ(Field(r, "state"), "broadcast");
     // The exact bytes: what reached the node is the pre-signed transaction.
-    EXPECT_EQ(std::string(fx.sim.Call("getrawtransaction", {fx.recovery.GetTxid().ToString()}).as_string()),
+    EXPECT_EQ(std::string(fx.node->Call("getrawtransaction", {fx.recovery.GetTxid().ToString()}).as_string()),
               HexStr(SerializeTransaction(fx.recovery)));
     EXPECT_EQ(Field(d.Cli({"getvault", vid}), "state"), "recovering");
 
-    fx.sim.Generate(1);
+    fx.Generate(1);
     ASSERT_TRUE(WaitFor([&] { return Field(d.Cli({"getrecovery", fx.recovery.GetTxid().ToString()}), "state") == "confirmed"; })) << d.Log();
     EXPECT_EQ(Field(d.Cli({"getvault", vid}), "state"), "recovered");
     const auto ev = d.Cli({"listevents"});
@@ -254,10 +395,10 @@ TEST(engine_process_tests, PresignedVaultEndToEnd)
     EXPECT_EQ(d.Kill(SIGTERM), 0) << "clean exit on SIGTERM";
 }
 
-TEST(engine_process_tests, ApprovedTriggerIsLeftAlone)
+TEST_P(engine_e2e, ApprovedTriggerIsLeftAlone)
 {
-    PresignedFixture fx;
-    Daemon d(fx.dir / "vw", FreePort(), fx.sim.RpcPort());
+    PresignedFixture fx{Real()};
+    Daemon d(fx.dir / "vw", FreePort(), fx.NodePort());
     d.Start();
     bool ok = false;
     auto reg = d.Cli({"registervault", fx.Registration()}, &ok);
@@ -267,7 +408,7 @@ TEST(engine_process_tests, ApprovedTriggerIsLeftAlone)
     ASSERT_TRUE(ok) << json::serialize(ap);
     fx.SendTrigger();
     ASSERT_TRUE(WaitFor([&] { return Field(d.Cli({"getvault", vid}), "state") == "triggered"; })) << d.Log();
-    fx.sim.Generate(1);
+    fx.Generate(1);
     ASSERT_TRUE(WaitFor([&] { return d.Cli({"getinfo"}).as_object().at("height").as_int64() == 112; }));
     EXPECT_TRUE(d.Cli({"listrecoveries"}).at("recoveries").as_array().empty());
     EXPECT_FALSE(fx.InMempool(fx.recovery.GetTxid()));
@@ -275,41 +416,42 @@ TEST(engine_process_tests, ApprovedTriggerIsLeftAlone)
     EXPECT_EQ(Field(v.at("triggers").as_array().at(0), "approved"), "true") << json::serialize(v);
 }
 
-TEST(engine_process_tests, DelayedModeRecoversAfterGraceUnlessApproved)
+TEST_P(engine_e2e, DelayedModeRecoversAfterGraceUnlessApproved)
 {
-    PresignedFixture fx;
-    Daemon d(fx.dir / "vw", FreePort(), fx.sim.RpcPort());
+    PresignedFixture fx{Real()};
+    Daemon d(fx.dir / "vw", FreePort(), fx.NodePort());
     d.Start();
     bool ok = false;
     auto reg = d.Cli({"registervault", fx.Registration(R"({"mode":"delayed","grace_blocks":3})")}, &ok);
     ASSERT_TRUE(ok) << json::serialize(reg);
     const std::string vid = Field(reg, "vault_id");
     fx.SendTrigger();
-    fx.sim.Generate(1); // trigger confirmed at 112
+    fx.Generate(1); // trigger confirmed at 112
     ASSERT_TRUE(WaitFor([&] { return d.Cli({"getinfo"}).as_object().at("height").as_int64() == 112; }));
     EXPECT_TRUE(d.Cli({"listrecoveries"}).at("recoveries").as_array().empty()) << "inside the grace period";
-    fx.sim.Generate(2);
+    fx.Generate(2);
     ASSERT_TRUE(WaitFor([&] { return d.Cli({"getinfo"}).as_object().at("height").as_int64() == 114; }));
     // Grace over (3 confirmations), no approval: recovered.
     ASSERT_TRUE(WaitFor([&] { return fx.InMempool(fx.recovery.GetTxid()); })) << d.Log();
 }
 
-TEST(engine_process_tests, SigkillAfterTheIntentThenRestartBroadcastsOnce)
+TEST_P(engine_e2e, SigkillAfterTheIntentThenRestartBroadcastsOnce)
 {
-    PresignedFixture fx;
+    if (Real()) GTEST_SKIP() << "needs the simulator's fault injection (simreject)";
+    PresignedFixture fx{Real()};
     const uint16_t port = FreePort();
-    auto d = std::make_unique<Daemon>(fx.dir / "vw", port, fx.sim.RpcPort());
+    auto d = std::make_unique<Daemon>(fx.dir / "vw", port, fx.NodePort());
     d->Start();
     bool ok = false;
     auto reg = d->Cli({"registervault", fx.Registration()}, &ok);
     ASSERT_TRUE(ok) << json::serialize(reg);
     // The node refuses every transaction for now: the intent is stored, the broadcast fails.
-    fx.sim.Call("simreject", {"non-mandatory-script-verify-flag"});
+    fx.node->Call("simreject", {"non-mandatory-script-verify-flag"});
     ASSERT_TRUE(WaitFor([&] { return d->Cli({"getinfo"}).as_object().at("height").as_int64() == 111; }));
     // The trigger reaches the node's mempool before the refusal starts... we let it in directly.
-    fx.sim.Call("simreject", {""});
+    fx.node->Call("simreject", {""});
     fx.SendTrigger();
-    fx.sim.Call("simreject", {"non-mandatory-script-verify-flag"});
+    fx.node->Call("simreject", {"non-mandatory-script-verify-flag"});
     ASSERT_TRUE(WaitFor([&] {
         auto r = d->Cli({"listrecoveries"});
         return r.is_object() && !r.at("recoveries").as_array().empty();
@@ -317,29 +459,29 @@ TEST(engine_process_tests, SigkillAfterTheIntentThenRestartBroadcastsOnce)
     EXPECT_FALSE(fx.InMempool(fx.recovery.GetTxid()));
     d->Kill(SIGKILL);
     d.reset();
-    fx.sim.Call("simreject", {""});
+    fx.node->Call("simreject", {""});
     // Restart: the stored intent is broadcast, once in effect (the node holds one copy).
-    d = std::make_unique<Daemon>(fx.dir / "vw", port, fx.sim.RpcPort());
+    d = std::make_unique<Daemon>(fx.dir / "vw", port, fx.NodePort());
     d->Start();
     ASSERT_TRUE(WaitFor([&] { return fx.InMempool(fx.recovery.GetTxid()); })) << d->Log();
     auto recs = d->Cli({"listrecoveries"});
     ASSERT_EQ(recs.at("recoveries").as_array().size(), 1u);
     EXPECT_EQ(Field(recs.at("recoveries").as_array()[0], "state"), "broadcast");
-    fx.sim.Generate(1);
+    fx.Generate(1);
     ASSERT_TRUE(WaitFor([&] { return Field(d->Cli({"getrecovery", fx.recovery.GetTxid().ToString()}), "state") == "confirmed"; }));
 }
 
-TEST(engine_process_tests, ReorgRemovingATriggerRevertsItsState)
+TEST_P(engine_e2e, ReorgRemovingATriggerRevertsItsState)
 {
-    PresignedFixture fx;
-    Daemon d(fx.dir / "vw", FreePort(), fx.sim.RpcPort());
+    PresignedFixture fx{Real()};
+    Daemon d(fx.dir / "vw", FreePort(), fx.NodePort());
     d.Start();
     bool ok = false;
     auto reg = d.Cli({"registervault", fx.Registration(R"({"mode":"alert"})")}, &ok);
     ASSERT_TRUE(ok) << json::serialize(reg);
     const std::string vid = Field(reg, "vault_id");
     fx.SendTrigger();
-    fx.sim.Generate(1); // trigger confirmed at 112
+    fx.Generate(1); // trigger confirmed at 112
     auto trigger_height = [&] {
         const auto v = d.Cli({"getvault", vid});
         if (!v.is_object() || v.at("triggers").as_array().empty()) return std::string("none");
@@ -348,50 +490,51 @@ TEST(engine_process_tests, ReorgRemovingATriggerRevertsItsState)
     ASSERT_TRUE(WaitFor([&] { return trigger_height() == "112"; })) << d.Log();
     EXPECT_EQ(Field(d.Cli({"getvault", vid}), "state"), "triggered");
     // A competing branch without the trigger: it falls back to the mempool (height null)...
-    fx.sim.Reorg(1);
+    fx.Reorg(1);
     ASSERT_TRUE(WaitFor([&] { return d.Cli({"getinfo"}).as_object().at("height").as_int64() == 113; }));
     ASSERT_TRUE(WaitFor([&] { return trigger_height() == "null"; })) << d.Log();
     // ...and once the owner's own spend of the vault output replaces it, the vault is active again.
     MutableTransaction owner = fx.trigger.mutable_copy();
     owner.vout[0].value = owner.vout[0].value - Amount{50'000};
     const Transaction owner_tx{owner};
-    fx.sim.Call("sendrawtransaction", {HexStr(SerializeTransaction(owner_tx))});
+    fx.node->Call("sendrawtransaction", {HexStr(SerializeTransaction(owner_tx))});
     ASSERT_TRUE(WaitFor([&] { return trigger_height() == "none"; })) << d.Log();
     const auto v = d.Cli({"getvault", vid});
     EXPECT_NE(Field(v, "state"), "triggered") << json::serialize(v);
     EXPECT_TRUE(d.Cli({"listrecoveries"}).at("recoveries").as_array().empty());
 }
 
-TEST(engine_process_tests, ReorgRemovingOurRecoveryRebroadcastsIt)
+TEST_P(engine_e2e, ReorgRemovingOurRecoveryRebroadcastsIt)
 {
-    PresignedFixture fx;
-    Daemon d(fx.dir / "vw", FreePort(), fx.sim.RpcPort());
+    PresignedFixture fx{Real()};
+    Daemon d(fx.dir / "vw", FreePort(), fx.NodePort());
     d.Start();
     bool ok = false;
     auto reg = d.Cli({"registervault", fx.Registration()}, &ok);
     ASSERT_TRUE(ok) << json::serialize(reg);
     fx.SendTrigger();
     ASSERT_TRUE(WaitFor([&] { return fx.InMempool(fx.recovery.GetTxid()); })) << d.Log();
-    fx.sim.Generate(1); // trigger and recovery confirmed at 112
+    fx.Generate(1); // trigger and recovery confirmed at 112
     const std::string rtxid = fx.recovery.GetTxid().ToString();
     ASSERT_TRUE(WaitFor([&] { return Field(d.Cli({"getrecovery", rtxid}), "confirmed_height") == "112"; })) << d.Log();
     const auto attempts_before = d.Cli({"getrecovery", rtxid}).at("attempts").as_int64();
-    fx.sim.Reorg(1); // the competing branch has neither
+    fx.Reorg(1); // the competing branch has neither
     ASSERT_TRUE(WaitFor([&] { return Field(d.Cli({"getrecovery", rtxid}), "state") == "broadcast"; })) << d.Log();
     EXPECT_EQ(Field(d.Cli({"getrecovery", rtxid}), "confirmed_height"), "null");
     ASSERT_TRUE(WaitFor([&] { return d.Cli({"getrecovery", rtxid}).at("attempts").as_int64() > attempts_before; })) << "rebroadcast";
     EXPECT_TRUE(fx.InMempool(fx.recovery.GetTxid()));
-    fx.sim.Generate(1);
+    fx.Generate(1);
     ASSERT_TRUE(WaitFor([&] { return Field(d.Cli({"getrecovery", rtxid}), "state") == "confirmed"; })) << d.Log();
     EXPECT_EQ(Field(d.Cli({"getrecovery", rtxid}), "confirmed_height"), "114");
 }
 
-TEST(engine_process_tests, OpvaultIsRefusedWhenTheNodeDoesNotEnforceIt)
+TEST_P(engine_e2e, OpvaultIsRefusedWhenTheNodeDoesNotEnforceIt)
 {
-    PresignedFixture fx;
-    Daemon d(fx.dir / "vw", FreePort(), fx.sim.RpcPort());
+    PresignedFixture fx{Real()};
+    Daemon d(fx.dir / "vw", FreePort(), fx.NodePort());
     d.Start();
     ASSERT_TRUE(WaitFor([&] { return d.Cli({"getinfo"}).as_object().at("opvault_enforced").is_bool(); }));
+    if (d.Cli({"getinfo"}).as_object().at("opvault_enforced").as_bool()) GTEST_SKIP() << "this node enforces OP_VAULT";
     bool ok = true;
     const std::string req = R"({"kind":"opvault","internal_key":")" + std::string(64, '1') +
                             R"(","leaves":[{"script":"51","depth":0}],"recovery_script_pubkey":"51"})";
@@ -399,6 +542,9 @@ TEST(engine_process_tests, OpvaultIsRefusedWhenTheNodeDoesNotEnforceIt)
     EXPECT_FALSE(ok);
     EXPECT_NE(json::serialize(r).find("does not enforce OP_VAULT"), std::string::npos) << json::serialize(r);
 }
+
+INSTANTIATE_TEST_SUITE_P(node, engine_e2e, ::testing::Values("sim", "bitcoind"),
+                         [](const ::testing::TestParamInfo<std::string>& i) { return i.param; });
 
 } // namespace
 } // namespace vw::test
