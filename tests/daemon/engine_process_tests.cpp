@@ -10,6 +10,9 @@
 #include "regtest_sim.h"
 #include "util/bech32.h"
 #include "util/hex.h"
+#include "script/ctv.h"
+#include "vault/opvault.h"
+#include "vault/trigger_builder.h"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -209,7 +212,8 @@ private:
 class BitcoindNode final : public TestNode
 {
 public:
-    BitcoindNode(const std::string& binary, const std::filesystem::path& dir) : m_dir(dir / "node"), m_port(FreePort())
+    BitcoindNode(const std::string& binary, const std::filesystem::path& dir, const std::vector<std::string>& extra)
+        : m_dir(dir / "node"), m_port(FreePort())
     {
         std::filesystem::create_directories(m_dir);
         std::vector<std::string> args{binary, "-regtest", "-datadir=" + m_dir.string(), "-rpcport=" + std::to_string(m_port),
@@ -219,6 +223,7 @@ public:
         for (const char* t : {"rawtx", "hashblock", "sequence"}) {
             args.push_back(std::string("-zmqpub") + t + "=tcp://127.0.0.1:" + std::to_string(FreePort()));
         }
+        args.insert(args.end(), extra.begin(), extra.end());
         m_pid = ::fork();
         if (m_pid == 0) {
             std::vector<char*> argv;
@@ -285,11 +290,11 @@ struct PresignedFixture {
     Transaction funding{MutableTransaction{}}, trigger{MutableTransaction{}}, recovery{MutableTransaction{}};
     Transaction recovery_fast{MutableTransaction{}};
 
-    explicit PresignedFixture(bool real_node = false)
+    explicit PresignedFixture(bool real_node = false, const std::vector<std::string>& node_args = {})
     {
         dir = std::filesystem::temp_directory_path() / ("vw-engine-" + std::to_string(std::random_device{}()));
         std::filesystem::create_directories(dir);
-        if (real_node) node = std::make_unique<BitcoindNode>(std::getenv("BITCOIND"), dir);
+        if (real_node) node = std::make_unique<BitcoindNode>(std::getenv("BITCOIND"), dir, node_args);
         else node = std::make_unique<SimNode>();
         Generate(110);
         const std::string hash{node->Call("getblockhash", {1}).as_string()};
@@ -528,13 +533,100 @@ TEST_P(engine_e2e, ReorgRemovingOurRecoveryRebroadcastsIt)
     EXPECT_EQ(Field(d.Cli({"getrecovery", rtxid}), "confirmed_height"), "114");
 }
 
-TEST_P(engine_e2e, OpvaultIsRefusedWhenTheNodeDoesNotEnforceIt)
+TEST_P(engine_e2e, OpvaultFlowWhenTheNodeEnforcesIt)
 {
+    if (!Real()) GTEST_SKIP() << "the simulator keeps a 0.1 sat/vB relay minimum; OP_VAULT triggers and unauthorized recoveries are zero-fee";
     PresignedFixture fx{Real()};
+    const json::value dep = fx.node->Call("getdeploymentinfo");
+    const auto* vault = dep.at("deployments").as_object().if_contains("vault");
+    if (!vault || !vault->at("active").as_bool()) GTEST_SKIP() << "this node does not enforce OP_VAULT";
+
+    // The owner's vault: recover leaf + trigger leaf (delay 10) under an internal key.
+    auto key = [](uint8_t fill) {
+        Uint256 s;
+        s.bytes.fill(fill);
+        return *crypto::KeyPair::FromSecret(s.span());
+    };
+    const auto internal = key(0x11), trigger_key = key(0x22);
+    const Bytes recovery_spk = P2TR(0xcc);
+    vault::VaultSpec spec{internal.PubKey(), {}, recovery_spk, std::nullopt};
+    spec.leaves = {taproot::Leaf{vault::MakeRecoverLeaf(vault::RecoverySpkHash(recovery_spk), std::nullopt), 1},
+                   taproot::Leaf{vault::MakeTriggerLeaf(trigger_key.PubKey(), 10), 1}};
+    auto v = vault::Vault::FromSpec(spec);
+    ASSERT_TRUE(v) << v.error();
+
     Daemon d(fx.dir / "vw", FreePort(), fx.NodePort());
     d.Start();
     ASSERT_TRUE(WaitFor([&] { return d.Cli({"getinfo"}).as_object().at("opvault_enforced").is_bool(); }));
-    if (d.Cli({"getinfo"}).as_object().at("opvault_enforced").as_bool()) GTEST_SKIP() << "this node enforces OP_VAULT";
+    const std::string req = R"({"kind":"opvault","label":"ov","internal_key":")" + HexStr(internal.PubKey().span()) +
+                            R"(","leaves":[{"script":")" + HexStr(spec.leaves[0].script) + R"(","depth":1},{"script":")" +
+                            HexStr(spec.leaves[1].script) + R"(","depth":1}],"recovery_script_pubkey":")" + HexStr(recovery_spk) + R"("})";
+    bool ok = false;
+    auto reg = d.Cli({"registervault", req}, &ok);
+    ASSERT_TRUE(ok) << json::serialize(reg);
+    ASSERT_EQ(Field(reg, "script_pubkey"), HexStr(v->ScriptPubKey()));
+    const std::string vid = Field(reg, "vault_id");
+
+    // Deposit: the funding output of the fixture, moved into the vault.
+    const Amount value = fx.funding.vout()[0].value - Amount{10'000};
+    const Transaction deposit{Spend({fx.funding.GetTxid(), 0}, value, v->ScriptPubKey())};
+    fx.node->Call("sendrawtransaction", {HexStr(SerializeTransaction(deposit))});
+    fx.Generate(1);
+    ASSERT_TRUE(WaitFor([&] {
+        const auto g = d.Cli({"getvault", vid});
+        return g.is_object() && !g.at("utxos").as_array().empty() && !g.at("utxos").as_array()[0].at("height").is_null();
+    })) << d.Log();
+
+    // The thief's trigger, to a withdrawal template of their own.
+    const auto w = vault::WithdrawalTemplate(10, value - Amount{5'000}, P2TR(0xee));
+    vault::TriggerRequest tr;
+    tr.deposit = {deposit.GetTxid(), 0};
+    tr.deposit_value = value;
+    tr.ctv_hash = ctv::TemplateHash(w, 0);
+    auto trig = vault::BuildTrigger(*v, tr, trigger_key);
+    ASSERT_TRUE(trig) << trig.error();
+    const Transaction trigger{*trig};
+    fx.node->Call("sendrawtransaction", {HexStr(SerializeTransaction(trigger))});
+    const int64_t trigger_height = fx.node->Call("getblockcount").as_int64() + 1;
+
+    // Our recovery reaches the node's mempool and confirms long before the delay ends.
+    std::string rtxid;
+    ASSERT_TRUE(WaitFor([&] {
+        const auto r = d.Cli({"listrecoveries"});
+        if (!r.is_object() || r.at("recoveries").as_array().empty()) return false;
+        rtxid = Field(r.at("recoveries").as_array()[0], "txid");
+        return fx.InMempool(*Txid::FromHex(rtxid));
+    })) << d.Log();
+    const auto rec = d.Cli({"getrecovery", rtxid});
+    EXPECT_EQ(Field(rec, "kind"), "opvault_unauthorized");
+    auto rtx = DecodeTransactionHex(std::string(rec.at("hex").as_string()));
+    ASSERT_TRUE(rtx);
+    ASSERT_EQ(rtx->vin().size(), 1u);
+    EXPECT_EQ(rtx->vin()[0].prevout, (OutPoint{trigger.GetTxid(), 0}));
+    EXPECT_EQ(rtx->vout()[0].script_pubkey, recovery_spk);
+    EXPECT_EQ(rtx->vout()[0].value, value);
+    fx.Generate(1);
+    ASSERT_TRUE(WaitFor([&] { return Field(d.Cli({"getrecovery", rtxid}), "state") == "confirmed"; })) << d.Log();
+    const auto confirmed = d.Cli({"getrecovery", rtxid}).at("confirmed_height").as_int64();
+    EXPECT_LT(confirmed, trigger_height + 10);
+    EXPECT_EQ(Field(d.Cli({"getvault", vid}), "state"), "recovered");
+}
+
+TEST_P(engine_e2e, OpvaultIsRefusedWhenTheNodeDoesNotEnforceIt)
+{
+    auto fx = std::make_unique<PresignedFixture>(Real());
+    if (Real()) {
+        const json::value dep = fx->node->Call("getdeploymentinfo");
+        if (dep.at("deployments").as_object().contains("vault")) {
+            // The BIP-345 prototype node: run it with the deployment disabled.
+            fx.reset();
+            fx = std::make_unique<PresignedFixture>(true, std::vector<std::string>{"-vbparams=vault:-2:0"});
+        }
+    }
+    Daemon d(fx->dir / "vw", FreePort(), fx->NodePort());
+    d.Start();
+    ASSERT_TRUE(WaitFor([&] { return d.Cli({"getinfo"}).as_object().at("opvault_enforced").is_bool(); }));
+    ASSERT_FALSE(d.Cli({"getinfo"}).as_object().at("opvault_enforced").as_bool());
     bool ok = true;
     const std::string req = R"({"kind":"opvault","internal_key":")" + std::string(64, '1') +
                             R"(","leaves":[{"script":"51","depth":0}],"recovery_script_pubkey":"51"})";

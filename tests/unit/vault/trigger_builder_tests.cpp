@@ -1,0 +1,101 @@
+#include "vault/trigger_builder.h"
+
+#include "crypto/sha256.h"
+#include "script/ctv.h"
+#include "vault/matcher.h"
+#include "vault/registry.h"
+
+#include <gtest/gtest.h>
+
+namespace vw::vault {
+namespace {
+
+crypto::KeyPair Key(uint8_t fill)
+{
+    Uint256 s;
+    s.bytes.fill(fill);
+    return *crypto::KeyPair::FromSecret(s.span());
+}
+
+struct Fixture {
+    crypto::KeyPair internal = Key(0x11), trigger = Key(0x22);
+    Bytes recovery_spk{0x51, 0x20};
+    VaultSpec spec{internal.PubKey(), {}, {}, std::nullopt};
+    Fixture()
+    {
+        recovery_spk.resize(34, 0x77);
+        spec.recovery_spk = recovery_spk;
+        spec.leaves = {taproot::Leaf{MakeRecoverLeaf(RecoverySpkHash(recovery_spk), std::nullopt), 1},
+                       taproot::Leaf{MakeTriggerLeaf(trigger.PubKey(), 10), 1}};
+    }
+};
+
+TEST(trigger_builder_tests, TheMatcherSeesAValidSignedTrigger)
+{
+    Fixture f;
+    Registry reg;
+    OpVaultRegistration r{f.spec, std::nullopt, "t", Policy{}, std::nullopt};
+    auto added = reg.AddOpVault(std::move(r));
+    ASSERT_TRUE(added);
+    const Vault& v = *reg.Get(added->index)->opvault;
+
+    Bytes dest{0x51, 0x20};
+    dest.resize(34, 0x99);
+    const auto w = WithdrawalTemplate(10, Amount{90'000}, dest);
+    TriggerRequest req;
+    req.deposit = OutPoint{*Txid::FromHex(std::string(64, 'a')), 1};
+    req.deposit_value = Amount{100'000};
+    req.ctv_hash = ctv::TemplateHash(w, 0);
+    auto tx = BuildTrigger(v, req, f.trigger);
+    ASSERT_TRUE(tx) << tx.error();
+    ASSERT_EQ(tx->vout.size(), 1u);
+    EXPECT_EQ(tx->vout[0].value, Amount{100'000}) << "OP_VAULT: the trigger output carries the whole input";
+
+    // Full checks (signature included) with the spent output known.
+    const std::vector<TxOut> prevouts{TxOut{req.deposit_value, v.ScriptPubKey()}};
+    MatchOptions mo;
+    mo.prevouts = prevouts;
+    const Transaction t{*tx};
+    const auto ev = MatchTx(t, reg, std::nullopt, mo);
+    ASSERT_EQ(ev.size(), 1u);
+    EXPECT_EQ(ev[0].kind, EventKind::Trigger);
+    EXPECT_FALSE(ev[0].malformed()) << (ev[0].check_error ? "check error" : "vault error");
+    EXPECT_EQ(ev[0].ctv_hash, req.ctv_hash);
+    EXPECT_EQ(ev[0].spend_delay, 10);
+    EXPECT_EQ(ev[0].outpoint, (OutPoint{t.GetTxid(), 0}));
+
+    // A signature over another transaction fails the full check.
+    MutableTransaction bad = *tx;
+    bad.locktime = 1;
+    const auto ev_bad = MatchTx(Transaction{bad}, reg, std::nullopt, mo);
+    ASSERT_EQ(ev_bad.size(), 1u);
+    EXPECT_TRUE(ev_bad[0].malformed());
+
+    // The recovery the watchtower would plan spends that trigger output.
+    ApplyEvents(reg, ev);
+    auto plans = PlanRecovery(reg, ev[0]);
+    ASSERT_TRUE(plans);
+    ASSERT_EQ(plans->size(), 1u);
+    EXPECT_EQ((*plans)[0].tx.vin.at(0).prevout, ev[0].outpoint);
+    EXPECT_EQ((*plans)[0].tx.vout.at(0).script_pubkey, f.recovery_spk);
+}
+
+TEST(trigger_builder_tests, RefusesTheWrongKeyAndBadAmounts)
+{
+    Fixture f;
+    auto v = Vault::FromSpec(f.spec);
+    ASSERT_TRUE(v);
+    TriggerRequest req;
+    req.deposit_value = Amount{1'000};
+    EXPECT_FALSE(BuildTrigger(*v, req, Key(0x33)));
+    req.deposit_value = Amount{0};
+    EXPECT_FALSE(BuildTrigger(*v, req, f.trigger));
+    req.deposit_value = Amount{1'000};
+    req.trigger_leaf = 1;
+    EXPECT_FALSE(BuildTrigger(*v, req, f.trigger));
+    req.trigger_leaf = 0;
+    EXPECT_TRUE(BuildTrigger(*v, req, f.trigger));
+}
+
+} // namespace
+} // namespace vw::vault
