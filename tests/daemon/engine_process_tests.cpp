@@ -533,6 +533,28 @@ TEST_P(engine_e2e, ReorgRemovingOurRecoveryRebroadcastsIt)
     EXPECT_EQ(Field(d.Cli({"getrecovery", rtxid}), "confirmed_height"), "114");
 }
 
+TEST_P(engine_e2e, RescanFromBirthHeightFindsATriggerMinedBeforeRegistration)
+{
+    PresignedFixture fx{Real()};
+    Daemon d(fx.dir / "vw", FreePort(), fx.NodePort());
+    d.Start();
+    // The trigger is mined before the vault is registered (a watchtower added late, or restored).
+    fx.SendTrigger();
+    fx.Generate(2);
+    ASSERT_TRUE(WaitFor([&] { return d.Cli({"getinfo"}).as_object().at("height").as_int64() == 113; }));
+    std::string req = fx.Registration();
+    req.insert(req.size() - 1, R"(,"birth_height":100)");
+    bool ok = false;
+    auto reg = d.Cli({"registervault", req}, &ok);
+    ASSERT_TRUE(ok) << json::serialize(reg);
+    EXPECT_EQ(Field(reg, "rescan_from"), "100");
+    // The rescan finds the confirmed trigger; its output is still unspent, so it is recovered.
+    ASSERT_TRUE(WaitFor([&] { return fx.InMempool(fx.recovery.GetTxid()); })) << d.Log();
+    const auto v = d.Cli({"getvault", Field(reg, "vault_id")});
+    ASSERT_EQ(v.at("triggers").as_array().size(), 1u) << json::serialize(v);
+    EXPECT_EQ(Field(v.at("triggers").as_array()[0], "height"), "112");
+}
+
 TEST_P(engine_e2e, OpvaultFlowWhenTheNodeEnforcesIt)
 {
     if (!Real()) GTEST_SKIP() << "the simulator keeps a 0.1 sat/vB relay minimum; OP_VAULT triggers and unauthorized recoveries are zero-fee";
