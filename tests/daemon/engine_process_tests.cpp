@@ -440,6 +440,33 @@ TEST_P(engine_e2e, DelayedModeRecoversAfterGraceUnlessApproved)
     ASSERT_TRUE(WaitFor([&] { return fx.InMempool(fx.recovery.GetTxid()); })) << d.Log();
 }
 
+TEST_P(engine_e2e, DelayedModeLeavesATriggerApprovedDuringTheGracePeriod)
+{
+    PresignedFixture fx{Real()};
+    Daemon d(fx.dir / "vw", FreePort(), fx.NodePort());
+    d.Start();
+    bool ok = false;
+    auto reg = d.Cli({"registervault", fx.Registration(R"({"mode":"delayed","grace_blocks":3})")}, &ok);
+    ASSERT_TRUE(ok) << json::serialize(reg);
+    const std::string vid = Field(reg, "vault_id");
+    fx.SendTrigger();
+    fx.Generate(1); // trigger confirmed at 112: alert now, recover at 114 unless approved
+    ASSERT_TRUE(WaitFor([&] { return d.Cli({"getinfo"}).as_object().at("height").as_int64() == 112; }));
+    auto ap = d.Cli({"-named", "approvetrigger", "vault_id=" + vid, "trigger_txid=" + fx.trigger.GetTxid().ToString()}, &ok);
+    ASSERT_TRUE(ok) << json::serialize(ap);
+    fx.Generate(3);
+    ASSERT_TRUE(WaitFor([&] { return d.Cli({"getinfo"}).as_object().at("height").as_int64() == 115; }));
+    EXPECT_TRUE(d.Cli({"listrecoveries"}).at("recoveries").as_array().empty());
+    EXPECT_FALSE(fx.InMempool(fx.recovery.GetTxid()));
+    const auto v = d.Cli({"getvault", vid});
+    EXPECT_EQ(Field(v.at("triggers").as_array().at(0), "action"), "leave_alone") << json::serialize(v);
+    // Revoking the approval puts the trigger back under the policy: grace is over, so recover now.
+    auto apps = d.Cli({"listapprovals", vid});
+    const auto id = apps.at("approvals").as_array().at(0).at("approval_id").as_int64();
+    ASSERT_TRUE(d.Cli({"revokeapproval", std::to_string(id)}).is_object());
+    ASSERT_TRUE(WaitFor([&] { return fx.InMempool(fx.recovery.GetTxid()); })) << d.Log();
+}
+
 TEST_P(engine_e2e, SigkillAfterTheIntentThenRestartBroadcastsOnce)
 {
     if (Real()) GTEST_SKIP() << "needs the simulator's fault injection (simreject)";
