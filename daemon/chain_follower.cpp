@@ -379,11 +379,17 @@ net::awaitable<void> ChainFollower::AnnounceMempoolTx(const Txid& txid)
         }
         co_return;
     }
+    // A malformed reply must not lose the tx: re-read the mempool at the next reconcile.
     auto bytes = chain::ParseHexReply(*r.value);
-    if (!bytes) co_return;
+    if (!bytes) {
+        log::Chain()->warn("getrawtransaction {}: {}", txid.ToString(), bytes.error());
+        m_need_mempool_resync = true;
+        co_return;
+    }
     auto tx = DecodeTransaction(*bytes);
     if (!tx || tx->GetTxid() != txid) {
         log::Chain()->warn("getrawtransaction {}: malformed reply", txid.ToString());
+        m_need_mempool_resync = true;
         co_return;
     }
     m_mempool.insert(txid);
