@@ -12,12 +12,31 @@ namespace {
 volatile std::sig_atomic_t g_signal = 0;
 void OnSignal(int sig) { g_signal = sig; }
 
+//! bitcoind options the functional tests pass that the simulator has no use for.
+bool IsIgnoredBitcoindFlag(const std::string& a)
+{
+    static const char* kIgnored[] = {"server",  "listen",        "fallbackfee",    "printtoconsole", "rpcbind",      "rpcallowip",
+                                     "txindex", "debug",         "port",           "bind",           "dnsseed",      "discover",
+                                     "upnp",    "natpmp",        "disablewallet",  "shrinkdebugfile", "rpcthreads", "rpcworkqueue",
+                                     "debuglogfile", "logtimemicros", "persistmempool"};
+    const std::string key = a.substr(1, a.find('=') == std::string::npos ? std::string::npos : a.find('=') - 1);
+    if (a == "-daemon=0" || a == "-nodaemon") return true;
+    for (const char* k : kIgnored) {
+        if (key == k) return true;
+    }
+    return false;
+}
+
 void Usage()
 {
     std::cerr << "usage: vw-regtest-sim [--chain=regtest] [--rpcport=N] [--rpcuser=U --rpcpassword=P | --datadir=DIR]\n"
                  "                      [--zmqpub<rawtx|hashtx|rawblock|hashblock|sequence>=tcp://127.0.0.1:PORT ...]\n"
                  "                      [--zmqpubhwm=N] [--vault-active] [--auth-fail-delay-ms=N] [--mocktime=T]\n"
                  "                      [--restart-downtime-ms=N] [--clear-mempool-on-restart]\n"
+                 "With --datadir the chain and mempool are kept in DIR/regtest/ across stops and kills.\n"
+                 "Also accepted, as bitcoind takes them, and ignored: -server, -listen, -fallbackfee, -printtoconsole,\n"
+                 "-rpcbind, -rpcallowip, -txindex, -debug, -port, -bind, -dnsseed, -discover, -upnp, -natpmp,\n"
+                 "-disablewallet, -shrinkdebugfile, -rpcthreads, -rpcworkqueue, -daemon=0, -regtest=1.\n"
                  "Prints 'rpcport=N' and one 'zmqpub<topic>=ADDR' line per notifier once ready.\n"
                  "Stops on RPC `stop`, SIGINT or SIGTERM.\n";
 }
@@ -41,7 +60,8 @@ int main(int argc, char** argv)
             else if (auto v4 = val("datadir")) cfg.datadir = *v4;
             else if (auto v5 = val("chain")) {
                 if (*v5 != "regtest") { std::cerr << "only --chain=regtest is supported\n"; return 1; }
-            } else if (a == "-regtest") {
+            } else if (a == "-regtest" || a == "-regtest=1") {
+            } else if (IsIgnoredBitcoindFlag(a)) {
             } else if (a == "-vault-active") cfg.vault_active = true;
             else if (a == "-clear-mempool-on-restart") cfg.keep_mempool_on_restart = false;
             else if (auto v6 = val("zmqpubhwm")) cfg.zmq_hwm = std::stoi(*v6);
@@ -73,6 +93,7 @@ int main(int argc, char** argv)
         std::cerr << "need --rpcuser/--rpcpassword or --datadir (cookie auth)\n";
         return 1;
     }
+    cfg.persist = !cfg.datadir.empty();
     std::signal(SIGINT, OnSignal);
     std::signal(SIGTERM, OnSignal);
     vw::sim::RegtestSim sim(cfg);

@@ -592,6 +592,7 @@ const BlockIndex* Node::SubmitBlock(Block block, bool activate)
     idx->height = idx->prev ? idx->prev->height + 1 : 0;
     idx->seq_id = m_next_seq_id++;
     idx->raw = SerializeBlock(block);
+    idx->hex = HexStr(idx->raw);
     idx->stripped_size = StrippedBlockSize(block);
     idx->weight = idx->stripped_size * 3 + idx->raw.size();
     idx->block = std::move(block);

@@ -47,6 +47,7 @@ struct BlockIndex {
     bool failed{false};   //!< invalidateblock marked this block (descendants are invalid too)
     Block block;
     Bytes raw;
+    std::string hex;  //!< HexStr(raw), built once (getblock verbosity 0 is the hot path)
     size_t stripped_size{0};
     size_t weight{0};
     std::vector<Coin> undo;       //!< coins spent by the block, in input order (set once connected)

@@ -13,10 +13,12 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include <array>
 #include <atomic>
 #include <cstdio>
 #include <ctime>
 #include <fstream>
+#include <map>
 #include <random>
 #include <sys/stat.h>
 
@@ -117,7 +119,7 @@ struct Reply {
 };
 
 //! Serializes a reply as libevent's evhttp_make_header_response does for bitcoind.
-std::string Serialize(const Reply& r, unsigned version, bool request_close, bool keepalive_1_0)
+std::string Serialize(const Reply& r, unsigned version, bool request_close, bool keepalive_1_0, bool include_body = true)
 {
     const bool v11 = version >= 11;
     const bool needs_body = r.status != 204 && r.status != 304 && r.status >= 200;
@@ -136,7 +138,7 @@ std::string Serialize(const Reply& r, unsigned version, bool request_close, bool
     std::string out = (v11 ? "HTTP/1.1 " : "HTTP/1.0 ") + std::to_string(r.status) + " " + Reason(r.status) + "\r\n";
     for (const auto& [k, v] : headers) out += k + ": " + v + "\r\n";
     out += "\r\n";
-    if (needs_body) out += r.body;
+    if (needs_body && include_body) out += r.body;
     return out;
 }
 
@@ -274,6 +276,7 @@ void RegtestSim::Impl::CloseSessions()
 void RegtestSim::Impl::Shutdown()
 {
     if (shutdown) return;
+    MaybePersist();
     CloseListener();
     CloseSessions();
     if (zmq) zmq->Close();
@@ -299,10 +302,66 @@ awaitable<void> AcceptLoop(RegtestSim::Impl* impl, std::shared_ptr<tcp::acceptor
             if (!acc->is_open()) co_return;
             continue;
         }
+        // No Nagle: a multi-megabyte getblock reply would otherwise end in a small segment held
+        // back until the client's delayed ACK (up to 40 ms per request).
+        s.set_option(tcp::no_delay(true), ec);
         auto sp = std::make_shared<tcp::socket>(std::move(s));
         impl->sessions.insert(sp);
         asio::co_spawn(impl->io, Session(impl, sp), asio::detached);
     }
+}
+
+//! Fault injection: replaces a successful reply to a single request by a malformed one.
+std::optional<Reply> MaybeCorrupt(RegtestSim::Impl* impl, const std::string& method, json::value& reply)
+{
+    auto& b = impl->bad_replies;
+    if (b.n <= 0 || RegtestSim::Impl::IsSimMethod(method) || (!b.method.empty() && b.method != method)) return std::nullopt;
+    auto* obj = reply.if_object();
+    if (!obj) return std::nullopt;
+    auto* res = obj->if_contains("result");
+    if (!res) return std::nullopt;
+    if (const auto* err = obj->if_contains("error"); err && !err->is_null()) return std::nullopt;
+    Reply rep;
+    rep.status = 200;
+    rep.headers = {{"Content-Type", "application/json"}};
+    switch (b.kind) {
+    case BadReply::TruncatedJson: {
+        const std::string full = WriteJson(reply) + "\n";
+        rep.body = full.substr(0, full.size() / 2);
+        break;
+    }
+    case BadReply::WrongType:
+        switch (res->kind()) {
+        case json::kind::string: *res = 42; break;
+        case json::kind::int64:
+        case json::kind::uint64:
+        case json::kind::double_: *res = "42"; break;
+        case json::kind::object: *res = json::array{}; break;
+        case json::kind::array: *res = json::object{}; break;
+        case json::kind::bool_:
+        case json::kind::null: *res = json::array{}; break;
+        }
+        rep.body = WriteJson(reply) + "\n";
+        break;
+    case BadReply::NonHex:
+    case BadReply::TruncatedHex: {
+        if (!res->is_string() || res->as_string().size() < 2) return std::nullopt;
+        std::string str(res->as_string());
+        if (str[0] == '\x01' && str.size() >= 3) str = str.substr(2, str.size() - 3);  // HexValue: pre-quoted
+        if (b.kind == BadReply::NonHex) str[str.size() / 2] = 'g';
+        else str.resize(str.size() / 4 * 2);
+        *res = json::string(str);
+        rep.body = WriteJson(reply) + "\n";
+        break;
+    }
+    case BadReply::NotJson:
+        rep.headers = {{"Content-Type", "text/html; charset=ISO-8859-1"}};
+        rep.body = "<html><body><h1>upstream hiccup</h1></body></html>\n";
+        break;
+    case BadReply::EmptyBody: break;
+    }
+    --b.n;
+    return rep;
 }
 
 //! Processes one JSON-RPC POST body (HTTPReq_JSONRPC after authorization).
@@ -337,6 +396,7 @@ Reply HandleJsonRpc(RegtestSim::Impl* impl, const std::string& body)
                 rep.status = 204;
                 return rep;
             }
+            if (auto bad = MaybeCorrupt(impl, jreq.method, reply)) return *bad;
         } else if (val.is_array()) {
             json::array out;
             for (const auto& elem : val.get_array()) {
@@ -360,7 +420,8 @@ Reply HandleJsonRpc(RegtestSim::Impl* impl, const std::string& body)
         }
         rep.status = 200;
         rep.headers = {{"Content-Type", "application/json"}};
-        rep.body = WriteJson(reply) + "\n";
+        rep.body = WriteJson(reply);
+        rep.body += '\n';
         return rep;
     } catch (const RpcError& e) {
         return error_reply(e);
@@ -437,12 +498,16 @@ awaitable<void> Session(RegtestSim::Impl* impl, std::shared_ptr<tcp::socket> soc
                 rep.status = 404;
             } else {
                 rep = HandleJsonRpc(impl, req.body());
+                impl->MaybePersist();
             }
         }
         if (!sock->is_open()) break;
         const bool close_after = request_close || (version < 11 && !keepalive_1_0);
-        std::string out = Serialize(rep, version, request_close, keepalive_1_0);
-        co_await asio::async_write(*sock, asio::buffer(out), asio::redirect_error(use_awaitable, ec));
+        // Head and body as two buffers: a multi-megabyte body is not copied again.
+        const std::string head = Serialize(rep, version, request_close, keepalive_1_0, /*include_body=*/false);
+        const bool send_body = rep.status != 204 && rep.status != 304 && rep.status >= 200;
+        const std::array<asio::const_buffer, 2> bufs{asio::buffer(head), send_body ? asio::buffer(rep.body) : asio::const_buffer{}};
+        co_await asio::async_write(*sock, bufs, asio::redirect_error(use_awaitable, ec));
         auto actions = std::move(impl->after_reply);
         impl->after_reply.clear();
         if (ec || close_after || !actions.empty()) {
@@ -550,6 +615,154 @@ std::vector<std::string> RegtestSim::Impl::DoReorg(int depth)
     return out;
 }
 
+// ---- persistence -------------------------------------------------------------------------------
+
+namespace {
+void WriteAtomically(const std::filesystem::path& path, const std::string& text)
+{
+    const auto tmp = path.string() + ".tmp";
+    {
+        std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+        f << text;
+    }
+    std::filesystem::rename(tmp, path);
+}
+
+std::vector<std::string> ReadHexLines(const std::filesystem::path& path)
+{
+    std::vector<std::string> out;
+    std::ifstream f(path);
+    std::string line;
+    while (std::getline(f, line)) {
+        if (!line.empty()) out.push_back(line);
+    }
+    return out;
+}
+} // namespace
+
+bool RegtestSim::Impl::HasSavedChain() const { return !cfg.datadir.empty() && std::filesystem::exists(StateDir() / "sim_chain.hex"); }
+
+void RegtestSim::Impl::LoadChain()
+{
+    for (const auto& line : ReadHexLines(StateDir() / "sim_chain.hex")) {
+        auto raw = ParseHex(std::string_view{line});
+        if (!raw) throw std::runtime_error("corrupt " + (StateDir() / "sim_chain.hex").string());
+        auto block = DecodeBlock(*raw);
+        if (!block) throw std::runtime_error("corrupt " + (StateDir() / "sim_chain.hex").string());
+        node->SubmitBlock(std::move(*block));
+    }
+}
+
+void RegtestSim::Impl::LoadMempool()
+{
+    if (cfg.datadir.empty()) return;
+    for (const auto& line : ReadHexLines(StateDir() / "sim_mempool.hex")) {
+        auto tx = DecodeTransactionHex(line);
+        if (tx) node->AcceptToMempool(*tx, /*check_fee=*/false);
+    }
+}
+
+void RegtestSim::Impl::MaybePersist()
+{
+    if (!cfg.persist || cfg.datadir.empty() || !node || !node->Tip()) return;
+    std::filesystem::create_directories(StateDir());
+    const std::string tip = node->Tip()->hash.ToString();
+    if (tip != saved_tip) {
+        std::string text;
+        for (int h = 1; h <= node->Height(); ++h) {
+            text += node->AtHeight(h)->hex;
+            text += '\n';
+        }
+        WriteAtomically(StateDir() / "sim_chain.hex", text);
+        saved_tip = tip;
+    }
+    const auto pool = node->MempoolInOrder();
+    if (saved_mempool_seq != node->MempoolSequence() || saved_mempool_size != pool.size()) {
+        std::string text;
+        for (const auto* e : pool) {
+            text += HexStr(SerializeTransaction(e->tx));
+            text += '\n';
+        }
+        WriteAtomically(StateDir() / "sim_mempool.hex", text);
+        saved_mempool_seq = node->MempoolSequence();
+        saved_mempool_size = pool.size();
+    }
+}
+
+// ---- faults --------------------------------------------------------------------------------------
+
+void RegtestSim::Impl::ZmqGarbageNow(ZmqGarbage kind, const std::string& topic)
+{
+    const uint32_t c = zmq->NextCounter(topic);
+    const Bytes counter{static_cast<uint8_t>(c), static_cast<uint8_t>(c >> 8), static_cast<uint8_t>(c >> 16), static_cast<uint8_t>(c >> 24)};
+    const Bytes t(topic.begin(), topic.end());
+    // A body that would be valid for the topic: the tip (hash, 'C' or coinbase) in display order.
+    Bytes hash(32);
+    const auto tip = node->Tip()->hash.ToUint256();
+    for (size_t i = 0; i < 32; ++i) hash[31 - i] = tip.bytes[i];
+    Bytes body = hash;
+    if (topic == "sequence") body.push_back('C');
+    if (topic == "rawtx") body = SerializeTransaction(node->Tip()->block.txs.at(0), /*with_witness=*/true);
+    if (topic == "rawblock") body = node->Tip()->raw;
+    std::vector<Bytes> frames;
+    switch (kind) {
+    case ZmqGarbage::OneFrame: frames = {t}; break;
+    case ZmqGarbage::TwoFrames: frames = {t, body}; break;
+    case ZmqGarbage::FourFrames: frames = {t, body, counter, Bytes{'x'}}; break;
+    case ZmqGarbage::ShortBody: frames = {t, Bytes(10, 0xab), counter}; break;
+    case ZmqGarbage::EmptyBody: frames = {t, Bytes{}, counter}; break;
+    case ZmqGarbage::UnknownTopic: {
+        Bytes u = t;
+        u.push_back('z');
+        u.push_back('z');
+        frames = {u, hash, counter};
+        break;
+    }
+    case ZmqGarbage::BadLabel: {
+        Bytes b = hash;
+        b.push_back('X');
+        frames = {t, b, counter};
+        break;
+    }
+    case ZmqGarbage::BadSeqLength: {
+        Bytes b = hash;
+        b.push_back('A');
+        frames = {t, b, counter};
+        break;
+    }
+    case ZmqGarbage::ShortCounter: frames = {t, body, Bytes(counter.begin(), counter.begin() + 3)}; break;
+    case ZmqGarbage::LongCounter: {
+        Bytes lc = counter;
+        lc.resize(8, 0);
+        frames = {t, body, lc};
+        break;
+    }
+    }
+    zmq->SendRaw(topic, frames);
+}
+
+std::optional<ZmqGarbage> ParseZmqGarbage(const std::string& name)
+{
+    static const std::map<std::string, ZmqGarbage> m{
+        {"oneframe", ZmqGarbage::OneFrame},         {"twoframes", ZmqGarbage::TwoFrames},     {"fourframes", ZmqGarbage::FourFrames},
+        {"shortbody", ZmqGarbage::ShortBody},       {"emptybody", ZmqGarbage::EmptyBody},     {"unknowntopic", ZmqGarbage::UnknownTopic},
+        {"badlabel", ZmqGarbage::BadLabel},         {"badseqlength", ZmqGarbage::BadSeqLength}, {"shortcounter", ZmqGarbage::ShortCounter},
+        {"longcounter", ZmqGarbage::LongCounter}};
+    auto it = m.find(name);
+    if (it == m.end()) return std::nullopt;
+    return it->second;
+}
+
+std::optional<BadReply> ParseBadReply(const std::string& name)
+{
+    static const std::map<std::string, BadReply> m{{"truncatedjson", BadReply::TruncatedJson}, {"wrongtype", BadReply::WrongType},
+                                                   {"nonhex", BadReply::NonHex},               {"truncatedhex", BadReply::TruncatedHex},
+                                                   {"notjson", BadReply::NotJson},             {"emptybody", BadReply::EmptyBody}};
+    auto it = m.find(name);
+    if (it == m.end()) return std::nullopt;
+    return it->second;
+}
+
 // ---- RegtestSim --------------------------------------------------------------------------------
 
 RegtestSim::RegtestSim(SimConfig cfg) : m(std::make_unique<Impl>(std::move(cfg))) {}
@@ -565,7 +778,17 @@ void RegtestSim::Start()
     m->node = std::make_unique<Node>(*m->zmq, [impl = m.get()] { return impl->Now(); });
     m->node->SetPolicyHook([impl = m.get()](const vw::Transaction&) -> std::optional<std::string> { return impl->reject_reason; });
     m->zmq->Open();
+    // A restarted bitcoind announces nothing for the blocks it loads, and its counters start at 0.
+    const bool resume = m->cfg.persist && m->HasSavedChain();
+    if (resume) m->zmq->SetSilence(true);
     m->node->Init();  // genesis: rawtx/hashtx + C, no hashblock (IBD)
+    if (resume) {
+        m->LoadChain();
+        m->zmq->ResetCounters();
+        m->zmq->SetSilence(false);
+    }
+    if (m->cfg.persist) m->LoadMempool();
+    m->MaybePersist();
     m->WriteCookie();
     m->start_time = std::chrono::steady_clock::now();
     m->OpenListener();
@@ -658,6 +881,19 @@ void RegtestSim::SetPolicyHook(TxPolicyHook hook)
     });
 }
 void RegtestSim::SetFeeEstimate(std::optional<int64_t> sat_per_kvb) { m->RunSync([&] { m->fee_estimate = sat_per_kvb; }); }
+void RegtestSim::PublishZmqGarbage(ZmqGarbage kind, const std::string& topic)
+{
+    m->RunSync([&] { m->ZmqGarbageNow(kind, topic); });
+}
+void RegtestSim::PublishZmqRaw(const std::string& topic, std::vector<Bytes> frames)
+{
+    m->RunSync([&] { m->zmq->SendRaw(topic, frames); });
+}
+void RegtestSim::CorruptReplies(int n, BadReply kind, const std::string& method)
+{
+    m->RunSync([&] { m->bad_replies = {std::max(0, n), kind, method}; });
+}
+int RegtestSim::PendingCorruptReplies() { return m->RunSync([&] { return m->bad_replies.n; }); }
 int RegtestSim::Height() { return m->RunSync([&] { return m->node->Height(); }); }
 std::string RegtestSim::BestBlockHash() { return m->RunSync([&] { return m->node->Tip()->hash.ToString(); }); }
 

@@ -37,7 +37,37 @@ struct SimConfig {
     //! README); with it off the sockets stay bound and only the counters restart at 0.
     bool restart_rebinds_zmq{false};
     std::optional<int64_t> mocktime;                       //!< fixed clock (seconds), else system
+    //! Keep the active chain and the mempool in <datadir>/regtest/ (written after every change and
+    //! at stop, read at start) so a stopped or killed process comes back with its chain, as
+    //! bitcoind does. vw-regtest-sim turns this on when --datadir is given.
+    bool persist{false};
 };
+
+//! Malformed ZMQ messages (fault injection). Each goes out on the socket of the chosen topic,
+//! carrying that notifier's next counter where it has a counter frame, without advancing it.
+enum class ZmqGarbage {
+    OneFrame,      //!< [topic]
+    FourFrames,    //!< [topic, body, counter, "extra"]
+    TwoFrames,     //!< [topic, body]
+    ShortBody,     //!< [topic, 10 bytes, counter]
+    EmptyBody,     //!< [topic, "", counter]
+    UnknownTopic,  //!< [topic + "zz", 32 bytes, counter]: still matches a SUB's prefix filter
+    BadLabel,      //!< [topic, hash || 'X', counter] (a sequence body with an unknown label)
+    BadSeqLength,  //!< [topic, hash || 'A', counter] (an 'A' without its mempool sequence)
+    ShortCounter,  //!< [topic, body, 3-byte counter]
+    LongCounter,   //!< [topic, body, 8-byte counter]
+};
+//! Malformed HTTP JSON-RPC replies (fault injection). Only successful replies are corrupted.
+enum class BadReply {
+    TruncatedJson,  //!< the JSON text cut in half (Content-Length matches what is sent)
+    WrongType,      //!< result of another JSON type (string -> 42, number -> "42", object -> [], ...)
+    NonHex,         //!< a string result with one non-hex character in the middle
+    TruncatedHex,   //!< a string result cut to about half (an even number of hex digits)
+    NotJson,        //!< HTTP 200 with an HTML body
+    EmptyBody,      //!< HTTP 200 with an empty body
+};
+std::optional<ZmqGarbage> ParseZmqGarbage(const std::string& name);
+std::optional<BadReply> ParseBadReply(const std::string& name);
 
 //! An RPC error as bitcoind reports it ({code, message}).
 struct RpcError : std::runtime_error {
@@ -87,6 +117,15 @@ public:
     void SetPolicyHook(TxPolicyHook hook);
     //! estimatesmartfee answer in sat/kvB; nullopt -> "Insufficient data or no feerate found".
     void SetFeeEstimate(std::optional<int64_t> sat_per_kvb);
+    //! Publishes one malformed message on the socket that carries `topic`.
+    void PublishZmqGarbage(ZmqGarbage kind, const std::string& topic = "sequence");
+    //! Publishes arbitrary frames as one message on the socket that carries `topic`.
+    void PublishZmqRaw(const std::string& topic, std::vector<Bytes> frames);
+    //! The next n successful HTTP JSON-RPC replies (to `method` only, if given; never to sim*
+    //! methods, nor to Call()) are malformed as `kind`. Replaces any pending count; 0 cancels.
+    void CorruptReplies(int n, BadReply kind, const std::string& method = {});
+    //! Corrupted replies still to be served.
+    int PendingCorruptReplies();
     int Height();
     std::string BestBlockHash();
 

@@ -484,7 +484,7 @@ json::value getblock(Impl& s, const Args& a)
 {
     const auto* idx = FindBlock(s, a[0], "blockhash");
     const int verbosity = Verbosity(a[1], 1);
-    if (verbosity <= 0) return json::string(HexStr(idx->raw));
+    if (verbosity <= 0) return HexValue(idx->hex);
     json::object o = HeaderJson(s, idx);
     o["strippedsize"] = idx->stripped_size;
     o["size"] = idx->raw.size();
@@ -1179,6 +1179,37 @@ json::value simreject(Impl& s, const Args& a)
     return nullptr;
 }
 
+json::value simzmqgarbage(Impl& s, const Args& a)
+{
+    const auto kind = ParseZmqGarbage(a.Str(0));
+    if (!kind) {
+        throw RpcError(-8, "unknown kind (oneframe, twoframes, fourframes, shortbody, emptybody, unknowntopic, badlabel, badseqlength, "
+                           "shortcounter, longcounter)");
+    }
+    s.ZmqGarbageNow(*kind, a.Has(1) ? a.Str(1) : "sequence");
+    return nullptr;
+}
+json::value simzmqraw(Impl& s, const Args& a)
+{
+    std::vector<Bytes> frames;
+    for (const auto& f : a[1].as_array()) {
+        if (!f.is_string()) throw RpcError(-8, "frames must be hex strings");
+        auto b = ParseHex(std::string_view{f.get_string()});
+        if (!b) throw RpcError(-8, "frames must be hex strings");
+        frames.push_back(std::move(*b));
+    }
+    s.zmq->SendRaw(a.Str(0), frames);
+    return nullptr;
+}
+json::value simbadreply(Impl& s, const Args& a)
+{
+    const int n = static_cast<int>(std::max<int64_t>(0, a.Int(0, 1)));
+    const auto kind = ParseBadReply(a.Has(1) ? a.Str(1) : "truncatedjson");
+    if (!kind) throw RpcError(-8, "unknown kind (truncatedjson, wrongtype, nonhex, truncatedhex, notjson, emptybody)");
+    s.bad_replies = {n, *kind, a.Has(2) ? a.Str(2) : std::string{}};
+    return nullptr;
+}
+
 const std::map<std::string, Method>& Table()
 {
     static const std::map<std::string, Method> t = {
@@ -1224,11 +1255,21 @@ const std::map<std::string, Method>& Table()
         {"simauthfail", {{{"n", T::Num, false}}, simauthfail, true}},
         {"simsetfee", {{{"sat_per_kvb", T::Num, false}}, simsetfee, true}},
         {"simreject", {{{"reason", T::Str, false}}, simreject, true}},
+        {"simzmqgarbage", {{{"kind", T::Str, true}, {"topic", T::Str, false}}, simzmqgarbage, true}},
+        {"simzmqraw", {{{"topic", T::Str, true}, {"frames", T::Arr, true}}, simzmqraw, true}},
+        {"simbadreply", {{{"n", T::Num, true}, {"kind", T::Str, false}, {"method", T::Str, false}}, simbadreply, true}},
     };
     return t;
 }
 
 } // namespace
+
+bool RegtestSim::Impl::IsSimMethod(const std::string& method)
+{
+    const auto& table = Table();
+    auto it = table.find(method);
+    return it != table.end() && it->second.sim;
+}
 
 json::value RegtestSim::Impl::Execute(const std::string& method, const json::value& params)
 {

@@ -49,6 +49,17 @@ struct RegtestSim::Impl {
     std::optional<std::string> reject_reason;
     std::optional<std::pair<size_t, size_t>> last_template;  //!< weight, non-coinbase tx count  //!< simreject: refuse every tx with this -26 reason
 
+    struct BadReplies {
+        int n{0};
+        BadReply kind{BadReply::TruncatedJson};
+        std::string method;
+    } bad_replies;
+
+    // persistence (SimConfig::persist)
+    std::string saved_tip;
+    std::optional<uint64_t> saved_mempool_seq;
+    size_t saved_mempool_size{0};
+
     // shutdown
     mutable std::mutex mu;
     std::condition_variable cv;
@@ -72,7 +83,18 @@ struct RegtestSim::Impl {
     void BeginRestart(std::function<void()> done);
     void SetUnreachable(bool on);
 
+    // persistence (regtest_sim.cpp)
+    std::filesystem::path StateDir() const { return cfg.datadir / "regtest"; }
+    bool HasSavedChain() const;
+    void LoadChain();    //!< before the listener opens; ZMQ silent
+    void LoadMempool();  //!< announced, as bitcoind's LoadMempool
+    void MaybePersist(); //!< writes what changed since the last call
+
+    // faults (regtest_sim.cpp)
+    void ZmqGarbageNow(ZmqGarbage kind, const std::string& topic);
+
     // RPC (rpc_methods.cpp): runs one call on the io thread; throws RpcError.
+    static bool IsSimMethod(const std::string& method);
     boost::json::value Execute(const std::string& method, const boost::json::value& params);
 
     // control helpers

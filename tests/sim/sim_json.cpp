@@ -16,11 +16,20 @@ json::value Raw(std::string text)
     return json::value(json::string(s));
 }
 
+bool NeedsEscape(unsigned char c) { return c < 0x20 || c == '"' || c == '\\' || c == 0x7f; }
+
 void WriteString(std::string& out, std::string_view s)
 {
     // UniValue escapes '"', '\\', control characters and 0x7f; everything else is copied as is.
+    // Runs of characters that need no escaping are appended at once (block hex is megabytes).
+    if (s.size() > 256) out.reserve(out.size() + s.size() + 2);
     out += '"';
-    for (unsigned char c : s) {
+    size_t run = 0;
+    for (size_t i = 0; i < s.size(); ++i) {
+        const auto c = static_cast<unsigned char>(s[i]);
+        if (!NeedsEscape(c)) continue;
+        out.append(s.data() + run, i - run);
+        run = i + 1;
         switch (c) {
         case '"': out += "\\\""; break;
         case '\\': out += "\\\\"; break;
@@ -29,16 +38,14 @@ void WriteString(std::string& out, std::string_view s)
         case '\n': out += "\\n"; break;
         case '\r': out += "\\r"; break;
         case '\t': out += "\\t"; break;
-        default:
-            if (c < 0x20 || c == 0x7f) {
-                char buf[8];
-                std::snprintf(buf, sizeof(buf), "\\u%04x", c);
-                out += buf;
-            } else {
-                out += static_cast<char>(c);
-            }
+        default: {
+            char buf[8];
+            std::snprintf(buf, sizeof(buf), "\\u%04x", c);
+            out += buf;
+        }
         }
     }
+    out.append(s.data() + run, s.size() - run);
     out += '"';
 }
 
@@ -99,6 +106,17 @@ json::value AmountValue(int64_t sats)
     char buf[48];
     std::snprintf(buf, sizeof(buf), "%s%" PRIu64 ".%08" PRIu64, neg ? "-" : "", abs / 100000000, abs % 100000000);
     return Raw(buf);
+}
+
+json::value HexValue(std::string_view hex)
+{
+    std::string s;
+    s.reserve(hex.size() + 3);
+    s += RAW_MARK;
+    s += '"';
+    s.append(hex);
+    s += '"';
+    return json::value(json::string(s));
 }
 
 json::value DoubleValue(double d)

@@ -23,6 +23,9 @@ json::value AmountValue(int64_t sats);
 inline json::value AmountValue(Amount a) { return AmountValue(a.sats()); }
 //! A JSON number formatted like UniValue::setFloat (16 significant digits).
 json::value DoubleValue(double d);
+//! A JSON string known to need no escaping (hex), stored pre-quoted so WriteJson copies it in one
+//! piece instead of scanning it (getblock's megabytes of hex).
+json::value HexValue(std::string_view hex);
 //! Core's FormatMoney: 8 decimals with trailing zeros trimmed, at least one decimal ("0.0002").
 std::string FormatMoney(int64_t sats);
 

@@ -106,6 +106,33 @@ void ZmqPublisher::Send(Notifier& n, const void* body, size_t size)
     sock.send(zmq::const_buffer(le, 4), zmq::send_flags::dontwait);
 }
 
+void ZmqPublisher::SendRaw(const std::string& topic, const std::vector<Bytes>& frames)
+{
+    if (m_sockets.empty() || m_silence || frames.empty()) return;
+    std::vector<size_t> targets;
+    for (const auto& n : m_notifiers) {
+        if (n.topic == topic && std::find(targets.begin(), targets.end(), n.socket) == targets.end()) targets.push_back(n.socket);
+    }
+    if (targets.empty()) {
+        for (size_t i = 0; i < m_sockets.size(); ++i) targets.push_back(i);
+    }
+    for (size_t t : targets) {
+        auto& sock = *m_sockets[t].sock;
+        for (size_t i = 0; i < frames.size(); ++i) {
+            const auto more = i + 1 < frames.size() ? zmq::send_flags::sndmore : zmq::send_flags::none;
+            sock.send(zmq::const_buffer(frames[i].data(), frames[i].size()), more | zmq::send_flags::dontwait);
+        }
+    }
+}
+
+uint32_t ZmqPublisher::NextCounter(const std::string& topic) const
+{
+    for (const auto& n : m_notifiers) {
+        if (n.topic == topic) return n.counter;
+    }
+    return 0;
+}
+
 void ZmqPublisher::SendTopic(const char* topic, const void* body, size_t size)
 {
     for (auto& n : m_notifiers) {

@@ -45,6 +45,11 @@ public:
     //! Drops the next n messages (replaces any count still pending; 0 cancels).
     void DropNext(uint64_t n) { m_drop = n; }
     void SetSilence(bool on) { m_silence = on; }
+    //! Sends `frames` as one message on the socket that carries `topic` (on every socket if
+    //! `topic` is empty or has no notifier). Counters are not touched; silence and drops apply.
+    void SendRaw(const std::string& topic, const std::vector<Bytes>& frames);
+    //! The counter the next message of the first notifier of `topic` will carry (0 if none).
+    uint32_t NextCounter(const std::string& topic) const;
     //! Restart without closing the sockets: counters back to 0.
     void ResetCounters()
     {
