@@ -1,0 +1,420 @@
+#pragma once
+// Helpers for tests that run real processes (vaultwatchd, bitcoind or vw-regtest-sim): free
+// ports, temporary directories, fork/exec children, a blocking JSON-RPC client, and the checker
+// of vaultwatchd's --debugeventlog across crashes.
+
+#include "store/store.h"
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/core/detail/base64.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/json.hpp>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <optional>
+#include <random>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace vw::test::proc {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+//! A port nobody listens on right now (the OS picks it; racy in theory, fine on a test machine).
+inline uint16_t FreePort()
+{
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    socklen_t len = sizeof a;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+    ::close(fd);
+    return ntohs(a.sin_port);
+}
+
+//! Polls pred every 5 ms until it holds or the timeout passes.
+inline bool WaitUntil(const std::function<bool()>& pred, std::chrono::milliseconds timeout)
+{
+    const auto end = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < end) {
+        if (pred()) return true;
+        std::this_thread::sleep_for(5ms);
+    }
+    return pred();
+}
+
+class TempDir
+{
+public:
+    explicit TempDir(const std::string& prefix)
+    {
+        m_path = fs::temp_directory_path() / (prefix + "-" + std::to_string(::getpid()) + "-" + std::to_string(std::random_device{}()));
+        fs::create_directories(m_path);
+    }
+    ~TempDir()
+    {
+        if (std::getenv("VW_KEEP_TEST_DIRS")) return;
+        std::error_code ec;
+        fs::remove_all(m_path, ec);
+    }
+    const fs::path& path() const { return m_path; }
+
+private:
+    fs::path m_path;
+};
+
+//! A child process (fork/exec), stdout and stderr appended to a file.
+class Child
+{
+public:
+    Child() = default;
+    Child(const Child&) = delete;
+    Child& operator=(const Child&) = delete;
+    ~Child() { Kill(SIGKILL); }
+
+    void Start(std::vector<std::string> args, const fs::path& output)
+    {
+        if (Running()) throw std::logic_error("child already running");
+        m_status.reset();
+        m_pid = ::fork();
+        if (m_pid < 0) throw std::runtime_error("fork failed");
+        if (m_pid == 0) {
+            const int out = ::open(output.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+            if (out >= 0) {
+                ::dup2(out, 1);
+                ::dup2(out, 2);
+            }
+            std::vector<char*> argv;
+            for (auto& a : args) argv.push_back(a.data());
+            argv.push_back(nullptr);
+            ::execv(argv[0], argv.data());
+            ::_exit(127);
+        }
+    }
+    pid_t pid() const { return m_pid; }
+    bool Running()
+    {
+        if (m_pid <= 0) return false;
+        int st = 0;
+        const pid_t r = ::waitpid(m_pid, &st, WNOHANG);
+        if (r == m_pid) {
+            m_status = st;
+            m_pid = -1;
+            return false;
+        }
+        return true;
+    }
+    //! Sends sig and reaps the child (waiting at most timeout). Returns the wait status.
+    std::optional<int> Kill(int sig, std::chrono::milliseconds timeout = 30s)
+    {
+        if (!Running()) return m_status;
+        ::kill(m_pid, sig);
+        return Wait(timeout);
+    }
+    //! Waits for the child to exit on its own. nullopt on timeout.
+    std::optional<int> Wait(std::chrono::milliseconds timeout)
+    {
+        WaitUntil([&] { return !Running(); }, timeout);
+        if (Running()) return std::nullopt;
+        return m_status;
+    }
+    //! The last exit status (as from waitpid).
+    std::optional<int> status() const { return m_status; }
+
+private:
+    pid_t m_pid{-1};
+    std::optional<int> m_status;
+};
+
+inline std::string ReadFile(const fs::path& p)
+{
+    std::ifstream f(p);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    return ss.str();
+}
+
+inline std::vector<std::string> ReadLines(const fs::path& p)
+{
+    std::vector<std::string> out;
+    std::ifstream f(p);
+    std::string line;
+    while (std::getline(f, line)) {
+        if (!line.empty()) out.push_back(line);
+    }
+    return out;
+}
+
+struct RpcFailure : std::runtime_error {
+    RpcFailure(int c, const std::string& m) : std::runtime_error(m), code(c) {}
+    int code; //!< the RPC error code; 0 for transport/HTTP failures
+};
+
+//! A blocking JSON-RPC client (one connection per call). Auth from user/password or a cookie
+//! file read at each call (bitcoind writes a new one at every start).
+class SyncRpc
+{
+public:
+    SyncRpc() = default;
+    SyncRpc(uint16_t port, std::string user, std::string password) : m_port(port), m_user(std::move(user)), m_password(std::move(password)) {}
+    SyncRpc(uint16_t port, fs::path cookie) : m_port(port), m_cookie(std::move(cookie)) {}
+
+    boost::json::value Call(const std::string& method, boost::json::array params = {}, std::chrono::seconds timeout = 120s) const
+    {
+        namespace beast = boost::beast;
+        namespace http = beast::http;
+        using boost::asio::ip::tcp;
+        std::string userpass = m_user + ":" + m_password;
+        if (!m_cookie.empty()) {
+            userpass = ReadFile(m_cookie);
+            if (userpass.find(':') == std::string::npos) throw RpcFailure(0, "no cookie at " + m_cookie.string());
+        }
+        std::string b64(beast::detail::base64::encoded_size(userpass.size()), '\0');
+        b64.resize(beast::detail::base64::encode(b64.data(), userpass.data(), userpass.size()));
+        boost::json::object req{{"jsonrpc", "1.0"}, {"id", 1}, {"method", method}, {"params", std::move(params)}};
+        boost::asio::io_context io;
+        beast::tcp_stream stream{io};
+        beast::error_code ec;
+        stream.expires_after(timeout);
+        stream.connect(tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), m_port), ec);
+        if (ec) throw RpcFailure(0, "connect: " + ec.message());
+        http::request<http::string_body> r{http::verb::post, "/", 11};
+        r.set(http::field::host, "127.0.0.1");
+        r.set(http::field::authorization, "Basic " + b64);
+        r.set(http::field::content_type, "application/json");
+        r.body() = boost::json::serialize(req);
+        r.prepare_payload();
+        http::write(stream, r, ec);
+        if (ec) throw RpcFailure(0, "write: " + ec.message());
+        beast::flat_buffer buf;
+        http::response_parser<http::string_body> parser;
+        parser.body_limit(512 * 1024 * 1024);
+        http::read(stream, buf, parser, ec);
+        if (ec) throw RpcFailure(0, "read: " + ec.message());
+        const auto& res = parser.get();
+        boost::json::value v = boost::json::parse(res.body(), ec);
+        if (ec || !v.is_object()) throw RpcFailure(0, "HTTP " + std::to_string(res.result_int()) + ": " + res.body());
+        const auto& o = v.as_object();
+        if (const auto* e = o.if_contains("error"); e && !e->is_null()) {
+            const auto* c = e->as_object().if_contains("code");
+            const auto* m = e->as_object().if_contains("message");
+            throw RpcFailure(c && c->is_int64() ? static_cast<int>(c->as_int64()) : 0,
+                             method + ": " + (m && m->is_string() ? std::string(m->as_string()) : boost::json::serialize(*e)));
+        }
+        return o.at("result");
+    }
+    //! True once the node answers getblockchaininfo (not warming up).
+    bool Ready() const
+    {
+        try {
+            Call("getblockchaininfo", {}, 5s);
+            return true;
+        } catch (const std::exception&) {
+            return false;
+        }
+    }
+    uint16_t port() const { return m_port; }
+
+private:
+    uint16_t m_port{0};
+    std::string m_user, m_password;
+    fs::path m_cookie;
+};
+
+//! The node's active chain 0..tip as (height, hash).
+inline std::vector<std::pair<int, std::string>> NodeChain(const SyncRpc& rpc)
+{
+    std::vector<std::pair<int, std::string>> out;
+    const int tip = static_cast<int>(rpc.Call("getblockcount").to_number<int64_t>());
+    for (int h = 0; h <= tip; ++h) out.emplace_back(h, std::string(rpc.Call("getblockhash", {h}).as_string()));
+    return out;
+}
+
+//! Replays vaultwatchd's --debugeventlog ("connected <h> <hash>", "disconnected <h> <hash>",
+//! "mempool_add <txid>", "mempool_remove <txid>") across daemon crashes.
+//!
+//! Within one daemon run the log must describe a valid chain walk: each connect at the next
+//! height, each disconnect of the current tip. At a crash the test passes the daemon's committed
+//! cursor (read from its SQLite store): the log's state must equal it, or equal it once the
+//! single last block event is undone (that block was logged but its transaction never committed,
+//! so the next run redoes it). Nothing else may differ: a skipped block fails.
+class EventLogReplay
+{
+public:
+    //! Feeds lines [m_consumed, lines.size()).
+    void Feed(const std::vector<std::string>& lines)
+    {
+        for (; m_consumed < lines.size(); ++m_consumed) Apply(lines[m_consumed]);
+    }
+    //! Called after the daemon was killed, with its committed cursor (height -1 = none).
+    void Crash(const store::Cursor& committed)
+    {
+        ++m_crashes;
+        m_mempool.clear(); // the next run re-announces the whole mempool
+        if (Tip() == Key(committed)) return;
+        if (m_last) {
+            auto undone = m_chain;
+            if (m_last->first == "connected") {
+                if (!undone.empty()) undone.pop_back();
+            } else {
+                undone.push_back(m_last->second);
+            }
+            const std::pair<int, std::string> utip = undone.empty() ? std::pair<int, std::string>{-1, ""} : undone.back();
+            if (utip == Key(committed)) {
+                m_chain = std::move(undone);
+                ++m_redelivered;
+                m_last.reset();
+                return;
+            }
+        }
+        m_error += "after crash " + std::to_string(m_crashes) + " the committed cursor " + std::to_string(committed.height) + " " +
+                   committed.hash.ToString() + " matches neither the log's tip nor the tip before its last event; ";
+    }
+    //! A clean stop: everything logged must have been committed.
+    void CleanStop() { m_mempool.clear(); }
+
+    const std::vector<std::pair<int, std::string>>& chain() const { return m_chain; }
+    const std::vector<std::string>& mempool() const { return m_mempool; }
+    const std::string& error() const { return m_error; }
+    int redelivered() const { return m_redelivered; }
+    int connects() const { return m_connects; }
+    int Height() const { return m_chain.empty() ? -1 : m_chain.back().first; }
+
+private:
+    static std::pair<int, std::string> Key(const store::Cursor& c)
+    {
+        if (c.height < 0) return {-1, ""};
+        return {c.height, c.hash.ToString()};
+    }
+    std::pair<int, std::string> Tip() const { return m_chain.empty() ? std::pair<int, std::string>{-1, ""} : m_chain.back(); }
+    void Apply(const std::string& line)
+    {
+        std::istringstream is(line);
+        std::string kind, a;
+        int h = 0;
+        is >> kind;
+        if (kind == "connected" || kind == "disconnected") {
+            is >> h >> a;
+            if (kind == "connected") {
+                ++m_connects;
+                const int want = m_chain.empty() ? 0 : m_chain.back().first + 1;
+                if (h != want) m_error += "'" + line + "' but expected height " + std::to_string(want) + "; ";
+                m_chain.emplace_back(h, a);
+            } else {
+                if (m_chain.empty() || m_chain.back() != std::pair{h, a}) {
+                    m_error += "'" + line + "' is not the tip; ";
+                } else {
+                    m_chain.pop_back();
+                }
+            }
+            m_last = std::pair{kind, std::pair{h, a}};
+        } else if (kind == "mempool_add") {
+            is >> a;
+            if (std::find(m_mempool.begin(), m_mempool.end(), a) != m_mempool.end()) m_error += "tx " + a + " added twice; ";
+            m_mempool.push_back(a);
+        } else if (kind == "mempool_remove") {
+            is >> a;
+            auto it = std::find(m_mempool.begin(), m_mempool.end(), a);
+            if (it == m_mempool.end()) m_error += "tx " + a + " removed but never added; ";
+            else m_mempool.erase(it);
+        } else {
+            m_error += "unknown event line '" + line + "'; ";
+        }
+    }
+
+    size_t m_consumed{0};
+    std::vector<std::pair<int, std::string>> m_chain;
+    std::vector<std::string> m_mempool;
+    std::optional<std::pair<std::string, std::pair<int, std::string>>> m_last;
+    std::string m_error;
+    int m_crashes{0};
+    int m_redelivered{0};
+    int m_connects{0};
+};
+
+//! The cursor vaultwatchd committed, read from its SQLite store (the daemon must not be running).
+inline store::Cursor CommittedCursor(const fs::path& netdir)
+{
+    auto st = store::OpenSqliteStore((netdir / "vaultwatch.sqlite").string());
+    if (!st) throw std::runtime_error("open store: " + st.error().message);
+    auto c = (*st)->LoadCursor();
+    if (!c) throw std::runtime_error("load cursor: " + c.error().message);
+    return *c;
+}
+
+//! The vaultwatchd binary as a child process with a --debugeventlog.
+class Vaultwatchd
+{
+public:
+    Vaultwatchd(fs::path binary, fs::path datadir) : m_binary(std::move(binary)), m_datadir(std::move(datadir)), m_port(FreePort())
+    {
+        fs::create_directories(m_datadir);
+    }
+    //! bitcoind connection flags (--bitcoind.rpcport=..., auth, ZMQ endpoints).
+    std::vector<std::string> node_args;
+    std::vector<std::string> extra_args;
+
+    void Start()
+    {
+        std::vector<std::string> args{m_binary.string(),
+                                      "--chain=regtest",
+                                      "--datadir=" + m_datadir.string(),
+                                      "--rpcport=" + std::to_string(m_port),
+                                      "--startheight=0",
+                                      "--pollseconds=1",
+                                      "--loglevel=debug",
+                                      "--logfile=" + (m_datadir / "vaultwatchd.log").string(),
+                                      "--debugeventlog=" + EventLogPath().string()};
+        args.insert(args.end(), node_args.begin(), node_args.end());
+        args.insert(args.end(), extra_args.begin(), extra_args.end());
+        m_child.Start(args, m_datadir / "vaultwatchd.out");
+    }
+    fs::path EventLogPath() const { return m_datadir / "events.log"; }
+    fs::path NetDir() const { return m_datadir / "regtest"; }
+    std::vector<std::string> Events() const { return ReadLines(EventLogPath()); }
+    int Connects() const
+    {
+        int n = 0;
+        for (const auto& l : Events()) n += l.rfind("connected ", 0) == 0;
+        return n;
+    }
+    //! The last lines of its log file, for failure messages.
+    std::string LogTail(size_t n = 40) const
+    {
+        auto lines = ReadLines(m_datadir / "vaultwatchd.log");
+        auto out_lines = ReadLines(m_datadir / "vaultwatchd.out");
+        lines.insert(lines.end(), out_lines.begin(), out_lines.end());
+        std::string out;
+        for (size_t i = lines.size() > n ? lines.size() - n : 0; i < lines.size(); ++i) out += lines[i] + "\n";
+        return out;
+    }
+    Child& child() { return m_child; }
+
+private:
+    fs::path m_binary;
+    fs::path m_datadir;
+    uint16_t m_port;
+    Child m_child;
+};
+
+} // namespace vw::test::proc
