@@ -12,6 +12,7 @@
 #include <boost/json.hpp>
 
 #include <algorithm>
+#include <set>
 #include <ctime>
 
 namespace vw::daemon {
@@ -225,12 +226,15 @@ void Engine::Apply(const Transaction& tx, std::optional<int> height, store::Stat
 
 void Engine::Evaluate(store::StateChanges& changes)
 {
+    std::set<Txid> answered_triggers;
+    for (const auto& [_, r] : m_recoveries) {
+        if (r.state != "replaced") answered_triggers.insert(r.trigger_txid);
+    }
     for (auto& [ttxid, t] : m_triggers) {
         const auto& ev = t.event;
-        bool answered = false;
-        for (const auto& [_, r] : m_recoveries) {
-            if (r.trigger_txid == ttxid && r.state != "replaced") answered = true;
-        }
+        const bool answered = answered_triggers.count(ttxid) > 0;
+        if (answered && t.alerted) continue; // nothing left to decide (fee bumping is the broadcaster's)
+        if (t.closed) continue;
         bool recover = false;
         std::optional<int> deadline;
         for (auto v : ev.vaults) {
@@ -258,7 +262,9 @@ void Engine::Evaluate(store::StateChanges& changes)
         vault::PlanOptions po;
         auto plans = vault::PlanRecovery(m_registry, ev, po);
         if (!plans) {
-            if (plans.error().error != vault::PlanError::NothingToSweep) {
+            if (plans.error().error == vault::PlanError::NothingToSweep) {
+                t.closed = true; // spent already (withdrawn, or recovered by someone else)
+            } else {
                 log::Main()->error("cannot plan a recovery for trigger {}: {}", ttxid.ToString(), vault::ToString(plans.error().error));
             }
             continue;
@@ -414,7 +420,8 @@ net::awaitable<void> Engine::BroadcastLoop()
     while (!m_stopping && again) {
         again = false;
         bool transient = false;
-        std::vector<Txid> todo;
+        store::StateChanges changes;
+        std::vector<Txid> todo, touched;
         for (const auto& [txid, r] : m_recoveries) {
             if (!Unconfirmed(r)) continue;
             if (r.deadline_height && m_tip > *r.deadline_height && r.state == "failed") continue; // too late to matter
@@ -429,7 +436,6 @@ net::awaitable<void> Engine::BroadcastLoop()
             it = m_recoveries.find(txid);
             if (it == m_recoveries.end()) continue;
             auto& row = it->second;
-            store::StateChanges changes;
             ++row.attempts;
             const std::string before = row.state;
             BroadcastOutcome outcome = res ? BroadcastOutcome::Accepted : Classify(*res.error);
@@ -456,10 +462,17 @@ net::awaitable<void> Engine::BroadcastLoop()
                 }
                 row.last_error = err;
             }
-            changes.recoveries.push_back(row);
-            PersistNow(changes);
+            touched.push_back(txid);
             if (on_broadcast) on_broadcast(txid, accepted);
         }
+        // Store the rows as they are now: a block may have confirmed one while we waited.
+        for (const auto& txid : touched) {
+            if (auto it = m_recoveries.find(txid); it != m_recoveries.end()) changes.recoveries.push_back(it->second);
+        }
+        // The intents were stored before broadcasting; what changed since (attempts, state,
+        // errors) is bookkeeping, stored once per pass so a mass exit costs one fsync, not one
+        // per recovery.
+        PersistNow(changes);
         if (m_stopping) break;
         // Node trouble: retry soon, backing off to retry_interval; otherwise sleep until kicked.
         backoff = transient ? std::min(backoff * 2, std::chrono::duration_cast<std::chrono::milliseconds>(m_opts.retry_interval))

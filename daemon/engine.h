@@ -106,6 +106,7 @@ private:
     struct TriggerInfo {
         vault::VaultEvent event;        //!< the Trigger event (height = confirmation, or nullopt)
         bool alerted{false};
+        bool closed{false};             //!< nothing left to sweep: no further decisions
     };
 
     Expected<void, std::string> Rebuild();

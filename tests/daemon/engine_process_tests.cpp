@@ -78,9 +78,9 @@ public:
         args.insert(args.end(), m_extra.begin(), m_extra.end());
         m_pid = ::fork();
         if (m_pid == 0) {
-            const int devnull = ::open("/dev/null", O_WRONLY);
-            ::dup2(devnull, 1);
-            ::dup2(devnull, 2);
+            const int out = ::open((m_datadir.string() + ".stderr").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+            ::dup2(out, 1);
+            ::dup2(out, 2);
             std::vector<char*> argv;
             for (auto& a : args) argv.push_back(a.data());
             argv.push_back(nullptr);
@@ -118,11 +118,13 @@ public:
     }
     std::string Log() const
     {
-        std::ifstream f(m_datadir / "regtest" / "vw.log");
-        std::ifstream g(m_datadir / "vw.log");
         std::stringstream ss;
-        ss << f.rdbuf() << g.rdbuf();
-        return ss.str();
+        for (const auto& p : {m_datadir / "vw.log", std::filesystem::path(m_datadir.string() + ".stderr")}) {
+            std::ifstream f(p);
+            if (f) ss << "--- " << p.string() << "\n" << f.rdbuf();
+        }
+        std::string s = ss.str();
+        return s.size() > 20000 ? s.substr(s.size() - 20000) : s;
     }
 
 private:
