@@ -1,24 +1,13 @@
 #include "rpc/auth.h"
 
+#include "crypto/hmac.h"
 #include "util/hex.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/rand.h>
 
 namespace vw::rpc {
-
-namespace {
-std::array<uint8_t, 32> HmacSha256(std::string_view key, std::string_view msg)
-{
-    std::array<uint8_t, 32> out{};
-    unsigned int len = 0;
-    HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(msg.data()),
-         msg.size(), out.data(), &len);
-    return out;
-}
-} // namespace
 
 bool TimingSafeEqual(std::string_view a, std::string_view b)
 {
@@ -45,7 +34,7 @@ Expected<RpcAuthEntry, std::string> ParseRpcAuth(std::string_view line)
 
 std::string MakeRpcAuth(std::string_view user, std::string_view salt, std::string_view password)
 {
-    const auto h = HmacSha256(salt, password);
+    const auto h = crypto::HmacSha256(salt, password);
     return std::string(user) + ":" + std::string(salt) + "$" + HexStr(h);
 }
 
@@ -93,7 +82,7 @@ std::optional<std::string> Authenticator::Check(std::string_view header) const
         }
     }
     for (const auto& e : m_entries) {
-        const auto h = HmacSha256(e.salt, pass);
+        const auto h = crypto::HmacSha256(e.salt, pass);
         const bool match = TimingSafeEqual(user, e.user) &
                            (CRYPTO_memcmp(h.data(), e.hmac.data(), h.size()) == 0);
         if (match && !ok) {

@@ -116,7 +116,9 @@ void PushInt(Bytes& s, int64_t n)
 
 Expected<int64_t, NumError> DecodeScriptNum(ByteSpan b, size_t max_size, bool require_minimal)
 {
-    if (b.size() > max_size) return Unexpected{NumError::TooLong};
+    // More than 8 bytes can not fit an int64_t (and would shift by 64 below): too long whatever
+    // max_size the caller allows.
+    if (b.size() > max_size || b.size() > 8) return Unexpected{NumError::TooLong};
     if (require_minimal && !b.empty()) {
         // The last byte may be 0x00/0x80 only if the byte before it needs its high bit.
         if ((b.back() & 0x7f) == 0 && (b.size() <= 1 || (b[b.size() - 2] & 0x80) == 0)) {

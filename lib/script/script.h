@@ -76,7 +76,7 @@ void PushInt(Bytes& script, int64_t n);
 Bytes EncodeScriptNum(int64_t n);
 
 enum class NumError { TooLong, NonMinimal };
-//! Decodes a CScriptNum of at most max_size bytes. With require_minimal, non-minimal encodings
+//! Decodes a CScriptNum of at most max_size (and at most 8) bytes. With require_minimal, non-minimal encodings
 //! (a redundant trailing 0x00/0x80) fail as under SCRIPT_VERIFY_MINIMALDATA.
 Expected<int64_t, NumError> DecodeScriptNum(ByteSpan bytes, size_t max_size, bool require_minimal);
 

@@ -93,6 +93,11 @@ Expected<TapTree, TaprootError> TapTree::FromLeaves(std::vector<Leaf> leaves)
         t.m_leaf_hashes[i] = LeafHash(leaf.version, leaf.script);
         Node node{t.m_leaf_hashes[i], {i}};
         size_t d = static_cast<size_t>(leaf.depth);
+        // A leaf shallower than an unfinished deeper branch breaks DFS order (TaprootBuilder's
+        // "deeper branch is unfinished" check): depths 2,1,2 describe no DFS-ordered tree.
+        for (size_t j = d + 1; j <= MAX_TREE_DEPTH; ++j) {
+            if (pending[j]) return Unexpected{TaprootError::IncompleteTree};
+        }
         // Combine with a pending left sibling at the same depth, moving up, like TaprootBuilder.
         while (d > 0 && pending[d]) {
             Node left = std::move(*pending[d]);
