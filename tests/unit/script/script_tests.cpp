@@ -35,7 +35,7 @@ TEST(script_tests, PushesOfEveryFormAndTruncation)
     EXPECT_FALSE(ops[5].is_push);
     EXPECT_EQ(ops[6].opcode, 0xac);
     // Every way a push can run past the end is an error, never a read out of bounds.
-    for (const Bytes bad : {Bytes{0x05, 1, 2}, Bytes{0x4c}, Bytes{0x4c, 0x03, 1}, Bytes{0x4d, 0x01}, Bytes{0x4d, 0x02, 0x00, 1},
+    for (const Bytes& bad : {Bytes{0x05, 1, 2}, Bytes{0x4c}, Bytes{0x4c, 0x03, 1}, Bytes{0x4d, 0x01}, Bytes{0x4d, 0x02, 0x00, 1},
                             Bytes{0x4e, 0x01, 0x00, 0x00}, Bytes{0x4e, 0xff, 0xff, 0xff, 0xff, 1}}) {
         EXPECT_FALSE(DecodeOps(bad)) << HexStr(bad);
     }
@@ -78,7 +78,9 @@ TEST(script_tests, ScriptNumRoundTripsAndRules)
         auto d = DecodeScriptNum(e, 8, true);
         ASSERT_TRUE(d) << v;
         EXPECT_EQ(*d, v);
-        if (v == 0) EXPECT_TRUE(e.empty());
+        if (v == 0) {
+            EXPECT_TRUE(e.empty());
+        }
         // The encoding is minimal: removing the last byte changes the value or breaks minimality.
         if (!e.empty() && e.size() > 1) {
             auto shorter = DecodeScriptNum(ByteSpan{e}.first(e.size() - 1), 8, false);
