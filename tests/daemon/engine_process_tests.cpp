@@ -497,7 +497,7 @@ TEST_P(engine_e2e, SigkillAfterTheIntentThenRestartBroadcastsOnce)
     // Restart: the stored intent is broadcast, once in effect (the node holds one copy).
     d = std::make_unique<Daemon>(fx.dir / "vw", port, fx.NodePort());
     d->Start();
-    ASSERT_TRUE(WaitFor([&] { return fx.InMempool(fx.recovery.GetTxid()); })) << d->Log();
+    ASSERT_TRUE(WaitFor([&] { return fx.InMempool(fx.recovery.GetTxid()); }, 60s)) << d->Log();
     auto recs = d->Cli({"listrecoveries"});
     ASSERT_EQ(recs.at("recoveries").as_array().size(), 1u);
     EXPECT_EQ(Field(recs.at("recoveries").as_array()[0], "state"), "broadcast");
