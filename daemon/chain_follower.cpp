@@ -392,13 +392,18 @@ net::awaitable<void> ChainFollower::AnnounceMempoolTx(const Txid& txid)
         m_need_mempool_resync = true;
         co_return;
     }
-    m_mempool.insert(txid);
+    // ZMQ may have announced it while we waited for the reply: announce it once.
+    if (!m_mempool.insert(txid).second) co_return;
     m_listener.TxAddedToMempool(*tx);
     RememberRawTx(std::move(*tx));
 }
 
 net::awaitable<ChainFollower::Step> ChainFollower::ResyncMempool()
 {
+    // ZMQ messages are handled while we wait for the snapshot (and for each getrawtransaction).
+    // What they change after the node took the snapshot must not be undone by it: a tx added
+    // meanwhile is absent from the snapshot but real, one removed meanwhile is present but gone.
+    const std::unordered_set<Txid, HashIdHasher> before = m_mempool;
     auto r = co_await m_rpc.Call("getrawmempool", Params(false, true));
     if (!r) co_return HandleRpcError(*r.error, "getrawmempool");
     auto snap = chain::ParseRawMempoolSeq(*r.value);
@@ -408,15 +413,24 @@ net::awaitable<ChainFollower::Step> ChainFollower::ResyncMempool()
     }
     m_need_mempool_resync = false;
     std::unordered_set<Txid, HashIdHasher> now(snap->txids.begin(), snap->txids.end());
+    std::unordered_set<Txid, HashIdHasher> seen = before; // announced before the request or while waiting
     std::vector<Txid> gone;
     for (const auto& t : m_mempool) {
+        if (!before.count(t)) {
+            seen.insert(t);
+            continue; // announced by ZMQ while we waited: newer than the snapshot
+        }
         if (!now.count(t)) gone.push_back(t);
     }
     for (const auto& t : gone) {
         m_mempool.erase(t);
         m_listener.TxRemovedFromMempool(t);
     }
-    for (const auto& t : snap->txids) co_await AnnounceMempoolTx(t);
+    for (const auto& t : snap->txids) {
+        // Announced, then removed by ZMQ while we waited: the removal is newer than the snapshot.
+        if (seen.count(t) && !m_mempool.count(t)) continue;
+        co_await AnnounceMempoolTx(t);
+    }
     log::Chain()->debug("mempool resynced: {} transactions, sequence {}", snap->txids.size(), snap->mempool_sequence);
     co_return Step::Done;
 }
