@@ -33,6 +33,21 @@ void ExpectMempoolMatches(SimHarness& h)
     EXPECT_EQ(replay.mempool, h.SimMempool());
 }
 
+//! For failure messages: the node's mempool, the replayed one, and the listener's events.
+std::string MempoolDiff(SimHarness& h)
+{
+    auto replay = ReplayedChain::From(h.listener().Events(), 1);
+    std::string out = "node mempool:";
+    for (const auto& t : h.SimMempool()) out += " " + t.substr(0, 8);
+    out += "\nreplayed mempool:";
+    for (const auto& t : replay.mempool) out += " " + t.substr(0, 8);
+    out += "\nreplay error: " + replay.error + "\nevents (not C/M):";
+    for (const auto& e : h.listener().Events()) {
+        if (e[0] != 'C' && e[0] != 'M') out += " [" + e.substr(0, 10) + "]";
+    }
+    return out;
+}
+
 constexpr ZmqGarbage kAllGarbage[] = {ZmqGarbage::OneFrame,     ZmqGarbage::TwoFrames, ZmqGarbage::FourFrames,   ZmqGarbage::ShortBody,
                                       ZmqGarbage::EmptyBody,    ZmqGarbage::UnknownTopic, ZmqGarbage::BadLabel,  ZmqGarbage::BadSeqLength,
                                       ZmqGarbage::ShortCounter, ZmqGarbage::LongCounter};
@@ -62,7 +77,7 @@ TEST(fault_tests, MalformedZmqMessagesAreCountedAndIgnored)
     ASSERT_TRUE(proc::WaitUntil([&] { return h.Status().zmq_bad_messages >= static_cast<uint64_t>(injected); }, 10s))
         << "bad messages seen: " << h.Status().zmq_bad_messages << " of " << injected;
     ASSERT_TRUE(h.WaitSynced(20s));
-    ASSERT_TRUE(h.WaitMempoolSynced());
+    ASSERT_TRUE(h.WaitMempoolSynced()) << MempoolDiff(h);
     const auto st = h.Status();
     EXPECT_EQ(st.zmq_bad_messages, static_cast<uint64_t>(injected));
     EXPECT_EQ(st.node, daemon::FollowerStatus::Node::Ok);
@@ -140,7 +155,7 @@ TEST(fault_tests, BadBytesWhileMiningAndSending)
     h.sim().CorruptReplies(0, BadReply::TruncatedJson);
     h.sim().Generate(1);
     ASSERT_TRUE(h.WaitSynced(20s));
-    ASSERT_TRUE(h.WaitMempoolSynced(20s));
+    ASSERT_TRUE(h.WaitMempoolSynced(20s)) << MempoolDiff(h);
     EXPECT_EQ(h.Status().node, daemon::FollowerStatus::Node::Ok);
     ExpectChainMatches(h, 1);
     ExpectMempoolMatches(h);
