@@ -1,4 +1,4 @@
--- vaultwatch schema, version 1. Forward-only migrations live in sqlite_store.cpp; this file is
+-- vaultwatch schema, version 3. Forward-only migrations live in sqlite_store.cpp; this file is
 -- the documentation of the current shape (every column says what it means).
 
 -- Schema version, one row.
@@ -77,3 +77,38 @@ CREATE TABLE IF NOT EXISTS events (
     height     INTEGER,                                 -- block height, NULL for mempool
     data       TEXT    NOT NULL                         -- JSON object
 );
+
+-- Version 3: webhooks (PRODUCT.md §7, docs/webhooks.md). The events table above is the outbox's
+-- source: the engine appends events in the same transaction as the state change; the dispatcher
+-- copies each new event into webhook_deliveries for every enabled hook whose filter matches, and
+-- advances that hook's cursor, in one transaction. A delivery row is deleted only once the
+-- endpoint answered 2xx, so a crash at any point repeats a delivery, never skips one.
+
+-- Webhook endpoints: config-file ones (upserted at start) and RPC-added ones.
+CREATE TABLE IF NOT EXISTS webhooks (
+    id         TEXT    PRIMARY KEY,                     -- 'wh-' + 16 hex; config hooks: derived from the URL
+    url        TEXT    NOT NULL,                        -- http:// or https:// endpoint
+    secret     TEXT    NOT NULL,                        -- HMAC-SHA256 key (never returned by RPC or logged; file is 0600)
+    events     TEXT    NOT NULL,                        -- filter: '*' or comma-separated types / families ('recovery.*')
+    enabled    INTEGER NOT NULL,                        -- 0 after the endpoint answered 410 Gone
+    source     TEXT    NOT NULL,                        -- 'config' | 'rpc'
+    cursor     INTEGER NOT NULL,                        -- events.seq up to which deliveries are queued (or filtered out)
+    delivered  INTEGER NOT NULL,                        -- deliveries acknowledged with 2xx
+    failed     INTEGER NOT NULL,                        -- deliveries given up after the retry horizon
+    last_error TEXT    NOT NULL,                        -- last failure ('' after a success)
+    created_at INTEGER NOT NULL                         -- unix seconds
+);
+
+-- The outbox: one row per (hook, event) still owed. Deleted once delivered; 'failed' rows stay.
+CREATE TABLE IF NOT EXISTS webhook_deliveries (
+    webhook_id      TEXT    NOT NULL,                   -- webhooks.id (deleted with it)
+    event_seq       INTEGER NOT NULL,                   -- events.seq
+    state           TEXT    NOT NULL,                   -- 'pending' | 'failed' (given up after the horizon)
+    attempts        INTEGER NOT NULL,                   -- HTTP attempts made
+    next_attempt_at INTEGER NOT NULL,                   -- unix milliseconds of the next attempt (backoff)
+    created_at      INTEGER NOT NULL,                   -- unix seconds of the event; the horizon counts from here
+    last_status     INTEGER,                            -- HTTP status of the last attempt, NULL if no response
+    last_error      TEXT    NOT NULL,                   -- last failure, '' if none
+    PRIMARY KEY (webhook_id, event_seq)
+);
+CREATE INDEX IF NOT EXISTS webhook_deliveries_by_state ON webhook_deliveries (webhook_id, state, event_seq);

@@ -74,6 +74,33 @@ CREATE TABLE events (
     data       TEXT    NOT NULL
 );
 )sql",
+    R"sql(
+CREATE TABLE webhooks (
+    id         TEXT    PRIMARY KEY CHECK (length(id) BETWEEN 1 AND 64),
+    url        TEXT    NOT NULL,
+    secret     TEXT    NOT NULL,
+    events     TEXT    NOT NULL,
+    enabled    INTEGER NOT NULL CHECK (enabled IN (0, 1)),
+    source     TEXT    NOT NULL CHECK (source IN ('config', 'rpc')),
+    cursor     INTEGER NOT NULL CHECK (cursor >= 0),
+    delivered  INTEGER NOT NULL CHECK (delivered >= 0),
+    failed     INTEGER NOT NULL CHECK (failed >= 0),
+    last_error TEXT    NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE webhook_deliveries (
+    webhook_id      TEXT    NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,
+    event_seq       INTEGER NOT NULL CHECK (event_seq > 0),
+    state           TEXT    NOT NULL CHECK (state IN ('pending', 'failed')),
+    attempts        INTEGER NOT NULL CHECK (attempts >= 0),
+    next_attempt_at INTEGER NOT NULL,
+    created_at      INTEGER NOT NULL,
+    last_status     INTEGER,
+    last_error      TEXT    NOT NULL,
+    PRIMARY KEY (webhook_id, event_seq)
+) WITHOUT ROWID;
+CREATE INDEX webhook_deliveries_by_state ON webhook_deliveries (webhook_id, state, event_seq);
+)sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 
@@ -369,6 +396,147 @@ public:
         }
         if (rc != SQLITE_DONE) return Unexpected{Err(m_db, rc, "load events")};
         return out;
+    }
+
+    Expected<int64_t, StoreError> LastEventSeq() override
+    {
+        Stmt s{m_db, "SELECT coalesce(max(seq), 0) FROM events"};
+        if (s.rc() != SQLITE_OK) return Unexpected{Err(m_db, s.rc(), "last event seq")};
+        const int rc = sqlite3_step(s.get());
+        if (rc != SQLITE_ROW) return Unexpected{Err(m_db, rc, "last event seq")};
+        return sqlite3_column_int64(s.get(), 0);
+    }
+
+    Expected<void, StoreError> ApplyWebhooks(const WebhookChanges& c) override
+    {
+        if (c.empty()) return {};
+        if (auto r = Exec("BEGIN IMMEDIATE"); !r) return r;
+        auto fail = [&](int rc, const char* what) {
+            StoreError e = Err(m_db, rc, what);
+            (void)Exec("ROLLBACK");
+            return Unexpected{e};
+        };
+        auto text = [](Stmt& st, int col, const std::string& v) {
+            sqlite3_bind_text(st.get(), col, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
+        };
+        for (const auto& id : c.removed) {
+            // deliveries go with it (ON DELETE CASCADE)
+            Stmt st{m_db, "DELETE FROM webhooks WHERE id = ?"};
+            text(st, 1, id);
+            if (int rc = sqlite3_step(st.get()); rc != SQLITE_DONE) return fail(rc, "remove webhook");
+        }
+        for (const auto& w : c.webhooks) {
+            // An upsert, never INSERT OR REPLACE: a replace deletes the row and cascades to its deliveries.
+            Stmt st{m_db, "INSERT INTO webhooks (id, url, secret, events, enabled, source, cursor, delivered, failed, last_error, created_at) "
+                          "VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET url = excluded.url, secret = excluded.secret, "
+                          "events = excluded.events, enabled = excluded.enabled, source = excluded.source, cursor = excluded.cursor, "
+                          "delivered = excluded.delivered, failed = excluded.failed, last_error = excluded.last_error, "
+                          "created_at = excluded.created_at"};
+            if (st.rc() != SQLITE_OK) return fail(st.rc(), "write webhook");
+            text(st, 1, w.id);
+            text(st, 2, w.url);
+            text(st, 3, w.secret);
+            text(st, 4, w.events);
+            sqlite3_bind_int(st.get(), 5, w.enabled ? 1 : 0);
+            text(st, 6, w.source);
+            sqlite3_bind_int64(st.get(), 7, w.cursor);
+            sqlite3_bind_int64(st.get(), 8, w.delivered);
+            sqlite3_bind_int64(st.get(), 9, w.failed);
+            text(st, 10, w.last_error);
+            sqlite3_bind_int64(st.get(), 11, w.created_at);
+            if (int rc = sqlite3_step(st.get()); rc != SQLITE_DONE) return fail(rc, "write webhook");
+        }
+        for (const auto& d : c.deliveries) {
+            Stmt st{m_db, "INSERT OR REPLACE INTO webhook_deliveries (webhook_id, event_seq, state, attempts, next_attempt_at, created_at, "
+                          "last_status, last_error) VALUES (?,?,?,?,?,?,?,?)"};
+            if (st.rc() != SQLITE_OK) return fail(st.rc(), "write delivery");
+            text(st, 1, d.webhook_id);
+            sqlite3_bind_int64(st.get(), 2, d.event_seq);
+            text(st, 3, d.state);
+            sqlite3_bind_int(st.get(), 4, d.attempts);
+            sqlite3_bind_int64(st.get(), 5, d.next_attempt_at);
+            sqlite3_bind_int64(st.get(), 6, d.created_at);
+            BindOptInt(st.get(), 7, d.last_status);
+            text(st, 8, d.last_error);
+            if (int rc = sqlite3_step(st.get()); rc != SQLITE_DONE) return fail(rc, "write delivery");
+        }
+        for (const auto& [id, seq] : c.delivered) {
+            Stmt st{m_db, "DELETE FROM webhook_deliveries WHERE webhook_id = ? AND event_seq = ?"};
+            text(st, 1, id);
+            sqlite3_bind_int64(st.get(), 2, seq);
+            if (int rc = sqlite3_step(st.get()); rc != SQLITE_DONE) return fail(rc, "delete delivery");
+        }
+        if (int rc = sqlite3_exec(m_db, "COMMIT", nullptr, nullptr, nullptr); rc != SQLITE_OK) return fail(rc, "commit");
+        return {};
+    }
+
+    Expected<std::vector<WebhookRow>, StoreError> LoadWebhooks() override
+    {
+        std::vector<WebhookRow> out;
+        Stmt s{m_db, "SELECT id, url, secret, events, enabled, source, cursor, delivered, failed, last_error, created_at "
+                     "FROM webhooks ORDER BY created_at, id"};
+        if (s.rc() != SQLITE_OK) return Unexpected{Err(m_db, s.rc(), "load webhooks")};
+        int rc;
+        while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
+            WebhookRow w;
+            auto id = Text(s.get(), 0), url = Text(s.get(), 1), secret = Text(s.get(), 2), events = Text(s.get(), 3),
+                 source = Text(s.get(), 5), err = Text(s.get(), 9);
+            if (!id || !url || !secret || !events || !source || !err) return Unexpected{Corrupt("webhooks row has a non-text column")};
+            w.id = *id;
+            w.url = *url;
+            w.secret = *secret;
+            w.events = *events;
+            w.enabled = sqlite3_column_int(s.get(), 4) != 0;
+            w.source = *source;
+            w.cursor = sqlite3_column_int64(s.get(), 6);
+            w.delivered = sqlite3_column_int64(s.get(), 7);
+            w.failed = sqlite3_column_int64(s.get(), 8);
+            w.last_error = *err;
+            w.created_at = sqlite3_column_int64(s.get(), 10);
+            out.push_back(std::move(w));
+        }
+        if (rc != SQLITE_DONE) return Unexpected{Err(m_db, rc, "load webhooks")};
+        return out;
+    }
+
+    Expected<std::vector<DeliveryRow>, StoreError> LoadDeliveries(const std::string& webhook_id, const std::string& state,
+                                                                 size_t limit) override
+    {
+        std::vector<DeliveryRow> out;
+        Stmt s{m_db, "SELECT event_seq, state, attempts, next_attempt_at, created_at, last_status, last_error FROM webhook_deliveries "
+                     "WHERE webhook_id = ? AND state = ? ORDER BY event_seq LIMIT ?"};
+        if (s.rc() != SQLITE_OK) return Unexpected{Err(m_db, s.rc(), "load deliveries")};
+        sqlite3_bind_text(s.get(), 1, webhook_id.data(), static_cast<int>(webhook_id.size()), SQLITE_STATIC);
+        sqlite3_bind_text(s.get(), 2, state.data(), static_cast<int>(state.size()), SQLITE_STATIC);
+        sqlite3_bind_int64(s.get(), 3, static_cast<int64_t>(std::min<size_t>(limit, INT64_MAX)));
+        int rc;
+        while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
+            DeliveryRow d;
+            d.webhook_id = webhook_id;
+            d.event_seq = sqlite3_column_int64(s.get(), 0);
+            auto st = Text(s.get(), 1), err = Text(s.get(), 6);
+            if (!st || !err) return Unexpected{Corrupt("webhook_deliveries row " + std::to_string(d.event_seq) + " is malformed")};
+            d.state = *st;
+            d.attempts = sqlite3_column_int(s.get(), 2);
+            d.next_attempt_at = sqlite3_column_int64(s.get(), 3);
+            d.created_at = sqlite3_column_int64(s.get(), 4);
+            d.last_status = OptInt(s.get(), 5);
+            d.last_error = *err;
+            out.push_back(std::move(d));
+        }
+        if (rc != SQLITE_DONE) return Unexpected{Err(m_db, rc, "load deliveries")};
+        return out;
+    }
+
+    Expected<int64_t, StoreError> CountDeliveries(const std::string& webhook_id, const std::string& state) override
+    {
+        Stmt s{m_db, "SELECT count(*) FROM webhook_deliveries WHERE webhook_id = ? AND state = ?"};
+        if (s.rc() != SQLITE_OK) return Unexpected{Err(m_db, s.rc(), "count deliveries")};
+        sqlite3_bind_text(s.get(), 1, webhook_id.data(), static_cast<int>(webhook_id.size()), SQLITE_STATIC);
+        sqlite3_bind_text(s.get(), 2, state.data(), static_cast<int>(state.size()), SQLITE_STATIC);
+        const int rc = sqlite3_step(s.get());
+        if (rc != SQLITE_ROW) return Unexpected{Err(m_db, rc, "count deliveries")};
+        return sqlite3_column_int64(s.get(), 0);
     }
 
 private:

@@ -93,6 +93,44 @@ struct EventRow {
     friend bool operator==(const EventRow&, const EventRow&) = default;
 };
 
+//! A webhook endpoint (PRODUCT.md §7). The secret never leaves the store except to sign.
+struct WebhookRow {
+    std::string id;            //!< "wh-" + 16 hex (config hooks: derived from the URL, stable)
+    std::string url;
+    std::string secret;        //!< HMAC key for Vaultwatch-Signature
+    std::string events;        //!< filter: "*" or comma-separated types / families ("recovery.*")
+    bool enabled{true};        //!< false after a 410 Gone
+    std::string source;        //!< "config" (upserted at start from vaultwatch.conf) | "rpc"
+    int64_t cursor{0};         //!< every event with seq <= cursor is queued for this hook (or filtered out)
+    int64_t delivered{0};      //!< deliveries acknowledged with 2xx
+    int64_t failed{0};         //!< deliveries given up after the retry horizon
+    std::string last_error;    //!< last failure ('' after a success)
+    int64_t created_at{0};     //!< unix seconds
+    friend bool operator==(const WebhookRow&, const WebhookRow&) = default;
+};
+
+//! One event owed to one webhook (the outbox). Deleted once delivered.
+struct DeliveryRow {
+    std::string webhook_id;
+    int64_t event_seq{0};
+    std::string state;         //!< "pending" | "failed" (given up; kept for inspection)
+    int attempts{0};           //!< HTTP attempts made
+    int64_t next_attempt_at{0};//!< unix milliseconds; 0 = now
+    int64_t created_at{0};     //!< unix seconds of the event; the retry horizon counts from here
+    std::optional<int> last_status; //!< HTTP status of the last attempt (none: no response)
+    std::string last_error;
+    friend bool operator==(const DeliveryRow&, const DeliveryRow&) = default;
+};
+
+//! Webhook writes, committed in one transaction.
+struct WebhookChanges {
+    std::vector<WebhookRow> webhooks;                            //!< insert or replace by id
+    std::vector<DeliveryRow> deliveries;                         //!< insert or replace by (webhook_id, event_seq)
+    std::vector<std::pair<std::string, int64_t>> delivered;      //!< (webhook_id, event_seq) rows to delete
+    std::vector<std::string> removed;                            //!< webhook ids deleted with their deliveries
+    bool empty() const { return webhooks.empty() && deliveries.empty() && delivered.empty() && removed.empty(); }
+};
+
 //! Vault-state writes; inside a BlockBatch they commit with the cursor.
 struct StateChanges {
     std::vector<VaultRow> vaults;          //!< insert or replace by idx
@@ -132,6 +170,17 @@ public:
     virtual Expected<std::vector<RecoveryRow>, StoreError> LoadRecoveries() = 0; //!< by created_at, txid
     //! Returns: up to limit events with seq > after_seq, oldest first.
     virtual Expected<std::vector<EventRow>, StoreError> LoadEvents(int64_t after_seq, size_t limit) = 0;
+    //! Returns: the largest event seq ever assigned (0 when none).
+    virtual Expected<int64_t, StoreError> LastEventSeq() = 0;
+
+    // --- webhooks (the events table is the outbox's source) ---------------------------------
+    virtual Expected<void, StoreError> ApplyWebhooks(const WebhookChanges& changes) = 0;
+    virtual Expected<std::vector<WebhookRow>, StoreError> LoadWebhooks() = 0; //!< by created_at, id
+    //! Returns: up to limit of the hook's deliveries in state, by event_seq.
+    virtual Expected<std::vector<DeliveryRow>, StoreError> LoadDeliveries(const std::string& webhook_id, const std::string& state,
+                                                                         size_t limit) = 0;
+    //! Returns: how many of the hook's deliveries are in state.
+    virtual Expected<int64_t, StoreError> CountDeliveries(const std::string& webhook_id, const std::string& state) = 0;
 };
 
 //! Opens (creating and migrating if needed) the SQLite database at path, in WAL mode.
