@@ -36,6 +36,13 @@ po::options_description Options(Config& c)
         ("pollseconds", po::value(&c.poll_seconds)->default_value(5), "reconcile with bitcoind at least this often")
         ("debugeventlog", po::value(&c.debug_eventlog)->default_value(""), "testing: append every chain event to this file")
         ("allowunenforcedopvault", po::value(&c.allow_unenforced_opvault)->default_value(false)->implicit_value(true), "regtest testing only: accept opvault vaults although the node does not enforce OP_VAULT (their outputs are anyone-can-spend there)")
+        ("webhook", po::value(&c.webhooks)->composing(), "POST every event to this http(s) URL, signed with webhooksecret (repeatable)")
+        ("webhooksecret", po::value(&c.webhook_secret)->default_value(""), "HMAC-SHA256 key signing deliveries to the webhook= URLs (at least 16 characters)")
+        ("webhookevents", po::value(&c.webhook_events)->default_value("*"), "event filter for the webhook= URLs: * or a comma-separated list of types and families (vault.trigger,recovery.*)")
+        ("webhookcafile", po::value(&c.webhook_cafile)->default_value(""), "PEM CA bundle to verify HTTPS webhook endpoints (empty = the system CA store)")
+        ("webhooktimeout", po::value(&c.webhook_timeout)->default_value(10), "seconds one webhook delivery attempt may take")
+        ("webhookretryhours", po::value(&c.webhook_retry_hours)->default_value(24), "retry a failing webhook delivery for this many hours after its event")
+        ("webhookmaxbackoff", po::value(&c.webhook_max_backoff)->default_value(600), "longest wait between two attempts of one webhook delivery, in seconds")
         ("bitcoind.rpcconnect", po::value(&c.bitcoind.rpcconnect)->default_value("127.0.0.1"), "bitcoind RPC host")
         ("bitcoind.rpcport", po::value(&c.bitcoind.rpcport)->default_value(0), "bitcoind RPC port (0 = per-chain default)")
         ("bitcoind.rpccookiefile", po::value(&c.bitcoind.rpccookiefile)->default_value(""), "bitcoind cookie file (preferred over user/password)")
@@ -127,6 +134,12 @@ Expected<std::optional<Config>, std::string> ParseConfig(int argc, const char* c
         return Unexpected{std::string("allowunenforcedopvault is for regtest tests only: on ") + c.chain +
                           " an OP_VAULT output is anyone-can-spend unless the node enforces it"};
     }
+    if (!c.webhooks.empty() && c.webhook_secret.size() < 16) {
+        return Unexpected{std::string("webhook= needs webhooksecret= (at least 16 characters): every delivery is signed with it")};
+    }
+    if (c.webhook_timeout == 0) return Unexpected{"webhooktimeout must be at least 1"};
+    if (c.webhook_retry_hours == 0) return Unexpected{"webhookretryhours must be at least 1"};
+    if (c.webhook_max_backoff == 0) return Unexpected{"webhookmaxbackoff must be at least 1"};
     return std::optional<Config>{std::move(c)};
 }
 

@@ -27,6 +27,16 @@ struct Config {
     std::string debug_eventlog; //!< tests: append chain events to this file
     bool allow_unenforced_opvault{false}; //!< regtest only: accept opvault vaults on a node without OP_VAULT
 
+    //! Webhooks (docs/webhooks.md). The webhook= URLs are upserted at start with stable ids, all
+    //! signed with webhooksecret and filtered by webhookevents; RPC-added hooks carry their own.
+    std::vector<std::string> webhooks;
+    std::string webhook_secret;
+    std::string webhook_events{"*"};
+    std::string webhook_cafile;          //!< PEM CA bundle for HTTPS endpoints (empty = system store)
+    unsigned webhook_timeout{10};        //!< seconds per delivery attempt (connect to response)
+    unsigned webhook_retry_hours{24};    //!< give a delivery up this long after its event
+    unsigned webhook_max_backoff{600};   //!< seconds: the longest wait between two attempts
+
     struct Bitcoind {
         std::string rpcconnect{"127.0.0.1"};
         uint16_t rpcport{0};

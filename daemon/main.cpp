@@ -7,6 +7,7 @@
 #include "log.h"
 #include "rpc_methods.h"
 #include "rpc_server.h"
+#include "webhooks.h"
 #include "zmq_subscriber.h"
 
 #include <boost/asio/co_spawn.hpp>
@@ -234,6 +235,21 @@ int main(int argc, char** argv)
         log::Store()->critical("{}", r.error());
         return 1;
     }
+    WebhookOptions wo;
+    wo.chain = cfg.chain;
+    wo.ca_file = cfg.webhook_cafile;
+    wo.attempt_timeout = std::chrono::seconds{cfg.webhook_timeout};
+    wo.retry_horizon = std::chrono::hours{cfg.webhook_retry_hours};
+    wo.max_backoff = std::chrono::seconds{cfg.webhook_max_backoff};
+    WebhookDispatcher webhooks{io.get_executor(), **st, wo};
+    {
+        std::vector<ConfiguredWebhook> configured;
+        for (const auto& url : cfg.webhooks) configured.push_back({url, cfg.webhook_secret, cfg.webhook_events});
+        if (auto r = webhooks.Load(configured); !r) {
+            log::Main()->critical("{}", r.error());
+            return 1;
+        }
+    }
     LoggingListener logging{cfg.debug_eventlog};
     TeeListener listener{engine, logging};
     FollowerOptions fo;
@@ -271,6 +287,7 @@ int main(int argc, char** argv)
     };
     rctx.stop = [&] { net::post(io, [&] { request_stop(); }); };
     rctx.engine = &engine;
+    rctx.webhooks = &webhooks;
     auto table = MakeRpcTable(rctx);
     RpcServerOptions ro;
     ro.bind = cfg.rpcbind;
@@ -295,6 +312,7 @@ int main(int argc, char** argv)
     };
     wait_hup();
     request_stop = [&] {
+        webhooks.Stop();
         engine.Stop();
         engine_rpc.Cancel();
         follower.Stop();
@@ -331,6 +349,7 @@ int main(int argc, char** argv)
         io,
         [&]() -> net::awaitable<void> {
             engine.Start();
+            webhooks.Start();
             co_await start_zmq();
             co_await follower.Run();
             if (follower.fatal_error()) exit_code = 1;

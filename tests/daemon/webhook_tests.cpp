@@ -1,0 +1,622 @@
+// Signed webhooks, end to end: the real vaultwatchd process against the in-process regtest
+// simulator, a test receiver (webhook_receiver.h) checking every signature with its own HMAC, and
+// vaultwatch-cli for control. Covers every event of a presigned recovery arriving signed and in
+// order, retries across receiver downtime, no alert lost across SIGKILL, 410 disabling a hook,
+// HTTPS against a run-time test CA (an unknown CA and a wrong host name refused), and the RPC.
+#ifdef VW_HAVE_SIM
+
+#include "crypto/sha256.h"
+#include "primitives/block.h"
+#include "primitives/transaction.h"
+#include "regtest_sim.h"
+#include "util/bech32.h"
+#include "util/hex.h"
+#include "webhook_receiver.h"
+
+#include <boost/json.hpp>
+#include <gtest/gtest.h>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <random>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+
+namespace vw::test {
+namespace {
+namespace json = boost::json;
+using namespace std::chrono_literals;
+
+const std::string kSecret = "whsec-config-0123456789abcdef";
+
+std::filesystem::path BinDir()
+{
+    // build/tests/daemon/vw_daemon_tests -> build/daemon/
+    return std::filesystem::canonical("/proc/self/exe").parent_path().parent_path().parent_path() / "daemon";
+}
+
+uint16_t FreePort()
+{
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    socklen_t len = sizeof a;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+    ::close(fd);
+    return ntohs(a.sin_port);
+}
+
+template <typename F>
+bool WaitFor(F&& f, std::chrono::milliseconds timeout = 20s)
+{
+    const auto end = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < end) {
+        if (f()) return true;
+        std::this_thread::sleep_for(50ms);
+    }
+    return f();
+}
+
+class Daemon
+{
+public:
+    Daemon(std::filesystem::path datadir, uint16_t rpcport, uint16_t node_port, std::vector<std::string> extra = {})
+        : m_datadir(std::move(datadir)), m_port(rpcport), m_node_port(node_port), m_extra(std::move(extra))
+    {
+    }
+    ~Daemon() { Kill(SIGKILL); }
+    void Start()
+    {
+        std::vector<std::string> args{(BinDir() / "vaultwatchd").string(), "--chain=regtest", "--datadir=" + m_datadir.string(),
+                                      "--rpcport=" + std::to_string(m_port), "--startheight=0", "--pollseconds=1",
+                                      "--bitcoind.rpcport=" + std::to_string(m_node_port), "--bitcoind.rpcuser=u",
+                                      "--bitcoind.rpcpassword=p", "--loglevel=debug", "--logfile=" + (m_datadir / "vw.log").string(),
+                                      "--webhookmaxbackoff=1", "--webhooktimeout=5"};
+        args.insert(args.end(), m_extra.begin(), m_extra.end());
+        m_pid = ::fork();
+        if (m_pid == 0) {
+            const int out = ::open((m_datadir.string() + ".stderr").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+            ::dup2(out, 1);
+            ::dup2(out, 2);
+            std::vector<char*> argv;
+            for (auto& a : args) argv.push_back(a.data());
+            argv.push_back(nullptr);
+            ::execv(argv[0], argv.data());
+            ::_exit(127);
+        }
+    }
+    int Kill(int sig)
+    {
+        if (m_pid <= 0) return -1;
+        ::kill(m_pid, sig);
+        int status = 0;
+        ::waitpid(m_pid, &status, 0);
+        m_pid = -1;
+        return status;
+    }
+    json::value Cli(const std::vector<std::string>& args, bool* ok = nullptr) const
+    {
+        std::string cmd = (BinDir() / "vaultwatch-cli").string() + " -regtest -rpcwait -datadir=" + m_datadir.string() +
+                          " -rpcport=" + std::to_string(m_port);
+        for (const auto& a : args) cmd += " '" + a + "'";
+        cmd += " 2>&1";
+        FILE* f = ::popen(cmd.c_str(), "r");
+        std::string out;
+        char buf[4096];
+        size_t n;
+        while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
+        const int rc = ::pclose(f);
+        if (ok) *ok = rc == 0;
+        boost::system::error_code ec;
+        auto v = json::parse(out, ec);
+        if (ec || rc != 0) return json::value(out);
+        return v;
+    }
+    std::string Log() const
+    {
+        std::stringstream ss;
+        for (const auto& p : {m_datadir / "vw.log", std::filesystem::path(m_datadir.string() + ".stderr")}) {
+            std::ifstream f(p);
+            if (f) ss << "--- " << p.string() << "\n" << f.rdbuf();
+        }
+        std::string s = ss.str();
+        return s.size() > 20000 ? s.substr(s.size() - 20000) : s;
+    }
+    std::filesystem::path Db() const { return m_datadir / "regtest" / "vaultwatch.sqlite"; }
+
+private:
+    std::filesystem::path m_datadir;
+    uint16_t m_port;
+    uint16_t m_node_port;
+    std::vector<std::string> m_extra;
+    pid_t m_pid{-1};
+};
+
+const Bytes kOpTrue{0x51};
+Bytes AnyoneCanSpend()
+{
+    const Uint256 h = crypto::Sha256Once(kOpTrue);
+    Bytes spk(34, 0);
+    spk[1] = 0x20;
+    std::copy(h.bytes.begin(), h.bytes.end(), spk.begin() + 2);
+    return spk;
+}
+std::string AnyoneCanSpendAddress() { return *bech32::SegwitAddress("bcrt", 0, ByteSpan{AnyoneCanSpend()}.subspan(2)); }
+Bytes P2TR(uint8_t fill)
+{
+    Bytes spk{0x51, 0x20};
+    spk.resize(34, fill);
+    return spk;
+}
+MutableTransaction Spend(const OutPoint& prev, Amount value, const Bytes& spk)
+{
+    MutableTransaction m;
+    TxIn in;
+    in.prevout = prev;
+    in.sequence = 0xfffffffd;
+    in.witness = {kOpTrue};
+    m.vin.push_back(in);
+    m.vout.push_back({value, spk});
+    return m;
+}
+
+//! The simulator with a funded presigned vault: funding output, trigger, recovery.
+struct Fixture {
+    std::filesystem::path dir;
+    std::unique_ptr<sim::RegtestSim> node;
+    Transaction funding{MutableTransaction{}}, trigger{MutableTransaction{}}, recovery{MutableTransaction{}};
+
+    Fixture()
+    {
+        dir = std::filesystem::temp_directory_path() / ("vw-webhook-" + std::to_string(std::random_device{}()));
+        std::filesystem::create_directories(dir);
+        sim::SimConfig c;
+        c.rpc_user = "u";
+        c.rpc_password = "p";
+        for (const char* t : {"rawtx", "hashblock", "sequence"}) c.zmq.push_back({t, "tcp://127.0.0.1:0"});
+        node = std::make_unique<sim::RegtestSim>(c);
+        node->Start();
+        Generate(110);
+        const std::string hash{node->Call("getblockhash", {1}).as_string()};
+        auto block = DecodeBlock(*ParseHex(std::string_view{node->Call("getblock", {hash, 0}).as_string()}));
+        const Transaction& cb = block->txs.at(0);
+        funding = Transaction{Spend({cb.GetTxid(), 0}, cb.vout().at(0).value - Amount{10'000}, AnyoneCanSpend())};
+        node->Call("sendrawtransaction", {HexStr(SerializeTransaction(funding))});
+        Generate(1);
+        const Amount v = funding.vout().at(0).value;
+        trigger = Transaction{Spend({funding.GetTxid(), 0}, v - Amount{10'000}, AnyoneCanSpend())};
+        recovery = Transaction{Spend({trigger.GetTxid(), 0}, v - Amount{20'000}, P2TR(0xcc))};
+    }
+    ~Fixture()
+    {
+        node->Stop();
+        node.reset();
+        std::filesystem::remove_all(dir);
+    }
+    void Generate(int n) { node->Call("generatetoaddress", {n, AnyoneCanSpendAddress()}); }
+    uint16_t NodePort() { return node->RpcPort(); }
+    std::string Registration() const
+    {
+        return R"({"kind":"presigned","label":"wh","policy":{"mode":"recover"},"watch_outpoints":[{"txid":")" + funding.GetTxid().ToString() +
+               R"(","vout":0}],"triggers":[{"txid":")" + trigger.GetTxid().ToString() + R"(","spend_delay":20,"recovery_txs":[")" +
+               HexStr(SerializeTransaction(recovery)) + R"("]}]})";
+    }
+    void SendTrigger() { node->Call("sendrawtransaction", {HexStr(SerializeTransaction(trigger))}); }
+    bool InMempool(const Txid& t)
+    {
+        const json::value mempool = node->Call("getrawmempool");
+        for (const auto& v : mempool.as_array()) {
+            if (v.as_string() == t.ToString()) return true;
+        }
+        return false;
+    }
+};
+
+std::string Str(const json::value& v, const char* k)
+{
+    if (!v.is_object() || !v.as_object().contains(k)) return "<" + std::string(k) + " missing in " + json::serialize(v) + ">";
+    const auto& f = v.as_object().at(k);
+    return f.is_string() ? std::string(f.as_string()) : json::serialize(f);
+}
+
+//! The daemon's event log: seq -> type.
+std::map<int64_t, std::string> Events(const Daemon& d)
+{
+    std::map<int64_t, std::string> out;
+    const auto ev = d.Cli({"listevents", "0", "1000"});
+    if (!ev.is_object()) return out;
+    for (const auto& e : ev.at("events").as_array()) out[e.at("seq").as_int64()] = std::string(e.at("type").as_string());
+    return out;
+}
+
+json::object Hook(const Daemon& d, const std::string& id)
+{
+    const auto l = d.Cli({"listwebhooks"});
+    if (!l.is_object()) return {};
+    for (const auto& h : l.at("webhooks").as_array()) {
+        if (h.at("webhook_id").as_string() == id) return h.as_object();
+    }
+    return {};
+}
+
+std::string ConfigHookId(const Daemon& d)
+{
+    const auto l = d.Cli({"listwebhooks"});
+    if (!l.is_object()) return "";
+    for (const auto& h : l.at("webhooks").as_array()) {
+        if (h.at("source").as_string() == "config") return std::string(h.at("webhook_id").as_string());
+    }
+    return "";
+}
+
+//! The event seq a delivery id names ("<webhook id>:<seq>"), or -1.
+int64_t SeqOf(const std::string& delivery_id)
+{
+    const auto colon = delivery_id.rfind(':');
+    if (colon == std::string::npos) return -1;
+    try {
+        return std::stoll(delivery_id.substr(colon + 1));
+    } catch (const std::exception&) {
+        return -1;
+    }
+}
+
+//! Checks one received request against the wire format (docs/webhooks.md). Returns the body.
+json::object CheckRequest(const ReceivedRequest& r, const std::string& target)
+{
+    EXPECT_EQ(r.method, "POST");
+    EXPECT_EQ(r.target, target);
+    EXPECT_EQ(r.Header("content-type"), "application/json");
+    EXPECT_TRUE(r.signature_ok) << r.signature_error << " | " << r.Header("vaultwatch-signature") << " | " << r.body;
+    boost::system::error_code ec;
+    auto v = json::parse(r.body, ec);
+    EXPECT_FALSE(ec) << r.body;
+    if (ec || !v.is_object()) return {};
+    auto& o = v.as_object();
+    EXPECT_EQ(o.size(), 5u) << r.body;
+    EXPECT_EQ(Str(o, "chain"), "regtest");
+    EXPECT_TRUE(o.contains("created_at") && o.at("created_at").is_int64()) << r.body;
+    EXPECT_TRUE(o.contains("data") && o.at("data").is_object()) << r.body;
+    EXPECT_EQ(r.Header("vaultwatch-event"), Str(o, "type"));
+    EXPECT_EQ(r.Header("vaultwatch-delivery"), Str(o, "id"));
+    return o;
+}
+
+TEST(webhook_e2e, EveryEventOfARecoveryArrivesSignedAndInOrder)
+{
+    Fixture fx;
+    WebhookReceiver all{kSecret};
+    all.Start();
+    const std::string rsecret = "whsec-rpc-hook-fedcba9876543210";
+    WebhookReceiver recoveries{rsecret};
+    recoveries.Start();
+    Daemon d(fx.dir / "vw", FreePort(), fx.NodePort(),
+             {"--webhook=http://127.0.0.1:" + std::to_string(all.port()) + "/hook", "--webhooksecret=" + kSecret});
+    d.Start();
+    // A second hook over RPC, with its own secret and a filter.
+    bool ok = false;
+    auto added = d.Cli({"-named", "addwebhook", "url=http://127.0.0.1:" + std::to_string(recoveries.port()) + "/r", "secret=" + rsecret,
+                        "events=recovery.*"},
+                       &ok);
+    ASSERT_TRUE(ok) << json::serialize(added) << d.Log();
+    const std::string rpc_hook = Str(added, "webhook_id");
+
+    auto reg = d.Cli({"registervault", fx.Registration()}, &ok);
+    ASSERT_TRUE(ok) << json::serialize(reg);
+    const std::string vid = Str(reg, "vault_id");
+    ASSERT_TRUE(WaitFor([&] { return d.Cli({"getinfo"}).as_object().at("height").as_int64() == 111; }));
+    fx.SendTrigger();
+    ASSERT_TRUE(WaitFor([&] { return fx.InMempool(fx.recovery.GetTxid()); })) << d.Log();
+    fx.Generate(1);
+    ASSERT_TRUE(WaitFor([&] { return Str(d.Cli({"getrecovery", fx.recovery.GetTxid().ToString()}), "state") == "confirmed"; })) << d.Log();
+
+    // Every event in the log reaches the catch-all hook.
+    std::map<int64_t, std::string> events;
+    ASSERT_TRUE(WaitFor([&] {
+        events = Events(d);
+        return !events.empty() && all.Count() >= events.size();
+    })) << all.Count() << " of " << events.size() << "\n" << d.Log();
+    const auto reqs = all.Requests();
+    const std::string hook = ConfigHookId(d);
+    std::vector<std::string> types;
+    int64_t last_seq = 0;
+    std::set<int64_t> seen;
+    std::map<std::string, json::object> by_type;
+    for (const auto& r : reqs) {
+        const json::object body = CheckRequest(r, "/hook");
+        const std::string id = Str(body, "id");
+        EXPECT_EQ(id.rfind(hook + ":", 0), 0u) << id;
+        const int64_t seq = SeqOf(id);
+        EXPECT_GT(seq, last_seq) << "in order, each once: " << id;
+        last_seq = seq;
+        seen.insert(seq);
+        ASSERT_TRUE(events.contains(seq)) << id;
+        EXPECT_EQ(Str(body, "type"), events[seq]);
+        types.push_back(Str(body, "type"));
+        by_type.emplace(Str(body, "type"), body.at("data").as_object());
+    }
+    EXPECT_EQ(seen.size(), events.size()) << "every event delivered";
+    // The presigned flow's events, in their causal order.
+    std::vector<std::string> want{"vault.registered", "vault.trigger", "recovery.planned", "recovery.broadcast", "recovery.confirmed"};
+    size_t at = 0;
+    for (const auto& t : types) {
+        if (at < want.size() && t == want[at]) ++at;
+    }
+    EXPECT_EQ(at, want.size()) << "got " << json::serialize(json::value_from(types));
+    for (const auto& t : want) {
+        ASSERT_TRUE(by_type.contains(t)) << t;
+        EXPECT_EQ(Str(by_type[t], "vault_id"), vid) << t;
+    }
+    EXPECT_EQ(Str(by_type["vault.trigger"], "approved"), "false");
+    EXPECT_EQ(Str(by_type["vault.trigger"], "txid"), fx.trigger.GetTxid().ToString());
+    for (const char* t : {"recovery.planned", "recovery.broadcast", "recovery.confirmed"}) {
+        EXPECT_EQ(Str(by_type[t], "txid"), fx.recovery.GetTxid().ToString()) << t;
+    }
+    EXPECT_EQ(Str(by_type["recovery.confirmed"], "height"), "112");
+
+    // The filtered hook got the recovery.* events only, signed with its own secret.
+    ASSERT_TRUE(WaitFor([&] { return recoveries.Count() >= 3; })) << d.Log();
+    std::this_thread::sleep_for(500ms);
+    for (const auto& r : recoveries.Requests()) {
+        const json::object body = CheckRequest(r, "/r");
+        EXPECT_EQ(Str(body, "type").rfind("recovery.", 0), 0u) << r.body;
+        EXPECT_EQ(Str(body, "id").rfind(rpc_hook + ":", 0), 0u);
+    }
+    EXPECT_EQ(recoveries.Count(), 3u);
+
+    // Counters; no secret in any RPC answer or in the log; the database is owner-only.
+    const auto h = Hook(d, hook);
+    EXPECT_EQ(Str(h, "delivered"), std::to_string(events.size()));
+    EXPECT_EQ(Str(h, "pending"), "0");
+    EXPECT_EQ(Str(h, "source"), "config");
+    EXPECT_EQ(Str(h, "enabled"), "true");
+    const std::string listed = json::serialize(d.Cli({"listwebhooks"}));
+    EXPECT_EQ(listed.find(kSecret), std::string::npos);
+    EXPECT_EQ(listed.find(rsecret), std::string::npos);
+    EXPECT_EQ(listed.find("secret"), std::string::npos) << listed;
+    const std::string log = d.Log();
+    EXPECT_EQ(log.find(kSecret), std::string::npos);
+    EXPECT_EQ(log.find(rsecret), std::string::npos);
+    struct stat st{};
+    ASSERT_EQ(::stat(d.Db().c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0600u);
+    EXPECT_EQ(d.Kill(SIGTERM), 0);
+}
+
+TEST(webhook_e2e, RetriesUntilTheReceiverComesBack)
+{
+    Fixture fx;
+    WebhookReceiver rx{kSecret, FreePort()};
+    Daemon d(fx.dir / "vw", FreePort(), fx.NodePort(),
+             {"--webhook=http://127.0.0.1:" + std::to_string(rx.port()) + "/hook", "--webhooksecret=" + kSecret});
+    d.Start();
+    bool ok = false;
+    auto reg = d.Cli({"registervault", fx.Registration()}, &ok);
+    ASSERT_TRUE(ok) << json::serialize(reg);
+    const std::string hook = ConfigHookId(d);
+    // The endpoint is down: the delivery fails, is retried, and stays pending.
+    ASSERT_TRUE(WaitFor([&] {
+        const auto h = Hook(d, hook);
+        return Str(h, "pending") == "1" && Str(h, "last_error").find("connect") != std::string::npos;
+    })) << json::serialize(Hook(d, hook)) << d.Log();
+    ASSERT_TRUE(WaitFor([&] {
+        const auto h = Hook(d, hook);
+        return h.contains("oldest_pending") && h.at("oldest_pending").is_object() &&
+               h.at("oldest_pending").at("attempts").as_int64() >= 3;
+    })) << "retried while down: " << json::serialize(Hook(d, hook));
+    EXPECT_EQ(Str(Hook(d, hook).at("oldest_pending"), "delivery_id"), hook + ":1");
+    EXPECT_EQ(Str(Hook(d, hook), "delivered"), "0");
+    rx.Start();
+    ASSERT_TRUE(WaitFor([&] { return rx.Count() >= 1; })) << d.Log();
+    const auto r = rx.Requests().at(0);
+    const json::object body = CheckRequest(r, "/hook");
+    EXPECT_EQ(Str(body, "type"), "vault.registered");
+    ASSERT_TRUE(WaitFor([&] { return Str(Hook(d, hook), "delivered") == "1"; }));
+    EXPECT_EQ(Str(Hook(d, hook), "pending"), "0");
+    EXPECT_EQ(Str(Hook(d, hook), "last_error"), "");
+}
+
+TEST(webhook_e2e, NoAlertIsLostWhenTheDaemonIsKilledWithUndeliveredEvents)
+{
+    Fixture fx;
+    WebhookReceiver rx{kSecret, FreePort()};
+    const uint16_t port = FreePort();
+    const std::vector<std::string> args{"--webhook=http://127.0.0.1:" + std::to_string(rx.port()) + "/hook", "--webhooksecret=" + kSecret};
+    auto d = std::make_unique<Daemon>(fx.dir / "vw", port, fx.NodePort(), args);
+    d->Start();
+    bool ok = false;
+    auto reg = d->Cli({"registervault", fx.Registration()}, &ok);
+    ASSERT_TRUE(ok) << json::serialize(reg);
+    ASSERT_TRUE(WaitFor([&] { return d->Cli({"getinfo"}).as_object().at("height").as_int64() == 111; }));
+    fx.SendTrigger();
+    ASSERT_TRUE(WaitFor([&] { return fx.InMempool(fx.recovery.GetTxid()); })) << d->Log();
+    fx.Generate(1);
+    ASSERT_TRUE(WaitFor([&] { return Str(d->Cli({"getrecovery", fx.recovery.GetTxid().ToString()}), "state") == "confirmed"; }));
+    const auto before = Events(*d);
+    ASSERT_GE(before.size(), 5u);
+    const std::string hook = ConfigHookId(*d);
+    ASSERT_TRUE(WaitFor([&] { return Str(Hook(*d, hook), "pending") == std::to_string(before.size()); })) << json::serialize(Hook(*d, hook));
+
+    d->Kill(SIGKILL);
+    d = std::make_unique<Daemon>(fx.dir / "vw", port, fx.NodePort(), args);
+    d->Start();
+    ASSERT_TRUE(WaitFor([&] { return d->Cli({"getinfo"}).is_object(); }));
+    rx.Start();
+    const auto events = Events(*d);
+    ASSERT_EQ(events.size(), before.size());
+    // Every event arrives (duplicates would be allowed, and carry the same id and body).
+    std::map<int64_t, std::string> bodies;
+    ASSERT_TRUE(WaitFor([&] {
+        for (const auto& r : rx.Requests()) bodies.emplace(SeqOf(r.Header("vaultwatch-delivery")), r.body);
+        return bodies.size() >= events.size();
+    })) << bodies.size() << " of " << events.size() << "\n" << d->Log();
+    for (const auto& [seq, type] : events) {
+        ASSERT_TRUE(bodies.contains(seq)) << "lost event " << seq << " " << type;
+    }
+    for (const auto& r : rx.Requests()) {
+        const json::object body = CheckRequest(r, "/hook");
+        EXPECT_EQ(r.body, bodies[SeqOf(Str(body, "id"))]) << "a repeated delivery is the same delivery";
+    }
+    ASSERT_TRUE(WaitFor([&] { return Str(Hook(*d, hook), "pending") == "0"; }));
+}
+
+TEST(webhook_e2e, GoneDisablesTheHook)
+{
+    Fixture fx;
+    WebhookReceiver rx{kSecret};
+    rx.SetStatus(410);
+    rx.Start();
+    Daemon d(fx.dir / "vw", FreePort(), fx.NodePort(),
+             {"--webhook=http://127.0.0.1:" + std::to_string(rx.port()) + "/hook", "--webhooksecret=" + kSecret});
+    d.Start();
+    bool ok = false;
+    auto reg = d.Cli({"registervault", fx.Registration()}, &ok);
+    ASSERT_TRUE(ok) << json::serialize(reg);
+    const std::string hook = ConfigHookId(d);
+    ASSERT_TRUE(WaitFor([&] { return Str(Hook(d, hook), "enabled") == "false"; })) << d.Log();
+    EXPECT_EQ(rx.Count(), 1u);
+    EXPECT_NE(Str(Hook(d, hook), "last_error").find("410"), std::string::npos);
+    // More events: nothing more is sent to a disabled hook.
+    fx.SendTrigger();
+    ASSERT_TRUE(WaitFor([&] { return Events(d).size() >= 3; })) << d.Log();
+    std::this_thread::sleep_for(1500ms);
+    EXPECT_EQ(rx.Count(), 1u);
+    auto t = d.Cli({"testwebhook", hook}, &ok);
+    EXPECT_FALSE(ok) << json::serialize(t);
+    EXPECT_NE(json::serialize(t).find("disabled"), std::string::npos);
+}
+
+TEST(webhook_e2e, HttpsVerifiesTheCertificateAndTheHostName)
+{
+    Fixture fx;
+    const TestCa ca = MakeTestCa(fx.dir, "trusted");
+    const TestCa rogue = MakeTestCa(fx.dir, "rogue");
+    const std::string secret = "whsec-https-0123456789abcdef";
+    WebhookReceiver good{secret, 0, ca.Issue("localhost", "DNS:localhost,IP:127.0.0.1")};
+    WebhookReceiver unknown_ca{secret, 0, rogue.Issue("localhost", "DNS:localhost,IP:127.0.0.1")};
+    WebhookReceiver wrong_name{secret, 0, ca.Issue("elsewhere", "DNS:elsewhere.example")};
+    good.Start();
+    unknown_ca.Start();
+    wrong_name.Start();
+    Daemon d(fx.dir / "vw", FreePort(), fx.NodePort(), {"--webhookcafile=" + ca.cert.string()});
+    d.Start();
+    auto add = [&](const std::string& url) {
+        bool ok = false;
+        auto r = d.Cli({"addwebhook", url, secret}, &ok);
+        EXPECT_TRUE(ok) << json::serialize(r);
+        return Str(r, "webhook_id");
+    };
+    const std::string by_name = add("https://localhost:" + std::to_string(good.port()) + "/tls");
+    const std::string by_ip = add("https://127.0.0.1:" + std::to_string(good.port()) + "/tls-ip");
+    const std::string rogue_hook = add("https://127.0.0.1:" + std::to_string(unknown_ca.port()) + "/rogue");
+    const std::string mismatch_hook = add("https://localhost:" + std::to_string(wrong_name.port()) + "/mismatch");
+    for (const auto& id : {by_name, by_ip, rogue_hook, mismatch_hook}) {
+        bool ok = false;
+        auto t = d.Cli({"testwebhook", id}, &ok);
+        ASSERT_TRUE(ok) << json::serialize(t);
+        EXPECT_EQ(Str(t, "delivery_id").rfind(id + ":test-", 0), 0u);
+    }
+    ASSERT_TRUE(WaitFor([&] { return good.Count() >= 2; })) << d.Log();
+    std::set<std::string> targets;
+    for (const auto& r : good.Requests()) {
+        const json::object body = CheckRequest(r, r.target);
+        EXPECT_EQ(Str(body, "type"), "webhook.test");
+        targets.insert(r.target);
+    }
+    EXPECT_EQ(targets, (std::set<std::string>{"/tls", "/tls-ip"}));
+    EXPECT_EQ(Str(Hook(d, by_name), "last_status"), "200");
+    // An unknown CA and a certificate for another name: refused before anything is sent.
+    ASSERT_TRUE(WaitFor([&] { return !Str(Hook(d, rogue_hook), "last_error").empty() && !Str(Hook(d, mismatch_hook), "last_error").empty(); }))
+        << d.Log();
+    EXPECT_EQ(unknown_ca.Count(), 0u);
+    EXPECT_EQ(wrong_name.Count(), 0u);
+    EXPECT_GE(unknown_ca.HandshakeFailures(), 1u);
+    EXPECT_GE(wrong_name.HandshakeFailures(), 1u);
+    EXPECT_NE(Str(Hook(d, rogue_hook), "last_error").find("certificate verify failed"), std::string::npos)
+        << Str(Hook(d, rogue_hook), "last_error");
+    EXPECT_NE(Str(Hook(d, mismatch_hook), "last_error").find("hostname mismatch"), std::string::npos)
+        << Str(Hook(d, mismatch_hook), "last_error");
+}
+
+TEST(webhook_e2e, RpcManagesHooksAndConfigHooksAreUpsertedWithStableIds)
+{
+    Fixture fx;
+    WebhookReceiver rx{kSecret};
+    rx.Start();
+    const uint16_t port = FreePort();
+    const std::string url = "http://127.0.0.1:" + std::to_string(rx.port()) + "/cfg";
+    auto d = std::make_unique<Daemon>(fx.dir / "vw", port, fx.NodePort(),
+                                      std::vector<std::string>{"--webhook=" + url, "--webhooksecret=" + kSecret});
+    d->Start();
+    const std::string cfg_hook = [&] {
+        std::string id;
+        WaitFor([&] { return !(id = ConfigHookId(*d)).empty(); });
+        return id;
+    }();
+    ASSERT_FALSE(cfg_hook.empty());
+    bool ok = true;
+    // Refusals: bad URL, short secret, bad filter, config hooks are not removed over RPC.
+    EXPECT_FALSE((d->Cli({"addwebhook", "ftp://x/", "0123456789abcdef"}, &ok), ok));
+    EXPECT_FALSE((d->Cli({"addwebhook", "http://127.0.0.1:1/", "short"}, &ok), ok));
+    EXPECT_FALSE((d->Cli({"addwebhook", "http://127.0.0.1:1/", "0123456789abcdef", "vault"}, &ok), ok));
+    auto rm = d->Cli({"removewebhook", cfg_hook}, &ok);
+    EXPECT_FALSE(ok);
+    EXPECT_NE(json::serialize(rm).find("vaultwatch.conf"), std::string::npos) << json::serialize(rm);
+    EXPECT_FALSE((d->Cli({"removewebhook", "wh-0000000000000000"}, &ok), ok));
+
+    const std::string rpc_secret = "whsec-rpc-0123456789abcdef";
+    auto added = d->Cli({"addwebhook", "http://127.0.0.1:" + std::to_string(rx.port()) + "/rpc", rpc_secret, "vault.removed"}, &ok);
+    ASSERT_TRUE(ok) << json::serialize(added);
+    const std::string rpc_hook = Str(added, "webhook_id");
+    EXPECT_EQ(Str(added, "events"), "vault.removed");
+    // testwebhook goes out whatever the filter, signed with that hook's secret.
+    auto t = d->Cli({"testwebhook", rpc_hook}, &ok);
+    ASSERT_TRUE(ok) << json::serialize(t);
+    ASSERT_TRUE(WaitFor([&] { return rx.Count() >= 1; })) << d->Log();
+    {
+        const auto r = rx.Requests().at(0);
+        EXPECT_EQ(r.target, "/rpc");
+        EXPECT_FALSE(r.signature_ok) << "the receiver holds the config secret, not this hook's";
+        EXPECT_FALSE(CheckSignature(rpc_secret, r.Header("vaultwatch-signature"), r.body, static_cast<int64_t>(std::time(nullptr))));
+        EXPECT_EQ(r.Header("vaultwatch-event"), "webhook.test");
+        EXPECT_EQ(r.Header("vaultwatch-delivery"), Str(t, "delivery_id"));
+    }
+
+    // Restart: the RPC hook persists, the config hook keeps its id.
+    d->Kill(SIGTERM);
+    d = std::make_unique<Daemon>(fx.dir / "vw", port, fx.NodePort(), std::vector<std::string>{"--webhook=" + url, "--webhooksecret=" + kSecret});
+    d->Start();
+    ASSERT_TRUE(WaitFor([&] { return d->Cli({"listwebhooks"}).is_object(); }));
+    EXPECT_EQ(Str(Hook(*d, cfg_hook), "url"), url);
+    EXPECT_EQ(Str(Hook(*d, rpc_hook), "source"), "rpc");
+    auto gone = d->Cli({"removewebhook", rpc_hook}, &ok);
+    ASSERT_TRUE(ok) << json::serialize(gone);
+    EXPECT_TRUE(Hook(*d, rpc_hook).empty());
+    EXPECT_EQ(d->Cli({"listwebhooks"}).at("webhooks").as_array().size(), 1u);
+
+    // Without the webhook= line, the config hook is gone at the next start.
+    d->Kill(SIGTERM);
+    d = std::make_unique<Daemon>(fx.dir / "vw", port, fx.NodePort());
+    d->Start();
+    ASSERT_TRUE(WaitFor([&] { return d->Cli({"listwebhooks"}).is_object(); }));
+    EXPECT_TRUE(d->Cli({"listwebhooks"}).at("webhooks").as_array().empty());
+}
+
+} // namespace
+} // namespace vw::test
+#endif
