@@ -1,6 +1,8 @@
 #include "rpc_methods.h"
 
 #include "engine.h"
+#include "vault/registry.h"
+#include "webhooks.h"
 
 #include <boost/json.hpp>
 
@@ -142,7 +144,13 @@ std::unique_ptr<rpc::RpcTable> MakeRpcTable(RpcContext ctx)
             {"vaultwatch-cli listvaults", "vaultwatch-cli listvaults triggered"},
             [engine](const rpc::Args& a) -> Result {
                 if (!engine()) return Unexpected{Unavailable()};
-                return engine()->ListVaults(OptStr(a, "state"));
+                const auto state = OptStr(a, "state");
+                // A typo must not read as "no vaults in that state".
+                if (state && !vault::ParseVaultState(*state)) {
+                    return Unexpected{RpcFailure{rpc::RPC_INVALID_PARAMETER,
+                                                 "unknown state '" + *state + "' (active, triggered, recovering, recovered, withdrawn, removed)"}};
+                }
+                return engine()->ListVaults(state);
             }});
     t->Add({"removevault",
             "vaults",
@@ -238,6 +246,65 @@ std::unique_ptr<rpc::RpcTable> MakeRpcTable(RpcContext ctx)
                 const auto count = a.at("count").to_number<int64_t>();
                 if (count < 0) return Unexpected{RpcFailure{rpc::RPC_INVALID_PARAMETER, "count must not be negative"}};
                 return FromEngine(engine()->ListEvents(after, static_cast<size_t>(count)));
+            }});
+    // --- webhooks ---------------------------------------------------------------------------
+    auto hooks = [c]() -> WebhookDispatcher* { return c->webhooks; };
+    auto from_hooks = [](Expected<json::value, WebhookError> r) -> Result {
+        if (!r) return Unexpected{RpcFailure{r.error().code, r.error().message}};
+        return std::move(*r);
+    };
+    t->Add({"addwebhook",
+            "webhooks",
+            "Adds a webhook: every event passing the filter is POSTed to url as signed JSON, at least once, in order "
+            "(docs/webhooks.md). The secret keys the Vaultwatch-Signature HMAC; it is stored (0600 database) and never "
+            "shown again. Adding a URL that is already registered updates its secret and filter and enables it again.",
+            {{"url", ArgType::String, true, std::nullopt, "http:// or https:// endpoint"},
+             {"secret", ArgType::String, true, std::nullopt, "HMAC-SHA256 key, at least 16 characters"},
+             {"events", ArgType::String, false, json::value("*"), "* or a comma-separated list of event types and families (vault.trigger,recovery.*)"}},
+            {{"webhook_id", "string", "the webhook's id"},
+             {"url", "string", "the endpoint"},
+             {"events", "string", "the filter in force"},
+             {"enabled", "boolean", "always true"},
+             {"updated", "boolean", "present when the URL was registered before"}},
+            {"vaultwatch-cli addwebhook https://alerts.example.com/vw \"$(openssl rand -hex 32)\"",
+             "vaultwatch-cli -named addwebhook url=https://alerts.example.com/vw secret=... events=vault.trigger,recovery.*"},
+            [hooks, from_hooks](const rpc::Args& a) -> Result {
+                if (!hooks()) return Unexpected{Unavailable()};
+                return from_hooks(hooks()->Add(Str(a, "url"), Str(a, "secret"), Str(a, "events")));
+            }});
+    t->Add({"listwebhooks",
+            "webhooks",
+            "Lists the webhooks (config-file and RPC-added) with their delivery counters. Secrets are never shown.",
+            {},
+            {{"webhooks", "array", "[{webhook_id, url, events, enabled, source, delivered, failed, pending, oldest_pending: {delivery_id, "
+              "attempts, last_status, last_error, next_attempt_at} or null, last_status, last_error, created_at}]"}},
+            {"vaultwatch-cli listwebhooks"},
+            [hooks](const rpc::Args&) -> Result {
+                if (!hooks()) return Unexpected{Unavailable()};
+                return hooks()->List();
+            }});
+    t->Add({"removewebhook",
+            "webhooks",
+            "Removes an RPC-added webhook and its undelivered events. Hooks from the config file are removed there.",
+            {{"webhook_id", ArgType::String, true, std::nullopt, "the webhook's id"}},
+            {{"webhook_id", "string", "the webhook's id"}, {"removed", "boolean", "always true"}},
+            {"vaultwatch-cli removewebhook wh-0123456789abcdef"},
+            [hooks, from_hooks](const rpc::Args& a) -> Result {
+                if (!hooks()) return Unexpected{Unavailable()};
+                return from_hooks(hooks()->Remove(Str(a, "webhook_id")));
+            }});
+    t->Add({"testwebhook",
+            "webhooks",
+            "Sends a webhook.test event to one webhook, ahead of its queue, once (whatever its filter). The outcome shows in "
+            "listwebhooks (last_status, last_error) and the log.",
+            {{"webhook_id", ArgType::String, true, std::nullopt, "the webhook's id"}},
+            {{"webhook_id", "string", "the webhook's id"},
+             {"delivery_id", "string", "the test delivery's id (Vaultwatch-Delivery)"},
+             {"queued", "boolean", "always true"}},
+            {"vaultwatch-cli testwebhook wh-0123456789abcdef"},
+            [hooks, from_hooks](const rpc::Args& a) -> Result {
+                if (!hooks()) return Unexpected{Unavailable()};
+                return from_hooks(hooks()->Test(Str(a, "webhook_id")));
             }});
     return table;
 }

@@ -13,11 +13,13 @@ namespace vw::daemon {
 //! What the handlers call into. Null members make a method answer RPC_MISC_ERROR ("not
 //! available"), so the table can be built without a running daemon (docs, tests).
 class Engine;
+class WebhookDispatcher;
 
 struct RpcContext {
     std::function<boost::json::value()> getinfo;
     std::function<void()> stop;
     Engine* engine{nullptr}; //!< the vault methods
+    WebhookDispatcher* webhooks{nullptr}; //!< addwebhook, listwebhooks, removewebhook, testwebhook
 };
 
 std::unique_ptr<rpc::RpcTable> MakeRpcTable(RpcContext ctx);

@@ -69,7 +69,9 @@ std::optional<std::string> CheckType(const ArgSpec& a, const json::value& v)
     case ArgType::Bool: return v.is_bool() ? std::nullopt : wrong();
     case ArgType::Object: return v.is_object() ? std::nullopt : wrong();
     case ArgType::Array: return v.is_array() ? std::nullopt : wrong();
-    case ArgType::Int: return v.is_int64() || v.is_uint64() ? std::nullopt : wrong();
+    case ArgType::Int:
+        if (v.is_uint64()) return "argument '" + a.name + "' is out of range (at most 9223372036854775807)"; // Boost.JSON: only above INT64_MAX
+        return v.is_int64() ? std::nullopt : wrong();
     case ArgType::Amount: {
         if (!v.is_int64()) return v.is_uint64() || v.is_double() ? std::optional<std::string>{"argument '" + a.name + "' must be an integer number of satoshis between 0 and 2100000000000000"} : wrong();
         const int64_t x = v.as_int64();
