@@ -73,7 +73,11 @@ std::optional<std::string> RpcServer::Start()
 void RpcServer::Stop()
 {
     boost::system::error_code ec;
+    m_stopping = true;
     m_acceptor.close(ec);
+    auto idle = std::move(m_idle);
+    m_idle.clear();
+    for (auto& [_, close] : idle) close();
     if (m_cookie_written) {
         std::filesystem::remove(m_opts.cookie_file, ec);
         m_cookie_written = false;
@@ -85,7 +89,7 @@ net::awaitable<void> RpcServer::AcceptLoop()
     auto alive = m_alive;
     for (;;) {
         auto [ec, sock] = co_await m_acceptor.async_accept(net::as_tuple(net::use_awaitable));
-        if (!*alive || !m_acceptor.is_open()) co_return;
+        if (!*alive || m_stopping || !m_acceptor.is_open()) co_return;
         if (ec) continue;
         if (m_connections >= m_opts.max_connections) {
             // Over the cap: close at once rather than queue; clients retry.
@@ -101,14 +105,18 @@ net::awaitable<void> RpcServer::Session(tcp::socket sock)
 {
     auto alive = m_alive;
     ++m_connections;
+    const uint64_t id = m_next_session++;
     struct Guard {
         std::shared_ptr<bool> alive;
-        size_t& n;
+        RpcServer& server;
+        uint64_t id;
         ~Guard()
         {
-            if (*alive) --n;
+            if (!*alive) return;
+            --server.m_connections;
+            server.m_idle.erase(id);
         }
-    } guard{alive, m_connections};
+    } guard{alive, *this, id};
     beast::tcp_stream stream{std::move(sock)};
     beast::flat_buffer buf;
     const auto tok = net::as_tuple(net::use_awaitable);
@@ -117,8 +125,10 @@ net::awaitable<void> RpcServer::Session(tcp::socket sock)
         parser.body_limit(m_opts.body_limit);
         parser.header_limit(16 * 1024);
         stream.expires_after(m_opts.io_timeout);
+        m_idle.emplace(id, [&stream] { stream.close(); });
         auto [rec, n] = co_await http::async_read(stream, buf, parser, tok);
-        if (!*alive) co_return;
+        if (!*alive || m_stopping) co_return;
+        m_idle.erase(id);
         http::response<http::string_body> res;
         bool close = false;
         if (rec == http::error::body_limit) {
@@ -160,7 +170,7 @@ net::awaitable<void> RpcServer::Session(tcp::socket sock)
         res.prepare_payload();
         stream.expires_after(m_opts.io_timeout);
         auto [wec, wn] = co_await http::async_write(stream, res, tok);
-        if (wec || close || !*alive) co_return;
+        if (wec || close || !*alive || m_stopping) co_return;
     }
 }
 

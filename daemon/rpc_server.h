@@ -10,6 +10,8 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -34,7 +36,8 @@ public:
     ~RpcServer();
     //! Binds and writes the cookie file (0600). Returns an error message on failure.
     std::optional<std::string> Start();
-    //! Stops accepting, closes connections, removes the cookie file.
+    //! Stops accepting, closes idle connections (a request being answered finishes first, then
+    //! its connection closes), removes the cookie file.
     void Stop();
     uint16_t port() const { return m_port; }
     uint64_t auth_failures() const { return m_auth_failures; }
@@ -52,6 +55,11 @@ private:
     size_t m_connections{0};
     uint64_t m_auth_failures{0};
     bool m_cookie_written{false};
+    bool m_stopping{false};
+    //! Sessions waiting for their next request, by session number: closing one ends its read.
+    //! Without this a keep-alive client would hold the daemon up at stop for io_timeout.
+    std::map<uint64_t, std::function<void()>> m_idle;
+    uint64_t m_next_session{0};
     std::shared_ptr<bool> m_alive;
 };
 
