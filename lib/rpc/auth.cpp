@@ -58,10 +58,12 @@ std::optional<std::pair<std::string, std::string>> ParseBasicAuth(std::string_vi
     const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()), reinterpret_cast<const unsigned char*>(b64.data()),
                                   static_cast<int>(b64.size()));
     if (n < 0) return std::nullopt;
-    size_t len = static_cast<size_t>(n);
-    // EVP_DecodeBlock counts padding as zero bytes: drop one per '='.
-    for (size_t i = b64.size(); i > 0 && b64[i - 1] == '='; --i) --len;
-    out.resize(len);
+    // EVP_DecodeBlock counts padding as zero bytes: drop one per '='. Padding is at most "==" at
+    // the very end (more would underflow the length: a crafted header must not crash the server).
+    size_t pad = 0;
+    while (pad < b64.size() && b64[b64.size() - 1 - pad] == '=') ++pad;
+    if (pad > 2 || b64.substr(0, b64.size() - pad).find('=') != std::string_view::npos) return std::nullopt;
+    out.resize(static_cast<size_t>(n) - pad);
     const auto colon = out.find(':');
     if (colon == std::string::npos) return std::nullopt;
     return std::pair{out.substr(0, colon), out.substr(colon + 1)};
@@ -75,7 +77,8 @@ std::optional<std::string> Authenticator::Check(std::string_view header) const
     bool ok = false;
     std::string who;
     if (!m_cookie.empty()) {
-        const bool match = TimingSafeEqual(user, COOKIE_USER) & TimingSafeEqual(pass, m_cookie);
+        // & not &&: both comparisons always run, so timing does not tell which part was wrong.
+        const bool match = (static_cast<int>(TimingSafeEqual(user, COOKIE_USER)) & static_cast<int>(TimingSafeEqual(pass, m_cookie))) != 0;
         if (match) {
             ok = true;
             who = std::string(COOKIE_USER);
@@ -83,8 +86,8 @@ std::optional<std::string> Authenticator::Check(std::string_view header) const
     }
     for (const auto& e : m_entries) {
         const auto h = crypto::HmacSha256(e.salt, pass);
-        const bool match = TimingSafeEqual(user, e.user) &
-                           (CRYPTO_memcmp(h.data(), e.hmac.data(), h.size()) == 0);
+        const bool match = (static_cast<int>(TimingSafeEqual(user, e.user)) &
+                            static_cast<int>(CRYPTO_memcmp(h.data(), e.hmac.data(), h.size()) == 0)) != 0;
         if (match && !ok) {
             ok = true;
             who = e.user;
