@@ -11,6 +11,7 @@
 // write and the broadcast costs one repeated, harmless call.
 
 #include "bitcoind_rpc.h"
+#include "control.h"
 #include "chain/listener.h"
 #include "store/store.h"
 #include "vault/matcher.h"
@@ -45,11 +46,6 @@ struct EngineOptions {
     std::function<int64_t()> now;
 };
 
-struct EngineError {
-    int code{0};          //!< rpc::ErrorCode
-    std::string message;  //!< operator-facing
-};
-
 struct EngineStats {
     uint64_t triggers_seen{0};
     uint64_t recoveries_planned{0};
@@ -58,7 +54,7 @@ struct EngineStats {
     uint64_t rebuilds{0};
 };
 
-class Engine final : public chain::ChainListener
+class Engine final : public chain::ChainListener, public VaultControl
 {
 public:
     Engine(boost::asio::any_io_executor ex, BitcoindRpc& rpc, store::Store& store, EngineOptions opts);
@@ -79,20 +75,20 @@ public:
     void BatchCommitted(int height) override;
 
     // --- control (RPC handlers; all on the io thread) ---------------------------------------
-    Expected<boost::json::value, EngineError> RegisterVault(const boost::json::object& params);
+    Expected<boost::json::value, EngineError> RegisterVault(const boost::json::object& params) override;
     //! Registers many vaults with one SQLite transaction. Returns {results: [detail | {error}]},
     //! one per request, in order; an error means nothing was stored at all.
-    Expected<boost::json::value, EngineError> RegisterVaults(const boost::json::array& requests);
-    Expected<boost::json::value, EngineError> GetVault(const std::string& vault_id) const;
-    boost::json::value ListVaults(const std::optional<std::string>& state) const;
-    Expected<boost::json::value, EngineError> RemoveVault(const std::string& vault_id);
-    Expected<boost::json::value, EngineError> SetPolicy(const std::string& vault_id, const boost::json::value& policy);
-    Expected<boost::json::value, EngineError> ApproveTrigger(const std::string& vault_id, const boost::json::object& approval);
-    Expected<boost::json::value, EngineError> ListApprovals(const std::string& vault_id) const;
-    Expected<boost::json::value, EngineError> RevokeApproval(int64_t approval_id);
-    boost::json::value ListRecoveries(const std::optional<std::string>& vault_id) const;
-    Expected<boost::json::value, EngineError> GetRecovery(const std::string& txid) const;
-    Expected<boost::json::value, EngineError> ListEvents(int64_t after_seq, size_t limit) const;
+    Expected<boost::json::value, EngineError> RegisterVaults(const boost::json::array& requests) override;
+    Expected<boost::json::value, EngineError> GetVault(const std::string& vault_id) const override;
+    boost::json::value ListVaults(const std::optional<std::string>& state) const override;
+    Expected<boost::json::value, EngineError> RemoveVault(const std::string& vault_id) override;
+    Expected<boost::json::value, EngineError> SetPolicy(const std::string& vault_id, const boost::json::value& policy) override;
+    Expected<boost::json::value, EngineError> ApproveTrigger(const std::string& vault_id, const boost::json::object& approval) override;
+    Expected<boost::json::value, EngineError> ListApprovals(const std::string& vault_id) const override;
+    Expected<boost::json::value, EngineError> RevokeApproval(int64_t approval_id) override;
+    boost::json::value ListRecoveries(const std::optional<std::string>& vault_id) const override;
+    Expected<boost::json::value, EngineError> GetRecovery(const std::string& txid) const override;
+    Expected<boost::json::value, EngineError> ListEvents(int64_t after_seq, size_t limit) const override;
 
     const EngineStats& stats() const { return m_stats; }
     //! Whether the node enforces OP_VAULT (nullopt: not known yet).

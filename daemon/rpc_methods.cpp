@@ -1,8 +1,6 @@
 #include "rpc_methods.h"
 
-#include "engine.h"
 #include "vault/registry.h"
-#include "webhooks.h"
 
 #include <boost/json.hpp>
 
@@ -86,7 +84,7 @@ std::unique_ptr<rpc::RpcTable> MakeRpcTable(RpcContext ctx)
                 return json::value(json::object{{"stopping", true}});
             }});
     // --- vaults -----------------------------------------------------------------------------
-    auto engine = [c]() -> Engine* { return c->engine; };
+    auto engine = [c]() -> VaultControl* { return c->engine; };
     t->Add({"registervault",
             "vaults",
             "Registers a vault to watch (PRODUCT.md section 2). kind \"opvault\": internal_key, leaves [{script, depth}], "
@@ -248,7 +246,7 @@ std::unique_ptr<rpc::RpcTable> MakeRpcTable(RpcContext ctx)
                 return FromEngine(engine()->ListEvents(after, static_cast<size_t>(count)));
             }});
     // --- webhooks ---------------------------------------------------------------------------
-    auto hooks = [c]() -> WebhookDispatcher* { return c->webhooks; };
+    auto hooks = [c]() -> WebhookControl* { return c->webhooks; };
     auto from_hooks = [](Expected<json::value, WebhookError> r) -> Result {
         if (!r) return Unexpected{RpcFailure{r.error().code, r.error().message}};
         return std::move(*r);

@@ -10,6 +10,7 @@
 // retried with exponential backoff and jitter until the horizon, then given up (logged,
 // counted); 410 Gone disables the hook. Secrets are never logged or returned.
 
+#include "control.h"
 #include "rpc/webhook.h"
 #include "store/store.h"
 
@@ -52,11 +53,6 @@ struct ConfiguredWebhook {
     std::string events{"*"};
 };
 
-struct WebhookError {
-    int code{0};          //!< rpc::ErrorCode
-    std::string message;
-};
-
 //! What one HTTP attempt came to.
 struct WebhookAttempt {
     std::optional<unsigned> status;   //!< HTTP status, when a response header arrived
@@ -70,7 +66,7 @@ struct WebhookStats {
     uint64_t given_up{0};
 };
 
-class WebhookDispatcher
+class WebhookDispatcher final : public WebhookControl
 {
 public:
     WebhookDispatcher(boost::asio::any_io_executor ex, store::Store& store, WebhookOptions opts);
@@ -88,10 +84,10 @@ public:
     void Kick();
 
     // --- control (RPC handlers; on the io thread) -------------------------------------------
-    Expected<boost::json::value, WebhookError> Add(const std::string& url, const std::string& secret, const std::string& events);
-    boost::json::value List() const;
-    Expected<boost::json::value, WebhookError> Remove(const std::string& id);
-    Expected<boost::json::value, WebhookError> Test(const std::string& id);
+    Result Add(const std::string& url, const std::string& secret, const std::string& events) override;
+    boost::json::value List() const override;
+    Result Remove(const std::string& id) override;
+    Result Test(const std::string& id) override;
 
     const WebhookStats& stats() const { return m_stats; }
     //! Deliveries waiting, over every hook (metrics).

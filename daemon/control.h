@@ -1,0 +1,61 @@
+#pragma once
+// What the control port calls into, as interfaces: the RPC method table (rpc_methods.*) depends
+// on these and not on the engine or the webhook dispatcher, so it builds and fuzzes on its own
+// (tests/fuzz/fuzz_rpc_request.cpp links it without the daemon's I/O).
+
+#include "util/expected.h"
+
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace vw::daemon {
+
+struct EngineError {
+    int code{0};          //!< rpc::ErrorCode
+    std::string message;  //!< operator-facing
+};
+
+struct WebhookError {
+    int code{0};          //!< rpc::ErrorCode
+    std::string message;
+};
+
+//! The vault methods (implemented by Engine; every call on the io thread).
+class VaultControl
+{
+public:
+    virtual ~VaultControl() = default;
+    using Result = Expected<boost::json::value, EngineError>;
+    virtual Result RegisterVault(const boost::json::object& params) = 0;
+    virtual Result RegisterVaults(const boost::json::array& requests) = 0;
+    virtual Result GetVault(const std::string& vault_id) const = 0;
+    virtual boost::json::value ListVaults(const std::optional<std::string>& state) const = 0;
+    virtual Result RemoveVault(const std::string& vault_id) = 0;
+    virtual Result SetPolicy(const std::string& vault_id, const boost::json::value& policy) = 0;
+    virtual Result ApproveTrigger(const std::string& vault_id, const boost::json::object& approval) = 0;
+    virtual Result ListApprovals(const std::string& vault_id) const = 0;
+    virtual Result RevokeApproval(int64_t approval_id) = 0;
+    virtual boost::json::value ListRecoveries(const std::optional<std::string>& vault_id) const = 0;
+    virtual Result GetRecovery(const std::string& txid) const = 0;
+    virtual Result ListEvents(int64_t after_seq, size_t limit) const = 0;
+};
+
+//! The webhook methods (implemented by WebhookDispatcher; on the io thread).
+class WebhookControl
+{
+public:
+    virtual ~WebhookControl() = default;
+    using Result = Expected<boost::json::value, WebhookError>;
+    virtual Result Add(const std::string& url, const std::string& secret, const std::string& events) = 0;
+    virtual boost::json::value List() const = 0;
+    virtual Result Remove(const std::string& id) = 0;
+    virtual Result Test(const std::string& id) = 0;
+};
+
+} // namespace vw::daemon
