@@ -296,7 +296,9 @@ void Engine::Evaluate(store::StateChanges& changes)
 void Engine::PersistNow(store::StateChanges& changes)
 {
     if (changes.empty()) return;
+    const bool events = !changes.events.empty();
     auto r = m_store.Apply(changes);
+    if (r && events && on_events) on_events();
     if (!r) {
         // Nothing was committed; the in-memory view is ahead of the store. Rebuild from the store
         // at the next opportunity so that what we act on is what we can prove later.
@@ -377,6 +379,7 @@ void Engine::BatchCommitted(int height)
         PersistNow(changes);
     }
     KickBroadcaster(); // new intents, and a rebroadcast of everything unconfirmed, each block
+    if (on_events) on_events(); // the block's events are committed now (cheap if there are none)
 }
 
 // --- broadcasting -----------------------------------------------------------------------------

@@ -59,6 +59,10 @@ class Engine final : public chain::ChainListener, public VaultControl
 public:
     Engine(boost::asio::any_io_executor ex, BitcoindRpc& rpc, store::Store& store, EngineOptions opts);
 
+    //! Called on the io thread after events were committed to the log (the webhook dispatcher
+    //! delivers them at once rather than at its next poll).
+    std::function<void()> on_events;
+
     //! Rebuilds the registry and the recovery book from the store. Returns an error (fatal: the
     //! database does not hold what this version wrote) or nothing.
     Expected<void, std::string> Load();

@@ -250,6 +250,7 @@ int main(int argc, char** argv)
             return 1;
         }
     }
+    engine.on_events = [&] { webhooks.Kick(); };
     LoggingListener logging{cfg.debug_eventlog};
     TeeListener listener{engine, logging};
     FollowerOptions fo;
