@@ -252,6 +252,9 @@ public:
             std::vector<char*> argv;
             for (auto& a : args) argv.push_back(a.data());
             argv.push_back(nullptr);
+            // The parent's sockets (the simulator's listener among them) must not live on in the child:
+            // an inherited listener keeps the port bound and queues connections nobody accepts.
+            ::close_range(3, ~0U, 0);
             ::execv(argv[0], argv.data());
             ::_exit(127);
         }
