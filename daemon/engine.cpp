@@ -186,6 +186,19 @@ void Engine::Event(store::StateChanges& changes, std::string type, const std::st
     changes.events.push_back({0, Now(), std::move(type), vault_id, txid, height, json::serialize(data)});
 }
 
+void Engine::NodeStatus(bool reachable, const std::string& detail)
+{
+    if (reachable == !m_node_down_reported) return;
+    m_node_down_reported = !reachable;
+    store::StateChanges changes;
+    if (reachable) {
+        Event(changes, "node.recovered", "", "", std::nullopt, {});
+    } else {
+        Event(changes, "node.unreachable", "", "", std::nullopt, {{"detail", detail}});
+    }
+    PersistNow(changes);
+}
+
 void Engine::Apply(const Transaction& tx, std::optional<int> height, store::StateChanges* changes,
                    const std::vector<vault::VaultEvent>& events)
 {

@@ -63,6 +63,10 @@ public:
     //! delivers them at once rather than at its next poll).
     std::function<void()> on_events;
 
+    //! The node's health as the chain follower sees it. Records node.unreachable when bitcoind
+    //! stops answering (or does not answer at start), and node.recovered when it answers again.
+    void NodeStatus(bool reachable, const std::string& detail);
+
     //! Rebuilds the registry and the recovery book from the store. Returns an error (fatal: the
     //! database does not hold what this version wrote) or nothing.
     Expected<void, std::string> Load();
@@ -143,6 +147,7 @@ private:
     // Broadcaster: one call in flight (BitcoindRpc is one connection).
     boost::asio::steady_timer m_bcast_wake;
     bool m_bcast_running{false};
+    bool m_node_down_reported{false}; //!< a node.unreachable is out with no node.recovered yet
     bool m_stopping{false};
     // Rescans requested by registrations with a birth height below the tip.
     std::deque<std::pair<uint32_t, int>> m_rescans;                //!< (vault idx, from height)

@@ -344,6 +344,9 @@ int main(int argc, char** argv)
         zmq->Start();
     };
     follower.on_status_change = [&](const FollowerStatus& st) {
+        if (st.node == FollowerStatus::Node::Ok || st.node == FollowerStatus::Node::Unreachable) {
+            engine.NodeStatus(st.node == FollowerStatus::Node::Ok, st.detail);
+        }
         if (st.node == FollowerStatus::Node::Ok && !zmq) net::co_spawn(io, start_zmq(), net::detached);
     };
     net::co_spawn(

@@ -96,6 +96,9 @@ public:
             std::vector<char*> argv;
             for (auto& a : args) argv.push_back(a.data());
             argv.push_back(nullptr);
+            // The parent's sockets (the simulator's listener among them) must not live on in the child:
+            // an inherited listener keeps the port bound and queues connections nobody accepts.
+            ::close_range(3, ~0U, 0);
             ::execv(argv[0], argv.data());
             ::_exit(127);
         }
@@ -499,6 +502,31 @@ TEST(webhook_e2e, GoneDisablesTheHook)
     auto t = d.Cli({"testwebhook", hook}, &ok);
     EXPECT_FALSE(ok) << json::serialize(t);
     EXPECT_NE(json::serialize(t).find("disabled"), std::string::npos);
+}
+
+TEST(webhook_e2e, NodeUnreachableThenRecoveredAreDeliveredOnceEach)
+{
+    Fixture fx;
+    WebhookReceiver rx{kSecret};
+    rx.Start();
+    Daemon d(fx.dir / "vw", FreePort(), fx.NodePort(),
+             {"--webhook=http://127.0.0.1:" + std::to_string(rx.port()) + "/hook", "--webhooksecret=" + kSecret, "--webhookevents=node.*"});
+    d.Start();
+    ASSERT_TRUE(WaitFor([&] { return d.Cli({"getinfo"}).is_object() && d.Cli({"getinfo"}).as_object().at("height").as_int64() == 111; }))
+        << d.Log();
+    EXPECT_EQ(rx.Count(), 0u) << "a node that answers from the start raises nothing";
+    fx.node->SetUnreachable(true);
+    ASSERT_TRUE(WaitFor([&] { return rx.Count() >= 1; })) << d.Log();
+    std::this_thread::sleep_for(1500ms); // more failed polls while it stays down: still one alert
+    EXPECT_EQ(rx.Count(), 1u);
+    fx.node->SetUnreachable(false);
+    ASSERT_TRUE(WaitFor([&] { return rx.Count() >= 2; })) << d.Log();
+    const auto reqs = rx.Requests();
+    ASSERT_EQ(reqs.size(), 2u);
+    const json::object down = CheckRequest(reqs[0], "/hook"), up = CheckRequest(reqs[1], "/hook");
+    EXPECT_EQ(Str(down, "type"), "node.unreachable");
+    EXPECT_FALSE(Str(down.at("data").as_object(), "detail").empty()) << json::serialize(down);
+    EXPECT_EQ(Str(up, "type"), "node.recovered");
 }
 
 TEST(webhook_e2e, HttpsVerifiesTheCertificateAndTheHostName)
