@@ -11,15 +11,19 @@ FUZZ_SECONDS=${FUZZ_SECONDS:-10}
 
 bash contrib/install-deps.sh
 
+# Line tables only (-g1): backtraces keep file:line, and the build is ~20% faster than with full
+# debug info (GCC's variable tracking through the coroutines is what costs).
 echo "== release build + tests"
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG" -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG" >/dev/null
 cmake --build build -j"$JOBS"
 ctest --test-dir build --output-on-failure -j"$JOBS"
 
 if [ "${1:-}" = "--quick" ]; then exit 0; fi
 
 echo "== ASan+UBSan build + tests"
-cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSANITIZERS=address,undefined -DVW_BUILD_BENCH=OFF >/dev/null
+cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSANITIZERS=address,undefined -DVW_BUILD_BENCH=OFF \
+  -DCMAKE_CXX_FLAGS_DEBUG="-O0 -g1" -DCMAKE_C_FLAGS_DEBUG="-O0 -g1" >/dev/null
 cmake --build build-asan -j"$JOBS"
 # The SIGKILL-after-intent e2e test runs in stage 1 only: under ASan on a loaded 2-core runner its
 # restarted daemon has missed the test's deadline (open in issue 4; the daemon's stderr is kept).
