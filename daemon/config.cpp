@@ -1,5 +1,7 @@
 #include "config.h"
 
+#include "metrics_server.h"
+
 #include <boost/program_options.hpp>
 
 #include <fstream>
@@ -140,6 +142,10 @@ Expected<std::optional<Config>, std::string> ParseConfig(int argc, const char* c
     if (c.webhook_timeout == 0) return Unexpected{"webhooktimeout must be at least 1"};
     if (c.webhook_retry_hours == 0) return Unexpected{"webhookretryhours must be at least 1"};
     if (c.webhook_max_backoff == 0) return Unexpected{"webhookmaxbackoff must be at least 1"};
+    if (!c.metricsbind.empty()) {
+        std::string why;
+        if (!ParseMetricsBind(c.metricsbind, &why)) return Unexpected{why};
+    }
     return std::optional<Config>{std::move(c)};
 }
 

@@ -103,6 +103,7 @@ public:
     std::optional<bool> vault_enforced() const { return m_vault_enforced; }
     int tip_height() const { return m_tip; }
     const vault::Registry& registry() const { return m_registry; }
+    const std::map<Txid, store::RecoveryRow>& recoveries() const { return m_recoveries; }
     //! Called after each broadcast attempt (tests, metrics): txid, whether the node accepted it.
     std::function<void(const Txid&, bool)> on_broadcast;
 

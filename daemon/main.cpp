@@ -4,7 +4,9 @@
 #include "chain_follower.h"
 #include "config.h"
 #include "engine.h"
+#include "daemon_metrics.h"
 #include "log.h"
+#include "metrics_server.h"
 #include "rpc_methods.h"
 #include "rpc_server.h"
 #include "webhooks.h"
@@ -300,6 +302,19 @@ int main(int argc, char** argv)
         log::Main()->critical("{}", *e);
         return 1;
     }
+    std::unique_ptr<MetricsServer> metrics;
+    if (!cfg.metricsbind.empty()) {
+        const auto hp = ParseMetricsBind(cfg.metricsbind, nullptr); // validated with the config
+        MetricsServerOptions mo;
+        mo.bind = hp->first;
+        mo.port = hp->second;
+        metrics = std::make_unique<MetricsServer>(
+            io.get_executor(), [&] { return RenderDaemonMetrics(follower, engine, webhooks, rpc_server); }, mo);
+        if (auto e = metrics->Start()) {
+            log::Main()->critical("{}", *e);
+            return 1;
+        }
+    }
 
     net::signal_set stop_signals{io, SIGINT, SIGTERM};
     net::signal_set hup{io, SIGHUP};
@@ -318,6 +333,7 @@ int main(int argc, char** argv)
         engine_rpc.Cancel();
         follower.Stop();
         rpc_server.Stop();
+        if (metrics) metrics->Stop();
         hup.cancel();
         stop_signals.cancel();
     };

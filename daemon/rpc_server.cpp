@@ -160,7 +160,9 @@ net::awaitable<void> RpcServer::Session(tcp::socket sock)
             } else if (req.target() != "/") {
                 res.result(http::status::not_found);
             } else {
+                const auto t0 = std::chrono::steady_clock::now();
                 const auto reply = rpc::Dispatch(m_table, req.body(), m_opts.limits);
+                m_latency.Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
                 res.result(reply.status);
                 if (reply.status != 204) res.set(http::field::content_type, "application/json");
                 res.body() = reply.body;

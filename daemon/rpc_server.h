@@ -3,6 +3,7 @@
 // read and write bounded by a deadline, bodies capped, connections capped, failed auth delayed.
 
 #include "rpc/auth.h"
+#include "rpc/metrics.h"
 #include "rpc/table.h"
 
 #include <boost/asio/awaitable.hpp>
@@ -41,6 +42,8 @@ public:
     void Stop();
     uint16_t port() const { return m_port; }
     uint64_t auth_failures() const { return m_auth_failures; }
+    //! Time to answer each authenticated request (dispatch and handler), in seconds.
+    const rpc::Histogram& latency() const { return m_latency; }
 
 private:
     boost::asio::awaitable<void> AcceptLoop();
@@ -54,6 +57,7 @@ private:
     uint16_t m_port{0};
     size_t m_connections{0};
     uint64_t m_auth_failures{0};
+    rpc::Histogram m_latency{rpc::LatencyBuckets()};
     bool m_cookie_written{false};
     bool m_stopping{false};
     //! Sessions waiting for their next request, by session number: closing one ends its read.

@@ -1,0 +1,89 @@
+#include "daemon_metrics.h"
+
+#include "chain_follower.h"
+#include "engine.h"
+#include "rpc/metrics.h"
+#include "rpc_server.h"
+#include "webhooks.h"
+
+#include <array>
+#include <map>
+
+namespace vw::daemon {
+
+using rpc::MetricsText;
+using T = MetricsText::Type;
+
+std::string RenderDaemonMetrics(const ChainFollower& follower, const Engine& engine, const WebhookDispatcher& webhooks,
+                                const RpcServer& rpc)
+{
+    MetricsText m;
+    const FollowerStatus& st = follower.status();
+    m.Family("vaultwatch_tip_height", T::Gauge, "Height of the last block processed (the persisted cursor); -1 before the first.");
+    m.Sample("vaultwatch_tip_height", st.cursor.height);
+    m.Family("vaultwatch_node_height", T::Gauge, "bitcoind's best height at the last reconcile; -1 if unknown.");
+    m.Sample("vaultwatch_node_height", st.node_tip);
+    m.Family("vaultwatch_tip_lag_blocks", T::Gauge, "Blocks bitcoind has that vaultwatchd has not processed yet.");
+    m.Sample("vaultwatch_tip_lag_blocks", st.node_tip >= 0 && st.cursor.height >= 0 ? st.node_tip - st.cursor.height : 0);
+    m.Family("vaultwatch_node_up", T::Gauge, "1 while bitcoind answers and is usable (status ok).");
+    m.Sample("vaultwatch_node_up", st.node == FollowerStatus::Node::Ok ? 1 : 0);
+    m.Family("vaultwatch_caught_up", T::Gauge, "1 once the first catch-up finished.");
+    m.Sample("vaultwatch_caught_up", st.caught_up ? 1 : 0);
+    m.Family("vaultwatch_reconciles_total", T::Counter, "Reconciles with bitcoind's best block (ZMQ wake-ups, gaps, timer).");
+    m.Sample("vaultwatch_reconciles_total", static_cast<double>(st.reconciles));
+    m.Family("vaultwatch_zmq_gaps_total", T::Counter, "ZMQ sequence gaps detected (each answered by a resync).");
+    m.Sample("vaultwatch_zmq_gaps_total", static_cast<double>(st.zmq_gaps));
+    m.Family("vaultwatch_zmq_restarts_total", T::Counter, "ZMQ publisher restarts detected.");
+    m.Sample("vaultwatch_zmq_restarts_total", static_cast<double>(st.zmq_restarts));
+    m.Family("vaultwatch_zmq_bad_messages_total", T::Counter, "ZMQ messages that did not parse (logged and ignored).");
+    m.Sample("vaultwatch_zmq_bad_messages_total", static_cast<double>(st.zmq_bad_messages));
+
+    // Every (kind, state) pair, zeros included, so that a series never vanishes.
+    std::map<std::pair<std::string, std::string>, int64_t> vaults;
+    constexpr std::array kinds{vault::VaultKind::OpVault, vault::VaultKind::Presigned};
+    constexpr std::array states{vault::VaultState::Active,    vault::VaultState::Triggered, vault::VaultState::Recovering,
+                                vault::VaultState::Recovered, vault::VaultState::Withdrawn, vault::VaultState::Removed};
+    for (auto k : kinds) {
+        for (auto s : states) vaults[{std::string(vault::ToString(k)), std::string(vault::ToString(s))}] = 0;
+    }
+    const auto& reg = engine.registry();
+    for (uint32_t i = 0; i < reg.size(); ++i) {
+        const auto* r = reg.Get(i);
+        ++vaults[{std::string(vault::ToString(r->kind)), std::string(vault::ToString(r->state))}];
+    }
+    m.Family("vaultwatch_vaults", T::Gauge, "Registered vaults by kind and state.");
+    for (const auto& [ks, n] : vaults) m.Sample("vaultwatch_vaults", static_cast<double>(n), {{"kind", ks.first}, {"state", ks.second}});
+
+    std::map<std::string, int64_t> recoveries{{"planned", 0}, {"broadcast", 0}, {"confirmed", 0}, {"failed", 0}, {"replaced", 0}};
+    for (const auto& [_, r] : engine.recoveries()) ++recoveries[r.state];
+    m.Family("vaultwatch_recoveries", T::Gauge, "Our recovery transactions by state.");
+    for (const auto& [state, n] : recoveries) m.Sample("vaultwatch_recoveries", static_cast<double>(n), {{"state", state}});
+
+    const EngineStats& es = engine.stats();
+    m.Family("vaultwatch_triggers_total", T::Counter, "Unvault triggers seen (mempool or block) since start.");
+    m.Sample("vaultwatch_triggers_total", static_cast<double>(es.triggers_seen));
+    m.Family("vaultwatch_recoveries_planned_total", T::Counter, "Recovery intents persisted since start.");
+    m.Sample("vaultwatch_recoveries_planned_total", static_cast<double>(es.recoveries_planned));
+    m.Family("vaultwatch_broadcasts_total", T::Counter, "sendrawtransaction calls for recoveries, by outcome, since start.");
+    m.Sample("vaultwatch_broadcasts_total", static_cast<double>(es.broadcasts), {{"result", "accepted"}});
+    m.Sample("vaultwatch_broadcasts_total", static_cast<double>(es.broadcast_failures), {{"result", "failed"}});
+
+    const WebhookStats& ws = webhooks.stats();
+    m.Family("vaultwatch_webhook_pending", T::Gauge, "Webhook deliveries waiting (the outbox depth, over every hook).");
+    m.Sample("vaultwatch_webhook_pending", static_cast<double>(webhooks.Pending()));
+    m.Family("vaultwatch_webhook_attempts_total", T::Counter, "Webhook HTTP attempts since start, by outcome.");
+    m.Sample("vaultwatch_webhook_attempts_total", static_cast<double>(ws.delivered), {{"result", "delivered"}});
+    m.Sample("vaultwatch_webhook_attempts_total", static_cast<double>(ws.failed_attempts), {{"result", "failed"}});
+    m.Family("vaultwatch_webhook_given_up_total", T::Counter, "Webhook deliveries given up after the retry horizon since start.");
+    m.Sample("vaultwatch_webhook_given_up_total", static_cast<double>(ws.given_up));
+
+    m.Family("vaultwatch_rpc_auth_failures_total", T::Counter, "Control-port requests refused for bad credentials since start.");
+    m.Sample("vaultwatch_rpc_auth_failures_total", static_cast<double>(rpc.auth_failures()));
+    m.Family("vaultwatch_rpc_request_duration_seconds", T::Histogram, "Time to answer an authenticated control-port request.");
+    m.HistogramSamples("vaultwatch_rpc_request_duration_seconds", rpc.latency());
+    m.Family("vaultwatch_bitcoind_rpc_wait_seconds_total", T::Counter, "Time the chain follower spent waiting on bitcoind RPC.");
+    m.Sample("vaultwatch_bitcoind_rpc_wait_seconds_total", st.rpc_seconds);
+    return m.str();
+}
+
+} // namespace vw::daemon

@@ -1,0 +1,16 @@
+#pragma once
+// What /metrics shows: the daemon's components rendered as Prometheus text at each scrape.
+
+#include <string>
+
+namespace vw::daemon {
+
+class ChainFollower;
+class Engine;
+class RpcServer;
+class WebhookDispatcher;
+
+std::string RenderDaemonMetrics(const ChainFollower& follower, const Engine& engine, const WebhookDispatcher& webhooks,
+                                const RpcServer& rpc);
+
+} // namespace vw::daemon

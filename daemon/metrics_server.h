@@ -1,0 +1,54 @@
+#pragma once
+// Prometheus /metrics on its own port (metricsbind), apart from the control port: no auth, so
+// loopback by default and a warning otherwise. One short GET per connection, each read and write
+// bounded by a deadline, connections capped; what a scrape shows comes from render().
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace vw::daemon {
+
+struct MetricsServerOptions {
+    std::string bind{"127.0.0.1"};
+    uint16_t port{0};                                         //!< 0 = pick a free port (tests)
+    std::chrono::milliseconds io_timeout{std::chrono::seconds{5}};
+    size_t max_connections{8};
+};
+
+//! Parses metricsbind: "port", "host:port" or "[v6]:port". Returns {host, port} or an error.
+std::optional<std::pair<std::string, uint16_t>> ParseMetricsBind(const std::string& s, std::string* error);
+
+class MetricsServer
+{
+public:
+    MetricsServer(boost::asio::any_io_executor ex, std::function<std::string()> render, MetricsServerOptions opts);
+    ~MetricsServer();
+    std::optional<std::string> Start();
+    void Stop();
+    uint16_t port() const { return m_port; }
+
+private:
+    boost::asio::awaitable<void> AcceptLoop();
+    boost::asio::awaitable<void> Session(boost::asio::ip::tcp::socket sock);
+
+    boost::asio::any_io_executor m_ex;
+    std::function<std::string()> m_render;
+    MetricsServerOptions m_opts;
+    boost::asio::ip::tcp::acceptor m_acceptor;
+    uint16_t m_port{0};
+    size_t m_connections{0};
+    bool m_stopping{false};
+    std::map<uint64_t, std::function<void()>> m_open; //!< closes each open session at stop
+    uint64_t m_next{0};
+    std::shared_ptr<bool> m_alive;
+};
+
+} // namespace vw::daemon

@@ -1,0 +1,165 @@
+// /metrics of the real vaultwatchd against the simulator: every family present and well formed
+// (each sample line "name{labels} value" under its own # TYPE), values that follow the chain and
+// the registry, only GET /metrics answered, and a bad metricsbind refused at start.
+#ifdef VW_HAVE_SIM
+
+#include "process_util.h"
+#include "regtest_sim.h"
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <gtest/gtest.h>
+
+#include <map>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <string>
+
+namespace vw::test {
+namespace {
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using namespace std::chrono_literals;
+
+struct HttpAnswer {
+    unsigned status{0};
+    std::string content_type;
+    std::string body;
+};
+
+HttpAnswer Get(uint16_t port, const std::string& target, http::verb verb = http::verb::get)
+{
+    net::io_context io;
+    beast::tcp_stream s{io};
+    s.expires_after(10s);
+    s.connect(net::ip::tcp::endpoint{net::ip::make_address("127.0.0.1"), port});
+    http::request<http::empty_body> req{verb, target, 11};
+    req.set(http::field::host, "127.0.0.1");
+    http::write(s, req);
+    beast::flat_buffer buf;
+    http::response_parser<http::string_body> parser;
+    parser.skip(verb == http::verb::head); // a HEAD answer has Content-Length but no body
+    http::read(s, buf, parser);
+    const auto& res = parser.get();
+    return {res.result_int(), std::string(res[http::field::content_type]), res.body()};
+}
+
+//! name{labels} -> value, checking the exposition format line by line on the way.
+std::map<std::string, double> Parse(const std::string& text)
+{
+    static const std::regex sample(R"(^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*"(?:,[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*")*\})? ([-+0-9.eE]+|NaN|\+Inf|-Inf)$)");
+    std::map<std::string, double> out;
+    std::set<std::string> typed;
+    std::istringstream in(text);
+    std::string line, family;
+    while (std::getline(in, line)) {
+        if (line.rfind("# HELP ", 0) == 0) continue;
+        if (line.rfind("# TYPE ", 0) == 0) {
+            std::istringstream t(line.substr(7));
+            std::string kind;
+            t >> family >> kind;
+            EXPECT_TRUE(kind == "gauge" || kind == "counter" || kind == "histogram") << line;
+            EXPECT_TRUE(typed.insert(family).second) << "family typed twice: " << family;
+            continue;
+        }
+        std::smatch m;
+        if (!std::regex_match(line, m, sample)) {
+            ADD_FAILURE() << "not a sample line: '" << line << "'";
+            continue;
+        }
+        EXPECT_EQ(m[1].str().rfind(family, 0), 0u) << "sample outside its family: " << line;
+        out[m[1].str() + m[2].str()] = m[3] == "+Inf" ? INFINITY : std::stod(m[3].str());
+    }
+    return out;
+}
+
+struct Fixture {
+    proc::TempDir dir{"vw-metrics"};
+    std::unique_ptr<sim::RegtestSim> node;
+    std::unique_ptr<proc::Vaultwatchd> daemon;
+    uint16_t metrics_port{proc::FreePort()};
+    Fixture()
+    {
+        sim::SimConfig cfg;
+        cfg.rpc_user = "u";
+        cfg.rpc_password = "p";
+        for (const char* t : {"rawtx", "hashblock", "sequence"}) cfg.zmq.push_back({t, "tcp://127.0.0.1:0"});
+        node = std::make_unique<sim::RegtestSim>(cfg);
+        node->Start();
+        daemon = std::make_unique<proc::Vaultwatchd>(VW_VAULTWATCHD_PATH, dir.path() / "vw");
+        daemon->node_args = {"--bitcoind.rpcport=" + std::to_string(node->RpcPort()), "--bitcoind.rpcuser=u", "--bitcoind.rpcpassword=p"};
+    }
+    ~Fixture()
+    {
+        daemon->child().Kill(SIGKILL);
+        node->Stop();
+    }
+};
+
+TEST(metrics_tests, ScrapeShowsTheChainAndTheDaemon)
+{
+    Fixture f;
+    f.node->Generate(25);
+    f.daemon->extra_args = {"--metricsbind=127.0.0.1:" + std::to_string(f.metrics_port)};
+    f.daemon->Start();
+    std::map<std::string, double> m;
+    ASSERT_TRUE(proc::WaitUntil(
+        [&] {
+            try {
+                const auto a = Get(f.metrics_port, "/metrics");
+                if (a.status != 200) return false;
+                m = Parse(a.body);
+                return m["vaultwatch_tip_height"] == 25 && m["vaultwatch_caught_up"] == 1;
+            } catch (const std::exception&) {
+                return false;
+            }
+        },
+        30s))
+        << f.daemon->LogTail();
+    const auto a = Get(f.metrics_port, "/metrics");
+    EXPECT_EQ(a.content_type, "text/plain; version=0.0.4; charset=utf-8");
+    m = Parse(a.body);
+    EXPECT_EQ(m["vaultwatch_node_height"], 25);
+    EXPECT_EQ(m["vaultwatch_tip_lag_blocks"], 0);
+    EXPECT_EQ(m["vaultwatch_node_up"], 1);
+    for (const char* k : {"vaultwatch_zmq_gaps_total", "vaultwatch_triggers_total", "vaultwatch_webhook_pending",
+                          R"(vaultwatch_recoveries{state="broadcast"})", R"(vaultwatch_vaults{kind="presigned",state="active"})",
+                          R"(vaultwatch_vaults{kind="opvault",state="triggered"})", R"(vaultwatch_rpc_request_duration_seconds_bucket{le="+Inf"})",
+                          "vaultwatch_rpc_request_duration_seconds_count", R"(vaultwatch_webhook_attempts_total{result="failed"})"}) {
+        EXPECT_TRUE(m.contains(k)) << k << " missing in\n" << a.body;
+    }
+    EXPECT_EQ(m[R"(vaultwatch_vaults{kind="presigned",state="active"})"], 0);
+
+    // The chain moves on: the gauges follow.
+    f.node->Generate(3);
+    EXPECT_TRUE(proc::WaitUntil([&] { return Parse(Get(f.metrics_port, "/metrics").body)["vaultwatch_tip_height"] == 28; }, 30s))
+        << f.daemon->LogTail();
+
+    // Only GET /metrics.
+    EXPECT_EQ(Get(f.metrics_port, "/").status, 404u);
+    EXPECT_EQ(Get(f.metrics_port, "/metrics", http::verb::post).status, 405u);
+    EXPECT_EQ(Get(f.metrics_port, "/metrics", http::verb::head).status, 200u);
+    EXPECT_TRUE(f.daemon->child().Running());
+}
+
+TEST(metrics_tests, BadMetricsBindIsRefusedAtStart)
+{
+    Fixture f;
+    for (const char* bad : {"127.0.0.1:0", "localhost:9", "9x", "::1:9", "[::1]"}) {
+        f.daemon->extra_args = {std::string("--metricsbind=") + bad};
+        f.daemon->Start();
+        const auto st = f.daemon->child().Wait(20s);
+        ASSERT_TRUE(st) << bad << ": kept running";
+        EXPECT_TRUE(WIFEXITED(*st) && WEXITSTATUS(*st) == 1) << bad;
+        EXPECT_NE(f.daemon->LogTail(5).find("metricsbind"), std::string::npos) << bad << "\n" << f.daemon->LogTail(5);
+    }
+}
+
+} // namespace
+} // namespace vw::test
+#endif
