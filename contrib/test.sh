@@ -15,7 +15,7 @@ bash contrib/install-deps.sh
 # debug info (GCC's variable tracking through the coroutines is what costs).
 echo "== release build + tests"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG" -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG" >/dev/null
+  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG" >/dev/null
 cmake --build build -j"$JOBS"
 ctest --test-dir build --output-on-failure -j"$JOBS"
 
@@ -23,11 +23,13 @@ if [ "${1:-}" = "--quick" ]; then exit 0; fi
 
 echo "== ASan+UBSan build + tests"
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSANITIZERS=address,undefined -DVW_BUILD_BENCH=OFF \
-  -DCMAKE_CXX_FLAGS_DEBUG="-O0 -g1" -DCMAKE_C_FLAGS_DEBUG="-O0 -g1" >/dev/null
+  -DCMAKE_CXX_FLAGS_DEBUG="-O0 -g1" >/dev/null
 cmake --build build-asan -j"$JOBS"
 # The SIGKILL-after-intent e2e test runs in stage 1 only: under ASan on a loaded 2-core runner its
 # restarted daemon has missed the test's deadline (open in issue 4; the daemon's stderr is kept).
-ctest --test-dir build-asan --output-on-failure -j"$JOBS" -E 'SigkillAfterTheIntentThenRestartBroadcastsOnce' 
+# functional_against_sim reruns the process tests of stage 1 through a second launcher; the
+# daemon's own paths already run under ASan in engine_e2e, fault_tests and webhook_e2e.
+ctest --test-dir build-asan --output-on-failure -j"$JOBS" -E 'SigkillAfterTheIntentThenRestartBroadcastsOnce|functional_against_sim' 
 
 if [ -x tests/fuzz/smoke.sh ] || [ -f tests/fuzz/smoke.sh ]; then
   echo "== fuzz smoke (${FUZZ_SECONDS}s per target)"
