@@ -9,6 +9,7 @@
 #include "metrics_server.h"
 #include "rpc_methods.h"
 #include "rpc_server.h"
+#include "systemd_notify.h"
 #include "webhooks.h"
 #include "zmq_subscriber.h"
 
@@ -327,7 +328,9 @@ int main(int argc, char** argv)
         });
     };
     wait_hup();
+    SystemdNotifier systemd{io.get_executor()};
     request_stop = [&] {
+        systemd.Stopping();
         webhooks.Stop();
         engine.Stop();
         engine_rpc.Cancel();
@@ -359,7 +362,12 @@ int main(int argc, char** argv)
             [&](const std::string& e, std::string why) { follower.OnZmqBadMessage(e, why); });
         zmq->Start();
     };
+    follower.on_caught_up = [&] {
+        const auto& st = follower.status();
+        systemd.Ready("watching " + std::to_string(engine.registry().size()) + " vault(s) at height " + std::to_string(st.cursor.height));
+    };
     follower.on_status_change = [&](const FollowerStatus& st) {
+        systemd.Status("bitcoind " + std::string(ToString(st.node)) + (st.detail.empty() ? "" : ": " + st.detail));
         if (st.node == FollowerStatus::Node::Ok || st.node == FollowerStatus::Node::Unreachable) {
             engine.NodeStatus(st.node == FollowerStatus::Node::Ok, st.detail);
         }
@@ -370,6 +378,7 @@ int main(int argc, char** argv)
         [&]() -> net::awaitable<void> {
             engine.Start();
             webhooks.Start();
+            systemd.StartWatchdog();
             co_await start_zmq();
             co_await follower.Run();
             if (follower.fatal_error()) exit_code = 1;

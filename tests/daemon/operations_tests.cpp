@@ -1,6 +1,9 @@
-// /metrics of the real vaultwatchd against the simulator: every family present and well formed
-// (each sample line "name{labels} value" under its own # TYPE), values that follow the chain and
-// the registry, only GET /metrics answered, and a bad metricsbind refused at start.
+// Operating the real vaultwatchd against the simulator:
+// - /metrics: every family present and well formed (each sample line "name{labels} value" under
+//   its own # TYPE), values that follow the chain and the registry, only GET /metrics answered,
+//   and a bad metricsbind refused at start;
+// - systemd Type=notify: READY=1 only after the first catch-up, WATCHDOG=1 at half of
+//   $WATCHDOG_USEC, STOPPING=1 at SIGTERM, all on a $NOTIFY_SOCKET the test listens on.
 #ifdef VW_HAVE_SIM
 
 #include "process_util.h"
@@ -12,6 +15,9 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <gtest/gtest.h>
+
+#include <sys/socket.h>
+#include <sys/un.h>
 
 #include <map>
 #include <regex>
@@ -158,6 +164,77 @@ TEST(metrics_tests, BadMetricsBindIsRefusedAtStart)
         EXPECT_TRUE(WIFEXITED(*st) && WEXITSTATUS(*st) == 1) << bad;
         EXPECT_NE(f.daemon->LogTail(5).find("metricsbind"), std::string::npos) << bad << "\n" << f.daemon->LogTail(5);
     }
+}
+
+//! A datagram socket standing in for systemd's notify socket.
+class NotifySocket
+{
+public:
+    explicit NotifySocket(const std::filesystem::path& path) : m_path(path)
+    {
+        m_fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        sockaddr_un a{};
+        a.sun_family = AF_UNIX;
+        std::snprintf(a.sun_path, sizeof a.sun_path, "%s", path.c_str());
+        if (::bind(m_fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) throw std::runtime_error("bind notify socket");
+    }
+    ~NotifySocket() { ::close(m_fd); }
+    //! The next datagram, or "" after timeout.
+    std::string Next(std::chrono::milliseconds timeout)
+    {
+        timeval tv{static_cast<time_t>(timeout.count() / 1000), static_cast<suseconds_t>((timeout.count() % 1000) * 1000)};
+        ::setsockopt(m_fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        char buf[4096];
+        const ssize_t n = ::recv(m_fd, buf, sizeof buf, 0);
+        return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string{};
+    }
+    //! Waits for a datagram containing want; returns every datagram seen meanwhile.
+    std::vector<std::string> Until(const std::string& want, std::chrono::milliseconds timeout)
+    {
+        std::vector<std::string> seen;
+        const auto end = std::chrono::steady_clock::now() + timeout;
+        while (std::chrono::steady_clock::now() < end) {
+            seen.push_back(Next(100ms));
+            if (seen.back().find(want) != std::string::npos) break;
+        }
+        std::erase(seen, std::string{});
+        return seen;
+    }
+
+private:
+    std::filesystem::path m_path;
+    int m_fd{-1};
+};
+
+TEST(systemd_tests, ReadyAfterCatchUpThenWatchdogThenStopping)
+{
+    Fixture f;
+    f.node->Generate(300);
+    f.node->SetSlow(2ms); // catch-up takes a while: READY must not come before it ends
+    NotifySocket sock{f.dir.path() / "notify"};
+    ::setenv("NOTIFY_SOCKET", (f.dir.path() / "notify").c_str(), 1);
+    ::setenv("WATCHDOG_USEC", "200000", 1); // 200 ms: a ping every 100 ms
+    ::unsetenv("WATCHDOG_PID");
+    f.daemon->Start();
+    ::unsetenv("NOTIFY_SOCKET");
+    ::unsetenv("WATCHDOG_USEC");
+    auto seen = sock.Until("READY=1", 60s);
+    ASSERT_FALSE(seen.empty()) << f.daemon->LogTail();
+    const std::string& ready = seen.back();
+    ASSERT_NE(ready.find("READY=1"), std::string::npos) << f.daemon->LogTail();
+    EXPECT_NE(ready.find("STATUS=watching 0 vault(s) at height 300"), std::string::npos) << ready;
+    EXPECT_GE(std::count(seen.begin(), seen.end(), "WATCHDOG=1"), 1) << "the watchdog pings from the start";
+    // The cursor was at the tip when READY went out (the event log lags by at most a poll).
+    EXPECT_EQ(proc::CommittedCursor(f.daemon->NetDir()).height, 300);
+    // Pings keep coming from the io loop.
+    int pings = 0;
+    const auto t0 = std::chrono::steady_clock::now();
+    while (std::chrono::steady_clock::now() - t0 < 1s) pings += sock.Next(200ms) == "WATCHDOG=1";
+    EXPECT_GE(pings, 5) << "about one every 100 ms";
+    f.daemon->child().Kill(SIGTERM);
+    seen = sock.Until("STOPPING=1", 5s);
+    ASSERT_FALSE(seen.empty());
+    EXPECT_NE(seen.back().find("STOPPING=1"), std::string::npos);
 }
 
 } // namespace
