@@ -5,6 +5,7 @@
 #include <boost/program_options.hpp>
 
 #include <fstream>
+#include <set>
 #include <iostream>
 
 namespace vw::daemon {
@@ -90,13 +91,39 @@ uint16_t Config::DefaultRpcPort(const std::string& chain)
     return 8345;
 }
 
+namespace {
+//! The first line of the config file that sets option (a key k under [s] sets "s.k"), or 0.
+int LineOf(const std::filesystem::path& conf, std::string option)
+{
+    while (!option.empty() && option[0] == '-') option.erase(0, 1);
+    std::ifstream f(conf);
+    std::string line, section;
+    for (int n = 1; std::getline(f, line); ++n) {
+        const auto b = line.find_first_not_of(" \t");
+        if (b == std::string::npos || line[b] == '#') continue;
+        if (line[b] == '[') {
+            const auto e = line.find(']', b);
+            section = e == std::string::npos ? "" : line.substr(b + 1, e - b - 1);
+            continue;
+        }
+        std::string key = line.substr(b, line.find('=', b) - b);
+        while (!key.empty() && (key.back() == ' ' || key.back() == '\t')) key.pop_back();
+        if ((section.empty() ? key : section + "." + key) == option) return n;
+    }
+    return 0;
+}
+} // namespace
+
 Expected<std::optional<Config>, std::string> ParseConfig(int argc, const char* const argv[])
 {
     Config c;
     auto desc = Options(c);
     po::variables_map vm;
+    std::set<std::string> cli_keys;
     try {
-        po::store(po::parse_command_line(argc, argv, desc), vm);
+        const auto cli = po::parse_command_line(argc, argv, desc);
+        for (const auto& o : cli.options) cli_keys.insert(o.string_key);
+        po::store(cli, vm);
         if (vm.count("help")) {
             std::cout << desc << "\n";
             return std::optional<Config>{};
@@ -113,7 +140,10 @@ Expected<std::optional<Config>, std::string> ParseConfig(int argc, const char* c
             try {
                 po::store(po::parse_config_file(f, desc, /*allow_unregistered=*/false), vm);
             } catch (const po::error& e) {
-                return Unexpected{c.conf.string() + ": " + e.what()};
+                // file:line: message, so that the operator goes straight to the bad line.
+                const auto* named = dynamic_cast<const po::error_with_option_name*>(&e);
+                const int line = named ? LineOf(c.conf, named->get_option_name()) : 0;
+                return Unexpected{c.conf.string() + (line ? ":" + std::to_string(line) : "") + ": " + e.what()};
             }
         } else if (vm.count("conf")) {
             return Unexpected{"config file " + c.conf.string() + " does not exist"};
@@ -122,8 +152,13 @@ Expected<std::optional<Config>, std::string> ParseConfig(int argc, const char* c
     } catch (const po::error& e) {
         return Unexpected{std::string(e.what())};
     }
+    // An option set in the file (and not overridden by a flag) is reported as file:line: ...
+    auto bad = [&](const std::string& option, const std::string& msg) -> Expected<std::optional<Config>, std::string> {
+        const int line = cli_keys.contains(option) ? 0 : LineOf(c.conf, option);
+        return Unexpected{line ? c.conf.string() + ":" + std::to_string(line) + ": " + msg : msg};
+    };
     if (std::find(kChains.begin(), kChains.end(), c.chain) == kChains.end()) {
-        return Unexpected{"chain=" + c.chain + " is not one of main, test, testnet4, signet, regtest"};
+        return bad("chain", "chain=" + c.chain + " is not one of main, test, testnet4, signet, regtest");
     }
     if (c.rpcport == 0) c.rpcport = Config::DefaultRpcPort(c.chain);
     if (c.bitcoind.rpcport == 0) c.bitcoind.rpcport = Config::DefaultBitcoindRpcPort(c.chain);
@@ -131,20 +166,21 @@ Expected<std::optional<Config>, std::string> ParseConfig(int argc, const char* c
         return Unexpected{std::string("no bitcoind credentials: set bitcoind.rpccookiefile (e.g. ~/.bitcoin/") +
                           (c.chain == "main" ? "" : c.chain + "/") + ".cookie) or bitcoind.rpcuser/bitcoind.rpcpassword"};
     }
-    if (c.poll_seconds == 0) return Unexpected{"pollseconds must be at least 1"};
+    if (c.poll_seconds == 0) return bad("pollseconds", "pollseconds must be at least 1");
     if (c.allow_unenforced_opvault && c.chain != "regtest") {
-        return Unexpected{std::string("allowunenforcedopvault is for regtest tests only: on ") + c.chain +
-                          " an OP_VAULT output is anyone-can-spend unless the node enforces it"};
+        return bad("allowunenforcedopvault", "allowunenforcedopvault is for regtest tests only: on " + c.chain +
+                                                 " an OP_VAULT output is anyone-can-spend unless the node enforces it");
     }
     if (!c.webhooks.empty() && c.webhook_secret.size() < 16) {
-        return Unexpected{std::string("webhook= needs webhooksecret= (at least 16 characters): every delivery is signed with it")};
+        return bad(c.webhook_secret.empty() ? "webhook" : "webhooksecret",
+                   "webhook= needs webhooksecret= (at least 16 characters): every delivery is signed with it");
     }
-    if (c.webhook_timeout == 0) return Unexpected{"webhooktimeout must be at least 1"};
-    if (c.webhook_retry_hours == 0) return Unexpected{"webhookretryhours must be at least 1"};
-    if (c.webhook_max_backoff == 0) return Unexpected{"webhookmaxbackoff must be at least 1"};
+    if (c.webhook_timeout == 0) return bad("webhooktimeout", "webhooktimeout must be at least 1");
+    if (c.webhook_retry_hours == 0) return bad("webhookretryhours", "webhookretryhours must be at least 1");
+    if (c.webhook_max_backoff == 0) return bad("webhookmaxbackoff", "webhookmaxbackoff must be at least 1");
     if (!c.metricsbind.empty()) {
         std::string why;
-        if (!ParseMetricsBind(c.metricsbind, &why)) return Unexpected{why};
+        if (!ParseMetricsBind(c.metricsbind, &why)) return bad("metricsbind", why);
     }
     return std::optional<Config>{std::move(c)};
 }

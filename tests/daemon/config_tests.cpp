@@ -85,6 +85,27 @@ TEST(config_tests, ClearErrors)
     ASSERT_FALSE(in_file);
     EXPECT_NE(in_file.error().find("vaultwatch.conf"), std::string::npos) << in_file.error();
     EXPECT_NE(in_file.error().find("bogus"), std::string::npos) << in_file.error();
+    EXPECT_NE(in_file.error().find("vaultwatch.conf:2:"), std::string::npos) << "names the line: " << in_file.error();
+    // A bad value in a [section], and a semantic error, both name file and line.
+    {
+        std::ofstream f(dir / "vaultwatch.conf");
+        f << "# comment\nchain=regtest\n\n[bitcoind]\nrpcuser=u\nrpcport=notaport\n";
+    }
+    auto in_section = Parse({"--datadir=" + dir.string()});
+    ASSERT_FALSE(in_section);
+    EXPECT_NE(in_section.error().find("vaultwatch.conf:6:"), std::string::npos) << in_section.error();
+    EXPECT_NE(in_section.error().find("rpcport"), std::string::npos) << in_section.error();
+    {
+        std::ofstream f(dir / "vaultwatch.conf");
+        f << "chain=regtest\npollseconds=0\n[bitcoind]\nrpcuser=u\n";
+    }
+    auto semantic = Parse({"--datadir=" + dir.string()});
+    ASSERT_FALSE(semantic);
+    EXPECT_NE(semantic.error().find("vaultwatch.conf:2: pollseconds must be at least 1"), std::string::npos) << semantic.error();
+    // The same value given as a flag names no line (the flag wins over the file).
+    auto flag = Parse({"--datadir=" + dir.string(), "--pollseconds=0"});
+    ASSERT_FALSE(flag);
+    EXPECT_EQ(flag.error(), "pollseconds must be at least 1");
     std::filesystem::remove_all(dir);
 }
 
