@@ -2,7 +2,7 @@
 # The main job, end to end on a local regtest chain: install what is missing, build, run the
 # core's self-check, then a node (the simulator, or $BITCOIND) with vaultwatchd beside it, and a
 # vault being protected: a thief broadcasts the vault's unvault, vaultwatchd answers with the
-# recovery before anyone else can act.
+# recovery before anyone else can act, and a webhook receiver gets the signed alerts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 JOBS=${JOBS:-$(nproc)}
@@ -16,9 +16,10 @@ echo "== core self-check: scan real blocks against 1,000,000 vaults, vs one SHA-
 ./build/tests/bench/vw_bench_scan --iters 20 | tail -8
 
 WORK=$(mktemp -d)
-NODE_PID=""; VW_PID=""
+NODE_PID=""; VW_PID=""; WH_PID=""
 cleanup() {
   [ -n "$VW_PID" ] && kill "$VW_PID" 2>/dev/null || true
+  [ -n "$WH_PID" ] && kill "$WH_PID" 2>/dev/null || true
   [ -n "$NODE_PID" ] && kill "$NODE_PID" 2>/dev/null || true
   wait 2>/dev/null || true
   rm -rf "$WORK"
@@ -29,7 +30,7 @@ for k in sys.argv[1:]: v=v[k] if not k.isdigit() else v[int(k)]
 print(v if isinstance(v,str) else json.dumps(v))' "$@"; }
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-RPCPORT=$(free_port); ZTX=$(free_port); ZSEQ=$(free_port); ZBLK=$(free_port); VWPORT=$(free_port)
+RPCPORT=$(free_port); ZTX=$(free_port); ZSEQ=$(free_port); ZBLK=$(free_port); VWPORT=$(free_port); WHPORT=$(free_port)
 NODE_ARGS=(-regtest -rpcport="$RPCPORT" -rpcuser=demo -rpcpassword=demo
            -zmqpubrawtx=tcp://127.0.0.1:"$ZTX" -zmqpubsequence=tcp://127.0.0.1:"$ZSEQ"
            -zmqpubhashblock=tcp://127.0.0.1:"$ZBLK")
@@ -50,10 +51,17 @@ ADDR=$(./build/tests/vw-demo-wallet address)
 node generatetoaddress 101 "$ADDR" >/dev/null
 echo "node at height $(node getblockcount)"
 
+echo "== a webhook receiver on 127.0.0.1:$WHPORT (checks every signature)"
+WHSECRET=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
+python3 contrib/demo-webhook-receiver.py "$WHPORT" "$WHSECRET" "$WORK/webhooks.jsonl" &
+WH_PID=$!
+
 echo "== vaultwatchd"
 mkdir -p "$WORK/vw"
 ./build/daemon/vaultwatchd --chain=regtest --datadir="$WORK/vw" --rpcport="$VWPORT" --startheight=0 --pollseconds=1 \
-  --bitcoind.rpcport="$RPCPORT" --bitcoind.rpcuser=demo --bitcoind.rpcpassword=demo >"$WORK/vw.log" 2>&1 &
+  --bitcoind.rpcport="$RPCPORT" --bitcoind.rpcuser=demo --bitcoind.rpcpassword=demo \
+  --webhook=http://127.0.0.1:"$WHPORT"/vaultwatch --webhooksecret="$WHSECRET" --webhookevents='vault.*,recovery.*' \
+  >"$WORK/vw.log" 2>&1 &
 VW_PID=$!
 wait_until() { # <description> <command...>: polls for up to 20 s
   local what=$1; shift
@@ -87,4 +95,11 @@ echo "== the recovery confirmed; the vault is $(vw getvault "$VID" | json state)
 vw listevents | python3 -c 'import json,sys
 for e in json.load(sys.stdin)["events"]:
     print("  #%-3d %-20s %-20s %s" % (e["seq"], e["type"], e["vault_id"] or "", e["txid"] or ""))'
+webhooks_in() { grep -q '"recovery.confirmed"' "$WORK/webhooks.jsonl"; }
+wait_until "the recovery.confirmed webhook" webhooks_in
+echo "== the webhooks the receiver got, in order (signed with the secret it was given):"
+python3 -c 'import json,sys
+for l in open(sys.argv[1]):
+    d = json.loads(l)
+    print("  %-20s %-26s signature %s" % (d["type"], d["id"], "ok" if d["signature_ok"] else "BAD"))' "$WORK/webhooks.jsonl"
 echo "== demo finished"
