@@ -572,8 +572,15 @@ private:
             if (int rc = sqlite3_step(st.get()); rc != SQLITE_DONE) return Unexpected{Err(m_db, rc, what)};
             return {};
         };
+        // One prepared statement per table, reset per row: a batch registration writes thousands.
+        std::optional<Stmt> vault_st;
         for (const auto& v : c.vaults) {
-            Stmt st{m_db, "INSERT OR REPLACE INTO vaults (idx, vault_id, kind, registration, policy, removed, created_at) VALUES (?,?,?,?,?,?,?)"};
+            if (!vault_st) {
+                vault_st.emplace(m_db, "INSERT OR REPLACE INTO vaults (idx, vault_id, kind, registration, policy, removed, created_at) "
+                                       "VALUES (?,?,?,?,?,?,?)");
+            }
+            Stmt& st = *vault_st;
+            st.Reset();
             sqlite3_bind_int64(st.get(), 1, v.idx);
             sqlite3_bind_text(st.get(), 2, v.vault_id.data(), static_cast<int>(v.vault_id.size()), SQLITE_STATIC);
             sqlite3_bind_text(st.get(), 3, v.kind.data(), static_cast<int>(v.kind.size()), SQLITE_STATIC);
@@ -594,8 +601,11 @@ private:
             if (a.id != 0) sqlite3_bind_int64(st.get(), 6, a.id);
             if (auto r = step(st, "write approval"); !r) return r;
         }
+        std::optional<Stmt> tx_st;
         for (const auto& t : c.vault_txs) {
-            Stmt st{m_db, "INSERT OR IGNORE INTO vault_txs (height, pos, block_hash, txid, tx) VALUES (?,?,?,?,?)"};
+            if (!tx_st) tx_st.emplace(m_db, "INSERT OR IGNORE INTO vault_txs (height, pos, block_hash, txid, tx) VALUES (?,?,?,?,?)");
+            Stmt& st = *tx_st;
+            st.Reset();
             sqlite3_bind_int(st.get(), 1, t.height);
             sqlite3_bind_int64(st.get(), 2, t.pos);
             sqlite3_bind_blob(st.get(), 3, t.block.span().data(), 32, SQLITE_STATIC);
@@ -621,8 +631,11 @@ private:
             sqlite3_bind_int64(st.get(), 11, r.created_at);
             if (auto res = step(st, "write recovery"); !res) return res;
         }
+        std::optional<Stmt> event_st;
         for (const auto& e : c.events) {
-            Stmt st{m_db, "INSERT INTO events (created_at, type, vault_id, txid, height, data) VALUES (?,?,?,?,?,?)"};
+            if (!event_st) event_st.emplace(m_db, "INSERT INTO events (created_at, type, vault_id, txid, height, data) VALUES (?,?,?,?,?,?)");
+            Stmt& st = *event_st;
+            st.Reset();
             sqlite3_bind_int64(st.get(), 1, e.created_at);
             sqlite3_bind_text(st.get(), 2, e.type.data(), static_cast<int>(e.type.size()), SQLITE_STATIC);
             sqlite3_bind_text(st.get(), 3, e.vault_id.data(), static_cast<int>(e.vault_id.size()), SQLITE_STATIC);
