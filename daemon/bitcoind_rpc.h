@@ -72,7 +72,7 @@ public:
     std::chrono::nanoseconds busy() const { return m_busy; }
 
 private:
-    boost::asio::awaitable<RpcResult<boost::json::value>> CallOnce(const std::string& body, bool& auth_failed);
+    boost::asio::awaitable<RpcResult<boost::json::value>> CallOnce(const std::string& body, bool& auth_failed, bool& closed);
     std::optional<std::string> AuthHeader();
 
     boost::asio::any_io_executor m_ex;
