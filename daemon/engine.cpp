@@ -413,6 +413,8 @@ void Engine::KickBroadcaster()
 {
     if (m_stopping) return;
     if (m_bcast_running) {
+        // Mid-pass there is no wait to cancel: the flag makes the loop go round once more.
+        m_bcast_kicked = true;
         m_bcast_wake.cancel();
         return;
     }
@@ -435,6 +437,7 @@ net::awaitable<void> Engine::BroadcastLoop()
     std::chrono::milliseconds backoff{125};
     while (!m_stopping && again) {
         again = false;
+        m_bcast_kicked = false;
         bool transient = false;
         store::StateChanges changes;
         std::vector<Txid> todo, touched;
@@ -460,7 +463,7 @@ net::awaitable<void> Engine::BroadcastLoop()
                 ++m_stats.broadcasts;
                 if (row.state != "confirmed") row.state = "broadcast";
                 row.last_error.clear();
-                if (before == "planned") {
+                if (before == "planned" || before == "failed") { // an operator told of the failure hears it went through
                     for (const auto& id : row.vault_ids) Event(changes, "recovery.broadcast", id, txid.ToString(), std::nullopt, {{"trigger_txid", row.trigger_txid.ToString()}});
                 }
             } else {
@@ -493,6 +496,10 @@ net::awaitable<void> Engine::BroadcastLoop()
         // Node trouble: retry soon, backing off to retry_interval; otherwise sleep until kicked.
         backoff = transient ? std::min(backoff * 2, std::chrono::duration_cast<std::chrono::milliseconds>(m_opts.retry_interval))
                             : std::chrono::milliseconds{125};
+        if (m_bcast_kicked) { // kicked during the pass (a new block or intent): go round at once
+            again = true;
+            continue;
+        }
         m_bcast_wake.expires_after(transient ? backoff : std::chrono::hours{24 * 365});
         auto [ec] = co_await m_bcast_wake.async_wait(net::as_tuple(net::use_awaitable));
         // Cancelled = kicked (new intent or new block): go round again. Expired = retry.

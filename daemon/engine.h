@@ -148,6 +148,7 @@ private:
     // Broadcaster: one call in flight (BitcoindRpc is one connection).
     boost::asio::steady_timer m_bcast_wake;
     bool m_bcast_running{false};
+    bool m_bcast_kicked{false}; //!< kicked while a pass was in flight
     bool m_node_down_reported{false}; //!< a node.unreachable is out with no node.recovered yet
     bool m_stopping{false};
     // Rescans requested by registrations with a birth height below the tip.

@@ -645,6 +645,67 @@ TEST(webhook_e2e, RpcManagesHooksAndConfigHooksAreUpsertedWithStableIds)
     EXPECT_TRUE(d->Cli({"listwebhooks"}).at("webhooks").as_array().empty());
 }
 
+TEST(webhook_e2e, FailedRecoveryReorgAndRemovalAreDelivered)
+{
+    Fixture fx;
+    WebhookReceiver rx{kSecret};
+    rx.Start();
+    Daemon d(fx.dir / "vw", FreePort(), fx.NodePort(),
+             {"--webhook=http://127.0.0.1:" + std::to_string(rx.port()) + "/hook", "--webhooksecret=" + kSecret});
+    d.Start();
+    bool ok = false;
+    auto reg = d.Cli({"registervault", fx.Registration()}, &ok);
+    ASSERT_TRUE(ok) << json::serialize(reg);
+    const std::string vid = Str(reg, "vault_id");
+    ASSERT_TRUE(WaitFor([&] { return d.Cli({"getinfo"}).as_object().at("height").as_int64() == 111; }));
+    // The node refuses our recovery (and only it) for a while.
+    const Txid rtxid = fx.recovery.GetTxid();
+    fx.node->SetPolicyHook([rtxid](const Transaction& tx) -> std::optional<std::string> {
+        if (tx.GetTxid() == rtxid) return std::string("non-mandatory-script-verify-flag (test)");
+        return std::nullopt;
+    });
+    fx.SendTrigger();
+    ASSERT_TRUE(WaitFor([&] { return Str(d.Cli({"getrecovery", rtxid.ToString()}), "state") == "failed"; })) << d.Log();
+    EXPECT_FALSE(fx.InMempool(rtxid));
+    // It is tried again at the next block, and goes through once the node accepts it.
+    fx.node->SetPolicyHook(nullptr);
+    fx.Generate(1);
+    ASSERT_TRUE(WaitFor([&] { return fx.InMempool(rtxid); })) << d.Log();
+    fx.Generate(1);
+    ASSERT_TRUE(WaitFor([&] { return Str(d.Cli({"getrecovery", rtxid.ToString()}), "state") == "confirmed"; })) << d.Log();
+    // A reorg takes the recovery's block away: chain.reorg, and the recovery is back in the mempool.
+    fx.node->Call("invalidateblock", {fx.node->BestBlockHash()});
+    ASSERT_TRUE(WaitFor([&] { return fx.InMempool(rtxid) && Str(d.Cli({"getrecovery", rtxid.ToString()}), "state") == "broadcast"; }))
+        << d.Log();
+    auto removed = d.Cli({"removevault", vid}, &ok);
+    ASSERT_TRUE(ok) << json::serialize(removed);
+
+    std::map<int64_t, std::string> events;
+    ASSERT_TRUE(WaitFor([&] {
+        events = Events(d);
+        return !events.empty() && rx.Count() >= events.size() && events.rbegin()->second == "vault.removed";
+    })) << rx.Count() << " of " << events.size() << "\n" << d.Log();
+    std::vector<std::string> types;
+    std::map<std::string, json::object> by_type;
+    for (const auto& r : rx.Requests()) {
+        const json::object body = CheckRequest(r, "/hook");
+        types.push_back(Str(body, "type"));
+        by_type.emplace(Str(body, "type"), body.at("data").as_object());
+    }
+    const std::vector<std::string> want{"vault.registered", "vault.trigger",      "recovery.planned", "recovery.failed",
+                                        "recovery.broadcast", "recovery.confirmed", "chain.reorg",      "vault.removed"};
+    size_t at = 0;
+    for (const auto& t : types) {
+        if (at < want.size() && t == want[at]) ++at;
+    }
+    EXPECT_EQ(at, want.size()) << "got " << json::serialize(json::value_from(types));
+    EXPECT_NE(Str(by_type["recovery.failed"], "error").find("non-mandatory-script-verify-flag"), std::string::npos)
+        << json::serialize(by_type["recovery.failed"]);
+    EXPECT_EQ(Str(by_type["recovery.failed"], "txid"), rtxid.ToString());
+    EXPECT_EQ(Str(by_type["vault.removed"], "vault_id"), vid);
+    EXPECT_FALSE(Str(by_type["chain.reorg"], "disconnected_hash").empty());
+}
+
 } // namespace
 } // namespace vw::test
 #endif
