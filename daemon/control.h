@@ -43,6 +43,8 @@ public:
     virtual Result RevokeApproval(int64_t approval_id) = 0;
     virtual boost::json::value ListRecoveries(const std::optional<std::string>& vault_id) const = 0;
     virtual Result GetRecovery(const std::string& txid) const = 0;
+    //! The operator's panic button: sweep every live UTXO of the vault now, whatever its policy.
+    virtual Result RecoverVault(const std::string& vault_id) = 0;
     virtual Result ListEvents(int64_t after_seq, size_t limit) const = 0;
 };
 

@@ -31,11 +31,15 @@ std::string PlanKindName(vault::PlanKind k)
     case vault::PlanKind::OpVaultUnauthorized: return "opvault_unauthorized";
     case vault::PlanKind::OpVaultAuthorized: return "opvault_authorized";
     case vault::PlanKind::Presigned: return "presigned";
+    case vault::PlanKind::PresignedEmergency: return "presigned_emergency";
     }
     return "unknown";
 }
 
 bool Unconfirmed(const store::RecoveryRow& r) { return r.state == "planned" || r.state == "broadcast" || r.state == "failed"; }
+
+//! A recovery the operator asked for (recovervault) answers no trigger: its trigger_txid is null.
+json::value TriggerTxidJson(const Txid& t) { return t.IsNull() ? json::value(nullptr) : json::value(t.ToString()); }
 
 json::object RecoveryJson(const store::RecoveryRow& r, bool with_hex)
 {
@@ -43,7 +47,7 @@ json::object RecoveryJson(const store::RecoveryRow& r, bool with_hex)
     for (const auto& v : r.vault_ids) ids.emplace_back(v);
     json::object o{{"txid", r.txid.ToString()},
                    {"kind", r.kind},
-                   {"trigger_txid", r.trigger_txid.ToString()},
+                   {"trigger_txid", TriggerTxidJson(r.trigger_txid)},
                    {"vault_ids", std::move(ids)},
                    {"state", r.state},
                    {"deadline_height", r.deadline_height ? json::value(*r.deadline_height) : json::value(nullptr)},
@@ -169,7 +173,7 @@ Expected<void, std::string> Engine::Rebuild()
         if (r.state != "planned" && r.state != "broadcast") continue;
         for (const auto& id : r.vault_ids) {
             if (auto vid = vault::VaultId::Parse(id)) {
-                if (auto i = m_registry.Find(*vid); i && m_registry.Get(*i)->state == VaultState::Triggered) m_registry.SetState(*i, VaultState::Recovering);
+                if (auto i = m_registry.Find(*vid); i && (m_registry.Get(*i)->state == VaultState::Triggered || m_registry.Get(*i)->state == VaultState::Active)) m_registry.SetState(*i, VaultState::Recovering);
             }
         }
     }
@@ -241,7 +245,7 @@ void Engine::Evaluate(store::StateChanges& changes)
 {
     std::set<Txid> answered_triggers;
     for (const auto& [_, r] : m_recoveries) {
-        if (r.state != "replaced") answered_triggers.insert(r.trigger_txid);
+        if (r.state != "replaced" && !r.trigger_txid.IsNull()) answered_triggers.insert(r.trigger_txid);
     }
     for (auto& [ttxid, t] : m_triggers) {
         const auto& ev = t.event;
@@ -464,7 +468,7 @@ net::awaitable<void> Engine::BroadcastLoop()
                 if (row.state != "confirmed") row.state = "broadcast";
                 row.last_error.clear();
                 if (before == "planned" || before == "failed") { // an operator told of the failure hears it went through
-                    for (const auto& id : row.vault_ids) Event(changes, "recovery.broadcast", id, txid.ToString(), std::nullopt, {{"trigger_txid", row.trigger_txid.ToString()}});
+                    for (const auto& id : row.vault_ids) Event(changes, "recovery.broadcast", id, txid.ToString(), std::nullopt, {{"trigger_txid", TriggerTxidJson(row.trigger_txid)}});
                 }
             } else {
                 ++m_stats.broadcast_failures;
@@ -887,6 +891,72 @@ Expected<json::value, EngineError> Engine::ListEvents(int64_t after_seq, size_t 
                                    {"data", ec ? json::value(nullptr) : data}});
     }
     return json::value(json::object{{"events", std::move(out)}});
+}
+
+Expected<json::value, EngineError> Engine::RecoverVault(const std::string& vault_id)
+{
+    auto id = vault::VaultId::Parse(vault_id);
+    auto i = id ? m_registry.Find(*id) : std::nullopt;
+    if (!i || m_registry.Get(*i)->state == VaultState::Removed) return Unexpected{EngineError{rpc::RPC_NOT_FOUND, "no vault " + vault_id}};
+    // Pressing the button twice is harmless: what is already being swept is reported again.
+    auto in_flight = [&] {
+        json::array out;
+        for (const auto& [_, r] : m_recoveries) {
+            if (Unconfirmed(r) && std::find(r.vault_ids.begin(), r.vault_ids.end(), vault_id) != r.vault_ids.end()) out.push_back(RecoveryJson(r, false));
+        }
+        return out;
+    };
+    auto plans = vault::PlanVaultRecovery(m_registry, *i, {});
+    if (!plans) {
+        if (plans.error().error == vault::PlanError::NothingToSweep) {
+            json::array already = in_flight();
+            if (!already.empty()) return json::value(json::object{{"vault_id", vault_id}, {"recoveries", std::move(already)}});
+            return Unexpected{EngineError{rpc::RPC_MISC_ERROR, "nothing to sweep: vault " + vault_id + " has no unspent output that a recovery can spend"}};
+        }
+        std::string why{vault::ToString(plans.error().error)};
+        if (plans.error().build_error) why += std::string(": ") + std::string(vault::ToString(*plans.error().build_error));
+        return Unexpected{EngineError{rpc::RPC_MISC_ERROR, "cannot plan a recovery of " + vault_id + ": " + why}};
+    }
+    // The earliest deadline among the vault's open triggers, if any: the sweep must beat it.
+    std::optional<int> deadline;
+    for (const auto& [_, t] : m_triggers) {
+        if (t.closed || !t.event.height || !t.event.spend_delay) continue;
+        if (std::find(t.event.vaults.begin(), t.event.vaults.end(), *i) == t.event.vaults.end()) continue;
+        const int d = vault::DeadlineHeight(*t.event.height, static_cast<int>(*t.event.spend_delay));
+        deadline = deadline ? std::min(*deadline, d) : d;
+    }
+    store::StateChanges changes;
+    for (auto& p : *plans) {
+        store::RecoveryRow row;
+        const Transaction tx{p.tx};
+        row.txid = tx.GetTxid();
+        if (m_recoveries.contains(row.txid)) continue; // the same pre-signed tx is already ours
+        row.kind = PlanKindName(p.kind);
+        for (auto v : p.vaults) row.vault_ids.push_back(VaultIdOf(v));
+        row.tx = SerializeTransaction(tx);
+        row.state = "planned";
+        row.deadline_height = deadline;
+        row.created_at = Now();
+        for (const auto& vid : row.vault_ids) {
+            Event(changes, "recovery.planned", vid, row.txid.ToString(), std::nullopt,
+                  {{"trigger_txid", nullptr}, {"kind", row.kind}, {"requested_by", "operator"}});
+        }
+        changes.recoveries.push_back(row);
+    }
+    if (auto r = m_store.Apply(changes); !r) return Unexpected{EngineError{rpc::RPC_MISC_ERROR, "cannot store: " + r.error().message}};
+    if (on_events) on_events();
+    for (auto& row : changes.recoveries) {
+        ++m_stats.recoveries_planned;
+        for (const auto& vid : row.vault_ids) {
+            if (auto v = vault::VaultId::Parse(vid)) {
+                if (auto k = m_registry.Find(*v)) m_registry.SetState(*k, VaultState::Recovering);
+            }
+        }
+        log::Main()->warn("recovervault {}: sweeping with {} ({})", vault_id, row.txid.ToString(), row.kind);
+        m_recoveries.emplace(row.txid, std::move(row));
+    }
+    KickBroadcaster();
+    return json::value(json::object{{"vault_id", vault_id}, {"recoveries", in_flight()}});
 }
 
 } // namespace vw::daemon

@@ -96,6 +96,7 @@ public:
     Expected<boost::json::value, EngineError> RevokeApproval(int64_t approval_id) override;
     boost::json::value ListRecoveries(const std::optional<std::string>& vault_id) const override;
     Expected<boost::json::value, EngineError> GetRecovery(const std::string& txid) const override;
+    Expected<boost::json::value, EngineError> RecoverVault(const std::string& vault_id) override;
     Expected<boost::json::value, EngineError> ListEvents(int64_t after_seq, size_t limit) const override;
 
     const EngineStats& stats() const { return m_stats; }

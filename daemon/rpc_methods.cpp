@@ -231,6 +231,20 @@ std::unique_ptr<rpc::RpcTable> MakeRpcTable(RpcContext ctx)
                 if (!engine()) return Unexpected{Unavailable()};
                 return FromEngine(engine()->GetRecovery(Str(a, "txid")));
             }});
+    t->Add({"recovervault",
+            "recoveries",
+            "The panic button: sweeps every unspent output of a vault to its recovery destination now, whatever "
+            "its policy and approvals say. opvault: through the recover leaf (an unauthorized leaf sweeps the whole "
+            "recovery group, as its recovery address becomes public); presigned: the pre-signed recovery of a "
+            "triggered output, the emergency txs for the others. Asking again reports the recoveries in flight.",
+            {{"vault_id", ArgType::String, true, std::nullopt, "the vault's id"}},
+            {{"vault_id", "string", "the vault's id"},
+             {"recoveries", "array", "the vault's recoveries now in flight: [{txid, kind, trigger_txid (null), vault_ids, state, ...}]"}},
+            {"vaultwatch-cli recovervault v-0123456789abcdef"},
+            [engine](const rpc::Args& a) -> Result {
+                if (!engine()) return Unexpected{Unavailable()};
+                return FromEngine(engine()->RecoverVault(Str(a, "vault_id")));
+            }});
     t->Add({"listevents",
             "recoveries",
             "Lists the event log (what webhooks deliver), oldest first.",

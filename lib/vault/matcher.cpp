@@ -40,6 +40,7 @@ std::string_view ToString(PlanKind k)
     case PlanKind::OpVaultUnauthorized: return "opvault-unauthorized";
     case PlanKind::OpVaultAuthorized: return "opvault-authorized";
     case PlanKind::Presigned: return "presigned";
+    case PlanKind::PresignedEmergency: return "presigned-emergency";
     }
     return "unknown";
 }
@@ -53,6 +54,7 @@ std::string_view ToString(PlanError e)
     case PlanError::NothingToSweep: return "nothing left to sweep";
     case PlanError::NoVariant: return "no pre-signed variant pays the required fee";
     case PlanError::BuildFailed: return "the recovery builder failed";
+    case PlanError::NoSuchVault: return "no such vault (or it was removed)";
     }
     return "unknown";
 }
@@ -760,6 +762,109 @@ Expected<std::vector<PlannedRecovery>, PlanFailure> PlanRecovery(const Registry&
         const crypto::KeyPair& key = *reg.Get(*members.begin())->recovery_auth;
         if (auto f = finish(PlanKind::OpVaultAuthorized, std::move(inputs), std::move(vaults), &key)) return Unexpected{*f};
     }
+    return plans;
+}
+
+Expected<std::vector<PlannedRecovery>, PlanFailure> PlanVaultRecovery(const Registry& reg, uint32_t vault, const PlanOptions& opts)
+{
+    const VaultRecord* rec = reg.Get(vault);
+    if (!rec || rec->state == VaultState::Removed) return Unexpected{PlanFailure{PlanError::NoSuchVault, std::nullopt}};
+    std::vector<PlannedRecovery> plans;
+
+    if (rec->presigned) {
+        const PresignedVault& pv = *rec->presigned;
+        // Live trigger outputs, by the trigger they belong to.
+        std::map<size_t, std::map<OutPoint, TxOut>> live_triggers;
+        std::set<OutPoint> live_watched;
+        for (const auto& u : rec->utxos) {
+            if (u.spent_by) continue;
+            if (u.role == UtxoRole::Trigger && u.trigger && u.trigger->presigned_trigger) {
+                live_triggers[*u.trigger->presigned_trigger].emplace(u.outpoint, TxOut{u.amount, u.spk});
+            } else if (u.role == UtxoRole::Watched) {
+                live_watched.insert(u.outpoint);
+            }
+        }
+        for (const auto& [ti, outs] : live_triggers) {
+            if (ti >= pv.triggers.size()) continue;
+            for (size_t k = 0; k < pv.triggers[ti].recovery_txs.size(); ++k) {
+                const Transaction& t = pv.triggers[ti].recovery_txs[k];
+                // Every output of the trigger it spends must still be live; other inputs (fee
+                // coins the operator pre-signed with) make the fee unknown.
+                std::optional<Amount> in_total{Amount{0}};
+                bool spends_live = true;
+                for (const auto& in : t.vin()) {
+                    auto it = outs.find(in.prevout);
+                    if (it != outs.end()) {
+                        if (in_total) *in_total += it->second.value;
+                    } else if (in.prevout.txid == pv.triggers[ti].txid) {
+                        spends_live = false;
+                    } else {
+                        in_total.reset();
+                    }
+                }
+                if (!spends_live) continue;
+                if (in_total && *in_total - OutputTotal(t) < opts.min_fee) continue;
+                PlannedRecovery p;
+                p.kind = PlanKind::Presigned;
+                p.tx = t.mutable_copy();
+                p.vaults = {vault};
+                p.variant = k;
+                plans.push_back(std::move(p));
+                break;
+            }
+        }
+        std::set<OutPoint> taken;
+        for (const Transaction& e : pv.emergency_txs) {
+            bool ok = false;
+            for (const auto& in : e.vin()) {
+                const bool watched = std::find(pv.watch_outpoints.begin(), pv.watch_outpoints.end(), in.prevout) != pv.watch_outpoints.end();
+                if (!watched) continue;
+                if (!live_watched.count(in.prevout) || taken.count(in.prevout)) {
+                    ok = false;
+                    break;
+                }
+                ok = true;
+            }
+            if (!ok) continue;
+            for (const auto& in : e.vin()) taken.insert(in.prevout);
+            PlannedRecovery p;
+            p.kind = PlanKind::PresignedEmergency;
+            p.tx = e.mutable_copy();
+            p.vaults = {vault};
+            plans.push_back(std::move(p));
+        }
+        if (plans.empty()) return Unexpected{PlanFailure{PlanError::NothingToSweep, std::nullopt}};
+        return plans;
+    }
+
+    if (!rec->opvault) return Unexpected{PlanFailure{PlanError::NoSuchVault, std::nullopt}};
+    std::vector<RecoveryInput> inputs;
+    std::set<OutPoint> seen;
+    std::set<uint32_t> vaults;
+    const auto all = [](const TrackedUtxo&) { return true; };
+    const bool authorized = rec->opvault->recover_leaf().authorized;
+    if (authorized) {
+        if (!rec->recovery_auth) return Unexpected{PlanFailure{PlanError::NoAuthKey, std::nullopt}};
+        CollectInputs(*rec, seen, inputs, all);
+        if (!inputs.empty()) vaults.insert(vault);
+    } else {
+        for (uint32_t v : reg.RecoveryGroup(rec->opvault->RecoverySpkHashValue())) {
+            const size_t before = inputs.size();
+            CollectInputs(*reg.Get(v), seen, inputs, all);
+            if (inputs.size() > before) vaults.insert(v);
+        }
+    }
+    if (inputs.empty()) return Unexpected{PlanFailure{PlanError::NothingToSweep, std::nullopt}};
+    const RecoveryOptions& o = opts.recovery;
+    auto tx = authorized ? BuildAuthorizedRecovery(inputs, *rec->recovery_auth, opts.change, o, opts.aux) : BuildUnauthorizedRecovery(inputs, o);
+    if (!tx) return Unexpected{PlanFailure{PlanError::BuildFailed, tx.error()}};
+    PlannedRecovery p;
+    p.kind = authorized ? PlanKind::OpVaultAuthorized : PlanKind::OpVaultUnauthorized;
+    p.tx = std::move(*tx);
+    p.spent = SpentOutputs(inputs, o);
+    p.inputs = std::move(inputs);
+    p.vaults.assign(vaults.begin(), vaults.end());
+    plans.push_back(std::move(p));
     return plans;
 }
 

@@ -151,6 +151,7 @@ enum class PlanKind : uint8_t {
     OpVaultUnauthorized, //!< BuildUnauthorizedRecovery of a whole recovery group
     OpVaultAuthorized,   //!< BuildAuthorizedRecovery signed with the vault's recovery_auth
     Presigned,           //!< a pre-signed recovery variant, unchanged
+    PresignedEmergency,  //!< a pre-signed emergency tx sweeping watched outpoints (recovervault)
 };
 std::string_view ToString(PlanKind k);
 
@@ -170,6 +171,7 @@ enum class PlanError {
     NothingToSweep,   //!< no live UTXO found (already recovered/spent)
     NoVariant,        //!< presigned: no variant meets min_fee
     BuildFailed,      //!< the recovery builder refused (build_error says why)
+    NoSuchVault,      //!< PlanVaultRecovery: no live vault at that index
 };
 std::string_view ToString(PlanError e);
 
@@ -206,5 +208,19 @@ struct PlanOptions {
 //! "vaults in registration order, each as its trigger output if triggered" order.
 Expected<std::vector<PlannedRecovery>, PlanFailure> PlanRecovery(const Registry& registry, const VaultEvent& trigger,
                                                                  const PlanOptions& opts = {});
+
+//! Plans the operator's panic button (recovervault): sweep every live UTXO of one vault now,
+//! whatever its policy and approvals say. UTXOs already spent in the mempool (spent_by, e.g. by a
+//! recovery in flight) are left to that transaction.
+//!  - opvault, unauthorized: the vault's whole recovery group, as PlanRecovery does (the recover
+//!    leaf reveals the group's recovery sPK, so every UTXO sharing it is swept together).
+//!  - opvault, authorized: every live UTXO of this vault, signed with its recovery_auth.
+//!  - presigned: for each live trigger output, the cheapest recovery variant of its trigger
+//!    meeting opts.min_fee; for the live watched outpoints, the emergency txs (in registration
+//!    order) whose watched inputs are all live and not taken by an earlier one.
+//! Returns: the plans, or NoSuchVault, NoAuthKey, NothingToSweep (nothing live, or nothing
+//! pre-signed spends what is live), BuildFailed.
+Expected<std::vector<PlannedRecovery>, PlanFailure> PlanVaultRecovery(const Registry& registry, uint32_t vault,
+                                                                      const PlanOptions& opts = {});
 
 } // namespace vw::vault

@@ -845,6 +845,20 @@ TEST_F(RpcMethods, RecoveriesAndEventsErrors)
     ExpectError("listevents", json::object{{"since", 0}}, kInvalidParameter);
 }
 
+TEST_F(RpcMethods, RecoverVaultErrors)
+{
+    SyntheticVault sv;
+    const std::string vid = NewVault(&sv);
+    ExpectError("recovervault", nullptr, kInvalidParams, "missing required argument 'vault_id'");
+    ExpectError("recovervault", A(7), kTypeError);
+    ExpectError("recovervault", A(vid, 1), kInvalidParams);
+    ExpectError("recovervault", A(kUnknownVault), kNotFound, "no vault");
+    // Untriggered and registered without emergency txs: nothing pre-signed can sweep it yet.
+    ExpectError("recovervault", A(vid), -1, "nothing to sweep");
+    Ok("removevault", A(vid));
+    ExpectError("recovervault", A(vid), kNotFound);
+}
+
 TEST_F(RpcMethods, ProtocolErrors)
 {
     const std::string before = State();

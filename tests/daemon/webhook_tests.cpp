@@ -182,7 +182,7 @@ MutableTransaction Spend(const OutPoint& prev, Amount value, const Bytes& spk)
 struct Fixture {
     std::filesystem::path dir;
     std::unique_ptr<sim::RegtestSim> node;
-    Transaction funding{MutableTransaction{}}, trigger{MutableTransaction{}}, recovery{MutableTransaction{}};
+    Transaction funding{MutableTransaction{}}, trigger{MutableTransaction{}}, recovery{MutableTransaction{}}, emergency{MutableTransaction{}};
 
     Fixture()
     {
@@ -204,6 +204,7 @@ struct Fixture {
         const Amount v = funding.vout().at(0).value;
         trigger = Transaction{Spend({funding.GetTxid(), 0}, v - Amount{10'000}, AnyoneCanSpend())};
         recovery = Transaction{Spend({trigger.GetTxid(), 0}, v - Amount{20'000}, P2TR(0xcc))};
+        emergency = Transaction{Spend({funding.GetTxid(), 0}, v - Amount{15'000}, P2TR(0xdd))};
     }
     ~Fixture()
     {
@@ -213,11 +214,12 @@ struct Fixture {
     }
     void Generate(int n) { node->Call("generatetoaddress", {n, AnyoneCanSpendAddress()}); }
     uint16_t NodePort() { return node->RpcPort(); }
-    std::string Registration() const
+    std::string Registration(bool with_emergency = false) const
     {
+        const std::string em = with_emergency ? R"(,"emergency_txs":[")" + HexStr(SerializeTransaction(emergency)) + R"("])" : "";
         return R"({"kind":"presigned","label":"wh","policy":{"mode":"recover"},"watch_outpoints":[{"txid":")" + funding.GetTxid().ToString() +
                R"(","vout":0}],"triggers":[{"txid":")" + trigger.GetTxid().ToString() + R"(","spend_delay":20,"recovery_txs":[")" +
-               HexStr(SerializeTransaction(recovery)) + R"("]}]})";
+               HexStr(SerializeTransaction(recovery)) + R"("]}])" + em + "}";
     }
     void SendTrigger() { node->Call("sendrawtransaction", {HexStr(SerializeTransaction(trigger))}); }
     bool InMempool(const Txid& t)
@@ -704,6 +706,62 @@ TEST(webhook_e2e, FailedRecoveryReorgAndRemovalAreDelivered)
     EXPECT_EQ(Str(by_type["recovery.failed"], "txid"), rtxid.ToString());
     EXPECT_EQ(Str(by_type["vault.removed"], "vault_id"), vid);
     EXPECT_FALSE(Str(by_type["chain.reorg"], "disconnected_hash").empty());
+}
+
+TEST(webhook_e2e, RecoverVaultSweepsNowAndIsAlerted)
+{
+    Fixture fx;
+    WebhookReceiver rx{kSecret};
+    rx.Start();
+    Daemon d(fx.dir / "vw", FreePort(), fx.NodePort(),
+             {"--webhook=http://127.0.0.1:" + std::to_string(rx.port()) + "/hook", "--webhooksecret=" + kSecret});
+    d.Start();
+    bool ok = false;
+    // An alert-only vault: nothing would be recovered automatically; the operator presses the button.
+    std::string reg_json = fx.Registration(/*with_emergency=*/true);
+    reg_json.replace(reg_json.find(R"("mode":"recover")"), 16, R"("mode":"alert")");
+    auto reg = d.Cli({"registervault", reg_json}, &ok);
+    ASSERT_TRUE(ok) << json::serialize(reg);
+    const std::string vid = Str(reg, "vault_id");
+    ASSERT_TRUE(WaitFor([&] { return d.Cli({"getinfo"}).as_object().at("height").as_int64() == 111; }));
+    ASSERT_TRUE(WaitFor([&] { return Str(d.Cli({"getvault", vid}), "state") == "active"; }));
+    auto r = d.Cli({"recovervault", vid}, &ok);
+    ASSERT_TRUE(ok) << json::serialize(r);
+    ASSERT_EQ(r.at("recoveries").as_array().size(), 1u) << json::serialize(r);
+    const auto& rec = r.at("recoveries").as_array()[0];
+    EXPECT_EQ(Str(rec, "txid"), fx.emergency.GetTxid().ToString());
+    EXPECT_EQ(Str(rec, "kind"), "presigned_emergency");
+    EXPECT_EQ(Str(rec, "trigger_txid"), "null");
+    ASSERT_TRUE(WaitFor([&] { return fx.InMempool(fx.emergency.GetTxid()); })) << d.Log();
+    EXPECT_EQ(Str(d.Cli({"getvault", vid}), "state"), "recovering");
+    // Pressing again changes nothing and reports the same sweep.
+    auto again = d.Cli({"recovervault", vid}, &ok);
+    ASSERT_TRUE(ok) << json::serialize(again);
+    ASSERT_EQ(again.at("recoveries").as_array().size(), 1u);
+    EXPECT_EQ(Str(again.at("recoveries").as_array()[0], "txid"), fx.emergency.GetTxid().ToString());
+    fx.Generate(1);
+    ASSERT_TRUE(WaitFor([&] { return Str(d.Cli({"getrecovery", fx.emergency.GetTxid().ToString()}), "state") == "confirmed"; })) << d.Log();
+    ASSERT_TRUE(WaitFor([&] { return Str(d.Cli({"getvault", vid}), "state") == "recovered"; })) << json::serialize(d.Cli({"getvault", vid}));
+    // Nothing left: a clear error.
+    auto none = d.Cli({"recovervault", vid}, &ok);
+    EXPECT_FALSE(ok);
+    EXPECT_NE(json::serialize(none).find("nothing to sweep"), std::string::npos) << json::serialize(none);
+
+    ASSERT_TRUE(WaitFor([&] {
+        const auto ev = Events(d);
+        return !ev.empty() && rx.Count() >= ev.size() && ev.rbegin()->second == "recovery.confirmed";
+    })) << d.Log();
+    std::vector<std::string> types;
+    json::object planned;
+    for (const auto& q : rx.Requests()) {
+        const json::object body = CheckRequest(q, "/hook");
+        types.push_back(Str(body, "type"));
+        if (types.back() == "recovery.planned") planned = body.at("data").as_object();
+    }
+    const std::vector<std::string> want{"vault.registered", "recovery.planned", "recovery.broadcast", "recovery.confirmed"};
+    EXPECT_EQ(types, want);
+    EXPECT_EQ(Str(planned, "requested_by"), "operator");
+    EXPECT_EQ(Str(planned, "kind"), "presigned_emergency");
 }
 
 } // namespace

@@ -764,6 +764,96 @@ TEST(matcher_tests, PresignedEndToEnd)
     EXPECT_EQ(At(f.reg, f.v).FindUtxo(OutPoint{f.trigger_txid, 1}), nullptr);
 }
 
+TEST(matcher_tests, PanicRecoveryOfAPresignedVault)
+{
+    PresignedFixture f;
+    // Untriggered: the emergency tx sweeps the watched outpoint.
+    auto p = PlanVaultRecovery(f.reg, f.v);
+    ASSERT_TRUE(p.has_value()) << ToString(p.error().error);
+    ASSERT_EQ(p->size(), 1u);
+    EXPECT_EQ(p->front().kind, PlanKind::PresignedEmergency);
+    EXPECT_EQ(p->front().tx, f.emergency);
+    EXPECT_EQ(p->front().vaults, std::vector<uint32_t>{f.v});
+    // Triggered: the watched outpoint is gone, the trigger output is swept by the cheapest variant
+    // meeting the fee asked for.
+    ApplyEvents(f.reg, MatchTx(Transaction(f.trigger), f.reg, 501));
+    p = PlanVaultRecovery(f.reg, f.v);
+    ASSERT_TRUE(p.has_value()) << ToString(p.error().error);
+    ASSERT_EQ(p->size(), 1u);
+    EXPECT_EQ(p->front().kind, PlanKind::Presigned);
+    EXPECT_EQ(p->front().tx, f.rec_cheap);
+    PlanOptions o;
+    o.min_fee = Amount{4'000};
+    EXPECT_EQ(PlanVaultRecovery(f.reg, f.v, o)->front().tx, f.rec_mid);
+    // Recovered: nothing left.
+    ApplyEvents(f.reg, MatchTx(Transaction(f.rec_mid), f.reg, 502));
+    EXPECT_EQ(PlanVaultRecovery(f.reg, f.v).error().error, PlanError::NothingToSweep);
+    EXPECT_EQ(PlanVaultRecovery(f.reg, 99).error().error, PlanError::NoSuchVault);
+}
+
+TEST(matcher_tests, PanicRecoveryOfAPresignedVaultWithoutEmergencyTxs)
+{
+    // A vault registered without emergency txs has nothing to sweep until it is triggered.
+    const OutPoint watched{T(9), 1};
+    const MutableTransaction trigger = Spend({watched}, {50'000}, 0x22);
+    const MutableTransaction rec = Spend({{ComputeTxid(trigger), 0}}, {49'000}, 0x34);
+    PresignedRequest req;
+    req.watch_outpoints = {watched};
+    req.triggers = {{ComputeTxid(trigger), {HexStr(SerializeTransaction(rec))}, 10}};
+    auto pv = ValidatePresigned(req);
+    ASSERT_TRUE(pv.has_value()) << pv.error();
+    Registry reg;
+    auto a = reg.AddPresigned(PresignedRegistration{std::move(*pv), "", {}, 1});
+    ASSERT_TRUE(a.has_value());
+    EXPECT_EQ(PlanVaultRecovery(reg, a->index).error().error, PlanError::NothingToSweep);
+    ApplyEvents(reg, MatchTx(Transaction(trigger), reg, std::nullopt)); // in the mempool is enough
+    auto p = PlanVaultRecovery(reg, a->index);
+    ASSERT_TRUE(p.has_value()) << ToString(p.error().error);
+    EXPECT_EQ(p->front().tx, rec);
+}
+
+TEST(matcher_tests, PanicRecoveryOfOpVaultsSweepsEveryLiveUtxo)
+{
+    size_t checked = 0;
+    for (const auto& sc : Vectors().at("scenarios").as_array()) {
+        SCOPED_TRACE(Str(sc.at("id")));
+        const auto& steps = sc.at("steps").as_array();
+        Registered r;
+        RegisterScenario(sc, r);
+        for (size_t k = 0; k < steps.size(); ++k) {
+            const std::string step = Str(steps[k].at("step"));
+            ApplyEvents(r.reg, MatchTx(Tx(steps[k].at("hex")), r.reg, static_cast<int>(I(steps[k].at("mined_height")))));
+            for (uint32_t v = 0; v < r.reg.size(); ++v) {
+                const VaultRecord& rec = At(r.reg, v);
+                size_t live = 0;
+                for (const auto& u : rec.utxos) live += !u.spent_by && (u.role != UtxoRole::Trigger || (u.trigger && u.trigger->tree));
+                auto p = PlanVaultRecovery(r.reg, v);
+                if (live == 0) {
+                    ASSERT_FALSE(p.has_value());
+                    continue;
+                }
+                if (!p) {
+                    // Only an authorized vault registered without its secret may refuse.
+                    EXPECT_EQ(p.error().error, PlanError::NoAuthKey);
+                    continue;
+                }
+                ASSERT_EQ(p->size(), 1u);
+                const PlannedRecovery& plan = p->front();
+                // Every live UTXO of the vault is an input, and the node's rules hold.
+                for (const auto& u : rec.utxos) {
+                    if (u.spent_by || (u.role == UtxoRole::Trigger && !(u.trigger && u.trigger->tree))) continue;
+                    EXPECT_TRUE(std::any_of(plan.inputs.begin(), plan.inputs.end(), [&](const RecoveryInput& in) { return in.outpoint == u.outpoint; }))
+                        << "step " << step;
+                }
+                EXPECT_TRUE(CheckRecoveryTx(Transaction(plan.tx), plan.spent).has_value()) << "step " << step;
+                EXPECT_TRUE(std::find(plan.vaults.begin(), plan.vaults.end(), v) != plan.vaults.end());
+                ++checked;
+            }
+        }
+    }
+    EXPECT_GT(checked, 10u);
+}
+
 TEST(matcher_tests, FeeWalletCoinsAreReported)
 {
     const Bytes fee_spk = MiniWalletSpk();
