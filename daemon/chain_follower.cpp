@@ -240,6 +240,8 @@ net::awaitable<ChainFollower::Step> ChainFollower::Reconcile()
                 co_return Step::Fatal;
             }
             cursor = b.new_cursor;
+            m_status.cursor = cursor;
+            m_listener.BatchCommitted(cursor.height); // the listener's tip is this block's, not "none"
             log::Chain()->info("first start: following from the node's tip, height {} {}", start, hash->ToString());
         } else {
             // Replay from start_height: pretend the block below it is our cursor.

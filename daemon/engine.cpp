@@ -12,6 +12,7 @@
 #include <boost/json.hpp>
 
 #include <algorithm>
+#include <limits>
 #include <set>
 #include <ctime>
 
@@ -112,6 +113,15 @@ Expected<void, std::string> Engine::Load()
     if (!apps) return Unexpected{apps.error().message};
     m_approvals = std::move(*apps);
     if (auto r = Rebuild(); !r) return r;
+    auto rescans = m_store.LoadRescans();
+    if (!rescans) return Unexpected{rescans.error().message};
+    m_rescans.clear();
+    for (const auto& r : *rescans) {
+        if (r.vault_idx && *r.vault_idx >= m_registry.size()) return Unexpected{"corrupt database: rescan " + std::to_string(r.id) + " names no vault"};
+        m_rescans.emplace(r.id, r);
+        m_last_rescan_id = std::max(m_last_rescan_id, r.id);
+    }
+    if (!m_rescans.empty()) log::Main()->info("engine: {} rescan(s) to resume", m_rescans.size());
     // Triggers already in the store were alerted on when first seen.
     for (auto& [_, t] : m_triggers) t.alerted = true;
     log::Main()->info("engine: {} vault(s), {} open recoveries", m_registry.size(),
@@ -119,9 +129,8 @@ Expected<void, std::string> Engine::Load()
     return {};
 }
 
-Expected<void, std::string> Engine::Rebuild()
+Expected<vault::Registry, std::string> Engine::LoadRegistry() const
 {
-    ++m_stats.rebuilds;
     auto rows = m_store.LoadVaults();
     if (!rows) return Unexpected{rows.error().message};
     vault::Registry reg;
@@ -149,7 +158,15 @@ Expected<void, std::string> Engine::Rebuild()
         if (a.vault_idx >= reg.size()) return Unexpected{"corrupt database: approval " + std::to_string(a.id) + " names no vault"};
         reg.AddApproval(a.vault_idx, ToApproval(a));
     }
-    m_registry = std::move(reg);
+    return reg;
+}
+
+Expected<void, std::string> Engine::Rebuild()
+{
+    ++m_stats.rebuilds;
+    auto reg = LoadRegistry();
+    if (!reg) return Unexpected{reg.error()};
+    m_registry = std::move(*reg);
 
     std::map<Txid, TriggerInfo> old = std::move(m_triggers);
     m_triggers.clear();
@@ -405,7 +422,27 @@ void Engine::Start()
 {
     net::co_spawn(m_ex, CheckDeployment(), net::detached);
     KickBroadcaster();
+    StartRescans();
 }
+
+void Engine::StartRescans()
+{
+    if (m_rescans.empty() || m_rescan_running || m_stopping) return;
+    m_rescan_running = true;
+    net::co_spawn(m_ex, RescanLoop(), [this](std::exception_ptr e) {
+        m_rescan_running = false;
+        m_rescan_height.reset();
+        if (e) {
+            try {
+                std::rethrow_exception(e);
+            } catch (const std::exception& ex) {
+                log::Main()->error("rescan: {}", ex.what());
+            }
+        }
+    });
+}
+
+int64_t Engine::NextRescanId() const { return m_last_rescan_id + 1; }
 
 void Engine::Stop()
 {
@@ -607,6 +644,11 @@ Expected<json::value, EngineError> Engine::RegisterVaults(const json::array& req
                                   json::serialize(rpc::PolicyJson(policy)), false, Now()});
         Event(changes, "vault.registered", added->id.str(), "", std::nullopt, {{"kind", std::string(vault::ToString(rec->kind))}});
         done[i] = Done{added->index, birth};
+        if (birth && *birth <= m_tip) {
+            // Stored with the vault: a restart before the rescan is done resumes it.
+            const int64_t id = std::max(NextRescanId(), changes.rescans.empty() ? 0 : changes.rescans.back().id + 1);
+            changes.rescans.push_back({id, added->index, std::max(0, *birth), Now()});
+        }
     }
     if (!changes.empty()) {
         // One transaction for the whole batch: registering many vaults costs one fsync.
@@ -615,19 +657,17 @@ Expected<json::value, EngineError> Engine::RegisterVaults(const json::array& req
             return Unexpected{EngineError{rpc::RPC_MISC_ERROR, "cannot store the vaults: " + r.error().message}};
         }
     }
+    for (const auto& r : changes.rescans) {
+        m_rescans.emplace(r.id, r);
+        m_last_rescan_id = std::max(m_last_rescan_id, r.id);
+    }
     for (size_t i = 0; i < requests.size(); ++i) {
         if (!done[i]) continue;
         auto out = rpc::VaultDetailJson(*m_registry.Get(done[i]->index), Hrp(m_opts.chain));
-        if (done[i]->birth && *done[i]->birth <= m_tip) {
-            m_rescans.emplace_back(done[i]->index, *done[i]->birth);
-            out["rescan_from"] = *done[i]->birth;
-        }
+        if (done[i]->birth && *done[i]->birth <= m_tip) out["rescan_from"] = std::max(0, *done[i]->birth);
         results[i] = std::move(out);
     }
-    if (!m_rescans.empty() && !m_rescan_running) {
-        m_rescan_running = true;
-        net::co_spawn(m_ex, RescanLoop(), [this](std::exception_ptr) { m_rescan_running = false; });
-    }
+    StartRescans();
     json::array arr;
     for (auto& r : results) arr.push_back(std::move(r));
     return json::value(json::object{{"results", std::move(arr)}});
@@ -635,24 +675,77 @@ Expected<json::value, EngineError> Engine::RegisterVaults(const json::array& req
 
 net::awaitable<void> Engine::RescanLoop()
 {
-    // A separate connection would be better for a long rescan; it shares the engine's for now,
-    // which keeps calls serialised with broadcasts.
+    // Blocks are read on the engine's connection, serialised with broadcasts. The scan runs on a
+    // scratch registry (the registrations, with what the store holds below the first height
+    // replayed), never on the live one: re-reading a block the live registry already applied
+    // would bring back outputs spent since, and a recovery planned meanwhile would spend them.
+    // What it finds goes to the store; the live registry is rebuilt from the store at the end.
     while (!m_rescans.empty() && !m_stopping) {
-        // One pass for every vault queued so far (a batch registration queues many).
+        std::map<int64_t, store::RescanRow> pass = m_rescans;
+        int from = std::numeric_limits<int>::max();
+        std::optional<int> all_from;
         std::map<uint32_t, int> from_of;
-        while (!m_rescans.empty()) {
-            auto [i, f] = m_rescans.front();
-            m_rescans.pop_front();
-            auto [it, ins] = from_of.emplace(i, f);
-            if (!ins) it->second = std::min(it->second, f);
+        for (const auto& [_, r] : pass) {
+            from = std::min(from, r.next_height);
+            if (!r.vault_idx) {
+                all_from = std::min(all_from.value_or(r.next_height), r.next_height);
+            } else {
+                auto [it, ins] = from_of.emplace(*r.vault_idx, r.next_height);
+                if (!ins) it->second = std::min(it->second, r.next_height);
+            }
         }
-        int from = m_tip;
-        for (const auto& [_, f] : from_of) from = std::min(from, f);
-        const int to = m_tip;
+        auto scratch = LoadRegistry();
+        auto stored = m_store.LoadVaultTxs();
+        if (!scratch || !stored) {
+            log::Main()->critical("rescan: {}", !scratch ? scratch.error() : stored.error().message);
+            co_return;
+        }
+        for (const auto& row : *stored) {
+            if (row.height >= from) break;
+            auto tx = DecodeTransaction(row.tx);
+            if (!tx) continue; // Rebuild reports corrupt rows
+            vault::ApplyEvents(*scratch, vault::MatchTx(*tx, *scratch, row.height));
+        }
+        stored->clear();
+        auto wanted = [&](const vault::VaultEvent& e, int h) {
+            if (all_from && *all_from <= h) return true;
+            return std::any_of(e.vaults.begin(), e.vaults.end(), [&](uint32_t v) {
+                auto it = from_of.find(v);
+                return it != from_of.end() && it->second <= h;
+            });
+        };
+        log::Main()->info("rescan: {} request(s) from height {} to the tip ({})", pass.size(), from, m_tip);
         store::StateChanges found;
-        log::Main()->info("rescan for {} vault(s) from height {} to {}", from_of.size(), from, to);
-        bool interrupted = false;
-        for (int h = from; h <= to && !m_stopping; ++h) {
+        // Stores what was found with the progress of every request of the pass, in one
+        // transaction; refuses blocks that have left our chain meanwhile (a reorg during the scan).
+        auto flush = [&](int next, bool finished) -> bool {
+            for (const auto& t : found.vault_txs) {
+                auto remembered = m_store.BlockAt(t.height);
+                if (remembered && remembered->has_value() && **remembered != t.block) return false;
+            }
+            for (auto& [id, r] : pass) {
+                if (finished) {
+                    found.rescans_done.push_back(id);
+                } else if (r.next_height < next) {
+                    r.next_height = next;
+                    found.rescans.push_back(r);
+                }
+            }
+            if (auto c = m_store.Apply(found); !c) {
+                log::Store()->critical("rescan: cannot store what it found: {}", c.error().message);
+                return false;
+            }
+            for (const auto& id : found.rescans_done) m_rescans.erase(id);
+            for (const auto& r : found.rescans) {
+                if (auto it = m_rescans.find(r.id); it != m_rescans.end()) it->second.next_height = r.next_height;
+            }
+            found = {};
+            return true;
+        };
+        bool ok = true;
+        int h = from;
+        for (; h <= m_tip && !m_stopping && ok; ++h) {
+            m_rescan_height = h;
             std::optional<Block> block;
             std::string why;
             auto hr = co_await m_rpc.Call("getblockhash", Params(h));
@@ -667,37 +760,34 @@ net::awaitable<void> Engine::RescanLoop()
                     why = "getblock: not hex";
                 } else if (auto b = DecodeBlock(*bytes); !b) {
                     why = "getblock: " + ToString(b.error());
+                } else if (b->header.GetHash().ToString() != hash) {
+                    why = "getblock: the block does not hash to " + hash;
                 } else {
                     block = std::move(*b);
                 }
             }
             if (!block) {
-                // Keep what was found so far and resume from here after a pause.
                 log::Main()->warn("rescan paused at height {}: {}", h, why);
-                for (const auto& [i, f] : from_of) m_rescans.emplace_back(i, std::max(f, h));
-                interrupted = true;
+                ok = false;
                 break;
             }
             const BlockHash bh = block->header.GetHash();
             for (uint32_t pos = 0; pos < block->txs.size(); ++pos) {
                 const auto& tx = block->txs[pos];
-                auto events = vault::MatchTx(tx, m_registry, h);
-                std::erase_if(events, [&](const vault::VaultEvent& e) {
-                    return std::none_of(e.vaults.begin(), e.vaults.end(), [&](uint32_t v) {
-                        auto it = from_of.find(v);
-                        return it != from_of.end() && it->second <= h;
-                    });
-                });
+                auto events = vault::MatchTx(tx, *scratch, h);
                 if (events.empty()) continue;
-                vault::ApplyEvents(m_registry, events); // so later spends of what it found are seen
-                found.vault_txs.push_back({h, pos, bh, tx.GetTxid(), SerializeTransaction(tx)});
+                const bool keep = std::any_of(events.begin(), events.end(), [&](const auto& e) { return wanted(e, h); });
+                vault::ApplyEvents(*scratch, events); // later spends of what it found are seen
+                if (keep) found.vault_txs.push_back({h, pos, bh, tx.GetTxid(), SerializeTransaction(tx)});
+            }
+            if ((h - from) % 100 == 99 && !flush(h + 1, false)) {
+                log::Main()->warn("rescan: the chain changed under it; starting the pass again");
+                ok = false;
             }
         }
-        PersistNow(found);
-        if (interrupted) {
-            net::steady_timer t(m_ex, m_opts.retry_interval);
-            co_await t.async_wait(net::as_tuple(net::use_awaitable));
-        }
+        const bool finished = ok && !m_stopping && h > m_tip;
+        if (!flush(h, finished) && finished) log::Main()->warn("rescan: the chain changed under it; starting the pass again");
+        if (finished) log::Main()->info("rescan done up to height {}", h - 1);
         if (auto r = Rebuild(); !r) {
             log::Main()->critical("{}", r.error());
             co_return;
@@ -706,7 +796,43 @@ net::awaitable<void> Engine::RescanLoop()
         Evaluate(changes);
         PersistNow(changes);
         KickBroadcaster();
+        if (!ok && !m_stopping) {
+            net::steady_timer t(m_ex, m_opts.retry_interval);
+            co_await t.async_wait(net::as_tuple(net::use_awaitable));
+        }
     }
+}
+
+Expected<json::value, EngineError> Engine::Rescan(int from_height, const std::optional<std::string>& vault_id)
+{
+    std::optional<uint32_t> idx;
+    if (vault_id) {
+        auto id = vault::VaultId::Parse(*vault_id);
+        auto i = id ? m_registry.Find(*id) : std::nullopt;
+        if (!i || m_registry.Get(*i)->state == VaultState::Removed) return Unexpected{EngineError{rpc::RPC_NOT_FOUND, "no vault " + *vault_id}};
+        idx = *i;
+    }
+    if (m_tip < 0) return Unexpected{EngineError{rpc::RPC_NODE_ERROR, "not following the chain yet: nothing to rescan"}};
+    if (from_height < 0 || from_height > m_tip) {
+        return Unexpected{EngineError{rpc::RPC_INVALID_PARAMETER, "from_height must be between 0 and the tip (" + std::to_string(m_tip) + ")"}};
+    }
+    store::StateChanges changes;
+    const store::RescanRow row{NextRescanId(), idx, from_height, Now()};
+    changes.rescans.push_back(row);
+    if (auto r = m_store.Apply(changes); !r) return Unexpected{EngineError{rpc::RPC_MISC_ERROR, "cannot store: " + r.error().message}};
+    m_last_rescan_id = row.id;
+    m_rescans.emplace(row.id, row);
+    StartRescans();
+    return json::value(json::object{{"rescan_id", row.id},
+                                    {"from_height", from_height},
+                                    {"to_height", m_tip},
+                                    {"vault_id", vault_id ? json::value(*vault_id) : json::value(nullptr)}});
+}
+
+json::value Engine::RescanStatus() const
+{
+    if (m_rescans.empty()) return nullptr;
+    return json::object{{"pending", m_rescans.size()}, {"height", m_rescan_height ? json::value(*m_rescan_height) : json::value(nullptr)}};
 }
 
 Expected<json::value, EngineError> Engine::GetVault(const std::string& vault_id) const

@@ -97,6 +97,9 @@ public:
     boost::json::value ListRecoveries(const std::optional<std::string>& vault_id) const override;
     Expected<boost::json::value, EngineError> GetRecovery(const std::string& txid) const override;
     Expected<boost::json::value, EngineError> RecoverVault(const std::string& vault_id) override;
+    Expected<boost::json::value, EngineError> Rescan(int from_height, const std::optional<std::string>& vault_id) override;
+    //! For getinfo: {pending, height} while rescans are pending, else null.
+    boost::json::value RescanStatus() const;
     Expected<boost::json::value, EngineError> ListEvents(int64_t after_seq, size_t limit) const override;
 
     const EngineStats& stats() const { return m_stats; }
@@ -115,7 +118,11 @@ private:
         bool closed{false};             //!< nothing left to sweep: no further decisions
     };
 
+    //! The registrations, policies and approvals as stored, with no UTXO (nothing replayed).
+    Expected<vault::Registry, std::string> LoadRegistry() const;
     Expected<void, std::string> Rebuild();
+    void StartRescans();
+    int64_t NextRescanId() const;
     //! Applies the events of one transaction; collects new triggers, confirms recoveries.
     void Apply(const Transaction& tx, std::optional<int> height, store::StateChanges* changes,
                const std::vector<vault::VaultEvent>& events);
@@ -152,9 +159,11 @@ private:
     bool m_bcast_kicked{false}; //!< kicked while a pass was in flight
     bool m_node_down_reported{false}; //!< a node.unreachable is out with no node.recovered yet
     bool m_stopping{false};
-    // Rescans requested by registrations with a birth height below the tip.
-    std::deque<std::pair<uint32_t, int>> m_rescans;                //!< (vault idx, from height)
+    // Rescans to do (registrations with a birth height below the tip, the rescan RPC), as stored.
+    std::map<int64_t, store::RescanRow> m_rescans;
+    int64_t m_last_rescan_id{0};
     bool m_rescan_running{false};
+    std::optional<int> m_rescan_height; //!< the block being read
     EngineStats m_stats;
 };
 

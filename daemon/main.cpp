@@ -287,7 +287,8 @@ int main(int argc, char** argv)
                             {"zmq_gaps", st.zmq_gaps},
                             {"zmq_restarts", st.zmq_restarts},
                             {"vaults", engine.ListVaults(std::nullopt).as_object().at("vaults").as_array().size()},
-                            {"opvault_enforced", engine.vault_enforced() ? json::value(*engine.vault_enforced()) : json::value(nullptr)}};
+                            {"opvault_enforced", engine.vault_enforced() ? json::value(*engine.vault_enforced()) : json::value(nullptr)},
+                            {"rescan", engine.RescanStatus()}};
     };
     rctx.stop = [&] { net::post(io, [&] { request_stop(); }); };
     rctx.engine = &engine;

@@ -4,6 +4,8 @@
 
 #include <boost/json.hpp>
 
+#include <limits>
+
 namespace vw::daemon {
 namespace json = boost::json;
 using rpc::ArgType;
@@ -65,7 +67,8 @@ std::unique_ptr<rpc::RpcTable> MakeRpcTable(RpcContext ctx)
              {"zmq_gaps", "integer", "ZMQ sequence gaps detected since start"},
              {"zmq_restarts", "integer", "ZMQ publisher restarts detected since start"},
              {"vaults", "integer", "vaults registered and not removed"},
-             {"opvault_enforced", "boolean", "whether the node enforces OP_VAULT (null until it has answered)"}},
+             {"opvault_enforced", "boolean", "whether the node enforces OP_VAULT (null until it has answered)"},
+             {"rescan", "object", "while rescans are pending: {pending, height (the block being read)}; else null"}},
             {"vaultwatch-cli getinfo"},
             [c](const rpc::Args&) -> Result {
                 if (!c->getinfo) return Unexpected{Unavailable()};
@@ -244,6 +247,26 @@ std::unique_ptr<rpc::RpcTable> MakeRpcTable(RpcContext ctx)
             [engine](const rpc::Args& a) -> Result {
                 if (!engine()) return Unexpected{Unavailable()};
                 return FromEngine(engine()->RecoverVault(Str(a, "vault_id")));
+            }});
+    t->Add({"rescan",
+            "recoveries",
+            "Reads the blocks from from_height to the tip again, looking for deposits, triggers and spends of one vault (or "
+            "of every vault) that were missed: a birth height given too late, a restored backup. Runs in the background "
+            "(getinfo shows its progress) and survives a restart; triggers it finds are alerted on and decided as usual.",
+            {{"from_height", ArgType::Int, true, std::nullopt, "the first block to read"},
+             {"vault_id", ArgType::String, false, std::nullopt, "only this vault (default: every vault)"}},
+            {{"rescan_id", "integer", "the request's id"},
+             {"from_height", "integer", "the first block it reads"},
+             {"to_height", "integer", "the tip when it was asked for (it goes on to the tip it finds at the end)"},
+             {"vault_id", "string", "the vault, or null for every vault"}},
+            {"vaultwatch-cli rescan 800000", "vaultwatch-cli -named rescan from_height=800000 vault_id=v-0123456789abcdef"},
+            [engine](const rpc::Args& a) -> Result {
+                if (!engine()) return Unexpected{Unavailable()};
+                const auto from = a.at("from_height").to_number<int64_t>();
+                if (from < 0 || from > std::numeric_limits<int>::max()) {
+                    return Unexpected{RpcFailure{rpc::RPC_INVALID_PARAMETER, "from_height must be between 0 and the tip"}};
+                }
+                return FromEngine(engine()->Rescan(static_cast<int>(from), OptStr(a, "vault_id")));
             }});
     t->Add({"listevents",
             "recoveries",

@@ -112,3 +112,12 @@ CREATE TABLE IF NOT EXISTS webhook_deliveries (
     PRIMARY KEY (webhook_id, event_seq)
 );
 CREATE INDEX IF NOT EXISTS webhook_deliveries_by_state ON webhook_deliveries (webhook_id, state, event_seq);
+
+-- Version 4: rescans still to do (registration birth heights, the rescan RPC), so that a restart
+-- resumes them instead of forgetting them.
+CREATE TABLE IF NOT EXISTS rescans (
+    id          INTEGER PRIMARY KEY CHECK (id > 0),         -- chosen by the engine
+    vault_idx   INTEGER CHECK (vault_idx IS NULL OR vault_idx >= 0), -- the vault looked for (vaults.idx); NULL = every vault
+    next_height INTEGER NOT NULL CHECK (next_height >= 0),  -- the next block to read; advances with what was found
+    created_at  INTEGER NOT NULL                            -- unix seconds of the request
+);

@@ -101,6 +101,14 @@ CREATE TABLE webhook_deliveries (
 ) WITHOUT ROWID;
 CREATE INDEX webhook_deliveries_by_state ON webhook_deliveries (webhook_id, state, event_seq);
 )sql",
+    R"sql(
+CREATE TABLE rescans (
+    id          INTEGER PRIMARY KEY CHECK (id > 0),
+    vault_idx   INTEGER CHECK (vault_idx IS NULL OR vault_idx >= 0),
+    next_height INTEGER NOT NULL CHECK (next_height >= 0),
+    created_at  INTEGER NOT NULL
+);
+)sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 
@@ -310,6 +318,30 @@ public:
             out.push_back(std::move(a));
         }
         if (rc != SQLITE_DONE) return Unexpected{Err(m_db, rc, "load approvals")};
+        return out;
+    }
+
+    Expected<std::vector<RescanRow>, StoreError> LoadRescans() override
+    {
+        std::vector<RescanRow> out;
+        Stmt s{m_db, "SELECT id, vault_idx, next_height, created_at FROM rescans ORDER BY id"};
+        if (s.rc() != SQLITE_OK) return Unexpected{Err(m_db, s.rc(), "load rescans")};
+        int rc;
+        while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
+            RescanRow r;
+            r.id = sqlite3_column_int64(s.get(), 0);
+            if (sqlite3_column_type(s.get(), 1) != SQLITE_NULL) {
+                const int64_t vi = sqlite3_column_int64(s.get(), 1);
+                if (vi < 0 || vi > UINT32_MAX) return Unexpected{Corrupt("rescans row " + std::to_string(r.id) + " names no vault")};
+                r.vault_idx = static_cast<uint32_t>(vi);
+            }
+            const int64_t h = sqlite3_column_int64(s.get(), 2);
+            if (h < 0 || h > INT32_MAX) return Unexpected{Corrupt("rescans row " + std::to_string(r.id) + " has a bad height")};
+            r.next_height = static_cast<int>(h);
+            r.created_at = sqlite3_column_int64(s.get(), 3);
+            out.push_back(r);
+        }
+        if (rc != SQLITE_DONE) return Unexpected{Err(m_db, rc, "load rescans")};
         return out;
     }
 
@@ -630,6 +662,20 @@ private:
             sqlite3_bind_text(st.get(), 10, r.last_error.data(), static_cast<int>(r.last_error.size()), SQLITE_STATIC);
             sqlite3_bind_int64(st.get(), 11, r.created_at);
             if (auto res = step(st, "write recovery"); !res) return res;
+        }
+        for (const auto& r : c.rescans) {
+            Stmt st{m_db, "INSERT OR REPLACE INTO rescans (id, vault_idx, next_height, created_at) VALUES (?,?,?,?)"};
+            sqlite3_bind_int64(st.get(), 1, r.id);
+            if (r.vault_idx) sqlite3_bind_int64(st.get(), 2, *r.vault_idx);
+            else sqlite3_bind_null(st.get(), 2);
+            sqlite3_bind_int(st.get(), 3, r.next_height);
+            sqlite3_bind_int64(st.get(), 4, r.created_at);
+            if (auto res = step(st, "write rescan"); !res) return res;
+        }
+        for (const int64_t id : c.rescans_done) {
+            Stmt st{m_db, "DELETE FROM rescans WHERE id = ?"};
+            sqlite3_bind_int64(st.get(), 1, id);
+            if (auto res = step(st, "delete rescan"); !res) return res;
         }
         std::optional<Stmt> event_st;
         for (const auto& e : c.events) {

@@ -54,6 +54,16 @@ struct ApprovalRow {
     friend bool operator==(const ApprovalRow&, const ApprovalRow&) = default;
 };
 
+//! A pending rescan (a registration with a birth height below the tip, or the rescan RPC): kept
+//! until done, so a restart resumes it. Progress is stored with what it found, block by block.
+struct RescanRow {
+    int64_t id{0};                     //!< chosen by the engine (> 0)
+    std::optional<uint32_t> vault_idx; //!< the vault it looks for; nullopt = every vault
+    int next_height{0};                //!< the next block to read
+    int64_t created_at{0};             //!< unix seconds
+    friend bool operator==(const RescanRow&, const RescanRow&) = default;
+};
+
 //! A confirmed transaction that touched a registered vault. Replaying these in (height, pos)
 //! order over the registrations rebuilds every vault's UTXOs and state.
 struct VaultTxRow {
@@ -138,7 +148,13 @@ struct StateChanges {
     std::vector<VaultTxRow> vault_txs;     //!< insert (ignored if (height, pos) exists)
     std::vector<RecoveryRow> recoveries;   //!< insert or replace by txid
     std::vector<EventRow> events;          //!< appended, seq assigned
-    bool empty() const { return vaults.empty() && approvals.empty() && vault_txs.empty() && recoveries.empty() && events.empty(); }
+    std::vector<RescanRow> rescans;        //!< insert or replace by id
+    std::vector<int64_t> rescans_done;     //!< rescan ids deleted
+    bool empty() const
+    {
+        return vaults.empty() && approvals.empty() && vault_txs.empty() && recoveries.empty() && events.empty() && rescans.empty() &&
+               rescans_done.empty();
+    }
 };
 
 //! Staged writes for one block, committed atomically with the cursor.
@@ -167,6 +183,7 @@ public:
     virtual Expected<std::vector<VaultRow>, StoreError> LoadVaults() = 0;        //!< by idx
     virtual Expected<std::vector<ApprovalRow>, StoreError> LoadApprovals() = 0;  //!< by id
     virtual Expected<std::vector<VaultTxRow>, StoreError> LoadVaultTxs() = 0;    //!< by (height, pos)
+    virtual Expected<std::vector<RescanRow>, StoreError> LoadRescans() = 0;      //!< by id
     virtual Expected<std::vector<RecoveryRow>, StoreError> LoadRecoveries() = 0; //!< by created_at, txid
     //! Returns: up to limit events with seq > after_seq, oldest first.
     virtual Expected<std::vector<EventRow>, StoreError> LoadEvents(int64_t after_seq, size_t limit) = 0;

@@ -859,6 +859,25 @@ TEST_F(RpcMethods, RecoverVaultErrors)
     ExpectError("recovervault", A(vid), kNotFound);
 }
 
+TEST_F(RpcMethods, RescanErrors)
+{
+    if (Ok("getinfo").at("height").as_int64() < 0) {
+        // A fresh regtest node is in initial block download: nothing is followed yet.
+        ExpectError("rescan", A(0), -9, "not following the chain yet");
+        g_env->sim->Generate(1);
+        ASSERT_TRUE(WaitFor([] { return Ok("getinfo").at("height").as_int64() >= 1; })) << g_env->vwd->Log();
+    }
+    ExpectError("rescan", nullptr, kInvalidParams, "missing required argument 'from_height'");
+    ExpectError("rescan", A("100"), kTypeError);
+    ExpectError("rescan", A(1.5), kTypeError);
+    ExpectError("rescan", A(-1), kInvalidParameter, "from_height");
+    ExpectError("rescan", A(100000000), kInvalidParameter, "between 0 and the tip");
+    ExpectError("rescan", A(int64_t{1} << 40), kInvalidParameter, "from_height");
+    ExpectError("rescan", A(0, kUnknownVault), kNotFound, "no vault");
+    ExpectError("rescan", A(0, 5), kTypeError);
+    ExpectError("rescan", json::object{{"from", 0}}, kInvalidParameter);
+}
+
 TEST_F(RpcMethods, ProtocolErrors)
 {
     const std::string before = State();

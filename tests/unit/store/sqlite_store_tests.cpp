@@ -238,3 +238,61 @@ TEST(sqlite_store_tests, CorruptVaultRowsAreFatalErrors)
 
 } // namespace
 } // namespace vw::store
+
+namespace vw::store {
+namespace {
+
+TEST(sqlite_store_tests, RescansPersistAdvanceAndEnd)
+{
+    TempDb t;
+    {
+        auto s = OpenSqliteStore(t.path());
+        ASSERT_TRUE(s);
+        StateChanges c;
+        c.rescans = {RescanRow{1, std::nullopt, 100, 1700000000}, RescanRow{2, 7u, 150, 1700000001}};
+        ASSERT_TRUE((*s)->Apply(c));
+    }
+    auto s = OpenSqliteStore(t.path());
+    ASSERT_TRUE(s);
+    auto rows = (*s)->LoadRescans();
+    ASSERT_TRUE(rows) << rows.error().message;
+    ASSERT_EQ(rows->size(), 2u);
+    EXPECT_EQ((*rows)[0], (RescanRow{1, std::nullopt, 100, 1700000000}));
+    EXPECT_EQ((*rows)[1], (RescanRow{2, 7u, 150, 1700000001}));
+    // Progress is a replace; the end is a delete; both commit with the found transactions.
+    StateChanges c;
+    c.rescans = {RescanRow{1, std::nullopt, 140, 1700000000}};
+    c.rescans_done = {2};
+    c.vault_txs = {VaultTxRow{120, 3, H(5), Txid::FromUint256(H(6).ToUint256()), Bytes{1, 2, 3}}};
+    ASSERT_TRUE((*s)->Apply(c));
+    rows = (*s)->LoadRescans();
+    ASSERT_EQ(rows->size(), 1u);
+    EXPECT_EQ((*rows)[0].next_height, 140);
+    EXPECT_EQ((*s)->LoadVaultTxs()->size(), 1u);
+    // A row no version of vaultwatchd writes is a clear error.
+    RawExec(t.path(), "UPDATE rescans SET vault_idx = 99999999999 WHERE id = 1;");
+    auto again = OpenSqliteStore(t.path());
+    ASSERT_TRUE(again);
+    auto bad = (*again)->LoadRescans();
+    ASSERT_FALSE(bad);
+    EXPECT_EQ(bad.error().kind, StoreError::Kind::Corrupt);
+    EXPECT_NE(bad.error().message.find("rescans row 1"), std::string::npos) << bad.error().message;
+}
+
+TEST(sqlite_store_tests, AVersion3DatabaseGainsTheRescansTable)
+{
+    TempDb t;
+    {
+        auto s = OpenSqliteStore(t.path());
+        ASSERT_TRUE(s);
+    }
+    RawExec(t.path(), "DROP TABLE rescans; UPDATE version SET version = 3;");
+    auto s = OpenSqliteStore(t.path());
+    ASSERT_TRUE(s) << s.error().message;
+    auto rows = (*s)->LoadRescans();
+    ASSERT_TRUE(rows) << rows.error().message;
+    EXPECT_TRUE(rows->empty());
+}
+
+} // namespace
+} // namespace vw::store
