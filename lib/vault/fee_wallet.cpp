@@ -1,0 +1,165 @@
+#include "vault/fee_wallet.h"
+
+#include "script/sighash.h"
+#include "script/taproot.h"
+#include "util/bech32.h"
+
+#include <algorithm>
+
+namespace vw::vault {
+
+std::string_view ToString(SelectError e)
+{
+    switch (e) {
+    case SelectError::NoCoins: return "the fee wallet has no confirmed coin";
+    case SelectError::InsufficientFunds: return "the fee wallet's confirmed coins do not cover the fee";
+    case SelectError::OverCap: return "every fee-wallet coin large enough would pay more than the fee cap";
+    }
+    return "unknown";
+}
+
+Bytes FeeWallet::KeyPathScriptPubKey(const crypto::XOnlyPubKey& internal)
+{
+    auto out = taproot::OutputKey(internal, std::nullopt);
+    if (!out) return {};
+    return taproot::P2TRScript(ByteSpan{out->xonly.data(), 32});
+}
+
+std::optional<FeeWallet> FeeWallet::FromSecret(ByteSpan secret32)
+{
+    auto key = crypto::KeyPair::FromSecret(secret32);
+    if (!key) return std::nullopt;
+    const crypto::XOnlyPubKey internal = key->PubKey();
+    const Uint256 tweak = taproot::TweakHash(internal.span(), std::nullopt);
+    auto tweaked = key->Tweak(tweak);
+    Bytes spk = KeyPathScriptPubKey(internal);
+    if (!tweaked || spk.empty()) return std::nullopt; // a tweak out of range: astronomically unlikely
+    return FeeWallet{std::move(*key), std::move(*tweaked), internal, std::move(spk)};
+}
+
+std::string FeeWallet::Address(std::string_view hrp) const
+{
+    auto a = bech32::SegwitAddress(hrp, 1, ByteSpan{m_spk}.subspan(2));
+    return a ? *a : std::string{};
+}
+
+bool FeeWallet::Touches(const Transaction& tx) const
+{
+    for (const auto& o : tx.vout()) {
+        if (o.script_pubkey == m_spk) return true;
+    }
+    for (const auto& in : tx.vin()) {
+        if (m_coins.contains(in.prevout)) return true;
+    }
+    return false;
+}
+
+bool FeeWallet::ApplyTx(const Transaction& tx, std::optional<int> height)
+{
+    bool touched = false;
+    const Txid txid = tx.GetTxid();
+    for (const auto& in : tx.vin()) {
+        auto it = m_coins.find(in.prevout);
+        if (it == m_coins.end()) continue;
+        touched = true;
+        if (height) m_coins.erase(it);
+        else it->second.spent_by = txid;
+    }
+    for (uint32_t n = 0; n < tx.vout().size(); ++n) {
+        const auto& o = tx.vout()[n];
+        if (o.script_pubkey != m_spk) continue;
+        touched = true;
+        auto [it, inserted] = m_coins.try_emplace(OutPoint{txid, n}, FeeCoin{OutPoint{txid, n}, o.value, height, std::nullopt});
+        if (!inserted && height) it->second.height = height; // seen in the mempool, now confirmed
+    }
+    return touched;
+}
+
+std::vector<FeeCoin> FeeWallet::Coins() const
+{
+    std::vector<FeeCoin> out;
+    out.reserve(m_coins.size());
+    for (const auto& [_, c] : m_coins) out.push_back(c);
+    return out;
+}
+
+Amount FeeWallet::SpendableBalance() const
+{
+    Amount a{0};
+    for (const auto& [_, c] : m_coins) {
+        if (c.spendable()) a += c.amount;
+    }
+    return a;
+}
+
+Amount FeeWallet::PendingBalance() const
+{
+    Amount a{0};
+    for (const auto& [_, c] : m_coins) {
+        if (!c.height && !c.spent_by) a += c.amount;
+    }
+    return a;
+}
+
+std::optional<std::vector<Bytes>> FeeWallet::SignKeyPath(const MutableTransaction& tx, std::span<const TxOut> spent, size_t n_in,
+                                                         const std::optional<Uint256>& aux) const
+{
+    if (n_in >= tx.vin.size() || spent.size() != tx.vin.size() || spent[n_in].script_pubkey != m_spk) return std::nullopt;
+    auto pre = sighash::Precompute(tx, std::vector<TxOut>(spent.begin(), spent.end()));
+    if (!pre) return std::nullopt;
+    auto h = sighash::Sighash(tx, *pre, static_cast<uint32_t>(n_in), sighash::SIGHASH_DEFAULT, std::nullopt);
+    if (!h) return std::nullopt;
+    const auto sig = m_tweaked.Sign(h->span(), aux);
+    return std::vector<Bytes>{Bytes(sig.begin(), sig.end())};
+}
+
+Expected<FeeCoin, SelectError> SelectExactCoin(std::span<const FeeCoin> coins, Amount need, Amount cap, const std::set<OutPoint>& reserved)
+{
+    std::optional<FeeCoin> best;
+    bool any = false;
+    for (const auto& c : coins) {
+        if (!c.spendable() || reserved.count(c.outpoint)) continue;
+        any = true;
+        if (c.amount < need) continue;
+        if (!best || c.amount < best->amount || (c.amount == best->amount && c.outpoint < best->outpoint)) best = c;
+    }
+    if (!any) return Unexpected{SelectError::NoCoins};
+    if (!best) return Unexpected{SelectError::InsufficientFunds};
+    if (best->amount > cap) return Unexpected{SelectError::OverCap};
+    return *best;
+}
+
+Expected<std::vector<FeeCoin>, SelectError> SelectCoins(std::span<const FeeCoin> coins, Amount need, FeeRate rate,
+                                                        const std::set<OutPoint>& reserved)
+{
+    std::vector<FeeCoin> pool;
+    for (const auto& c : coins) {
+        if (c.spendable() && !reserved.count(c.outpoint)) pool.push_back(c);
+    }
+    if (pool.empty()) return Unexpected{SelectError::NoCoins};
+    std::sort(pool.begin(), pool.end(), [](const FeeCoin& a, const FeeCoin& b) {
+        return a.amount != b.amount ? a.amount > b.amount : a.outpoint < b.outpoint;
+    });
+    std::vector<FeeCoin> out;
+    Amount have{0};
+    for (const auto& c : pool) {
+        out.push_back(c);
+        have += c.amount;
+        const Amount want = need + rate.FeeFor(KEY_PATH_INPUT_VSIZE * static_cast<int64_t>(out.size()));
+        if (have >= want) return out;
+    }
+    return Unexpected{SelectError::InsufficientFunds};
+}
+
+Coverage ComputeCoverage(std::span<const FeeCoin> coins, FeeRate rate, int64_t recovery_vsize)
+{
+    Coverage c;
+    c.rate = rate;
+    c.fee_per_recovery = rate.FeeFor(recovery_vsize + KEY_PATH_INPUT_VSIZE);
+    for (const auto& coin : coins) {
+        if (coin.spendable() && coin.amount >= c.fee_per_recovery) ++c.recoveries;
+    }
+    return c;
+}
+
+} // namespace vw::vault

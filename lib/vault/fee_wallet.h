@@ -1,0 +1,109 @@
+#pragma once
+// The watchtower's fee wallet (PRODUCT.md §5), pure: one key, received at its BIP-86-style P2TR
+// key-path address (no script tree), its coins tracked from the transactions the engine sees,
+// BIP-341 key-path signing (SIGHASH_DEFAULT), coin selection and coverage. Generating and storing
+// the key is the daemon's (a 0600 file in the datadir); nothing here logs or returns the secret.
+
+#include "crypto/secp.h"
+#include "primitives/transaction.h"
+#include "util/expected.h"
+#include "vault/fees.h"
+
+#include <map>
+#include <optional>
+#include <set>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace vw::vault {
+
+struct FeeCoin {
+    OutPoint outpoint;
+    Amount amount;
+    std::optional<int> height;     //!< confirmation height; nullopt = in the mempool
+    std::optional<Txid> spent_by;  //!< a mempool transaction spending it (confirmed spends drop the coin)
+    bool spendable() const { return height.has_value() && !spent_by; }
+    friend bool operator==(const FeeCoin&, const FeeCoin&) = default;
+};
+
+class FeeWallet
+{
+public:
+    //! Returns: the wallet for a 32-byte secret in [1, n-1], else nullopt.
+    static std::optional<FeeWallet> FromSecret(ByteSpan secret32);
+
+    //! Returns: the key-path-only P2TR scriptPubKey of internal: OP_1 <x(P + TapTweak(P)*G)>.
+    static Bytes KeyPathScriptPubKey(const crypto::XOnlyPubKey& internal);
+    //! The wallet's scriptPubKey (KeyPathScriptPubKey of its key).
+    const Bytes& ScriptPubKey() const { return m_spk; }
+    const crypto::XOnlyPubKey& InternalKey() const { return m_internal; }
+    //! Returns: the bech32m address for hrp ("bc", "tb", "bcrt").
+    std::string Address(std::string_view hrp) const;
+
+    //! Returns: whether tx pays the wallet or spends one of its coins.
+    bool Touches(const Transaction& tx) const;
+    //! Tracks tx (height: its block, nullopt = mempool): outputs paying the wallet become coins,
+    //! inputs spending a coin mark it spent_by (mempool) or drop it (confirmed). Idempotent.
+    //! Returns: whether tx touched the wallet.
+    bool ApplyTx(const Transaction& tx, std::optional<int> height);
+    void Clear() { m_coins.clear(); }
+
+    //! Every coin, by outpoint.
+    std::vector<FeeCoin> Coins() const;
+    //! Confirmed coins not spent in the mempool.
+    Amount SpendableBalance() const;
+    //! Coins still in the mempool (received, not confirmed).
+    Amount PendingBalance() const;
+
+    //! Returns: the key-path witness [sig64] for input n_in of tx (SIGHASH_DEFAULT), spent aligned
+    //! with vin; nullopt if n_in does not spend the wallet's scriptPubKey or the data is
+    //! inconsistent. aux: BIP-340 aux randomness (nullopt = zeros; pass fresh bytes in production).
+    std::optional<std::vector<Bytes>> SignKeyPath(const MutableTransaction& tx, std::span<const TxOut> spent, size_t n_in,
+                                                  const std::optional<Uint256>& aux) const;
+
+private:
+    FeeWallet(crypto::KeyPair key, crypto::KeyPair tweaked, crypto::XOnlyPubKey internal, Bytes spk)
+        : m_key(std::move(key)), m_tweaked(std::move(tweaked)), m_internal(internal), m_spk(std::move(spk))
+    {
+    }
+    crypto::KeyPair m_key;
+    crypto::KeyPair m_tweaked; //!< the key path's signing key
+    crypto::XOnlyPubKey m_internal;
+    Bytes m_spk;
+    std::map<OutPoint, FeeCoin> m_coins;
+};
+
+//! Virtual size of one P2TR key-path input (outpoint 36 + sequence 4 + empty scriptSig 1 = 41
+//! bytes, witness 1 + 1 + 64 = 66 weight units): 57.5 vB, rounded up.
+inline constexpr int64_t KEY_PATH_INPUT_VSIZE = 58;
+//! Virtual size of one P2TR output (8 + 1 + 34).
+inline constexpr int64_t P2TR_OUTPUT_VSIZE = 43;
+
+enum class SelectError {
+    NoCoins,           //!< no spendable coin at all
+    InsufficientFunds, //!< the spendable coins do not cover what is needed
+    OverCap,           //!< (exact) every coin large enough would overpay beyond the cap
+};
+std::string_view ToString(SelectError e);
+
+//! For a fee input with no change (unauthorized recoveries): the smallest spendable coin that is
+//! not reserved with amount >= need; if it exceeds cap, OverCap (split the coins first).
+Expected<FeeCoin, SelectError> SelectExactCoin(std::span<const FeeCoin> coins, Amount need, Amount cap,
+                                               const std::set<OutPoint>& reserved);
+
+//! For fee inputs with change (authorized recoveries): the fewest coins, largest first, covering
+//! need plus the cost of their own inputs at rate; ties by outpoint. Deterministic.
+Expected<std::vector<FeeCoin>, SelectError> SelectCoins(std::span<const FeeCoin> coins, Amount need, FeeRate rate,
+                                                        const std::set<OutPoint>& reserved);
+
+//! How many recoveries the spendable coins pay for at rate, one coin each (no change): a
+//! recovery of recovery_vsize plus its fee input.
+struct Coverage {
+    FeeRate rate;
+    Amount fee_per_recovery;
+    size_t recoveries{0};
+};
+Coverage ComputeCoverage(std::span<const FeeCoin> coins, FeeRate rate, int64_t recovery_vsize);
+
+} // namespace vw::vault

@@ -1,0 +1,169 @@
+// The fee wallet: its address from the BIP-341 vectors, key-path signatures that verify under the
+// output key, coin tracking through the mempool and blocks, selection and coverage.
+#include "crypto/secp.h"
+#include "script/sighash.h"
+#include "script/taproot.h"
+#include "util/hex.h"
+#include "vault/fee_wallet.h"
+
+#include <boost/json.hpp>
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+
+namespace vw::vault {
+namespace {
+namespace json = boost::json;
+
+FeeWallet Wallet(uint8_t fill = 0x42)
+{
+    Bytes secret(32, fill);
+    auto w = FeeWallet::FromSecret(secret);
+    EXPECT_TRUE(w.has_value());
+    return std::move(*w);
+}
+
+Txid T(uint8_t b)
+{
+    Uint256 u;
+    u.bytes.fill(b);
+    return Txid::FromUint256(u);
+}
+
+Transaction Pay(std::vector<OutPoint> ins, std::vector<TxOut> outs)
+{
+    MutableTransaction m;
+    for (const auto& o : ins) m.vin.push_back(TxIn{o, {}, 0xfffffffd, {Bytes(64, 1)}});
+    m.vout = std::move(outs);
+    return Transaction{m};
+}
+
+TEST(fee_wallet_tests, KeyPathScriptPubKeyMatchesTheBip341Vectors)
+{
+    std::ifstream f(std::string(VW_SHARED_DIR) + "/testvectors/bip341-wallet-test-vectors.json");
+    ASSERT_TRUE(f);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    const json::value v = json::parse(ss.str());
+    size_t checked = 0;
+    for (const auto& tc : v.at("scriptPubKey").as_array()) {
+        if (!tc.at("given").at("scriptTree").is_null()) continue; // the wallet has no script tree
+        auto internal = crypto::XOnlyPubKey::Parse(*ParseHex(std::string_view{tc.at("given").at("internalPubkey").as_string()}));
+        ASSERT_TRUE(internal);
+        EXPECT_EQ(HexStr(FeeWallet::KeyPathScriptPubKey(*internal)), std::string_view{tc.at("expected").at("scriptPubKey").as_string()});
+        ++checked;
+    }
+    EXPECT_GE(checked, 1u);
+}
+
+TEST(fee_wallet_tests, AddressAndSignatureVerifyUnderTheOutputKey)
+{
+    const FeeWallet w = Wallet();
+    ASSERT_EQ(w.ScriptPubKey().size(), 34u);
+    EXPECT_EQ(w.ScriptPubKey()[0], 0x51);
+    EXPECT_EQ(w.Address("bcrt").rfind("bcrt1p", 0), 0u) << w.Address("bcrt");
+    EXPECT_EQ(w.Address("bc").rfind("bc1p", 0), 0u);
+    // A transaction spending a wallet coin at input 1 (input 0 is someone else's).
+    MutableTransaction tx;
+    tx.vin.push_back(TxIn{{T(1), 0}, {}, 0xfffffffd, {}});
+    tx.vin.push_back(TxIn{{T(2), 3}, {}, 0xfffffffd, {}});
+    tx.vout.push_back({Amount{90'000}, w.ScriptPubKey()});
+    const std::vector<TxOut> spent{{Amount{50'000}, Bytes(34, 0x51)}, {Amount{60'000}, w.ScriptPubKey()}};
+    auto wit = w.SignKeyPath(tx, spent, 1, std::nullopt);
+    ASSERT_TRUE(wit);
+    ASSERT_EQ(wit->size(), 1u);
+    ASSERT_EQ((*wit)[0].size(), 64u) << "SIGHASH_DEFAULT: no hash-type byte";
+    auto pre = sighash::Precompute(tx, spent);
+    ASSERT_TRUE(pre);
+    auto h = sighash::Sighash(tx, *pre, 1, sighash::SIGHASH_DEFAULT, std::nullopt);
+    ASSERT_TRUE(h);
+    auto q = crypto::XOnlyPubKey::Parse(ByteSpan{w.ScriptPubKey()}.subspan(2));
+    ASSERT_TRUE(q);
+    EXPECT_TRUE(crypto::SchnorrVerify((*wit)[0], h->span(), *q));
+    // Changing anything the signature commits to breaks it.
+    tx.vout[0].value = Amount{89'999};
+    auto pre2 = sighash::Precompute(tx, spent);
+    auto h2 = sighash::Sighash(tx, *pre2, 1, sighash::SIGHASH_DEFAULT, std::nullopt);
+    EXPECT_FALSE(crypto::SchnorrVerify((*wit)[0], h2->span(), *q));
+    // Not ours, out of range, misaligned: refused.
+    EXPECT_FALSE(w.SignKeyPath(tx, spent, 0, std::nullopt));
+    EXPECT_FALSE(w.SignKeyPath(tx, spent, 2, std::nullopt));
+    EXPECT_FALSE(w.SignKeyPath(tx, std::span<const TxOut>(spent).first(1), 1, std::nullopt));
+    EXPECT_FALSE(FeeWallet::FromSecret(Bytes(32, 0)));
+}
+
+TEST(fee_wallet_tests, CoinsFollowTheMempoolAndTheChain)
+{
+    FeeWallet w = Wallet();
+    const Transaction fund = Pay({{T(9), 0}}, {{Amount{30'000}, w.ScriptPubKey()}, {Amount{5'000}, Bytes(34, 0x51)}, {Amount{70'000}, w.ScriptPubKey()}});
+    EXPECT_TRUE(w.Touches(fund));
+    EXPECT_TRUE(w.ApplyTx(fund, std::nullopt));
+    ASSERT_EQ(w.Coins().size(), 2u);
+    EXPECT_EQ(w.SpendableBalance(), Amount{0}) << "unconfirmed coins are not spent";
+    EXPECT_EQ(w.PendingBalance(), Amount{100'000});
+    EXPECT_TRUE(w.ApplyTx(fund, 200));
+    EXPECT_TRUE(w.ApplyTx(fund, 200)); // idempotent
+    ASSERT_EQ(w.Coins().size(), 2u);
+    EXPECT_EQ(w.SpendableBalance(), Amount{100'000});
+    EXPECT_EQ(w.PendingBalance(), Amount{0});
+    // A recovery spends the 30k coin in the mempool, then in a block.
+    const Transaction spend = Pay({{T(7), 0}, {fund.GetTxid(), 0}}, {{Amount{1}, Bytes(34, 0x51)}});
+    EXPECT_TRUE(w.Touches(spend));
+    w.ApplyTx(spend, std::nullopt);
+    EXPECT_EQ(w.SpendableBalance(), Amount{70'000});
+    EXPECT_EQ(w.Coins()[0].spent_by.has_value() + w.Coins()[1].spent_by.has_value(), 1);
+    w.ApplyTx(spend, 201);
+    ASSERT_EQ(w.Coins().size(), 1u);
+    EXPECT_EQ(w.Coins()[0].amount, Amount{70'000});
+    EXPECT_FALSE(w.Touches(Pay({{T(5), 5}}, {{Amount{1}, Bytes(34, 0x51)}})));
+    w.Clear();
+    EXPECT_TRUE(w.Coins().empty());
+}
+
+FeeCoin Coin(uint8_t id, int64_t sats, bool confirmed = true)
+{
+    return FeeCoin{{T(id), 0}, Amount{sats}, confirmed ? std::optional<int>{100} : std::nullopt, std::nullopt};
+}
+
+TEST(fee_wallet_tests, ExactCoinSelection)
+{
+    const std::vector<FeeCoin> coins{Coin(1, 5'000), Coin(2, 20'000), Coin(3, 12'000), Coin(4, 12'000), Coin(5, 9'000, false)};
+    // The smallest sufficient confirmed coin; equal amounts by outpoint.
+    EXPECT_EQ(SelectExactCoin(coins, Amount{10'000}, Amount{50'000}, {})->outpoint.txid, T(3));
+    EXPECT_EQ(SelectExactCoin(coins, Amount{10'000}, Amount{50'000}, {{T(3), 0}})->outpoint.txid, T(4));
+    EXPECT_EQ(SelectExactCoin(coins, Amount{4'000}, Amount{50'000}, {})->outpoint.txid, T(1));
+    // The unconfirmed 9k coin is not used.
+    EXPECT_EQ(SelectExactCoin(coins, Amount{8'000}, Amount{50'000}, {})->outpoint.txid, T(3));
+    EXPECT_EQ(SelectExactCoin(coins, Amount{25'000}, Amount{50'000}, {}).error(), SelectError::InsufficientFunds);
+    EXPECT_EQ(SelectExactCoin(coins, Amount{13'000}, Amount{15'000}, {}).error(), SelectError::OverCap);
+    EXPECT_EQ(SelectExactCoin({}, Amount{1}, Amount{15'000}, {}).error(), SelectError::NoCoins);
+}
+
+TEST(fee_wallet_tests, CoinSelectionWithChangeTakesTheFewestCoins)
+{
+    const std::vector<FeeCoin> coins{Coin(1, 5'000), Coin(2, 20'000), Coin(3, 12'000)};
+    const FeeRate rate{10'000}; // 10 sat/vB: each input costs 580 sats
+    auto one = SelectCoins(coins, Amount{15'000}, rate, {});
+    ASSERT_TRUE(one);
+    ASSERT_EQ(one->size(), 1u);
+    EXPECT_EQ((*one)[0].outpoint.txid, T(2));
+    auto two = SelectCoins(coins, Amount{25'000}, rate, {});
+    ASSERT_TRUE(two);
+    ASSERT_EQ(two->size(), 2u);
+    EXPECT_EQ((*two)[1].outpoint.txid, T(3));
+    // 37,000 total; 36,000 + 3 inputs (1,740) is more.
+    EXPECT_EQ(SelectCoins(coins, Amount{36'000}, rate, {}).error(), SelectError::InsufficientFunds);
+    EXPECT_EQ(SelectCoins(coins, Amount{1}, rate, {{T(1), 0}, {T(2), 0}, {T(3), 0}}).error(), SelectError::NoCoins);
+}
+
+TEST(fee_wallet_tests, CoverageCountsCoinsThatPayOneRecoveryEach)
+{
+    const std::vector<FeeCoin> coins{Coin(1, 1'000), Coin(2, 20'000), Coin(3, 3'890), Coin(4, 3'889), Coin(5, 50'000, false)};
+    const auto c = ComputeCoverage(coins, FeeRate{20'000}, 136); // (136 + 58) vB x 20 sat/vB
+    EXPECT_EQ(c.fee_per_recovery, Amount{3'880});
+    EXPECT_EQ(c.recoveries, 3u);
+}
+
+} // namespace
+} // namespace vw::vault
