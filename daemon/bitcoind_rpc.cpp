@@ -67,6 +67,28 @@ std::optional<std::string> BitcoindRpc::AuthHeader()
 
 net::awaitable<RpcResult<json::value>> BitcoindRpc::Call(std::string method, json::value params)
 {
+    // One request on the connection at a time: wait for the call in flight to finish.
+    while (m_in_flight) {
+        struct Waiter {
+            BitcoindRpc& self;
+            net::steady_timer timer;
+            ~Waiter() { std::erase(self.m_waiters, &timer); } // a frame destroyed while queued leaves no dangling entry
+        } w{*this, net::steady_timer{m_ex, net::steady_timer::time_point::max()}};
+        m_waiters.push_back(&w.timer);
+        co_await w.timer.async_wait(net::as_tuple(net::use_awaitable));
+    }
+    m_in_flight = true;
+    struct Release {
+        BitcoindRpc& self;
+        ~Release()
+        {
+            self.m_in_flight = false;
+            if (!self.m_waiters.empty()) {
+                self.m_waiters.front()->cancel();
+                self.m_waiters.pop_front();
+            }
+        }
+    } release{*this};
     ++m_calls;
     const auto started = std::chrono::steady_clock::now();
     struct Timer {

@@ -9,7 +9,10 @@
 #include <boost/json/array.hpp>
 #include <boost/json/value.hpp>
 
+#include <boost/asio/steady_timer.hpp>
+
 #include <chrono>
+#include <deque>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -52,8 +55,8 @@ struct RpcResult {
     explicit operator bool() const { return value.has_value(); }
 };
 
-//! One keep-alive HTTP connection to bitcoind. Calls are serialised by the caller (one in
-//! flight at a time); use one client per concurrent user.
+//! One keep-alive HTTP connection to bitcoind. Concurrent callers on the same (single-threaded)
+//! executor are served one after the other, in order: a call waits for the one in flight.
 class BitcoindRpc
 {
 public:
@@ -77,6 +80,8 @@ private:
 
     boost::asio::any_io_executor m_ex;
     RpcEndpoint m_ep;
+    bool m_in_flight{false};
+    std::deque<boost::asio::steady_timer*> m_waiters; //!< callers queued behind the call in flight
     std::optional<boost::beast::tcp_stream> m_stream;
     std::string m_cached_auth;
     uint64_t m_id{0};

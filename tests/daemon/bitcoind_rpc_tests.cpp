@@ -214,3 +214,45 @@ TEST(BitcoindRpcClient, KeepAliveConnectionClosedByTheNodeIsRetriedOnce)
         EXPECT_EQ(r.value->as_int64(), 5);
     }
 }
+
+#include "regtest_sim.h"
+
+TEST(BitcoindRpcClient, ConcurrentCallersShareTheConnectionInTurn)
+{
+    // The engine's broadcaster, rescan and deployment check share one client: interleaved calls
+    // must each get their own answer, never a garbled stream.
+    vw::sim::SimConfig c;
+    c.rpc_user = "u";
+    c.rpc_password = "p";
+    vw::sim::RegtestSim sim(c);
+    sim.Start();
+    sim.Generate(30);
+    std::vector<std::string> want;
+    for (int h = 0; h <= 30; ++h) want.emplace_back(sim.Call("getblockhash", {h}).as_string());
+    net::io_context io;
+    RpcEndpoint ep;
+    ep.port = sim.RpcPort();
+    ep.auth.user = "u";
+    ep.auth.password = "p";
+    BitcoindRpc rpc(io.get_executor(), ep);
+    std::vector<std::string> got(want.size());
+    int errors = 0;
+    for (int h = 0; h <= 30; ++h) {
+        net::co_spawn(
+            io,
+            [&, h]() -> net::awaitable<void> {
+                auto r = co_await rpc.Call("getblockhash", Params(h));
+                if (!r || !r.value->is_string()) {
+                    ++errors;
+                    co_return;
+                }
+                got[static_cast<size_t>(h)] = std::string(r.value->as_string());
+            },
+            net::detached);
+    }
+    io.run();
+    sim.Stop();
+    EXPECT_EQ(errors, 0);
+    EXPECT_EQ(got, want);
+    EXPECT_EQ(rpc.calls(), want.size());
+}
