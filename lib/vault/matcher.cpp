@@ -646,6 +646,38 @@ void CollectInputs(const VaultRecord& rec, std::set<OutPoint>& seen, std::vector
 
 } // namespace
 
+std::vector<Rung> PresignedLadder(const PresignedTrigger& trig, const std::function<std::optional<Amount>(const OutPoint&)>& value_of)
+{
+    std::vector<Rung> ladder;
+    for (const Transaction& t : trig.recovery_txs) {
+        std::vector<std::optional<Amount>> values;
+        for (const auto& in : t.vin()) values.push_back(value_of(in.prevout));
+        ladder.push_back(Rung{FeeOf(t, values), static_cast<int64_t>(t.VSize())});
+    }
+    return ladder;
+}
+
+namespace {
+//! The variant PlanOptions ask for: by feerate when min_feerate is set (never fails for a
+//! non-empty ladder: the best there is), else the first (cheapest) meeting min_fee.
+std::optional<size_t> ChoosePresigned(std::span<const Rung> ladder, const PlanOptions& opts)
+{
+    if (opts.min_feerate) return ChooseRung(ladder, *opts.min_feerate);
+    for (size_t k = 0; k < ladder.size(); ++k) {
+        if (!ladder[k].fee || *ladder[k].fee >= opts.min_fee) return k;
+    }
+    return std::nullopt;
+}
+
+//! The value of a trigger output the registry tracks for vault rec.
+std::optional<Amount> TrackedValue(const VaultRecord& rec, const OutPoint& o)
+{
+    const TrackedUtxo* u = rec.FindUtxo(o);
+    if (!u) return std::nullopt;
+    return u->amount;
+}
+} // namespace
+
 Expected<std::vector<PlannedRecovery>, PlanFailure> PlanRecovery(const Registry& reg, const VaultEvent& ev, const PlanOptions& opts)
 {
     if (ev.kind != EventKind::Trigger || ev.vaults.empty()) return Unexpected{PlanFailure{PlanError::NotATrigger, std::nullopt}};
@@ -662,28 +694,21 @@ Expected<std::vector<PlannedRecovery>, PlanFailure> PlanRecovery(const Registry&
             return Unexpected{PlanFailure{PlanError::NotATrigger, std::nullopt}};
         }
         const PresignedTrigger& trig = rec.presigned->triggers[*ev.presigned_trigger];
-        for (size_t k = 0; k < trig.recovery_txs.size(); ++k) {
-            const Transaction& t = trig.recovery_txs[k];
-            // Fee = known inputs - outputs, when every input is an output of the trigger we saw.
-            std::optional<Amount> in_total{Amount{0}};
-            for (const auto& in : t.vin()) {
-                auto it = std::find(ev.presigned_outputs.begin(), ev.presigned_outputs.end(), in.prevout.n);
-                if (!(in.prevout.txid == ev.txid) || it == ev.presigned_outputs.end()) {
-                    in_total.reset();
-                    break;
-                }
-                *in_total += ev.presigned_txouts[static_cast<size_t>(it - ev.presigned_outputs.begin())].value;
-            }
-            if (in_total && *in_total - OutputTotal(t) < opts.min_fee) continue;
-            PlannedRecovery p;
-            p.kind = PlanKind::Presigned;
-            p.tx = t.mutable_copy();
-            p.vaults = {ev.vaults[0]};
-            p.variant = k;
-            plans.push_back(std::move(p));
-            return plans;
-        }
-        return Unexpected{PlanFailure{PlanError::NoVariant, std::nullopt}};
+        // Fees are known when every input is an output of the trigger we saw.
+        const auto ladder = PresignedLadder(trig, [&](const OutPoint& o) -> std::optional<Amount> {
+            auto it = std::find(ev.presigned_outputs.begin(), ev.presigned_outputs.end(), o.n);
+            if (!(o.txid == ev.txid) || it == ev.presigned_outputs.end()) return std::nullopt;
+            return ev.presigned_txouts[static_cast<size_t>(it - ev.presigned_outputs.begin())].value;
+        });
+        auto k = ChoosePresigned(ladder, opts);
+        if (!k) return Unexpected{PlanFailure{PlanError::NoVariant, std::nullopt}};
+        PlannedRecovery p;
+        p.kind = PlanKind::Presigned;
+        p.tx = trig.recovery_txs[*k].mutable_copy();
+        p.vaults = {ev.vaults[0]};
+        p.variant = *k;
+        plans.push_back(std::move(p));
+        return plans;
     }
 
     // opvault. Partition the triggered vaults: unauthorized by recovery hash, authorized by auth key.
@@ -786,32 +811,31 @@ Expected<std::vector<PlannedRecovery>, PlanFailure> PlanVaultRecovery(const Regi
         }
         for (const auto& [ti, outs] : live_triggers) {
             if (ti >= pv.triggers.size()) continue;
-            for (size_t k = 0; k < pv.triggers[ti].recovery_txs.size(); ++k) {
-                const Transaction& t = pv.triggers[ti].recovery_txs[k];
-                // Every output of the trigger it spends must still be live; other inputs (fee
-                // coins the operator pre-signed with) make the fee unknown.
-                std::optional<Amount> in_total{Amount{0}};
-                bool spends_live = true;
-                for (const auto& in : t.vin()) {
-                    auto it = outs.find(in.prevout);
-                    if (it != outs.end()) {
-                        if (in_total) *in_total += it->second.value;
-                    } else if (in.prevout.txid == pv.triggers[ti].txid) {
-                        spends_live = false;
-                    } else {
-                        in_total.reset();
-                    }
+            const PresignedTrigger& trig = pv.triggers[ti];
+            // Only variants whose trigger inputs are all still live can go through.
+            std::vector<Rung> ladder = PresignedLadder(trig, [&](const OutPoint& o) -> std::optional<Amount> {
+                auto it = outs.find(o);
+                return it == outs.end() ? std::nullopt : std::optional<Amount>{it->second.value};
+            });
+            std::vector<size_t> usable;
+            std::vector<Rung> usable_rungs;
+            for (size_t k = 0; k < trig.recovery_txs.size(); ++k) {
+                const auto& vin = trig.recovery_txs[k].vin();
+                const bool live = std::all_of(vin.begin(), vin.end(), [&](const TxIn& in) { return !(in.prevout.txid == trig.txid) || outs.count(in.prevout); });
+                const bool spends = std::any_of(vin.begin(), vin.end(), [&](const TxIn& in) { return outs.count(in.prevout) > 0; });
+                if (live && spends) {
+                    usable.push_back(k);
+                    usable_rungs.push_back(ladder[k]);
                 }
-                if (!spends_live) continue;
-                if (in_total && *in_total - OutputTotal(t) < opts.min_fee) continue;
-                PlannedRecovery p;
-                p.kind = PlanKind::Presigned;
-                p.tx = t.mutable_copy();
-                p.vaults = {vault};
-                p.variant = k;
-                plans.push_back(std::move(p));
-                break;
             }
+            auto pick = ChoosePresigned(usable_rungs, opts);
+            if (!pick) continue;
+            PlannedRecovery p;
+            p.kind = PlanKind::Presigned;
+            p.tx = trig.recovery_txs[usable[*pick]].mutable_copy();
+            p.vaults = {vault};
+            p.variant = usable[*pick];
+            plans.push_back(std::move(p));
         }
         std::set<OutPoint> taken;
         for (const Transaction& e : pv.emergency_txs) {
@@ -866,6 +890,28 @@ Expected<std::vector<PlannedRecovery>, PlanFailure> PlanVaultRecovery(const Regi
     p.vaults.assign(vaults.begin(), vaults.end());
     plans.push_back(std::move(p));
     return plans;
+}
+
+std::optional<PlannedRecovery> NextPresignedVariant(const Registry& reg, uint32_t vault, const Txid& trigger_txid, const Txid& current)
+{
+    const VaultRecord* rec = reg.Get(vault);
+    if (!rec || rec->state == VaultState::Removed || !rec->presigned) return std::nullopt;
+    for (const PresignedTrigger& trig : rec->presigned->triggers) {
+        if (!(trig.txid == trigger_txid)) continue;
+        const auto ladder = PresignedLadder(trig, [&](const OutPoint& o) { return TrackedValue(*rec, o); });
+        for (size_t k = 0; k < trig.recovery_txs.size(); ++k) {
+            if (!(trig.recovery_txs[k].GetTxid() == current)) continue;
+            auto next = NextRung(ladder, k);
+            if (!next) return std::nullopt;
+            PlannedRecovery p;
+            p.kind = PlanKind::Presigned;
+            p.tx = trig.recovery_txs[*next].mutable_copy();
+            p.vaults = {vault};
+            p.variant = *next;
+            return p;
+        }
+    }
+    return std::nullopt;
 }
 
 } // namespace vw::vault

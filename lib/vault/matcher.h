@@ -30,11 +30,14 @@
 // events in input order (a Trigger at its first input), each group by vault index.
 
 #include "primitives/transaction.h"
+#include "vault/fees.h"
 #include "vault/opvault.h"
+#include "vault/presigned.h"
 #include "vault/recovery.h"
 #include "vault/registry.h"
 #include "vault/watch_index.h"
 
+#include <functional>
 #include <optional>
 #include <span>
 #include <string_view>
@@ -187,6 +190,9 @@ struct PlanOptions {
     //! Presigned: the smallest fee (sats) the variant must pay; the cheapest variant meeting it is
     //! chosen (variants whose fee can not be computed from the trigger tx count as meeting it).
     Amount min_fee{0};
+    //! Presigned: when set, choose by feerate instead (vault::ChooseRung): the cheapest variant
+    //! paying at least this rate, else the best there is. Never NoVariant for a non-empty ladder.
+    std::optional<FeeRate> min_feerate;
     //! Authorized opvault: also sweep the other live UTXOs of the triggered vaults' recovery
     //! groups (off by default: an authorized leaf reveals nothing an attacker can use).
     bool authorized_sweep_group{false};
@@ -222,5 +228,14 @@ Expected<std::vector<PlannedRecovery>, PlanFailure> PlanRecovery(const Registry&
 //! pre-signed spends what is live), BuildFailed.
 Expected<std::vector<PlannedRecovery>, PlanFailure> PlanVaultRecovery(const Registry& registry, uint32_t vault,
                                                                       const PlanOptions& opts = {});
+
+//! Returns: the rungs of a presigned trigger's ladder (aligned with trig.recovery_txs): each
+//! variant's fee from value_of (the value of each input it spends; unknown -> unknown fee), vsize.
+std::vector<Rung> PresignedLadder(const PresignedTrigger& trig, const std::function<std::optional<Amount>(const OutPoint&)>& value_of);
+
+//! Fee escalation of a pre-signed recovery: the next variant of trigger_txid's ladder above the
+//! variant `current` (vault::NextRung; fees from the trigger outputs the registry tracks), or
+//! nullopt at the top, for an unknown variant or when the fees cannot be told.
+std::optional<PlannedRecovery> NextPresignedVariant(const Registry& registry, uint32_t vault, const Txid& trigger_txid, const Txid& current);
 
 } // namespace vw::vault

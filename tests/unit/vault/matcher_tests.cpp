@@ -764,6 +764,43 @@ TEST(matcher_tests, PresignedEndToEnd)
     EXPECT_EQ(At(f.reg, f.v).FindUtxo(OutPoint{f.trigger_txid, 1}), nullptr);
 }
 
+TEST(matcher_tests, PresignedLadderByFeerateAndClimbing)
+{
+    PresignedFixture f;
+    const auto trig = MatchTx(Transaction(f.trigger), f.reg, 501);
+    ApplyEvents(f.reg, trig);
+    const int64_t vsize = static_cast<int64_t>(Transaction(f.rec_cheap).VSize());
+    PlanOptions o;
+    o.min_feerate = FeeRate{0};
+    EXPECT_EQ(PlanRecovery(f.reg, trig[0], o)->front().tx, f.rec_cheap);
+    o.min_feerate = FeeRate::Of(Amount{4'000}, vsize);
+    EXPECT_EQ(PlanRecovery(f.reg, trig[0], o)->front().tx, f.rec_mid);
+    o.min_feerate = FeeRate{100'000'000}; // more than any variant pays: the best there is
+    EXPECT_EQ(PlanRecovery(f.reg, trig[0], o)->front().tx, f.rec_high);
+    // Climbing, one rung at a time, by fee.
+    auto next = NextPresignedVariant(f.reg, f.v, f.trigger_txid, ComputeTxid(f.rec_cheap));
+    ASSERT_TRUE(next);
+    EXPECT_EQ(next->tx, f.rec_mid);
+    next = NextPresignedVariant(f.reg, f.v, f.trigger_txid, ComputeTxid(f.rec_mid));
+    ASSERT_TRUE(next);
+    EXPECT_EQ(next->tx, f.rec_high);
+    EXPECT_FALSE(NextPresignedVariant(f.reg, f.v, f.trigger_txid, ComputeTxid(f.rec_high)));
+    EXPECT_FALSE(NextPresignedVariant(f.reg, f.v, T(0x99), ComputeTxid(f.rec_cheap)));
+    EXPECT_FALSE(NextPresignedVariant(f.reg, f.v, f.trigger_txid, T(0x98)));
+    EXPECT_FALSE(NextPresignedVariant(f.reg, 42, f.trigger_txid, ComputeTxid(f.rec_cheap)));
+    // The ladder's fees come from the trigger outputs tracked.
+    const auto& pt = At(f.reg, f.v).presigned->triggers[0];
+    const auto ladder = PresignedLadder(pt, [&](const OutPoint& op) -> std::optional<Amount> {
+        const auto* u = At(f.reg, f.v).FindUtxo(op);
+        return u ? std::optional<Amount>{u->amount} : std::nullopt;
+    });
+    ASSERT_EQ(ladder.size(), 3u);
+    std::vector<int64_t> fees;
+    for (const auto& r : ladder) fees.push_back(r.fee ? r.fee->sats() : -1);
+    std::sort(fees.begin(), fees.end());
+    EXPECT_EQ(fees, (std::vector<int64_t>{1'000, 5'000, 10'000}));
+}
+
 TEST(matcher_tests, PanicRecoveryOfAPresignedVault)
 {
     PresignedFixture f;
