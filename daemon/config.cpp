@@ -46,6 +46,11 @@ po::options_description Options(Config& c)
         ("webhooktimeout", po::value(&c.webhook_timeout)->default_value(10), "seconds one webhook delivery attempt may take")
         ("webhookretryhours", po::value(&c.webhook_retry_hours)->default_value(24), "retry a failing webhook delivery for this many hours after its event")
         ("webhookmaxbackoff", po::value(&c.webhook_max_backoff)->default_value(600), "longest wait between two attempts of one webhook delivery, in seconds")
+        ("feewalletkeyfile", po::value(&c.feewallet_keyfile)->default_value(""), "the fee wallet's secret key, 64 hex characters, mode 0600 (default <datadir>/feewallet.key, generated at the first start; put your own there to import one)")
+        ("feewalletreserve", po::value(&c.feewallet_reserve)->default_value(0), "satoshis: alert (feewallet.low) when the fee wallet's confirmed balance falls below this (0 = off)")
+        ("fallbackfeerate", po::value(&c.fallback_feerate)->default_value(20.0), "sat/vB recoveries pay when the node has no fee estimate (a fresh or regtest node)")
+        ("feeescalatepercent", po::value(&c.escalate_percent)->default_value(25), "raise a recovery's feerate by this many percent for every block it stays unconfirmed")
+        ("maxfeepercent", po::value(&c.max_fee_percent)->default_value(50), "a recovery never pays more than this percentage of the value it recovers")
         ("bitcoind.rpcconnect", po::value(&c.bitcoind.rpcconnect)->default_value("127.0.0.1"), "bitcoind RPC host")
         ("bitcoind.rpcport", po::value(&c.bitcoind.rpcport)->default_value(0), "bitcoind RPC port (0 = per-chain default)")
         ("bitcoind.rpccookiefile", po::value(&c.bitcoind.rpccookiefile)->default_value(""), "bitcoind cookie file (preferred over user/password)")
@@ -175,6 +180,10 @@ Expected<std::optional<Config>, std::string> ParseConfig(int argc, const char* c
         return bad(c.webhook_secret.empty() ? "webhook" : "webhooksecret",
                    "webhook= needs webhooksecret= (at least 16 characters): every delivery is signed with it");
     }
+    if (c.feewallet_reserve < 0 || c.feewallet_reserve > 2'100'000'000'000'000) return bad("feewalletreserve", "feewalletreserve must be between 0 and 21e14 satoshis");
+    if (!(c.fallback_feerate >= 0.1 && c.fallback_feerate <= 100'000)) return bad("fallbackfeerate", "fallbackfeerate must be between 0.1 and 100000 sat/vB");
+    if (c.escalate_percent > 1000) return bad("feeescalatepercent", "feeescalatepercent must be at most 1000");
+    if (c.max_fee_percent == 0 || c.max_fee_percent > 100) return bad("maxfeepercent", "maxfeepercent must be between 1 and 100");
     if (c.webhook_timeout == 0) return bad("webhooktimeout", "webhooktimeout must be at least 1");
     if (c.webhook_retry_hours == 0) return bad("webhookretryhours", "webhookretryhours must be at least 1");
     if (c.webhook_max_backoff == 0) return bad("webhookmaxbackoff", "webhookmaxbackoff must be at least 1");

@@ -37,6 +37,13 @@ struct Config {
     unsigned webhook_retry_hours{24};    //!< give a delivery up this long after its event
     unsigned webhook_max_backoff{600};   //!< seconds: the longest wait between two attempts
 
+    //! Fees (docs/fees.md): the fee wallet and the schedule recoveries follow.
+    std::string feewallet_keyfile;        //!< empty = <netdir>/feewallet.key (generated at first start)
+    int64_t feewallet_reserve{0};         //!< sats; feewallet.low fires below it (0 = off)
+    double fallback_feerate{20.0};        //!< sat/vB when the node has no estimate
+    unsigned escalate_percent{25};        //!< feerate increase per block a recovery stays unconfirmed
+    unsigned max_fee_percent{50};         //!< a recovery never pays more than this share of what it saves
+
     struct Bitcoind {
         std::string rpcconnect{"127.0.0.1"};
         uint16_t rpcport{0};

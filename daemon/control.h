@@ -47,6 +47,8 @@ public:
     virtual Result RecoverVault(const std::string& vault_id) = 0;
     //! Reads the blocks from from_height to the tip again for one vault (or all), in the background.
     virtual Result Rescan(int from_height, const std::optional<std::string>& vault_id) = 0;
+    //! The fee wallet: address, balance, coins, coverage.
+    virtual Result GetFeeWallet() const = 0;
     virtual Result ListEvents(int64_t after_seq, size_t limit) const = 0;
 };
 

@@ -67,6 +67,15 @@ std::string RenderDaemonMetrics(const ChainFollower& follower, const Engine& eng
     m.Family("vaultwatch_broadcasts_total", T::Counter, "sendrawtransaction calls for recoveries, by outcome, since start.");
     m.Sample("vaultwatch_broadcasts_total", static_cast<double>(es.broadcasts), {{"result", "accepted"}});
     m.Sample("vaultwatch_broadcasts_total", static_cast<double>(es.broadcast_failures), {{"result", "failed"}});
+    m.Family("vaultwatch_fee_bumps_total", T::Counter, "Recoveries replaced by a higher-fee variant since start.");
+    m.Sample("vaultwatch_fee_bumps_total", static_cast<double>(es.fee_bumps));
+    if (const auto* fw = engine.fee_wallet()) {
+        m.Family("vaultwatch_feewallet_balance_sats", T::Gauge, "The fee wallet's satoshis: confirmed and spendable, or pending (unconfirmed).");
+        m.Sample("vaultwatch_feewallet_balance_sats", static_cast<double>(fw->SpendableBalance().sats()), {{"status", "confirmed"}});
+        m.Sample("vaultwatch_feewallet_balance_sats", static_cast<double>(fw->PendingBalance().sats()), {{"status", "pending"}});
+        m.Family("vaultwatch_feewallet_coins", T::Gauge, "Coins in the fee wallet (each pays one unauthorized recovery).");
+        m.Sample("vaultwatch_feewallet_coins", static_cast<double>(fw->Coins().size()));
+    }
 
     const WebhookStats& ws = webhooks.stats();
     m.Family("vaultwatch_webhook_pending", T::Gauge, "Webhook deliveries waiting (the outbox depth, over every hook).");

@@ -172,15 +172,18 @@ Expected<void, std::string> Engine::Rebuild()
     m_triggers.clear();
     auto txs = m_store.LoadVaultTxs();
     if (!txs) return Unexpected{txs.error().message};
+    if (m_fee_wallet) m_fee_wallet->Clear();
     for (const auto& row : *txs) {
         auto tx = DecodeTransaction(row.tx);
         if (!tx || tx->GetTxid() != row.txid) return Unexpected{"corrupt database: vault tx at height " + std::to_string(row.height) + " does not decode to its txid"};
         auto events = vault::MatchTx(*tx, m_registry, row.height);
         Apply(*tx, row.height, nullptr, events);
+        if (m_fee_wallet) m_fee_wallet->ApplyTx(*tx, row.height);
     }
     for (const auto& [txid, tx] : m_mempool) {
         auto events = vault::MatchTx(tx, m_registry, std::nullopt);
         Apply(tx, std::nullopt, nullptr, events);
+        if (m_fee_wallet) m_fee_wallet->ApplyTx(tx, std::nullopt);
     }
     for (auto& [txid, t] : m_triggers) {
         if (auto it = old.find(txid); it != old.end()) t.alerted = it->second.alerted;
@@ -255,6 +258,15 @@ void Engine::Apply(const Transaction& tx, std::optional<int> height, store::Stat
             changes->recoveries.push_back(it->second);
             for (const auto& id : it->second.vault_ids) Event(*changes, "recovery.confirmed", id, txid.ToString(), height, {});
         }
+        // Another rung of the same ladder (a fee bump, or the one it replaced) can never confirm now.
+        const Txid trigger = it->second.trigger_txid;
+        if (!trigger.IsNull()) {
+            for (auto& [otxid, other] : m_recoveries) {
+                if (otxid == txid || !(other.trigger_txid == trigger) || !Unconfirmed(other)) continue;
+                other.state = "replaced";
+                if (changes) changes->recoveries.push_back(other);
+            }
+        }
     }
 }
 
@@ -294,6 +306,7 @@ void Engine::Evaluate(store::StateChanges& changes)
         t.alerted = true;
         if (!recover || answered) continue;
         vault::PlanOptions po;
+        po.min_feerate = vault::TargetFeeRate(m_opts.fees, m_fee_estimate, 0, deadline, m_tip);
         auto plans = vault::PlanRecovery(m_registry, ev, po);
         if (!plans) {
             if (plans.error().error == vault::PlanError::NothingToSweep) {
@@ -354,11 +367,16 @@ void Engine::BlockConnected(const Block& block, int height, store::BlockBatch& b
             std::erase_if(m_mempool, [&](const auto& p) { return p.first == tx.GetTxid(); });
         }
         auto events = vault::MatchTx(tx, m_registry, height);
-        if (events.empty() && !m_recoveries.contains(tx.GetTxid())) continue;
+        const bool fee_coin = FeeWalletTouches(tx);
+        if (events.empty() && !m_recoveries.contains(tx.GetTxid()) && !fee_coin) continue;
         batch.state.vault_txs.push_back({height, pos, bh, tx.GetTxid(), SerializeTransaction(tx)});
         Apply(tx, height, &batch.state, events);
+        if (fee_coin) m_fee_wallet->ApplyTx(tx, height);
     }
+    const size_t before = batch.state.recoveries.size();
     Evaluate(batch.state);
+    // Planned for a trigger this block confirmed: no block has gone by without them yet.
+    for (size_t i = before; i < batch.state.recoveries.size(); ++i) m_fresh.insert(batch.state.recoveries[i].txid);
 }
 
 void Engine::BlockDisconnected(const Block& block, int height, store::BlockBatch& batch)
@@ -382,10 +400,12 @@ void Engine::BlockDisconnected(const Block& block, int height, store::BlockBatch
 void Engine::TxAddedToMempool(const Transaction& tx)
 {
     auto events = vault::MatchTx(tx, m_registry, std::nullopt);
-    if (events.empty()) return;
+    const bool fee_coin = FeeWalletTouches(tx);
+    if (events.empty() && !fee_coin) return;
     if (m_mempool_ids.insert(tx.GetTxid()).second) m_mempool.emplace_back(tx.GetTxid(), tx);
     store::StateChanges changes;
     Apply(tx, std::nullopt, &changes, events);
+    if (fee_coin) m_fee_wallet->ApplyTx(tx, std::nullopt);
     Evaluate(changes);
     const bool planned = !changes.recoveries.empty();
     PersistNow(changes);
@@ -411,6 +431,16 @@ void Engine::BatchCommitted(int height)
         store::StateChanges changes;
         Evaluate(changes);
         PersistNow(changes);
+    }
+    {
+        store::StateChanges changes;
+        BumpFees(changes);
+        CheckFeeReserve(changes);
+        PersistNow(changes);
+    }
+    if (!m_fee_refresh_running && !m_stopping) {
+        m_fee_refresh_running = true;
+        net::co_spawn(m_ex, RefreshFees(), [this](std::exception_ptr) { m_fee_refresh_running = false; });
     }
     KickBroadcaster(); // new intents, and a rebroadcast of everything unconfirmed, each block
     if (on_events) on_events(); // the block's events are committed now (cheap if there are none)
@@ -1032,7 +1062,9 @@ Expected<json::value, EngineError> Engine::RecoverVault(const std::string& vault
         }
         return out;
     };
-    auto plans = vault::PlanVaultRecovery(m_registry, *i, {});
+    vault::PlanOptions po;
+    po.min_feerate = CurrentFeeRate();
+    auto plans = vault::PlanVaultRecovery(m_registry, *i, po);
     if (!plans) {
         if (plans.error().error == vault::PlanError::NothingToSweep) {
             json::array already = in_flight();
@@ -1083,6 +1115,125 @@ Expected<json::value, EngineError> Engine::RecoverVault(const std::string& vault
     }
     KickBroadcaster();
     return json::value(json::object{{"vault_id", vault_id}, {"recoveries", in_flight()}});
+}
+
+// --- fees -------------------------------------------------------------------------------------
+
+void Engine::SetFeeWallet(vault::FeeWallet wallet) { m_fee_wallet = std::move(wallet); }
+
+vault::FeeRate Engine::CurrentFeeRate() const { return vault::TargetFeeRate(m_opts.fees, m_fee_estimate, 0, std::nullopt, m_tip); }
+
+void Engine::CheckFeeReserve(store::StateChanges& changes)
+{
+    if (!m_fee_wallet || m_opts.fee_reserve <= Amount{0}) return;
+    const Amount balance = m_fee_wallet->SpendableBalance();
+    if (balance >= m_opts.fee_reserve) {
+        m_fee_low_reported = false;
+        return;
+    }
+    if (m_fee_low_reported) return;
+    m_fee_low_reported = true;
+    const auto cov = vault::ComputeCoverage(m_fee_wallet->Coins(), CurrentFeeRate(), vault::UNAUTHORIZED_RECOVERY_VSIZE);
+    Event(changes, "feewallet.low", "", "", std::nullopt,
+          {{"balance", balance.sats()},
+           {"reserve", m_opts.fee_reserve.sats()},
+           {"address", m_fee_wallet->Address(Hrp(m_opts.chain))},
+           {"recoveries_covered", cov.recoveries}});
+}
+
+void Engine::BumpFees(store::StateChanges& changes)
+{
+    // One rung per block for every pre-signed recovery that a block went by without confirming
+    // (those planned since the last block get their first block first).
+    std::vector<Txid> climb;
+    for (const auto& [txid, r] : m_recoveries) {
+        if (r.kind != "presigned" || !Unconfirmed(r) || m_fresh.count(txid) || r.trigger_txid.IsNull() || r.vault_ids.empty()) continue;
+        if (r.state == "planned") continue; // never sent yet: nothing to outbid
+        climb.push_back(txid);
+    }
+    m_fresh.clear();
+    for (const auto& txid : climb) {
+        auto& row = m_recoveries.at(txid);
+        auto vid = vault::VaultId::Parse(row.vault_ids.front());
+        auto idx = vid ? m_registry.Find(*vid) : std::nullopt;
+        if (!idx) continue;
+        auto next = vault::NextPresignedVariant(m_registry, *idx, row.trigger_txid, txid);
+        if (!next) continue; // the top of the ladder: keep rebroadcasting it
+        const Transaction tx{next->tx};
+        if (m_recoveries.contains(tx.GetTxid())) continue;
+        store::RecoveryRow bumped = row;
+        bumped.txid = tx.GetTxid();
+        bumped.tx = SerializeTransaction(tx);
+        bumped.state = "planned";
+        bumped.attempts = 0;
+        bumped.last_error.clear();
+        bumped.confirmed_height.reset();
+        bumped.created_at = Now();
+        row.state = "replaced";
+        changes.recoveries.push_back(row);
+        changes.recoveries.push_back(bumped);
+        ++m_stats.fee_bumps;
+        for (const auto& id : row.vault_ids) {
+            Event(changes, "recovery.fee_bumped", id, bumped.txid.ToString(), std::nullopt,
+                  {{"replaces", txid.ToString()}, {"trigger_txid", row.trigger_txid.ToString()}, {"variant", next->variant ? json::value(*next->variant) : json::value(nullptr)}});
+        }
+        log::Main()->warn("recovery {} unconfirmed after a block: bumped to the next pre-signed variant {}", txid.ToString(), bumped.txid.ToString());
+        m_recoveries.emplace(bumped.txid, std::move(bumped));
+    }
+}
+
+net::awaitable<void> Engine::RefreshFees()
+{
+    // BTC/kvB as JSON numbers -> sat/kvB. A node without enough data answers {"errors": [...]}.
+    auto to_rate = [](const json::value& v) -> std::optional<vault::FeeRate> {
+        if (!v.is_number()) return std::nullopt;
+        const double btc = v.to_number<double>();
+        if (!(btc >= 0 && btc < 21e6)) return std::nullopt;
+        return vault::FeeRate{static_cast<int64_t>(std::llround(btc * 1e8))};
+    };
+    auto est = co_await m_rpc.Call("estimatesmartfee", Params(vault::ConfTarget(std::nullopt, m_tip)));
+    if (est && est.value->is_object()) {
+        const auto* f = est.value->as_object().if_contains("feerate");
+        m_fee_estimate = f ? to_rate(*f) : std::nullopt;
+    }
+    auto mp = co_await m_rpc.Call("getmempoolinfo", Params());
+    if (mp && mp.value->is_object()) {
+        std::optional<vault::FeeRate> floor;
+        for (const char* k : {"minrelaytxfee", "mempoolminfee"}) {
+            if (const auto* v = mp.value->as_object().if_contains(k)) {
+                if (auto r = to_rate(*v)) floor = floor ? std::max(*floor, *r) : *r;
+            }
+        }
+        if (floor) m_opts.fees.min_relay = *floor;
+    }
+}
+
+Expected<json::value, EngineError> Engine::GetFeeWallet() const
+{
+    if (!m_fee_wallet) return Unexpected{EngineError{rpc::RPC_MISC_ERROR, "no fee wallet in this process"}};
+    json::array utxos;
+    for (const auto& c : m_fee_wallet->Coins()) {
+        utxos.push_back(json::object{{"txid", c.outpoint.txid.ToString()},
+                                     {"vout", c.outpoint.n},
+                                     {"amount", c.amount.sats()},
+                                     {"height", c.height ? json::value(*c.height) : json::value(nullptr)},
+                                     {"spent_by", c.spent_by ? json::value(c.spent_by->ToString()) : json::value(nullptr)}});
+    }
+    const vault::FeeRate rate = CurrentFeeRate();
+    const auto cov = vault::ComputeCoverage(m_fee_wallet->Coins(), rate, vault::UNAUTHORIZED_RECOVERY_VSIZE);
+    const Amount balance = m_fee_wallet->SpendableBalance();
+    return json::value(json::object{
+        {"address", m_fee_wallet->Address(Hrp(m_opts.chain))},
+        {"script_pubkey", HexStr(m_fee_wallet->ScriptPubKey())},
+        {"balance", balance.sats()},
+        {"pending_balance", m_fee_wallet->PendingBalance().sats()},
+        {"reserve", m_opts.fee_reserve.sats()},
+        {"low", m_opts.fee_reserve > Amount{0} && balance < m_opts.fee_reserve},
+        {"utxos", std::move(utxos)},
+        {"coverage", json::object{{"feerate_sat_per_kvb", rate.sat_per_kvb()},
+                                  {"feerate_source", m_fee_estimate ? "estimatesmartfee" : "fallbackfeerate"},
+                                  {"fee_per_recovery", cov.fee_per_recovery.sats()},
+                                  {"recoveries", cov.recoveries}}}});
 }
 
 } // namespace vw::daemon

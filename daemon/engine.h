@@ -14,6 +14,8 @@
 #include "control.h"
 #include "chain/listener.h"
 #include "store/store.h"
+#include "vault/fee_wallet.h"
+#include "vault/fees.h"
 #include "vault/matcher.h"
 #include "vault/registry.h"
 
@@ -28,6 +30,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -44,6 +47,10 @@ struct EngineOptions {
     std::chrono::milliseconds retry_interval{std::chrono::seconds{5}};
     //! Clock for created_at fields (tests fix it).
     std::function<int64_t()> now;
+    //! Fee schedule (fallback rate, escalation, cap); min_relay is refreshed from the node.
+    vault::FeePolicy fees;
+    //! feewallet.low fires when the fee wallet's confirmed balance falls below this (0 = off).
+    Amount fee_reserve{0};
 };
 
 struct EngineStats {
@@ -52,6 +59,7 @@ struct EngineStats {
     uint64_t broadcasts{0};
     uint64_t broadcast_failures{0};
     uint64_t rebuilds{0};
+    uint64_t fee_bumps{0};
 };
 
 class Engine final : public chain::ChainListener, public VaultControl
@@ -70,6 +78,8 @@ public:
     //! Rebuilds the registry and the recovery book from the store. Returns an error (fatal: the
     //! database does not hold what this version wrote) or nothing.
     Expected<void, std::string> Load();
+    //! Gives the engine its fee wallet (before Load: its coins are rebuilt from the store).
+    void SetFeeWallet(vault::FeeWallet wallet);
     //! Starts the broadcaster (re-broadcasts what was pending at the last stop) and asks the node
     //! whether it enforces OP_VAULT.
     void Start();
@@ -98,6 +108,7 @@ public:
     Expected<boost::json::value, EngineError> GetRecovery(const std::string& txid) const override;
     Expected<boost::json::value, EngineError> RecoverVault(const std::string& vault_id) override;
     Expected<boost::json::value, EngineError> Rescan(int from_height, const std::optional<std::string>& vault_id) override;
+    Expected<boost::json::value, EngineError> GetFeeWallet() const override;
     //! For getinfo: {pending, height} while rescans are pending, else null.
     boost::json::value RescanStatus() const;
     Expected<boost::json::value, EngineError> ListEvents(int64_t after_seq, size_t limit) const override;
@@ -108,6 +119,9 @@ public:
     int tip_height() const { return m_tip; }
     const vault::Registry& registry() const { return m_registry; }
     const std::map<Txid, store::RecoveryRow>& recoveries() const { return m_recoveries; }
+    const vault::FeeWallet* fee_wallet() const { return m_fee_wallet ? &*m_fee_wallet : nullptr; }
+    //! The feerate a recovery planned now would aim at (no deadline known).
+    vault::FeeRate CurrentFeeRate() const;
     //! Called after each broadcast attempt (tests, metrics): txid, whether the node accepted it.
     std::function<void(const Txid&, bool)> on_broadcast;
 
@@ -132,6 +146,13 @@ private:
                std::optional<int> height, boost::json::object data);
     std::string VaultIdOf(uint32_t idx) const;
     void PersistNow(store::StateChanges& changes);
+    //! Whether tx touches the fee wallet (pays it or spends one of its coins).
+    bool FeeWalletTouches(const Transaction& tx) const { return m_fee_wallet && m_fee_wallet->Touches(tx); }
+    //! feewallet.low once when the confirmed balance falls below the reserve (again after it recovered).
+    void CheckFeeReserve(store::StateChanges& changes);
+    //! Climbs the pre-signed ladder of every recovery that stayed unconfirmed through a block.
+    void BumpFees(store::StateChanges& changes);
+    boost::asio::awaitable<void> RefreshFees();
     void KickBroadcaster();
     boost::asio::awaitable<void> BroadcastLoop();
     boost::asio::awaitable<void> CheckDeployment();
@@ -164,6 +185,12 @@ private:
     int64_t m_last_rescan_id{0};
     bool m_rescan_running{false};
     std::optional<int> m_rescan_height; //!< the block being read
+    // Fees.
+    std::optional<vault::FeeWallet> m_fee_wallet;
+    bool m_fee_low_reported{false};
+    std::optional<vault::FeeRate> m_fee_estimate;   //!< the node's estimatesmartfee for 6 blocks, if it has one
+    bool m_fee_refresh_running{false};
+    std::set<Txid> m_fresh;                          //!< planned for a trigger the last block confirmed: not bumped at that block
     EngineStats m_stats;
 };
 

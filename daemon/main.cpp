@@ -3,9 +3,11 @@
 #include "chain/rpc_replies.h"
 #include "chain_follower.h"
 #include "config.h"
-#include "engine.h"
 #include "daemon_metrics.h"
+#include "engine.h"
+#include "fee_key.h"
 #include "log.h"
+#include "rpc/vault_json.h"
 #include "metrics_server.h"
 #include "rpc_methods.h"
 #include "rpc_server.h"
@@ -233,7 +235,23 @@ int main(int argc, char** argv)
     EngineOptions eo;
     eo.chain = cfg.chain;
     eo.allow_unenforced_opvault = cfg.allow_unenforced_opvault;
+    eo.fees.fallback = vault::FeeRate{static_cast<int64_t>(std::llround(cfg.fallback_feerate * 1000))};
+    eo.fees.escalate_percent = static_cast<int>(cfg.escalate_percent);
+    eo.fees.max_fee_percent = static_cast<int>(cfg.max_fee_percent);
+    eo.fee_reserve = Amount{cfg.feewallet_reserve};
     Engine engine{io.get_executor(), engine_rpc, **st, eo};
+    {
+        const std::filesystem::path keyfile = cfg.feewallet_keyfile.empty() ? cfg.NetDir() / "feewallet.key" : std::filesystem::path(cfg.feewallet_keyfile);
+        bool created = false;
+        auto wallet = LoadOrCreateFeeWallet(keyfile, &created);
+        if (!wallet) {
+            log::Main()->critical("{}", wallet.error());
+            return 1;
+        }
+        const auto hrp = rpc::HrpForChain(cfg.chain).value_or("bc");
+        log::Main()->info("fee wallet {} at {} ({})", created ? "created" : "loaded", wallet->Address(hrp), keyfile.string());
+        engine.SetFeeWallet(std::move(*wallet));
+    }
     if (auto r = engine.Load(); !r) {
         log::Store()->critical("{}", r.error());
         return 1;

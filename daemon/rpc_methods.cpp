@@ -268,6 +268,25 @@ std::unique_ptr<rpc::RpcTable> MakeRpcTable(RpcContext ctx)
                 }
                 return FromEngine(engine()->Rescan(static_cast<int>(from), OptStr(a, "vault_id")));
             }});
+    t->Add({"getfeewallet",
+            "recoveries",
+            "Shows the fee wallet recoveries draw their fees from: its address (fund it there), confirmed balance, "
+            "coins, and how many recoveries it pays for at the current feerate, one coin each. The key never leaves "
+            "its file.",
+            {},
+            {{"address", "string", "the P2TR address to fund"},
+             {"script_pubkey", "string", "its scriptPubKey (hex)"},
+             {"balance", "integer", "confirmed satoshis not being spent"},
+             {"pending_balance", "integer", "satoshis received but not confirmed yet"},
+             {"reserve", "integer", "feewalletreserve (0 = no alert)"},
+             {"low", "boolean", "whether the balance is below the reserve"},
+             {"utxos", "array", "[{txid, vout, amount, height (null: unconfirmed), spent_by (null or txid)}]"},
+             {"coverage", "object", "{feerate_sat_per_kvb, feerate_source (estimatesmartfee|fallbackfeerate), fee_per_recovery, recoveries}"}},
+            {"vaultwatch-cli getfeewallet"},
+            [engine](const rpc::Args&) -> Result {
+                if (!engine()) return Unexpected{Unavailable()};
+                return FromEngine(engine()->GetFeeWallet());
+            }});
     t->Add({"listevents",
             "recoveries",
             "Lists the event log (what webhooks deliver), oldest first.",

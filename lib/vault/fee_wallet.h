@@ -77,6 +77,9 @@ private:
 //! Virtual size of one P2TR key-path input (outpoint 36 + sequence 4 + empty scriptSig 1 = 41
 //! bytes, witness 1 + 1 + 64 = 66 weight units): 57.5 vB, rounded up.
 inline constexpr int64_t KEY_PATH_INPUT_VSIZE = 58;
+//! Virtual size of an unauthorized OP_VAULT recovery of one vault UTXO with its OP_2 anchor, no
+//! fee input (bip345-notes §13: 521 WU): the yardstick of the fee wallet's coverage.
+inline constexpr int64_t UNAUTHORIZED_RECOVERY_VSIZE = 131;
 //! Virtual size of one P2TR output (8 + 1 + 34).
 inline constexpr int64_t P2TR_OUTPUT_VSIZE = 43;
 
