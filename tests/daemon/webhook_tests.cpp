@@ -2,7 +2,8 @@
 // simulator, a test receiver (webhook_receiver.h) checking every signature with its own HMAC, and
 // vaultwatch-cli for control. Covers every event of a presigned recovery arriving signed and in
 // order, retries across receiver downtime, no alert lost across SIGKILL, 410 disabling a hook,
-// HTTPS against a run-time test CA (an unknown CA and a wrong host name refused), and the RPC.
+// HTTPS against a run-time test CA (an unknown CA and a wrong host name refused), and the RPC;
+// and, between the tests, every event type the daemon emits.
 #ifdef VW_HAVE_SIM
 
 #include "crypto/sha256.h"
@@ -11,6 +12,7 @@
 #include "regtest_sim.h"
 #include "util/bech32.h"
 #include "util/hex.h"
+#include "vault/opvault.h"
 #include "webhook_receiver.h"
 
 #include <boost/json.hpp>
@@ -762,6 +764,117 @@ TEST(webhook_e2e, RecoverVaultSweepsNowAndIsAlerted)
     EXPECT_EQ(types, want);
     EXPECT_EQ(Str(planned, "requested_by"), "operator");
     EXPECT_EQ(Str(planned, "kind"), "presigned_emergency");
+}
+
+TEST(webhook_e2e, DepositUnexpectedSpendWithdrawalFeeBumpAndLowFeeWalletAreDelivered)
+{
+    Fixture fx;
+    WebhookReceiver rx{kSecret};
+    rx.Start();
+    Daemon d(fx.dir / "vw", FreePort(), fx.NodePort(),
+             {"--webhook=http://127.0.0.1:" + std::to_string(rx.port()) + "/hook", "--webhooksecret=" + kSecret,
+              "--allowunenforcedopvault", "--feewalletreserve=100000"});
+    d.Start();
+    ASSERT_TRUE(WaitFor([&] { return d.Cli({"getinfo"}).is_object() && d.Cli({"getinfo"}).as_object().at("height").as_int64() == 111; }))
+        << d.Log();
+    auto coinbase = [&](int h) {
+        const std::string hash{fx.node->Call("getblockhash", {h}).as_string()};
+        return DecodeBlock(*ParseHex(std::string_view{fx.node->Call("getblock", {hash, 0}).as_string()}))->txs.at(0);
+    };
+    auto send = [&](const MutableTransaction& m) {
+        const Transaction t{m};
+        fx.node->Call("sendrawtransaction", {HexStr(SerializeTransaction(t))});
+        return t;
+    };
+    bool ok = false;
+    // An opvault vault (accepted on this node only through allowunenforcedopvault) and a deposit.
+    auto key = [](uint8_t fill) {
+        Uint256 sec;
+        sec.bytes.fill(fill);
+        return *crypto::KeyPair::FromSecret(sec.span());
+    };
+    const auto internal = key(0x11), trigger_key = key(0x22);
+    const Bytes recovery_spk = P2TR(0xcc);
+    vault::VaultSpec spec{internal.PubKey(), {}, recovery_spk, std::nullopt};
+    spec.leaves = {taproot::Leaf{vault::MakeRecoverLeaf(vault::RecoverySpkHash(recovery_spk), std::nullopt), 1},
+                   taproot::Leaf{vault::MakeTriggerLeaf(trigger_key.PubKey(), 10), 1}};
+    auto ov = vault::Vault::FromSpec(spec);
+    ASSERT_TRUE(ov) << ov.error();
+    const std::string ov_req = R"({"kind":"opvault","label":"ov","internal_key":")" + HexStr(internal.PubKey().span()) +
+                               R"(","leaves":[{"script":")" + HexStr(spec.leaves[0].script) + R"(","depth":1},{"script":")" +
+                               HexStr(spec.leaves[1].script) + R"(","depth":1}],"recovery_script_pubkey":")" + HexStr(recovery_spk) + R"("})";
+    auto ovr = d.Cli({"registervault", ov_req}, &ok);
+    ASSERT_TRUE(ok) << json::serialize(ovr);
+    const Transaction cb2 = coinbase(2);
+    send(Spend({cb2.GetTxid(), 0}, cb2.vout()[0].value - Amount{10'000}, ov->ScriptPubKey()));
+
+    // A presigned vault whose watched coin is taken by a transaction nobody registered.
+    const Transaction cb3 = coinbase(3);
+    const Transaction fund_b = send(Spend({cb3.GetTxid(), 0}, cb3.vout()[0].value - Amount{10'000}, AnyoneCanSpend()));
+    const Transaction trig_b{Spend({fund_b.GetTxid(), 0}, fund_b.vout()[0].value - Amount{10'000}, AnyoneCanSpend())};
+    const Transaction rec_b{Spend({trig_b.GetTxid(), 0}, fund_b.vout()[0].value - Amount{20'000}, P2TR(0xcc))};
+    auto presigned = [](const Transaction& fund, const Transaction& trig, std::vector<Transaction> recs) {
+        std::string r = R"({"kind":"presigned","watch_outpoints":[{"txid":")" + fund.GetTxid().ToString() + R"(","vout":0}],"triggers":[{"txid":")" +
+                        trig.GetTxid().ToString() + R"(","spend_delay":20,"recovery_txs":[)";
+        for (size_t i = 0; i < recs.size(); ++i) r += (i ? ",\"" : "\"") + HexStr(SerializeTransaction(recs[i])) + "\"";
+        return r + "]}]}";
+    };
+    ASSERT_TRUE(json::parse(json::serialize(d.Cli({"registervault", presigned(fund_b, trig_b, {rec_b})}, &ok))).is_object() && ok);
+
+    // A presigned vault whose approved withdrawal completes.
+    const Transaction cb4 = coinbase(4);
+    const Transaction fund_c = send(Spend({cb4.GetTxid(), 0}, cb4.vout()[0].value - Amount{10'000}, AnyoneCanSpend()));
+    const Transaction trig_c{Spend({fund_c.GetTxid(), 0}, fund_c.vout()[0].value - Amount{10'000}, AnyoneCanSpend())};
+    const Transaction rec_c{Spend({trig_c.GetTxid(), 0}, fund_c.vout()[0].value - Amount{20'000}, P2TR(0xcc))};
+    auto regc = d.Cli({"registervault", presigned(fund_c, trig_c, {rec_c})}, &ok);
+    ASSERT_TRUE(ok) << json::serialize(regc);
+    d.Cli({"-named", "approvetrigger", "vault_id=" + Str(regc, "vault_id"), "trigger_txid=" + trig_c.GetTxid().ToString()}, &ok);
+    ASSERT_TRUE(ok);
+
+    // A presigned vault with a two-rung ladder, triggered by a thief.
+    const Transaction cb5 = coinbase(5);
+    const Transaction fund_d = send(Spend({cb5.GetTxid(), 0}, cb5.vout()[0].value - Amount{10'000}, AnyoneCanSpend()));
+    const Transaction trig_d{Spend({fund_d.GetTxid(), 0}, fund_d.vout()[0].value - Amount{10'000}, AnyoneCanSpend())};
+    const Transaction slow_d{Spend({trig_d.GetTxid(), 0}, fund_d.vout()[0].value - Amount{20'000}, P2TR(0xcc))};
+    const Transaction fast_d{Spend({trig_d.GetTxid(), 0}, fund_d.vout()[0].value - Amount{60'000}, P2TR(0xcc))};
+    ASSERT_TRUE(json::parse(json::serialize(d.Cli({"registervault", presigned(fund_d, trig_d, {slow_d, fast_d})}, &ok))).is_object() && ok);
+
+    fx.Generate(1); // the deposit and the funding confirm; the fee wallet is empty: feewallet.low
+    ASSERT_TRUE(WaitFor([&] { return d.Cli({"getinfo"}).as_object().at("height").as_int64() == 112; }));
+    send(Spend({fund_b.GetTxid(), 0}, fund_b.vout()[0].value - Amount{5'000}, P2TR(0x66))); // the unexpected spend
+    send(trig_c.mutable_copy());
+    send(trig_d.mutable_copy());
+    ASSERT_TRUE(WaitFor([&] { return fx.InMempool(slow_d.GetTxid()); })) << d.Log();
+    fx.node->Call("generateblock", {AnyoneCanSpendAddress(), json::array{json::string(trig_c.GetTxid().ToString())}});
+    ASSERT_TRUE(WaitFor([&] { return fx.InMempool(fast_d.GetTxid()); })) << "bumped: " << d.Log();
+    send(Spend({trig_c.GetTxid(), 0}, trig_c.vout()[0].value - Amount{5'000}, P2TR(0x77))); // the withdrawal
+    fx.Generate(1);
+
+    const std::set<std::string> want{"feewallet.low", "vault.deposit", "vault.unexpected_spend", "vault.withdrawn", "recovery.fee_bumped"};
+    std::set<std::string> got;
+    ASSERT_TRUE(WaitFor([&] {
+        got.clear();
+        for (const auto& r : rx.Requests()) got.insert(r.Header("vaultwatch-event"));
+        return std::includes(got.begin(), got.end(), want.begin(), want.end());
+    })) << json::serialize(json::value_from(std::vector<std::string>(got.begin(), got.end()))) << "\n" << d.Log();
+    for (const auto& r : rx.Requests()) {
+        const json::object body = CheckRequest(r, "/hook");
+        const std::string type = Str(body, "type");
+        const auto& data = body.at("data").as_object();
+        if (type == "vault.deposit") {
+            EXPECT_EQ(Str(data, "vault_id"), Str(ovr, "vault_id"));
+            EXPECT_EQ(Str(data, "amount"), std::to_string((cb2.vout()[0].value - Amount{10'000}).sats()));
+        } else if (type == "vault.withdrawn") {
+            EXPECT_EQ(Str(data, "vault_id"), Str(regc, "vault_id"));
+        } else if (type == "recovery.fee_bumped") {
+            EXPECT_EQ(Str(data, "txid"), fast_d.GetTxid().ToString());
+            EXPECT_EQ(Str(data, "replaces"), slow_d.GetTxid().ToString());
+        } else if (type == "feewallet.low") {
+            EXPECT_EQ(Str(data, "balance"), "0");
+            EXPECT_EQ(Str(data, "reserve"), "100000");
+            EXPECT_EQ(Str(data, "address").rfind("bcrt1p", 0), 0u);
+        }
+    }
 }
 
 } // namespace
