@@ -878,6 +878,24 @@ TEST_F(RpcMethods, RescanErrors)
     ExpectError("rescan", json::object{{"from", 0}}, kInvalidParameter);
 }
 
+TEST_F(RpcMethods, GetFeeWallet)
+{
+    const auto w = Ok("getfeewallet");
+    for (const char* k : {"address", "script_pubkey", "balance", "pending_balance", "reserve", "low", "utxos", "coverage"}) {
+        EXPECT_TRUE(w.as_object().contains(k)) << k << " missing: " << json::serialize(w);
+    }
+    EXPECT_EQ(Field(w, "address").rfind("bcrt1p", 0), 0u);
+    EXPECT_EQ(Field(w, "balance"), "0");
+    EXPECT_EQ(Field(w, "low"), "false") << "no reserve configured: never low";
+    EXPECT_TRUE(w.at("utxos").as_array().empty());
+    EXPECT_EQ(Field(w.at("coverage"), "recoveries"), "0");
+    EXPECT_EQ(Field(w.at("coverage"), "feerate_source"), "fallbackfeerate");
+    EXPECT_EQ(Field(w.at("coverage"), "feerate_sat_per_kvb"), "20000");
+    EXPECT_EQ(json::serialize(Ok("getfeewallet")), json::serialize(w)) << "stable";
+    ExpectError("getfeewallet", A(1), kInvalidParams);
+    ExpectError("getfeewallet", json::object{{"verbose", true}}, kInvalidParameter);
+}
+
 TEST_F(RpcMethods, ProtocolErrors)
 {
     const std::string before = State();
