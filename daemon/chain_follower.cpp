@@ -196,6 +196,23 @@ net::awaitable<std::optional<Block>> ChainFollower::FetchBlock(const BlockHash& 
     co_return std::move(*block);
 }
 
+ChainFollower::Step ChainFollower::StoreFailed(const store::StoreError& e)
+{
+    // Nothing of the batch was committed: the listener drops what it applied in memory.
+    m_listener.BatchAborted();
+    if (e.kind == store::StoreError::Kind::Corrupt || e.kind == store::StoreError::Kind::Open) {
+        m_fatal = "store: " + e.message;
+        return Step::Fatal;
+    }
+    // A full disk, a busy or failing file: say so loudly, keep the cursor where it is (the block
+    // is fetched and applied again), and retry with backoff until the write goes through.
+    ++m_status.store_failures;
+    m_status.store_error = e.message;
+    log::Store()->critical("cannot commit block state ({}); retrying: nothing is skipped, the cursor stays at height {}", e.message,
+                           m_status.cursor.height);
+    return Step::Retry;
+}
+
 net::awaitable<ChainFollower::Step> ChainFollower::Reconcile()
 {
     ++m_status.reconciles;
@@ -219,10 +236,7 @@ net::awaitable<ChainFollower::Step> ChainFollower::Reconcile()
     }
 
     auto cursor_r = m_store.LoadCursor();
-    if (!cursor_r) {
-        m_fatal = "store: " + cursor_r.error().message;
-        co_return Step::Fatal;
-    }
+    if (!cursor_r) co_return StoreFailed(cursor_r.error());
     store::Cursor cursor = *cursor_r;
     if (cursor.height < 0) {
         // First start: begin at the configured height, or at the node's tip.
@@ -236,8 +250,7 @@ net::awaitable<ChainFollower::Step> ChainFollower::Reconcile()
             b.new_cursor = {start, *hash};
             b.connected = {{start, *hash}};
             if (auto c = m_store.Commit(b); !c) {
-                m_fatal = "store: " + c.error().message;
-                co_return Step::Fatal;
+                co_return StoreFailed(c.error());
             }
             cursor = b.new_cursor;
             m_status.cursor = cursor;
@@ -256,8 +269,7 @@ net::awaitable<ChainFollower::Step> ChainFollower::Reconcile()
                 b.new_cursor = cursor;
                 b.connected = {{cursor.height, cursor.hash}};
                 if (auto c = m_store.Commit(b); !c) {
-                    m_fatal = "store: " + c.error().message;
-                    co_return Step::Fatal;
+                    co_return StoreFailed(c.error());
                 }
             }
         }
@@ -297,8 +309,7 @@ net::awaitable<ChainFollower::Step> ChainFollower::Reconcile()
         }
         batch.new_cursor = prev;
         if (auto c = m_store.Commit(batch); !c) {
-            m_fatal = "store: " + c.error().message;
-            co_return Step::Fatal;
+            co_return StoreFailed(c.error());
         }
         log::Chain()->info("disconnected block {} at height {}", cursor.hash.ToString(), cursor.height);
         cursor = prev;
@@ -329,12 +340,12 @@ net::awaitable<ChainFollower::Step> ChainFollower::Reconcile()
         batch.new_cursor = {cursor.height + 1, *hash};
         batch.connected.emplace_back(cursor.height + 1, *hash);
         if (auto c = m_store.Commit(batch); !c) {
-            m_fatal = "store: " + c.error().message;
-            co_return Step::Fatal;
+            co_return StoreFailed(c.error());
         }
         for (const auto& tx : block->txs) m_mempool.erase(tx.GetTxid());
         cursor = batch.new_cursor;
         m_status.cursor = cursor;
+        m_status.store_error.clear();
         m_listener.BatchCommitted(cursor.height);
         log::Chain()->debug("connected block {} at height {}", hash->ToString(), cursor.height);
         if (cursor.height == info->blocks) {

@@ -37,6 +37,8 @@ struct FollowerStatus {
     uint64_t reconciles{0};
     bool caught_up{false};
     double rpc_seconds{0}; //!< time spent waiting in bitcoind RPC calls
+    uint64_t store_failures{0}; //!< block commits that failed (disk full, I/O) and were retried
+    std::string store_error;    //!< the last one's message, until a block commits again
 };
 std::string_view ToString(FollowerStatus::Node n);
 
@@ -69,6 +71,8 @@ private:
     boost::asio::awaitable<std::optional<Block>> FetchBlock(const BlockHash& hash, Step& step);
     boost::asio::awaitable<void> AnnounceMempoolTx(const Txid& txid);
     Step HandleRpcError(const RpcError& e, const char* what);
+    //! A store read or commit failed: fatal for corruption, else retried (disk full, I/O).
+    Step StoreFailed(const store::StoreError& e);
     void SetNode(FollowerStatus::Node n, std::string detail);
     void RememberRawTx(Transaction tx);
     bool AnnounceCached(const Txid& txid);

@@ -25,6 +25,7 @@ struct Config {
     int start_height{-1};
     unsigned poll_seconds{5};
     std::string debug_eventlog; //!< tests: append chain events to this file
+    uint32_t debug_db_max_pages{0}; //!< tests: cap the database (SQLITE_FULL beyond), 0 = off
     bool allow_unenforced_opvault{false}; //!< regtest only: accept opvault vaults on a node without OP_VAULT
 
     //! Webhooks (docs/webhooks.md). The webhook= URLs are upserted at start with stable ids, all

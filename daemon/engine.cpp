@@ -446,6 +446,15 @@ void Engine::BatchCommitted(int height)
     if (on_events) on_events(); // the block's events are committed now (cheap if there are none)
 }
 
+void Engine::BatchAborted()
+{
+    // The block's state was not stored: replay from the store before the next decision. Recovery
+    // intents planned for it stay in memory and are still broadcast (coins first), and are
+    // stored with the broadcaster's bookkeeping or when the block comes again.
+    m_need_rebuild = true;
+    m_fresh.clear();
+}
+
 // --- broadcasting -----------------------------------------------------------------------------
 
 void Engine::Start()

@@ -91,6 +91,7 @@ public:
     void TxAddedToMempool(const Transaction& tx) override;
     void TxRemovedFromMempool(const Txid& txid) override;
     void BatchCommitted(int height) override;
+    void BatchAborted() override;
 
     // --- control (RPC handlers; all on the io thread) ---------------------------------------
     Expected<boost::json::value, EngineError> RegisterVault(const boost::json::object& params) override;

@@ -99,6 +99,11 @@ public:
         m_a.BatchCommitted(h);
         m_b.BatchCommitted(h);
     }
+    void BatchAborted() override
+    {
+        m_a.BatchAborted();
+        m_b.BatchAborted();
+    }
 
 private:
     chain::ChainListener& m_a;
@@ -136,6 +141,8 @@ public:
         log::Chain()->debug("mempool -{}", txid.ToString());
         Append("mempool_remove " + txid.ToString());
     }
+    //! The last connected/disconnected line was not committed; it will come again.
+    void BatchAborted() override { Append("aborted"); }
 
 private:
     void Append(std::string line)
@@ -216,6 +223,10 @@ int main(int argc, char** argv)
     if (!st) {
         log::Store()->critical("{}", st.error().message);
         return 1;
+    }
+    if (cfg.debug_db_max_pages) {
+        if (auto r = (*st)->LimitPages(cfg.debug_db_max_pages); !r) log::Store()->warn("debugdbmaxpages: {}", r.error().message);
+        log::Store()->warn("testing: the database is capped at {} pages (debugdbmaxpages)", cfg.debug_db_max_pages);
     }
 
     net::io_context io{1};

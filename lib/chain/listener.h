@@ -23,6 +23,9 @@ public:
     //! The batch of the block just connected or disconnected is durable (cursor at height):
     //! what it decided may now be acted on (broadcasts happen only after their intent is stored).
     virtual void BatchCommitted(int /*height*/) {}
+    //! The batch could not be committed (disk full, I/O error): nothing of it is durable, and the
+    //! same blocks come again. Drop what was applied in memory for it.
+    virtual void BatchAborted() {}
 };
 
 } // namespace vw::chain

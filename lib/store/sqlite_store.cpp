@@ -321,6 +321,13 @@ public:
         return out;
     }
 
+    Expected<void, StoreError> LimitPages(uint32_t max_pages) override
+    {
+        // SQLite's default maximum (PRAGMA max_page_count) when uncapped.
+        const std::string sql = "PRAGMA max_page_count = " + std::to_string(max_pages ? max_pages : 4294967294u) + ";";
+        return Exec(sql.c_str());
+    }
+
     Expected<std::vector<RescanRow>, StoreError> LoadRescans() override
     {
         std::vector<RescanRow> out;

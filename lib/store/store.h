@@ -184,6 +184,9 @@ public:
     virtual Expected<std::vector<ApprovalRow>, StoreError> LoadApprovals() = 0;  //!< by id
     virtual Expected<std::vector<VaultTxRow>, StoreError> LoadVaultTxs() = 0;    //!< by (height, pos)
     virtual Expected<std::vector<RescanRow>, StoreError> LoadRescans() = 0;      //!< by id
+    //! Testing: caps the database at max_pages pages (PRAGMA max_page_count), so that writes
+    //! beyond it fail with Kind::Full as on a full disk. 0 = no cap.
+    virtual Expected<void, StoreError> LimitPages(uint32_t max_pages) = 0;
     virtual Expected<std::vector<RecoveryRow>, StoreError> LoadRecoveries() = 0; //!< by created_at, txid
     //! Returns: up to limit events with seq > after_seq, oldest first.
     virtual Expected<std::vector<EventRow>, StoreError> LoadEvents(int64_t after_seq, size_t limit) = 0;

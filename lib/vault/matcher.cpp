@@ -809,7 +809,10 @@ Expected<std::vector<PlannedRecovery>, PlanFailure> PlanVaultRecovery(const Regi
                 live_watched.insert(u.outpoint);
             }
         }
-        for (const auto& [ti, outs] : live_triggers) {
+        for (const auto& entry : live_triggers) {
+            // Named, not a structured binding: lambdas below capture it (clang 14 cannot capture bindings).
+            const size_t ti = entry.first;
+            const std::map<OutPoint, TxOut>& outs = entry.second;
             if (ti >= pv.triggers.size()) continue;
             const PresignedTrigger& trig = pv.triggers[ti];
             // Only variants whose trigger inputs are all still live can go through.

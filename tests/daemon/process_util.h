@@ -331,6 +331,20 @@ private:
                 }
             }
             m_last = std::pair{kind, std::pair{h, a}};
+        } else if (kind == "aborted") {
+            // The daemon could not commit the last block event (disk full): it is undone and
+            // comes again.
+            if (!m_last) {
+                m_error += "'aborted' with nothing to abort; ";
+            } else {
+                if (m_last->first == "connected") {
+                    if (!m_chain.empty()) m_chain.pop_back();
+                } else {
+                    m_chain.push_back(m_last->second);
+                }
+                m_last.reset();
+                ++m_redelivered;
+            }
         } else if (kind == "mempool_add") {
             is >> a;
             if (std::find(m_mempool.begin(), m_mempool.end(), a) != m_mempool.end()) m_error += "tx " + a + " added twice; ";

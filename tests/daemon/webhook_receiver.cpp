@@ -66,9 +66,10 @@ struct WebhookReceiver::Impl {
     std::unique_ptr<net::ssl::context> tls;
     WebhookReceiver* owner{nullptr};
 
-    void Record(const http::request<http::string_body>& req)
+    void Record(const http::request<http::string_body>& req, unsigned status)
     {
         ReceivedRequest r;
+        r.status = status;
         r.method = std::string(req.method_string());
         r.target = std::string(req.target());
         for (const auto& f : req) {
@@ -92,8 +93,10 @@ struct WebhookReceiver::Impl {
         auto [ec, n] = co_await http::async_read(s, buf, req, net::as_tuple(net::use_awaitable));
         (void)n;
         if (ec) co_return;
-        Record(req);
-        http::response<http::string_body> res{http::int_to_status(owner->m_status.load()), req.version()};
+        const unsigned every = owner->m_fail_every.load();
+        const unsigned status = every > 0 && ++owner->m_seen % every == 0 ? 500u : owner->m_status.load();
+        Record(req, status);
+        http::response<http::string_body> res{http::int_to_status(status), req.version()};
         res.set(http::field::content_type, "text/plain");
         res.body() = "ok\n";
         res.keep_alive(false);

@@ -29,6 +29,7 @@ struct ReceivedRequest {
     std::string body;
     bool signature_ok{false};                   //!< v1 matched HMAC-SHA256(secret, "<t>.<body>") and t is recent
     std::string signature_error;
+    unsigned status{200};                       //!< what the receiver answered
     std::string Header(const std::string& lower_name) const
     {
         auto it = headers.find(lower_name);
@@ -54,6 +55,9 @@ public:
     //! Closes the listener and every connection (the endpoint is down until Start).
     void Stop();
     void SetStatus(unsigned status) { m_status = status; }
+    //! Answers 500 to every nth request (n = 2: half of them); 0 = off. The failed ones are
+    //! recorded too, with status 500.
+    void SetFailEvery(unsigned n) { m_fail_every = n; }
 
     uint16_t port() const { return m_port; }
     std::vector<ReceivedRequest> Requests() const;
@@ -67,6 +71,8 @@ private:
     uint16_t m_port;
     std::optional<TlsFiles> m_tls;
     std::atomic<unsigned> m_status{200};
+    std::atomic<unsigned> m_fail_every{0};
+    std::atomic<uint64_t> m_seen{0};
     std::atomic<size_t> m_handshake_failures{0};
     mutable std::mutex m_mu;
     std::vector<ReceivedRequest> m_requests;
