@@ -47,6 +47,7 @@ po::options_description Options(Config& c)
         ("webhooktimeout", po::value(&c.webhook_timeout)->default_value(10), "seconds one webhook delivery attempt may take")
         ("webhookretryhours", po::value(&c.webhook_retry_hours)->default_value(24), "retry a failing webhook delivery for this many hours after its event")
         ("webhookmaxbackoff", po::value(&c.webhook_max_backoff)->default_value(600), "longest wait between two attempts of one webhook delivery, in seconds")
+        ("webhookminbackoffms", po::value(&c.webhook_min_backoff_ms)->default_value(250), "wait before the first retry of a failed webhook delivery, in milliseconds (doubling with each attempt, with jitter)")
         ("feewalletkeyfile", po::value(&c.feewallet_keyfile)->default_value(""), "the fee wallet's secret key, 64 hex characters, mode 0600 (default <datadir>/feewallet.key, generated at the first start; put your own there to import one)")
         ("feewalletreserve", po::value(&c.feewallet_reserve)->default_value(0), "satoshis: alert (feewallet.low) when the fee wallet's confirmed balance falls below this (0 = off)")
         ("fallbackfeerate", po::value(&c.fallback_feerate)->default_value(20.0), "sat/vB recoveries pay when the node has no fee estimate (a fresh or regtest node)")
@@ -188,6 +189,9 @@ Expected<std::optional<Config>, std::string> ParseConfig(int argc, const char* c
     if (c.webhook_timeout == 0) return bad("webhooktimeout", "webhooktimeout must be at least 1");
     if (c.webhook_retry_hours == 0) return bad("webhookretryhours", "webhookretryhours must be at least 1");
     if (c.webhook_max_backoff == 0) return bad("webhookmaxbackoff", "webhookmaxbackoff must be at least 1");
+    if (c.webhook_min_backoff_ms == 0 || c.webhook_min_backoff_ms > 1000u * c.webhook_max_backoff) {
+        return bad("webhookminbackoffms", "webhookminbackoffms must be at least 1 and at most webhookmaxbackoff");
+    }
     if (!c.metricsbind.empty()) {
         std::string why;
         if (!ParseMetricsBind(c.metricsbind, &why)) return bad("metricsbind", why);

@@ -37,6 +37,7 @@ struct Config {
     unsigned webhook_timeout{10};        //!< seconds per delivery attempt (connect to response)
     unsigned webhook_retry_hours{24};    //!< give a delivery up this long after its event
     unsigned webhook_max_backoff{600};   //!< seconds: the longest wait between two attempts
+    unsigned webhook_min_backoff_ms{250}; //!< milliseconds: the wait before the first retry
 
     //! Fees (docs/fees.md): the fee wallet and the schedule recoveries follow.
     std::string feewallet_keyfile;        //!< empty = <netdir>/feewallet.key (generated at first start)

@@ -273,6 +273,7 @@ int main(int argc, char** argv)
     wo.attempt_timeout = std::chrono::seconds{cfg.webhook_timeout};
     wo.retry_horizon = std::chrono::hours{cfg.webhook_retry_hours};
     wo.max_backoff = std::chrono::seconds{cfg.webhook_max_backoff};
+    wo.base_backoff = std::chrono::milliseconds{cfg.webhook_min_backoff_ms};
     WebhookDispatcher webhooks{io.get_executor(), **st, wo};
     {
         std::vector<ConfiguredWebhook> configured;

@@ -39,7 +39,7 @@ struct WebhookOptions {
     std::string chain{"main"};                                      //!< the payload's chain field
     std::chrono::milliseconds attempt_timeout{std::chrono::seconds{10}};
     std::chrono::milliseconds retry_horizon{std::chrono::hours{24}};   //!< counted from the event's created_at
-    std::chrono::milliseconds base_backoff{std::chrono::seconds{1}};
+    std::chrono::milliseconds base_backoff{250}; //!< the first retry's wait (doubling from there, with jitter)
     std::chrono::milliseconds max_backoff{std::chrono::minutes{10}};
     std::chrono::milliseconds poll_interval{std::chrono::milliseconds{200}}; //!< how often the event log is checked
     std::string ca_file;                                            //!< PEM bundle; empty = system CA store

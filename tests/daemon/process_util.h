@@ -407,6 +407,7 @@ public:
         m_child.Start(args, m_datadir / "vaultwatchd.out");
     }
     fs::path EventLogPath() const { return m_datadir / "events.log"; }
+    uint16_t port() const { return m_port; }
     fs::path NetDir() const { return m_datadir / "regtest"; }
     std::vector<std::string> Events() const { return ReadLines(EventLogPath()); }
     int Connects() const
