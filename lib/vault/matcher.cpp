@@ -646,6 +646,45 @@ void CollectInputs(const VaultRecord& rec, std::set<OutPoint>& seen, std::vector
 
 } // namespace
 
+namespace {
+//! Builds inputs as few transactions as fit max_weight each: k equal consecutive chunks (input
+//! order kept, so the split is deterministic), k growing until every chunk fits. build(chunk,
+//! first) returns the built tx and the options it used (for the spent outputs).
+using ChunkBuild = std::function<std::pair<Expected<MutableTransaction, RecoveryError>, RecoveryOptions>(std::span<const RecoveryInput>, bool)>;
+Expected<std::vector<PlannedRecovery>, PlanFailure> SplitByWeight(const std::vector<RecoveryInput>& inputs, const std::vector<uint32_t>& owners,
+                                                                  size_t max_weight, const ChunkBuild& build)
+{
+    const size_t n = inputs.size();
+    for (size_t k = 1; k <= n; ++k) {
+        const size_t per = (n + k - 1) / k;
+        std::vector<PlannedRecovery> out;
+        bool fits = true;
+        for (size_t at = 0; at < n && fits; at += per) {
+            const size_t len = std::min(per, n - at);
+            const std::span<const RecoveryInput> chunk{inputs.data() + at, len};
+            auto [tx, o] = build(chunk, at == 0);
+            if (!tx) return Unexpected{PlanFailure{PlanError::BuildFailed, tx.error()}};
+            const Transaction t{*tx};
+            if (max_weight && t.Weight() > max_weight && len > 1) {
+                fits = false;
+                // Jump straight to about the number of chunks the weight calls for.
+                k = std::max(k, (k * t.Weight() + max_weight - 1) / max_weight - 1);
+                break;
+            }
+            PlannedRecovery p;
+            p.tx = std::move(*tx);
+            p.spent = SpentOutputs(chunk, o);
+            p.inputs.assign(chunk.begin(), chunk.end());
+            std::set<uint32_t> vs(owners.begin() + static_cast<std::ptrdiff_t>(at), owners.begin() + static_cast<std::ptrdiff_t>(at + len));
+            p.vaults.assign(vs.begin(), vs.end());
+            out.push_back(std::move(p));
+        }
+        if (fits) return out;
+    }
+    return Unexpected{PlanFailure{PlanError::NothingToSweep, std::nullopt}};
+}
+} // namespace
+
 std::vector<Rung> PresignedLadder(const PresignedTrigger& trig, const std::function<std::optional<Amount>(const OutPoint&)>& value_of)
 {
     std::vector<Rung> ladder;
@@ -732,39 +771,42 @@ Expected<std::vector<PlannedRecovery>, PlanFailure> PlanRecovery(const Registry&
         }
         return o;
     };
-    auto finish = [&](PlanKind kind, std::vector<RecoveryInput> inputs, std::set<uint32_t> vaults,
+    auto finish = [&](PlanKind kind, std::vector<RecoveryInput> inputs, std::vector<uint32_t> owners,
                       const crypto::KeyPair* key) -> std::optional<PlanFailure> {
         if (inputs.empty()) return PlanFailure{PlanError::NothingToSweep, std::nullopt};
-        const RecoveryOptions o = options();
-        auto tx = key ? BuildAuthorizedRecovery(inputs, *key, fees_used ? std::nullopt : opts.change, o, opts.aux)
-                      : BuildUnauthorizedRecovery(inputs, o);
-        if (!tx) return PlanFailure{PlanError::BuildFailed, tx.error()};
+        auto built = SplitByWeight(inputs, owners, opts.max_weight, [&](std::span<const RecoveryInput> chunk, bool first) {
+            const RecoveryOptions o = first && !fees_used ? opts.recovery : [&] {
+                RecoveryOptions n = opts.recovery;
+                n.fee_inputs.clear();
+                return n;
+            }();
+            return std::pair{key ? BuildAuthorizedRecovery(chunk, *key, first && !fees_used ? opts.change : std::nullopt, o, opts.aux)
+                                 : BuildUnauthorizedRecovery(chunk, o),
+                             o};
+        });
+        if (!built) return built.error();
         fees_used = true;
-        PlannedRecovery p;
-        p.kind = kind;
-        p.tx = std::move(*tx);
-        p.spent = SpentOutputs(inputs, o);
-        p.inputs = std::move(inputs);
-        p.vaults.assign(vaults.begin(), vaults.end());
-        plans.push_back(std::move(p));
+        for (auto& p : *built) {
+            p.kind = kind;
+            plans.push_back(std::move(p));
+        }
         return std::nullopt;
     };
     const auto all = [](const TrackedUtxo&) { return true; };
     for (const auto& [hash, _] : unauth) {
         std::vector<RecoveryInput> inputs;
+        std::vector<uint32_t> owners;
         std::set<OutPoint> seen;
-        std::set<uint32_t> vaults;
         for (uint32_t v : reg.RecoveryGroup(hash)) {
-            const size_t before = inputs.size();
             CollectInputs(*reg.Get(v), seen, inputs, all);
-            if (inputs.size() > before) vaults.insert(v);
+            owners.resize(inputs.size(), v);
         }
-        if (auto f = finish(PlanKind::OpVaultUnauthorized, std::move(inputs), std::move(vaults), nullptr)) return Unexpected{*f};
+        if (auto f = finish(PlanKind::OpVaultUnauthorized, std::move(inputs), std::move(owners), nullptr)) return Unexpected{*f};
     }
     for (const auto& [pk, members] : auth) {
         std::vector<RecoveryInput> inputs;
+        std::vector<uint32_t> owners;
         std::set<OutPoint> seen;
-        std::set<uint32_t> vaults;
         std::set<OutPoint> targets{ev.outpoint};
         for (const auto& r : ev.revaults) targets.insert(r.outpoint);
         std::set<uint32_t> scope = members;
@@ -778,14 +820,13 @@ Expected<std::vector<PlannedRecovery>, PlanFailure> PlanRecovery(const Registry&
         }
         for (uint32_t v : scope) {
             const bool member = members.count(v) > 0;
-            const size_t before = inputs.size();
             CollectInputs(*reg.Get(v), seen, inputs, [&](const TrackedUtxo& u) {
                 return opts.authorized_sweep_group || (member && targets.count(u.outpoint) > 0);
             });
-            if (inputs.size() > before) vaults.insert(v);
+            owners.resize(inputs.size(), v);
         }
         const crypto::KeyPair& key = *reg.Get(*members.begin())->recovery_auth;
-        if (auto f = finish(PlanKind::OpVaultAuthorized, std::move(inputs), std::move(vaults), &key)) return Unexpected{*f};
+        if (auto f = finish(PlanKind::OpVaultAuthorized, std::move(inputs), std::move(owners), &key)) return Unexpected{*f};
     }
     return plans;
 }
@@ -866,33 +907,31 @@ Expected<std::vector<PlannedRecovery>, PlanFailure> PlanVaultRecovery(const Regi
 
     if (!rec->opvault) return Unexpected{PlanFailure{PlanError::NoSuchVault, std::nullopt}};
     std::vector<RecoveryInput> inputs;
+    std::vector<uint32_t> owners;
     std::set<OutPoint> seen;
-    std::set<uint32_t> vaults;
     const auto all = [](const TrackedUtxo&) { return true; };
     const bool authorized = rec->opvault->recover_leaf().authorized;
     if (authorized) {
         if (!rec->recovery_auth) return Unexpected{PlanFailure{PlanError::NoAuthKey, std::nullopt}};
         CollectInputs(*rec, seen, inputs, all);
-        if (!inputs.empty()) vaults.insert(vault);
+        owners.resize(inputs.size(), vault);
     } else {
         for (uint32_t v : reg.RecoveryGroup(rec->opvault->RecoverySpkHashValue())) {
-            const size_t before = inputs.size();
             CollectInputs(*reg.Get(v), seen, inputs, all);
-            if (inputs.size() > before) vaults.insert(v);
+            owners.resize(inputs.size(), v);
         }
     }
     if (inputs.empty()) return Unexpected{PlanFailure{PlanError::NothingToSweep, std::nullopt}};
-    const RecoveryOptions& o = opts.recovery;
-    auto tx = authorized ? BuildAuthorizedRecovery(inputs, *rec->recovery_auth, opts.change, o, opts.aux) : BuildUnauthorizedRecovery(inputs, o);
-    if (!tx) return Unexpected{PlanFailure{PlanError::BuildFailed, tx.error()}};
-    PlannedRecovery p;
-    p.kind = authorized ? PlanKind::OpVaultAuthorized : PlanKind::OpVaultUnauthorized;
-    p.tx = std::move(*tx);
-    p.spent = SpentOutputs(inputs, o);
-    p.inputs = std::move(inputs);
-    p.vaults.assign(vaults.begin(), vaults.end());
-    plans.push_back(std::move(p));
-    return plans;
+    auto built = SplitByWeight(inputs, owners, opts.max_weight, [&](std::span<const RecoveryInput> chunk, bool first) {
+        RecoveryOptions o = opts.recovery;
+        if (!first) o.fee_inputs.clear();
+        return std::pair{authorized ? BuildAuthorizedRecovery(chunk, *rec->recovery_auth, first ? opts.change : std::nullopt, o, opts.aux)
+                                    : BuildUnauthorizedRecovery(chunk, o),
+                         o};
+    });
+    if (!built) return Unexpected{built.error()};
+    for (auto& p : *built) p.kind = authorized ? PlanKind::OpVaultAuthorized : PlanKind::OpVaultUnauthorized;
+    return std::move(*built);
 }
 
 std::optional<PlannedRecovery> NextPresignedVariant(const Registry& reg, uint32_t vault, const Txid& trigger_txid, const Txid& current)
@@ -915,6 +954,32 @@ std::optional<PlannedRecovery> NextPresignedVariant(const Registry& reg, uint32_
         }
     }
     return std::nullopt;
+}
+
+Expected<PlannedRecovery, PlanFailure> WithFeeInput(const Registry& reg, const PlannedRecovery& plan, const FeeInput& fee,
+                                                    const std::optional<TxOut>& change, const FeeSigner& signer, const RecoveryOptions& base,
+                                                    const std::optional<Uint256>& aux)
+{
+    if (plan.kind != PlanKind::OpVaultUnauthorized && plan.kind != PlanKind::OpVaultAuthorized) {
+        return Unexpected{PlanFailure{PlanError::NotATrigger, std::nullopt}};
+    }
+    RecoveryOptions o = base;
+    o.fee_inputs = {fee};
+    o.fee_signer = signer;
+    Expected<MutableTransaction, RecoveryError> tx = Unexpected{RecoveryError::NoInputs};
+    if (plan.kind == PlanKind::OpVaultAuthorized) {
+        const VaultRecord* rec = plan.vaults.empty() ? nullptr : reg.Get(plan.vaults.front());
+        if (!rec || !rec->recovery_auth) return Unexpected{PlanFailure{PlanError::NoAuthKey, std::nullopt}};
+        tx = BuildAuthorizedRecovery(plan.inputs, *rec->recovery_auth, change, o, aux);
+    } else {
+        if (change) return Unexpected{PlanFailure{PlanError::BuildFailed, std::nullopt}}; // policy: recovery + anchor only
+        tx = BuildUnauthorizedRecovery(plan.inputs, o);
+    }
+    if (!tx) return Unexpected{PlanFailure{PlanError::BuildFailed, tx.error()}};
+    PlannedRecovery out = plan;
+    out.tx = std::move(*tx);
+    out.spent = SpentOutputs(plan.inputs, o);
+    return out;
 }
 
 } // namespace vw::vault

@@ -183,6 +183,10 @@ struct PlanFailure {
     std::optional<RecoveryError> build_error;
 };
 
+//! bitcoind's MAX_STANDARD_TX_WEIGHT (400,000) less one P2TR key-path fee input (230 WU), one
+//! P2TR change output (172 WU) and slack.
+inline constexpr size_t MAX_RECOVERY_WEIGHT = 400'000 - 1'000;
+
 struct PlanOptions {
     RecoveryOptions recovery;            //!< nSequence 0, version 2, OP_2 anchor by default; fee inputs
     std::optional<TxOut> change;         //!< authorized only
@@ -196,6 +200,10 @@ struct PlanOptions {
     //! Authorized opvault: also sweep the other live UTXOs of the triggered vaults' recovery
     //! groups (off by default: an authorized leaf reveals nothing an attacker can use).
     bool authorized_sweep_group{false};
+    //! opvault: the most weight units one recovery may have; a sweep above it is split into
+    //! consecutive, equal chunks (deterministic: the same inputs give the same transactions).
+    //! Default: the standard 400,000 WU less room for a fee input and a change output.
+    size_t max_weight{MAX_RECOVERY_WEIGHT};
 };
 
 //! Plans the recovery a Trigger event calls for (call after ApplyEvents for that event, so the
@@ -228,6 +236,16 @@ Expected<std::vector<PlannedRecovery>, PlanFailure> PlanRecovery(const Registry&
 //! pre-signed spends what is live), BuildFailed.
 Expected<std::vector<PlannedRecovery>, PlanFailure> PlanVaultRecovery(const Registry& registry, uint32_t vault,
                                                                       const PlanOptions& opts = {});
+
+//! Adds a fee input to an OP_VAULT plan (rebuilding it with the same recovery inputs): for an
+//! unauthorized plan the whole fee coin goes to fees (policy allows no change); an authorized one
+//! may take a change output. signer signs the fee input (the fee wallet's key path). The recovery
+//! inputs' witnesses are rebuilt (authorized: signed again, the sighash commits to every input).
+//! Returns: the new plan, or NotATrigger for a presigned plan, NoAuthKey, BuildFailed (also for
+//! a change output on an unauthorized plan).
+Expected<PlannedRecovery, PlanFailure> WithFeeInput(const Registry& registry, const PlannedRecovery& plan, const FeeInput& fee,
+                                                    const std::optional<TxOut>& change, const FeeSigner& signer,
+                                                    const RecoveryOptions& base = {}, const std::optional<Uint256>& aux = std::nullopt);
 
 //! Returns: the rungs of a presigned trigger's ladder (aligned with trig.recovery_txs): each
 //! variant's fee from value_of (the value of each input it spends; unknown -> unknown fee), vsize.

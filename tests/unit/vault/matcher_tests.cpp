@@ -8,6 +8,7 @@
 
 #include "script/sighash.h"
 #include "unit/vault/opvault_test_util.h"
+#include "vault/fee_wallet.h"
 #include "vault/registry.h"
 
 #include <gtest/gtest.h>
@@ -420,6 +421,98 @@ TEST(matcher_tests, BatchRecoveryGroupOrderIsRegistrationOrder)
     ASSERT_EQ(g->front().inputs.size(), 3u);
     for (size_t i = 0; i < 3; ++i) EXPECT_EQ(g->front().inputs[i].outpoint, recorded.vin()[i].prevout);
     EXPECT_EQ(g->front().vaults, (std::vector<uint32_t>{r.idx.at("A-checksig-v12"), r.idx.at("A-checksig-v13"), r.idx.at("A-checksig-v14")}));
+}
+
+TEST(matcher_tests, LargeSweepsAreSplitByWeightDeterministically)
+{
+    // The batch scenarios sweep three UTXOs; cap the weight so that only one fits per transaction.
+    for (const char* id : {"A-checksig-batch-recovery", "A-none-batch-recovery"}) {
+        const auto* sc = FindScenario(id);
+        if (!sc) continue;
+        SCOPED_TRACE(id);
+        Registered r;
+        RegisterScenario(*sc, r);
+        const auto events = ReplayTo(*sc, r, 1);
+        ASSERT_EQ(events.size(), 1u);
+        PlanOptions o;
+        o.authorized_sweep_group = true;
+        auto whole = PlanRecovery(r.reg, events[0], o);
+        ASSERT_TRUE(whole.has_value());
+        ASSERT_EQ(whole->size(), 1u);
+        const auto& all = whole->front().inputs;
+        ASSERT_GE(all.size(), 2u);
+        const size_t one = Transaction(whole->front().tx).Weight() / all.size() + 400;
+        o.max_weight = one;
+        auto split = PlanRecovery(r.reg, events[0], o);
+        ASSERT_TRUE(split.has_value());
+        ASSERT_GE(split->size(), 2u);
+        std::vector<OutPoint> seen;
+        std::set<uint32_t> vaults;
+        for (const auto& p : *split) {
+            EXPECT_LE(Transaction(p.tx).Weight(), one);
+            EXPECT_TRUE(CheckRecoveryTx(Transaction(p.tx), p.spent).has_value());
+            for (const auto& in : p.inputs) seen.push_back(in.outpoint);
+            vaults.insert(p.vaults.begin(), p.vaults.end());
+        }
+        std::vector<OutPoint> want;
+        for (const auto& in : all) want.push_back(in.outpoint);
+        EXPECT_EQ(seen, want) << "every UTXO once, in the same order";
+        EXPECT_EQ(vaults, std::set<uint32_t>(whole->front().vaults.begin(), whole->front().vaults.end()));
+        // The same registry and event give the same transactions (replacements stay valid).
+        auto again = PlanRecovery(r.reg, events[0], o);
+        ASSERT_EQ(again->size(), split->size());
+        for (size_t i = 0; i < split->size(); ++i) EXPECT_EQ(ComputeTxid((*again)[i].tx), ComputeTxid((*split)[i].tx));
+    }
+}
+
+TEST(matcher_tests, AFeeInputIsAddedAndSignedByTheFeeWallet)
+{
+    const auto wallet = FeeWallet::FromSecret(Bytes(32, 0x77));
+    ASSERT_TRUE(wallet);
+    const TxOut coin_out{Amount{25'000}, wallet->ScriptPubKey()};
+    FeeInput fee{OutPoint{Txid::FromUint256(Uint256::FromSpan(Bytes(32, 0x5a))), 1}, coin_out, {}};
+    const FeeSigner signer = [&](const MutableTransaction& tx, std::span<const TxOut> spent, size_t n) {
+        return wallet->SignKeyPath(tx, spent, n, std::nullopt);
+    };
+    size_t checked = 0;
+    for (const auto& sc : Vectors().at("scenarios").as_array()) {
+        const auto& steps = sc.at("steps").as_array();
+        for (size_t k = 0; k < steps.size(); ++k) {
+            if (Str(steps[k].at("step")) != "trigger") continue;
+            SCOPED_TRACE(Str(sc.at("id")));
+            Registered r;
+            RegisterScenario(sc, r);
+            const auto events = ReplayTo(sc, r, k);
+            for (const auto& e : events) {
+                if (e.kind != EventKind::Trigger) continue;
+                auto plans = PlanRecovery(r.reg, e);
+                if (!plans) continue; // an authorized vault registered without its key
+                const PlannedRecovery& p = plans->front();
+                const bool authorized = p.kind == PlanKind::OpVaultAuthorized;
+                std::optional<TxOut> change;
+                if (authorized) change = TxOut{Amount{20'000}, wallet->ScriptPubKey()};
+                auto with = WithFeeInput(r.reg, p, fee, change, signer);
+                ASSERT_TRUE(with.has_value()) << ToString(with.error().error);
+                const Transaction tx{with->tx};
+                ASSERT_EQ(tx.vin().size(), p.inputs.size() + 1);
+                EXPECT_EQ(tx.vin().back().prevout, fee.outpoint);
+                EXPECT_EQ(tx.vout().size(), Transaction(p.tx).vout().size() + (authorized ? 1u : 0u));
+                EXPECT_TRUE(CheckRecoveryTx(tx, with->spent).has_value());
+                // The fee input's key-path signature verifies under the wallet's output key.
+                auto pre = sighash::Precompute(with->tx, with->spent);
+                ASSERT_TRUE(pre);
+                auto h = sighash::Sighash(with->tx, *pre, static_cast<uint32_t>(p.inputs.size()), sighash::SIGHASH_DEFAULT, std::nullopt);
+                auto q = crypto::XOnlyPubKey::Parse(ByteSpan{wallet->ScriptPubKey()}.subspan(2));
+                ASSERT_TRUE(h && q);
+                ASSERT_EQ(tx.vin().back().witness.size(), 1u);
+                EXPECT_TRUE(crypto::SchnorrVerify(tx.vin().back().witness[0], h->span(), *q));
+                // An unauthorized recovery may not take change.
+                if (!authorized) EXPECT_FALSE(WithFeeInput(r.reg, p, fee, TxOut{Amount{1}, wallet->ScriptPubKey()}, signer).has_value());
+                ++checked;
+            }
+        }
+    }
+    EXPECT_GE(checked, 3u);
 }
 
 //! What each invalid[] tx must produce. needs_prevouts: only the full checks (given the spent
