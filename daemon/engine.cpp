@@ -316,6 +316,7 @@ void Engine::Evaluate(store::StateChanges& changes)
             }
             continue;
         }
+        AttachFees(*plans, deadline);
         for (auto& p : *plans) {
             store::RecoveryRow row;
             const Transaction tx{p.tx};
@@ -1092,6 +1093,7 @@ Expected<json::value, EngineError> Engine::RecoverVault(const std::string& vault
         const int d = vault::DeadlineHeight(*t.event.height, static_cast<int>(*t.event.spend_delay));
         deadline = deadline ? std::min(*deadline, d) : d;
     }
+    AttachFees(*plans, deadline);
     store::StateChanges changes;
     for (auto& p : *plans) {
         store::RecoveryRow row;
@@ -1243,6 +1245,68 @@ Expected<json::value, EngineError> Engine::GetFeeWallet() const
                                   {"feerate_source", m_fee_estimate ? "estimatesmartfee" : "fallbackfeerate"},
                                   {"fee_per_recovery", cov.fee_per_recovery.sats()},
                                   {"recoveries", cov.recoveries}}}});
+}
+
+std::set<OutPoint> Engine::ReservedFeeCoins() const
+{
+    std::set<OutPoint> out;
+    if (!m_fee_wallet) return out;
+    std::set<OutPoint> mine;
+    for (const auto& c : m_fee_wallet->Coins()) mine.insert(c.outpoint);
+    for (const auto& [_, r] : m_recoveries) {
+        if (!Unconfirmed(r) && r.state != "planned") continue;
+        auto tx = DecodeTransaction(r.tx);
+        if (!tx) continue;
+        for (const auto& in : tx->vin()) {
+            if (mine.count(in.prevout)) out.insert(in.prevout);
+        }
+    }
+    return out;
+}
+
+void Engine::AttachFees(std::vector<vault::PlannedRecovery>& plans, std::optional<int> deadline)
+{
+    // OP_VAULT recoveries preserve the vault's value, so their fee comes from a fee-wallet input:
+    // unauthorized ones spend one coin entirely (no change allowed), authorized ones may take
+    // change. Signatures use zero aux randomness (BIP-340 nonces stay secret-derived), so the
+    // same plan gives the same txid after a restart. With no coin to use the plan stays
+    // zero-fee (relayed only by a node with -minrelaytxfee=0) and the operator is told.
+    if (!m_fee_wallet) return;
+    const vault::FeeRate rate = vault::TargetFeeRate(m_opts.fees, m_fee_estimate, 0, deadline, m_tip);
+    std::set<OutPoint> reserved = ReservedFeeCoins();
+    const auto coins = m_fee_wallet->Coins();
+    const Bytes& spk = m_fee_wallet->ScriptPubKey();
+    const vault::FeeSigner signer = [w = &*m_fee_wallet](const MutableTransaction& tx, std::span<const TxOut> spent, size_t n) {
+        return w->SignKeyPath(tx, spent, n, std::nullopt);
+    };
+    for (auto& p : plans) {
+        if (p.kind != vault::PlanKind::OpVaultUnauthorized && p.kind != vault::PlanKind::OpVaultAuthorized) continue;
+        const bool authorized = p.kind == vault::PlanKind::OpVaultAuthorized;
+        // Size it with a placeholder fee input (a 64-byte key-path signature) and change.
+        const vault::FeeInput probe{OutPoint{}, TxOut{Amount{0}, spk}, {Bytes(64, 0)}};
+        std::optional<TxOut> probe_change;
+        if (authorized) probe_change = TxOut{Amount{0}, spk};
+        auto sized = vault::WithFeeInput(m_registry, p, probe, probe_change, nullptr);
+        if (!sized) continue;
+        const int64_t vsize = static_cast<int64_t>(Transaction{sized->tx}.VSize());
+        Amount at_risk{0};
+        for (const auto& in : p.inputs) at_risk += in.prevout.value;
+        const Amount need = rate.FeeFor(vsize);
+        const Amount cap = authorized ? MAX_MONEY : vault::MaxFee(m_opts.fees, at_risk, vsize);
+        auto coin = vault::SelectExactCoin(coins, need, cap, reserved);
+        if (!coin) {
+            log::Main()->warn("recovery of {} input(s) goes without a fee input: {} (needs {} sat at {} sat/kvB; fund the fee wallet: getfeewallet)",
+                              p.inputs.size(), vault::ToString(coin.error()), need.sats(), rate.sat_per_kvb());
+            continue;
+        }
+        std::optional<TxOut> change;
+        // Change only when it is worth an output (P2TR dust is 330 sat at the default dust relay fee).
+        if (authorized && coin->amount - need >= Amount{330}) change = TxOut{coin->amount - need, spk};
+        auto funded = vault::WithFeeInput(m_registry, p, vault::FeeInput{coin->outpoint, TxOut{coin->amount, spk}, {}}, change, signer);
+        if (!funded) continue;
+        reserved.insert(coin->outpoint);
+        p = std::move(*funded);
+    }
 }
 
 } // namespace vw::daemon

@@ -154,6 +154,10 @@ private:
     //! Climbs the pre-signed ladder of every recovery that stayed unconfirmed through a block.
     void BumpFees(store::StateChanges& changes);
     boost::asio::awaitable<void> RefreshFees();
+    //! Fee-wallet coins our recoveries in flight spend (not to be used twice).
+    std::set<OutPoint> ReservedFeeCoins() const;
+    //! Gives each OP_VAULT plan a fee input from the fee wallet at the target feerate, if it can.
+    void AttachFees(std::vector<vault::PlannedRecovery>& plans, std::optional<int> deadline);
     void KickBroadcaster();
     boost::asio::awaitable<void> BroadcastLoop();
     boost::asio::awaitable<void> CheckDeployment();

@@ -809,6 +809,83 @@ TEST_P(engine_e2e, FeeWalletIsCreatedFundedReportedAndKeptAcrossRestarts)
     EXPECT_EQ(d->Log().find(key), std::string::npos);
 }
 
+TEST_P(engine_e2e, OpvaultRecoveryPaysItsFeeFromTheFeeWallet)
+{
+    PresignedFixture fx{Real(), {"-acceptnonstdtxn=1"}};
+    std::vector<std::string> extra;
+    if (Real()) {
+        const json::value dep = fx.node->Call("getdeploymentinfo");
+        const auto* vault = dep.at("deployments").as_object().if_contains("vault");
+        if (!vault || !vault->at("active").as_bool()) GTEST_SKIP() << "this node does not enforce OP_VAULT";
+    } else {
+        extra.push_back("--allowunenforcedopvault"); // the simulator checks no scripts
+    }
+    auto key = [](uint8_t fill) {
+        Uint256 sec;
+        sec.bytes.fill(fill);
+        return *crypto::KeyPair::FromSecret(sec.span());
+    };
+    const auto internal = key(0x31), trigger_key = key(0x32);
+    const Bytes recovery_spk = P2TR(0xcd);
+    vault::VaultSpec spec{internal.PubKey(), {}, recovery_spk, std::nullopt};
+    spec.leaves = {taproot::Leaf{vault::MakeRecoverLeaf(vault::RecoverySpkHash(recovery_spk), std::nullopt), 1},
+                   taproot::Leaf{vault::MakeTriggerLeaf(trigger_key.PubKey(), 10), 1}};
+    auto v = vault::Vault::FromSpec(spec);
+    ASSERT_TRUE(v) << v.error();
+    Daemon d(fx.dir / "vw", FreePort(), fx.NodePort(), extra);
+    d.Start();
+    ASSERT_TRUE(WaitFor([&] { return d.Cli({"getinfo"}).is_object() && d.Cli({"getinfo"}).as_object().at("opvault_enforced").is_bool(); }));
+    const std::string req = R"({"kind":"opvault","label":"fee","internal_key":")" + HexStr(internal.PubKey().span()) +
+                            R"(","leaves":[{"script":")" + HexStr(spec.leaves[0].script) + R"(","depth":1},{"script":")" +
+                            HexStr(spec.leaves[1].script) + R"(","depth":1}],"recovery_script_pubkey":")" + HexStr(recovery_spk) + R"("})";
+    bool ok = false;
+    auto reg = d.Cli({"registervault", req}, &ok);
+    ASSERT_TRUE(ok) << json::serialize(reg);
+    // Fund the fee wallet with two coins; deposit into the vault.
+    const Bytes fee_spk = *ParseHex(Field(d.Cli({"getfeewallet"}), "script_pubkey"));
+    const Transaction small = PayFromCoinbase(fx, 2, Amount{30'000}, fee_spk);
+    const Transaction big = PayFromCoinbase(fx, 3, Amount{900'000}, fee_spk);
+    const Amount value = fx.funding.vout()[0].value - Amount{10'000};
+    const Transaction deposit{Spend({fx.funding.GetTxid(), 0}, value, v->ScriptPubKey())};
+    fx.node->Call("sendrawtransaction", {HexStr(SerializeTransaction(deposit))});
+    fx.Generate(1);
+    ASSERT_TRUE(WaitFor([&] { return Field(d.Cli({"getfeewallet"}), "balance") == "930000"; })) << d.Log();
+    // The thief's trigger, mined directly (it pays no fee: OP_VAULT preserves the vault's value).
+    const auto w = vault::WithdrawalTemplate(10, value - Amount{5'000}, P2TR(0xee));
+    vault::TriggerRequest tr;
+    tr.deposit = {deposit.GetTxid(), 0};
+    tr.deposit_value = value;
+    tr.ctv_hash = ctv::TemplateHash(w, 0);
+    auto trig = vault::BuildTrigger(*v, tr, trigger_key);
+    ASSERT_TRUE(trig) << trig.error();
+    const Transaction trigger{*trig};
+    fx.node->Call("generateblock", {AnyoneCanSpendAddress(), json::array{json::string(HexStr(SerializeTransaction(trigger)))}});
+    // The recovery: the trigger output plus the smallest fee coin that pays the fallback rate
+    // (20 sat/vB x ~190 vB), all of it as fee; recovery output = the vault's value, and the anchor.
+    std::string rtxid;
+    ASSERT_TRUE(WaitFor([&] {
+        const auto r = d.Cli({"listrecoveries"});
+        if (!r.is_object() || r.at("recoveries").as_array().empty()) return false;
+        rtxid = Field(r.at("recoveries").as_array()[0], "txid");
+        return fx.InMempool(*Txid::FromHex(rtxid));
+    })) << d.Log();
+    auto rtx = DecodeTransactionHex(std::string(d.Cli({"getrecovery", rtxid}).at("hex").as_string()));
+    ASSERT_TRUE(rtx);
+    ASSERT_EQ(rtx->vin().size(), 2u);
+    EXPECT_EQ(rtx->vin()[0].prevout, (OutPoint{trigger.GetTxid(), 0}));
+    EXPECT_EQ(rtx->vin()[1].prevout, (OutPoint{small.GetTxid(), 0}));
+    ASSERT_EQ(rtx->vout().size(), 2u);
+    EXPECT_EQ(rtx->vout()[0].script_pubkey, recovery_spk);
+    EXPECT_EQ(rtx->vout()[0].value, value);
+    EXPECT_EQ(rtx->vout()[1].value, Amount{0});
+    EXPECT_GE(30'000 * 1000 / static_cast<int64_t>(rtx->VSize()), 20'000) << "pays at least the fallback feerate";
+    ASSERT_TRUE(WaitFor([&] { return Field(d.Cli({"getfeewallet"}), "balance") == "900000"; })) << "the coin is spent: " << json::serialize(d.Cli({"getfeewallet"}));
+    fx.Generate(1);
+    ASSERT_TRUE(WaitFor([&] { return Field(d.Cli({"getrecovery", rtxid}), "state") == "confirmed"; })) << d.Log();
+    EXPECT_EQ(d.Cli({"getfeewallet"}).at("utxos").as_array().size(), 1u);
+    (void)big;
+}
+
 TEST_P(engine_e2e, OpvaultFlowWhenTheNodeEnforcesIt)
 {
     if (!Real()) GTEST_SKIP() << "the simulator keeps a 0.1 sat/vB relay minimum; OP_VAULT triggers and unauthorized recoveries are zero-fee";
