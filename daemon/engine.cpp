@@ -258,14 +258,16 @@ void Engine::Apply(const Transaction& tx, std::optional<int> height, store::Stat
             changes->recoveries.push_back(it->second);
             for (const auto& id : it->second.vault_ids) Event(*changes, "recovery.confirmed", id, txid.ToString(), height, {});
         }
-        // Another rung of the same ladder (a fee bump, or the one it replaced) can never confirm now.
-        const Txid trigger = it->second.trigger_txid;
-        if (!trigger.IsNull()) {
-            for (auto& [otxid, other] : m_recoveries) {
-                if (otxid == txid || !(other.trigger_txid == trigger) || !Unconfirmed(other)) continue;
-                other.state = "replaced";
-                if (changes) changes->recoveries.push_back(other);
-            }
+        // A recovery of ours spending the same outputs (another rung of the ladder, a fee bump)
+        // can never confirm now. (Other chunks of a split sweep spend other outputs: they stay.)
+        std::set<OutPoint> spent;
+        for (const auto& in : tx.vin()) spent.insert(in.prevout);
+        for (auto& [otxid, other] : m_recoveries) {
+            if (otxid == txid || !Unconfirmed(other)) continue;
+            auto otx = DecodeTransaction(other.tx);
+            if (!otx || std::none_of(otx->vin().begin(), otx->vin().end(), [&](const TxIn& in) { return spent.count(in.prevout) > 0; })) continue;
+            other.state = "replaced";
+            if (changes) changes->recoveries.push_back(other);
         }
     }
 }
@@ -273,12 +275,21 @@ void Engine::Apply(const Transaction& tx, std::optional<int> height, store::Stat
 void Engine::Evaluate(store::StateChanges& changes)
 {
     std::set<Txid> answered_triggers;
+    // Outputs our recoveries in flight already sweep: a trigger whose output is among them is
+    // answered too (a group sweep answers every trigger of the group at once; without this a
+    // mass exit would plan the same sweep once per trigger).
+    std::set<OutPoint> covered;
     for (const auto& [_, r] : m_recoveries) {
-        if (r.state != "replaced" && !r.trigger_txid.IsNull()) answered_triggers.insert(r.trigger_txid);
+        if (r.state == "replaced") continue;
+        if (!r.trigger_txid.IsNull()) answered_triggers.insert(r.trigger_txid);
+        if (r.state == "confirmed") continue;
+        if (auto tx = DecodeTransaction(r.tx)) {
+            for (const auto& in : tx->vin()) covered.insert(in.prevout);
+        }
     }
     for (auto& [ttxid, t] : m_triggers) {
         const auto& ev = t.event;
-        const bool answered = answered_triggers.count(ttxid) > 0;
+        const bool answered = answered_triggers.count(ttxid) > 0 || (!ev.presigned_trigger && covered.count(ev.outpoint) > 0);
         if (answered && t.alerted) continue; // nothing left to decide (fee bumping is the broadcaster's)
         if (t.closed) continue;
         bool recover = false;
@@ -335,6 +346,7 @@ void Engine::Evaluate(store::StateChanges& changes)
                 Event(changes, "recovery.planned", id, row.txid.ToString(), std::nullopt,
                       {{"trigger_txid", ttxid.ToString()}, {"kind", row.kind}});
             }
+            for (const auto& in : tx.vin()) covered.insert(in.prevout);
             changes.recoveries.push_back(row);
             m_recoveries.emplace(row.txid, std::move(row));
         }
