@@ -1,0 +1,235 @@
+// vw_bench_mass_exit: the thundering herd (PRODUCT.md §9). N OP_VAULT vaults in G recovery groups
+// are registered with the real vaultwatchd process, funded, and then triggered by a thief in ONE
+// block mined by the simulator (the simulator checks neither scripts nor block weight: 10,000
+// single-input triggers weigh ~5.9 MWU, more than a real block holds). It prints
+//   - the time from that block to every trigger output being spent by a recovery in the node's
+//     mempool (target < 10 s), and
+//   - the vbytes per recovered vault of the batched recoveries (one sweep per group, split under
+//     the standard weight, one fee input each) against one recovery per vault with its own fee
+//     input (target: at least 40% fewer).
+//
+//   vw_bench_mass_exit [--quick]      (quick: 1,000 vaults in 4 groups; default 10,000 in 4)
+//
+// Numbers are measured, never asserted: CTest runs --quick only to prove it works.
+#include "crypto/sha256.h"
+#include "primitives/block.h"
+#include "process_util.h"
+#include "regtest_sim.h"
+#include "script/ctv.h"
+#include "util/bech32.h"
+#include "util/hex.h"
+#include "vault/fee_wallet.h"
+#include "vault/opvault.h"
+#include "vault/recovery.h"
+#include "vault/trigger_builder.h"
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <set>
+
+using namespace vw;
+namespace proc = vw::test::proc;
+namespace json = boost::json;
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+namespace {
+
+const Bytes kOpTrue{0x51};
+
+Bytes AnyoneCanSpend()
+{
+    const Uint256 h = crypto::Sha256Once(kOpTrue);
+    Bytes spk(34, 0);
+    spk[1] = 0x20;
+    std::copy(h.bytes.begin(), h.bytes.end(), spk.begin() + 2);
+    return spk;
+}
+
+Bytes P2TR(uint8_t fill)
+{
+    Bytes spk{0x51, 0x20};
+    spk.resize(34, fill);
+    return spk;
+}
+
+crypto::KeyPair Key(uint64_t i)
+{
+    Bytes seed{'m', 'a', 's', 's'};
+    for (int b = 0; b < 8; ++b) seed.push_back(static_cast<uint8_t>(i >> (8 * b)));
+    return *crypto::KeyPair::FromSecret(crypto::Sha256Once(seed).span());
+}
+
+Transaction Coinbase(sim::RegtestSim& s, int height)
+{
+    const std::string h{s.Call("getblockhash", {height}).as_string()};
+    return DecodeBlock(*ParseHex(std::string_view{s.Call("getblock", {h, 0}).as_string()}))->txs.at(0);
+}
+
+//! Spends coinbase `height` into n outputs of `each` to spks(i) (change to anyone-can-spend).
+Transaction FanOut(sim::RegtestSim& s, int height, size_t n, Amount each, const std::function<Bytes(size_t)>& spks)
+{
+    const Transaction cb = Coinbase(s, height);
+    MutableTransaction m;
+    m.vin.push_back(TxIn{{cb.GetTxid(), 0}, {}, 0xfffffffd, {kOpTrue}});
+    Amount total{0};
+    for (size_t i = 0; i < n; ++i) {
+        m.vout.push_back({each, spks(i)});
+        total += each;
+    }
+    m.vout.push_back({cb.vout()[0].value - total - Amount{100'000}, AnyoneCanSpend()});
+    const Transaction tx{m};
+    s.Call("sendrawtransaction", {HexStr(SerializeTransaction(tx))});
+    return tx;
+}
+
+} // namespace
+
+int main(int argc, char** argv)
+{
+    const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
+    const size_t n = quick ? 1'000 : 10'000;
+    const size_t groups = 4; // 2,500 vaults per group in the full run: each sweep is split in two under the standard weight
+    const size_t per_fanout = 1'000;
+    const Amount deposit{1'000'000}; // 0.01 BTC per vault
+
+    proc::TempDir dir("vw-mass-exit");
+    sim::SimConfig c;
+    c.rpc_user = "u";
+    c.rpc_password = "p";
+    c.vault_active = true;
+    for (const char* t : {"rawtx", "hashblock", "sequence"}) c.zmq.push_back({t, "tcp://127.0.0.1:0"});
+    sim::RegtestSim node(c);
+    node.Start();
+    node.Generate(150);
+
+    proc::Vaultwatchd vw(VW_VAULTWATCHD_PATH, dir.path() / "vw");
+    vw.node_args = {"--bitcoind.rpcport=" + std::to_string(node.RpcPort()), "--bitcoind.rpcuser=u", "--bitcoind.rpcpassword=p"};
+    vw.Start();
+    const proc::SyncRpc rpc(vw.port(), vw.NetDir() / ".cookie");
+    auto caught_up = [&] {
+        try {
+            const auto i = rpc.Call("getinfo", {}, 5s);
+            return i.at("caught_up").as_bool() && i.at("height").as_int64() == node.Height() && i.at("opvault_enforced") == true;
+        } catch (const std::exception&) {
+            return false;
+        }
+    };
+    if (!proc::WaitUntil(caught_up, 60s)) {
+        std::fprintf(stderr, "vaultwatchd did not start:\n%s\n", vw.LogTail().c_str());
+        return 1;
+    }
+
+    // The vaults: one internal key each, the leaked trigger key shared, G recovery addresses.
+    const auto t_setup = Clock::now();
+    const crypto::KeyPair trigger_key = Key(~0ull);
+    std::vector<vault::Vault> vaults;
+    vaults.reserve(n);
+    json::array regs;
+    for (size_t i = 0; i < n; ++i) {
+        const Bytes recovery_spk = P2TR(static_cast<uint8_t>(0x10 + i % groups));
+        vault::VaultSpec spec{Key(i).PubKey(), {}, recovery_spk, std::nullopt};
+        spec.leaves = {taproot::Leaf{vault::MakeRecoverLeaf(vault::RecoverySpkHash(recovery_spk), std::nullopt), 1},
+                       taproot::Leaf{vault::MakeTriggerLeaf(trigger_key.PubKey(), 144), 1}};
+        auto v = vault::Vault::FromSpec(spec);
+        if (!v) return std::fprintf(stderr, "vault %zu: %s\n", i, v.error().c_str()), 1;
+        regs.push_back(json::object{{"kind", "opvault"},
+                                    {"internal_key", HexStr(spec.internal_key.span())},
+                                    {"leaves", json::array{json::object{{"script", HexStr(spec.leaves[0].script)}, {"depth", 1}},
+                                                           json::object{{"script", HexStr(spec.leaves[1].script)}, {"depth", 1}}}},
+                                    {"recovery_script_pubkey", HexStr(recovery_spk)}});
+        vaults.push_back(std::move(*v));
+        if (regs.size() == 1'000 || i + 1 == n) {
+            rpc.Call("registervaults", {regs});
+            regs.clear();
+        }
+    }
+    // Deposits, and the fee wallet: one coin per expected recovery transaction and some spare.
+    std::vector<OutPoint> deposits(n);
+    int cb_height = 1;
+    for (size_t at = 0; at < n; at += per_fanout) {
+        const size_t len = std::min(per_fanout, n - at);
+        const Transaction f = FanOut(node, cb_height++, len, deposit, [&](size_t k) { return vaults[at + k].ScriptPubKey(); });
+        for (size_t k = 0; k < len; ++k) deposits[at + k] = {f.GetTxid(), static_cast<uint32_t>(k)};
+    }
+    const Bytes fee_spk = *ParseHex(std::string(rpc.Call("getfeewallet").at("script_pubkey").as_string()));
+    const size_t coins = 2 * groups + n / 1'000 + 8;
+    FanOut(node, cb_height++, coins, Amount{20'000'000}, [&](size_t) { return fee_spk; });
+    node.Generate(1);
+    if (!proc::WaitUntil([&] { return caught_up() && rpc.Call("getfeewallet").at("utxos").as_array().size() == coins; }, 120s)) {
+        std::fprintf(stderr, "deposits or fee coins not seen:\n%s\n", vw.LogTail().c_str());
+        return 1;
+    }
+    // The thief's triggers, one per vault, each to a withdrawal of their own.
+    std::vector<std::string> hexes;
+    std::set<OutPoint> trigger_outputs;
+    hexes.reserve(n);
+    for (size_t i = 0; i < n; ++i) {
+        vault::TriggerRequest tr;
+        tr.deposit = deposits[i];
+        tr.deposit_value = deposit;
+        tr.ctv_hash = ctv::TemplateHash(vault::WithdrawalTemplate(144, deposit - Amount{5'000}, P2TR(0xee)), 0);
+        auto t = vault::BuildTrigger(vaults[i], tr, trigger_key);
+        if (!t) return std::fprintf(stderr, "trigger %zu: %s\n", i, t.error().c_str()), 1;
+        const Transaction tx{*t};
+        trigger_outputs.insert({tx.GetTxid(), 0});
+        hexes.push_back(HexStr(SerializeTransaction(tx)));
+    }
+    std::printf("setup: %zu vaults in %zu recovery groups, %zu fee coins, in %.1f s\n", n, groups, coins,
+                std::chrono::duration<double>(Clock::now() - t_setup).count());
+
+    // One block with every trigger. The clock starts when the node has the block.
+    json::array txs;
+    for (auto& h : hexes) txs.emplace_back(std::move(h));
+    node.Call("generateblock", {"bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080", std::move(txs)});
+    const auto t0 = Clock::now();
+    // Every trigger output spent by a transaction in the node's mempool.
+    std::vector<Transaction> recoveries;
+    auto all_answered = [&] {
+        recoveries.clear();
+        std::set<OutPoint> spent;
+        const json::value mempool = node.Call("getrawmempool"); // kept: never range-for over a temporary's member
+        for (const auto& id : mempool.as_array()) {
+            auto raw = node.Call("getrawtransaction", {id.as_string()});
+            auto tx = DecodeTransaction(*ParseHex(std::string_view{raw.as_string()}));
+            if (!tx) continue;
+            for (const auto& in : tx->vin()) spent.insert(in.prevout);
+            recoveries.push_back(std::move(*tx));
+        }
+        for (const auto& o : trigger_outputs) {
+            if (!spent.count(o)) return false;
+        }
+        return true;
+    };
+    if (!proc::WaitUntil(all_answered, 300s)) {
+        std::fprintf(stderr, "not every trigger was answered:\n%s\n", vw.LogTail(80).c_str());
+        return 1;
+    }
+    const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+
+    // vbytes: the batched recoveries in the mempool against one recovery per vault, each with
+    // its own fee input (a placeholder 64-byte key-path signature), built by the same builder.
+    size_t batched_vbytes = 0, recovered_inputs = 0;
+    for (const auto& tx : recoveries) {
+        batched_vbytes += tx.VSize();
+        for (const auto& in : tx.vin()) recovered_inputs += trigger_outputs.count(in.prevout);
+    }
+    const auto& v0 = vaults[0];
+    vault::RecoveryInput in0{{Txid{}, 0}, TxOut{deposit, v0.ScriptPubKey()}, v0.tree().leaves()[v0.recover_index()].script,
+                             v0.ControlBlockFor(v0.recover_index()).Serialize(), v0.spec().recovery_spk};
+    vault::RecoveryOptions o;
+    o.fee_inputs = {vault::FeeInput{{Txid{}, 1}, TxOut{Amount{20'000}, fee_spk}, {Bytes(64, 0)}}};
+    auto single = vault::BuildUnauthorizedRecovery(std::span<const vault::RecoveryInput>(&in0, 1), o);
+    if (!single) return std::fprintf(stderr, "cannot build the single-vault recovery\n"), 1;
+    const double per_vault_single = static_cast<double>(Transaction{*single}.VSize());
+    const double per_vault_batched = static_cast<double>(batched_vbytes) / static_cast<double>(n);
+    std::printf("mass exit: %zu triggers in one block -> every recovery broadcast in %.2f s (target < 10 s): "
+                "%zu recovery transactions sweeping %zu trigger outputs\n",
+                n, secs, recoveries.size(), recovered_inputs);
+    std::printf("vbytes per recovered vault: batched %.1f vB, one recovery per vault %.1f vB: %.1f%% fewer (target >= 40%%)\n",
+                per_vault_batched, per_vault_single, 100.0 * (1.0 - per_vault_batched / per_vault_single));
+    vw.child().Kill(SIGTERM);
+    node.Stop();
+    return 0;
+}
