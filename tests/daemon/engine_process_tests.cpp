@@ -886,6 +886,88 @@ TEST_P(engine_e2e, OpvaultRecoveryPaysItsFeeFromTheFeeWallet)
     (void)big;
 }
 
+TEST_P(engine_e2e, FeeWalletRunsDryAndTheAlertFires)
+{
+    if (Real()) GTEST_SKIP() << "needs opvault vaults on a node without OP_VAULT (simulator only)";
+    PresignedFixture fx{Real()};
+    // Reserve: more than one coin is worth; two coins, two recovery groups attacked.
+    Daemon d(fx.dir / "vw", FreePort(), fx.NodePort(), {"--allowunenforcedopvault", "--feewalletreserve=50000"});
+    d.Start();
+    ASSERT_TRUE(WaitFor([&] { return d.Cli({"getinfo"}).is_object() && d.Cli({"getinfo"}).as_object().at("height").as_int64() == 111; }));
+    auto key = [](uint8_t fill) {
+        Uint256 sec;
+        sec.bytes.fill(fill);
+        return *crypto::KeyPair::FromSecret(sec.span());
+    };
+    const auto trigger_key = key(0x42);
+    std::vector<vault::Vault> vs;
+    for (uint8_t g = 0; g < 2; ++g) {
+        const Bytes recovery_spk = P2TR(static_cast<uint8_t>(0xa0 + g));
+        vault::VaultSpec spec{key(static_cast<uint8_t>(0x50 + g)).PubKey(), {}, recovery_spk, std::nullopt};
+        spec.leaves = {taproot::Leaf{vault::MakeRecoverLeaf(vault::RecoverySpkHash(recovery_spk), std::nullopt), 1},
+                       taproot::Leaf{vault::MakeTriggerLeaf(trigger_key.PubKey(), 10), 1}};
+        auto v = vault::Vault::FromSpec(spec);
+        ASSERT_TRUE(v) << v.error();
+        const std::string req = R"({"kind":"opvault","internal_key":")" + HexStr(spec.internal_key.span()) + R"(","leaves":[{"script":")" +
+                                HexStr(spec.leaves[0].script) + R"(","depth":1},{"script":")" + HexStr(spec.leaves[1].script) +
+                                R"(","depth":1}],"recovery_script_pubkey":")" + HexStr(recovery_spk) + R"("})";
+        bool ok = false;
+        auto reg = d.Cli({"registervault", req}, &ok);
+        ASSERT_TRUE(ok) << json::serialize(reg);
+        vs.push_back(std::move(*v));
+    }
+    const Bytes fee_spk = *ParseHex(Field(d.Cli({"getfeewallet"}), "script_pubkey"));
+    PayFromCoinbase(fx, 2, Amount{40'000}, fee_spk);
+    PayFromCoinbase(fx, 3, Amount{45'000}, fee_spk);
+    std::vector<Transaction> deposits;
+    // Deposits from two coinbases.
+    for (size_t g = 0; g < 2; ++g) {
+        const Transaction cb = [&] {
+            const std::string hash{fx.node->Call("getblockhash", {static_cast<int>(4 + g)}).as_string()};
+            return DecodeBlock(*ParseHex(std::string_view{fx.node->Call("getblock", {hash, 0}).as_string()}))->txs.at(0);
+        }();
+        const Transaction dep{Spend({cb.GetTxid(), 0}, cb.vout()[0].value - Amount{10'000}, vs[g].ScriptPubKey())};
+        fx.node->Call("sendrawtransaction", {HexStr(SerializeTransaction(dep))});
+        deposits.push_back(dep);
+    }
+    fx.Generate(1);
+    ASSERT_TRUE(WaitFor([&] { return Field(d.Cli({"getfeewallet"}), "balance") == "85000"; })) << d.Log();
+    auto low = [&] {
+        const auto ev = d.Cli({"listevents", "0", "1000"});
+        size_t n = 0;
+        for (const auto& e : ev.at("events").as_array()) n += e.at("type") == "feewallet.low";
+        return n;
+    };
+    // Started empty, below the reserve: one alert at the first block; funded above it since.
+    EXPECT_EQ(low(), 1u);
+    // Both vaults triggered in one block: each group's recovery takes a coin.
+    json::array txs;
+    for (size_t g = 0; g < 2; ++g) {
+        vault::TriggerRequest tr;
+        tr.deposit = {deposits[g].GetTxid(), 0};
+        tr.deposit_value = deposits[g].vout()[0].value;
+        tr.ctv_hash = ctv::TemplateHash(vault::WithdrawalTemplate(10, tr.deposit_value - Amount{5'000}, P2TR(0xee)), 0);
+        auto t = vault::BuildTrigger(vs[g], tr, trigger_key);
+        ASSERT_TRUE(t) << t.error();
+        txs.emplace_back(HexStr(SerializeTransaction(Transaction{*t})));
+    }
+    fx.node->Call("generateblock", {AnyoneCanSpendAddress(), txs});
+    ASSERT_TRUE(WaitFor([&] {
+        const auto r = d.Cli({"listrecoveries"});
+        size_t in_pool = 0;
+        for (const auto& x : r.at("recoveries").as_array()) in_pool += fx.InMempool(*Txid::FromHex(Field(x, "txid")));
+        return in_pool == 2;
+    })) << d.Log();
+    fx.Generate(1); // both confirm: the wallet is empty now
+    ASSERT_TRUE(WaitFor([&] { return Field(d.Cli({"getfeewallet"}), "balance") == "0"; })) << json::serialize(d.Cli({"getfeewallet"}));
+    ASSERT_TRUE(WaitFor([&] { return low() == 2; })) << d.Log();
+    EXPECT_EQ(Field(d.Cli({"getfeewallet"}), "low"), "true");
+    EXPECT_EQ(Field(d.Cli({"getfeewallet"}).at("coverage"), "recoveries"), "0");
+    fx.Generate(1);
+    ASSERT_TRUE(WaitFor([&] { return d.Cli({"getinfo"}).as_object().at("height").as_int64() == 115; }));
+    EXPECT_EQ(low(), 2u) << "once per fall below the reserve, not at every block";
+}
+
 TEST_P(engine_e2e, OpvaultFlowWhenTheNodeEnforcesIt)
 {
     if (!Real()) GTEST_SKIP() << "the simulator keeps a 0.1 sat/vB relay minimum; OP_VAULT triggers and unauthorized recoveries are zero-fee";
