@@ -547,11 +547,40 @@ net::awaitable<void> Engine::BroadcastLoop()
             auto res = co_await m_rpc.Call("sendrawtransaction", Params(hex));
             it = m_recoveries.find(txid);
             if (it == m_recoveries.end()) continue;
+            BroadcastOutcome outcome = res ? BroadcastOutcome::Accepted : Classify(*res.error);
+            std::string cpfp_note;
+            if (outcome == BroadcastOutcome::FeeTooLow) {
+                // The recovery alone pays too little: a child from the fee wallet pays for both,
+                // submitted as a package, when the recovery has an output the wallet can spend
+                // (or the wallet has a coin to add).
+                if (auto child = PlanCpfp(it->second)) {
+                    json::array pkg;
+                    pkg.emplace_back(hex);
+                    pkg.emplace_back(HexStr(SerializeTransaction(Transaction{*child})));
+                    auto pr = co_await m_rpc.Call("submitpackage", Params(std::move(pkg)));
+                    const json::value* msg = pr && pr.value->is_object() ? pr.value->as_object().if_contains("package_msg") : nullptr;
+                    if (msg && msg->is_string() && msg->as_string() == "success") {
+                        outcome = BroadcastOutcome::Accepted;
+                        cpfp_note = ComputeTxid(*child).ToString();
+                    } else {
+                        log::Main()->warn("recovery {}: the CPFP package was refused: {}", txid.ToString(),
+                                          pr ? json::serialize(*pr.value) : pr.error->ToString());
+                    }
+                }
+                it = m_recoveries.find(txid);
+                if (it == m_recoveries.end()) continue;
+            }
             auto& row = it->second;
             ++row.attempts;
             const std::string before = row.state;
-            BroadcastOutcome outcome = res ? BroadcastOutcome::Accepted : Classify(*res.error);
             bool accepted = outcome == BroadcastOutcome::Accepted || outcome == BroadcastOutcome::InChain;
+            if (!cpfp_note.empty()) {
+                ++m_stats.fee_bumps;
+                log::Main()->info("recovery {} went out in a package with the CPFP child {}", txid.ToString(), cpfp_note);
+                for (const auto& id : row.vault_ids) {
+                    Event(changes, "recovery.fee_bumped", id, txid.ToString(), std::nullopt, {{"cpfp_child", cpfp_note}, {"trigger_txid", TriggerTxidJson(row.trigger_txid)}});
+                }
+            }
             if (accepted) {
                 ++m_stats.broadcasts;
                 if (row.state != "confirmed") row.state = "broadcast";
@@ -1319,6 +1348,22 @@ void Engine::AttachFees(std::vector<vault::PlannedRecovery>& plans, std::optiona
         reserved.insert(coin->outpoint);
         p = std::move(*funded);
     }
+}
+
+std::optional<MutableTransaction> Engine::PlanCpfp(const store::RecoveryRow& row) const
+{
+    if (!m_fee_wallet) return std::nullopt;
+    auto parent = DecodeTransaction(row.tx);
+    if (!parent) return std::nullopt;
+    const vault::FeeRate rate = vault::TargetFeeRate(m_opts.fees, m_fee_estimate, 0, row.deadline_height, m_tip);
+    // The parent's own fee is not counted (pre-signed inputs are not always valued): the child
+    // may overpay by that much, never underpay.
+    auto child = vault::BuildCpfpChild(*m_fee_wallet, *parent, Amount{0}, rate, m_fee_wallet->Coins(), ReservedFeeCoins());
+    if (!child) {
+        log::Main()->warn("recovery {} pays too little and no CPFP child can be built: {}", row.txid.ToString(), vault::ToString(child.error()));
+        return std::nullopt;
+    }
+    return std::move(*child);
 }
 
 } // namespace vw::daemon

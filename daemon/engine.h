@@ -158,6 +158,8 @@ private:
     std::set<OutPoint> ReservedFeeCoins() const;
     //! Gives each OP_VAULT plan a fee input from the fee wallet at the target feerate, if it can.
     void AttachFees(std::vector<vault::PlannedRecovery>& plans, std::optional<int> deadline);
+    //! A CPFP child from the fee wallet for a recovery the node finds too cheap, or nullopt.
+    std::optional<MutableTransaction> PlanCpfp(const store::RecoveryRow& row) const;
     void KickBroadcaster();
     boost::asio::awaitable<void> BroadcastLoop();
     boost::asio::awaitable<void> CheckDeployment();

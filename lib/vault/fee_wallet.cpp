@@ -162,4 +162,55 @@ Coverage ComputeCoverage(std::span<const FeeCoin> coins, FeeRate rate, int64_t r
     return c;
 }
 
+Expected<MutableTransaction, SelectError> BuildCpfpChild(const FeeWallet& wallet, const Transaction& parent, Amount parent_fee, FeeRate rate,
+                                                         std::span<const FeeCoin> coins, const std::set<OutPoint>& reserved)
+{
+    MutableTransaction child;
+    child.version = 2;
+    std::vector<TxOut> spent;
+    Amount in{0};
+    for (uint32_t n = 0; n < parent.vout().size(); ++n) {
+        const auto& o = parent.vout()[n];
+        if (o.script_pubkey != wallet.ScriptPubKey()) continue;
+        child.vin.push_back(TxIn{{parent.GetTxid(), n}, {}, 0xfffffffd, {}});
+        spent.push_back(o);
+        in += o.value;
+    }
+    child.vout.push_back({Amount{0}, wallet.ScriptPubKey()});
+    auto fee_for = [&](const MutableTransaction& c) {
+        MutableTransaction sized = c;
+        for (auto& i : sized.vin) i.witness = {Bytes(64, 0)};
+        const auto vsize = static_cast<int64_t>(Transaction{sized}.VSize());
+        const Amount package = rate.FeeFor(static_cast<int64_t>(parent.VSize()) + vsize);
+        return package > parent_fee ? package - parent_fee : Amount{0};
+    };
+    Amount fee = fee_for(child);
+    if (child.vin.empty() || in < fee + P2TR_DUST) {
+        // The parent's outputs do not pay for it: add the smallest coin that does.
+        std::optional<FeeCoin> best;
+        for (const auto& c : coins) {
+            if (!c.spendable() || reserved.count(c.outpoint)) continue;
+            MutableTransaction trial = child;
+            trial.vin.push_back(TxIn{c.outpoint, {}, 0xfffffffd, {}});
+            if (in + c.amount < fee_for(trial) + P2TR_DUST) continue;
+            if (!best || c.amount < best->amount || (c.amount == best->amount && c.outpoint < best->outpoint)) best = c;
+        }
+        if (!best) {
+            const bool any = std::any_of(coins.begin(), coins.end(), [&](const FeeCoin& c) { return c.spendable() && !reserved.count(c.outpoint); });
+            return Unexpected{child.vin.empty() && !any ? SelectError::NoCoins : SelectError::InsufficientFunds};
+        }
+        child.vin.push_back(TxIn{best->outpoint, {}, 0xfffffffd, {}});
+        spent.push_back({best->amount, wallet.ScriptPubKey()});
+        in += best->amount;
+        fee = fee_for(child);
+    }
+    child.vout[0].value = in - fee;
+    for (size_t i = 0; i < child.vin.size(); ++i) {
+        auto w = wallet.SignKeyPath(child, spent, i, std::nullopt);
+        if (!w) return Unexpected{SelectError::NoCoins};
+        child.vin[i].witness = std::move(*w);
+    }
+    return child;
+}
+
 } // namespace vw::vault

@@ -100,6 +100,18 @@ Expected<FeeCoin, SelectError> SelectExactCoin(std::span<const FeeCoin> coins, A
 Expected<std::vector<FeeCoin>, SelectError> SelectCoins(std::span<const FeeCoin> coins, Amount need, FeeRate rate,
                                                         const std::set<OutPoint>& reserved);
 
+//! A child paying for its parent (CPFP): spends every output of parent that pays the wallet,
+//! plus one confirmed coin when those do not cover the fee, and sends the rest back to the
+//! wallet. The fee makes the package (parent + child) pay rate: rate x (parent vsize + child
+//! vsize) - parent_fee. Signed (key path, aux zeros: the same inputs give the same child).
+//! Returns: the child, or NoCoins (the parent pays the wallet nothing and no coin is left),
+//! InsufficientFunds (the change would be below dust).
+Expected<MutableTransaction, SelectError> BuildCpfpChild(const FeeWallet& wallet, const Transaction& parent, Amount parent_fee, FeeRate rate,
+                                                         std::span<const FeeCoin> coins, const std::set<OutPoint>& reserved);
+
+//! P2TR outputs below this are dust at bitcoind's default dust relay fee (3 sat/vB).
+inline constexpr Amount P2TR_DUST{330};
+
 //! How many recoveries the spendable coins pay for at rate, one coin each (no change): a
 //! recovery of recovery_vsize plus its fee input.
 struct Coverage {

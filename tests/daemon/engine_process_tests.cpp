@@ -968,6 +968,50 @@ TEST_P(engine_e2e, FeeWalletRunsDryAndTheAlertFires)
     EXPECT_EQ(low(), 2u) << "once per fall below the reserve, not at every block";
 }
 
+TEST_P(engine_e2e, ACpfpPackagePaysForAZeroFeePresignedRecovery)
+{
+    PresignedFixture fx{Real()};
+    Daemon d(fx.dir / "vw", FreePort(), fx.NodePort());
+    d.Start();
+    ASSERT_TRUE(WaitFor([&] { return d.Cli({"getfeewallet"}).is_object(); })) << d.Log();
+    const Bytes fee_spk = *ParseHex(Field(d.Cli({"getfeewallet"}), "script_pubkey"));
+    PayFromCoinbase(fx, 2, Amount{100'000}, fee_spk);
+    fx.Generate(1);
+    ASSERT_TRUE(WaitFor([&] { return Field(d.Cli({"getfeewallet"}), "balance") == "100000"; })) << d.Log();
+    // The operator pre-signed a recovery that pays no fee at all, with a small output to the
+    // watchtower's fee wallet for a child to spend (CPFP).
+    const Amount t = fx.trigger.vout()[0].value;
+    MutableTransaction zero = Spend({fx.trigger.GetTxid(), 0}, t - Amount{1'000}, P2TR(0xcc));
+    zero.vout.push_back({Amount{1'000}, fee_spk});
+    const Transaction recovery{zero};
+    const std::string req = R"({"kind":"presigned","watch_outpoints":[{"txid":")" + fx.funding.GetTxid().ToString() +
+                            R"(","vout":0}],"triggers":[{"txid":")" + fx.trigger.GetTxid().ToString() +
+                            R"(","spend_delay":20,"recovery_txs":[")" + HexStr(SerializeTransaction(recovery)) + R"("]}]})";
+    bool ok = false;
+    auto reg = d.Cli({"registervault", req}, &ok);
+    ASSERT_TRUE(ok) << json::serialize(reg);
+    fx.SendTrigger();
+    // Alone it is refused (below the relay minimum); with its child it is accepted.
+    ASSERT_TRUE(WaitFor([&] { return fx.InMempool(recovery.GetTxid()); })) << d.Log();
+    std::string child;
+    const auto events = d.Cli({"listevents", "0", "1000"}).at("events").as_array();
+    for (const auto& e : events) {
+        if (e.at("type") == "recovery.fee_bumped") child = Field(e.at("data"), "cpfp_child");
+    }
+    ASSERT_EQ(child.size(), 64u) << json::serialize(json::value(events));
+    ASSERT_TRUE(fx.InMempool(*Txid::FromHex(child)));
+    fx.Generate(1);
+    ASSERT_TRUE(WaitFor([&] { return Field(d.Cli({"getrecovery", recovery.GetTxid().ToString()}), "state") == "confirmed"; })) << d.Log();
+    // The coin paid for the package; its change came back to the wallet.
+    ASSERT_TRUE(WaitFor([&] {
+        const auto w = d.Cli({"getfeewallet"});
+        return w.at("utxos").as_array().size() == 1 && Field(w.at("utxos").as_array()[0], "txid") == child;
+    })) << json::serialize(d.Cli({"getfeewallet"}));
+    const int64_t left = d.Cli({"getfeewallet"}).at("balance").as_int64();
+    EXPECT_LT(left, 101'000);
+    EXPECT_GT(left, 90'000) << "a fee for ~2 small transactions at the fallback rate, not more";
+}
+
 TEST_P(engine_e2e, OpvaultFlowWhenTheNodeEnforcesIt)
 {
     if (!Real()) GTEST_SKIP() << "the simulator keeps a 0.1 sat/vB relay minimum; OP_VAULT triggers and unauthorized recoveries are zero-fee";

@@ -165,5 +165,45 @@ TEST(fee_wallet_tests, CoverageCountsCoinsThatPayOneRecoveryEach)
     EXPECT_EQ(c.recoveries, 3u);
 }
 
+TEST(fee_wallet_tests, CpfpChildPaysForThePackage)
+{
+    const FeeWallet w = Wallet();
+    // A zero-fee parent with a 1,000 sat output to the wallet (as an operator pre-signs it).
+    const Transaction parent = Pay({{T(3), 0}}, {{Amount{500'000}, Bytes(34, 0x51)}, {Amount{1'000}, w.ScriptPubKey()}});
+    const FeeRate rate{5'000}; // 5 sat/vB
+    // The parent's own output is too small for the package fee: one coin is added.
+    const std::vector<FeeCoin> coins{Coin(1, 100'000), Coin(2, 3'000), Coin(4, 50'000, false)};
+    auto child = BuildCpfpChild(w, parent, Amount{0}, rate, coins, {});
+    ASSERT_TRUE(child) << ToString(child.error());
+    ASSERT_EQ(child->vin.size(), 2u);
+    EXPECT_EQ(child->vin[0].prevout, (OutPoint{parent.GetTxid(), 1}));
+    EXPECT_EQ(child->vin[1].prevout.txid, T(2)) << "the smallest coin that covers it";
+    ASSERT_EQ(child->vout.size(), 1u);
+    EXPECT_EQ(child->vout[0].script_pubkey, w.ScriptPubKey());
+    const Transaction c{*child};
+    const Amount fee = Amount{1'000 + 3'000} - c.vout()[0].value;
+    EXPECT_GE(fee, rate.FeeFor(static_cast<int64_t>(parent.VSize() + c.VSize()))) << "the package pays the rate";
+    EXPECT_LT(fee, rate.FeeFor(static_cast<int64_t>(parent.VSize() + c.VSize())) + Amount{10});
+    EXPECT_GE(c.vout()[0].value, P2TR_DUST);
+    // Both inputs are signed and verify.
+    const std::vector<TxOut> spent{parent.vout()[1], {Amount{3'000}, w.ScriptPubKey()}};
+    auto pre = sighash::Precompute(*child, spent);
+    auto q = crypto::XOnlyPubKey::Parse(ByteSpan{w.ScriptPubKey()}.subspan(2));
+    for (uint32_t i = 0; i < 2; ++i) {
+        auto h = sighash::Sighash(*child, *pre, i, sighash::SIGHASH_DEFAULT, std::nullopt);
+        EXPECT_TRUE(crypto::SchnorrVerify(child->vin[i].witness.at(0), h->span(), *q));
+    }
+    // Deterministic.
+    EXPECT_EQ(ComputeTxid(*BuildCpfpChild(w, parent, Amount{0}, rate, coins, {})), ComputeTxid(*child));
+    // A parent already paying most of it needs no coin.
+    auto light = BuildCpfpChild(w, parent, Amount{2'000}, FeeRate{1'000}, coins, {});
+    ASSERT_TRUE(light);
+    EXPECT_EQ(light->vin.size(), 1u);
+    // Nothing to pay with.
+    EXPECT_EQ(BuildCpfpChild(w, parent, Amount{0}, rate, {}, {}).error(), SelectError::InsufficientFunds);
+    const Transaction stranger = Pay({{T(3), 0}}, {{Amount{500'000}, Bytes(34, 0x51)}});
+    EXPECT_EQ(BuildCpfpChild(w, stranger, Amount{0}, rate, {}, {}).error(), SelectError::NoCoins);
+}
+
 } // namespace
 } // namespace vw::vault
