@@ -867,8 +867,9 @@ net::awaitable<void> Engine::RescanLoop()
             }
         }
         const bool finished = ok && !m_stopping && h > m_tip;
-        if (!flush(h, finished) && finished) log::Main()->warn("rescan: the chain changed under it; starting the pass again");
-        if (finished) log::Main()->info("rescan done up to height {}", h - 1);
+        const bool saved = flush(h, finished);
+        if (!saved) log::Main()->warn("rescan: what it found was not stored (the chain changed under it, or the store failed); trying again");
+        if (finished && saved) log::Main()->info("rescan done up to height {}", h - 1);
         if (auto r = Rebuild(); !r) {
             log::Main()->critical("{}", r.error());
             co_return;
@@ -877,7 +878,7 @@ net::awaitable<void> Engine::RescanLoop()
         Evaluate(changes);
         PersistNow(changes);
         KickBroadcaster();
-        if (!ok && !m_stopping) {
+        if ((!ok || !saved) && !m_stopping) {
             net::steady_timer t(m_ex, m_opts.retry_interval);
             co_await t.async_wait(net::as_tuple(net::use_awaitable));
         }

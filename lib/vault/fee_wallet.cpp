@@ -176,6 +176,8 @@ Expected<MutableTransaction, SelectError> BuildCpfpChild(const FeeWallet& wallet
         spent.push_back(o);
         in += o.value;
     }
+    // A child must spend the parent to pay for it.
+    if (child.vin.empty()) return Unexpected{SelectError::NoCoins};
     child.vout.push_back({Amount{0}, wallet.ScriptPubKey()});
     auto fee_for = [&](const MutableTransaction& c) {
         MutableTransaction sized = c;
@@ -185,7 +187,7 @@ Expected<MutableTransaction, SelectError> BuildCpfpChild(const FeeWallet& wallet
         return package > parent_fee ? package - parent_fee : Amount{0};
     };
     Amount fee = fee_for(child);
-    if (child.vin.empty() || in < fee + P2TR_DUST) {
+    if (in < fee + P2TR_DUST) {
         // The parent's outputs do not pay for it: add the smallest coin that does.
         std::optional<FeeCoin> best;
         for (const auto& c : coins) {
@@ -195,10 +197,7 @@ Expected<MutableTransaction, SelectError> BuildCpfpChild(const FeeWallet& wallet
             if (in + c.amount < fee_for(trial) + P2TR_DUST) continue;
             if (!best || c.amount < best->amount || (c.amount == best->amount && c.outpoint < best->outpoint)) best = c;
         }
-        if (!best) {
-            const bool any = std::any_of(coins.begin(), coins.end(), [&](const FeeCoin& c) { return c.spendable() && !reserved.count(c.outpoint); });
-            return Unexpected{child.vin.empty() && !any ? SelectError::NoCoins : SelectError::InsufficientFunds};
-        }
+        if (!best) return Unexpected{SelectError::InsufficientFunds};
         child.vin.push_back(TxIn{best->outpoint, {}, 0xfffffffd, {}});
         spent.push_back({best->amount, wallet.ScriptPubKey()});
         in += best->amount;

@@ -104,8 +104,8 @@ Expected<std::vector<FeeCoin>, SelectError> SelectCoins(std::span<const FeeCoin>
 //! plus one confirmed coin when those do not cover the fee, and sends the rest back to the
 //! wallet. The fee makes the package (parent + child) pay rate: rate x (parent vsize + child
 //! vsize) - parent_fee. Signed (key path, aux zeros: the same inputs give the same child).
-//! Returns: the child, or NoCoins (the parent pays the wallet nothing and no coin is left),
-//! InsufficientFunds (the change would be below dust).
+//! Returns: the child, or NoCoins (the parent pays the wallet nothing: a child could not spend
+//! it), InsufficientFunds (no coin makes the change reach dust).
 Expected<MutableTransaction, SelectError> BuildCpfpChild(const FeeWallet& wallet, const Transaction& parent, Amount parent_fee, FeeRate rate,
                                                          std::span<const FeeCoin> coins, const std::set<OutPoint>& reserved);
 
