@@ -196,10 +196,10 @@ net::awaitable<std::optional<Block>> ChainFollower::FetchBlock(const BlockHash& 
     co_return std::move(*block);
 }
 
-ChainFollower::Step ChainFollower::StoreFailed(const store::StoreError& e)
+ChainFollower::Step ChainFollower::StoreFailed(const store::StoreError& e, bool batch_applied)
 {
     // Nothing of the batch was committed: the listener drops what it applied in memory.
-    m_listener.BatchAborted();
+    if (batch_applied) m_listener.BatchAborted();
     if (e.kind == store::StoreError::Kind::Corrupt || e.kind == store::StoreError::Kind::Open) {
         m_fatal = "store: " + e.message;
         return Step::Fatal;
@@ -236,7 +236,7 @@ net::awaitable<ChainFollower::Step> ChainFollower::Reconcile()
     }
 
     auto cursor_r = m_store.LoadCursor();
-    if (!cursor_r) co_return StoreFailed(cursor_r.error());
+    if (!cursor_r) co_return StoreFailed(cursor_r.error(), /*batch_applied=*/false);
     store::Cursor cursor = *cursor_r;
     if (cursor.height < 0) {
         // First start: begin at the configured height, or at the node's tip.
@@ -250,7 +250,7 @@ net::awaitable<ChainFollower::Step> ChainFollower::Reconcile()
             b.new_cursor = {start, *hash};
             b.connected = {{start, *hash}};
             if (auto c = m_store.Commit(b); !c) {
-                co_return StoreFailed(c.error());
+                co_return StoreFailed(c.error(), /*batch_applied=*/false);
             }
             cursor = b.new_cursor;
             m_status.cursor = cursor;
@@ -269,7 +269,7 @@ net::awaitable<ChainFollower::Step> ChainFollower::Reconcile()
                 b.new_cursor = cursor;
                 b.connected = {{cursor.height, cursor.hash}};
                 if (auto c = m_store.Commit(b); !c) {
-                    co_return StoreFailed(c.error());
+                    co_return StoreFailed(c.error(), /*batch_applied=*/false);
                 }
             }
         }
@@ -309,7 +309,7 @@ net::awaitable<ChainFollower::Step> ChainFollower::Reconcile()
         }
         batch.new_cursor = prev;
         if (auto c = m_store.Commit(batch); !c) {
-            co_return StoreFailed(c.error());
+            co_return StoreFailed(c.error(), /*batch_applied=*/true);
         }
         log::Chain()->info("disconnected block {} at height {}", cursor.hash.ToString(), cursor.height);
         cursor = prev;
@@ -340,7 +340,7 @@ net::awaitable<ChainFollower::Step> ChainFollower::Reconcile()
         batch.new_cursor = {cursor.height + 1, *hash};
         batch.connected.emplace_back(cursor.height + 1, *hash);
         if (auto c = m_store.Commit(batch); !c) {
-            co_return StoreFailed(c.error());
+            co_return StoreFailed(c.error(), /*batch_applied=*/true);
         }
         for (const auto& tx : block->txs) m_mempool.erase(tx.GetTxid());
         cursor = batch.new_cursor;

@@ -72,7 +72,8 @@ private:
     boost::asio::awaitable<void> AnnounceMempoolTx(const Txid& txid);
     Step HandleRpcError(const RpcError& e, const char* what);
     //! A store read or commit failed: fatal for corruption, else retried (disk full, I/O).
-    Step StoreFailed(const store::StoreError& e);
+    //! batch_applied: the listener was given the batch (it is told to drop it).
+    Step StoreFailed(const store::StoreError& e, bool batch_applied);
     void SetNode(FollowerStatus::Node n, std::string detail);
     void RememberRawTx(Transaction tx);
     bool AnnounceCached(const Txid& txid);

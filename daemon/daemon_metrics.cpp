@@ -37,6 +37,8 @@ std::string RenderDaemonMetrics(const ChainFollower& follower, const Engine& eng
     m.Sample("vaultwatch_zmq_restarts_total", static_cast<double>(st.zmq_restarts));
     m.Family("vaultwatch_zmq_bad_messages_total", T::Counter, "ZMQ messages that did not parse (logged and ignored).");
     m.Sample("vaultwatch_zmq_bad_messages_total", static_cast<double>(st.zmq_bad_messages));
+    m.Family("vaultwatch_store_failures_total", T::Counter, "Block commits that failed (disk full, I/O) and were retried.");
+    m.Sample("vaultwatch_store_failures_total", static_cast<double>(st.store_failures));
 
     // Every (kind, state) pair, zeros included, so that a series never vanishes.
     std::map<std::pair<std::string, std::string>, int64_t> vaults;

@@ -386,10 +386,7 @@ void Engine::BlockConnected(const Block& block, int height, store::BlockBatch& b
         Apply(tx, height, &batch.state, events);
         if (fee_coin) m_fee_wallet->ApplyTx(tx, height);
     }
-    const size_t before = batch.state.recoveries.size();
     Evaluate(batch.state);
-    // Planned for a trigger this block confirmed: no block has gone by without them yet.
-    for (size_t i = before; i < batch.state.recoveries.size(); ++i) m_fresh.insert(batch.state.recoveries[i].txid);
 }
 
 void Engine::BlockDisconnected(const Block& block, int height, store::BlockBatch& batch)
@@ -465,7 +462,6 @@ void Engine::BatchAborted()
     // intents planned for it stay in memory and are still broadcast (coins first), and are
     // stored with the broadcaster's bookkeeping or when the block comes again.
     m_need_rebuild = true;
-    m_fresh.clear();
 }
 
 // --- broadcasting -----------------------------------------------------------------------------
@@ -583,6 +579,8 @@ net::awaitable<void> Engine::BroadcastLoop()
             }
             if (accepted) {
                 ++m_stats.broadcasts;
+                // The node's best height when it first had it (after a restart: when it had it again).
+                m_sent_at.try_emplace(txid, std::max(m_tip, m_opts.node_tip ? m_opts.node_tip() : -1));
                 if (row.state != "confirmed") row.state = "broadcast";
                 row.last_error.clear();
                 if (before == "planned" || before == "failed") { // an operator told of the failure hears it went through
@@ -1196,15 +1194,16 @@ void Engine::CheckFeeReserve(store::StateChanges& changes)
 
 void Engine::BumpFees(store::StateChanges& changes)
 {
-    // One rung per block for every pre-signed recovery that a block went by without confirming
-    // (those planned since the last block get their first block first).
+    // One rung per block for every pre-signed recovery that a new block went by without.
     std::vector<Txid> climb;
     for (const auto& [txid, r] : m_recoveries) {
-        if (r.kind != "presigned" || !Unconfirmed(r) || m_fresh.count(txid) || r.trigger_txid.IsNull() || r.vault_ids.empty()) continue;
-        if (r.state == "planned") continue; // never sent yet: nothing to outbid
+        if (r.kind != "presigned" || !Unconfirmed(r) || r.trigger_txid.IsNull() || r.vault_ids.empty()) continue;
+        // Only a block found after the node had it could have confirmed it: not the old blocks
+        // of a catch-up, not the block whose trigger it answers.
+        auto sent = m_sent_at.find(txid);
+        if (sent == m_sent_at.end() || m_tip <= sent->second) continue;
         climb.push_back(txid);
     }
-    m_fresh.clear();
     for (const auto& txid : climb) {
         auto& row = m_recoveries.at(txid);
         auto vid = vault::VaultId::Parse(row.vault_ids.front());

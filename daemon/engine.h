@@ -51,6 +51,9 @@ struct EngineOptions {
     vault::FeePolicy fees;
     //! feewallet.low fires when the fee wallet's confirmed balance falls below this (0 = off).
     Amount fee_reserve{0};
+    //! The node's best height as last seen (the chain follower's), for fee bumps: a recovery is
+    //! bumped only when a block newer than the node's tip at its broadcast went by without it.
+    std::function<int()> node_tip;
 };
 
 struct EngineStats {
@@ -197,7 +200,7 @@ private:
     bool m_fee_low_reported{false};
     std::optional<vault::FeeRate> m_fee_estimate;   //!< the node's estimatesmartfee for 6 blocks, if it has one
     bool m_fee_refresh_running{false};
-    std::set<Txid> m_fresh;                          //!< planned for a trigger the last block confirmed: not bumped at that block
+    std::map<Txid, int> m_sent_at;                   //!< the node's best height when it accepted each recovery (fee bumps wait for a later block)
     EngineStats m_stats;
 };
 

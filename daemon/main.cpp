@@ -250,6 +250,8 @@ int main(int argc, char** argv)
     eo.fees.escalate_percent = static_cast<int>(cfg.escalate_percent);
     eo.fees.max_fee_percent = static_cast<int>(cfg.max_fee_percent);
     eo.fee_reserve = Amount{cfg.feewallet_reserve};
+    const ChainFollower* follower_ptr = nullptr; // the follower is built after the engine (it is its listener)
+    eo.node_tip = [&follower_ptr] { return follower_ptr ? follower_ptr->status().node_tip : -1; };
     Engine engine{io.get_executor(), engine_rpc, **st, eo};
     {
         const std::filesystem::path keyfile = cfg.feewallet_keyfile.empty() ? cfg.NetDir() / "feewallet.key" : std::filesystem::path(cfg.feewallet_keyfile);
@@ -291,6 +293,7 @@ int main(int argc, char** argv)
     fo.start_height = cfg.start_height;
     fo.poll_interval = std::chrono::seconds{cfg.poll_seconds};
     ChainFollower follower{io.get_executor(), rpc, **st, listener, fo};
+    follower_ptr = &follower;
     std::unique_ptr<ZmqSubscriber> zmq;
 
     std::vector<rpc::RpcAuthEntry> rpcauth;
@@ -318,7 +321,8 @@ int main(int argc, char** argv)
                             {"zmq_restarts", st.zmq_restarts},
                             {"vaults", engine.ListVaults(std::nullopt).as_object().at("vaults").as_array().size()},
                             {"opvault_enforced", engine.vault_enforced() ? json::value(*engine.vault_enforced()) : json::value(nullptr)},
-                            {"rescan", engine.RescanStatus()}};
+                            {"rescan", engine.RescanStatus()},
+                            {"store_error", st.store_error}};
     };
     rctx.stop = [&] { net::post(io, [&] { request_stop(); }); };
     rctx.engine = &engine;

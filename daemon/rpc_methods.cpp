@@ -68,7 +68,8 @@ std::unique_ptr<rpc::RpcTable> MakeRpcTable(RpcContext ctx)
              {"zmq_restarts", "integer", "ZMQ publisher restarts detected since start"},
              {"vaults", "integer", "vaults registered and not removed"},
              {"opvault_enforced", "boolean", "whether the node enforces OP_VAULT (null until it has answered)"},
-             {"rescan", "object", "while rescans are pending: {pending, height (the block being read)}; else null"}},
+             {"rescan", "object", "while rescans are pending: {pending, height (the block being read)}; else null"},
+             {"store_error", "string", "why the last block could not be stored (disk full, I/O), retried until it is; empty when fine"}},
             {"vaultwatch-cli getinfo"},
             [c](const rpc::Args&) -> Result {
                 if (!c->getinfo) return Unexpected{Unavailable()};

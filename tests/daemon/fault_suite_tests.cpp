@@ -407,15 +407,17 @@ TEST(fault_suite, DiskFullIsAClearErrorCorruptsNothingAndClearsUp)
     EXPECT_NE(x.daemon().LogTail(400).find("database or disk is full"), std::string::npos) << x.daemon().LogTail();
     std::this_thread::sleep_for(1s);
     EXPECT_TRUE(x.daemon().child().Running());
+    std::string store_error;
     const bool answered = [&] {
         try {
-            x.Rpc().Call("getinfo", {}, 5s);
+            store_error = std::string(x.Rpc().Call("getinfo", {}, 5s).at("store_error").as_string());
             return true;
         } catch (const std::exception&) {
             return false;
         }
     }();
     EXPECT_TRUE(answered);
+    EXPECT_NE(store_error.find("full"), std::string::npos) << "getinfo says why: '" << store_error << "'";
     x.Count("database capped (SQLITE_FULL) during a mass exit");
     // Space returns (restart without the cap): nothing was corrupted, everything completes.
     x.daemon().child().Kill(SIGKILL);
