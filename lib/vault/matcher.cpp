@@ -764,13 +764,6 @@ Expected<std::vector<PlannedRecovery>, PlanFailure> PlanRecovery(const Registry&
         }
     }
     bool fees_used = false;
-    auto options = [&] {
-        RecoveryOptions o = opts.recovery;
-        if (fees_used) {
-            o.fee_inputs.clear();
-        }
-        return o;
-    };
     auto finish = [&](PlanKind kind, std::vector<RecoveryInput> inputs, std::vector<uint32_t> owners,
                       const crypto::KeyPair* key) -> std::optional<PlanFailure> {
         if (inputs.empty()) return PlanFailure{PlanError::NothingToSweep, std::nullopt};
