@@ -15,6 +15,7 @@
 #include "primitives/block.h"
 #include "process_util.h"
 #include "regtest_sim.h"
+#include "tx_util.h"
 #include "script/ctv.h"
 #include "util/bech32.h"
 #include "util/hex.h"
@@ -30,29 +31,17 @@
 
 using namespace vw;
 namespace proc = vw::test::proc;
+using vw::test::AnyoneCanSpend;
+using vw::test::kOpTrue;
+using vw::test::P2TR;
 namespace json = boost::json;
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
 namespace {
 
-const Bytes kOpTrue{0x51};
 
-Bytes AnyoneCanSpend()
-{
-    const Uint256 h = crypto::Sha256Once(kOpTrue);
-    Bytes spk(34, 0);
-    spk[1] = 0x20;
-    std::copy(h.bytes.begin(), h.bytes.end(), spk.begin() + 2);
-    return spk;
-}
 
-Bytes P2TR(uint8_t fill)
-{
-    Bytes spk{0x51, 0x20};
-    spk.resize(34, fill);
-    return spk;
-}
 
 crypto::KeyPair Key(uint64_t i)
 {

@@ -15,6 +15,7 @@
 #include "primitives/transaction.h"
 #include "primitives/block.h"
 #include "regtest_sim.h"
+#include "tx_util.h"
 #include "util/bech32.h"
 #include "webhook_receiver.h"
 #include "util/hex.h"
@@ -56,6 +57,8 @@ namespace json = boost::json;
 namespace net = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
+using vw::test::P2TR;
+using vw::test::Spend;
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
@@ -139,24 +142,7 @@ void CheckOk(const std::string& reply)
     }
 }
 
-Bytes P2TR(uint8_t fill)
-{
-    Bytes spk{0x51, 0x20};
-    spk.resize(34, fill);
-    return spk;
-}
 
-MutableTransaction Spend(const OutPoint& prev, Amount value, const Bytes& spk)
-{
-    MutableTransaction m;
-    TxIn in;
-    in.prevout = prev;
-    in.sequence = 0xfffffffd;
-    in.witness = {Bytes{0x51}};
-    m.vin.push_back(in);
-    m.vout.push_back({value, spk});
-    return m;
-}
 
 //! A distinct presigned vault per seed (a watched outpoint nobody funded, its trigger, a recovery).
 std::string VaultJson(uint64_t seed)

@@ -8,6 +8,7 @@
 #include "primitives/block.h"
 #include "primitives/transaction.h"
 #include "regtest_sim.h"
+#include "tx_util.h"
 #include "util/bech32.h"
 #include "util/hex.h"
 #include "script/ctv.h"
@@ -150,37 +151,8 @@ bool WaitFor(F&& f, std::chrono::milliseconds timeout = 15s)
     return f();
 }
 
-Bytes P2TR(uint8_t fill)
-{
-    Bytes spk{0x51, 0x20};
-    spk.resize(34, fill);
-    return spk;
-}
 
-// Coins are mined to and moved through P2WSH(OP_TRUE), spent with the witness [OP_TRUE]: valid on
-// a real node without a wallet, and on the simulator (which runs no scripts).
-const Bytes kOpTrue{0x51};
-Bytes AnyoneCanSpend()
-{
-    const Uint256 h = crypto::Sha256Once(kOpTrue);
-    Bytes spk(34, 0);
-    spk[1] = 0x20;
-    std::copy(h.bytes.begin(), h.bytes.end(), spk.begin() + 2);
-    return spk;
-}
-std::string AnyoneCanSpendAddress() { return *bech32::SegwitAddress("bcrt", 0, ByteSpan{AnyoneCanSpend()}.subspan(2)); }
 
-MutableTransaction Spend(const OutPoint& prev, Amount value, const Bytes& spk)
-{
-    MutableTransaction m;
-    TxIn in;
-    in.prevout = prev;
-    in.sequence = 0xfffffffd;
-    in.witness = {kOpTrue};
-    m.vin.push_back(in);
-    m.vout.push_back({value, spk});
-    return m;
-}
 
 //! The node under test: the in-process simulator, or a real bitcoind process (BITCOIND).
 class TestNode

@@ -16,6 +16,7 @@
 #include "primitives/block.h"
 #include "process_util.h"
 #include "regtest_sim.h"
+#include "tx_util.h"
 #include "util/hex.h"
 #include "webhook_receiver.h"
 
@@ -38,31 +39,9 @@ using proc::Vaultwatchd;
 using proc::WaitUntil;
 
 const std::string kSecret = "whsec-fault-suite-0123456789";
-const Bytes kOpTrue{0x51};
 
-Bytes AnyoneCanSpend()
-{
-    const Uint256 h = crypto::Sha256Once(kOpTrue);
-    Bytes spk(34, 0);
-    spk[1] = 0x20;
-    std::copy(h.bytes.begin(), h.bytes.end(), spk.begin() + 2);
-    return spk;
-}
 
-Bytes P2TR(uint8_t fill)
-{
-    Bytes spk{0x51, 0x20};
-    spk.resize(34, fill);
-    return spk;
-}
 
-MutableTransaction Spend(const OutPoint& prev, Amount value, const Bytes& spk)
-{
-    MutableTransaction m;
-    m.vin.push_back(TxIn{prev, {}, 0xfffffffd, {kOpTrue}});
-    m.vout.push_back({value, spk});
-    return m;
-}
 
 std::filesystem::path BinDir()
 {

@@ -12,6 +12,7 @@
 #include "primitives/block.h"
 #include "primitives/transaction.h"
 #include "regtest_sim.h"
+#include "tx_util.h"
 #include "util/bech32.h"
 #include "util/hex.h"
 
@@ -345,26 +346,8 @@ fs::path TempDir(const std::string& prefix)
 
 // --- vaults -------------------------------------------------------------------------------------
 
-Bytes P2TR(uint8_t fill)
-{
-    Bytes spk{0x51, 0x20};
-    spk.resize(34, fill);
-    return spk;
-}
 
-const Bytes kOpTrue{0x51};
 
-MutableTransaction Spend(const OutPoint& prev, Amount value, const Bytes& spk)
-{
-    MutableTransaction m;
-    TxIn in;
-    in.prevout = prev;
-    in.sequence = 0xfffffffd;
-    in.witness = {kOpTrue};
-    m.vin.push_back(in);
-    m.vout.push_back({value, spk});
-    return m;
-}
 
 //! A presigned vault nobody funded: distinct per seed (the watched outpoint is a hash of it), with
 //! a trigger and one recovery spending it. Registration does not need the outpoint to exist.

@@ -10,6 +10,7 @@
 #include "primitives/block.h"
 #include "primitives/transaction.h"
 #include "regtest_sim.h"
+#include "tx_util.h"
 #include "util/bech32.h"
 #include "util/hex.h"
 #include "vault/opvault.h"
@@ -152,33 +153,6 @@ private:
     pid_t m_pid{-1};
 };
 
-const Bytes kOpTrue{0x51};
-Bytes AnyoneCanSpend()
-{
-    const Uint256 h = crypto::Sha256Once(kOpTrue);
-    Bytes spk(34, 0);
-    spk[1] = 0x20;
-    std::copy(h.bytes.begin(), h.bytes.end(), spk.begin() + 2);
-    return spk;
-}
-std::string AnyoneCanSpendAddress() { return *bech32::SegwitAddress("bcrt", 0, ByteSpan{AnyoneCanSpend()}.subspan(2)); }
-Bytes P2TR(uint8_t fill)
-{
-    Bytes spk{0x51, 0x20};
-    spk.resize(34, fill);
-    return spk;
-}
-MutableTransaction Spend(const OutPoint& prev, Amount value, const Bytes& spk)
-{
-    MutableTransaction m;
-    TxIn in;
-    in.prevout = prev;
-    in.sequence = 0xfffffffd;
-    in.witness = {kOpTrue};
-    m.vin.push_back(in);
-    m.vout.push_back({value, spk});
-    return m;
-}
 
 //! The simulator with a funded presigned vault: funding output, trigger, recovery.
 struct Fixture {
