@@ -959,10 +959,10 @@ Expected<json::value, EngineError> Engine::RemoveVault(const std::string& vault_
     auto id = vault::VaultId::Parse(vault_id);
     auto i = id ? m_registry.Find(*id) : std::nullopt;
     if (!i || m_registry.Get(*i)->state == VaultState::Removed) return Unexpected{EngineError{rpc::RPC_NOT_FOUND, "no vault " + vault_id}};
-    auto rows = m_store.LoadVaults();
-    if (!rows || *i >= rows->size()) return Unexpected{EngineError{rpc::RPC_MISC_ERROR, "cannot read the vault from the store"}};
+    auto stored = m_store.LoadVault(*i); // one row, not the whole table
+    if (!stored || !*stored) return Unexpected{EngineError{rpc::RPC_MISC_ERROR, "cannot read the vault from the store"}};
     store::StateChanges changes;
-    auto row = (*rows)[*i];
+    auto row = std::move(**stored);
     row.removed = true;
     changes.vaults.push_back(row);
     Event(changes, "vault.removed", vault_id, "", std::nullopt, {});
@@ -981,10 +981,10 @@ Expected<json::value, EngineError> Engine::SetPolicy(const std::string& vault_id
     if (auto why = vault::CheckPolicy(*p, static_cast<int>(m_registry.Get(*i)->MinSpendDelay()))) {
         return Unexpected{EngineError{rpc::RPC_INVALID_PARAMETER, *why}};
     }
-    auto rows = m_store.LoadVaults();
-    if (!rows || *i >= rows->size()) return Unexpected{EngineError{rpc::RPC_MISC_ERROR, "cannot read the vault from the store"}};
+    auto stored = m_store.LoadVault(*i);
+    if (!stored || !*stored) return Unexpected{EngineError{rpc::RPC_MISC_ERROR, "cannot read the vault from the store"}};
     store::StateChanges changes;
-    auto row = (*rows)[*i];
+    auto row = std::move(**stored);
     row.policy = json::serialize(rpc::PolicyJson(*p));
     changes.vaults.push_back(row);
     if (auto r = m_store.Apply(changes); !r) return Unexpected{EngineError{rpc::RPC_MISC_ERROR, "cannot store: " + r.error().message}};
@@ -1364,6 +1364,13 @@ std::optional<MutableTransaction> Engine::PlanCpfp(const store::RecoveryRow& row
         return std::nullopt;
     }
     return std::move(*child);
+}
+
+size_t Engine::LiveVaultCount() const
+{
+    size_t n = 0;
+    for (uint32_t i = 0; i < m_registry.size(); ++i) n += m_registry.Get(i)->state != VaultState::Removed;
+    return n;
 }
 
 } // namespace vw::daemon

@@ -122,6 +122,8 @@ public:
     std::optional<bool> vault_enforced() const { return m_vault_enforced; }
     int tip_height() const { return m_tip; }
     const vault::Registry& registry() const { return m_registry; }
+    //! Vaults registered and not removed (getinfo; no JSON built).
+    size_t LiveVaultCount() const;
     const std::map<Txid, store::RecoveryRow>& recoveries() const { return m_recoveries; }
     const vault::FeeWallet* fee_wallet() const { return m_fee_wallet ? &*m_fee_wallet : nullptr; }
     //! The feerate a recovery planned now would aim at (no deadline known).

@@ -319,7 +319,7 @@ int main(int argc, char** argv)
                             {"caught_up", st.caught_up},
                             {"zmq_gaps", st.zmq_gaps},
                             {"zmq_restarts", st.zmq_restarts},
-                            {"vaults", engine.ListVaults(std::nullopt).as_object().at("vaults").as_array().size()},
+                            {"vaults", engine.LiveVaultCount()},
                             {"opvault_enforced", engine.vault_enforced() ? json::value(*engine.vault_enforced()) : json::value(nullptr)},
                             {"rescan", engine.RescanStatus()},
                             {"store_error", st.store_error}};

@@ -181,6 +181,8 @@ public:
     virtual Expected<std::vector<int64_t>, StoreError> Apply(const StateChanges& changes) = 0;
 
     virtual Expected<std::vector<VaultRow>, StoreError> LoadVaults() = 0;        //!< by idx
+    //! Returns: the vault row at idx, or nullopt when there is none.
+    virtual Expected<std::optional<VaultRow>, StoreError> LoadVault(uint32_t idx) = 0;
     virtual Expected<std::vector<ApprovalRow>, StoreError> LoadApprovals() = 0;  //!< by id
     virtual Expected<std::vector<VaultTxRow>, StoreError> LoadVaultTxs() = 0;    //!< by (height, pos)
     virtual Expected<std::vector<RescanRow>, StoreError> LoadRescans() = 0;      //!< by id

@@ -296,3 +296,26 @@ TEST(sqlite_store_tests, AVersion3DatabaseGainsTheRescansTable)
 
 } // namespace
 } // namespace vw::store
+
+namespace vw::store {
+namespace {
+
+TEST(sqlite_store_tests, LoadVaultReadsOneRow)
+{
+    TempDb t;
+    auto s = OpenSqliteStore(t.path());
+    ASSERT_TRUE(s);
+    StateChanges c;
+    c.vaults = {VaultRow{0, "v-0000000000000001", "presigned", "{}", "{\"mode\":\"recover\"}", false, 1},
+                VaultRow{1, "v-0000000000000002", "opvault", "{\"k\":1}", "{\"mode\":\"alert\"}", true, 2}};
+    ASSERT_TRUE((*s)->Apply(c));
+    auto one = (*s)->LoadVault(1);
+    ASSERT_TRUE(one && *one);
+    EXPECT_EQ(**one, c.vaults[1]);
+    auto none = (*s)->LoadVault(2);
+    ASSERT_TRUE(none);
+    EXPECT_FALSE(none->has_value());
+}
+
+} // namespace
+} // namespace vw::store
