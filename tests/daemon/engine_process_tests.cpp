@@ -792,26 +792,15 @@ TEST_P(engine_e2e, OpvaultRecoveryPaysItsFeeFromTheFeeWallet)
     } else {
         extra.push_back("--allowunenforcedopvault"); // the simulator checks no scripts
     }
-    auto key = [](uint8_t fill) {
-        Uint256 sec;
-        sec.bytes.fill(fill);
-        return *crypto::KeyPair::FromSecret(sec.span());
-    };
-    const auto internal = key(0x31), trigger_key = key(0x32);
+    const auto trigger_key = TestKey(0x32);
     const Bytes recovery_spk = P2TR(0xcd);
-    vault::VaultSpec spec{internal.PubKey(), {}, recovery_spk, std::nullopt};
-    spec.leaves = {taproot::Leaf{vault::MakeRecoverLeaf(vault::RecoverySpkHash(recovery_spk), std::nullopt), 1},
-                   taproot::Leaf{vault::MakeTriggerLeaf(trigger_key.PubKey(), 10), 1}};
-    auto v = vault::Vault::FromSpec(spec);
-    ASSERT_TRUE(v) << v.error();
+    const TestOpVault tv = MakeTestOpVault(TestKey(0x31).PubKey(), trigger_key.PubKey(), recovery_spk, 10, "fee");
+    const vault::Vault* v = &tv.vault;
     Daemon d(fx.dir / "vw", FreePort(), fx.NodePort(), extra);
     d.Start();
     ASSERT_TRUE(WaitFor([&] { return d.Cli({"getinfo"}).is_object() && d.Cli({"getinfo"}).as_object().at("opvault_enforced").is_bool(); }));
-    const std::string req = R"({"kind":"opvault","label":"fee","internal_key":")" + HexStr(internal.PubKey().span()) +
-                            R"(","leaves":[{"script":")" + HexStr(spec.leaves[0].script) + R"(","depth":1},{"script":")" +
-                            HexStr(spec.leaves[1].script) + R"(","depth":1}],"recovery_script_pubkey":")" + HexStr(recovery_spk) + R"("})";
     bool ok = false;
-    auto reg = d.Cli({"registervault", req}, &ok);
+    auto reg = d.Cli({"registervault", tv.registration}, &ok);
     ASSERT_TRUE(ok) << json::serialize(reg);
     // Fund the fee wallet with two coins; deposit into the vault.
     const Bytes fee_spk = *ParseHex(Field(d.Cli({"getfeewallet"}), "script_pubkey"));
@@ -866,27 +855,14 @@ TEST_P(engine_e2e, FeeWalletRunsDryAndTheAlertFires)
     Daemon d(fx.dir / "vw", FreePort(), fx.NodePort(), {"--allowunenforcedopvault", "--feewalletreserve=50000"});
     d.Start();
     ASSERT_TRUE(WaitFor([&] { return d.Cli({"getinfo"}).is_object() && d.Cli({"getinfo"}).as_object().at("height").as_int64() == 111; }));
-    auto key = [](uint8_t fill) {
-        Uint256 sec;
-        sec.bytes.fill(fill);
-        return *crypto::KeyPair::FromSecret(sec.span());
-    };
-    const auto trigger_key = key(0x42);
+    const auto trigger_key = TestKey(0x42);
     std::vector<vault::Vault> vs;
     for (uint8_t g = 0; g < 2; ++g) {
-        const Bytes recovery_spk = P2TR(static_cast<uint8_t>(0xa0 + g));
-        vault::VaultSpec spec{key(static_cast<uint8_t>(0x50 + g)).PubKey(), {}, recovery_spk, std::nullopt};
-        spec.leaves = {taproot::Leaf{vault::MakeRecoverLeaf(vault::RecoverySpkHash(recovery_spk), std::nullopt), 1},
-                       taproot::Leaf{vault::MakeTriggerLeaf(trigger_key.PubKey(), 10), 1}};
-        auto v = vault::Vault::FromSpec(spec);
-        ASSERT_TRUE(v) << v.error();
-        const std::string req = R"({"kind":"opvault","internal_key":")" + HexStr(spec.internal_key.span()) + R"(","leaves":[{"script":")" +
-                                HexStr(spec.leaves[0].script) + R"(","depth":1},{"script":")" + HexStr(spec.leaves[1].script) +
-                                R"(","depth":1}],"recovery_script_pubkey":")" + HexStr(recovery_spk) + R"("})";
+        TestOpVault tv = MakeTestOpVault(TestKey(static_cast<uint8_t>(0x50 + g)).PubKey(), trigger_key.PubKey(), P2TR(static_cast<uint8_t>(0xa0 + g)), 10);
         bool ok = false;
-        auto reg = d.Cli({"registervault", req}, &ok);
+        auto reg = d.Cli({"registervault", tv.registration}, &ok);
         ASSERT_TRUE(ok) << json::serialize(reg);
-        vs.push_back(std::move(*v));
+        vs.push_back(std::move(tv.vault));
     }
     const Bytes fee_spk = *ParseHex(Field(d.Cli({"getfeewallet"}), "script_pubkey"));
     PayFromCoinbase(fx, 2, Amount{40'000}, fee_spk);
@@ -993,27 +969,16 @@ TEST_P(engine_e2e, OpvaultFlowWhenTheNodeEnforcesIt)
     if (!vault || !vault->at("active").as_bool()) GTEST_SKIP() << "this node does not enforce OP_VAULT";
 
     // The owner's vault: recover leaf + trigger leaf (delay 10) under an internal key.
-    auto key = [](uint8_t fill) {
-        Uint256 s;
-        s.bytes.fill(fill);
-        return *crypto::KeyPair::FromSecret(s.span());
-    };
-    const auto internal = key(0x11), trigger_key = key(0x22);
+    const auto trigger_key = TestKey(0x22);
     const Bytes recovery_spk = P2TR(0xcc);
-    vault::VaultSpec spec{internal.PubKey(), {}, recovery_spk, std::nullopt};
-    spec.leaves = {taproot::Leaf{vault::MakeRecoverLeaf(vault::RecoverySpkHash(recovery_spk), std::nullopt), 1},
-                   taproot::Leaf{vault::MakeTriggerLeaf(trigger_key.PubKey(), 10), 1}};
-    auto v = vault::Vault::FromSpec(spec);
-    ASSERT_TRUE(v) << v.error();
+    const TestOpVault tv = MakeTestOpVault(TestKey(0x11).PubKey(), trigger_key.PubKey(), recovery_spk, 10, "ov");
+    const vault::Vault* v = &tv.vault;
 
     Daemon d(fx.dir / "vw", FreePort(), fx.NodePort());
     d.Start();
     ASSERT_TRUE(WaitFor([&] { return d.Cli({"getinfo"}).as_object().at("opvault_enforced").is_bool(); }));
-    const std::string req = R"({"kind":"opvault","label":"ov","internal_key":")" + HexStr(internal.PubKey().span()) +
-                            R"(","leaves":[{"script":")" + HexStr(spec.leaves[0].script) + R"(","depth":1},{"script":")" +
-                            HexStr(spec.leaves[1].script) + R"(","depth":1}],"recovery_script_pubkey":")" + HexStr(recovery_spk) + R"("})";
     bool ok = false;
-    auto reg = d.Cli({"registervault", req}, &ok);
+    auto reg = d.Cli({"registervault", tv.registration}, &ok);
     ASSERT_TRUE(ok) << json::serialize(reg);
     ASSERT_EQ(Field(reg, "script_pubkey"), HexStr(v->ScriptPubKey()));
     const std::string vid = Field(reg, "vault_id");

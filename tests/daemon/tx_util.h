@@ -1,13 +1,17 @@
 #pragma once
-// Transaction helpers shared by the process tests and the benchmarks. Coins are mined to and moved
+// Transaction and vault helpers shared by the process tests and the benchmarks. Coins are mined to and moved
 // through P2WSH(OP_TRUE), spent with the witness [OP_TRUE]: valid on a real node without a wallet,
 // and on the simulator (which runs no scripts).
 
+#include "crypto/secp.h"
 #include "crypto/sha256.h"
 #include "primitives/transaction.h"
 #include "util/bech32.h"
+#include "util/hex.h"
+#include "vault/opvault.h"
 
 #include <algorithm>
+#include <stdexcept>
 #include <string>
 
 namespace vw::test {
@@ -45,6 +49,34 @@ inline MutableTransaction Spend(const OutPoint& prev, Amount value, const Bytes&
     m.vin.push_back(in);
     m.vout.push_back({value, spk});
     return m;
+}
+
+//! A key pair whose secret is `fill` repeated.
+inline crypto::KeyPair TestKey(uint8_t fill)
+{
+    Uint256 sec;
+    sec.bytes.fill(fill);
+    return *crypto::KeyPair::FromSecret(sec.span());
+}
+
+//! An OP_VAULT vault: an unauthorized recover leaf to recovery_spk and a trigger leaf for
+//! trigger_pk with `delay`, under internal; and its registervault JSON.
+struct TestOpVault {
+    vault::Vault vault;
+    std::string registration;
+};
+inline TestOpVault MakeTestOpVault(const crypto::XOnlyPubKey& internal, const crypto::XOnlyPubKey& trigger_pk, const Bytes& recovery_spk,
+                                   int64_t delay, const std::string& label = "")
+{
+    vault::VaultSpec spec{internal, {}, recovery_spk, std::nullopt};
+    spec.leaves = {taproot::Leaf{vault::MakeRecoverLeaf(vault::RecoverySpkHash(recovery_spk), std::nullopt), 1},
+                   taproot::Leaf{vault::MakeTriggerLeaf(trigger_pk, delay), 1}};
+    auto v = vault::Vault::FromSpec(spec);
+    if (!v) throw std::runtime_error("test vault: " + v.error());
+    std::string reg = R"({"kind":"opvault",)" + (label.empty() ? std::string{} : R"("label":")" + label + R"(",)") + R"("internal_key":")" +
+                      HexStr(internal.span()) + R"(","leaves":[{"script":")" + HexStr(spec.leaves[0].script) + R"(","depth":1},{"script":")" +
+                      HexStr(spec.leaves[1].script) + R"(","depth":1}],"recovery_script_pubkey":")" + HexStr(recovery_spk) + R"("})";
+    return TestOpVault{std::move(*v), std::move(reg)};
 }
 
 } // namespace vw::test

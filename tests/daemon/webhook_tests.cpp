@@ -762,22 +762,9 @@ TEST(webhook_e2e, DepositUnexpectedSpendWithdrawalFeeBumpAndLowFeeWalletAreDeliv
     };
     bool ok = false;
     // An opvault vault (accepted on this node only through allowunenforcedopvault) and a deposit.
-    auto key = [](uint8_t fill) {
-        Uint256 sec;
-        sec.bytes.fill(fill);
-        return *crypto::KeyPair::FromSecret(sec.span());
-    };
-    const auto internal = key(0x11), trigger_key = key(0x22);
-    const Bytes recovery_spk = P2TR(0xcc);
-    vault::VaultSpec spec{internal.PubKey(), {}, recovery_spk, std::nullopt};
-    spec.leaves = {taproot::Leaf{vault::MakeRecoverLeaf(vault::RecoverySpkHash(recovery_spk), std::nullopt), 1},
-                   taproot::Leaf{vault::MakeTriggerLeaf(trigger_key.PubKey(), 10), 1}};
-    auto ov = vault::Vault::FromSpec(spec);
-    ASSERT_TRUE(ov) << ov.error();
-    const std::string ov_req = R"({"kind":"opvault","label":"ov","internal_key":")" + HexStr(internal.PubKey().span()) +
-                               R"(","leaves":[{"script":")" + HexStr(spec.leaves[0].script) + R"(","depth":1},{"script":")" +
-                               HexStr(spec.leaves[1].script) + R"(","depth":1}],"recovery_script_pubkey":")" + HexStr(recovery_spk) + R"("})";
-    auto ovr = d.Cli({"registervault", ov_req}, &ok);
+    const TestOpVault tv = MakeTestOpVault(TestKey(0x11).PubKey(), TestKey(0x22).PubKey(), P2TR(0xcc), 10, "ov");
+    const vault::Vault* ov = &tv.vault;
+    auto ovr = d.Cli({"registervault", tv.registration}, &ok);
     ASSERT_TRUE(ok) << json::serialize(ovr);
     const Transaction cb2 = coinbase(2);
     send(Spend({cb2.GetTxid(), 0}, cb2.vout()[0].value - Amount{10'000}, ov->ScriptPubKey()));
