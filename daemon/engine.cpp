@@ -112,7 +112,14 @@ Expected<void, std::string> Engine::Load()
     auto apps = m_store.LoadApprovals();
     if (!apps) return Unexpected{apps.error().message};
     m_approvals = std::move(*apps);
-    if (auto r = Rebuild(); !r) return r;
+    std::vector<store::VaultRow> missing_cache;
+    if (auto r = Rebuild(&missing_cache); !r) return r;
+    if (!missing_cache.empty()) {
+        // Rows from before the cache existed: written once, so the next start skips the tweak.
+        store::StateChanges changes;
+        changes.vaults = std::move(missing_cache);
+        if (auto r = m_store.Apply(changes); !r) log::Main()->warn("engine: cannot store the output-key cache: {}", r.error().message);
+    }
     auto rescans = m_store.LoadRescans();
     if (!rescans) return Unexpected{rescans.error().message};
     m_rescans.clear();
@@ -129,20 +136,27 @@ Expected<void, std::string> Engine::Load()
     return {};
 }
 
-Expected<vault::Registry, std::string> Engine::LoadRegistry() const
+Expected<vault::Registry, std::string> Engine::LoadRegistry(std::vector<store::VaultRow>* missing_cache) const
 {
     auto rows = m_store.LoadVaults();
     if (!rows) return Unexpected{rows.error().message};
     vault::Registry reg;
-    for (const auto& row : *rows) {
+    for (auto& row : *rows) {
         auto where = "vault " + row.vault_id + " (row " + std::to_string(row.idx) + ")";
         boost::system::error_code ec;
         auto jv = json::parse(row.registration, ec);
         if (ec || !jv.is_object()) return Unexpected{"corrupt database: " + where + ": registration is not a JSON object"};
-        auto parsed = rpc::ParseRegisterVault(jv.as_object());
+        std::optional<crypto::TweakedKey> cached;
+        if (!row.output_key_cache.empty()) {
+            auto id = vault::VaultId::Parse(row.vault_id);
+            if (id) cached = vault::DecodeOutputKeyCache(*id, row.output_key_cache);
+            if (!cached) return Unexpected{"corrupt database: " + where + ": output_key_cache does not belong to the vault"};
+        }
+        auto parsed = rpc::ParseRegisterVault(jv.as_object(), cached);
         if (!parsed) return Unexpected{"corrupt database: " + where + ": " + parsed.error()};
         auto added = rpc::AddToRegistry(reg, std::move(*parsed));
         if (!added) return Unexpected{"corrupt database: " + where + ": " + added.error().message};
+        // The id is recomputed from the content: it is what binds a cached output key to it.
         if (added->index != row.idx || added->id.str() != row.vault_id) {
             return Unexpected{"corrupt database: " + where + " re-registers as " + added->id.str() + " at slot " + std::to_string(added->index)};
         }
@@ -152,6 +166,13 @@ Expected<vault::Registry, std::string> Engine::LoadRegistry() const
         auto pol = rpc::ParsePolicy(pj);
         if (!pol) return Unexpected{"corrupt database: " + where + ": policy: " + pol.error()};
         reg.SetPolicy(row.idx, *pol);
+        if (missing_cache && !cached) {
+            if (const auto& v = reg.Get(row.idx)->opvault) {
+                auto with = row;
+                with.output_key_cache = vault::EncodeOutputKeyCache(added->id, v->OutputKey());
+                missing_cache->push_back(std::move(with));
+            }
+        }
         if (row.removed) reg.Remove(added->id);
     }
     for (const auto& a : m_approvals) {
@@ -161,10 +182,10 @@ Expected<vault::Registry, std::string> Engine::LoadRegistry() const
     return reg;
 }
 
-Expected<void, std::string> Engine::Rebuild()
+Expected<void, std::string> Engine::Rebuild(std::vector<store::VaultRow>* missing_cache)
 {
     ++m_stats.rebuilds;
-    auto reg = LoadRegistry();
+    auto reg = LoadRegistry(missing_cache);
     if (!reg) return Unexpected{reg.error()};
     m_registry = std::move(*reg);
 
@@ -720,7 +741,8 @@ Expected<json::value, EngineError> Engine::RegisterVaults(const json::array& req
         }
         const auto* rec = m_registry.Get(added->index);
         changes.vaults.push_back({added->index, added->id.str(), std::string(vault::ToString(rec->kind)), json::serialize(stored),
-                                  json::serialize(rpc::PolicyJson(policy)), false, Now()});
+                                  json::serialize(rpc::PolicyJson(policy)), false, Now(),
+                                  rec->opvault ? vault::EncodeOutputKeyCache(added->id, rec->opvault->OutputKey()) : Bytes{}});
         Event(changes, "vault.registered", added->id.str(), "", std::nullopt, {{"kind", std::string(vault::ToString(rec->kind))}});
         done[i] = Done{added->index, birth};
         if (birth && *birth <= m_tip) {

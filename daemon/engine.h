@@ -139,8 +139,9 @@ private:
     };
 
     //! The registrations, policies and approvals as stored, with no UTXO (nothing replayed).
-    Expected<vault::Registry, std::string> LoadRegistry() const;
-    Expected<void, std::string> Rebuild();
+    //! missing_cache: receives the opvault rows stored without an output-key cache, with it.
+    Expected<vault::Registry, std::string> LoadRegistry(std::vector<store::VaultRow>* missing_cache = nullptr) const;
+    Expected<void, std::string> Rebuild(std::vector<store::VaultRow>* missing_cache = nullptr);
     void StartRescans();
     int64_t NextRescanId() const;
     //! Applies the events of one transaction; collects new triggers, confirms recoveries.

@@ -59,6 +59,14 @@ std::optional<XOnlyPubKey> XOnlyPubKey::Parse(ByteSpan bytes32)
     return k;
 }
 
+XOnlyPubKey XOnlyPubKey::FromTrusted(ByteSpan bytes32)
+{
+    VW_ASSERT(bytes32.size() == 32);
+    XOnlyPubKey k;
+    std::memcpy(k.m_bytes.data(), bytes32.data(), 32);
+    return k;
+}
+
 Expected<TweakedKey, TweakError> TweakAdd(const XOnlyPubKey& p, const Uint256& tweak)
 {
     const secp256k1_xonly_pubkey in = ToSecp(p);

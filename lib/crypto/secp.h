@@ -18,6 +18,11 @@ class XOnlyPubKey
 public:
     //! Returns: the key if the 32 bytes are the x coordinate of a curve point, else nullopt.
     static std::optional<XOnlyPubKey> Parse(ByteSpan bytes32);
+    //! Returns: the key of 32 bytes that Parse() accepted before, without the curve check (a field
+    //! square root, the largest cost of a cold start after the tweak). Only for bytes read back
+    //! from our own store and bound to their vault by a hash (vault::DecodeOutputKeyCache).
+    //! Pre: bytes32.size() == 32.
+    static XOnlyPubKey FromTrusted(ByteSpan bytes32);
     const std::array<uint8_t, 32>& bytes() const { return m_bytes; }
     ByteSpan span() const { return {m_bytes.data(), 32}; }
     friend bool operator==(const XOnlyPubKey&, const XOnlyPubKey&) = default;

@@ -334,14 +334,14 @@ constexpr std::array<std::string_view, 8> OPVAULT_FIELDS{"kind",   "label",     
 constexpr std::array<std::string_view, 7> PRESIGNED_FIELDS{"kind",            "label",    "policy",       "birth_height",
                                                            "watch_outpoints", "triggers", "emergency_txs"};
 
-R<vault::OpVaultRegistration> ParseOpVault(const json::object& o, Common c)
+R<vault::OpVaultRegistration> ParseOpVault(const json::object& o, Common c, const std::optional<crypto::TweakedKey>& stored_output_key)
 {
     constexpr std::string_view why = "required for kind \"opvault\"";
     auto kv = Need(o, "", "internal_key", why);
     if (!kv) return E{kv.error()};
     auto kb = Hash32(**kv, "internal_key", "an x-only public key");
     if (!kb) return E{kb.error()};
-    auto internal = crypto::XOnlyPubKey::Parse(kb->span());
+    auto internal = stored_output_key ? std::optional{crypto::XOnlyPubKey::FromTrusted(kb->span())} : crypto::XOnlyPubKey::Parse(kb->span());
     if (!internal) return E{std::string{"internal_key: not a valid x-only public key (not on the curve)"}};
 
     auto lv = Need(o, "", "leaves", why);
@@ -384,11 +384,11 @@ R<vault::OpVaultRegistration> ParseOpVault(const json::object& o, Common c)
     if (!rspk) return E{rspk.error()};
 
     vault::OpVaultRegistration reg{vault::VaultSpec{*internal, std::move(leaves), std::move(*rspk), std::nullopt},
-                                   std::nullopt, std::move(c.label), c.policy, c.birth_height};
+                                   std::nullopt, std::move(c.label), c.policy, c.birth_height, stored_output_key};
     // The recovery-auth public key is the one the authorized recover leaf commits to.
     for (const auto& l : reg.spec.leaves) {
         if (l.version != taproot::LEAF_VERSION_TAPSCRIPT) continue;
-        auto r = vault::ParseRecoverLeaf(l.script);
+        auto r = vault::ParseRecoverLeaf(l.script, stored_output_key ? vault::LeafKeys::Trusted : vault::LeafKeys::Check);
         if (r && r->authorized && r->auth_key) {
             reg.spec.recovery_auth_key = r->auth_key;
             break;
@@ -560,7 +560,7 @@ json::object UtxoJson(const vault::TrackedUtxo& u)
 
 // --- registration -------------------------------------------------------------------------------
 
-Expected<Registration, std::string> ParseRegisterVault(const json::object& params)
+Expected<Registration, std::string> ParseRegisterVault(const json::object& params, const std::optional<crypto::TweakedKey>& stored_output_key)
 {
     const json::value* kv = Get(params, "kind");
     if (!kv) return E{std::string{"kind: missing (must be \"opvault\" or \"presigned\")"}};
@@ -575,7 +575,7 @@ Expected<Registration, std::string> ParseRegisterVault(const json::object& param
     auto common = ParseCommon(params);
     if (!common) return E{common.error()};
     if (*kind == vault::VaultKind::OpVault) {
-        auto r = ParseOpVault(params, std::move(*common));
+        auto r = ParseOpVault(params, std::move(*common), stored_output_key);
         if (!r) return E{r.error()};
         return Registration{std::move(*r)};
     }
@@ -604,7 +604,7 @@ Expected<vault::AddResult, vault::AddError> AddToRegistry(vault::Registry& reg, 
 Registration RegistrationFromRecord(const vault::VaultRecord& rec)
 {
     if (rec.kind == vault::VaultKind::OpVault && rec.opvault) {
-        return vault::OpVaultRegistration{rec.opvault->spec(), rec.recovery_auth, rec.label, rec.policy, rec.birth_height};
+        return vault::OpVaultRegistration{rec.opvault->spec(), rec.recovery_auth, rec.label, rec.policy, rec.birth_height, std::nullopt};
     }
     vault::PresignedRegistration p;
     if (rec.presigned) p.vault = *rec.presigned;

@@ -61,8 +61,12 @@ using Registration = std::variant<vault::OpVaultRegistration, vault::PresignedRe
 //! authorized recover leaf with a `20 <pk> ad` prefix), so it needs no field of its own.
 //! presigned: `watch_outpoints` ([{txid, vout}]), `triggers` ([{txid, spend_delay: 1..65535,
 //! recovery_txs: [hex, ...]}]), optional `emergency_txs` ([hex, ...]); then ValidatePresigned.
+//! stored_output_key: only for a registration read back from the store with its output-key cache
+//! (vault::DecodeOutputKeyCache): the internal key is then taken without its curve check and the
+//! tweak is not redone. The caller must compare the resulting vault id with the stored one.
 //! Returns: the registration, or the first problem found, naming the field.
-Expected<Registration, std::string> ParseRegisterVault(const boost::json::object& params);
+Expected<Registration, std::string> ParseRegisterVault(const boost::json::object& params,
+                                                       const std::optional<crypto::TweakedKey>& stored_output_key = std::nullopt);
 
 //! Returns: the kind of a registration.
 vault::VaultKind KindOf(const Registration& r);

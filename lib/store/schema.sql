@@ -1,4 +1,4 @@
--- vaultwatch schema, version 3. Forward-only migrations live in sqlite_store.cpp; this file is
+-- vaultwatch schema, version 5. Forward-only migrations live in sqlite_store.cpp; this file is
 -- the documentation of the current shape (every column says what it means).
 
 -- Schema version, one row.
@@ -29,7 +29,10 @@ CREATE TABLE IF NOT EXISTS vaults (
     registration TEXT    NOT NULL,                      -- canonical registration JSON; holds recovery_auth (file is 0600)
     policy       TEXT    NOT NULL,                      -- policy JSON {mode, grace_blocks}
     removed      INTEGER NOT NULL,                      -- 1 after removevault (the slot is kept)
-    created_at   INTEGER NOT NULL                       -- unix seconds of registration
+    created_at   INTEGER NOT NULL,                      -- unix seconds of registration
+    output_key_cache BLOB                               -- version 5. opvault: 42 bytes, version 1 || parity || x(Q) ||
+                                                        -- 8 bytes binding them to vault_id: the tweak not redone at start.
+                                                        -- NULL for presigned, and for rows of older versions until the next start
 );
 
 -- Operator approvals of withdrawals.

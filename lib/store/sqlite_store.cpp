@@ -109,6 +109,9 @@ CREATE TABLE rescans (
     created_at  INTEGER NOT NULL
 );
 )sql",
+    R"sql(
+ALTER TABLE vaults ADD COLUMN output_key_cache BLOB;
+)sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 
@@ -272,7 +275,7 @@ public:
 
     Expected<std::optional<VaultRow>, StoreError> LoadVault(uint32_t idx) override
     {
-        Stmt s{m_db, "SELECT vault_id, kind, registration, policy, removed, created_at FROM vaults WHERE idx = ?"};
+        Stmt s{m_db, "SELECT vault_id, kind, registration, policy, removed, created_at, output_key_cache FROM vaults WHERE idx = ?"};
         if (s.rc() != SQLITE_OK) return Unexpected{Err(m_db, s.rc(), "load vault")};
         sqlite3_bind_int64(s.get(), 1, idx);
         const int rc = sqlite3_step(s.get());
@@ -288,13 +291,15 @@ public:
         v.policy = *pol;
         v.removed = sqlite3_column_int(s.get(), 4) != 0;
         v.created_at = sqlite3_column_int64(s.get(), 5);
+        if (auto c = OptBlob(s.get(), 6)) v.output_key_cache = std::move(*c);
+        else return Unexpected{Corrupt("vaults row " + std::to_string(idx) + ": output_key_cache is not a blob")};
         return std::optional<VaultRow>{std::move(v)};
     }
 
     Expected<std::vector<VaultRow>, StoreError> LoadVaults() override
     {
         std::vector<VaultRow> out;
-        Stmt s{m_db, "SELECT idx, vault_id, kind, registration, policy, removed, created_at FROM vaults ORDER BY idx"};
+        Stmt s{m_db, "SELECT idx, vault_id, kind, registration, policy, removed, created_at, output_key_cache FROM vaults ORDER BY idx"};
         if (s.rc() != SQLITE_OK) return Unexpected{Err(m_db, s.rc(), "load vaults")};
         int rc;
         while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
@@ -312,6 +317,8 @@ public:
             v.policy = *pol;
             v.removed = sqlite3_column_int(s.get(), 5) != 0;
             v.created_at = sqlite3_column_int64(s.get(), 6);
+            if (auto c = OptBlob(s.get(), 7)) v.output_key_cache = std::move(*c);
+            else return Unexpected{Corrupt("vaults row " + std::to_string(idx) + ": output_key_cache is not a blob")};
             out.push_back(std::move(v));
         }
         if (rc != SQLITE_DONE) return Unexpected{Err(m_db, rc, "load vaults")};
@@ -608,6 +615,15 @@ private:
         const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(s, col));
         return std::string(p, static_cast<size_t>(sqlite3_column_bytes(s, col)));
     }
+    //! Returns: the bytes of a BLOB column, empty for NULL, nullopt for any other type.
+    static std::optional<Bytes> OptBlob(sqlite3_stmt* s, int col)
+    {
+        const int type = sqlite3_column_type(s, col);
+        if (type == SQLITE_NULL) return Bytes{};
+        if (type != SQLITE_BLOB) return std::nullopt;
+        const auto* p = static_cast<const uint8_t*>(sqlite3_column_blob(s, col));
+        return Bytes(p, p + sqlite3_column_bytes(s, col));
+    }
     static std::optional<Uint256> Blob32(sqlite3_stmt* s, int col)
     {
         if (sqlite3_column_type(s, col) != SQLITE_BLOB || sqlite3_column_bytes(s, col) != 32) return std::nullopt;
@@ -636,8 +652,8 @@ private:
         std::optional<Stmt> vault_st;
         for (const auto& v : c.vaults) {
             if (!vault_st) {
-                vault_st.emplace(m_db, "INSERT OR REPLACE INTO vaults (idx, vault_id, kind, registration, policy, removed, created_at) "
-                                       "VALUES (?,?,?,?,?,?,?)");
+                vault_st.emplace(m_db, "INSERT OR REPLACE INTO vaults (idx, vault_id, kind, registration, policy, removed, created_at, "
+                                       "output_key_cache) VALUES (?,?,?,?,?,?,?,?)");
             }
             Stmt& st = *vault_st;
             st.Reset();
@@ -648,6 +664,8 @@ private:
             sqlite3_bind_text(st.get(), 5, v.policy.data(), static_cast<int>(v.policy.size()), SQLITE_STATIC);
             sqlite3_bind_int(st.get(), 6, v.removed ? 1 : 0);
             sqlite3_bind_int64(st.get(), 7, v.created_at);
+            if (v.output_key_cache.empty()) sqlite3_bind_null(st.get(), 8);
+            else sqlite3_bind_blob(st.get(), 8, v.output_key_cache.data(), static_cast<int>(v.output_key_cache.size()), SQLITE_STATIC);
             if (auto r = step(st, "write vault"); !r) return r;
         }
         for (const auto& a : c.approvals) {

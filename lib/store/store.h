@@ -41,6 +41,7 @@ struct VaultRow {
     std::string policy;        //!< policy JSON
     bool removed{false};
     int64_t created_at{0};     //!< unix seconds
+    Bytes output_key_cache;    //!< opvault: vault::EncodeOutputKeyCache of its output key; empty = none
     friend bool operator==(const VaultRow&, const VaultRow&) = default;
 };
 

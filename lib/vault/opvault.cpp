@@ -37,9 +37,10 @@ Bytes StackValue(const Op& op)
 }
 
 //! Returns: the x-only key if prefix is exactly `20 <pk> ad`.
-std::optional<crypto::XOnlyPubKey> StandardCheckSigVerifyKey(ByteSpan prefix)
+std::optional<crypto::XOnlyPubKey> StandardCheckSigVerifyKey(ByteSpan prefix, LeafKeys keys)
 {
     if (prefix.size() != 34 || prefix[0] != 0x20 || prefix[33] != script::OP_CHECKSIGVERIFY) return std::nullopt;
+    if (keys == LeafKeys::Trusted) return crypto::XOnlyPubKey::FromTrusted(prefix.subspan(1, 32));
     return crypto::XOnlyPubKey::Parse(prefix.subspan(1, 32));
 }
 
@@ -120,7 +121,7 @@ Bytes MakeTriggerLeaf(const crypto::XOnlyPubKey& trigger_key, int64_t spend_dela
     return s;
 }
 
-Expected<RecoverLeaf, VaultError> ParseRecoverLeaf(ByteSpan script)
+Expected<RecoverLeaf, VaultError> ParseRecoverLeaf(ByteSpan script, LeafKeys keys)
 {
     auto ops = DecodeLeaf(script);
     if (!ops) return Unexpected{ops.error()};
@@ -137,11 +138,11 @@ Expected<RecoverLeaf, VaultError> ParseRecoverLeaf(ByteSpan script)
     RecoverLeaf r;
     r.recovery_spk_hash = Uint256::FromSpan(script.subspan(tail + 1, 32));
     r.authorized = script.size() > UNAUTHORIZED_RECOVER_LEAF_SIZE;
-    if (r.authorized) r.auth_key = StandardCheckSigVerifyKey(script.first(tail));
+    if (r.authorized) r.auth_key = StandardCheckSigVerifyKey(script.first(tail), keys);
     return r;
 }
 
-Expected<TriggerLeaf, VaultError> ParseTriggerLeaf(ByteSpan script)
+Expected<TriggerLeaf, VaultError> ParseTriggerLeaf(ByteSpan script, LeafKeys keys)
 {
     auto ops_r = DecodeLeaf(script);
     if (!ops_r) return Unexpected{ops_r.error()};
@@ -168,7 +169,7 @@ Expected<TriggerLeaf, VaultError> ParseTriggerLeaf(ByteSpan script)
     }
     for (size_t i = first_item; i < n - 3; ++i) t.script_items.push_back(StackValue(ops[i]));
     t.auth_prefix.assign(script.begin(), script.begin() + static_cast<std::ptrdiff_t>(offsets[first_item]));
-    t.trigger_key = StandardCheckSigVerifyKey(t.auth_prefix);
+    t.trigger_key = StandardCheckSigVerifyKey(t.auth_prefix, keys);
     if (Equal(t.body, CTV_WITHDRAW_BODY) && t.push_count == 2 && t.script_items.size() == 1) {
         // CSV reads up to 5-byte numbers.
         t.spend_delay = ItemNum(t.script_items[0], 5);
@@ -256,7 +257,7 @@ Expected<void, VaultError> CheckTriggerOutputSpk(const crypto::TweakedKey& key, 
     return {};
 }
 
-Expected<Vault, std::string> Vault::FromSpec(VaultSpec spec)
+Expected<Vault, std::string> Vault::FromSpec(VaultSpec spec, const crypto::TweakedKey* known_output_key)
 {
     if (spec.leaves.empty()) return Unexpected{std::string{"vault has no script leaves (needs a recover and a trigger leaf)"}};
     if (spec.recovery_spk.empty()) return Unexpected{std::string{"recovery scriptPubKey is empty"}};
@@ -269,10 +270,11 @@ Expected<Vault, std::string> Vault::FromSpec(VaultSpec spec)
     if (!tree) return Unexpected{"invalid taptree: " + std::string(taproot::ToString(tree.error()))};
     const Uint256 want = RecoverySpkHash(spec.recovery_spk);
     Vault v(std::move(spec), std::move(*tree));
+    const LeafKeys keys = known_output_key ? LeafKeys::Trusted : LeafKeys::Check;
     size_t recover_count = 0;
     for (size_t i = 0; i < v.m_tree.leaves().size(); ++i) {
         const Bytes& s = v.m_tree.leaves()[i].script;
-        if (auto r = ParseRecoverLeaf(s)) {
+        if (auto r = ParseRecoverLeaf(s, keys)) {
             ++recover_count;
             if (r->recovery_spk_hash != want) {
                 return Unexpected{"recover leaf " + std::to_string(i) + " commits to recovery sPK hash " +
@@ -292,7 +294,13 @@ Expected<Vault, std::string> Vault::FromSpec(VaultSpec spec)
             v.m_recover_index = i;
             continue;
         }
-        if (auto t = ParseTriggerLeaf(s)) {
+        if (auto t = ParseTriggerLeaf(s, keys)) {
+            // Refused so that a stored vault's leaves hold no off-curve key: the store's cold
+            // start takes them unchecked (LeafKeys::Trusted).
+            const auto& p = t->auth_prefix;
+            if (!t->trigger_key && p.size() == 34 && p[0] == 0x20 && p[33] == script::OP_CHECKSIGVERIFY) {
+                return Unexpected{"trigger leaf " + std::to_string(i) + " checks a signature by a key that is not on the curve: nobody could trigger it"};
+            }
             if (!t->spend_delay) {
                 return Unexpected{"trigger leaf " + std::to_string(i) +
                                   " has no recognised spend delay (expected <delay> 2 <OP_CSV OP_DROP OP_CTV> OP_VAULT)"};
@@ -310,10 +318,14 @@ Expected<Vault, std::string> Vault::FromSpec(VaultSpec spec)
                           std::to_string(recover_count)};
     }
     if (v.m_triggers.empty()) return Unexpected{std::string{"vault has no trigger leaf (... OP_VAULT)"}};
-    auto q = taproot::OutputKey(v.m_spec.internal_key, v.m_tree.MerkleRoot());
-    if (!q) return Unexpected{std::string{"taproot tweak out of range"}};
-    v.m_output_key = *q;
-    v.m_spk = taproot::P2TRScript(q->xonly);
+    if (known_output_key) {
+        v.m_output_key = *known_output_key;
+    } else {
+        auto q = taproot::OutputKey(v.m_spec.internal_key, v.m_tree.MerkleRoot());
+        if (!q) return Unexpected{std::string{"taproot tweak out of range"}};
+        v.m_output_key = *q;
+    }
+    v.m_spk = taproot::P2TRScript(v.m_output_key.xonly);
     return v;
 }
 

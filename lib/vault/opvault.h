@@ -73,7 +73,12 @@ struct RecoverLeaf {
 };
 //! Returns: the parsed recover leaf. Fails EmptyScript/ScriptTooLarge/TruncatedScript/NotRecoverLeaf.
 //! Not checked: that the authorization prefix is satisfiable.
-Expected<RecoverLeaf, VaultError> ParseRecoverLeaf(ByteSpan script);
+//! Whether keys in a leaf get their curve check (a field square root each). Trusted only for
+//! leaves read back from our own store whose vault validated them before (Vault::FromSpec with a
+//! known output key): an off-curve key would then be reported as a key, not as none.
+//! (Vault::FromSpec refuses a leaf `20 <pk> ad` whose pk is off the curve, so none is stored.)
+enum class LeafKeys { Check, Trusted };
+Expected<RecoverLeaf, VaultError> ParseRecoverLeaf(ByteSpan script, LeafKeys keys = LeafKeys::Check);
 
 struct TriggerLeaf {
     Bytes auth_prefix;                 //!< script bytes before the script-provided items
@@ -91,7 +96,7 @@ struct TriggerLeaf {
 //! push-count) of push/small-number ops right before <push-count>; the rest of the script is the
 //! authorization prefix. Numbers are decoded leniently (non-minimal accepted: MINIMALDATA is
 //! policy only). Fails as ParseRecoverLeaf, plus NotTriggerLeaf and BadPushCount.
-Expected<TriggerLeaf, VaultError> ParseTriggerLeaf(ByteSpan script);
+Expected<TriggerLeaf, VaultError> ParseTriggerLeaf(ByteSpan script, LeafKeys keys = LeafKeys::Check);
 
 //! Returns: the leaf-update script: PushAll(items, deepest first) || body, i.e. the
 //! witness-provided items (witness order) then the script-provided items, each with
@@ -158,7 +163,10 @@ class Vault
 {
 public:
     //! Returns: the vault, or an operator-facing message naming what is wrong.
-    static Expected<Vault, std::string> FromSpec(VaultSpec spec);
+    //! known_output_key: the output key this spec was found to have before (the store's cache):
+    //! taken instead of redoing the tweak, and the leaves' keys are not curve-checked again
+    //! (LeafKeys::Trusted). The caller vouches that it belongs to spec.
+    static Expected<Vault, std::string> FromSpec(VaultSpec spec, const crypto::TweakedKey* known_output_key = nullptr);
 
     const VaultSpec& spec() const { return m_spec; }
     const taproot::TapTree& tree() const { return m_tree; }

@@ -53,6 +53,44 @@ VaultId ComputeVaultId(const VaultSpec& spec)
     return VaultId::FromContentHash(VaultIdTag()(w.buf()));
 }
 
+namespace {
+const crypto::TaggedHash& OutputKeyCacheTag()
+{
+    static const crypto::TaggedHash tag{"vaultwatch/OutputKeyCache"};
+    return tag;
+}
+constexpr uint8_t OUTPUT_KEY_CACHE_VERSION = 1;
+constexpr size_t OUTPUT_KEY_CACHE_SIZE = 1 + 1 + 32 + 8;
+
+Uint256 OutputKeyCacheCheck(const VaultId& id, ByteSpan key33)
+{
+    return OutputKeyCacheTag().Hasher().Write(ByteSpan{reinterpret_cast<const uint8_t*>(id.str().data()), id.str().size()}).Write(key33).Finalize();
+}
+} // namespace
+
+Bytes EncodeOutputKeyCache(const VaultId& id, const crypto::TweakedKey& q)
+{
+    Bytes out;
+    out.reserve(OUTPUT_KEY_CACHE_SIZE);
+    out.push_back(OUTPUT_KEY_CACHE_VERSION);
+    out.push_back(static_cast<uint8_t>(q.parity));
+    out.insert(out.end(), q.xonly.begin(), q.xonly.end());
+    const Uint256 check = OutputKeyCacheCheck(id, ByteSpan{out}.subspan(1, 33));
+    out.insert(out.end(), check.bytes.begin(), check.bytes.begin() + 8);
+    return out;
+}
+
+std::optional<crypto::TweakedKey> DecodeOutputKeyCache(const VaultId& id, ByteSpan bytes)
+{
+    if (bytes.size() != OUTPUT_KEY_CACHE_SIZE || bytes[0] != OUTPUT_KEY_CACHE_VERSION || bytes[1] > 1) return std::nullopt;
+    const Uint256 check = OutputKeyCacheCheck(id, bytes.subspan(1, 33));
+    if (!std::equal(check.bytes.begin(), check.bytes.begin() + 8, bytes.begin() + 34)) return std::nullopt;
+    crypto::TweakedKey q;
+    q.parity = bytes[1];
+    std::copy(bytes.begin() + 2, bytes.begin() + 34, q.xonly.begin());
+    return q;
+}
+
 VaultId ComputeVaultId(const PresignedVault& v)
 {
     Writer w;
@@ -185,7 +223,7 @@ Expected<AddResult, AddError> Registry::AddOpVault(OpVaultRegistration reg)
     const VaultId id = ComputeVaultId(reg.spec);
     auto slot = Slot(id);
     if (!slot) return Unexpected{slot.error()};
-    auto vault = Vault::FromSpec(reg.spec);
+    auto vault = Vault::FromSpec(reg.spec, reg.known_output_key ? &*reg.known_output_key : nullptr);
     if (!vault) return Unexpected{AddError{RegistryError::InvalidVault, vault.error(), std::nullopt}};
     if (reg.recovery_auth) {
         if (!vault->recover_leaf().authorized) {

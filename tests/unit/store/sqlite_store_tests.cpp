@@ -126,8 +126,8 @@ TEST(sqlite_store_tests, RefusesNewerSchemaAndGarbageFiles)
 StateChanges SampleState()
 {
     StateChanges c;
-    c.vaults.push_back({0, "v-0123456789abcdef", "opvault", R"({"kind":"opvault"})", R"({"mode":"recover"})", false, 1700000000});
-    c.vaults.push_back({1, "v-fedcba9876543210", "presigned", R"({"kind":"presigned"})", R"({"mode":"alert"})", false, 1700000001});
+    c.vaults.push_back({0, "v-0123456789abcdef", "opvault", R"({"kind":"opvault"})", R"({"mode":"recover"})", false, 1700000000, Bytes{1, 2, 3}});
+    c.vaults.push_back({1, "v-fedcba9876543210", "presigned", R"({"kind":"presigned"})", R"({"mode":"alert"})", false, 1700000001, {}});
     Uint256 v;
     v.bytes.fill(7);
     c.approvals.push_back({0, 1, "trigger_txid", v, 120, false});
@@ -286,12 +286,30 @@ TEST(sqlite_store_tests, AVersion3DatabaseGainsTheRescansTable)
         auto s = OpenSqliteStore(t.path());
         ASSERT_TRUE(s);
     }
-    RawExec(t.path(), "DROP TABLE rescans; UPDATE version SET version = 3;");
+    RawExec(t.path(), "DROP TABLE rescans; ALTER TABLE vaults DROP COLUMN output_key_cache; UPDATE version SET version = 3;");
     auto s = OpenSqliteStore(t.path());
     ASSERT_TRUE(s) << s.error().message;
     auto rows = (*s)->LoadRescans();
     ASSERT_TRUE(rows) << rows.error().message;
     EXPECT_TRUE(rows->empty());
+}
+
+TEST(sqlite_store_tests, AVersion4DatabaseGainsTheOutputKeyCacheColumn)
+{
+    TempDb t;
+    {
+        auto s = OpenSqliteStore(t.path());
+        ASSERT_TRUE(s);
+    }
+    RawExec(t.path(), "ALTER TABLE vaults DROP COLUMN output_key_cache; UPDATE version SET version = 4;"
+                      "INSERT INTO vaults (idx, vault_id, kind, registration, policy, removed, created_at) "
+                      "VALUES (0, 'v-0000000000000001', 'opvault', '{}', '{}', 0, 1);");
+    auto s = OpenSqliteStore(t.path());
+    ASSERT_TRUE(s) << s.error().message;
+    auto rows = (*s)->LoadVaults();
+    ASSERT_TRUE(rows) << rows.error().message;
+    ASSERT_EQ(rows->size(), 1u);
+    EXPECT_TRUE(rows->at(0).output_key_cache.empty()); // filled by the engine at its next start
 }
 
 } // namespace
@@ -306,8 +324,8 @@ TEST(sqlite_store_tests, LoadVaultReadsOneRow)
     auto s = OpenSqliteStore(t.path());
     ASSERT_TRUE(s);
     StateChanges c;
-    c.vaults = {VaultRow{0, "v-0000000000000001", "presigned", "{}", "{\"mode\":\"recover\"}", false, 1},
-                VaultRow{1, "v-0000000000000002", "opvault", "{\"k\":1}", "{\"mode\":\"alert\"}", true, 2}};
+    c.vaults = {VaultRow{0, "v-0000000000000001", "presigned", "{}", "{\"mode\":\"recover\"}", false, 1, {}},
+                VaultRow{1, "v-0000000000000002", "opvault", "{\"k\":1}", "{\"mode\":\"alert\"}", true, 2, Bytes(42, 7)}};
     ASSERT_TRUE((*s)->Apply(c));
     auto one = (*s)->LoadVault(1);
     ASSERT_TRUE(one && *one);

@@ -49,7 +49,7 @@ void RegisterScenario(const json::value& sc, Registered& r)
 {
     for (const auto& rec : sc.at("vaults").as_array()) {
         const std::string id = Str(rec.at("vault_id"));
-        OpVaultRegistration reg{SpecFromRecord(rec), AuthSecret(rec), id, {}, std::nullopt};
+        OpVaultRegistration reg{SpecFromRecord(rec), AuthSecret(rec), id, {}, std::nullopt, std::nullopt};
         auto a = r.reg.AddOpVault(std::move(reg));
         if (a) {
             r.idx[id] = a->index;
@@ -735,7 +735,7 @@ TEST(matcher_tests, PlanRecoveryMisuse)
     // Authorized vault registered without its secret: NoAuthKey.
     const auto* cs = FindScenario("A-checksig-recover-from-trigger");
     Registry reg2;
-    auto a = reg2.AddOpVault(OpVaultRegistration{SpecFromRecord(cs->at("vaults").as_array()[0]), std::nullopt, "", {}, std::nullopt});
+    auto a = reg2.AddOpVault(OpVaultRegistration{SpecFromRecord(cs->at("vaults").as_array()[0]), std::nullopt, "", {}, std::nullopt, std::nullopt});
     ASSERT_TRUE(a.has_value());
     ApplyEvents(reg2, MatchTx(Tx(cs->at("steps").as_array()[0].at("hex")), reg2, 275));
     auto t2 = MatchTx(Tx(cs->at("steps").as_array()[1].at("hex")), reg2, 276);

@@ -424,6 +424,40 @@ TEST(opvault_tests, VaultSpecValidationMessages)
     VaultSpec auth_mismatch = good;
     auth_mismatch.recovery_auth_key = good.internal_key;
     EXPECT_FALSE(Vault::FromSpec(auth_mismatch).has_value());
+
+    // A trigger leaf whose CHECKSIGVERIFY key is off the curve (x = 5): nobody could trigger it,
+    // and the store's trusted reload must never meet one.
+    VaultSpec off_curve = good;
+    for (auto& l : off_curve.leaves) {
+        if (auto t = ParseTriggerLeaf(l.script); t && t->trigger_key) {
+            ASSERT_EQ(l.script[0], 0x20);
+            std::fill(l.script.begin() + 1, l.script.begin() + 33, 0);
+            l.script[32] = 5;
+            EXPECT_FALSE(ParseTriggerLeaf(l.script)->trigger_key);
+            EXPECT_TRUE(ParseTriggerLeaf(l.script, LeafKeys::Trusted)->trigger_key);
+        }
+    }
+    auto e4 = Vault::FromSpec(off_curve);
+    ASSERT_FALSE(e4.has_value());
+    EXPECT_NE(e4.error().find("not on the curve"), std::string::npos) << e4.error();
+}
+
+TEST(opvault_tests, AKnownOutputKeyGivesTheSameVaultWithoutTheTweak)
+{
+    for (const auto& sc : Vectors().at("scenarios").as_array()) {
+        for (const auto& rec : sc.at("vaults").as_array()) {
+            auto checked = Vault::FromSpec(SpecFromRecord(rec));
+            ASSERT_TRUE(checked) << checked.error();
+            auto trusted = Vault::FromSpec(SpecFromRecord(rec), &checked->OutputKey());
+            ASSERT_TRUE(trusted) << trusted.error();
+            EXPECT_EQ(trusted->ScriptPubKey(), checked->ScriptPubKey());
+            EXPECT_EQ(trusted->recover_leaf().auth_key, checked->recover_leaf().auth_key);
+            ASSERT_EQ(trusted->trigger_indices(), checked->trigger_indices());
+            for (size_t k = 0; k < checked->trigger_indices().size(); ++k) {
+                EXPECT_EQ(trusted->trigger_leaf(k).trigger_key, checked->trigger_leaf(k).trigger_key);
+            }
+        }
+    }
 }
 
 TEST(opvault_tests, ClassifyInputMisuse)

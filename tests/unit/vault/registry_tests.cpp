@@ -34,7 +34,7 @@ OpVaultRegistration Reg(const json::value& rec, bool with_secret = true)
     if (with_secret && !rec.at("recovery_auth_key").is_null()) {
         auth = crypto::KeyPair::FromSecret(H(rec.at("recovery_auth_key").at("secret")));
     }
-    return OpVaultRegistration{SpecFromRecord(rec), std::move(auth), Str(rec.at("vault_id")), {}, std::nullopt};
+    return OpVaultRegistration{SpecFromRecord(rec), std::move(auth), Str(rec.at("vault_id")), {}, std::nullopt, std::nullopt};
 }
 
 const json::value& Rec(const std::string& scenario, size_t i)
@@ -305,6 +305,44 @@ TEST(registry_tests, StateAndPolicyStrings)
     EXPECT_EQ(At(r, 0).approvals.size(), 1u);
     EXPECT_FALSE(r.SetState(0, VaultState::Removed)); // only Remove() removes
     EXPECT_FALSE(r.SetPolicy(5, Policy{}));
+}
+
+TEST(registry_tests, OutputKeyCacheRoundTripsAndIsBoundToItsVault)
+{
+    Registry r;
+    auto a = r.AddOpVault(Reg(Rec("A-none-batch-recovery", 0)));
+    ASSERT_TRUE(a) << a.error().message;
+    const auto& q = At(r, a->index).opvault->OutputKey();
+    const Bytes cache = EncodeOutputKeyCache(a->id, q);
+    ASSERT_EQ(cache.size(), 42u);
+    auto back = DecodeOutputKeyCache(a->id, cache);
+    ASSERT_TRUE(back);
+    EXPECT_EQ(back->xonly, q.xonly);
+    EXPECT_EQ(back->parity, q.parity);
+    // Any flipped bit, a truncation, or the cache of another vault is refused.
+    for (size_t i = 0; i < cache.size(); ++i) {
+        Bytes bad = cache;
+        bad[i] ^= 0x01;
+        EXPECT_FALSE(DecodeOutputKeyCache(a->id, bad)) << "byte " << i;
+    }
+    EXPECT_FALSE(DecodeOutputKeyCache(a->id, ByteSpan{cache}.first(41)));
+    EXPECT_FALSE(DecodeOutputKeyCache(*VaultId::Parse("v-0000000000000000"), cache));
+}
+
+TEST(registry_tests, AKnownOutputKeyIsTakenInsteadOfTheTweak)
+{
+    Registry fresh, cached;
+    auto a = fresh.AddOpVault(Reg(Rec("A-none-batch-recovery", 0)));
+    ASSERT_TRUE(a);
+    auto reg = Reg(Rec("A-none-batch-recovery", 0));
+    reg.known_output_key = At(fresh, a->index).opvault->OutputKey();
+    auto b = cached.AddOpVault(std::move(reg));
+    ASSERT_TRUE(b);
+    EXPECT_EQ(b->id, a->id);
+    EXPECT_EQ(At(cached, b->index).opvault->ScriptPubKey(), At(fresh, a->index).opvault->ScriptPubKey());
+    std::vector<VaultRef> out;
+    cached.index().FindSpk(At(fresh, a->index).opvault->ScriptPubKey(), out);
+    EXPECT_EQ(out, (std::vector<VaultRef>{{b->index, RefKind::VaultSpk}}));
 }
 
 } // namespace

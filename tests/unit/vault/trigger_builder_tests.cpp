@@ -34,7 +34,7 @@ TEST(trigger_builder_tests, TheMatcherSeesAValidSignedTrigger)
 {
     Fixture f;
     Registry reg;
-    OpVaultRegistration r{f.spec, std::nullopt, "t", Policy{}, std::nullopt};
+    OpVaultRegistration r{f.spec, std::nullopt, "t", Policy{}, std::nullopt, std::nullopt};
     auto added = reg.AddOpVault(std::move(r));
     ASSERT_TRUE(added);
     const Vault& v = *reg.Get(added->index)->opvault;
