@@ -296,17 +296,23 @@ net::awaitable<ChainFollower::Step> ChainFollower::Reconcile()
                 if (*nh == cursor.hash) break;
             }
         }
-        Step step = Step::Done;
-        auto block = co_await FetchBlock(cursor.hash, step);
-        if (!block) co_return step;
-        store::BlockBatch batch;
-        m_listener.BlockDisconnected(*block, cursor.height, batch);
-        batch.disconnect_from = cursor.height;
-        store::Cursor prev{cursor.height - 1, block->header.prev_block};
-        if (auto remembered = m_store.BlockAt(prev.height); remembered && remembered->has_value() && **remembered != prev.hash) {
-            m_fatal = "store: remembered block at height " + std::to_string(prev.height) + " does not match the chain";
-            co_return Step::Fatal;
+        // The parent comes from the store, which remembers the blocks below the tip: the node may
+        // no longer have the block being disconnected (it lost it in a crash before flushing it,
+        // or it is another node). Only beyond that window is the node asked for it.
+        store::Cursor prev{cursor.height - 1, BlockHash{}};
+        auto remembered = m_store.BlockAt(prev.height);
+        if (!remembered) co_return StoreFailed(remembered.error(), /*batch_applied=*/false);
+        if (remembered->has_value()) {
+            prev.hash = **remembered;
+        } else if (prev.height >= 0) {
+            Step step = Step::Done;
+            auto block = co_await FetchBlock(cursor.hash, step);
+            if (!block) co_return step;
+            prev.hash = block->header.prev_block;
         }
+        store::BlockBatch batch;
+        m_listener.BlockDisconnected(cursor.hash, cursor.height, batch);
+        batch.disconnect_from = cursor.height;
         batch.new_cursor = prev;
         if (auto c = m_store.Commit(batch); !c) {
             co_return StoreFailed(c.error(), /*batch_applied=*/true);

@@ -1,5 +1,6 @@
 #include "engine.h"
 
+#include "chain/rpc_replies.h"
 #include "log.h"
 #include "rpc/table.h"
 #include "rpc/vault_json.h"
@@ -72,6 +73,7 @@ vault::Approval ToApproval(const store::ApprovalRow& r)
 
 //! How a sendrawtransaction failure is handled (PRODUCT.md §5).
 enum class BroadcastOutcome { Accepted, InChain, FeeTooLow, InputsGone, Unreachable, Other };
+
 
 BroadcastOutcome Classify(const RpcError& e)
 {
@@ -410,21 +412,18 @@ void Engine::BlockConnected(const Block& block, int height, store::BlockBatch& b
     Evaluate(batch.state);
 }
 
-void Engine::BlockDisconnected(const Block& block, int height, store::BlockBatch& batch)
+void Engine::BlockDisconnected(const BlockHash& hash, int height, store::BlockBatch& batch)
 {
     m_tip = height - 1;
-    bool touched = false;
-    for (const auto& tx : block.txs) {
-        if (auto it = m_recoveries.find(tx.GetTxid()); it != m_recoveries.end() && it->second.state == "confirmed") {
+    for (auto& [_, r] : m_recoveries) {
+        if (r.state == "confirmed" && r.confirmed_height && *r.confirmed_height >= height) {
             // Our recovery left the chain: it is broadcast again after this batch commits.
-            it->second.state = "broadcast";
-            it->second.confirmed_height.reset();
-            batch.state.recoveries.push_back(it->second);
-            touched = true;
+            r.state = "broadcast";
+            r.confirmed_height.reset();
+            batch.state.recoveries.push_back(r);
         }
     }
-    Event(batch.state, "chain.reorg", "", "", height, {{"disconnected_hash", block.header.GetHash().ToString()}});
-    (void)touched;
+    Event(batch.state, "chain.reorg", "", "", height, {{"disconnected_hash", hash.ToString()}});
     m_need_rebuild = true; // the block's vault txs are deleted with the batch; replay without them
 }
 
@@ -575,8 +574,7 @@ net::awaitable<void> Engine::BroadcastLoop()
                     pkg.emplace_back(hex);
                     pkg.emplace_back(HexStr(SerializeTransaction(Transaction{*child})));
                     auto pr = co_await m_rpc.Call("submitpackage", Params(std::move(pkg)));
-                    const json::value* msg = pr && pr.value->is_object() ? pr.value->as_object().if_contains("package_msg") : nullptr;
-                    if (msg && msg->is_string() && msg->as_string() == "success") {
+                    if (pr && chain::PackageAccepted(*pr.value)) {
                         outcome = BroadcastOutcome::Accepted;
                         cpfp_note = ComputeTxid(*child).ToString();
                     } else {

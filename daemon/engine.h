@@ -90,7 +90,7 @@ public:
 
     // --- ChainListener ---------------------------------------------------------------------
     void BlockConnected(const Block& block, int height, store::BlockBatch& batch) override;
-    void BlockDisconnected(const Block& block, int height, store::BlockBatch& batch) override;
+    void BlockDisconnected(const BlockHash& hash, int height, store::BlockBatch& batch) override;
     void TxAddedToMempool(const Transaction& tx) override;
     void TxRemovedFromMempool(const Txid& txid) override;
     void BatchCommitted(int height) override;

@@ -79,10 +79,10 @@ public:
         m_a.BlockConnected(bl, h, batch);
         m_b.BlockConnected(bl, h, batch);
     }
-    void BlockDisconnected(const Block& bl, int h, store::BlockBatch& batch) override
+    void BlockDisconnected(const BlockHash& hash, int h, store::BlockBatch& batch) override
     {
-        m_a.BlockDisconnected(bl, h, batch);
-        m_b.BlockDisconnected(bl, h, batch);
+        m_a.BlockDisconnected(hash, h, batch);
+        m_b.BlockDisconnected(hash, h, batch);
     }
     void TxAddedToMempool(const Transaction& tx) override
     {
@@ -126,10 +126,10 @@ public:
         log::Chain()->info("block connected: height {} {} ({} txs)", height, b.header.GetHash().ToString(), b.txs.size());
         Append("connected " + std::to_string(height) + " " + b.header.GetHash().ToString());
     }
-    void BlockDisconnected(const Block& b, int height, store::BlockBatch&) override
+    void BlockDisconnected(const BlockHash& hash, int height, store::BlockBatch&) override
     {
-        log::Chain()->info("block disconnected: height {} {}", height, b.header.GetHash().ToString());
-        Append("disconnected " + std::to_string(height) + " " + b.header.GetHash().ToString());
+        log::Chain()->info("block disconnected: height {} {}", height, hash.ToString());
+        Append("disconnected " + std::to_string(height) + " " + hash.ToString());
     }
     void TxAddedToMempool(const Transaction& tx) override
     {

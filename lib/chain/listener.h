@@ -13,8 +13,10 @@ public:
     virtual ~ChainListener() = default;
     //! A block became part of our best chain at height. Called in height order.
     virtual void BlockConnected(const Block& block, int height, store::BlockBatch& batch) = 0;
-    //! The block at height left our best chain. Called tip first, down to the fork point.
-    virtual void BlockDisconnected(const Block& block, int height, store::BlockBatch& batch) = 0;
+    //! The block at height left our best chain. Called tip first, down to the fork point. Only
+    //! its hash: the node may no longer have the block (lost in a crash before it was flushed,
+    //! or a different node), and what it changed is known from the store.
+    virtual void BlockDisconnected(const BlockHash& hash, int height, store::BlockBatch& batch) = 0;
     //! A transaction entered the node's mempool (or was found there on a resync).
     virtual void TxAddedToMempool(const Transaction& tx) = 0;
     //! A transaction left the mempool for a reason other than being mined (replaced, conflict,

@@ -126,4 +126,17 @@ Expected<bool, ReplyError> ParseDeploymentActive(const json::value& v, std::stri
     return *active;
 }
 
+bool PackageAccepted(const json::value& reply)
+{
+    if (!reply.is_object()) return false;
+    const auto& o = reply.as_object();
+    if (const auto* msg = o.if_contains("package_msg")) return msg->is_string() && msg->as_string() == "success";
+    const auto* results = o.if_contains("tx-results");
+    if (!results || !results->is_object() || results->as_object().empty()) return false;
+    for (const auto& [_, r] : results->as_object()) {
+        if (!r.is_object() || r.as_object().contains("error")) return false;
+    }
+    return true;
+}
+
 } // namespace vw::chain

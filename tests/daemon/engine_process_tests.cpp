@@ -918,7 +918,9 @@ TEST_P(engine_e2e, FeeWalletRunsDryAndTheAlertFires)
 
 TEST_P(engine_e2e, ACpfpPackagePaysForAZeroFeePresignedRecovery)
 {
-    PresignedFixture fx{Real()};
+    // A real node runs with -minrelaytxfee=0 for the OP_VAULT tests; here the default relay
+    // floor comes back (the last value given wins), or the zero-fee parent would relay alone.
+    PresignedFixture fx{Real(), {"-minrelaytxfee=0.00001"}};
     Daemon d(fx.dir / "vw", FreePort(), fx.NodePort());
     d.Start();
     ASSERT_TRUE(WaitFor([&] { return d.Cli({"getfeewallet"}).is_object(); })) << d.Log();
@@ -946,7 +948,7 @@ TEST_P(engine_e2e, ACpfpPackagePaysForAZeroFeePresignedRecovery)
     for (const auto& e : events) {
         if (e.at("type") == "recovery.fee_bumped") child = Field(e.at("data"), "cpfp_child");
     }
-    ASSERT_EQ(child.size(), 64u) << json::serialize(json::value(events));
+    ASSERT_EQ(child.size(), 64u) << json::serialize(json::value(events)) << "\n" << d.Log();
     ASSERT_TRUE(fx.InMempool(*Txid::FromHex(child)));
     fx.Generate(1);
     ASSERT_TRUE(WaitFor([&] { return Field(d.Cli({"getrecovery", recovery.GetTxid().ToString()}), "state") == "confirmed"; })) << d.Log();

@@ -130,6 +130,22 @@ TEST(follower_integration_tests, NodeRestart)
     ExpectChainMatches(h, 1);
 }
 
+TEST(follower_integration_tests, NodeRestartThatLostItsLastBlocks)
+{
+    // bitcoind killed on regtest comes back without its unflushed blocks: the follower's tip is
+    // then a block the node does not know at all (getblock -5), and the node mines a new branch.
+    SimHarness h;
+    h.sim().Generate(10);
+    h.StartFollower(1);
+    ASSERT_TRUE(h.WaitSynced());
+    const int before = h.sim().Height();
+    h.sim().RestartLosingBlocks(4);
+    ASSERT_EQ(h.sim().Height(), before - 4);
+    h.sim().Generate(3);
+    ASSERT_TRUE(h.WaitSynced(std::chrono::seconds{20}));
+    ExpectChainMatches(h, 1);
+}
+
 TEST(follower_integration_tests, NodeUnreachableForAWhile)
 {
     SimHarness h;

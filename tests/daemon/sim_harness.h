@@ -32,7 +32,7 @@ public:
         // Mined transactions leave the mempool without an R (as in bitcoind).
         for (const auto& tx : b.txs) Push("M " + tx.GetTxid().ToString());
     }
-    void BlockDisconnected(const Block& b, int h, store::BlockBatch&) override { Push("D " + std::to_string(h) + " " + b.header.GetHash().ToString()); }
+    void BlockDisconnected(const BlockHash& hash, int h, store::BlockBatch&) override { Push("D " + std::to_string(h) + " " + hash.ToString()); }
     void TxAddedToMempool(const Transaction& tx) override
     {
         Push("A " + tx.GetTxid().ToString());

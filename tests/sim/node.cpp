@@ -637,6 +637,22 @@ void Node::ConnectTip(BlockIndex* idx, DisconnectPool* pool)
     }
 }
 
+void Node::ForgetTip(int n)
+{
+    std::unordered_set<const BlockIndex*> gone;
+    for (int i = 0; i < n && m_chain.size() > 1; ++i) {
+        gone.insert(m_chain.back());
+        DisconnectTip(nullptr);
+    }
+    for (bool more = true; more;) {
+        more = false;
+        for (const auto& [_, idx] : m_index) {
+            if (idx->prev && gone.contains(idx->prev) && gone.insert(idx.get()).second) more = true;
+        }
+    }
+    std::erase_if(m_index, [&](const auto& kv) { return gone.contains(kv.second.get()); });
+}
+
 void Node::DisconnectTip(DisconnectPool* pool)
 {
     BlockIndex* idx = m_chain.back();

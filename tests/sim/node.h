@@ -140,6 +140,9 @@ public:
     void ReconsiderBlock(BlockIndex* idx);
     BlockIndex* LookupMutable(const BlockHash& h);
 
+    //! A crash before the last n blocks were flushed (bitcoind killed on regtest loses them): they
+    //! are disconnected and forgotten, with any block built on them; getblock no longer finds them.
+    void ForgetTip(int n);
     //! Simulated restart: mempool sequence restarts at 1; kept txs are re-announced (tx + A).
     void RestartMempool(bool keep);
 

@@ -548,13 +548,14 @@ void RegtestSim::Impl::SetUnreachable(bool on)
     }
 }
 
-void RegtestSim::Impl::BeginRestart(std::function<void()> done)
+void RegtestSim::Impl::BeginRestart(std::function<void()> done, int lose_blocks)
 {
     restarting = true;
     CloseListener();
     CloseSessions();
     if (cfg.restart_rebinds_zmq) zmq->Close();
     else zmq->SetSilence(true);
+    if (lose_blocks > 0) node->ForgetTip(lose_blocks); // while nothing is published
     RemoveCookie();
     auto t1 = std::make_shared<asio::steady_timer>(io, cfg.restart_downtime);
     t1->async_wait([this, t1, done](const boost::system::error_code&) {
@@ -854,6 +855,14 @@ void RegtestSim::Restart()
     std::promise<void> p;
     auto f = p.get_future();
     asio::post(m->io, [&] { m->BeginRestart([&p] { p.set_value(); }); });
+    f.get();
+}
+
+void RegtestSim::RestartLosingBlocks(int n)
+{
+    std::promise<void> p;
+    auto f = p.get_future();
+    asio::post(m->io, [&] { m->BeginRestart([&p] { p.set_value(); }, n); });
     f.get();
 }
 

@@ -110,6 +110,9 @@ public:
     //! Process restart: RPC and ZMQ down for restart_downtime, ZMQ counters and mempool_sequence
     //! reset, new cookie, mempool kept (and re-announced) or cleared. Returns when back up.
     void Restart();
+    //! The same, and the node comes back without its last n blocks (a crash before they were
+    //! flushed): they are unknown to it afterwards, whoever saw them.
+    void RestartLosingBlocks(int n);
     void SetWarmup(bool on, const std::string& message = "Loading block index\xe2\x80\xa6");
     void SetSlow(std::chrono::milliseconds delay);
     void SetUnreachable(bool on);

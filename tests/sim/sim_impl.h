@@ -80,7 +80,7 @@ struct RegtestSim::Impl {
     std::string ExpectedUser() const;
     std::string ExpectedPassword() const;
     void Shutdown();
-    void BeginRestart(std::function<void()> done);
+    void BeginRestart(std::function<void()> done, int lose_blocks = 0);
     void SetUnreachable(bool on);
 
     // persistence (regtest_sim.cpp)

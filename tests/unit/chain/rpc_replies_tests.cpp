@@ -104,5 +104,22 @@ TEST(rpc_replies_tests, MalformedRepliesAreErrors)
     EXPECT_FALSE(ParseRawMempoolSeq(json::parse(R"({"txids":["zz"],"mempool_sequence":1})")));
 }
 
+TEST(rpc_replies_tests, SubmitPackageAcceptance)
+{
+    // v31.0 (recorded): package_msg says it.
+    EXPECT_TRUE(PackageAccepted(Result("submitpackage_1parent_1child")));
+    EXPECT_TRUE(PackageAccepted(Result("submitpackage_truc_zero_fee_parent")));
+    EXPECT_TRUE(PackageAccepted(Result("submitpackage_same_package_again")));
+    // v25 (the OP_VAULT prototype, Bitcoin Inquisition 25.1): no package_msg; failure throws.
+    EXPECT_TRUE(PackageAccepted(json::parse(R"({"tx-results":{"5d87":{"txid":"5fb5","vsize":139,"fees":{"base":0,"effective-feerate":0.0002}},
+                                                               "d910":{"txid":"972c","vsize":111,"fees":{"base":0.0005}}},"replaced-transactions":[]})")));
+    EXPECT_FALSE(PackageAccepted(json::parse(R"({"package_msg":"transaction failed","tx-results":{"5d87":{"txid":"5fb5","error":"min relay fee not met"}}})")));
+    EXPECT_FALSE(PackageAccepted(json::parse(R"({"tx-results":{"5d87":{"txid":"5fb5","error":"min relay fee not met"}}})")));
+    EXPECT_FALSE(PackageAccepted(json::parse(R"({"tx-results":{}})")));
+    EXPECT_FALSE(PackageAccepted(json::parse(R"({"package_msg":1})")));
+    EXPECT_FALSE(PackageAccepted(json::parse(R"([])")));
+    EXPECT_FALSE(PackageAccepted(nullptr));
+}
+
 } // namespace
 } // namespace vw::chain
