@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <limits>
 #include <set>
+#include <thread>
 #include <ctime>
 
 namespace vw::daemon {
@@ -142,33 +143,73 @@ Expected<vault::Registry, std::string> Engine::LoadRegistry(std::vector<store::V
 {
     auto rows = m_store.LoadVaults();
     if (!rows) return Unexpected{rows.error().message};
-    vault::Registry reg;
-    for (auto& row : *rows) {
-        auto where = "vault " + row.vault_id + " (row " + std::to_string(row.idx) + ")";
-        boost::system::error_code ec;
-        auto jv = json::parse(row.registration, ec);
-        if (ec || !jv.is_object()) return Unexpected{"corrupt database: " + where + ": registration is not a JSON object"};
-        std::optional<crypto::TweakedKey> cached;
-        if (!row.output_key_cache.empty()) {
-            auto id = vault::VaultId::Parse(row.vault_id);
-            if (id) cached = vault::DecodeOutputKeyCache(*id, row.output_key_cache);
-            if (!cached) return Unexpected{"corrupt database: " + where + ": output_key_cache does not belong to the vault"};
+    const size_t n = rows->size();
+    auto where = [&](size_t i) { return "corrupt database: vault " + (*rows)[i].vault_id + " (row " + std::to_string((*rows)[i].idx) + ")"; };
+
+    // Decoding and validating a row is pure and the costly part of a cold start (JSON, taproot
+    // tree, hashes): it runs on every core over contiguous chunks. Adding to the registry (slots,
+    // index) stays on this thread, in row order.
+    struct Prepared {
+        vault::PreparedVault vault;
+        vault::Policy policy;
+        bool had_cache{false};
+    };
+    std::vector<std::optional<Prepared>> prepared(n);
+    auto prepare = [&](size_t begin, size_t end) -> std::optional<std::string> {
+        try {
+            for (size_t i = begin; i < end; ++i) {
+                const auto& row = (*rows)[i];
+                boost::system::error_code ec;
+                auto jv = json::parse(row.registration, ec);
+                if (ec || !jv.is_object()) return where(i) + ": registration is not a JSON object";
+                std::optional<crypto::TweakedKey> cached;
+                if (!row.output_key_cache.empty()) {
+                    auto id = vault::VaultId::Parse(row.vault_id);
+                    if (id) cached = vault::DecodeOutputKeyCache(*id, row.output_key_cache);
+                    if (!cached) return where(i) + ": output_key_cache does not belong to the vault";
+                }
+                auto parsed = rpc::ParseRegisterVault(jv.as_object(), cached);
+                if (!parsed) return where(i) + ": " + parsed.error();
+                auto p = rpc::PrepareRegistration(std::move(*parsed));
+                if (!p) return where(i) + ": " + p.error().message;
+                boost::system::error_code pec;
+                auto pj = json::parse(row.policy, pec);
+                if (pec) return where(i) + ": policy is not JSON";
+                auto pol = rpc::ParsePolicy(pj);
+                if (!pol) return where(i) + ": policy: " + pol.error();
+                prepared[i] = Prepared{std::move(*p), *pol, cached.has_value()};
+            }
+        } catch (const std::exception& e) {
+            return std::string{"cannot load the vaults: "} + e.what();
         }
-        auto parsed = rpc::ParseRegisterVault(jv.as_object(), cached);
-        if (!parsed) return Unexpected{"corrupt database: " + where + ": " + parsed.error()};
-        auto added = rpc::AddToRegistry(reg, std::move(*parsed));
-        if (!added) return Unexpected{"corrupt database: " + where + ": " + added.error().message};
+        return std::nullopt;
+    };
+    const size_t threads = n < 4096 ? 1 : std::clamp<size_t>(std::thread::hardware_concurrency(), 1, 8);
+    const size_t chunk = (n + threads - 1) / threads;
+    std::vector<std::optional<std::string>> errors(threads);
+    {
+        std::vector<std::jthread> workers;
+        for (size_t t = 1; t < threads; ++t) {
+            workers.emplace_back([&, t] { errors[t] = prepare(std::min(n, t * chunk), std::min(n, (t + 1) * chunk)); });
+        }
+        errors[0] = prepare(0, std::min(n, chunk));
+    }
+    for (const auto& e : errors) {
+        if (e) return Unexpected{*e}; // the first failing row
+    }
+
+    vault::Registry reg;
+    reg.Reserve(n);
+    for (size_t i = 0; i < n; ++i) {
+        const auto& row = (*rows)[i];
+        auto added = reg.Add(std::move(prepared[i]->vault));
+        if (!added) return Unexpected{where(i) + ": " + added.error().message};
         // The id is recomputed from the content: it is what binds a cached output key to it.
         if (added->index != row.idx || added->id.str() != row.vault_id) {
-            return Unexpected{"corrupt database: " + where + " re-registers as " + added->id.str() + " at slot " + std::to_string(added->index)};
+            return Unexpected{where(i) + " re-registers as " + added->id.str() + " at slot " + std::to_string(added->index)};
         }
-        boost::system::error_code pec;
-        auto pj = json::parse(row.policy, pec);
-        if (pec) return Unexpected{"corrupt database: " + where + ": policy is not JSON"};
-        auto pol = rpc::ParsePolicy(pj);
-        if (!pol) return Unexpected{"corrupt database: " + where + ": policy: " + pol.error()};
-        reg.SetPolicy(row.idx, *pol);
-        if (missing_cache && !cached) {
+        reg.SetPolicy(row.idx, prepared[i]->policy);
+        if (missing_cache && !prepared[i]->had_cache) {
             if (const auto& v = reg.Get(row.idx)->opvault) {
                 auto with = row;
                 with.output_key_cache = vault::EncodeOutputKeyCache(added->id, v->OutputKey());
@@ -176,6 +217,7 @@ Expected<vault::Registry, std::string> Engine::LoadRegistry(std::vector<store::V
             }
         }
         if (row.removed) reg.Remove(added->id);
+        prepared[i].reset();
     }
     for (const auto& a : m_approvals) {
         if (a.vault_idx >= reg.size()) return Unexpected{"corrupt database: approval " + std::to_string(a.id) + " names no vault"};

@@ -601,6 +601,12 @@ Expected<vault::AddResult, vault::AddError> AddToRegistry(vault::Registry& reg, 
     return reg.AddPresigned(std::move(std::get<vault::PresignedRegistration>(r)));
 }
 
+Expected<vault::PreparedVault, vault::AddError> PrepareRegistration(Registration r)
+{
+    if (auto* o = std::get_if<vault::OpVaultRegistration>(&r)) return vault::PrepareOpVault(std::move(*o));
+    return vault::PreparePresigned(std::move(std::get<vault::PresignedRegistration>(r)));
+}
+
 Registration RegistrationFromRecord(const vault::VaultRecord& rec)
 {
     if (rec.kind == vault::VaultKind::OpVault && rec.opvault) {

@@ -75,6 +75,8 @@ vault::VaultKind KindOf(const Registration& r);
 vault::VaultId RegistrationId(const Registration& r);
 //! Returns: r added to reg with AddOpVault / AddPresigned.
 Expected<vault::AddResult, vault::AddError> AddToRegistry(vault::Registry& reg, Registration r);
+//! Returns: r validated and built (vault::PrepareOpVault / PreparePresigned), for Registry::Add.
+Expected<vault::PreparedVault, vault::AddError> PrepareRegistration(Registration r);
 //! Returns: the registration a record was made from (current label, policy, birth height; the
 //! recovery_auth secret when the record holds it). Its RegistrationId equals rec.id.
 Registration RegistrationFromRecord(const vault::VaultRecord& rec);

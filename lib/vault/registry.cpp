@@ -218,12 +218,10 @@ Expected<uint32_t, AddError> Registry::Slot(const VaultId& id)
     return static_cast<uint32_t>(m_vaults.size());
 }
 
-Expected<AddResult, AddError> Registry::AddOpVault(OpVaultRegistration reg)
+Expected<PreparedVault, AddError> PrepareOpVault(OpVaultRegistration reg)
 {
     const VaultId id = ComputeVaultId(reg.spec);
-    auto slot = Slot(id);
-    if (!slot) return Unexpected{slot.error()};
-    auto vault = Vault::FromSpec(reg.spec, reg.known_output_key ? &*reg.known_output_key : nullptr);
+    auto vault = Vault::FromSpec(std::move(reg.spec), reg.known_output_key ? &*reg.known_output_key : nullptr);
     if (!vault) return Unexpected{AddError{RegistryError::InvalidVault, vault.error(), std::nullopt}};
     if (reg.recovery_auth) {
         if (!vault->recover_leaf().authorized) {
@@ -235,7 +233,8 @@ Expected<AddResult, AddError> Registry::AddOpVault(OpVaultRegistration reg)
                                        "recovery_auth is not the secret of the recover leaf's public key", std::nullopt}};
         }
     }
-    VaultRecord rec;
+    PreparedVault p;
+    VaultRecord& rec = p.record;
     rec.id = id;
     rec.label = std::move(reg.label);
     rec.kind = VaultKind::OpVault;
@@ -246,21 +245,14 @@ Expected<AddResult, AddError> Registry::AddOpVault(OpVaultRegistration reg)
     if (auto why = CheckPolicy(rec.policy, static_cast<int>(rec.MinSpendDelay()))) {
         return Unexpected{AddError{RegistryError::UnsafePolicy, *why, std::nullopt}};
     }
-    const uint32_t i = *slot;
-    if (i == m_vaults.size()) m_vaults.push_back(std::move(rec));
-    else m_vaults[i] = std::move(rec);
-    m_by_id[id] = i;
-    IndexVault(i);
-    return AddResult{i, id};
+    return p;
 }
 
-Expected<AddResult, AddError> Registry::AddPresigned(PresignedRegistration reg)
+Expected<PreparedVault, AddError> PreparePresigned(PresignedRegistration reg)
 {
-    const VaultId id = ComputeVaultId(reg.vault);
-    auto slot = Slot(id);
-    if (!slot) return Unexpected{slot.error()};
-    VaultRecord rec;
-    rec.id = id;
+    PreparedVault p;
+    VaultRecord& rec = p.record;
+    rec.id = ComputeVaultId(reg.vault);
     rec.label = std::move(reg.label);
     rec.kind = VaultKind::Presigned;
     rec.policy = reg.policy;
@@ -275,9 +267,40 @@ Expected<AddResult, AddError> Registry::AddPresigned(PresignedRegistration reg)
         u.role = UtxoRole::Watched;
         rec.utxos.push_back(std::move(u));
     }
+    return p;
+}
+
+Expected<AddResult, AddError> Registry::AddOpVault(OpVaultRegistration reg)
+{
+    // A live duplicate is reported as such, before anything about its content.
+    if (auto slot = Slot(ComputeVaultId(reg.spec)); !slot) return Unexpected{slot.error()};
+    auto p = PrepareOpVault(std::move(reg));
+    if (!p) return Unexpected{p.error()};
+    return Add(std::move(*p));
+}
+
+Expected<AddResult, AddError> Registry::AddPresigned(PresignedRegistration reg)
+{
+    if (auto slot = Slot(ComputeVaultId(reg.vault)); !slot) return Unexpected{slot.error()};
+    auto p = PreparePresigned(std::move(reg));
+    if (!p) return Unexpected{p.error()};
+    return Add(std::move(*p));
+}
+
+void Registry::Reserve(size_t n)
+{
+    m_vaults.reserve(n);
+    m_by_id.reserve(n);
+}
+
+Expected<AddResult, AddError> Registry::Add(PreparedVault p)
+{
+    const VaultId id = p.record.id;
+    auto slot = Slot(id);
+    if (!slot) return Unexpected{slot.error()};
     const uint32_t i = *slot;
-    if (i == m_vaults.size()) m_vaults.push_back(std::move(rec));
-    else m_vaults[i] = std::move(rec);
+    if (i == m_vaults.size()) m_vaults.push_back(std::move(p.record));
+    else m_vaults[i] = std::move(p.record);
     m_by_id[id] = i;
     IndexVault(i);
     return AddResult{i, id};

@@ -174,6 +174,17 @@ struct AddResult {
     VaultId id;
 };
 
+//! A registration validated and built into its record: the pure and costly half of adding a vault
+//! (taproot tree, tweak, id, checks), independent of any registry, so that a cold start can
+//! prepare on several threads and add in order (Registry::Add).
+struct PreparedVault {
+    VaultRecord record;
+};
+//! Returns: the prepared vault, or the error AddOpVault gives for its content.
+Expected<PreparedVault, AddError> PrepareOpVault(OpVaultRegistration reg);
+//! Returns: the prepared vault, or the error AddPresigned gives for its content.
+Expected<PreparedVault, AddError> PreparePresigned(PresignedRegistration reg);
+
 //! A registered presigned trigger, found by its txid.
 struct PresignedTriggerRef {
     uint32_t vault{0};
@@ -194,6 +205,11 @@ public:
     //! Registers a validated presigned vault; indexes its watched outpoints (tracked as Watched
     //! UTXOs with unknown amount) and remembers its trigger txids.
     Expected<AddResult, AddError> AddPresigned(PresignedRegistration reg);
+    //! Adds a prepared vault: AlreadyRegistered / TooManyVaults, else its slot (a removed vault
+    //! of the same id is revived in place) and its index entries.
+    Expected<AddResult, AddError> Add(PreparedVault p);
+    //! Room for n vaults in the records and the id map (a cold start knows how many come).
+    void Reserve(size_t n);
 
     //! Marks the vault Removed and takes every key of it out of the index (UTXOs forgotten).
     //! Returns: false if no such live vault.

@@ -195,7 +195,7 @@ TEST(webhook_store_tests, AVersion2DatabaseMigratesKeepingItsEvents)
 {
     TempDb t;
     {
-        // A database as version 2 left it: build it from a fresh one, then drop what 3 and 4 add.
+        // A database as version 2 left it: build it from a fresh one, then drop what 3, 4 and 5 add.
         auto s = OpenSqliteStore(t.path());
         ASSERT_TRUE(s);
         AppendEvents(**s, 2);
@@ -203,7 +203,7 @@ TEST(webhook_store_tests, AVersion2DatabaseMigratesKeepingItsEvents)
     {
         sqlite3* db = nullptr;
         ASSERT_EQ(sqlite3_open(t.path().c_str(), &db), SQLITE_OK);
-        ASSERT_EQ(sqlite3_exec(db, "DROP TABLE rescans; DROP TABLE webhook_deliveries; DROP TABLE webhooks; UPDATE version SET version = 2;", nullptr, nullptr, nullptr),
+        ASSERT_EQ(sqlite3_exec(db, "ALTER TABLE vaults DROP COLUMN output_key_cache; DROP TABLE rescans; DROP TABLE webhook_deliveries; DROP TABLE webhooks; UPDATE version SET version = 2;", nullptr, nullptr, nullptr),
                   SQLITE_OK)
             << sqlite3_errmsg(db);
         sqlite3_close(db);
