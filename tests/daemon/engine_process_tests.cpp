@@ -27,11 +27,13 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 
+#include <array>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <set>
 #include <sstream>
 #include <string>
 #include <sys/wait.h>
@@ -845,6 +847,102 @@ TEST_P(engine_e2e, OpvaultRecoveryPaysItsFeeFromTheFeeWallet)
     ASSERT_TRUE(WaitFor([&] { return Field(d.Cli({"getrecovery", rtxid}), "state") == "confirmed"; })) << d.Log();
     EXPECT_EQ(d.Cli({"getfeewallet"}).at("utxos").as_array().size(), 1u);
     (void)big;
+}
+
+TEST_P(engine_e2e, OpvaultMassExitIsRecoveredInOneTransactionPerGroup)
+{
+    // 24 vaults in two recovery groups, all triggered by a thief in one block: the daemon answers
+    // with one sweep per group (every trigger output of the group, one fee coin), both confirm.
+    PresignedFixture fx{Real(), {"-acceptnonstdtxn=1"}};
+    std::vector<std::string> extra;
+    if (Real()) {
+        const json::value dep = fx.node->Call("getdeploymentinfo");
+        const auto* vault = dep.at("deployments").as_object().if_contains("vault");
+        if (!vault || !vault->at("active").as_bool()) GTEST_SKIP() << "this node does not enforce OP_VAULT";
+    } else {
+        extra.push_back("--allowunenforcedopvault"); // the simulator checks no scripts
+    }
+    constexpr size_t VAULTS = 24, GROUPS = 2;
+    const auto trigger_key = TestKey(0x34);
+    const std::array<Bytes, GROUPS> recovery_spks{P2TR(0xd0), P2TR(0xd1)};
+    std::vector<TestOpVault> vs;
+    json::array regs;
+    for (size_t i = 0; i < VAULTS; ++i) {
+        vs.push_back(MakeTestOpVault(TestKey(static_cast<uint8_t>(0x60 + i)).PubKey(), trigger_key.PubKey(), recovery_spks[i % GROUPS], 10));
+        regs.push_back(json::parse(vs.back().registration));
+    }
+    Daemon d(fx.dir / "vw", FreePort(), fx.NodePort(), extra);
+    d.Start();
+    ASSERT_TRUE(WaitFor([&] { return d.Cli({"getinfo"}).is_object() && d.Cli({"getinfo"}).as_object().at("opvault_enforced").is_bool(); }));
+    bool ok = false;
+    const auto reg = d.Cli({"registervaults", json::serialize(regs)}, &ok);
+    ASSERT_TRUE(ok) << json::serialize(reg);
+    for (const auto& r : reg.at("results").as_array()) ASSERT_FALSE(r.as_object().contains("error")) << json::serialize(r);
+    // Two fee coins, one per group; one transaction deposits into every vault.
+    const Bytes fee_spk = *ParseHex(Field(d.Cli({"getfeewallet"}), "script_pubkey"));
+    PayFromCoinbase(fx, 2, Amount{60'000}, fee_spk);
+    PayFromCoinbase(fx, 3, Amount{70'000}, fee_spk);
+    const Amount value{1'000'000};
+    const std::string cb_hash{fx.node->Call("getblockhash", {4}).as_string()};
+    const auto cb_block = DecodeBlock(*ParseHex(std::string_view{fx.node->Call("getblock", {cb_hash, 0}).as_string()}));
+    const Transaction& cb = cb_block->txs.at(0);
+    MutableTransaction dm = Spend({cb.GetTxid(), 0}, cb.vout().at(0).value - Amount{value.sats() * static_cast<int64_t>(VAULTS)} - Amount{50'000}, AnyoneCanSpend());
+    for (const auto& v : vs) dm.vout.push_back({value, v.vault.ScriptPubKey()});
+    const Transaction deposit{dm};
+    fx.node->Call("sendrawtransaction", {HexStr(SerializeTransaction(deposit))});
+    fx.Generate(1);
+    ASSERT_TRUE(WaitFor([&] { return Field(d.Cli({"getfeewallet"}), "balance") == "130000"; })) << d.Log();
+    // The thief triggers every vault, all in one block.
+    json::array triggers;
+    std::set<OutPoint> trigger_outputs;
+    for (size_t i = 0; i < VAULTS; ++i) {
+        vault::TriggerRequest tr;
+        tr.deposit = {deposit.GetTxid(), static_cast<uint32_t>(i + 1)};
+        tr.deposit_value = value;
+        tr.ctv_hash = ctv::TemplateHash(vault::WithdrawalTemplate(10, value - Amount{5'000}, P2TR(0xee)), 0);
+        auto trig = vault::BuildTrigger(vs[i].vault, tr, trigger_key);
+        ASSERT_TRUE(trig) << trig.error();
+        const Transaction t{*trig};
+        triggers.emplace_back(HexStr(SerializeTransaction(t)));
+        trigger_outputs.insert({t.GetTxid(), 0});
+    }
+    fx.node->Call("generateblock", {AnyoneCanSpendAddress(), triggers});
+    // Every trigger is answered by the sweep of its group: two transactions, each with the 12
+    // trigger outputs of its group and one fee coin, paying the group's recovery scriptPubKey.
+    std::set<std::string> rtxids;
+    ASSERT_TRUE(WaitFor([&] {
+        rtxids.clear();
+        const auto r = d.Cli({"listrecoveries"});
+        if (!r.is_object()) return false;
+        for (const auto& x : r.at("recoveries").as_array()) rtxids.insert(Field(x, "txid"));
+        if (rtxids.size() < GROUPS) return false;
+        for (const auto& t : rtxids) {
+            if (!fx.InMempool(*Txid::FromHex(t))) return false;
+        }
+        return true;
+    }, 60s)) << d.Log();
+    ASSERT_EQ(rtxids.size(), GROUPS) << json::serialize(d.Cli({"listrecoveries"}));
+    std::set<OutPoint> swept;
+    std::set<Bytes> paid;
+    for (const auto& t : rtxids) {
+        auto rtx = DecodeTransactionHex(std::string(d.Cli({"getrecovery", t}).at("hex").as_string()));
+        ASSERT_TRUE(rtx);
+        EXPECT_EQ(rtx->vin().size(), VAULTS / GROUPS + 1);
+        for (const auto& in : rtx->vin()) {
+            if (trigger_outputs.contains(in.prevout)) swept.insert(in.prevout);
+        }
+        EXPECT_EQ(rtx->vout()[0].value, Amount{value.sats() * static_cast<int64_t>(VAULTS / GROUPS)});
+        paid.insert(rtx->vout()[0].script_pubkey);
+    }
+    EXPECT_EQ(swept, trigger_outputs);
+    EXPECT_EQ(paid, (std::set<Bytes>{recovery_spks.begin(), recovery_spks.end()}));
+    fx.Generate(1);
+    ASSERT_TRUE(WaitFor([&] {
+        for (const auto& t : rtxids) {
+            if (Field(d.Cli({"getrecovery", t}), "state") != "confirmed") return false;
+        }
+        return d.Cli({"listvaults", "recovered"}).at("vaults").as_array().size() == VAULTS;
+    })) << json::serialize(d.Cli({"listvaults"}));
 }
 
 TEST_P(engine_e2e, FeeWalletRunsDryAndTheAlertFires)
