@@ -1294,6 +1294,107 @@ void Engine::BumpFees(store::StateChanges& changes)
         log::Main()->warn("recovery {} unconfirmed after a block: bumped to the next pre-signed variant {}", txid.ToString(), bumped.txid.ToString());
         m_recoveries.emplace(bumped.txid, std::move(bumped));
     }
+
+    // OP_VAULT recoveries: the same sweep, paid by a bigger fee-wallet coin (RBF), every block
+    // one goes by without it.
+    std::vector<Txid> rbf;
+    for (const auto& [txid, r] : m_recoveries) {
+        if ((r.kind != "opvault_unauthorized" && r.kind != "opvault_authorized") || !Unconfirmed(r) || r.state == "planned") continue;
+        auto sent = m_sent_at.find(txid);
+        if (sent == m_sent_at.end() || m_tip <= sent->second) continue;
+        rbf.push_back(txid);
+    }
+    for (const auto& txid : rbf) {
+        auto& row = m_recoveries.at(txid);
+        auto next = PlanRbf(row);
+        if (!next) continue;
+        const Transaction tx{*next};
+        if (m_recoveries.contains(tx.GetTxid())) continue;
+        store::RecoveryRow bumped = row;
+        bumped.txid = tx.GetTxid();
+        bumped.tx = SerializeTransaction(tx);
+        bumped.state = "planned";
+        bumped.attempts = 0;
+        bumped.last_error.clear();
+        bumped.confirmed_height.reset();
+        bumped.created_at = Now();
+        row.state = "replaced";
+        changes.recoveries.push_back(row);
+        changes.recoveries.push_back(bumped);
+        ++m_stats.fee_bumps;
+        for (const auto& id : row.vault_ids) {
+            Event(changes, "recovery.fee_bumped", id, bumped.txid.ToString(), std::nullopt,
+                  {{"replaces", txid.ToString()}, {"trigger_txid", TriggerTxidJson(row.trigger_txid)}});
+        }
+        log::Main()->warn("recovery {} unconfirmed after a block: replaced by {} with a bigger fee", txid.ToString(), bumped.txid.ToString());
+        m_recoveries.emplace(bumped.txid, std::move(bumped));
+    }
+}
+
+std::optional<MutableTransaction> Engine::PlanRbf(const store::RecoveryRow& row) const
+{
+    if (!m_fee_wallet) return std::nullopt;
+    auto tx = DecodeTransaction(row.tx);
+    if (!tx) return std::nullopt;
+    std::vector<uint32_t> vaults;
+    for (const auto& id : row.vault_ids) {
+        if (auto vid = vault::VaultId::Parse(id)) {
+            if (auto i = m_registry.Find(*vid)) vaults.push_back(*i);
+        }
+    }
+    auto plan = vault::PlanOfRecoveryTx(m_registry, *tx, vaults);
+    if (!plan) {
+        log::Main()->warn("recovery {}: cannot be bumped: {}", row.txid.ToString(), vault::ToString(plan.error().error));
+        return std::nullopt;
+    }
+    // What it pays now: the swept value and its fee coins in, the outputs out.
+    const auto coins = m_fee_wallet->Coins();
+    Amount in{0}, at_risk{0}, out{0};
+    std::set<OutPoint> own;
+    for (const auto& i : plan->inputs) at_risk += i.prevout.value;
+    in = at_risk;
+    for (const auto& txin : tx->vin()) {
+        if (std::any_of(plan->inputs.begin(), plan->inputs.end(), [&](const auto& r) { return r.outpoint == txin.prevout; })) continue;
+        auto c = std::find_if(coins.begin(), coins.end(), [&](const auto& k) { return k.outpoint == txin.prevout; });
+        if (c == coins.end()) return std::nullopt; // a fee input we cannot value
+        in += c->amount;
+        own.insert(c->outpoint);
+    }
+    for (const auto& o : tx->vout()) out += o.value;
+    const Amount old_fee = in - out;
+    const int64_t vsize = static_cast<int64_t>(tx->VSize());
+    const auto sent = m_sent_at.find(row.txid);
+    const int waited = sent == m_sent_at.end() ? 1 : std::max(1, m_tip - sent->second);
+    const vault::FeeRate rate = vault::TargetFeeRate(m_opts.fees, m_fee_estimate, waited, row.deadline_height, m_tip);
+    // BIP-125: more than the replaced fee by at least the relay fee of the replacement; and the
+    // escalation schedule's step over what it paid.
+    Amount need = std::max({rate.FeeFor(vsize), old_fee + m_opts.fees.min_relay.FeeFor(vsize),
+                            Amount{old_fee.sats() * (100 + m_opts.fees.escalate_percent) / 100}});
+    const bool authorized = plan->kind == vault::PlanKind::OpVaultAuthorized;
+    const Amount cap = authorized ? MAX_MONEY : vault::MaxFee(m_opts.fees, at_risk, vsize);
+    if (need > cap) need = cap;
+    if (need <= old_fee) return std::nullopt; // at the cap already: keep rebroadcasting it
+    std::set<OutPoint> reserved = ReservedFeeCoins();
+    // An authorized sweep may keep its coin and take less change; an unauthorized one spends a
+    // coin whole, so only a bigger one pays more.
+    if (authorized) {
+        for (const auto& o : own) reserved.erase(o);
+    }
+    auto coin = vault::SelectExactCoin(coins, need, cap, reserved);
+    if (!coin) {
+        log::Main()->warn("recovery {} cannot be bumped to {} sat: {} (fund the fee wallet: getfeewallet)", row.txid.ToString(), need.sats(),
+                          vault::ToString(coin.error()));
+        return std::nullopt;
+    }
+    const Bytes& spk = m_fee_wallet->ScriptPubKey();
+    std::optional<TxOut> change;
+    if (authorized && coin->amount - need >= Amount{330}) change = TxOut{coin->amount - need, spk};
+    const vault::FeeSigner signer = [w = &*m_fee_wallet](const MutableTransaction& t, std::span<const TxOut> spent, size_t n) {
+        return w->SignKeyPath(t, spent, n, std::nullopt);
+    };
+    auto funded = vault::WithFeeInput(m_registry, *plan, vault::FeeInput{coin->outpoint, TxOut{coin->amount, spk}, {}}, change, signer);
+    if (!funded) return std::nullopt;
+    return std::move(funded->tx);
 }
 
 net::awaitable<void> Engine::RefreshFees()

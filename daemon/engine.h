@@ -166,6 +166,9 @@ private:
     void AttachFees(std::vector<vault::PlannedRecovery>& plans, std::optional<int> deadline);
     //! A CPFP child from the fee wallet for a recovery the node finds too cheap, or nullopt.
     std::optional<MutableTransaction> PlanCpfp(const store::RecoveryRow& row) const;
+    //! An OP_VAULT recovery a block went by without: the same sweep with a bigger fee coin (RBF),
+    //! or nullopt (no coin big enough, at the fee cap, or the sweep no longer valid).
+    std::optional<MutableTransaction> PlanRbf(const store::RecoveryRow& row) const;
     void KickBroadcaster();
     boost::asio::awaitable<void> BroadcastLoop();
     boost::asio::awaitable<void> CheckDeployment();

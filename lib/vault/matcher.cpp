@@ -927,6 +927,36 @@ Expected<std::vector<PlannedRecovery>, PlanFailure> PlanVaultRecovery(const Regi
     return std::move(*built);
 }
 
+Expected<PlannedRecovery, PlanFailure> PlanOfRecoveryTx(const Registry& reg, const Transaction& tx, std::span<const uint32_t> vaults)
+{
+    PlannedRecovery p;
+    p.tx = tx.mutable_copy();
+    bool authorized = false;
+    for (const auto& in : tx.vin()) {
+        if (IsKeyPath(in.witness)) continue; // a fee input (the fee wallet's key path)
+        const auto sp = ScriptPathOfWitness(in.witness);
+        auto leaf = sp ? ParseRecoverLeaf(*sp->script) : Unexpected{VaultError::NotRecoverLeaf};
+        if (!leaf) return Unexpected{PlanFailure{PlanError::NotATrigger, std::nullopt}};
+        const TrackedUtxo* u = nullptr;
+        const VaultRecord* owner = nullptr;
+        for (uint32_t v : vaults) {
+            const VaultRecord* rec = reg.Get(v);
+            if (rec && rec->opvault && (u = rec->FindUtxo(in.prevout))) {
+                owner = rec;
+                break;
+            }
+        }
+        if (!u) return Unexpected{PlanFailure{PlanError::NothingToSweep, std::nullopt}};
+        authorized = leaf->authorized;
+        p.inputs.push_back(RecoveryInput{in.prevout, TxOut{u->amount, u->spk}, *sp->script, *sp->control, owner->opvault->spec().recovery_spk});
+    }
+    if (p.inputs.empty()) return Unexpected{PlanFailure{PlanError::NotATrigger, std::nullopt}};
+    p.kind = authorized ? PlanKind::OpVaultAuthorized : PlanKind::OpVaultUnauthorized;
+    p.vaults.assign(vaults.begin(), vaults.end());
+    std::sort(p.vaults.begin(), p.vaults.end());
+    return p;
+}
+
 std::optional<PlannedRecovery> NextPresignedVariant(const Registry& reg, uint32_t vault, const Txid& trigger_txid, const Txid& current)
 {
     const VaultRecord* rec = reg.Get(vault);

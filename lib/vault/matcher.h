@@ -251,6 +251,16 @@ Expected<PlannedRecovery, PlanFailure> WithFeeInput(const Registry& registry, co
 //! variant's fee from value_of (the value of each input it spends; unknown -> unknown fee), vsize.
 std::vector<Rung> PresignedLadder(const PresignedTrigger& trig, const std::function<std::optional<Amount>(const OutPoint&)>& value_of);
 
+//! The plan of an OP_VAULT recovery we built, read back from its transaction, to fund it again
+//! with a bigger fee (RBF): the recovery inputs are its script-path inputs, each a UTXO tracked by
+//! one of `vaults` (prevout from the registry; leaf and control block from the witness), in
+//! transaction order; key-path inputs were fee inputs and are left out. The kind follows the
+//! recover leaf (authorized or not).
+//! Returns: the plan (tx = the given one), or NothingToSweep when a recovery input is no longer
+//! tracked (spent by a confirmed transaction), NotATrigger when an input is no recover spend or
+//! there is none.
+Expected<PlannedRecovery, PlanFailure> PlanOfRecoveryTx(const Registry& registry, const Transaction& tx, std::span<const uint32_t> vaults);
+
 //! Fee escalation of a pre-signed recovery: the next variant of trigger_txid's ladder above the
 //! variant `current` (vault::NextRung; fees from the trigger outputs the registry tracks), or
 //! nullopt at the top, for an unknown variant or when the fees cannot be told.

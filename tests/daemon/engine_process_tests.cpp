@@ -849,6 +849,77 @@ TEST_P(engine_e2e, OpvaultRecoveryPaysItsFeeFromTheFeeWallet)
     (void)big;
 }
 
+TEST_P(engine_e2e, OpvaultRecoveryIsReplacedWithABiggerFeeEachBlockUntilItConfirms)
+{
+    PresignedFixture fx{Real(), {"-acceptnonstdtxn=1"}};
+    std::vector<std::string> extra;
+    if (Real()) {
+        const json::value dep = fx.node->Call("getdeploymentinfo");
+        const auto* vault = dep.at("deployments").as_object().if_contains("vault");
+        if (!vault || !vault->at("active").as_bool()) GTEST_SKIP() << "this node does not enforce OP_VAULT";
+    } else {
+        extra.push_back("--allowunenforcedopvault");
+    }
+    const auto trigger_key = TestKey(0x36);
+    const Bytes recovery_spk = P2TR(0xce);
+    const TestOpVault tv = MakeTestOpVault(TestKey(0x35).PubKey(), trigger_key.PubKey(), recovery_spk, 10, "rbf");
+    Daemon d(fx.dir / "vw", FreePort(), fx.NodePort(), extra);
+    d.Start();
+    ASSERT_TRUE(WaitFor([&] { return d.Cli({"getinfo"}).is_object() && d.Cli({"getinfo"}).as_object().at("opvault_enforced").is_bool(); }));
+    bool ok = false;
+    auto reg = d.Cli({"registervault", tv.registration}, &ok);
+    ASSERT_TRUE(ok) << json::serialize(reg);
+    const Bytes fee_spk = *ParseHex(Field(d.Cli({"getfeewallet"}), "script_pubkey"));
+    const Transaction c30 = PayFromCoinbase(fx, 2, Amount{30'000}, fee_spk);
+    const Transaction c60 = PayFromCoinbase(fx, 3, Amount{60'000}, fee_spk);
+    const Transaction c90 = PayFromCoinbase(fx, 4, Amount{90'000}, fee_spk);
+    const Amount value = fx.funding.vout()[0].value - Amount{10'000};
+    const Transaction deposit{Spend({fx.funding.GetTxid(), 0}, value, tv.vault.ScriptPubKey())};
+    fx.node->Call("sendrawtransaction", {HexStr(SerializeTransaction(deposit))});
+    fx.Generate(1);
+    ASSERT_TRUE(WaitFor([&] { return Field(d.Cli({"getfeewallet"}), "balance") == "180000"; })) << d.Log();
+    vault::TriggerRequest tr;
+    tr.deposit = {deposit.GetTxid(), 0};
+    tr.deposit_value = value;
+    tr.ctv_hash = ctv::TemplateHash(vault::WithdrawalTemplate(10, value - Amount{5'000}, P2TR(0xee)), 0);
+    auto trig = vault::BuildTrigger(tv.vault, tr, trigger_key);
+    ASSERT_TRUE(trig) << trig.error();
+    const Transaction trigger{*trig};
+    fx.node->Call("generateblock", {AnyoneCanSpendAddress(), json::array{json::string(HexStr(SerializeTransaction(trigger)))}});
+    // Paid by the smallest coin that covers the fallback rate, then by the next bigger coin after
+    // each block that leaves it out (a miner that ignores it), each replacing the one before.
+    auto in_mempool_paid_by = [&](const Transaction& coin) -> std::string {
+        const auto r = d.Cli({"listrecoveries"});
+        if (!r.is_object()) return "";
+        for (const auto& x : r.at("recoveries").as_array()) {
+            const std::string t = Field(x, "txid");
+            auto rtx = DecodeTransactionHex(std::string(d.Cli({"getrecovery", t}).at("hex").as_string()));
+            if (!rtx || rtx->vin().size() != 2 || rtx->vin()[1].prevout != OutPoint{coin.GetTxid(), 0}) continue;
+            EXPECT_EQ(rtx->vin()[0].prevout, (OutPoint{trigger.GetTxid(), 0}));
+            EXPECT_EQ(rtx->vout()[0].value, value);
+            if (fx.InMempool(*Txid::FromHex(t))) return t;
+        }
+        return "";
+    };
+    std::string first, second, third;
+    ASSERT_TRUE(WaitFor([&] { return !(first = in_mempool_paid_by(c30)).empty(); })) << d.Log();
+    fx.node->Call("generateblock", {AnyoneCanSpendAddress(), json::array{}});
+    ASSERT_TRUE(WaitFor([&] { return !(second = in_mempool_paid_by(c60)).empty(); })) << d.Log();
+    EXPECT_FALSE(fx.InMempool(*Txid::FromHex(first))) << "replaced in the node's mempool (RBF)";
+    EXPECT_EQ(Field(d.Cli({"getrecovery", first}), "state"), "replaced");
+    fx.node->Call("generateblock", {AnyoneCanSpendAddress(), json::array{}});
+    ASSERT_TRUE(WaitFor([&] { return !(third = in_mempool_paid_by(c90)).empty(); })) << d.Log();
+    EXPECT_FALSE(fx.InMempool(*Txid::FromHex(second)));
+    fx.Generate(1);
+    ASSERT_TRUE(WaitFor([&] { return Field(d.Cli({"getrecovery", third}), "state") == "confirmed"; })) << d.Log();
+    EXPECT_EQ(Field(d.Cli({"getrecovery", second}), "state"), "replaced");
+    EXPECT_EQ(Field(d.Cli({"getvault", Field(reg, "vault_id")}), "state"), "recovered");
+    const auto types = EventTypes(d);
+    EXPECT_EQ(std::count(types.begin(), types.end(), "recovery.fee_bumped"), 2) << json::serialize(json::value_from(types));
+    // The coins of the replaced transactions are the wallet's again.
+    ASSERT_TRUE(WaitFor([&] { return Field(d.Cli({"getfeewallet"}), "balance") == "90000"; })) << json::serialize(d.Cli({"getfeewallet"}));
+}
+
 TEST_P(engine_e2e, OpvaultMassExitIsRecoveredInOneTransactionPerGroup)
 {
     // 24 vaults in two recovery groups, all triggered by a thief in one block: the daemon answers

@@ -508,6 +508,26 @@ TEST(matcher_tests, AFeeInputIsAddedAndSignedByTheFeeWallet)
                 EXPECT_TRUE(crypto::SchnorrVerify(tx.vin().back().witness[0], h->span(), *q));
                 // An unauthorized recovery may not take change.
                 if (!authorized) EXPECT_FALSE(WithFeeInput(r.reg, p, fee, TxOut{Amount{1}, wallet->ScriptPubKey()}, signer).has_value());
+                // Read back from the transaction (an RBF of it): the same sweep, without the fee
+                // input, funded again by another coin gives a valid replacement.
+                auto back = PlanOfRecoveryTx(r.reg, tx, p.vaults);
+                ASSERT_TRUE(back.has_value()) << ToString(back.error().error);
+                EXPECT_EQ(back->kind, p.kind);
+                ASSERT_EQ(back->inputs.size(), p.inputs.size());
+                for (size_t i = 0; i < p.inputs.size(); ++i) {
+                    EXPECT_EQ(back->inputs[i].outpoint, p.inputs[i].outpoint);
+                    EXPECT_EQ(back->inputs[i].prevout, p.inputs[i].prevout);
+                    EXPECT_EQ(back->inputs[i].leaf_script, p.inputs[i].leaf_script);
+                    EXPECT_EQ(back->inputs[i].control_block, p.inputs[i].control_block);
+                    EXPECT_EQ(back->inputs[i].recovery_spk, p.inputs[i].recovery_spk);
+                }
+                FeeInput bigger{OutPoint{fee.outpoint.txid, 2}, TxOut{Amount{40'000}, wallet->ScriptPubKey()}, {}};
+                auto rbf = WithFeeInput(r.reg, *back, bigger, change, signer);
+                ASSERT_TRUE(rbf.has_value());
+                EXPECT_EQ(Transaction(rbf->tx).vin().back().prevout, bigger.outpoint);
+                EXPECT_TRUE(CheckRecoveryTx(Transaction(rbf->tx), rbf->spent).has_value());
+                // Not ours to read: no vault given, or an input no longer tracked.
+                EXPECT_FALSE(PlanOfRecoveryTx(r.reg, tx, {}).has_value());
                 ++checked;
             }
         }
