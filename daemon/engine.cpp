@@ -13,6 +13,8 @@
 #include <boost/json.hpp>
 
 #include <algorithm>
+#include <array>
+#include <atomic>
 #include <limits>
 #include <set>
 #include <thread>
@@ -116,7 +118,7 @@ Expected<void, std::string> Engine::Load()
     if (!apps) return Unexpected{apps.error().message};
     m_approvals = std::move(*apps);
     std::vector<store::VaultRow> missing_cache;
-    if (auto r = Rebuild(&missing_cache); !r) return r;
+    if (auto r = Rebuild(RebuildScope::Everything, &missing_cache); !r) return r;
     if (!missing_cache.empty()) {
         // Rows from before the cache existed: written once, so the next start skips the tweak.
         store::StateChanges changes;
@@ -141,84 +143,130 @@ Expected<void, std::string> Engine::Load()
 
 Expected<vault::Registry, std::string> Engine::LoadRegistry(std::vector<store::VaultRow>* missing_cache) const
 {
-    auto rows = m_store.LoadVaults();
-    if (!rows) return Unexpected{rows.error().message};
-    const size_t n = rows->size();
-    auto where = [&](size_t i) { return "corrupt database: vault " + (*rows)[i].vault_id + " (row " + std::to_string((*rows)[i].idx) + ")"; };
+    // A cold start re-registers every stored vault. Decoding and validating a row is pure and the
+    // costly part (JSON, taproot tree, hashes), so it is spread over every core in chunks of rows,
+    // taken in order from a shared counter: this thread reads the chunks from the store, then
+    // adds each prepared chunk to the registry in row order (slots and index follow registration
+    // order), preparing chunks itself whenever the next one is not ready yet.
+    auto slots = m_store.VaultSlots();
+    if (!slots) return Unexpected{slots.error().message};
+    const size_t n = *slots;
+    constexpr size_t CHUNK = 256;
+    const size_t chunks = (n + CHUNK - 1) / CHUNK;
+    std::vector<std::vector<store::VaultRow>> row_chunks(chunks);
+    auto row_at = [&](size_t i) -> const store::VaultRow& { return row_chunks[i / CHUNK][i % CHUNK]; };
+    auto where = [&](size_t i) { return "corrupt database: vault " + row_at(i).vault_id + " (row " + std::to_string(i) + ")"; };
 
-    // Decoding and validating a row is pure and the costly part of a cold start (JSON, taproot
-    // tree, hashes): it runs on every core over contiguous chunks. Adding to the registry (slots,
-    // index) stays on this thread, in row order.
     struct Prepared {
         vault::PreparedVault vault;
         vault::Policy policy;
         bool had_cache{false};
     };
     std::vector<std::optional<Prepared>> prepared(n);
-    auto prepare = [&](size_t begin, size_t end) -> std::optional<std::string> {
-        try {
-            for (size_t i = begin; i < end; ++i) {
-                const auto& row = (*rows)[i];
-                boost::system::error_code ec;
-                auto jv = json::parse(row.registration, ec);
-                if (ec || !jv.is_object()) return where(i) + ": registration is not a JSON object";
-                std::optional<crypto::TweakedKey> cached;
-                if (!row.output_key_cache.empty()) {
-                    auto id = vault::VaultId::Parse(row.vault_id);
-                    if (id) cached = vault::DecodeOutputKeyCache(*id, row.output_key_cache);
-                    if (!cached) return where(i) + ": output_key_cache does not belong to the vault";
-                }
-                auto parsed = rpc::ParseRegisterVault(jv.as_object(), cached);
-                if (!parsed) return where(i) + ": " + parsed.error();
-                auto p = rpc::PrepareRegistration(std::move(*parsed));
-                if (!p) return where(i) + ": " + p.error().message;
-                boost::system::error_code pec;
-                auto pj = json::parse(row.policy, pec);
-                if (pec) return where(i) + ": policy is not JSON";
-                auto pol = rpc::ParsePolicy(pj);
-                if (!pol) return where(i) + ": policy: " + pol.error();
-                prepared[i] = Prepared{std::move(*p), *pol, cached.has_value()};
-            }
-        } catch (const std::exception& e) {
-            return std::string{"cannot load the vaults: "} + e.what();
+    auto prepare_row = [&](size_t i) -> std::optional<std::string> {
+        const auto& row = row_at(i);
+        // The JSON of one row lives in a stack buffer: no allocation per value.
+        std::array<unsigned char, 4096> buf;
+        json::monotonic_resource mr(buf.data(), buf.size());
+        boost::system::error_code ec;
+        auto jv = json::parse(row.registration, ec, &mr);
+        if (ec || !jv.is_object()) return where(i) + ": registration is not a JSON object";
+        std::optional<crypto::TweakedKey> cached;
+        if (!row.output_key_cache.empty()) {
+            auto id = vault::VaultId::Parse(row.vault_id);
+            if (id) cached = vault::DecodeOutputKeyCache(*id, row.output_key_cache);
+            if (!cached) return where(i) + ": output_key_cache does not belong to the vault";
         }
+        auto parsed = rpc::ParseRegisterVault(jv.as_object(), cached);
+        if (!parsed) return where(i) + ": " + parsed.error();
+        auto p = rpc::PrepareRegistration(std::move(*parsed));
+        if (!p) return where(i) + ": " + p.error().message;
+        auto pj = json::parse(row.policy, ec, &mr);
+        if (ec) return where(i) + ": policy is not JSON";
+        auto pol = rpc::ParsePolicy(pj);
+        if (!pol) return where(i) + ": policy: " + pol.error();
+        prepared[i] = Prepared{std::move(*p), *pol, cached.has_value()};
         return std::nullopt;
     };
-    const size_t threads = n < 4096 ? 1 : std::clamp<size_t>(std::thread::hardware_concurrency(), 1, 8);
-    const size_t chunk = (n + threads - 1) / threads;
-    std::vector<std::optional<std::string>> errors(threads);
-    {
-        std::vector<std::jthread> workers;
-        for (size_t t = 1; t < threads; ++t) {
-            workers.emplace_back([&, t] { errors[t] = prepare(std::min(n, t * chunk), std::min(n, (t + 1) * chunk)); });
+    enum : uint8_t { UNREAD, READ, TAKEN, DONE };
+    std::vector<std::atomic<uint8_t>> state(chunks);
+    std::vector<std::optional<std::string>> chunk_error(chunks);
+    std::vector<uint8_t> skipped(chunks, 0); // not prepared: something failed before
+    std::atomic<size_t> next_chunk{0};
+    std::atomic<bool> failed{false};
+    // Takes the next chunk and prepares it once its rows are read. Returns: false if none is left.
+    auto prepare_one = [&]() -> bool {
+        const size_t c = next_chunk.fetch_add(1);
+        if (c >= chunks) return false;
+        while (state[c].load(std::memory_order_acquire) == UNREAD && !failed.load()) std::this_thread::yield();
+        if (failed.load()) {
+            skipped[c] = 1;
+        } else {
+            state[c].store(TAKEN);
+            try {
+                for (size_t i = c * CHUNK; i < std::min(n, (c + 1) * CHUNK) && !chunk_error[c]; ++i) chunk_error[c] = prepare_row(i);
+            } catch (const std::exception& e) {
+                chunk_error[c] = std::string{"cannot load the vaults: "} + e.what();
+            }
+            if (chunk_error[c]) failed.store(true);
         }
-        errors[0] = prepare(0, std::min(n, chunk));
+        state[c].store(DONE, std::memory_order_release);
+        return true;
+    };
+    const size_t helpers = n < 4 * CHUNK ? 0 : std::clamp<size_t>(std::thread::hardware_concurrency(), 1, 8) - 1;
+    std::vector<std::jthread> workers;
+    for (size_t t = 0; t < helpers; ++t) {
+        workers.emplace_back([&] {
+            while (prepare_one()) {
+            }
+        });
     }
-    for (const auto& e : errors) {
-        if (e) return Unexpected{*e}; // the first failing row
+    // On any failure: stop the helpers, then report the first row that failed.
+    auto fail = [&](std::optional<std::string> mine) -> Unexpected<std::string> {
+        failed.store(true);
+        workers.clear();
+        for (const auto& e : chunk_error) {
+            if (e) return Unexpected{*e};
+        }
+        return Unexpected{mine.value_or("cannot load the vaults")};
+    };
+    for (size_t c = 0; c < chunks; ++c) {
+        const size_t want = std::min(CHUNK, n - c * CHUNK);
+        auto r = m_store.LoadVaults(static_cast<uint32_t>(c * CHUNK), want);
+        if (!r) return fail(r.error().message);
+        if (r->size() != want) return fail("corrupt database: vaults.idx has a gap below " + std::to_string(n));
+        row_chunks[c] = std::move(*r);
+        state[c].store(READ, std::memory_order_release);
     }
 
     vault::Registry reg;
     reg.Reserve(n);
-    for (size_t i = 0; i < n; ++i) {
-        const auto& row = (*rows)[i];
-        auto added = reg.Add(std::move(prepared[i]->vault));
-        if (!added) return Unexpected{where(i) + ": " + added.error().message};
-        // The id is recomputed from the content: it is what binds a cached output key to it.
-        if (added->index != row.idx || added->id.str() != row.vault_id) {
-            return Unexpected{where(i) + " re-registers as " + added->id.str() + " at slot " + std::to_string(added->index)};
+    for (size_t c = 0; c < chunks; ++c) {
+        while (state[c].load(std::memory_order_acquire) != DONE) {
+            if (!prepare_one()) std::this_thread::yield(); // a helper has it: wait
         }
-        reg.SetPolicy(row.idx, prepared[i]->policy);
-        if (missing_cache && !prepared[i]->had_cache) {
-            if (const auto& v = reg.Get(row.idx)->opvault) {
-                auto with = row;
-                with.output_key_cache = vault::EncodeOutputKeyCache(added->id, v->OutputKey());
-                missing_cache->push_back(std::move(with));
+        if (chunk_error[c] || skipped[c]) return fail(std::nullopt);
+        for (size_t i = c * CHUNK; i < std::min(n, (c + 1) * CHUNK); ++i) {
+            const auto& row = row_at(i);
+            auto added = reg.Add(std::move(prepared[i]->vault));
+            if (!added) return fail(where(i) + ": " + added.error().message);
+            // The id is recomputed from the content: it is what binds a cached output key to it.
+            if (added->index != row.idx || added->id.str() != row.vault_id) {
+                return fail(where(i) + " re-registers as " + added->id.str() + " at slot " + std::to_string(added->index));
             }
+            reg.SetPolicy(row.idx, prepared[i]->policy);
+            if (missing_cache && !prepared[i]->had_cache) {
+                if (const auto& v = reg.Get(row.idx)->opvault) {
+                    auto with = row;
+                    with.output_key_cache = vault::EncodeOutputKeyCache(added->id, v->OutputKey());
+                    missing_cache->push_back(std::move(with));
+                }
+            }
+            if (row.removed) reg.Remove(added->id);
+            prepared[i].reset();
         }
-        if (row.removed) reg.Remove(added->id);
-        prepared[i].reset();
     }
+    workers.clear();
     for (const auto& a : m_approvals) {
         if (a.vault_idx >= reg.size()) return Unexpected{"corrupt database: approval " + std::to_string(a.id) + " names no vault"};
         reg.AddApproval(a.vault_idx, ToApproval(a));
@@ -226,12 +274,18 @@ Expected<vault::Registry, std::string> Engine::LoadRegistry(std::vector<store::V
     return reg;
 }
 
-Expected<void, std::string> Engine::Rebuild(std::vector<store::VaultRow>* missing_cache)
+Expected<void, std::string> Engine::Rebuild(RebuildScope scope, std::vector<store::VaultRow>* missing_cache)
 {
     ++m_stats.rebuilds;
-    auto reg = LoadRegistry(missing_cache);
-    if (!reg) return Unexpected{reg.error()};
-    m_registry = std::move(*reg);
+    if (scope == RebuildScope::Everything) {
+        auto reg = LoadRegistry(missing_cache);
+        if (!reg) return Unexpected{reg.error()};
+        m_registry = std::move(*reg);
+    } else {
+        // The registrations in memory are the stored ones (every control change is stored
+        // before it is applied): only what the chain did is replayed, not a million parses.
+        m_registry.ResetChainState();
+    }
 
     std::map<Txid, TriggerInfo> old = std::move(m_triggers);
     m_triggers.clear();
@@ -489,14 +543,14 @@ void Engine::TxRemovedFromMempool(const Txid& txid)
     if (m_recoveries.contains(txid)) KickBroadcaster(); // evicted or replaced: put it back
     if (!m_mempool_ids.erase(txid)) return;
     std::erase_if(m_mempool, [&](const auto& p) { return p.first == txid; });
-    if (auto r = Rebuild(); !r) log::Main()->critical("{}", r.error());
+    if (auto r = Rebuild(RebuildScope::ChainState); !r) log::Main()->critical("{}", r.error());
 }
 
 void Engine::BatchCommitted(int height)
 {
     m_tip = height;
     if (m_need_rebuild) {
-        if (auto r = Rebuild(); !r) {
+        if (auto r = Rebuild(RebuildScope::ChainState); !r) {
             log::Main()->critical("{}", r.error());
             return;
         }
@@ -930,7 +984,7 @@ net::awaitable<void> Engine::RescanLoop()
         const bool saved = flush(h, finished);
         if (!saved) log::Main()->warn("rescan: what it found was not stored (the chain changed under it, or the store failed); trying again");
         if (finished && saved) log::Main()->info("rescan done up to height {}", h - 1);
-        if (auto r = Rebuild(); !r) {
+        if (auto r = Rebuild(RebuildScope::ChainState); !r) {
             log::Main()->critical("{}", r.error());
             co_return;
         }

@@ -141,7 +141,11 @@ private:
     //! The registrations, policies and approvals as stored, with no UTXO (nothing replayed).
     //! missing_cache: receives the opvault rows stored without an output-key cache, with it.
     Expected<vault::Registry, std::string> LoadRegistry(std::vector<store::VaultRow>* missing_cache = nullptr) const;
-    Expected<void, std::string> Rebuild(std::vector<store::VaultRow>* missing_cache = nullptr);
+    //! Everything: the registry from the store (start; after a registration failed to be stored).
+    //! ChainState: the registry in memory, its chain state replayed from the store (reorg,
+    //! mempool removal, rescan): O(vaults the chain touched) instead of a million parses.
+    enum class RebuildScope { Everything, ChainState };
+    Expected<void, std::string> Rebuild(RebuildScope scope = RebuildScope::Everything, std::vector<store::VaultRow>* missing_cache = nullptr);
     void StartRescans();
     int64_t NextRescanId() const;
     //! Applies the events of one transaction; collects new triggers, confirms recoveries.

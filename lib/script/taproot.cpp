@@ -3,6 +3,7 @@
 #include "crypto/sha256.h"
 #include "util/serialize.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace vw::taproot {
@@ -84,18 +85,23 @@ Expected<TapTree, TaprootError> TapTree::FromLeaves(std::vector<Leaf> leaves)
     TapTree t;
     t.m_leaf_hashes.resize(leaves.size());
     t.m_paths.resize(leaves.size());
-    std::vector<std::optional<Node>> pending(MAX_TREE_DEPTH + 1);
+    // Pending left siblings by depth, sized to the deepest leaf (vault trees are shallow).
+    size_t max_depth = 0;
+    for (const Leaf& leaf : leaves) {
+        if (leaf.depth < 0 || static_cast<size_t>(leaf.depth) > MAX_TREE_DEPTH) return Unexpected{TaprootError::BadTreeDepth};
+        max_depth = std::max(max_depth, static_cast<size_t>(leaf.depth));
+    }
+    std::vector<std::optional<Node>> pending(max_depth + 1);
     bool complete = false;
     for (size_t i = 0; i < leaves.size(); ++i) {
         const Leaf& leaf = leaves[i];
-        if (leaf.depth < 0 || static_cast<size_t>(leaf.depth) > MAX_TREE_DEPTH) return Unexpected{TaprootError::BadTreeDepth};
         if (complete) return Unexpected{TaprootError::IncompleteTree};
         t.m_leaf_hashes[i] = LeafHash(leaf.version, leaf.script);
         Node node{t.m_leaf_hashes[i], {i}};
         size_t d = static_cast<size_t>(leaf.depth);
         // A leaf shallower than an unfinished deeper branch breaks DFS order (TaprootBuilder's
         // "deeper branch is unfinished" check): depths 2,1,2 describe no DFS-ordered tree.
-        for (size_t j = d + 1; j <= MAX_TREE_DEPTH; ++j) {
+        for (size_t j = d + 1; j <= max_depth; ++j) {
             if (pending[j]) return Unexpected{TaprootError::IncompleteTree};
         }
         // Combine with a pending left sibling at the same depth, moving up, like TaprootBuilder.

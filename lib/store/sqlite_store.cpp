@@ -296,16 +296,31 @@ public:
         return std::optional<VaultRow>{std::move(v)};
     }
 
-    Expected<std::vector<VaultRow>, StoreError> LoadVaults() override
+    Expected<size_t, StoreError> VaultSlots() override
+    {
+        Stmt s{m_db, "SELECT max(idx) FROM vaults"};
+        if (s.rc() != SQLITE_OK) return Unexpected{Err(m_db, s.rc(), "count vaults")};
+        if (int rc = sqlite3_step(s.get()); rc != SQLITE_ROW) return Unexpected{Err(m_db, rc, "count vaults")};
+        if (sqlite3_column_type(s.get(), 0) == SQLITE_NULL) return size_t{0};
+        const int64_t max = sqlite3_column_int64(s.get(), 0);
+        if (max < 0 || max >= UINT32_MAX) return Unexpected{Corrupt("vaults.idx " + std::to_string(max) + " is out of range")};
+        return static_cast<size_t>(max) + 1;
+    }
+
+    Expected<std::vector<VaultRow>, StoreError> LoadVaults(uint32_t from, size_t max) override
     {
         std::vector<VaultRow> out;
-        Stmt s{m_db, "SELECT idx, vault_id, kind, registration, policy, removed, created_at, output_key_cache FROM vaults ORDER BY idx"};
+        Stmt s{m_db, "SELECT idx, vault_id, kind, registration, policy, removed, created_at, output_key_cache FROM vaults WHERE idx >= ? "
+                     "ORDER BY idx LIMIT ?"};
         if (s.rc() != SQLITE_OK) return Unexpected{Err(m_db, s.rc(), "load vaults")};
+        sqlite3_bind_int64(s.get(), 1, from);
+        sqlite3_bind_int64(s.get(), 2, static_cast<int64_t>(std::min<size_t>(max, INT64_MAX)));
+        if (max != SIZE_MAX) out.reserve(max);
         int rc;
         while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
             VaultRow v;
             const int64_t idx = sqlite3_column_int64(s.get(), 0);
-            if (idx < 0 || idx > UINT32_MAX || (!out.empty() && idx != out.back().idx + 1) || (out.empty() && idx != 0)) {
+            if (idx < 0 || idx > UINT32_MAX || (!out.empty() && idx != out.back().idx + 1) || (out.empty() && idx != from)) {
                 return Unexpected{Corrupt("vaults.idx " + std::to_string(idx) + " breaks the registration order")};
             }
             v.idx = static_cast<uint32_t>(idx);

@@ -181,7 +181,11 @@ public:
     //! transaction. Returns: the seq of each appended event, in order.
     virtual Expected<std::vector<int64_t>, StoreError> Apply(const StateChanges& changes) = 0;
 
-    virtual Expected<std::vector<VaultRow>, StoreError> LoadVaults() = 0;        //!< by idx
+    //! Rows with idx >= from, by idx, at most max of them; the idx must run on without a gap
+    //! from `from` (else Corrupt).
+    virtual Expected<std::vector<VaultRow>, StoreError> LoadVaults(uint32_t from = 0, size_t max = SIZE_MAX) = 0;
+    //! Returns: the number of vault slots (the highest idx + 1; 0 when there is none).
+    virtual Expected<size_t, StoreError> VaultSlots() = 0;
     //! Returns: the vault row at idx, or nullopt when there is none.
     virtual Expected<std::optional<VaultRow>, StoreError> LoadVault(uint32_t idx) = 0;
     virtual Expected<std::vector<ApprovalRow>, StoreError> LoadApprovals() = 0;  //!< by id

@@ -26,15 +26,19 @@ std::optional<VaultId> VaultId::Parse(std::string_view s)
 {
     if (s.size() != 18 || s.substr(0, 2) != "v-") return std::nullopt;
     if (!std::all_of(s.begin() + 2, s.end(), IsLowerHex)) return std::nullopt;
+    auto bytes = ParseHex(s.substr(2));
+    if (!bytes || bytes->size() != 8) return std::nullopt;
     VaultId id;
-    id.m_id = std::string(s);
+    std::copy(bytes->begin(), bytes->end(), id.m_bytes.begin());
     return id;
 }
+
+std::string VaultId::str() const { return "v-" + HexStr(ByteSpan{m_bytes.data(), m_bytes.size()}); }
 
 VaultId VaultId::FromContentHash(const Uint256& h)
 {
     VaultId id;
-    id.m_id = "v-" + HexStr(ByteSpan{h.bytes.data(), 8});
+    std::copy(h.bytes.begin(), h.bytes.begin() + 8, id.m_bytes.begin());
     return id;
 }
 
@@ -64,7 +68,8 @@ constexpr size_t OUTPUT_KEY_CACHE_SIZE = 1 + 1 + 32 + 8;
 
 Uint256 OutputKeyCacheCheck(const VaultId& id, ByteSpan key33)
 {
-    return OutputKeyCacheTag().Hasher().Write(ByteSpan{reinterpret_cast<const uint8_t*>(id.str().data()), id.str().size()}).Write(key33).Finalize();
+    const std::string s = id.str();
+    return OutputKeyCacheTag().Hasher().Write(ByteSpan{reinterpret_cast<const uint8_t*>(s.data()), s.size()}).Write(key33).Finalize();
 }
 } // namespace
 
@@ -218,6 +223,22 @@ Expected<uint32_t, AddError> Registry::Slot(const VaultId& id)
     return static_cast<uint32_t>(m_vaults.size());
 }
 
+namespace {
+//! The UTXOs a vault tracks from registration on (before any transaction is seen).
+std::vector<TrackedUtxo> RegisteredUtxos(const VaultRecord& rec)
+{
+    std::vector<TrackedUtxo> out;
+    if (!rec.presigned) return out;
+    for (const auto& o : rec.presigned->watch_outpoints) {
+        TrackedUtxo u;
+        u.outpoint = o;
+        u.role = UtxoRole::Watched;
+        out.push_back(std::move(u));
+    }
+    return out;
+}
+} // namespace
+
 Expected<PreparedVault, AddError> PrepareOpVault(OpVaultRegistration reg)
 {
     const VaultId id = ComputeVaultId(reg.spec);
@@ -261,12 +282,7 @@ Expected<PreparedVault, AddError> PreparePresigned(PresignedRegistration reg)
     if (auto why = CheckPolicy(rec.policy, static_cast<int>(rec.MinSpendDelay()))) {
         return Unexpected{AddError{RegistryError::UnsafePolicy, *why, std::nullopt}};
     }
-    for (const auto& o : rec.presigned->watch_outpoints) {
-        TrackedUtxo u;
-        u.outpoint = o;
-        u.role = UtxoRole::Watched;
-        rec.utxos.push_back(std::move(u));
-    }
+    rec.utxos = RegisteredUtxos(rec);
     return p;
 }
 
@@ -287,10 +303,35 @@ Expected<AddResult, AddError> Registry::AddPresigned(PresignedRegistration reg)
     return Add(std::move(*p));
 }
 
+
+size_t Registry::ResetChainState()
+{
+    size_t reset = 0;
+    for (uint32_t i = 0; i < m_vaults.size(); ++i) {
+        VaultRecord& r = m_vaults[i];
+        if (r.state == VaultState::Removed) continue;
+        // Cheap test first: an opvault vault no transaction touched has no UTXO.
+        if (r.state == VaultState::Active && r.utxos.empty()) continue;
+        auto fresh = RegisteredUtxos(r);
+        if (r.state == VaultState::Active && r.utxos == fresh) continue;
+        for (const auto& u : r.utxos) UnindexUtxo(i, u);
+        r.utxos = std::move(fresh);
+        for (const auto& u : r.utxos) IndexUtxo(i, u);
+        r.state = VaultState::Active;
+        ++reset;
+    }
+    return reset;
+}
+
 void Registry::Reserve(size_t n)
 {
+    // Per vault about one recover leaf and one scriptPubKey of its own (trigger leaves are often
+    // shared); more is absorbed by the tables' own growth.
     m_vaults.reserve(n);
     m_by_id.reserve(n);
+    m_leaf_refs.reserve(n);
+    m_groups.reserve(n);
+    m_index.Reserve(2 * n);
 }
 
 Expected<AddResult, AddError> Registry::Add(PreparedVault p)
@@ -319,10 +360,11 @@ void Registry::IndexVault(uint32_t i)
             if (!kind) continue;
             // Each distinct leaf is indexed once, however many vaults share it: the index is the
             // scanner's filter, and the matcher finds the vault from the spent output key.
-            auto& e = m_leaf_refs[v.tree().LeafHashAt(k)];
+            const Uint256& h = v.tree().LeafHashAt(k);
+            auto& e = m_leaf_refs[h];
             if (e.count++ == 0) {
                 e.ref = VaultRef{i, *kind};
-                m_index.InsertLeaf(leaves[k].version, leaves[k].script, e.ref);
+                m_index.InsertLeaf(leaves[k].version, leaves[k].script, h, e.ref);
             }
         }
         m_index.InsertSpk(v.ScriptPubKey(), VaultRef{i, RefKind::VaultSpk});

@@ -22,6 +22,7 @@
 #include "vault/presigned.h"
 #include "vault/watch_index.h"
 
+#include <array>
 #include <compare>
 #include <cstdint>
 #include <optional>
@@ -47,15 +48,24 @@ public:
     static std::optional<VaultId> Parse(std::string_view s);
     //! Returns: the id of a 32-byte content hash (first 8 bytes, in order).
     static VaultId FromContentHash(const Uint256& h);
-    const std::string& str() const { return m_id; }
+    //! Returns: "v-" + 16 lowercase hex characters.
+    std::string str() const;
+    //! Ordered as the strings are (hex keeps the byte order).
     friend auto operator<=>(const VaultId&, const VaultId&) = default;
     friend bool operator==(const VaultId&, const VaultId&) = default;
+    uint64_t Cheap64() const
+    {
+        uint64_t v = 0;
+        for (uint8_t b : m_bytes) v = (v << 8) | b;
+        return v;
+    }
 
 private:
-    std::string m_id;
+    // The 8 bytes, not the string: a million vaults keep two ids each (record, id map) in memory.
+    std::array<uint8_t, 8> m_bytes{};
 };
 struct VaultIdHasher {
-    size_t operator()(const VaultId& id) const { return std::hash<std::string>{}(id.str()); }
+    size_t operator()(const VaultId& id) const { return static_cast<size_t>(id.Cheap64()); }
 };
 
 //! Returns: the id an opvault spec would get (In: a spec; not validated here).
@@ -210,6 +220,12 @@ public:
     Expected<AddResult, AddError> Add(PreparedVault p);
     //! Room for n vaults in the records and the id map (a cold start knows how many come).
     void Reserve(size_t n);
+    //! Forgets what the chain did to every vault: states back to Active (Removed stays), UTXOs
+    //! back to what registration tracks (a presigned vault's watched outpoints), their index
+    //! entries with them; registrations, policies and approvals are kept. For a replay of the
+    //! stored history (a reorg, a transaction leaving the mempool) without re-registering.
+    //! Returns: how many vaults had anything to forget (the others cost one check each).
+    size_t ResetChainState();
 
     //! Marks the vault Removed and takes every key of it out of the index (UTXOs forgotten).
     //! Returns: false if no such live vault.

@@ -333,9 +333,13 @@ inline bool ValidRef(VaultRef r) { return r.vault <= VaultRef::MAX_VAULT; }
 
 bool WatchIndex::InsertLeaf(uint8_t leaf_version, ByteSpan script, VaultRef ref)
 {
+    return InsertLeaf(leaf_version, script, taproot::LeafHash(leaf_version, script), ref);
+}
+
+bool WatchIndex::InsertLeaf(uint8_t leaf_version, ByteSpan script, const Uint256& h, VaultRef ref)
+{
     Impl& m = *m_impl;
     if (!ValidRef(ref) || m.leaves.size() >= MAX_ENTRIES) return false;
-    const Uint256 h = taproot::LeafHash(leaf_version, script);
     const uint32_t tag = TagOf(LeafScriptFp(leaf_version, script));
     const uint32_t packed = ref.Pack();
     if (m.ForEach(tag, K_LEAF_SCRIPT, [&](size_t, int, uint32_t e) {

@@ -116,6 +116,8 @@ public:
     // Inserts return false when the same (key, ref) is already present or the key is invalid
     // (scriptPubKey over 10,000 bytes, vault index too large).
     bool InsertLeaf(uint8_t leaf_version, ByteSpan script, VaultRef ref);
+    //! The same with the leaf's TapLeaf hash already known (pre: taproot::LeafHash(version, script)).
+    bool InsertLeaf(uint8_t leaf_version, ByteSpan script, const Uint256& leaf_hash, VaultRef ref);
     bool InsertLeafHash(const Uint256& leaf_hash, VaultRef ref);
     bool InsertSpk(ByteSpan spk, VaultRef ref);
     bool InsertOutpoint(ByteSpan txid32, uint32_t n, VaultRef ref);

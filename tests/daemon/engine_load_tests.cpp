@@ -147,5 +147,35 @@ TEST_F(engine_load_tests, AStoredInternalKeyThatChangedIsCaughtByTheVaultId)
     EXPECT_NE(err.find("re-registers as"), std::string::npos) << err;
 }
 
+TEST_F(engine_load_tests, ManyVaultsLoadOnEveryCoreAndTheFirstBadRowIsNamed)
+{
+    // Enough rows for the chunks to be prepared on several threads.
+    constexpr size_t N = 3000;
+    std::vector<Bytes> spks;
+    const std::string err = WithEngine([&](Engine& e) {
+        boost::json::array batch;
+        for (size_t i = 0; i < N; ++i) {
+            Bytes rspk = P2TR(0x50);
+            rspk[2] = static_cast<uint8_t>(i);
+            rspk[3] = static_cast<uint8_t>(i >> 8);
+            auto v = MakeTestOpVault(TestKey(0x10).PubKey(), TestKey(0x30).PubKey(), rspk, 10);
+            batch.push_back(boost::json::parse(v.registration));
+            spks.push_back(v.vault.ScriptPubKey());
+        }
+        auto r = e.RegisterVaults(batch);
+        ASSERT_TRUE(r) << r.error().message;
+        ASSERT_EQ(e.registry().size(), N);
+    });
+    ASSERT_EQ(err, "");
+    EXPECT_EQ(LoadedSpks(), spks);
+    // Two bad rows far apart: the start names the first.
+    Sql("UPDATE vaults SET registration = '[]' WHERE idx IN (1700, 2900)");
+    std::string bad = WithEngine([](Engine&) {});
+    EXPECT_NE(bad.find("(row 1700): registration is not a JSON object"), std::string::npos) << bad;
+    Sql("UPDATE vaults SET registration = '{' WHERE idx = 300");
+    bad = WithEngine([](Engine&) {});
+    EXPECT_NE(bad.find("(row 300)"), std::string::npos) << bad;
+}
+
 } // namespace
 } // namespace vw::daemon

@@ -335,5 +335,34 @@ TEST(sqlite_store_tests, LoadVaultReadsOneRow)
     EXPECT_FALSE(none->has_value());
 }
 
+TEST(sqlite_store_tests, VaultsAreReadInRangesOfSlots)
+{
+    TempDb t;
+    auto s = OpenSqliteStore(t.path());
+    ASSERT_TRUE(s);
+    EXPECT_EQ(*(*s)->VaultSlots(), 0u);
+    StateChanges c;
+    for (uint32_t i = 0; i < 5; ++i) {
+        c.vaults.push_back(VaultRow{i, "v-000000000000000" + std::to_string(i), "presigned", "{}", "{}", false, i, {}});
+    }
+    ASSERT_TRUE((*s)->Apply(c));
+    EXPECT_EQ(*(*s)->VaultSlots(), 5u);
+    auto mid = (*s)->LoadVaults(2, 2);
+    ASSERT_TRUE(mid);
+    ASSERT_EQ(mid->size(), 2u);
+    EXPECT_EQ(mid->at(0), c.vaults[2]);
+    EXPECT_EQ(mid->at(1), c.vaults[3]);
+    EXPECT_EQ((*s)->LoadVaults(4, 10)->size(), 1u);
+    EXPECT_TRUE((*s)->LoadVaults(5, 10)->empty());
+    EXPECT_EQ(*(*s)->LoadVaults(), c.vaults);
+    // A gap in the slots is a corrupt database, whichever range meets it.
+    RawExec(t.path(), "DELETE FROM vaults WHERE idx = 3");
+    EXPECT_EQ(*(*s)->VaultSlots(), 5u);
+    auto gap = (*s)->LoadVaults(2, 3);
+    ASSERT_FALSE(gap);
+    EXPECT_EQ(gap.error().kind, StoreError::Kind::Corrupt);
+    EXPECT_FALSE((*s)->LoadVaults(3, 2));
+}
+
 } // namespace
 } // namespace vw::store

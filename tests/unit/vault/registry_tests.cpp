@@ -345,5 +345,63 @@ TEST(registry_tests, AKnownOutputKeyIsTakenInsteadOfTheTweak)
     EXPECT_EQ(out, (std::vector<VaultRef>{{b->index, RefKind::VaultSpk}}));
 }
 
+TEST(registry_tests, ResetChainStateForgetsWhatTheChainDidAndKeepsTheRegistrations)
+{
+    auto T = [](uint8_t b) {
+        Uint256 x;
+        x.bytes.fill(b);
+        return Txid::FromUint256(x);
+    };
+    Registry r;
+    ASSERT_TRUE(r.AddOpVault(Reg(Rec("A-none-withdrawal", 0))).has_value());
+    ASSERT_TRUE(r.AddOpVault(Reg(Rec("A-none-batch-recovery", 0))).has_value());
+    MutableTransaction rec;
+    rec.vin.push_back(TxIn{OutPoint{T(2), 0}, {}, 0xfffffffd, {Bytes(64, 1)}});
+    rec.vout.push_back(TxOut{Amount{1000}, Bytes{0x51}});
+    PresignedRequest req;
+    req.watch_outpoints = {{T(1), 0}};
+    req.triggers = {{T(2), {HexStr(SerializeTransaction(rec))}, 50}};
+    auto pv = ValidatePresigned(req);
+    ASSERT_TRUE(pv);
+    auto p = r.AddPresigned(PresignedRegistration{*pv, "p", {}, std::nullopt});
+    ASSERT_TRUE(p);
+    const auto fresh_presigned = At(r, p->index).utxos;
+    EXPECT_EQ(r.ResetChainState(), 0u) << "nothing happened yet";
+
+    // The chain: a deposit into vault 0, vault 1 triggered, the presigned outpoint valued and spent.
+    TrackedUtxo d;
+    d.outpoint = OutPoint{T(7), 0};
+    d.amount = Amount{5000};
+    d.spk = At(r, 0).opvault->ScriptPubKey();
+    d.height = 3;
+    ASSERT_TRUE(r.TrackUtxo(0, d));
+    ASSERT_TRUE(r.SetState(1, VaultState::Triggered));
+    TrackedUtxo w = fresh_presigned[0];
+    w.amount = Amount{9000};
+    w.height = 2;
+    ASSERT_TRUE(r.TrackUtxo(p->index, w));
+    ASSERT_TRUE(r.SpendUtxo(p->index, w.outpoint, T(2), std::nullopt));
+    ASSERT_TRUE(r.SetPolicy(0, Policy{Mode::Alert, 0}));
+
+    EXPECT_EQ(r.ResetChainState(), 3u);
+    EXPECT_TRUE(At(r, 0).utxos.empty());
+    EXPECT_EQ(At(r, 1).state, VaultState::Active);
+    EXPECT_EQ(At(r, p->index).utxos, fresh_presigned);
+    EXPECT_EQ(At(r, 0).policy.mode, Mode::Alert) << "registrations and policies stay";
+    std::vector<VaultRef> out;
+    r.index().FindOutpoint(d.outpoint.txid.span(), d.outpoint.n, out);
+    EXPECT_TRUE(out.empty()) << "the deposit left the index";
+    r.index().FindOutpoint(w.outpoint.txid.span(), w.outpoint.n, out);
+    EXPECT_EQ(out, (std::vector<VaultRef>{{p->index, RefKind::VaultOutpoint}})) << "the watched outpoint is indexed once";
+    std::vector<VaultRef> spk;
+    r.index().FindSpk(At(r, 0).opvault->ScriptPubKey(), spk);
+    EXPECT_EQ(spk.size(), 1u);
+    EXPECT_EQ(r.ResetChainState(), 0u);
+    // A removed vault stays removed.
+    ASSERT_TRUE(r.Remove(At(r, 1).id));
+    EXPECT_EQ(r.ResetChainState(), 0u);
+    EXPECT_EQ(At(r, 1).state, VaultState::Removed);
+}
+
 } // namespace
 } // namespace vw::vault
