@@ -95,7 +95,8 @@ std::unique_ptr<rpc::RpcTable> MakeRpcTable(RpcContext ctx)
             "recovery_script_pubkey, optional recovery_auth (secret key, never returned). kind \"presigned\": watch_outpoints "
             "[{txid, vout}], triggers [{txid, spend_delay, recovery_txs: [hex]}], optional emergency_txs. Both: optional label, "
             "policy {mode: recover|delayed|alert, grace_blocks}, birth_height (scan back from there). opvault vaults are refused "
-            "when the node does not enforce OP_VAULT. Registering the same content again returns the existing vault.",
+            "when the node does not enforce OP_VAULT. Registering the same content again returns the existing vault. "
+            "Concurrent calls (several connections) are stored in one database transaction.",
             {{"vault", ArgType::Object, true, std::nullopt, "the registration object"}},
             {{"vault_id", "string", "the vault's id"},
              {"kind", "string", "opvault or presigned"},
@@ -108,6 +109,30 @@ std::unique_ptr<rpc::RpcTable> MakeRpcTable(RpcContext ctx)
             [engine](const rpc::Args& a) -> Result {
                 if (!engine()) return Unexpected{Unavailable()};
                 return FromEngine(engine()->RegisterVault(a.at("vault").as_object()));
+            },
+            // Concurrent registrations share one transaction (one fsync): the same results as
+            // one call after the other.
+            [engine](std::span<const rpc::Args> calls) -> std::vector<Result> {
+                std::vector<Result> out;
+                if (!engine()) {
+                    out.assign(calls.size(), Unexpected{Unavailable()});
+                    return out;
+                }
+                json::array vaults;
+                for (const auto& a : calls) vaults.push_back(a.at("vault"));
+                auto r = engine()->RegisterVaults(vaults);
+                if (!r) {
+                    out.assign(calls.size(), Unexpected{RpcFailure{r.error().code, r.error().message}});
+                    return out;
+                }
+                for (auto& item : r->as_object().at("results").as_array()) {
+                    if (const auto* err = item.as_object().if_contains("error")) {
+                        out.push_back(Unexpected{RpcFailure{static_cast<int>(err->at("code").as_int64()), std::string(err->at("message").as_string())}});
+                    } else {
+                        out.push_back(std::move(item));
+                    }
+                }
+                return out;
             }});
     t->Add({"registervaults",
             "vaults",

@@ -161,7 +161,13 @@ net::awaitable<void> RpcServer::Session(tcp::socket sock)
                 res.result(http::status::not_found);
             } else {
                 const auto t0 = std::chrono::steady_clock::now();
-                const auto reply = rpc::Dispatch(m_table, req.body(), m_opts.limits);
+                rpc::HttpReply reply;
+                if (auto call = rpc::Defer(m_table, req.body())) {
+                    reply = co_await RunBatched(std::move(*call));
+                    if (!*alive) co_return;
+                } else {
+                    reply = rpc::Dispatch(m_table, req.body(), m_opts.limits);
+                }
                 m_latency.Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
                 res.result(reply.status);
                 if (reply.status != 204) res.set(http::field::content_type, "application/json");
@@ -174,6 +180,63 @@ net::awaitable<void> RpcServer::Session(tcp::socket sock)
         auto [wec, wn] = co_await http::async_write(stream, res, tok);
         if (wec || close || !*alive || m_stopping) co_return;
     }
+}
+
+struct RpcServer::Waiting {
+    Waiting(rpc::DeferredCall c, const net::any_io_executor& ex) : call(std::move(c)), done(ex) {}
+    rpc::DeferredCall call;
+    std::optional<rpc::HttpReply> reply;
+    net::steady_timer done; //!< cancelled when reply is set
+};
+
+net::awaitable<rpc::HttpReply> RpcServer::RunBatched(rpc::DeferredCall call)
+{
+    auto w = std::make_shared<Waiting>(std::move(call), m_ex);
+    w->done.expires_at(net::steady_timer::time_point::max());
+    const std::string method = w->call.spec->name;
+    m_queued[method].push_back(w);
+    if (m_batchers.insert(method).second) net::co_spawn(m_ex, Batcher(method), net::detached);
+    co_await w->done.async_wait(net::as_tuple(net::use_awaitable));
+    if (!w->reply) co_return rpc::ReplyTo(w->call, Unexpected{rpc::RpcFailure{rpc::RPC_INTERNAL_ERROR, "the call was not run"}});
+    co_return std::move(*w->reply);
+}
+
+net::awaitable<void> RpcServer::Batcher(std::string method)
+{
+    constexpr size_t MAX_BATCH = 1000;
+    auto alive = m_alive;
+    for (;;) {
+        // A timer that is already due completes after the I/O the reactor has ready: requests
+        // already read on other connections join this batch (one SQLite commit for all).
+        net::steady_timer t{m_ex, std::chrono::steady_clock::now()};
+        co_await t.async_wait(net::as_tuple(net::use_awaitable));
+        if (!*alive) co_return;
+        auto& q = m_queued[method];
+        if (q.empty()) break;
+        const size_t n = std::min(q.size(), MAX_BATCH);
+        std::vector<std::shared_ptr<Waiting>> batch(q.begin(), q.begin() + static_cast<std::ptrdiff_t>(n));
+        q.erase(q.begin(), q.begin() + static_cast<std::ptrdiff_t>(n));
+        std::vector<rpc::Args> args;
+        args.reserve(n);
+        for (auto& w : batch) args.push_back(std::move(w->call.args));
+        std::vector<Expected<boost::json::value, rpc::RpcFailure>> results;
+        try {
+            results = batch.front()->call.spec->batch(args);
+        } catch (const std::exception& e) {
+            results.clear();
+            log::Rpc()->error("{}: batch of {} failed: {}", method, n, e.what());
+        }
+        if (results.size() != n) {
+            results.assign(n, Unexpected{rpc::RpcFailure{rpc::RPC_INTERNAL_ERROR, "internal error: the batch was not run"}});
+        }
+        ++m_batches_run;
+        m_batched_calls += n;
+        for (size_t i = 0; i < n; ++i) {
+            batch[i]->reply = rpc::ReplyTo(batch[i]->call, std::move(results[i]));
+            batch[i]->done.cancel();
+        }
+    }
+    m_batchers.erase(method);
 }
 
 } // namespace vw::daemon

@@ -14,6 +14,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 
 namespace vw::daemon {
@@ -44,10 +45,18 @@ public:
     uint64_t auth_failures() const { return m_auth_failures; }
     //! Time to answer each authenticated request (dispatch and handler), in seconds.
     const rpc::Histogram& latency() const { return m_latency; }
+    //! Calls answered through a method's batch form, and how many batches ran them.
+    uint64_t batched_calls() const { return m_batched_calls; }
+    uint64_t batches_run() const { return m_batches_run; }
 
 private:
+    struct Waiting;
     boost::asio::awaitable<void> AcceptLoop();
     boost::asio::awaitable<void> Session(boost::asio::ip::tcp::socket sock);
+    //! Queues a call of a method with a batch form; returns its reply once a batch ran it.
+    boost::asio::awaitable<rpc::HttpReply> RunBatched(rpc::DeferredCall call);
+    //! Runs the queued calls of one method, every call that arrived meanwhile in one batch.
+    boost::asio::awaitable<void> Batcher(std::string method);
 
     boost::asio::any_io_executor m_ex;
     const rpc::RpcTable& m_table;
@@ -64,6 +73,10 @@ private:
     //! Without this a keep-alive client would hold the daemon up at stop for io_timeout.
     std::map<uint64_t, std::function<void()>> m_idle;
     uint64_t m_next_session{0};
+    std::map<std::string, std::vector<std::shared_ptr<Waiting>>> m_queued; //!< by method
+    std::set<std::string> m_batchers;                                      //!< methods whose batcher runs
+    uint64_t m_batched_calls{0};
+    uint64_t m_batches_run{0};
     std::shared_ptr<bool> m_alive;
 };
 

@@ -6,6 +6,7 @@
 #include <boost/json.hpp>
 
 #include <sstream>
+#include <variant>
 
 namespace vw::rpc {
 namespace json = boost::json;
@@ -230,61 +231,70 @@ struct Outcome {
     int error_code{0};    //!< for the legacy HTTP status
 };
 
-Outcome HandleOne(const RpcTable& table, const json::value& req)
+Outcome Respond(const json::value& id, bool v2, bool notification, std::optional<json::value> result, std::optional<RpcFailure> err)
+{
+    json::object o;
+    if (v2) o["jsonrpc"] = "2.0";
+    if (err) {
+        if (!v2) o["result"] = nullptr;
+        o["error"] = json::object{{"code", err->code}, {"message", err->message}};
+    } else {
+        o["result"] = result ? std::move(*result) : json::value(nullptr);
+        if (!v2) o["error"] = nullptr;
+    }
+    o["id"] = id;
+    Outcome out{json::value(std::move(o)), err ? err->code : 0};
+    if (notification) out.response = nullptr;
+    return out;
+}
+
+Outcome Finish(const DeferredCall& c, Expected<json::value, RpcFailure> r)
+{
+    return r ? Respond(c.id, c.v2, c.notification, std::move(*r), std::nullopt) : Respond(c.id, c.v2, c.notification, std::nullopt, r.error());
+}
+
+//! A request checked and bound to its method, or the reply that ends it here.
+std::variant<Outcome, DeferredCall> BindOne(const RpcTable& table, const json::value& req)
 {
     json::value id = nullptr;
     bool v2 = false;
-    auto respond = [&](std::optional<json::value> result, std::optional<RpcFailure> err) {
-        json::object o;
-        if (v2) o["jsonrpc"] = "2.0";
-        if (err) {
-            if (!v2) o["result"] = nullptr;
-            o["error"] = json::object{{"code", err->code}, {"message", err->message}};
-        } else {
-            o["result"] = result ? std::move(*result) : json::value(nullptr);
-            if (!v2) o["error"] = nullptr;
-        }
-        o["id"] = id;
-        return Outcome{json::value(std::move(o)), err ? err->code : 0};
-    };
-    if (!req.is_object()) return respond(std::nullopt, RpcFailure{RPC_INVALID_REQUEST, "Invalid Request object"});
-    const auto& obj = req.as_object();
     bool is_notification = false;
+    auto fail = [&](RpcFailure f) { return Respond(id, v2, is_notification, std::nullopt, std::move(f)); };
+    if (!req.is_object()) return fail(RpcFailure{RPC_INVALID_REQUEST, "Invalid Request object"});
+    const auto& obj = req.as_object();
     if (const auto* i = obj.if_contains("id")) id = *i;
     if (const auto* ver = obj.if_contains("jsonrpc")) {
         if (ver->is_string() && ver->as_string() == "2.0") {
             v2 = true;
             is_notification = obj.if_contains("id") == nullptr;
         } else if (!(ver->is_string() && (ver->as_string() == "1.0" || ver->as_string() == "1.1"))) {
-            return respond(std::nullopt, RpcFailure{RPC_INVALID_REQUEST, "JSON-RPC version not supported"});
+            return fail(RpcFailure{RPC_INVALID_REQUEST, "JSON-RPC version not supported"});
         }
     }
     const auto* method = obj.if_contains("method");
-    if (!method) return respond(std::nullopt, RpcFailure{RPC_INVALID_REQUEST, "Missing method"});
-    if (!method->is_string()) return respond(std::nullopt, RpcFailure{RPC_INVALID_REQUEST, "Method must be a string"});
+    if (!method) return fail(RpcFailure{RPC_INVALID_REQUEST, "Missing method"});
+    if (!method->is_string()) return fail(RpcFailure{RPC_INVALID_REQUEST, "Method must be a string"});
     const auto* params = obj.if_contains("params");
     if (params && !params->is_array() && !params->is_object() && !params->is_null()) {
-        return respond(std::nullopt, RpcFailure{RPC_INVALID_REQUEST, "Params must be an array or object"});
+        return fail(RpcFailure{RPC_INVALID_REQUEST, "Params must be an array or object"});
     }
     const MethodSpec* spec = table.Find(std::string_view{method->as_string()});
-    Outcome out;
-    if (!spec || !spec->handler) {
-        out = respond(std::nullopt, RpcFailure{RPC_METHOD_NOT_FOUND, "Method not found"});
-    } else {
-        auto args = RpcTable::Bind(*spec, params);
-        if (!args) {
-            out = respond(std::nullopt, args.error());
-        } else {
-            try {
-                auto r = spec->handler(*args);
-                out = r ? respond(std::move(*r), std::nullopt) : respond(std::nullopt, r.error());
-            } catch (const std::exception& e) {
-                out = respond(std::nullopt, RpcFailure{RPC_INTERNAL_ERROR, std::string("internal error: ") + e.what()});
-            }
-        }
+    if (!spec || !spec->handler) return fail(RpcFailure{RPC_METHOD_NOT_FOUND, "Method not found"});
+    auto args = RpcTable::Bind(*spec, params);
+    if (!args) return fail(args.error());
+    return DeferredCall{spec, std::move(*args), id, v2, is_notification};
+}
+
+Outcome HandleOne(const RpcTable& table, const json::value& req)
+{
+    auto bound = BindOne(table, req);
+    if (auto* done = std::get_if<Outcome>(&bound)) return std::move(*done);
+    const auto& call = std::get<DeferredCall>(bound);
+    try {
+        return Finish(call, call.spec->handler(call.args));
+    } catch (const std::exception& e) {
+        return Finish(call, Unexpected{RpcFailure{RPC_INTERNAL_ERROR, std::string("internal error: ") + e.what()}});
     }
-    if (is_notification) out.response = nullptr;
-    return out;
 }
 
 unsigned LegacyStatus(int code)
@@ -293,6 +303,13 @@ unsigned LegacyStatus(int code)
     if (code == RPC_INVALID_REQUEST) return 400;
     if (code == RPC_METHOD_NOT_FOUND) return 404;
     return 500;
+}
+
+HttpReply SingleReply(const Outcome& out)
+{
+    if (out.response.is_null()) return HttpReply{204, ""};
+    const bool v2 = out.response.as_object().contains("jsonrpc");
+    return HttpReply{v2 ? 200u : LegacyStatus(out.error_code), json::serialize(out.response) + "\n"};
 }
 
 } // namespace
@@ -327,10 +344,22 @@ HttpReply Dispatch(const RpcTable& table, std::string_view body, const DispatchL
         return HttpReply{200, json::serialize(replies) + "\n"};
     }
     if (!req.is_object()) return parse_error("Top-level object parse error");
-    auto out = HandleOne(table, req);
-    if (out.response.is_null()) return HttpReply{204, ""};
-    const bool v2 = out.response.as_object().contains("jsonrpc");
-    return HttpReply{v2 ? 200u : LegacyStatus(out.error_code), json::serialize(out.response) + "\n"};
+    return SingleReply(HandleOne(table, req));
 }
+
+std::optional<DeferredCall> Defer(const RpcTable& table, std::string_view body)
+{
+    boost::system::error_code ec;
+    json::parse_options opts;
+    opts.max_depth = 64;
+    json::value req = json::parse(body, ec, {}, opts);
+    if (ec || !req.is_object()) return std::nullopt;
+    auto bound = BindOne(table, req);
+    auto* call = std::get_if<DeferredCall>(&bound);
+    if (!call || !call->spec->batch) return std::nullopt;
+    return std::move(*call);
+}
+
+HttpReply ReplyTo(const DeferredCall& call, Expected<json::value, RpcFailure> result) { return SingleReply(Finish(call, std::move(result))); }
 
 } // namespace vw::rpc

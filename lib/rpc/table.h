@@ -11,6 +11,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -68,6 +69,9 @@ struct ResultField {
 //! absent, or hold their default).
 using Args = std::map<std::string, boost::json::value, std::less<>>;
 using Handler = std::function<Expected<boost::json::value, RpcFailure>(const Args&)>;
+//! Runs several calls of one method together (one per element, results in the same order), with
+//! the same results as the handler called for each in turn.
+using BatchHandler = std::function<std::vector<Expected<boost::json::value, RpcFailure>>(std::span<const Args>)>;
 
 struct MethodSpec {
     std::string name;
@@ -77,6 +81,9 @@ struct MethodSpec {
     std::vector<ResultField> result; //!< every result is an object; these are its fields
     std::vector<std::string> examples;
     Handler handler;
+    //! Optional: lets the server answer concurrent calls together (registervault: one SQLite
+    //! commit, one fsync, for every registration that arrived meanwhile).
+    BatchHandler batch{};
 };
 
 class RpcTable
@@ -111,6 +118,21 @@ struct HttpReply {
 struct DispatchLimits {
     size_t max_batch{100};
 };
+
+//! A single request to a method with a batch form, parsed and bound, to be run together with
+//! others (MethodSpec::batch) and answered by ReplyTo.
+struct DeferredCall {
+    const MethodSpec* spec{nullptr};
+    Args args;
+    boost::json::value id;
+    bool v2{false};
+    bool notification{false};
+};
+//! Returns: the call when body is one valid request to a method with a batch form whose
+//! arguments bind; nullopt for anything else (Dispatch answers it, errors included).
+std::optional<DeferredCall> Defer(const RpcTable& table, std::string_view body);
+//! Returns: the HTTP reply Dispatch would give for call's body had its handler returned result.
+HttpReply ReplyTo(const DeferredCall& call, Expected<boost::json::value, RpcFailure> result);
 
 //! Parses a request body (single request or batch) and runs it against table. Follows
 //! bitcoind's observable behaviour: JSON-RPC 2.0 requests get HTTP 200 (204 for notifications)

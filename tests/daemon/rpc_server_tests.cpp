@@ -10,7 +10,9 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <atomic>
 #include <fstream>
+#include <future>
 #include <random>
 #include <thread>
 
@@ -38,6 +40,21 @@ protected:
         m_table.Add({"ping", "control", "Answers pong.", {}, {{"pong", "boolean", "always true"}}, {}, [](const rpc::Args&) -> Expected<json::value, rpc::RpcFailure> {
                          return json::value(json::object{{"pong", true}});
                      }});
+        // A method with a batch form whose batch takes as long as an fsync: concurrent calls
+        // must share batches, each still answered with its own result.
+        rpc::MethodSpec commit{"commit", "control", "Stores n.", {{"n", rpc::ArgType::Int, true, std::nullopt, "a number"}}, {}, {},
+                               [](const rpc::Args& a) -> Expected<json::value, rpc::RpcFailure> { return json::value(json::object{{"n", a.at("n")}}); }};
+        commit.batch = [this](std::span<const rpc::Args> calls) {
+            m_batch_sizes.push_back(calls.size());
+            std::this_thread::sleep_for(std::chrono::milliseconds{20});
+            std::vector<Expected<json::value, rpc::RpcFailure>> out;
+            for (const auto& a : calls) {
+                if (a.at("n").as_int64() < 0) out.push_back(Unexpected{rpc::RpcFailure{rpc::RPC_INVALID_PARAMETER, "negative"}});
+                else out.push_back(json::value(json::object{{"n", a.at("n")}}));
+            }
+            return out;
+        };
+        m_table.Add(std::move(commit));
         RpcServerOptions o;
         o.port = 0;
         o.cookie_file = m_dir / ".cookie";
@@ -84,6 +101,7 @@ protected:
 
     net::io_context m_io;
     rpc::RpcTable m_table;
+    std::vector<size_t> m_batch_sizes; //!< only touched on the server's thread
     std::unique_ptr<RpcServer> m_server;
     std::thread m_thread;
     std::filesystem::path m_dir;
@@ -126,6 +144,65 @@ TEST_F(RpcServerTest, LimitsAndMalformedRequests)
     EXPECT_EQ(Post("", c, http::verb::get).result_int(), 405u);
     // The server is still fine afterwards.
     EXPECT_EQ(Post(kPing, c).result_int(), 200u);
+}
+
+TEST_F(RpcServerTest, ConcurrentCallsOfAMethodWithABatchFormShareBatches)
+{
+    const std::string c = Cookie();
+    constexpr int CLIENTS = 12;
+    std::vector<std::string> bodies(CLIENTS);
+    std::vector<std::thread> clients;
+    std::atomic<int> ready{0};
+    for (int i = 0; i < CLIENTS; ++i) {
+        clients.emplace_back([&, i] {
+            // A keep-alive connection, as a bulk importer keeps: a first call, then the one timed.
+            net::io_context io;
+            beast::tcp_stream s{io};
+            s.connect(net::ip::tcp::endpoint{net::ip::make_address("127.0.0.1"), m_server->port()});
+            auto call = [&](const std::string& body) {
+                http::request<http::string_body> req{http::verb::post, "/", 11};
+                req.set(http::field::host, "127.0.0.1");
+                req.set(http::field::authorization, "Basic " + B64(c));
+                req.keep_alive(true);
+                req.body() = body;
+                req.prepare_payload();
+                http::write(s, req);
+                beast::flat_buffer b;
+                http::response<http::string_body> res;
+                http::read(s, b, res);
+                return res.body();
+            };
+            call(kPing);
+            ++ready;
+            while (ready.load() < CLIENTS) std::this_thread::yield();
+            const int n = i == 5 ? -1 : i;
+            bodies[i] = call(R"({"jsonrpc":"2.0","id":)" + std::to_string(100 + i) + R"(,"method":"commit","params":[)" + std::to_string(n) + "]}");
+        });
+    }
+    for (auto& t : clients) t.join();
+    for (int i = 0; i < CLIENTS; ++i) {
+        const auto r = json::parse(bodies[i]);
+        EXPECT_EQ(r.at("id"), 100 + i) << bodies[i];
+        if (i == 5) {
+            EXPECT_EQ(r.at("error").at("message"), "negative") << bodies[i];
+        } else {
+            EXPECT_EQ(r.at("result").at("n"), i) << bodies[i];
+        }
+    }
+    std::promise<std::string> p;
+    net::post(m_io, [&] {
+        std::string sizes;
+        for (size_t b : m_batch_sizes) sizes += std::to_string(b) + " ";
+        p.set_value(sizes);
+    });
+    const std::string sizes = p.get_future().get();
+    EXPECT_EQ(m_server->batched_calls(), static_cast<uint64_t>(CLIENTS));
+    // The first batch runs what arrived first; what arrives during it goes in the next ones.
+    EXPECT_LE(m_server->batches_run(), static_cast<uint64_t>(CLIENTS / 2)) << "batch sizes: " << sizes;
+    // Bad arguments never reach the batch: answered at once, as by any method.
+    const auto bad = json::parse(Post(R"({"jsonrpc":"2.0","id":1,"method":"commit","params":["x"]})", c).body());
+    EXPECT_EQ(bad.at("error").at("code"), rpc::RPC_TYPE_ERROR) << bad;
+    EXPECT_EQ(m_server->batched_calls(), static_cast<uint64_t>(CLIENTS));
 }
 
 TEST_F(RpcServerTest, RefusesNonLoopbackWithoutRpcauth)

@@ -12,7 +12,8 @@ namespace vw::rpc {
 namespace {
 namespace json = boost::json;
 
-RpcTable MakeTable()
+//! with_batch: every method also gets a batch form (its handler, call by call).
+RpcTable MakeTable(bool with_batch = false)
 {
     RpcTable t;
     t.Add({"getblockcount", "test", "Returns a number.", {}, {}, {}, [](const Args&) -> Expected<json::value, RpcFailure> {
@@ -47,7 +48,17 @@ RpcTable MakeTable()
     t.Add({"boom", "test", "Throws.", {}, {}, {}, [](const Args&) -> Expected<json::value, RpcFailure> {
                throw std::runtime_error("kaboom");
            }});
-    return t;
+    if (!with_batch) return t;
+    RpcTable b;
+    for (MethodSpec m : t.methods()) {
+        m.batch = [h = m.handler](std::span<const Args> calls) {
+            std::vector<Expected<json::value, RpcFailure>> out;
+            for (const auto& a : calls) out.push_back(h(a));
+            return out;
+        };
+        b.Add(std::move(m));
+    }
+    return b;
 }
 
 const json::array& Exchanges()
@@ -112,6 +123,33 @@ TEST(table_tests, AnswersLikeBitcoind)
                              "getblockhash_wrong_param_type", "jsonrpc_2_0_wrong_param_type", "jsonrpc_2_0_named_params"}) {
         ExpectLikeBitcoind(t, name);
     }
+}
+
+TEST(table_tests, ADeferredCallIsAnsweredAsDispatchAnswersIt)
+{
+    // Every recorded bitcoind exchange: where Defer takes the request (one valid call of a method
+    // with a batch form), ReplyTo with the handler's result is byte for byte Dispatch's reply.
+    const RpcTable plain = MakeTable(), batched = MakeTable(true);
+    size_t deferred = 0, answered_by_dispatch = 0;
+    for (const auto& x : Exchanges()) {
+        const auto body = std::string_view{x.at("request").at("body").as_string()};
+        EXPECT_FALSE(Defer(plain, body)) << "no batch form, nothing deferred";
+        auto call = Defer(batched, body);
+        if (!call) {
+            ++answered_by_dispatch;
+            continue;
+        }
+        ++deferred;
+        const auto want = Dispatch(batched, body);
+        const auto got = ReplyTo(*call, call->spec->handler(call->args));
+        EXPECT_EQ(got.status, want.status) << x.at("name").as_string();
+        EXPECT_EQ(got.body, want.body) << x.at("name").as_string();
+    }
+    EXPECT_GE(deferred, 5u);
+    EXPECT_GE(answered_by_dispatch, 5u) << "batches, parse errors, unknown methods and bad params stay with Dispatch";
+    EXPECT_FALSE(Defer(batched, R"([{"method":"getblockcount","id":1}])")) << "a JSON-RPC batch is not deferred";
+    EXPECT_FALSE(Defer(batched, R"({"method":"getblockhash","params":["x"],"id":1})")) << "arguments that do not bind";
+    EXPECT_TRUE(Defer(batched, R"({"jsonrpc":"2.0","method":"getblockhash","params":[300],"id":7})"));
 }
 
 TEST(table_tests, BindsPositionalNamedAndDefaults)
