@@ -50,6 +50,7 @@ po::options_description Options(Config& c)
         ("webhookminbackoffms", po::value(&c.webhook_min_backoff_ms)->default_value(250), "wait before the first retry of a failed webhook delivery, in milliseconds (doubling with each attempt, with jitter)")
         ("feewalletkeyfile", po::value(&c.feewallet_keyfile)->default_value(""), "the fee wallet's secret key, 64 hex characters, mode 0600 (default <datadir>/feewallet.key, generated at the first start; put your own there to import one)")
         ("feewalletreserve", po::value(&c.feewallet_reserve)->default_value(0), "satoshis: alert (feewallet.low) when the fee wallet's confirmed balance falls below this (0 = off)")
+        ("feewalletcoins", po::value(&c.feewallet_coins)->default_value(4), "keep this many fee coins of about one recovery's fee ready, splitting a larger coin when fewer are left (0 = never split)")
         ("fallbackfeerate", po::value(&c.fallback_feerate)->default_value(20.0), "sat/vB recoveries pay when the node has no fee estimate (a fresh or regtest node)")
         ("feeescalatepercent", po::value(&c.escalate_percent)->default_value(25), "raise a recovery's feerate by this many percent for every block it stays unconfirmed")
         ("maxfeepercent", po::value(&c.max_fee_percent)->default_value(50), "a recovery never pays more than this percentage of the value it recovers")
@@ -183,6 +184,7 @@ Expected<std::optional<Config>, std::string> ParseConfig(int argc, const char* c
                    "webhook= needs webhooksecret= (at least 16 characters): every delivery is signed with it");
     }
     if (c.feewallet_reserve < 0 || c.feewallet_reserve > 2'100'000'000'000'000) return bad("feewalletreserve", "feewalletreserve must be between 0 and 21e14 satoshis");
+    if (c.feewallet_coins < 0 || c.feewallet_coins > 100) return bad("feewalletcoins", "feewalletcoins must be between 0 and 100");
     if (!(c.fallback_feerate >= 0.1 && c.fallback_feerate <= 100'000)) return bad("fallbackfeerate", "fallbackfeerate must be between 0.1 and 100000 sat/vB");
     if (c.escalate_percent > 1000) return bad("feeescalatepercent", "feeescalatepercent must be at most 1000");
     if (c.max_fee_percent == 0 || c.max_fee_percent > 100) return bad("maxfeepercent", "maxfeepercent must be between 1 and 100");

@@ -42,6 +42,7 @@ struct Config {
     //! Fees (docs/fees.md): the fee wallet and the schedule recoveries follow.
     std::string feewallet_keyfile;        //!< empty = <netdir>/feewallet.key (generated at first start)
     int64_t feewallet_reserve{0};         //!< sats; feewallet.low fires below it (0 = off)
+    int feewallet_coins{4};               //!< fee coins kept ready (BuildSplit); 0 = never split
     double fallback_feerate{20.0};        //!< sat/vB when the node has no estimate
     unsigned escalate_percent{25};        //!< feerate increase per block a recovery stays unconfirmed
     unsigned max_fee_percent{50};         //!< a recovery never pays more than this share of what it saves

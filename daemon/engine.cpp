@@ -1475,6 +1475,22 @@ net::awaitable<void> Engine::RefreshFees()
         }
         if (floor) m_opts.fees.min_relay = *floor;
     }
+    // Fee coins ready ahead of need, at the rate just refreshed.
+    if (m_fee_wallet && m_opts.fee_coins > 0 && !m_stopping) {
+        const vault::FeeRate rate = CurrentFeeRate();
+        auto split = vault::BuildSplit(*m_fee_wallet, m_fee_wallet->Coins(), ReservedFeeCoins(), vault::SplitUnit(rate), m_opts.fee_coins, rate);
+        if (split) {
+            const Transaction tx{*split};
+            auto r = co_await m_rpc.Call("sendrawtransaction", Params(HexStr(SerializeTransaction(tx))));
+            if (r) {
+                m_fee_wallet->ApplyTx(tx, std::nullopt);
+                log::Main()->info("fee wallet: split {}:{} into {} coins of {} sat for recoveries (tx {})", tx.vin()[0].prevout.txid.ToString(), tx.vin()[0].prevout.n,
+                                  tx.vout().size() - 1, tx.vout()[0].value.sats(), tx.GetTxid().ToString());
+            } else {
+                log::Main()->warn("fee wallet: the split {} was refused: {}", tx.GetTxid().ToString(), r.error->ToString());
+            }
+        }
+    }
 }
 
 Expected<json::value, EngineError> Engine::GetFeeWallet() const

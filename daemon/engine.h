@@ -51,6 +51,9 @@ struct EngineOptions {
     vault::FeePolicy fees;
     //! feewallet.low fires when the fee wallet's confirmed balance falls below this (0 = off).
     Amount fee_reserve{0};
+    //! Fee coins of about one recovery's fee kept ready, a larger coin split when fewer are left
+    //! (vault::BuildSplit); 0 = never split.
+    size_t fee_coins{4};
     //! The node's best height as last seen (the chain follower's), for fee bumps: a recovery is
     //! bumped only when a block newer than the node's tip at its broadcast went by without it.
     std::function<int()> node_tip;

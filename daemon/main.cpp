@@ -250,6 +250,7 @@ int main(int argc, char** argv)
     eo.fees.escalate_percent = static_cast<int>(cfg.escalate_percent);
     eo.fees.max_fee_percent = static_cast<int>(cfg.max_fee_percent);
     eo.fee_reserve = Amount{cfg.feewallet_reserve};
+    eo.fee_coins = static_cast<size_t>(cfg.feewallet_coins);
     const ChainFollower* follower_ptr = nullptr; // the follower is built after the engine (it is its listener)
     eo.node_tip = [&follower_ptr] { return follower_ptr ? follower_ptr->status().node_tip : -1; };
     Engine engine{io.get_executor(), engine_rpc, **st, eo};

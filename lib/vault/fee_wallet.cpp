@@ -212,4 +212,40 @@ Expected<MutableTransaction, SelectError> BuildCpfpChild(const FeeWallet& wallet
     return child;
 }
 
+Amount SplitUnit(FeeRate rate)
+{
+    const Amount one = rate.FeeFor(UNAUTHORIZED_RECOVERY_VSIZE + KEY_PATH_INPUT_VSIZE);
+    return std::max(Amount{one.sats() * 2}, P2TR_DUST);
+}
+
+std::optional<MutableTransaction> BuildSplit(const FeeWallet& wallet, std::span<const FeeCoin> coins, const std::set<OutPoint>& reserved,
+                                             Amount unit, size_t want, FeeRate rate)
+{
+    const Amount top{unit.sats() * 4};
+    size_t have = 0;
+    std::optional<FeeCoin> big;
+    for (const auto& c : coins) {
+        if (c.spent_by || reserved.count(c.outpoint)) continue;
+        if (c.amount >= unit && c.amount <= top) ++have;
+        else if (c.amount > top && c.height && (!big || c.amount > big->amount || (c.amount == big->amount && c.outpoint < big->outpoint))) big = c;
+    }
+    if (have >= want || !big) return std::nullopt;
+    // version 4 + marker/flag 0.5 + counts 2 + locktime 4 = 10.5 -> 11 vB, one key-path input.
+    auto fee_for = [&](size_t outputs) { return rate.FeeFor(11 + KEY_PATH_INPUT_VSIZE + static_cast<int64_t>(outputs) * P2TR_OUTPUT_VSIZE); };
+    size_t k = want - have;
+    // The change stays a coin of its own, above the range, when it can.
+    while (k > 0 && big->amount < Amount{unit.sats() * static_cast<int64_t>(k)} + fee_for(k + 1) + P2TR_DUST) --k;
+    if (k == 0) return std::nullopt;
+    MutableTransaction tx;
+    tx.version = 2;
+    tx.vin.push_back(TxIn{big->outpoint, {}, 0xfffffffd, {}});
+    for (size_t i = 0; i < k; ++i) tx.vout.push_back({unit, wallet.ScriptPubKey()});
+    tx.vout.push_back({big->amount - Amount{unit.sats() * static_cast<int64_t>(k)} - fee_for(k + 1), wallet.ScriptPubKey()});
+    const std::vector<TxOut> spent{{big->amount, wallet.ScriptPubKey()}};
+    auto w = wallet.SignKeyPath(tx, spent, 0, std::nullopt);
+    if (!w) return std::nullopt;
+    tx.vin[0].witness = std::move(*w);
+    return tx;
+}
+
 } // namespace vw::vault

@@ -112,6 +112,20 @@ Expected<MutableTransaction, SelectError> BuildCpfpChild(const FeeWallet& wallet
 //! P2TR outputs below this are dust at bitcoind's default dust relay fee (3 sat/vB).
 inline constexpr Amount P2TR_DUST{330};
 
+//! The size of a ready fee coin at rate: what a one-UTXO unauthorized recovery with its fee
+//! input pays, twice over (room for two escalation steps), never dust.
+Amount SplitUnit(FeeRate rate);
+
+//! Splitting ahead of need. An unauthorized recovery spends one fee coin whole (policy allows it
+//! no change), so a wallet holding one large coin would burn it all on the first recovery. The
+//! wallet keeps `want` coins of about `unit` each: when fewer than that are free (not spent, not
+//! reserved, confirmed or not) in [unit, 4 x unit], the largest free confirmed coin above that
+//! range is split into the missing unit-sized outputs (as many as it pays for) and its change,
+//! back to the wallet, paying rate. Signed (key path, aux zeros: the same coins give the same tx).
+//! Returns: the split, or nullopt when nothing is missing or no coin is large enough.
+std::optional<MutableTransaction> BuildSplit(const FeeWallet& wallet, std::span<const FeeCoin> coins, const std::set<OutPoint>& reserved,
+                                             Amount unit, size_t want, FeeRate rate);
+
 //! How many recoveries the spendable coins pay for at rate, one coin each (no change): a
 //! recovery of recovery_vsize plus its fee input.
 struct Coverage {

@@ -79,6 +79,11 @@ public:
                                       "--bitcoind.rpcport=" + std::to_string(m_node_port), "--bitcoind.rpcuser=u",
                                       "--bitcoind.rpcpassword=p", "--loglevel=debug",
                                       "--logfile=" + (m_datadir / "vw.log").string()};
+        // These tests fund the fee wallet coin by coin and check which one pays: no splitting
+        // ahead of need unless a test asks for it.
+        if (std::none_of(m_extra.begin(), m_extra.end(), [](const std::string& a) { return a.starts_with("--feewalletcoins="); })) {
+            args.push_back("--feewalletcoins=0");
+        }
         args.insert(args.end(), m_extra.begin(), m_extra.end());
         m_pid = ::fork();
         if (m_pid == 0) {
@@ -918,6 +923,77 @@ TEST_P(engine_e2e, OpvaultRecoveryIsReplacedWithABiggerFeeEachBlockUntilItConfir
     EXPECT_EQ(std::count(types.begin(), types.end(), "recovery.fee_bumped"), 2) << json::serialize(json::value_from(types));
     // The coins of the replaced transactions are the wallet's again.
     ASSERT_TRUE(WaitFor([&] { return Field(d.Cli({"getfeewallet"}), "balance") == "90000"; })) << json::serialize(d.Cli({"getfeewallet"}));
+}
+
+TEST_P(engine_e2e, ALargeFeeCoinIsSplitAheadOfNeedAndARecoveryPaysWithOneOfTheParts)
+{
+    PresignedFixture fx{Real(), {"-acceptnonstdtxn=1"}};
+    std::vector<std::string> extra{"--feewalletcoins=4"};
+    if (Real()) {
+        const json::value dep = fx.node->Call("getdeploymentinfo");
+        const auto* vault = dep.at("deployments").as_object().if_contains("vault");
+        if (!vault || !vault->at("active").as_bool()) GTEST_SKIP() << "this node does not enforce OP_VAULT";
+    } else {
+        extra.push_back("--allowunenforcedopvault");
+    }
+    const auto trigger_key = TestKey(0x38);
+    const TestOpVault tv = MakeTestOpVault(TestKey(0x37).PubKey(), trigger_key.PubKey(), P2TR(0xcf), 10, "split");
+    Daemon d(fx.dir / "vw", FreePort(), fx.NodePort(), extra);
+    d.Start();
+    ASSERT_TRUE(WaitFor([&] { return d.Cli({"getinfo"}).is_object() && d.Cli({"getinfo"}).as_object().at("opvault_enforced").is_bool(); }));
+    bool ok = false;
+    auto reg = d.Cli({"registervault", tv.registration}, &ok);
+    ASSERT_TRUE(ok) << json::serialize(reg);
+    // One large coin: after the block that confirms it, four coins of ~2 recoveries' fee each
+    // (20 sat/vB fallback x 189 vB x 2 = 7,560 sat) and the change, in one split transaction.
+    const Bytes fee_spk = *ParseHex(Field(d.Cli({"getfeewallet"}), "script_pubkey"));
+    const Transaction big = PayFromCoinbase(fx, 2, Amount{5'000'000}, fee_spk);
+    fx.Generate(1);
+    std::string split_txid;
+    ASSERT_TRUE(WaitFor([&] {
+        const auto w = d.Cli({"getfeewallet"});
+        std::vector<json::value> u; // the coins not spent (the big one is, by the split)
+        for (const auto& c : w.at("utxos").as_array()) {
+            if (c.at("spent_by").is_null()) u.push_back(c);
+        }
+        if (u.size() != 5) return false;
+        split_txid = Field(u[0], "txid");
+        return std::all_of(u.begin(), u.end(), [&](const json::value& c) { return Field(c, "txid") == split_txid; }) &&
+               fx.InMempool(*Txid::FromHex(split_txid));
+    })) << json::serialize(d.Cli({"getfeewallet"})) << d.Log();
+    fx.Generate(1);
+    ASSERT_TRUE(WaitFor([&] { return Field(d.Cli({"getfeewallet"}), "pending_balance") == "0"; }));
+    // Nothing more to split: four coins are ready.
+    fx.Generate(1);
+    ASSERT_TRUE(WaitFor([&] { return d.Cli({"getinfo"}).as_object().at("height").as_int64() == fx.node->Call("getblockcount").as_int64(); }));
+    EXPECT_EQ(d.Cli({"getfeewallet"}).at("utxos").as_array().size(), 5u);
+    // A thief's trigger: the recovery pays with one of the parts, not the change.
+    const Amount value = fx.funding.vout()[0].value - Amount{10'000};
+    const Transaction deposit{Spend({fx.funding.GetTxid(), 0}, value, tv.vault.ScriptPubKey())};
+    fx.node->Call("sendrawtransaction", {HexStr(SerializeTransaction(deposit))});
+    fx.Generate(1);
+    vault::TriggerRequest tr;
+    tr.deposit = {deposit.GetTxid(), 0};
+    tr.deposit_value = value;
+    tr.ctv_hash = ctv::TemplateHash(vault::WithdrawalTemplate(10, value - Amount{5'000}, P2TR(0xee)), 0);
+    auto trig = vault::BuildTrigger(tv.vault, tr, trigger_key);
+    ASSERT_TRUE(trig) << trig.error();
+    fx.node->Call("generateblock", {AnyoneCanSpendAddress(), json::array{json::string(HexStr(SerializeTransaction(Transaction{*trig})))}});
+    std::string rtxid;
+    ASSERT_TRUE(WaitFor([&] {
+        const auto r = d.Cli({"listrecoveries"});
+        if (!r.is_object() || r.at("recoveries").as_array().empty()) return false;
+        rtxid = Field(r.at("recoveries").as_array()[0], "txid");
+        return fx.InMempool(*Txid::FromHex(rtxid));
+    })) << d.Log();
+    auto rtx = DecodeTransactionHex(std::string(d.Cli({"getrecovery", rtxid}).at("hex").as_string()));
+    ASSERT_TRUE(rtx);
+    ASSERT_EQ(rtx->vin().size(), 2u);
+    EXPECT_EQ(rtx->vin()[1].prevout.txid.ToString(), split_txid);
+    EXPECT_LT(rtx->vin()[1].prevout.n, 4u) << "one of the four parts, not the change";
+    fx.Generate(1);
+    ASSERT_TRUE(WaitFor([&] { return Field(d.Cli({"getrecovery", rtxid}), "state") == "confirmed"; })) << d.Log();
+    (void)big;
 }
 
 TEST_P(engine_e2e, OpvaultMassExitIsRecoveredInOneTransactionPerGroup)

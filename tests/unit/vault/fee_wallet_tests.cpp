@@ -205,5 +205,60 @@ TEST(fee_wallet_tests, CpfpChildPaysForThePackage)
     EXPECT_EQ(BuildCpfpChild(w, stranger, Amount{0}, rate, {}, {}).error(), SelectError::NoCoins);
 }
 
+TEST(fee_wallet_tests, ALargeCoinIsSplitIntoRecoverySizedCoinsAheadOfNeed)
+{
+    const FeeWallet w = Wallet();
+    const FeeRate rate{20'000};
+    const Amount unit = SplitUnit(rate);
+    EXPECT_EQ(unit, Amount{2 * rate.FeeFor(UNAUTHORIZED_RECOVERY_VSIZE + KEY_PATH_INPUT_VSIZE).sats()});
+    EXPECT_EQ(SplitUnit(FeeRate{0}), P2TR_DUST);
+    // One large coin: split into 4 coins of unit and the change, paying rate for its real size.
+    const std::vector<FeeCoin> one{Coin(1, 1'000'000), Coin(2, 5'000'000, false)};
+    auto split = BuildSplit(w, one, {}, unit, 4, rate);
+    ASSERT_TRUE(split);
+    const Transaction tx{*split};
+    ASSERT_EQ(tx.vin().size(), 1u);
+    EXPECT_EQ(tx.vin()[0].prevout, (OutPoint{T(1), 0})) << "the confirmed coin, not the larger pending one";
+    ASSERT_EQ(tx.vout().size(), 5u);
+    Amount out{0};
+    for (size_t i = 0; i < 4; ++i) EXPECT_EQ(tx.vout()[i].value, unit);
+    for (const auto& o : tx.vout()) {
+        EXPECT_EQ(o.script_pubkey, w.ScriptPubKey());
+        out += o.value;
+    }
+    const Amount fee = Amount{1'000'000} - out;
+    const auto vsize = static_cast<int64_t>(tx.VSize());
+    EXPECT_GE(fee, rate.FeeFor(vsize)) << "vsize " << vsize;
+    EXPECT_LE(fee, rate.FeeFor(vsize + 1)) << "the size estimate is the serialized size";
+    // The signature verifies under the wallet's output key.
+    const std::vector<TxOut> spent{{Amount{1'000'000}, w.ScriptPubKey()}};
+    auto pre = sighash::Precompute(*split, spent);
+    auto h = sighash::Sighash(*split, *pre, 0, sighash::SIGHASH_DEFAULT, std::nullopt);
+    auto q = crypto::XOnlyPubKey::Parse(ByteSpan{w.ScriptPubKey()}.subspan(2));
+    ASSERT_TRUE(h && q);
+    EXPECT_TRUE(crypto::SchnorrVerify(tx.vin()[0].witness.at(0), h->span(), *q));
+    // Deterministic: the same coins give the same transaction.
+    EXPECT_EQ(ComputeTxid(*BuildSplit(w, one, {}, unit, 4, rate)), tx.GetTxid());
+
+    // Enough ready coins (confirmed or pending, not spent, not reserved): nothing to do.
+    std::vector<FeeCoin> ready{Coin(1, 1'000'000), Coin(3, unit.sats()), Coin(4, unit.sats() * 3), Coin(5, unit.sats(), false), Coin(6, unit.sats() * 2)};
+    EXPECT_FALSE(BuildSplit(w, ready, {}, unit, 4, rate));
+    // Only the missing ones are made: a reserved coin and a spent one do not count.
+    auto two = BuildSplit(w, ready, {{T(3), 0}}, unit, 4, rate);
+    ASSERT_TRUE(two);
+    EXPECT_EQ(two->vout.size(), 2u);
+    ready[3].spent_by = T(9);
+    EXPECT_EQ(BuildSplit(w, ready, {{T(3), 0}}, unit, 4, rate)->vout.size(), 3u);
+    // A coin that pays for fewer makes fewer; none large enough (or only pending): nothing.
+    const std::vector<FeeCoin> small{Coin(7, unit.sats() * 4 + 1)};
+    auto few = BuildSplit(w, small, {}, unit, 4, rate);
+    ASSERT_TRUE(few);
+    EXPECT_EQ(few->vout.size(), 4u) << "3 coins of unit and the change";
+    EXPECT_GE(few->vout.back().value, P2TR_DUST);
+    EXPECT_FALSE(BuildSplit(w, std::vector<FeeCoin>{Coin(8, unit.sats() * 3)}, {}, unit, 4, rate));
+
+    EXPECT_FALSE(BuildSplit(w, one, {}, unit, 0, rate));
+}
+
 } // namespace
 } // namespace vw::vault
