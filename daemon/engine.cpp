@@ -406,6 +406,37 @@ void Engine::Evaluate(store::StateChanges& changes)
             for (const auto& in : tx->vin()) covered.insert(in.prevout);
         }
     }
+    struct Authorized {
+        vault::PlannedRecovery plan;
+        Txid trigger;
+        std::optional<int> deadline;
+        std::set<OutPoint> sweeps; //!< the plan's recovery inputs
+    };
+    std::vector<Authorized> authorized;
+    std::map<uint32_t, Txid> trigger_of; // vault -> the trigger its authorized sweep answers
+    auto record = [&](vault::PlannedRecovery& p, const Txid& ttxid, std::optional<int> deadline) {
+        store::RecoveryRow row;
+        const Transaction tx{p.tx};
+        row.txid = tx.GetTxid();
+        row.kind = PlanKindName(p.kind);
+        row.trigger_txid = ttxid;
+        for (auto v : p.vaults) row.vault_ids.push_back(VaultIdOf(v));
+        row.tx = SerializeTransaction(tx);
+        row.state = "planned";
+        row.deadline_height = deadline;
+        row.created_at = Now();
+        if (m_recoveries.contains(row.txid)) return;
+        ++m_stats.recoveries_planned;
+        for (auto v : p.vaults) m_registry.SetState(v, VaultState::Recovering);
+        for (size_t k = 0; k < p.vaults.size(); ++k) {
+            auto t = trigger_of.find(p.vaults[k]);
+            Event(changes, "recovery.planned", row.vault_ids[k], row.txid.ToString(), std::nullopt,
+                  {{"trigger_txid", (t != trigger_of.end() ? t->second : ttxid).ToString()}, {"kind", row.kind}});
+        }
+        for (const auto& in : tx.vin()) covered.insert(in.prevout);
+        changes.recoveries.push_back(row);
+        m_recoveries.emplace(row.txid, std::move(row));
+    };
     for (auto& [ttxid, t] : m_triggers) {
         const auto& ev = t.event;
         const bool answered = answered_triggers.count(ttxid) > 0 || (!ev.presigned_trigger && covered.count(ev.outpoint) > 0);
@@ -446,29 +477,43 @@ void Engine::Evaluate(store::StateChanges& changes)
             }
             continue;
         }
-        AttachFees(*plans, deadline);
+        // Authorized OP_VAULT sweeps wait for the end of the pass: those signed by one key are
+        // batched across triggers (one transaction, one output per recovery group).
         for (auto& p : *plans) {
-            store::RecoveryRow row;
-            const Transaction tx{p.tx};
-            row.txid = tx.GetTxid();
-            row.kind = PlanKindName(p.kind);
-            row.trigger_txid = ttxid;
-            for (auto v : p.vaults) row.vault_ids.push_back(VaultIdOf(v));
-            row.tx = SerializeTransaction(tx);
-            row.state = "planned";
-            row.deadline_height = deadline;
-            row.created_at = Now();
-            if (m_recoveries.contains(row.txid)) continue;
-            ++m_stats.recoveries_planned;
-            for (auto v : p.vaults) m_registry.SetState(v, VaultState::Recovering);
-            for (const auto& id : row.vault_ids) {
-                Event(changes, "recovery.planned", id, row.txid.ToString(), std::nullopt,
-                      {{"trigger_txid", ttxid.ToString()}, {"kind", row.kind}});
+            if (p.kind == vault::PlanKind::OpVaultAuthorized) {
+                for (auto v : p.vaults) trigger_of.try_emplace(v, ttxid);
+                std::set<OutPoint> sweeps;
+                for (const auto& in : p.inputs) sweeps.insert(in.outpoint);
+                authorized.push_back({std::move(p), ttxid, deadline, std::move(sweeps)});
+            } else {
+                std::vector<vault::PlannedRecovery> one;
+                one.push_back(std::move(p));
+                AttachFees(one, deadline);
+                record(one.front(), ttxid, deadline);
             }
-            for (const auto& in : tx.vin()) covered.insert(in.prevout);
-            changes.recoveries.push_back(row);
-            m_recoveries.emplace(row.txid, std::move(row));
         }
+    }
+    if (authorized.empty()) return;
+    std::vector<vault::PlannedRecovery> plans;
+    for (auto& a : authorized) plans.push_back(std::move(a.plan));
+    auto merged = vault::MergeAuthorizedPlans(m_registry, std::move(plans));
+    if (!merged) {
+        log::Main()->error("cannot batch the authorized recoveries: {}", vault::ToString(merged.error().error));
+        return;
+    }
+    for (auto& p : *merged) {
+        // Its trigger (the first of those it answers) and the earliest deadline among them.
+        std::optional<Txid> ttxid;
+        std::optional<int> deadline;
+        for (const auto& a : authorized) {
+            if (std::none_of(p.inputs.begin(), p.inputs.end(), [&](const auto& in) { return a.sweeps.count(in.outpoint) > 0; })) continue;
+            if (!ttxid) ttxid = a.trigger;
+            if (a.deadline) deadline = deadline ? std::min(*deadline, *a.deadline) : *a.deadline;
+        }
+        std::vector<vault::PlannedRecovery> one;
+        one.push_back(std::move(p));
+        AttachFees(one, deadline);
+        record(one.front(), ttxid.value_or(Txid{}), deadline);
     }
 }
 
@@ -1428,13 +1473,14 @@ std::optional<MutableTransaction> Engine::PlanRbf(const store::RecoveryRow& row)
     const Amount cap = authorized ? MAX_MONEY : vault::MaxFee(m_opts.fees, at_risk, vsize);
     if (need > cap) need = cap;
     if (need <= old_fee) return std::nullopt; // at the cap already: keep rebroadcasting it
-    std::set<OutPoint> reserved = ReservedFeeCoins();
-    // An authorized sweep may keep its coin and take less change; an unauthorized one spends a
-    // coin whole, so only a bigger one pays more.
-    if (authorized) {
-        for (const auto& o : own) reserved.erase(o);
+    // An authorized sweep keeps its coin when it covers more (less change); an unauthorized one
+    // spends a coin whole, so only a bigger one pays more.
+    Expected<vault::FeeCoin, vault::SelectError> coin = Unexpected{vault::SelectError::NoCoins};
+    if (authorized && own.size() == 1) {
+        auto c = std::find_if(coins.begin(), coins.end(), [&](const auto& k) { return k.outpoint == *own.begin(); });
+        if (c->amount >= need) coin = *c;
     }
-    auto coin = vault::SelectExactCoin(coins, need, cap, reserved);
+    if (!coin) coin = vault::SelectExactCoin(coins, need, cap, ReservedFeeCoins());
     if (!coin) {
         log::Main()->warn("recovery {} cannot be bumped to {} sat: {} (fund the fee wallet: getfeewallet)", row.txid.ToString(), need.sats(),
                           vault::ToString(coin.error()));

@@ -4,6 +4,7 @@
 #include "script/taproot.h"
 
 #include <algorithm>
+#include <array>
 #include <functional>
 #include <map>
 #include <set>
@@ -925,6 +926,56 @@ Expected<std::vector<PlannedRecovery>, PlanFailure> PlanVaultRecovery(const Regi
     if (!built) return Unexpected{built.error()};
     for (auto& p : *built) p.kind = authorized ? PlanKind::OpVaultAuthorized : PlanKind::OpVaultUnauthorized;
     return std::move(*built);
+}
+
+Expected<std::vector<PlannedRecovery>, PlanFailure> MergeAuthorizedPlans(const Registry& reg, std::vector<PlannedRecovery> plans, const PlanOptions& opts)
+{
+    std::vector<PlannedRecovery> out;
+    // auth pubkey -> indices of its plans, in order of first appearance
+    std::vector<std::pair<std::array<uint8_t, 32>, std::vector<size_t>>> by_key;
+    for (size_t i = 0; i < plans.size(); ++i) {
+        const VaultRecord* rec = plans[i].kind == PlanKind::OpVaultAuthorized && !plans[i].vaults.empty() ? reg.Get(plans[i].vaults.front()) : nullptr;
+        if (!rec || !rec->recovery_auth) {
+            out.push_back(std::move(plans[i]));
+            continue;
+        }
+        const auto pk = rec->recovery_auth->PubKey().bytes();
+        auto it = std::find_if(by_key.begin(), by_key.end(), [&](const auto& e) { return e.first == pk; });
+        if (it == by_key.end()) by_key.push_back({pk, {i}});
+        else it->second.push_back(i);
+    }
+    for (const auto& [pk, idx] : by_key) {
+        if (idx.size() == 1) {
+            out.push_back(std::move(plans[idx[0]]));
+            continue;
+        }
+        std::vector<RecoveryInput> inputs;
+        std::vector<uint32_t> owners;
+        std::set<OutPoint> seen;
+        for (size_t i : idx) {
+            for (const auto& in : plans[i].inputs) {
+                if (!seen.insert(in.outpoint).second) continue;
+                std::optional<uint32_t> owner;
+                for (uint32_t v : plans[i].vaults) {
+                    if (reg.Get(v) && reg.Get(v)->FindUtxo(in.outpoint)) owner = v;
+                }
+                inputs.push_back(in);
+                owners.push_back(owner.value_or(plans[i].vaults.front()));
+            }
+        }
+        const crypto::KeyPair& key = *reg.Get(plans[idx[0]].vaults.front())->recovery_auth;
+        RecoveryOptions o = opts.recovery;
+        o.fee_inputs.clear();
+        auto built = SplitByWeight(inputs, owners, opts.max_weight, [&](std::span<const RecoveryInput> chunk, bool) {
+            return std::pair{BuildAuthorizedRecovery(chunk, key, std::nullopt, o, opts.aux), o};
+        });
+        if (!built) return Unexpected{built.error()};
+        for (auto& p : *built) {
+            p.kind = PlanKind::OpVaultAuthorized;
+            out.push_back(std::move(p));
+        }
+    }
+    return out;
 }
 
 Expected<PlannedRecovery, PlanFailure> PlanOfRecoveryTx(const Registry& reg, const Transaction& tx, std::span<const uint32_t> vaults)

@@ -251,6 +251,17 @@ Expected<PlannedRecovery, PlanFailure> WithFeeInput(const Registry& registry, co
 //! variant's fee from value_of (the value of each input it spends; unknown -> unknown fee), vsize.
 std::vector<Rung> PresignedLadder(const PresignedTrigger& trig, const std::function<std::optional<Amount>(const OutPoint&)>& value_of);
 
+//! Batching across triggers: the authorized OP_VAULT plans of one pass (several trigger events at
+//! once, a mass exit) that sign with the same recovery-auth key become one transaction, with one
+//! recovery output per recovery group (BIP-345 lets an authorized recovery carry several groups;
+//! an unauthorized one may carry only its own, by policy), split deterministically under
+//! opts.max_weight. Inputs keep their order of first appearance; a UTXO in two plans is swept once.
+//! Other plans, and a key with a single plan, pass through unchanged (in their order, merged ones
+//! after them). No fee input is added (the caller funds the results).
+//! Returns: the plans, or the first build failure.
+Expected<std::vector<PlannedRecovery>, PlanFailure> MergeAuthorizedPlans(const Registry& registry, std::vector<PlannedRecovery> plans,
+                                                                         const PlanOptions& opts = {});
+
 //! The plan of an OP_VAULT recovery we built, read back from its transaction, to fund it again
 //! with a bigger fee (RBF): the recovery inputs are its script-path inputs, each a UTXO tracked by
 //! one of `vaults` (prevout from the registry; leaf and control block from the witness), in

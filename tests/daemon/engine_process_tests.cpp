@@ -925,6 +925,90 @@ TEST_P(engine_e2e, OpvaultRecoveryIsReplacedWithABiggerFeeEachBlockUntilItConfir
     ASSERT_TRUE(WaitFor([&] { return Field(d.Cli({"getfeewallet"}), "balance") == "90000"; })) << json::serialize(d.Cli({"getfeewallet"}));
 }
 
+TEST_P(engine_e2e, AuthorizedSweepsOfSeveralGroupsTriggeredTogetherShareOneTransaction)
+{
+    // Six vaults in three recovery groups under one recovery-auth key, each triggered by its own
+    // transaction, all in one block: one recovery, one output per group, one fee coin; confirmed.
+    PresignedFixture fx{Real(), {"-acceptnonstdtxn=1"}};
+    std::vector<std::string> extra;
+    if (Real()) {
+        const json::value dep = fx.node->Call("getdeploymentinfo");
+        const auto* vault = dep.at("deployments").as_object().if_contains("vault");
+        if (!vault || !vault->at("active").as_bool()) GTEST_SKIP() << "this node does not enforce OP_VAULT";
+    } else {
+        extra.push_back("--allowunenforcedopvault");
+    }
+    constexpr size_t VAULTS = 6, GROUPS = 3;
+    const auto trigger_key = TestKey(0x39);
+    const std::array<Bytes, GROUPS> recovery_spks{P2TR(0xe0), P2TR(0xe1), P2TR(0xe2)};
+    std::vector<TestOpVault> vs;
+    json::array regs;
+    for (size_t i = 0; i < VAULTS; ++i) {
+        vs.push_back(MakeAuthorizedTestOpVault(TestKey(static_cast<uint8_t>(0x80 + i)).PubKey(), trigger_key.PubKey(), recovery_spks[i % GROUPS], 10, 0x3a));
+        regs.push_back(json::parse(vs.back().registration));
+    }
+    Daemon d(fx.dir / "vw", FreePort(), fx.NodePort(), extra);
+    d.Start();
+    ASSERT_TRUE(WaitFor([&] { return d.Cli({"getinfo"}).is_object() && d.Cli({"getinfo"}).as_object().at("opvault_enforced").is_bool(); }));
+    bool ok = false;
+    const auto reg = d.Cli({"registervaults", json::serialize(regs)}, &ok);
+    ASSERT_TRUE(ok) << json::serialize(reg);
+    for (const auto& r : reg.at("results").as_array()) ASSERT_FALSE(r.as_object().contains("error")) << json::serialize(r);
+    const Bytes fee_spk = *ParseHex(Field(d.Cli({"getfeewallet"}), "script_pubkey"));
+    const Transaction coin = PayFromCoinbase(fx, 2, Amount{200'000}, fee_spk);
+    const Amount value{1'000'000};
+    const std::string cb_hash{fx.node->Call("getblockhash", {5}).as_string()};
+    const auto cb_block = DecodeBlock(*ParseHex(std::string_view{fx.node->Call("getblock", {cb_hash, 0}).as_string()}));
+    const Transaction& cb = cb_block->txs.at(0);
+    MutableTransaction dm = Spend({cb.GetTxid(), 0}, cb.vout().at(0).value - Amount{value.sats() * static_cast<int64_t>(VAULTS)} - Amount{50'000}, AnyoneCanSpend());
+    for (const auto& v : vs) dm.vout.push_back({value, v.vault.ScriptPubKey()});
+    const Transaction deposit{dm};
+    fx.node->Call("sendrawtransaction", {HexStr(SerializeTransaction(deposit))});
+    fx.Generate(1);
+    ASSERT_TRUE(WaitFor([&] { return Field(d.Cli({"getfeewallet"}), "balance") == "200000"; })) << d.Log();
+    json::array triggers;
+    std::set<OutPoint> trigger_outputs;
+    for (size_t i = 0; i < VAULTS; ++i) {
+        vault::TriggerRequest tr;
+        tr.deposit = {deposit.GetTxid(), static_cast<uint32_t>(i + 1)};
+        tr.deposit_value = value;
+        tr.ctv_hash = ctv::TemplateHash(vault::WithdrawalTemplate(10, value - Amount{5'000}, P2TR(0xee)), 0);
+        auto trig = vault::BuildTrigger(vs[i].vault, tr, trigger_key);
+        ASSERT_TRUE(trig) << trig.error();
+        const Transaction t{*trig};
+        triggers.emplace_back(HexStr(SerializeTransaction(t)));
+        trigger_outputs.insert({t.GetTxid(), 0});
+    }
+    fx.node->Call("generateblock", {AnyoneCanSpendAddress(), triggers});
+    std::string rtxid;
+    ASSERT_TRUE(WaitFor([&] {
+        const auto r = d.Cli({"listrecoveries"});
+        if (!r.is_object() || r.at("recoveries").as_array().empty()) return false;
+        rtxid = Field(r.at("recoveries").as_array()[0], "txid");
+        return fx.InMempool(*Txid::FromHex(rtxid));
+    })) << d.Log();
+    ASSERT_EQ(d.Cli({"listrecoveries"}).at("recoveries").as_array().size(), 1u) << json::serialize(d.Cli({"listrecoveries"}));
+    auto rtx = DecodeTransactionHex(std::string(d.Cli({"getrecovery", rtxid}).at("hex").as_string()));
+    ASSERT_TRUE(rtx);
+    std::set<OutPoint> swept;
+    bool fee_in = false;
+    for (const auto& in : rtx->vin()) {
+        if (trigger_outputs.contains(in.prevout)) swept.insert(in.prevout);
+        if (in.prevout == OutPoint{coin.GetTxid(), 0}) fee_in = true;
+    }
+    EXPECT_EQ(swept, trigger_outputs);
+    EXPECT_TRUE(fee_in);
+    EXPECT_EQ(rtx->vin().size(), VAULTS + 1);
+    std::map<Bytes, Amount> paid;
+    for (const auto& o : rtx->vout()) paid[o.script_pubkey] += o.value;
+    for (const auto& spk : recovery_spks) EXPECT_EQ(paid[spk], Amount{value.sats() * static_cast<int64_t>(VAULTS / GROUPS)});
+    fx.Generate(1);
+    ASSERT_TRUE(WaitFor([&] {
+        return Field(d.Cli({"getrecovery", rtxid}), "state") == "confirmed" &&
+               d.Cli({"listvaults", "recovered"}).at("vaults").as_array().size() == VAULTS;
+    })) << d.Log();
+}
+
 TEST_P(engine_e2e, ALargeFeeCoinIsSplitAheadOfNeedAndARecoveryPaysWithOneOfTheParts)
 {
     PresignedFixture fx{Real(), {"-acceptnonstdtxn=1"}};

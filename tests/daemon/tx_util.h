@@ -79,4 +79,22 @@ inline TestOpVault MakeTestOpVault(const crypto::XOnlyPubKey& internal, const cr
     return TestOpVault{std::move(*v), std::move(reg)};
 }
 
+//! The same with an authorized recover leaf (`20 <auth> ad 20 <hash> bc`); its secret, the
+//! 32 bytes `auth_fill` (TestKey), goes in the registration.
+inline TestOpVault MakeAuthorizedTestOpVault(const crypto::XOnlyPubKey& internal, const crypto::XOnlyPubKey& trigger_pk, const Bytes& recovery_spk,
+                                             int64_t delay, uint8_t auth_fill)
+{
+    const auto auth = TestKey(auth_fill).PubKey();
+    vault::VaultSpec spec{internal, {}, recovery_spk, auth};
+    spec.leaves = {taproot::Leaf{vault::MakeRecoverLeaf(vault::RecoverySpkHash(recovery_spk), auth), 1},
+                   taproot::Leaf{vault::MakeTriggerLeaf(trigger_pk, delay), 1}};
+    auto v = vault::Vault::FromSpec(spec);
+    if (!v) throw std::runtime_error("test vault: " + v.error());
+    std::string reg = R"({"kind":"opvault","internal_key":")" + HexStr(internal.span()) + R"(","leaves":[{"script":")" +
+                      HexStr(spec.leaves[0].script) + R"(","depth":1},{"script":")" + HexStr(spec.leaves[1].script) +
+                      R"(","depth":1}],"recovery_script_pubkey":")" + HexStr(recovery_spk) + R"(","recovery_auth":")" +
+                      HexStr(Bytes(32, auth_fill)) + R"("})";
+    return TestOpVault{std::move(*v), std::move(reg)};
+}
+
 } // namespace vw::test

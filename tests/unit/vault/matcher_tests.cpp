@@ -535,6 +535,73 @@ TEST(matcher_tests, AFeeInputIsAddedAndSignedByTheFeeWallet)
     EXPECT_GE(checked, 3u);
 }
 
+TEST(matcher_tests, AuthorizedPlansOfOneKeyAreBatchedAcrossGroups)
+{
+    // Three authorized vaults under one recovery-auth key, two recovery groups, and an
+    // unauthorized one: the authorized plans become one transaction with one recovery output per
+    // group; the unauthorized plan passes through.
+    auto key = [](uint8_t b) { return *crypto::KeyPair::FromSecret(Bytes(32, b)); };
+    const auto auth = key(0x3a);
+    const auto trig = key(0x39).PubKey();
+    const Bytes rspk_a(34, 0xa1), rspk_b(34, 0xb2), rspk_u(34, 0xc3);
+    Registry reg;
+    auto add = [&](uint8_t internal, const Bytes& rspk, bool authorized) {
+        Bytes spk = rspk;
+        spk[0] = 0x51;
+        spk[1] = 0x20;
+        VaultSpec spec{key(internal).PubKey(), {}, spk, authorized ? std::optional{auth.PubKey()} : std::nullopt};
+        spec.leaves = {taproot::Leaf{MakeRecoverLeaf(RecoverySpkHash(spk), spec.recovery_auth_key), 1}, taproot::Leaf{MakeTriggerLeaf(trig, 10), 1}};
+        auto a = reg.AddOpVault(OpVaultRegistration{spec, authorized ? std::optional{key(0x3a)} : std::nullopt, "", {}, std::nullopt, std::nullopt});
+        EXPECT_TRUE(a) << (a ? "" : a.error().message);
+        TrackedUtxo u;
+        u.outpoint = OutPoint{Txid::FromUint256(Uint256::FromSpan(Bytes(32, internal))), 0};
+        u.amount = Amount{100'000 + internal};
+        u.spk = reg.Get(a->index)->opvault->ScriptPubKey();
+        u.height = 5;
+        EXPECT_TRUE(reg.TrackUtxo(a->index, u));
+        return a->index;
+    };
+    const uint32_t a1 = add(0x11, rspk_a, true), b1 = add(0x12, rspk_b, true), a2 = add(0x13, rspk_a, true), u1 = add(0x14, rspk_u, false);
+    std::vector<PlannedRecovery> plans;
+    for (uint32_t v : {a1, u1, b1, a2}) {
+        auto p = PlanVaultRecovery(reg, v);
+        ASSERT_TRUE(p) << ToString(p.error().error);
+        for (auto& x : *p) plans.push_back(std::move(x));
+    }
+    ASSERT_EQ(plans.size(), 4u);
+    const Txid unauth_txid = ComputeTxid(plans[1].tx);
+    auto merged = MergeAuthorizedPlans(reg, plans);
+    ASSERT_TRUE(merged) << ToString(merged.error().error);
+    ASSERT_EQ(merged->size(), 2u);
+    EXPECT_EQ(merged->at(0).kind, PlanKind::OpVaultUnauthorized);
+    EXPECT_EQ(ComputeTxid(merged->at(0).tx), unauth_txid) << "passed through unchanged";
+    const PlannedRecovery& m = merged->at(1);
+    EXPECT_EQ(m.kind, PlanKind::OpVaultAuthorized);
+    EXPECT_EQ(m.vaults, (std::vector<uint32_t>{a1, b1, a2}));
+    const Transaction tx{m.tx};
+    ASSERT_EQ(tx.vin().size(), 3u);
+    std::map<Bytes, Amount> paid;
+    for (const auto& o : tx.vout()) paid[o.script_pubkey] += o.value;
+    Bytes spk_a = rspk_a, spk_b = rspk_b;
+    spk_a[0] = spk_b[0] = 0x51;
+    spk_a[1] = spk_b[1] = 0x20;
+    EXPECT_EQ(paid[spk_a], Amount{100'000 + 0x11 + 100'000 + 0x13});
+    EXPECT_EQ(paid[spk_b], Amount{100'000 + 0x12});
+    // Consensus-valid as BIP-345 checks it: every input's recovery output, signatures included.
+    EXPECT_TRUE(CheckRecoveryTx(tx, m.spent).has_value());
+    // Deterministic (replacements stay valid), and one plan per key is left alone.
+    EXPECT_EQ(ComputeTxid(MergeAuthorizedPlans(reg, plans)->at(1).tx), tx.GetTxid());
+    std::vector<PlannedRecovery> single{plans[0]};
+    EXPECT_EQ(ComputeTxid(MergeAuthorizedPlans(reg, single)->at(0).tx), ComputeTxid(plans[0].tx));
+    // Under a weight limit it splits, each part a valid recovery.
+    PlanOptions small;
+    small.max_weight = Transaction{plans[0].tx}.Weight() + 10;
+    auto parts = MergeAuthorizedPlans(reg, plans, small);
+    ASSERT_TRUE(parts);
+    EXPECT_GE(parts->size(), 3u);
+    for (const auto& p : *parts) EXPECT_TRUE(CheckRecoveryTx(Transaction{p.tx}, p.spent).has_value());
+}
+
 //! What each invalid[] tx must produce. needs_prevouts: only the full checks (given the spent
 //! outputs) can see it.
 struct InvalidCase {
