@@ -292,14 +292,17 @@ Expected<void, std::string> Engine::Rebuild(RebuildScope scope, std::vector<stor
     auto txs = m_store.LoadVaultTxs();
     if (!txs) return Unexpected{txs.error().message};
     if (m_fee_wallet) m_fee_wallet->Clear();
+    std::unordered_set<Txid, HashIdHasher> stored;
     for (const auto& row : *txs) {
         auto tx = DecodeTransaction(row.tx);
         if (!tx || tx->GetTxid() != row.txid) return Unexpected{"corrupt database: vault tx at height " + std::to_string(row.height) + " does not decode to its txid"};
         auto events = vault::MatchTx(*tx, m_registry, row.height);
         Apply(*tx, row.height, nullptr, events);
         if (m_fee_wallet) m_fee_wallet->ApplyTx(*tx, row.height);
+        stored.insert(row.txid);
     }
     for (const auto& [txid, tx] : m_mempool) {
+        if (stored.contains(txid)) continue; // confirmed on our chain: its late notification is not the truth
         auto events = vault::MatchTx(tx, m_registry, std::nullopt);
         Apply(tx, std::nullopt, nullptr, events);
         if (m_fee_wallet) m_fee_wallet->ApplyTx(tx, std::nullopt);
@@ -546,9 +549,15 @@ void Engine::BlockConnected(const Block& block, int height, store::BlockBatch& b
         auto events = vault::MatchTx(tx, m_registry, height);
         const bool fee_coin = FeeWalletTouches(tx);
         if (events.empty() && !m_recoveries.contains(tx.GetTxid()) && !fee_coin) continue;
+        if (m_recent_confirmed_ids.insert(tx.GetTxid()).second) m_recent_confirmed[height].push_back(tx.GetTxid());
         batch.state.vault_txs.push_back({height, pos, bh, tx.GetTxid(), SerializeTransaction(tx)});
         Apply(tx, height, &batch.state, events);
         if (fee_coin) m_fee_wallet->ApplyTx(tx, height);
+    }
+    // A late notification comes within a few blocks at most; keep a day of them.
+    while (!m_recent_confirmed.empty() && m_recent_confirmed.begin()->first < height - 144) {
+        for (const auto& t : m_recent_confirmed.begin()->second) m_recent_confirmed_ids.erase(t);
+        m_recent_confirmed.erase(m_recent_confirmed.begin());
     }
     Evaluate(batch.state);
 }
@@ -556,6 +565,9 @@ void Engine::BlockConnected(const Block& block, int height, store::BlockBatch& b
 void Engine::BlockDisconnected(const BlockHash& hash, int height, store::BlockBatch& batch)
 {
     m_tip = height - 1;
+    for (auto it = m_recent_confirmed.lower_bound(height); it != m_recent_confirmed.end(); it = m_recent_confirmed.erase(it)) {
+        for (const auto& t : it->second) m_recent_confirmed_ids.erase(t);
+    }
     for (auto& [_, r] : m_recoveries) {
         if (r.state == "confirmed" && r.confirmed_height && *r.confirmed_height >= height) {
             // Our recovery left the chain: it is broadcast again after this batch commits.
@@ -570,6 +582,14 @@ void Engine::BlockDisconnected(const BlockHash& hash, int height, store::BlockBa
 
 void Engine::TxAddedToMempool(const Transaction& tx)
 {
+    if (m_recent_confirmed_ids.contains(tx.GetTxid())) {
+        // In a block of our chain: either a notification late for that block (not applied: it
+        // would bring spent outputs back), or the node has already disconnected the block and
+        // we have not yet: kept, so the replay after our disconnect applies it.
+        if (m_mempool_ids.insert(tx.GetTxid()).second) m_mempool.emplace_back(tx.GetTxid(), tx);
+        log::Main()->debug("mempool notification of {}, confirmed on our chain: kept, not applied", tx.GetTxid().ToString());
+        return;
+    }
     auto events = vault::MatchTx(tx, m_registry, std::nullopt);
     const bool fee_coin = FeeWalletTouches(tx);
     if (events.empty() && !fee_coin) return;
@@ -1355,57 +1375,32 @@ void Engine::CheckFeeReserve(store::StateChanges& changes)
 
 void Engine::BumpFees(store::StateChanges& changes)
 {
-    // One rung per block for every pre-signed recovery that a new block went by without.
-    std::vector<Txid> climb;
+    // Every recovery a new block went by without is replaced by one paying more: a pre-signed one
+    // by the next variant up its ladder, an OP_VAULT one by the same sweep paid by a bigger
+    // fee-wallet coin (RBF). Only a block found after the node had it could have confirmed it:
+    // not the old blocks of a catch-up, not the block whose trigger it answers.
+    std::vector<Txid> due;
     for (const auto& [txid, r] : m_recoveries) {
-        if (r.kind != "presigned" || !Unconfirmed(r) || r.trigger_txid.IsNull() || r.vault_ids.empty()) continue;
-        // Only a block found after the node had it could have confirmed it: not the old blocks
-        // of a catch-up, not the block whose trigger it answers.
+        if (!Unconfirmed(r) || r.state == "planned" || r.vault_ids.empty()) continue;
+        if (r.kind == "presigned" && r.trigger_txid.IsNull()) continue; // an emergency tx: no ladder
         auto sent = m_sent_at.find(txid);
         if (sent == m_sent_at.end() || m_tip <= sent->second) continue;
-        climb.push_back(txid);
+        due.push_back(txid);
     }
-    for (const auto& txid : climb) {
+    for (const auto& txid : due) {
         auto& row = m_recoveries.at(txid);
-        auto vid = vault::VaultId::Parse(row.vault_ids.front());
-        auto idx = vid ? m_registry.Find(*vid) : std::nullopt;
-        if (!idx) continue;
-        auto next = vault::NextPresignedVariant(m_registry, *idx, row.trigger_txid, txid);
-        if (!next) continue; // the top of the ladder: keep rebroadcasting it
-        const Transaction tx{next->tx};
-        if (m_recoveries.contains(tx.GetTxid())) continue;
-        store::RecoveryRow bumped = row;
-        bumped.txid = tx.GetTxid();
-        bumped.tx = SerializeTransaction(tx);
-        bumped.state = "planned";
-        bumped.attempts = 0;
-        bumped.last_error.clear();
-        bumped.confirmed_height.reset();
-        bumped.created_at = Now();
-        row.state = "replaced";
-        changes.recoveries.push_back(row);
-        changes.recoveries.push_back(bumped);
-        ++m_stats.fee_bumps;
-        for (const auto& id : row.vault_ids) {
-            Event(changes, "recovery.fee_bumped", id, bumped.txid.ToString(), std::nullopt,
-                  {{"replaces", txid.ToString()}, {"trigger_txid", row.trigger_txid.ToString()}, {"variant", next->variant ? json::value(*next->variant) : json::value(nullptr)}});
+        std::optional<MutableTransaction> next;
+        json::object detail{{"replaces", txid.ToString()}, {"trigger_txid", TriggerTxidJson(row.trigger_txid)}};
+        if (row.kind == "presigned") {
+            auto vid = vault::VaultId::Parse(row.vault_ids.front());
+            auto idx = vid ? m_registry.Find(*vid) : std::nullopt;
+            auto variant = idx ? vault::NextPresignedVariant(m_registry, *idx, row.trigger_txid, txid) : std::nullopt;
+            if (!variant) continue; // the top of the ladder: keep rebroadcasting it
+            detail["variant"] = variant->variant ? json::value(*variant->variant) : json::value(nullptr);
+            next = std::move(variant->tx);
+        } else {
+            next = PlanRbf(row);
         }
-        log::Main()->warn("recovery {} unconfirmed after a block: bumped to the next pre-signed variant {}", txid.ToString(), bumped.txid.ToString());
-        m_recoveries.emplace(bumped.txid, std::move(bumped));
-    }
-
-    // OP_VAULT recoveries: the same sweep, paid by a bigger fee-wallet coin (RBF), every block
-    // one goes by without it.
-    std::vector<Txid> rbf;
-    for (const auto& [txid, r] : m_recoveries) {
-        if ((r.kind != "opvault_unauthorized" && r.kind != "opvault_authorized") || !Unconfirmed(r) || r.state == "planned") continue;
-        auto sent = m_sent_at.find(txid);
-        if (sent == m_sent_at.end() || m_tip <= sent->second) continue;
-        rbf.push_back(txid);
-    }
-    for (const auto& txid : rbf) {
-        auto& row = m_recoveries.at(txid);
-        auto next = PlanRbf(row);
         if (!next) continue;
         const Transaction tx{*next};
         if (m_recoveries.contains(tx.GetTxid())) continue;
@@ -1421,11 +1416,9 @@ void Engine::BumpFees(store::StateChanges& changes)
         changes.recoveries.push_back(row);
         changes.recoveries.push_back(bumped);
         ++m_stats.fee_bumps;
-        for (const auto& id : row.vault_ids) {
-            Event(changes, "recovery.fee_bumped", id, bumped.txid.ToString(), std::nullopt,
-                  {{"replaces", txid.ToString()}, {"trigger_txid", TriggerTxidJson(row.trigger_txid)}});
-        }
-        log::Main()->warn("recovery {} unconfirmed after a block: replaced by {} with a bigger fee", txid.ToString(), bumped.txid.ToString());
+        for (const auto& id : row.vault_ids) Event(changes, "recovery.fee_bumped", id, bumped.txid.ToString(), std::nullopt, detail);
+        log::Main()->warn("recovery {} unconfirmed after a block: replaced by {} paying more ({})", txid.ToString(), bumped.txid.ToString(),
+                          row.kind == "presigned" ? "the next pre-signed variant" : "a bigger fee coin");
         m_recoveries.emplace(bumped.txid, std::move(bumped));
     }
 }

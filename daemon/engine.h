@@ -194,6 +194,11 @@ private:
     std::map<Txid, store::RecoveryRow> m_recoveries;               //!< our recoveries by txid
     std::vector<std::pair<Txid, Transaction>> m_mempool;           //!< matched mempool txs, arrival order
     std::unordered_set<Txid, HashIdHasher> m_mempool_ids;
+    //! Matched transactions of the recent blocks, by height: a mempool notification that arrives
+    //! after the block that confirmed it (ZMQ and the RPC catch-up are not ordered) must not bring
+    //! it back as unconfirmed. A disconnected block's leave the set: they may return legitimately.
+    std::map<int, std::vector<Txid>> m_recent_confirmed;
+    std::unordered_set<Txid, HashIdHasher> m_recent_confirmed_ids;
     std::vector<store::ApprovalRow> m_approvals;
     bool m_need_rebuild{false};
 

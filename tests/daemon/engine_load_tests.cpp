@@ -1,7 +1,8 @@
-// The engine's cold start (Engine::Load) from a store it wrote: the output-key cache that spares
-// the taproot tweak per opvault vault is written at registration, used at start, backfilled for
-// rows from before it existed, and a cache that does not belong to its vault stops the start with
-// a clear error instead of watching the wrong scriptPubKey.
+// The engine in process, without a node: its cold start (Engine::Load) from a store it wrote,
+// and the order of chain notifications. The output-key cache that spares the taproot tweak per
+// opvault vault is written at registration, used at start, backfilled for rows from before it
+// existed, and a cache that does not belong to its vault stops the start with a clear error
+// instead of watching the wrong scriptPubKey.
 #include "engine.h"
 #include "log.h"
 #include "process_util.h"
@@ -175,6 +176,43 @@ TEST_F(engine_load_tests, ManyVaultsLoadOnEveryCoreAndTheFirstBadRowIsNamed)
     Sql("UPDATE vaults SET registration = '{' WHERE idx = 300");
     bad = WithEngine([](Engine&) {});
     EXPECT_NE(bad.find("(row 300)"), std::string::npos) << bad;
+}
+
+TEST_F(engine_load_tests, AMempoolNotificationAfterItsBlockDoesNotBringATransactionBack)
+{
+    // ZMQ and the RPC catch-up are not ordered: the "added to the mempool" of a deposit can come
+    // after the block that confirmed it, even after the block that spent it. It must not put the
+    // spent deposit back as a live, unconfirmed UTXO (the vault could never be recovered, and a
+    // sweep would try to spend it).
+    const auto v = MakeTestOpVault(TestKey(0x10).PubKey(), TestKey(0x30).PubKey(), P2TR(0x50), 10);
+    const std::string err = WithEngine([&](Engine& e) {
+        ASSERT_TRUE(e.RegisterVault(boost::json::parse(v.registration).as_object()));
+        const Transaction deposit{Spend(OutPoint{Txid::FromUint256(Uint256::FromSpan(Bytes(32, 7))), 0}, Amount{100'000}, v.vault.ScriptPubKey())};
+        MutableTransaction thief = Spend(OutPoint{deposit.GetTxid(), 0}, Amount{90'000}, P2TR(0x66));
+        thief.vin[0].witness = {Bytes(64, 1)}; // a key-path spend: unexpected
+        auto block = [&](const Transaction& tx) {
+            Block b;
+            b.txs = {Transaction{Spend(OutPoint{}, Amount{0}, P2TR(0x01))}, tx};
+            return b;
+        };
+        store::BlockBatch b1, b2;
+        e.BlockConnected(block(deposit), 1, b1);
+        ASSERT_EQ(e.registry().Get(0)->utxos.size(), 1u);
+        e.BlockConnected(block(Transaction{thief}), 2, b2);
+        ASSERT_TRUE(e.registry().Get(0)->utxos.empty());
+        e.TxAddedToMempool(deposit); // late
+        EXPECT_TRUE(e.registry().Get(0)->utxos.empty()) << "the spent deposit came back";
+        // The same notification can also mean the node disconnected the block before we did: it
+        // was kept, and once we disconnect too (the replay after it) the deposit is in the
+        // mempool, unconfirmed, again.
+        store::BlockBatch d2, d1;
+        e.BlockDisconnected(BlockHash{}, 2, d2);
+        e.BlockDisconnected(BlockHash{}, 1, d1);
+        e.BatchCommitted(0);
+        ASSERT_EQ(e.registry().Get(0)->utxos.size(), 1u) << "a disconnected block's transaction returns";
+        EXPECT_FALSE(e.registry().Get(0)->utxos[0].height);
+    });
+    EXPECT_EQ(err, "");
 }
 
 } // namespace

@@ -918,7 +918,7 @@ TEST_P(engine_e2e, OpvaultRecoveryIsReplacedWithABiggerFeeEachBlockUntilItConfir
     fx.Generate(1);
     ASSERT_TRUE(WaitFor([&] { return Field(d.Cli({"getrecovery", third}), "state") == "confirmed"; })) << d.Log();
     EXPECT_EQ(Field(d.Cli({"getrecovery", second}), "state"), "replaced");
-    EXPECT_EQ(Field(d.Cli({"getvault", Field(reg, "vault_id")}), "state"), "recovered");
+    EXPECT_EQ(Field(d.Cli({"getvault", Field(reg, "vault_id")}), "state"), "recovered") << json::serialize(d.Cli({"getvault", Field(reg, "vault_id")}));
     const auto types = EventTypes(d);
     EXPECT_EQ(std::count(types.begin(), types.end(), "recovery.fee_bumped"), 2) << json::serialize(json::value_from(types));
     // The coins of the replaced transactions are the wallet's again.
