@@ -665,6 +665,30 @@ Transaction PayFromCoinbase(PresignedFixture& fx, int height, Amount amount, con
     return tx;
 }
 
+//! Whether the node enforces OP_VAULT (getdeploymentinfo lists the vault deployment active).
+bool NodeEnforcesOpVault(TestNode& node)
+{
+    const json::value dep = node.Call("getdeploymentinfo");
+    const auto* vault = dep.at("deployments").as_object().if_contains("vault");
+    return vault && vault->at("active").as_bool();
+}
+
+//! The daemon's extra flags for OP_VAULT vaults: the simulator checks no scripts, so it says it
+//! does not enforce OP_VAULT and the daemon is told to allow them (a real node must enforce it).
+std::vector<std::string> OpvaultDaemonArgs(bool real) { return real ? std::vector<std::string>{} : std::vector<std::string>{"--allowunenforcedopvault"}; }
+
+//! A thief's trigger of vault v's UTXO deposit (worth value) to a withdrawal of their own.
+Transaction ThiefTrigger(const vault::Vault& v, const OutPoint& deposit, Amount value, const crypto::KeyPair& trigger_key)
+{
+    vault::TriggerRequest tr;
+    tr.deposit = deposit;
+    tr.deposit_value = value;
+    tr.ctv_hash = ctv::TemplateHash(vault::WithdrawalTemplate(10, value - Amount{5'000}, P2TR(0xee)), 0);
+    auto trig = vault::BuildTrigger(v, tr, trigger_key);
+    if (!trig) throw std::runtime_error("trigger: " + trig.error());
+    return Transaction{*trig};
+}
+
 std::vector<std::string> EventTypes(const Daemon& d)
 {
     std::vector<std::string> out;
@@ -791,14 +815,8 @@ TEST_P(engine_e2e, FeeWalletIsCreatedFundedReportedAndKeptAcrossRestarts)
 TEST_P(engine_e2e, OpvaultRecoveryPaysItsFeeFromTheFeeWallet)
 {
     PresignedFixture fx{Real(), {"-acceptnonstdtxn=1"}};
-    std::vector<std::string> extra;
-    if (Real()) {
-        const json::value dep = fx.node->Call("getdeploymentinfo");
-        const auto* vault = dep.at("deployments").as_object().if_contains("vault");
-        if (!vault || !vault->at("active").as_bool()) GTEST_SKIP() << "this node does not enforce OP_VAULT";
-    } else {
-        extra.push_back("--allowunenforcedopvault"); // the simulator checks no scripts
-    }
+    if (Real() && !NodeEnforcesOpVault(*fx.node)) GTEST_SKIP() << "this node does not enforce OP_VAULT";
+    std::vector<std::string> extra = OpvaultDaemonArgs(Real());
     const auto trigger_key = TestKey(0x32);
     const Bytes recovery_spk = P2TR(0xcd);
     const TestOpVault tv = MakeTestOpVault(TestKey(0x31).PubKey(), trigger_key.PubKey(), recovery_spk, 10, "fee");
@@ -819,14 +837,7 @@ TEST_P(engine_e2e, OpvaultRecoveryPaysItsFeeFromTheFeeWallet)
     fx.Generate(1);
     ASSERT_TRUE(WaitFor([&] { return Field(d.Cli({"getfeewallet"}), "balance") == "930000"; })) << d.Log();
     // The thief's trigger, mined directly (it pays no fee: OP_VAULT preserves the vault's value).
-    const auto w = vault::WithdrawalTemplate(10, value - Amount{5'000}, P2TR(0xee));
-    vault::TriggerRequest tr;
-    tr.deposit = {deposit.GetTxid(), 0};
-    tr.deposit_value = value;
-    tr.ctv_hash = ctv::TemplateHash(w, 0);
-    auto trig = vault::BuildTrigger(*v, tr, trigger_key);
-    ASSERT_TRUE(trig) << trig.error();
-    const Transaction trigger{*trig};
+    const Transaction trigger = ThiefTrigger(*v, {deposit.GetTxid(), 0}, value, trigger_key);
     fx.node->Call("generateblock", {AnyoneCanSpendAddress(), json::array{json::string(HexStr(SerializeTransaction(trigger)))}});
     // The recovery: the trigger output plus the smallest fee coin that pays the fallback rate
     // (20 sat/vB x ~190 vB), all of it as fee; recovery output = the vault's value, and the anchor.
@@ -857,14 +868,8 @@ TEST_P(engine_e2e, OpvaultRecoveryPaysItsFeeFromTheFeeWallet)
 TEST_P(engine_e2e, OpvaultRecoveryIsReplacedWithABiggerFeeEachBlockUntilItConfirms)
 {
     PresignedFixture fx{Real(), {"-acceptnonstdtxn=1"}};
-    std::vector<std::string> extra;
-    if (Real()) {
-        const json::value dep = fx.node->Call("getdeploymentinfo");
-        const auto* vault = dep.at("deployments").as_object().if_contains("vault");
-        if (!vault || !vault->at("active").as_bool()) GTEST_SKIP() << "this node does not enforce OP_VAULT";
-    } else {
-        extra.push_back("--allowunenforcedopvault");
-    }
+    if (Real() && !NodeEnforcesOpVault(*fx.node)) GTEST_SKIP() << "this node does not enforce OP_VAULT";
+    std::vector<std::string> extra = OpvaultDaemonArgs(Real());
     const auto trigger_key = TestKey(0x36);
     const Bytes recovery_spk = P2TR(0xce);
     const TestOpVault tv = MakeTestOpVault(TestKey(0x35).PubKey(), trigger_key.PubKey(), recovery_spk, 10, "rbf");
@@ -883,13 +888,7 @@ TEST_P(engine_e2e, OpvaultRecoveryIsReplacedWithABiggerFeeEachBlockUntilItConfir
     fx.node->Call("sendrawtransaction", {HexStr(SerializeTransaction(deposit))});
     fx.Generate(1);
     ASSERT_TRUE(WaitFor([&] { return Field(d.Cli({"getfeewallet"}), "balance") == "180000"; })) << d.Log();
-    vault::TriggerRequest tr;
-    tr.deposit = {deposit.GetTxid(), 0};
-    tr.deposit_value = value;
-    tr.ctv_hash = ctv::TemplateHash(vault::WithdrawalTemplate(10, value - Amount{5'000}, P2TR(0xee)), 0);
-    auto trig = vault::BuildTrigger(tv.vault, tr, trigger_key);
-    ASSERT_TRUE(trig) << trig.error();
-    const Transaction trigger{*trig};
+    const Transaction trigger = ThiefTrigger(tv.vault, {deposit.GetTxid(), 0}, value, trigger_key);
     fx.node->Call("generateblock", {AnyoneCanSpendAddress(), json::array{json::string(HexStr(SerializeTransaction(trigger)))}});
     // Paid by the smallest coin that covers the fallback rate, then by the next bigger coin after
     // each block that leaves it out (a miner that ignores it), each replacing the one before.
@@ -930,14 +929,8 @@ TEST_P(engine_e2e, AuthorizedSweepsOfSeveralGroupsTriggeredTogetherShareOneTrans
     // Six vaults in three recovery groups under one recovery-auth key, each triggered by its own
     // transaction, all in one block: one recovery, one output per group, one fee coin; confirmed.
     PresignedFixture fx{Real(), {"-acceptnonstdtxn=1"}};
-    std::vector<std::string> extra;
-    if (Real()) {
-        const json::value dep = fx.node->Call("getdeploymentinfo");
-        const auto* vault = dep.at("deployments").as_object().if_contains("vault");
-        if (!vault || !vault->at("active").as_bool()) GTEST_SKIP() << "this node does not enforce OP_VAULT";
-    } else {
-        extra.push_back("--allowunenforcedopvault");
-    }
+    if (Real() && !NodeEnforcesOpVault(*fx.node)) GTEST_SKIP() << "this node does not enforce OP_VAULT";
+    std::vector<std::string> extra = OpvaultDaemonArgs(Real());
     constexpr size_t VAULTS = 6, GROUPS = 3;
     const auto trigger_key = TestKey(0x39);
     const std::array<Bytes, GROUPS> recovery_spks{P2TR(0xe0), P2TR(0xe1), P2TR(0xe2)};
@@ -969,13 +962,7 @@ TEST_P(engine_e2e, AuthorizedSweepsOfSeveralGroupsTriggeredTogetherShareOneTrans
     json::array triggers;
     std::set<OutPoint> trigger_outputs;
     for (size_t i = 0; i < VAULTS; ++i) {
-        vault::TriggerRequest tr;
-        tr.deposit = {deposit.GetTxid(), static_cast<uint32_t>(i + 1)};
-        tr.deposit_value = value;
-        tr.ctv_hash = ctv::TemplateHash(vault::WithdrawalTemplate(10, value - Amount{5'000}, P2TR(0xee)), 0);
-        auto trig = vault::BuildTrigger(vs[i].vault, tr, trigger_key);
-        ASSERT_TRUE(trig) << trig.error();
-        const Transaction t{*trig};
+        const Transaction t = ThiefTrigger(vs[i].vault, {deposit.GetTxid(), static_cast<uint32_t>(i + 1)}, value, trigger_key);
         triggers.emplace_back(HexStr(SerializeTransaction(t)));
         trigger_outputs.insert({t.GetTxid(), 0});
     }
@@ -1012,14 +999,9 @@ TEST_P(engine_e2e, AuthorizedSweepsOfSeveralGroupsTriggeredTogetherShareOneTrans
 TEST_P(engine_e2e, ALargeFeeCoinIsSplitAheadOfNeedAndARecoveryPaysWithOneOfTheParts)
 {
     PresignedFixture fx{Real(), {"-acceptnonstdtxn=1"}};
-    std::vector<std::string> extra{"--feewalletcoins=4"};
-    if (Real()) {
-        const json::value dep = fx.node->Call("getdeploymentinfo");
-        const auto* vault = dep.at("deployments").as_object().if_contains("vault");
-        if (!vault || !vault->at("active").as_bool()) GTEST_SKIP() << "this node does not enforce OP_VAULT";
-    } else {
-        extra.push_back("--allowunenforcedopvault");
-    }
+    if (Real() && !NodeEnforcesOpVault(*fx.node)) GTEST_SKIP() << "this node does not enforce OP_VAULT";
+    std::vector<std::string> extra = OpvaultDaemonArgs(Real());
+    extra.push_back("--feewalletcoins=4");
     const auto trigger_key = TestKey(0x38);
     const TestOpVault tv = MakeTestOpVault(TestKey(0x37).PubKey(), trigger_key.PubKey(), P2TR(0xcf), 10, "split");
     Daemon d(fx.dir / "vw", FreePort(), fx.NodePort(), extra);
@@ -1056,13 +1038,8 @@ TEST_P(engine_e2e, ALargeFeeCoinIsSplitAheadOfNeedAndARecoveryPaysWithOneOfThePa
     const Transaction deposit{Spend({fx.funding.GetTxid(), 0}, value, tv.vault.ScriptPubKey())};
     fx.node->Call("sendrawtransaction", {HexStr(SerializeTransaction(deposit))});
     fx.Generate(1);
-    vault::TriggerRequest tr;
-    tr.deposit = {deposit.GetTxid(), 0};
-    tr.deposit_value = value;
-    tr.ctv_hash = ctv::TemplateHash(vault::WithdrawalTemplate(10, value - Amount{5'000}, P2TR(0xee)), 0);
-    auto trig = vault::BuildTrigger(tv.vault, tr, trigger_key);
-    ASSERT_TRUE(trig) << trig.error();
-    fx.node->Call("generateblock", {AnyoneCanSpendAddress(), json::array{json::string(HexStr(SerializeTransaction(Transaction{*trig})))}});
+    const Transaction trigger = ThiefTrigger(tv.vault, {deposit.GetTxid(), 0}, value, trigger_key);
+    fx.node->Call("generateblock", {AnyoneCanSpendAddress(), json::array{json::string(HexStr(SerializeTransaction(trigger)))}});
     std::string rtxid;
     ASSERT_TRUE(WaitFor([&] {
         const auto r = d.Cli({"listrecoveries"});
@@ -1085,14 +1062,8 @@ TEST_P(engine_e2e, OpvaultMassExitIsRecoveredInOneTransactionPerGroup)
     // 24 vaults in two recovery groups, all triggered by a thief in one block: the daemon answers
     // with one sweep per group (every trigger output of the group, one fee coin), both confirm.
     PresignedFixture fx{Real(), {"-acceptnonstdtxn=1"}};
-    std::vector<std::string> extra;
-    if (Real()) {
-        const json::value dep = fx.node->Call("getdeploymentinfo");
-        const auto* vault = dep.at("deployments").as_object().if_contains("vault");
-        if (!vault || !vault->at("active").as_bool()) GTEST_SKIP() << "this node does not enforce OP_VAULT";
-    } else {
-        extra.push_back("--allowunenforcedopvault"); // the simulator checks no scripts
-    }
+    if (Real() && !NodeEnforcesOpVault(*fx.node)) GTEST_SKIP() << "this node does not enforce OP_VAULT";
+    std::vector<std::string> extra = OpvaultDaemonArgs(Real());
     constexpr size_t VAULTS = 24, GROUPS = 2;
     const auto trigger_key = TestKey(0x34);
     const std::array<Bytes, GROUPS> recovery_spks{P2TR(0xd0), P2TR(0xd1)};
@@ -1127,13 +1098,7 @@ TEST_P(engine_e2e, OpvaultMassExitIsRecoveredInOneTransactionPerGroup)
     json::array triggers;
     std::set<OutPoint> trigger_outputs;
     for (size_t i = 0; i < VAULTS; ++i) {
-        vault::TriggerRequest tr;
-        tr.deposit = {deposit.GetTxid(), static_cast<uint32_t>(i + 1)};
-        tr.deposit_value = value;
-        tr.ctv_hash = ctv::TemplateHash(vault::WithdrawalTemplate(10, value - Amount{5'000}, P2TR(0xee)), 0);
-        auto trig = vault::BuildTrigger(vs[i].vault, tr, trigger_key);
-        ASSERT_TRUE(trig) << trig.error();
-        const Transaction t{*trig};
+        const Transaction t = ThiefTrigger(vs[i].vault, {deposit.GetTxid(), static_cast<uint32_t>(i + 1)}, value, trigger_key);
         triggers.emplace_back(HexStr(SerializeTransaction(t)));
         trigger_outputs.insert({t.GetTxid(), 0});
     }
@@ -1220,13 +1185,7 @@ TEST_P(engine_e2e, FeeWalletRunsDryAndTheAlertFires)
     // Both vaults triggered in one block: each group's recovery takes a coin.
     json::array txs;
     for (size_t g = 0; g < 2; ++g) {
-        vault::TriggerRequest tr;
-        tr.deposit = {deposits[g].GetTxid(), 0};
-        tr.deposit_value = deposits[g].vout()[0].value;
-        tr.ctv_hash = ctv::TemplateHash(vault::WithdrawalTemplate(10, tr.deposit_value - Amount{5'000}, P2TR(0xee)), 0);
-        auto t = vault::BuildTrigger(vs[g], tr, trigger_key);
-        ASSERT_TRUE(t) << t.error();
-        txs.emplace_back(HexStr(SerializeTransaction(Transaction{*t})));
+        txs.emplace_back(HexStr(SerializeTransaction(ThiefTrigger(vs[g], {deposits[g].GetTxid(), 0}, deposits[g].vout()[0].value, trigger_key))));
     }
     fx.node->Call("generateblock", {AnyoneCanSpendAddress(), txs});
     ASSERT_TRUE(WaitFor([&] {
@@ -1295,9 +1254,7 @@ TEST_P(engine_e2e, OpvaultFlowWhenTheNodeEnforcesIt)
 {
     if (!Real()) GTEST_SKIP() << "the simulator keeps a 0.1 sat/vB relay minimum; OP_VAULT triggers and unauthorized recoveries are zero-fee";
     PresignedFixture fx{Real()};
-    const json::value dep = fx.node->Call("getdeploymentinfo");
-    const auto* vault = dep.at("deployments").as_object().if_contains("vault");
-    if (!vault || !vault->at("active").as_bool()) GTEST_SKIP() << "this node does not enforce OP_VAULT";
+    if (!NodeEnforcesOpVault(*fx.node)) GTEST_SKIP() << "this node does not enforce OP_VAULT";
 
     // The owner's vault: recover leaf + trigger leaf (delay 10) under an internal key.
     const auto trigger_key = TestKey(0x22);
@@ -1325,14 +1282,7 @@ TEST_P(engine_e2e, OpvaultFlowWhenTheNodeEnforcesIt)
     })) << d.Log();
 
     // The thief's trigger, to a withdrawal template of their own.
-    const auto w = vault::WithdrawalTemplate(10, value - Amount{5'000}, P2TR(0xee));
-    vault::TriggerRequest tr;
-    tr.deposit = {deposit.GetTxid(), 0};
-    tr.deposit_value = value;
-    tr.ctv_hash = ctv::TemplateHash(w, 0);
-    auto trig = vault::BuildTrigger(*v, tr, trigger_key);
-    ASSERT_TRUE(trig) << trig.error();
-    const Transaction trigger{*trig};
+    const Transaction trigger = ThiefTrigger(*v, {deposit.GetTxid(), 0}, value, trigger_key);
     fx.node->Call("sendrawtransaction", {HexStr(SerializeTransaction(trigger))});
     const int64_t trigger_height = fx.node->Call("getblockcount").as_int64() + 1;
 
