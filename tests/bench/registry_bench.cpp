@@ -150,37 +150,35 @@ int main(int argc, char** argv)
         }
     }
 
-    // Cold starts, timed load_runs times on the same database; the best is printed.
+    // Cold starts, timed load_runs times on the same database; the best is printed, the last
+    // engine is kept for the memory figures.
     double load_s = 1e9;
+    size_t heap0 = 0;
+    auto cold_start = [&](auto&& with_engine) -> bool {
+        auto st = store::OpenSqliteStore(db2);
+        if (!st) return false;
+        heap0 = HeapInUse();
+        const auto t0 = Clock::now();
+        daemon::Engine engine{io.get_executor(), rpc, **st, eo};
+        if (auto r = engine.Load(); !r) {
+            std::cerr << r.error() << "\n";
+            return false;
+        }
+        load_s = std::min(load_s, Seconds(Clock::now() - t0));
+        with_engine(engine);
+        return true;
+    };
     for (int run = 1; run < load_runs; ++run) {
-        auto st = store::OpenSqliteStore(db2);
-        if (!st) return 1;
-        const auto t0 = Clock::now();
-        daemon::Engine engine{io.get_executor(), rpc, **st, eo};
-        if (auto r = engine.Load(); !r) {
-            std::cerr << r.error() << "\n";
-            return 1;
-        }
-        load_s = std::min(load_s, Seconds(Clock::now() - t0));
+        if (!cold_start([](daemon::Engine&) {})) return 1;
     }
-    const size_t heap0 = HeapInUse();
     size_t index_bytes = 0, vaults = 0;
-    {
-        auto st = store::OpenSqliteStore(db2);
-        if (!st) return 1;
-        const auto t0 = Clock::now();
-        daemon::Engine engine{io.get_executor(), rpc, **st, eo};
-        if (auto r = engine.Load(); !r) {
-            std::cerr << r.error() << "\n";
-            return 1;
-        }
-        load_s = std::min(load_s, Seconds(Clock::now() - t0));
+    const bool ok = cold_start([&](daemon::Engine& engine) {
         const size_t heap1 = HeapInUse();
         vaults = engine.registry().size();
         index_bytes = engine.registry().index().MemoryUsage();
         std::printf("==== vw_bench_registry (%s) ====\n", quick ? "quick" : "full");
         std::printf("vaults                       : %zu (opvault, 2 leaves each)\n", vaults);
-        std::printf("registration (RPC handler)   : %.0f vaults/s (target > 5000) %s   [parse + validate + one SQLite commit per vault]\n",
+        std::printf("registration, one at a time  : %.0f vaults/s (target > 5000) %s   [one client, one SQLite commit each; concurrent calls share one: vw_bench_rpc]\n",
                     static_cast<double>(*single_n) / reg_s, static_cast<double>(*single_n) / reg_s > 5000 ? "OK" : "UNDER");
         std::printf("registration, 1000 per call  : %.0f vaults/s (target > 5000) %s   [registervaults: one SQLite commit per call]\n",
                     static_cast<double>(n) / batch_s, static_cast<double>(n) / batch_s > 5000 ? "OK" : "UNDER");
@@ -189,10 +187,11 @@ int main(int argc, char** argv)
                     per_million < 5 ? "OK" : "OVER");
         std::printf("engine heap per vault        : %.1f bytes (records, specs, trees, index)\n",
                     static_cast<double>(heap1 - heap0) / static_cast<double>(vaults));
-        std::printf("index memory per vault       : %.1f bytes (target < 256) %s\n",
+        std::printf("index memory per vault       : %.1f bytes (target < 256) %s%s\n",
                     static_cast<double>(index_bytes) / static_cast<double>(vaults),
-                    static_cast<double>(index_bytes) / static_cast<double>(vaults) < 256 ? "OK" : "OVER");
-    }
+                    static_cast<double>(index_bytes) / static_cast<double>(vaults) < 256 ? "OK" : "OVER",
+                    vaults < 50'000 ? "   [below ~50,000 vaults the index's fixed-size chunks dominate]" : "");
+    });
     std::filesystem::remove_all(dir);
-    return vaults == n ? 0 : 1;
+    return ok && vaults == n ? 0 : 1;
 }

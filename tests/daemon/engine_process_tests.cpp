@@ -689,6 +689,36 @@ Transaction ThiefTrigger(const vault::Vault& v, const OutPoint& deposit, Amount 
     return Transaction{*trig};
 }
 
+//! One transaction paying value into each vault (outputs 1..n), from the coinbase of block
+//! `height`; sent, not mined.
+Transaction DepositIntoEach(PresignedFixture& fx, int height, const std::vector<TestOpVault>& vs, Amount value)
+{
+    const std::string hash{fx.node->Call("getblockhash", {height}).as_string()};
+    const auto block = DecodeBlock(*ParseHex(std::string_view{fx.node->Call("getblock", {hash, 0}).as_string()}));
+    const Transaction& cb = block->txs.at(0);
+    MutableTransaction m = Spend({cb.GetTxid(), 0}, cb.vout().at(0).value - Amount{value.sats() * static_cast<int64_t>(vs.size())} - Amount{50'000}, AnyoneCanSpend());
+    for (const auto& v : vs) m.vout.push_back({value, v.vault.ScriptPubKey()});
+    const Transaction deposit{m};
+    fx.node->Call("sendrawtransaction", {HexStr(SerializeTransaction(deposit))});
+    return deposit;
+}
+
+//! A thief triggers every vault's deposit (DepositIntoEach), all mined in one block.
+//! Returns: the trigger outputs.
+std::set<OutPoint> TriggerEachInOneBlock(PresignedFixture& fx, const std::vector<TestOpVault>& vs, const Transaction& deposit, Amount value,
+                                         const crypto::KeyPair& trigger_key)
+{
+    json::array triggers;
+    std::set<OutPoint> outputs;
+    for (size_t i = 0; i < vs.size(); ++i) {
+        const Transaction t = ThiefTrigger(vs[i].vault, {deposit.GetTxid(), static_cast<uint32_t>(i + 1)}, value, trigger_key);
+        triggers.emplace_back(HexStr(SerializeTransaction(t)));
+        outputs.insert({t.GetTxid(), 0});
+    }
+    fx.node->Call("generateblock", {AnyoneCanSpendAddress(), triggers});
+    return outputs;
+}
+
 std::vector<std::string> EventTypes(const Daemon& d)
 {
     std::vector<std::string> out;
@@ -950,23 +980,10 @@ TEST_P(engine_e2e, AuthorizedSweepsOfSeveralGroupsTriggeredTogetherShareOneTrans
     const Bytes fee_spk = *ParseHex(Field(d.Cli({"getfeewallet"}), "script_pubkey"));
     const Transaction coin = PayFromCoinbase(fx, 2, Amount{200'000}, fee_spk);
     const Amount value{1'000'000};
-    const std::string cb_hash{fx.node->Call("getblockhash", {5}).as_string()};
-    const auto cb_block = DecodeBlock(*ParseHex(std::string_view{fx.node->Call("getblock", {cb_hash, 0}).as_string()}));
-    const Transaction& cb = cb_block->txs.at(0);
-    MutableTransaction dm = Spend({cb.GetTxid(), 0}, cb.vout().at(0).value - Amount{value.sats() * static_cast<int64_t>(VAULTS)} - Amount{50'000}, AnyoneCanSpend());
-    for (const auto& v : vs) dm.vout.push_back({value, v.vault.ScriptPubKey()});
-    const Transaction deposit{dm};
-    fx.node->Call("sendrawtransaction", {HexStr(SerializeTransaction(deposit))});
+    const Transaction deposit = DepositIntoEach(fx, 5, vs, value);
     fx.Generate(1);
     ASSERT_TRUE(WaitFor([&] { return Field(d.Cli({"getfeewallet"}), "balance") == "200000"; })) << d.Log();
-    json::array triggers;
-    std::set<OutPoint> trigger_outputs;
-    for (size_t i = 0; i < VAULTS; ++i) {
-        const Transaction t = ThiefTrigger(vs[i].vault, {deposit.GetTxid(), static_cast<uint32_t>(i + 1)}, value, trigger_key);
-        triggers.emplace_back(HexStr(SerializeTransaction(t)));
-        trigger_outputs.insert({t.GetTxid(), 0});
-    }
-    fx.node->Call("generateblock", {AnyoneCanSpendAddress(), triggers});
+    const std::set<OutPoint> trigger_outputs = TriggerEachInOneBlock(fx, vs, deposit, value, trigger_key);
     std::string rtxid;
     ASSERT_TRUE(WaitFor([&] {
         const auto r = d.Cli({"listrecoveries"});
@@ -1085,24 +1102,11 @@ TEST_P(engine_e2e, OpvaultMassExitIsRecoveredInOneTransactionPerGroup)
     PayFromCoinbase(fx, 2, Amount{60'000}, fee_spk);
     PayFromCoinbase(fx, 3, Amount{70'000}, fee_spk);
     const Amount value{1'000'000};
-    const std::string cb_hash{fx.node->Call("getblockhash", {4}).as_string()};
-    const auto cb_block = DecodeBlock(*ParseHex(std::string_view{fx.node->Call("getblock", {cb_hash, 0}).as_string()}));
-    const Transaction& cb = cb_block->txs.at(0);
-    MutableTransaction dm = Spend({cb.GetTxid(), 0}, cb.vout().at(0).value - Amount{value.sats() * static_cast<int64_t>(VAULTS)} - Amount{50'000}, AnyoneCanSpend());
-    for (const auto& v : vs) dm.vout.push_back({value, v.vault.ScriptPubKey()});
-    const Transaction deposit{dm};
-    fx.node->Call("sendrawtransaction", {HexStr(SerializeTransaction(deposit))});
+    const Transaction deposit = DepositIntoEach(fx, 4, vs, value);
     fx.Generate(1);
     ASSERT_TRUE(WaitFor([&] { return Field(d.Cli({"getfeewallet"}), "balance") == "130000"; })) << d.Log();
     // The thief triggers every vault, all in one block.
-    json::array triggers;
-    std::set<OutPoint> trigger_outputs;
-    for (size_t i = 0; i < VAULTS; ++i) {
-        const Transaction t = ThiefTrigger(vs[i].vault, {deposit.GetTxid(), static_cast<uint32_t>(i + 1)}, value, trigger_key);
-        triggers.emplace_back(HexStr(SerializeTransaction(t)));
-        trigger_outputs.insert({t.GetTxid(), 0});
-    }
-    fx.node->Call("generateblock", {AnyoneCanSpendAddress(), triggers});
+    const std::set<OutPoint> trigger_outputs = TriggerEachInOneBlock(fx, vs, deposit, value, trigger_key);
     // Every trigger is answered by the sweep of its group: two transactions, each with the 12
     // trigger outputs of its group and one fee coin, paying the group's recovery scriptPubKey.
     std::set<std::string> rtxids;
