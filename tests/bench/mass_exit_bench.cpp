@@ -95,6 +95,8 @@ int main(int argc, char** argv)
 
     proc::Vaultwatchd vw(VW_VAULTWATCHD_PATH, dir.path() / "vw");
     vw.node_args = {"--bitcoind.rpcport=" + std::to_string(node.RpcPort()), "--bitcoind.rpcuser=u", "--bitcoind.rpcpassword=p"};
+    // The bench funds one coin per expected sweep itself and counts them: no split ahead of need.
+    vw.extra_args = {"--feewalletcoins=0"};
     vw.Start();
     const proc::SyncRpc rpc(vw.port(), vw.NetDir() / ".cookie");
     auto caught_up = [&] {
