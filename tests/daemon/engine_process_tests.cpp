@@ -719,6 +719,23 @@ std::set<OutPoint> TriggerEachInOneBlock(PresignedFixture& fx, const std::vector
     return outputs;
 }
 
+//! The txid of the first recovery the daemon lists, once the node has it in its mempool; else "".
+std::string FirstRecoveryInMempool(Daemon& d, PresignedFixture& fx)
+{
+    const auto r = d.Cli({"listrecoveries"});
+    if (!r.is_object() || r.at("recoveries").as_array().empty()) return "";
+    const std::string txid = Field(r.at("recoveries").as_array()[0], "txid");
+    return fx.InMempool(*Txid::FromHex(txid)) ? txid : "";
+}
+
+//! A recovery's transaction as the daemon keeps it.
+std::optional<Transaction> RecoveryTx(Daemon& d, const std::string& txid)
+{
+    auto tx = DecodeTransactionHex(std::string(d.Cli({"getrecovery", txid}).at("hex").as_string()));
+    if (!tx) return std::nullopt;
+    return std::move(*tx);
+}
+
 std::vector<std::string> EventTypes(const Daemon& d)
 {
     std::vector<std::string> out;
@@ -872,13 +889,8 @@ TEST_P(engine_e2e, OpvaultRecoveryPaysItsFeeFromTheFeeWallet)
     // The recovery: the trigger output plus the smallest fee coin that pays the fallback rate
     // (20 sat/vB x ~190 vB), all of it as fee; recovery output = the vault's value, and the anchor.
     std::string rtxid;
-    ASSERT_TRUE(WaitFor([&] {
-        const auto r = d.Cli({"listrecoveries"});
-        if (!r.is_object() || r.at("recoveries").as_array().empty()) return false;
-        rtxid = Field(r.at("recoveries").as_array()[0], "txid");
-        return fx.InMempool(*Txid::FromHex(rtxid));
-    })) << d.Log();
-    auto rtx = DecodeTransactionHex(std::string(d.Cli({"getrecovery", rtxid}).at("hex").as_string()));
+    ASSERT_TRUE(WaitFor([&] { return !(rtxid = FirstRecoveryInMempool(d, fx)).empty(); })) << d.Log();
+    auto rtx = RecoveryTx(d, rtxid);
     ASSERT_TRUE(rtx);
     ASSERT_EQ(rtx->vin().size(), 2u);
     EXPECT_EQ(rtx->vin()[0].prevout, (OutPoint{trigger.GetTxid(), 0}));
@@ -927,7 +939,7 @@ TEST_P(engine_e2e, OpvaultRecoveryIsReplacedWithABiggerFeeEachBlockUntilItConfir
         if (!r.is_object()) return "";
         for (const auto& x : r.at("recoveries").as_array()) {
             const std::string t = Field(x, "txid");
-            auto rtx = DecodeTransactionHex(std::string(d.Cli({"getrecovery", t}).at("hex").as_string()));
+            auto rtx = RecoveryTx(d, t);
             if (!rtx || rtx->vin().size() != 2 || rtx->vin()[1].prevout != OutPoint{coin.GetTxid(), 0}) continue;
             EXPECT_EQ(rtx->vin()[0].prevout, (OutPoint{trigger.GetTxid(), 0}));
             EXPECT_EQ(rtx->vout()[0].value, value);
@@ -985,14 +997,9 @@ TEST_P(engine_e2e, AuthorizedSweepsOfSeveralGroupsTriggeredTogetherShareOneTrans
     ASSERT_TRUE(WaitFor([&] { return Field(d.Cli({"getfeewallet"}), "balance") == "200000"; })) << d.Log();
     const std::set<OutPoint> trigger_outputs = TriggerEachInOneBlock(fx, vs, deposit, value, trigger_key);
     std::string rtxid;
-    ASSERT_TRUE(WaitFor([&] {
-        const auto r = d.Cli({"listrecoveries"});
-        if (!r.is_object() || r.at("recoveries").as_array().empty()) return false;
-        rtxid = Field(r.at("recoveries").as_array()[0], "txid");
-        return fx.InMempool(*Txid::FromHex(rtxid));
-    })) << d.Log();
+    ASSERT_TRUE(WaitFor([&] { return !(rtxid = FirstRecoveryInMempool(d, fx)).empty(); })) << d.Log();
     ASSERT_EQ(d.Cli({"listrecoveries"}).at("recoveries").as_array().size(), 1u) << json::serialize(d.Cli({"listrecoveries"}));
-    auto rtx = DecodeTransactionHex(std::string(d.Cli({"getrecovery", rtxid}).at("hex").as_string()));
+    auto rtx = RecoveryTx(d, rtxid);
     ASSERT_TRUE(rtx);
     std::set<OutPoint> swept;
     bool fee_in = false;
@@ -1058,13 +1065,8 @@ TEST_P(engine_e2e, ALargeFeeCoinIsSplitAheadOfNeedAndARecoveryPaysWithOneOfThePa
     const Transaction trigger = ThiefTrigger(tv.vault, {deposit.GetTxid(), 0}, value, trigger_key);
     fx.node->Call("generateblock", {AnyoneCanSpendAddress(), json::array{json::string(HexStr(SerializeTransaction(trigger)))}});
     std::string rtxid;
-    ASSERT_TRUE(WaitFor([&] {
-        const auto r = d.Cli({"listrecoveries"});
-        if (!r.is_object() || r.at("recoveries").as_array().empty()) return false;
-        rtxid = Field(r.at("recoveries").as_array()[0], "txid");
-        return fx.InMempool(*Txid::FromHex(rtxid));
-    })) << d.Log();
-    auto rtx = DecodeTransactionHex(std::string(d.Cli({"getrecovery", rtxid}).at("hex").as_string()));
+    ASSERT_TRUE(WaitFor([&] { return !(rtxid = FirstRecoveryInMempool(d, fx)).empty(); })) << d.Log();
+    auto rtx = RecoveryTx(d, rtxid);
     ASSERT_TRUE(rtx);
     ASSERT_EQ(rtx->vin().size(), 2u);
     EXPECT_EQ(rtx->vin()[1].prevout.txid.ToString(), split_txid);
@@ -1125,7 +1127,7 @@ TEST_P(engine_e2e, OpvaultMassExitIsRecoveredInOneTransactionPerGroup)
     std::set<OutPoint> swept;
     std::set<Bytes> paid;
     for (const auto& t : rtxids) {
-        auto rtx = DecodeTransactionHex(std::string(d.Cli({"getrecovery", t}).at("hex").as_string()));
+        auto rtx = RecoveryTx(d, t);
         ASSERT_TRUE(rtx);
         EXPECT_EQ(rtx->vin().size(), VAULTS / GROUPS + 1);
         for (const auto& in : rtx->vin()) {
@@ -1292,12 +1294,7 @@ TEST_P(engine_e2e, OpvaultFlowWhenTheNodeEnforcesIt)
 
     // Our recovery reaches the node's mempool and confirms long before the delay ends.
     std::string rtxid;
-    ASSERT_TRUE(WaitFor([&] {
-        const auto r = d.Cli({"listrecoveries"});
-        if (!r.is_object() || r.at("recoveries").as_array().empty()) return false;
-        rtxid = Field(r.at("recoveries").as_array()[0], "txid");
-        return fx.InMempool(*Txid::FromHex(rtxid));
-    })) << d.Log();
+    ASSERT_TRUE(WaitFor([&] { return !(rtxid = FirstRecoveryInMempool(d, fx)).empty(); })) << d.Log();
     const auto rec = d.Cli({"getrecovery", rtxid});
     EXPECT_EQ(Field(rec, "kind"), "opvault_unauthorized");
     auto rtx = DecodeTransactionHex(std::string(rec.at("hex").as_string()));
