@@ -275,25 +275,11 @@ public:
 
     Expected<std::optional<VaultRow>, StoreError> LoadVault(uint32_t idx) override
     {
-        Stmt s{m_db, "SELECT vault_id, kind, registration, policy, removed, created_at, output_key_cache FROM vaults WHERE idx = ?"};
-        if (s.rc() != SQLITE_OK) return Unexpected{Err(m_db, s.rc(), "load vault")};
-        sqlite3_bind_int64(s.get(), 1, idx);
-        const int rc = sqlite3_step(s.get());
-        if (rc == SQLITE_DONE) return std::optional<VaultRow>{};
-        if (rc != SQLITE_ROW) return Unexpected{Err(m_db, rc, "load vault")};
-        VaultRow v;
-        v.idx = idx;
-        auto id = Text(s.get(), 0), kind = Text(s.get(), 1), reg = Text(s.get(), 2), pol = Text(s.get(), 3);
-        if (!id || !kind || !reg || !pol) return Unexpected{Corrupt("vaults row " + std::to_string(idx) + " has a non-text column")};
-        v.vault_id = *id;
-        v.kind = *kind;
-        v.registration = *reg;
-        v.policy = *pol;
-        v.removed = sqlite3_column_int(s.get(), 4) != 0;
-        v.created_at = sqlite3_column_int64(s.get(), 5);
-        if (auto c = OptBlob(s.get(), 6)) v.output_key_cache = std::move(*c);
-        else return Unexpected{Corrupt("vaults row " + std::to_string(idx) + ": output_key_cache is not a blob")};
-        return std::optional<VaultRow>{std::move(v)};
+        // The same decoding as every other read of the table (a gap before the next row is corrupt).
+        auto rows = LoadVaults(idx, 1);
+        if (!rows) return Unexpected{rows.error()};
+        if (rows->empty()) return std::optional<VaultRow>{};
+        return std::optional<VaultRow>{std::move(rows->front())};
     }
 
     Expected<size_t, StoreError> VaultSlots() override
