@@ -30,9 +30,9 @@ std::string_view ToString(FollowerStatus::Node n)
     return "?";
 }
 
-ChainFollower::ChainFollower(net::any_io_executor ex, BitcoindRpc& rpc, store::Store& store,
+ChainFollower::ChainFollower(net::any_io_executor ex, NodePort& node, store::Store& store,
                              chain::ChainListener& listener, FollowerOptions opts)
-    : m_ex(ex), m_rpc(rpc), m_store(store), m_listener(listener), m_opts(std::move(opts)), m_wake(ex)
+    : m_ex(ex), m_node(node), m_store(store), m_listener(listener), m_opts(std::move(opts)), m_wake(ex)
 {
 }
 
@@ -61,7 +61,7 @@ void ChainFollower::Stop()
 {
     m_stopping = true;
     m_wake.cancel();
-    m_rpc.Cancel();
+    m_node.Cancel();
 }
 
 void ChainFollower::RememberRawTx(Transaction tx)
@@ -169,7 +169,7 @@ ChainFollower::Step ChainFollower::HandleRpcError(const RpcError& e, const char*
 
 net::awaitable<std::optional<Block>> ChainFollower::FetchBlock(const BlockHash& hash, Step& step)
 {
-    auto r = co_await m_rpc.Call("getblock", Params(hash.ToString(), 0));
+    auto r = co_await m_node.GetBlock(hash);
     if (!r) {
         if (r.error->kind == RpcError::Kind::Rpc && r.error->code == -1) {
             // "Block not available (pruned data)": the node cannot give us what we missed.
@@ -181,19 +181,7 @@ net::awaitable<std::optional<Block>> ChainFollower::FetchBlock(const BlockHash& 
         step = HandleRpcError(*r.error, "getblock");
         co_return std::nullopt;
     }
-    auto bytes = chain::ParseHexReply(*r.value);
-    if (!bytes) {
-        log::Chain()->warn("getblock {}: {}", hash.ToString(), bytes.error());
-        step = Step::Retry;
-        co_return std::nullopt;
-    }
-    auto block = DecodeBlock(*bytes);
-    if (!block || block->header.GetHash() != hash) {
-        log::Chain()->warn("getblock {}: {}", hash.ToString(), block ? "hash mismatch" : ToString(block.error()));
-        step = Step::Retry;
-        co_return std::nullopt;
-    }
-    co_return std::move(*block);
+    co_return std::move(*r.value);
 }
 
 ChainFollower::Step ChainFollower::StoreFailed(const store::StoreError& e, bool batch_applied)
@@ -216,13 +204,9 @@ ChainFollower::Step ChainFollower::StoreFailed(const store::StoreError& e, bool 
 net::awaitable<ChainFollower::Step> ChainFollower::Reconcile()
 {
     ++m_status.reconciles;
-    auto info_r = co_await m_rpc.Call("getblockchaininfo", Params());
+    auto info_r = co_await m_node.GetBlockchainInfo();
     if (!info_r) co_return HandleRpcError(*info_r.error, "getblockchaininfo");
-    auto info = chain::ParseBlockchainInfo(*info_r.value);
-    if (!info) {
-        log::Chain()->warn("getblockchaininfo: {}", info.error());
-        co_return Step::Retry;
-    }
+    auto& info = info_r.value;
     if (info->chain != m_opts.chain) {
         SetNode(FollowerStatus::Node::WrongChain,
                 "node is on chain '" + info->chain + "', vaultwatchd is configured for '" + m_opts.chain + "'");
@@ -241,10 +225,9 @@ net::awaitable<ChainFollower::Step> ChainFollower::Reconcile()
     if (cursor.height < 0) {
         // First start: begin at the configured height, or at the node's tip.
         const int start = m_opts.start_height < 0 ? info->blocks : std::min(m_opts.start_height, info->blocks);
-        auto h = co_await m_rpc.Call("getblockhash", Params(start));
+        auto h = co_await m_node.GetBlockHash(start);
         if (!h) co_return HandleRpcError(*h.error, "getblockhash");
-        auto hash = chain::ParseBlockHashReply(*h.value);
-        if (!hash) co_return Step::Retry;
+        auto& hash = h.value;
         if (m_opts.start_height < 0) {
             store::BlockBatch b;
             b.new_cursor = {start, *hash};
@@ -260,11 +243,9 @@ net::awaitable<ChainFollower::Step> ChainFollower::Reconcile()
             // Replay from start_height: pretend the block below it is our cursor.
             cursor.height = start - 1;
             if (start > 0) {
-                auto prev = co_await m_rpc.Call("getblockhash", Params(start - 1));
+                auto prev = co_await m_node.GetBlockHash(start - 1);
                 if (!prev) co_return HandleRpcError(*prev.error, "getblockhash");
-                auto ph = chain::ParseBlockHashReply(*prev.value);
-                if (!ph) co_return Step::Retry;
-                cursor.hash = *ph;
+                cursor.hash = *prev.value;
                 store::BlockBatch b;
                 b.new_cursor = cursor;
                 b.connected = {{cursor.height, cursor.hash}};
@@ -286,15 +267,11 @@ net::awaitable<ChainFollower::Step> ChainFollower::Reconcile()
     int disconnects = 0;
     while (cursor.height >= 0) {
         if (cursor.height <= info->blocks) {
-            auto h = co_await m_rpc.Call("getblockhash", Params(cursor.height));
+            auto h = co_await m_node.GetBlockHash(cursor.height);
             if (!h && !(h.error->kind == RpcError::Kind::Rpc && h.error->code == -8)) {
                 co_return HandleRpcError(*h.error, "getblockhash");
             }
-            if (h) {
-                auto nh = chain::ParseBlockHashReply(*h.value);
-                if (!nh) co_return Step::Retry;
-                if (*nh == cursor.hash) break;
-            }
+            if (h && *h.value == cursor.hash) break;
         }
         // The parent comes from the store, which remembers the blocks below the tip: the node may
         // no longer have the block being disconnected (it lost it in a crash before flushing it,
@@ -326,13 +303,12 @@ net::awaitable<ChainFollower::Step> ChainFollower::Reconcile()
 
     // Walk forward, one block and one SQLite transaction at a time.
     while (cursor.height < info->blocks && !m_stopping) {
-        auto h = co_await m_rpc.Call("getblockhash", Params(cursor.height + 1));
+        auto h = co_await m_node.GetBlockHash(cursor.height + 1);
         if (!h) {
             if (h.error->kind == RpcError::Kind::Rpc && h.error->code == -8) break; // tip moved back: next round
             co_return HandleRpcError(*h.error, "getblockhash");
         }
-        auto hash = chain::ParseBlockHashReply(*h.value);
-        if (!hash) co_return Step::Retry;
+        auto& hash = h.value;
         Step step = Step::Done;
         auto block = co_await FetchBlock(*hash, step);
         if (!block) co_return step;
@@ -356,19 +332,20 @@ net::awaitable<ChainFollower::Step> ChainFollower::Reconcile()
         log::Chain()->debug("connected block {} at height {}", hash->ToString(), cursor.height);
         if (cursor.height == info->blocks) {
             // Reached the tip we saw: ask again, the node may have moved on meanwhile.
-            auto best = co_await m_rpc.Call("getblockchaininfo", Params());
+            auto best = co_await m_node.GetBlockchainInfo();
             if (best) {
-                if (auto bi = chain::ParseBlockchainInfo(*best.value); bi) {
-                    info->blocks = bi->blocks;
-                    m_status.node_tip = bi->blocks;
-                }
+                info->blocks = best.value->blocks;
+                m_status.node_tip = best.value->blocks;
             }
         }
     }
     m_status.cursor = cursor;
-    m_status.rpc_seconds = std::chrono::duration<double>(m_rpc.busy()).count();
+    m_status.rpc_seconds = std::chrono::duration<double>(m_node.busy()).count();
     if (m_stopping) co_return Step::Done;
-    if (m_need_mempool_resync) {
+    // Every round reconciles the mempool with the node (a diff of txids; only new ones are
+    // fetched): a trigger is seen at first sight whichever ZMQ topics the node publishes, or
+    // with none at all, not only once it is mined.
+    {
         auto s = co_await ResyncMempool();
         if (s != Step::Done) co_return s;
     }
@@ -389,28 +366,17 @@ net::awaitable<void> ChainFollower::AnnounceMempoolTx(const Txid& txid)
         m_listener.TxAddedToMempool(it->second);
         co_return;
     }
-    auto r = co_await m_rpc.Call("getrawtransaction", Params(txid.ToString(), 0));
+    auto r = co_await m_node.GetRawTransaction(txid);
     if (!r) {
-        // -5: it left the mempool before we asked; nothing to announce.
+        // -5: it left the mempool before we asked; nothing to announce. A malformed reply must
+        // not lose the tx: the mempool is read again at the next reconcile.
         if (!(r.error->kind == RpcError::Kind::Rpc && r.error->code == -5)) {
             log::Chain()->warn("getrawtransaction {}: {}", txid.ToString(), r.error->ToString());
             m_need_mempool_resync = true;
         }
         co_return;
     }
-    // A malformed reply must not lose the tx: re-read the mempool at the next reconcile.
-    auto bytes = chain::ParseHexReply(*r.value);
-    if (!bytes) {
-        log::Chain()->warn("getrawtransaction {}: {}", txid.ToString(), bytes.error());
-        m_need_mempool_resync = true;
-        co_return;
-    }
-    auto tx = DecodeTransaction(*bytes);
-    if (!tx || tx->GetTxid() != txid) {
-        log::Chain()->warn("getrawtransaction {}: malformed reply", txid.ToString());
-        m_need_mempool_resync = true;
-        co_return;
-    }
+    auto& tx = r.value;
     // ZMQ may have announced it while we waited for the reply: announce it once.
     if (!m_mempool.insert(txid).second) co_return;
     m_listener.TxAddedToMempool(*tx);
@@ -423,13 +389,9 @@ net::awaitable<ChainFollower::Step> ChainFollower::ResyncMempool()
     // What they change after the node took the snapshot must not be undone by it: a tx added
     // meanwhile is absent from the snapshot but real, one removed meanwhile is present but gone.
     const std::unordered_set<Txid, HashIdHasher> before = m_mempool;
-    auto r = co_await m_rpc.Call("getrawmempool", Params(false, true));
+    auto r = co_await m_node.GetRawMempool();
     if (!r) co_return HandleRpcError(*r.error, "getrawmempool");
-    auto snap = chain::ParseRawMempoolSeq(*r.value);
-    if (!snap) {
-        log::Chain()->warn("getrawmempool: {}", snap.error());
-        co_return Step::Retry;
-    }
+    auto& snap = r.value;
     m_need_mempool_resync = false;
     std::unordered_set<Txid, HashIdHasher> now(snap->txids.begin(), snap->txids.end());
     std::unordered_set<Txid, HashIdHasher> seen = before; // announced before the request or while waiting

@@ -2,7 +2,7 @@
 // The sync engine: ZMQ only wakes it up; bitcoind's RPC is the truth (PRODUCT.md §3).
 // Runs entirely on one executor (the chain strand); the ZMQ thread posts messages onto it.
 
-#include "bitcoind_rpc.h"
+#include "node_port.h"
 #include "chain/listener.h"
 #include "chain/zmq_message.h"
 #include "store/store.h"
@@ -45,7 +45,7 @@ std::string_view ToString(FollowerStatus::Node n);
 class ChainFollower
 {
 public:
-    ChainFollower(boost::asio::any_io_executor ex, BitcoindRpc& rpc, store::Store& store, chain::ChainListener& listener,
+    ChainFollower(boost::asio::any_io_executor ex, NodePort& node, store::Store& store, chain::ChainListener& listener,
                   FollowerOptions opts);
 
     //! The main loop; returns when Stop() is called or on a fatal error (wrong chain, store failure).
@@ -79,7 +79,7 @@ private:
     bool AnnounceCached(const Txid& txid);
 
     boost::asio::any_io_executor m_ex;
-    BitcoindRpc& m_rpc;
+    NodePort& m_node;
     store::Store& m_store;
     chain::ChainListener& m_listener;
     FollowerOptions m_opts;

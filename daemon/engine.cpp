@@ -9,6 +9,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
 
@@ -41,7 +42,11 @@ std::string PlanKindName(vault::PlanKind k)
     return "unknown";
 }
 
-bool Unconfirmed(const store::RecoveryRow& r) { return r.state == "planned" || r.state == "broadcast" || r.state == "failed"; }
+//! A live recovery may still confirm as it is: planned, or in the node's hands. A dead one (failed:
+//! the node refused it for a reason that stays; conflicted: another confirmed transaction spent
+//! one of its inputs; replaced: a fee bump of ours took its place) holds no fee coin and answers
+//! no trigger: the trigger is planned again with what the chain holds then.
+bool IsLive(const store::RecoveryRow& r) { return r.state == "planned" || r.state == "broadcast"; }
 
 //! A recovery the operator asked for (recovervault) answers no trigger: its trigger_txid is null.
 json::value TriggerTxidJson(const Txid& t) { return t.IsNull() ? json::value(nullptr) : json::value(t.ToString()); }
@@ -74,26 +79,11 @@ vault::Approval ToApproval(const store::ApprovalRow& r)
     return a;
 }
 
-//! How a sendrawtransaction failure is handled (PRODUCT.md §5).
-enum class BroadcastOutcome { Accepted, InChain, FeeTooLow, InputsGone, Unreachable, Other };
-
-
-BroadcastOutcome Classify(const RpcError& e)
-{
-    if (e.kind == RpcError::Kind::Transport || e.IsWarmingUp()) return BroadcastOutcome::Unreachable;
-    if (e.kind != RpcError::Kind::Rpc) return BroadcastOutcome::Other;
-    if (e.code == -27) return BroadcastOutcome::InChain; // "Transaction outputs already in utxo set"
-    const auto& m = e.message;
-    auto has = [&](const char* s) { return m.find(s) != std::string::npos; };
-    if (has("fee not met") || has("insufficient fee") || has("min relay fee") || has("mempool min fee")) return BroadcastOutcome::FeeTooLow;
-    if (has("missing") || has("inputs-missingorspent") || has("txn-mempool-conflict") || has("Missing inputs")) return BroadcastOutcome::InputsGone;
-    return BroadcastOutcome::Other;
-}
 
 } // namespace
 
-Engine::Engine(net::any_io_executor ex, BitcoindRpc& rpc, store::Store& store, EngineOptions opts)
-    : m_ex(ex), m_rpc(rpc), m_store(store), m_opts(std::move(opts)), m_bcast_wake(ex)
+Engine::Engine(net::any_io_executor ex, NodePort& node, store::Store& store, EngineOptions opts)
+    : m_ex(ex), m_node(node), m_store(store), m_opts(std::move(opts)), m_bcast_wake(ex)
 {
 }
 
@@ -117,6 +107,10 @@ Expected<void, std::string> Engine::Load()
     auto apps = m_store.LoadApprovals();
     if (!apps) return Unexpected{apps.error().message};
     m_approvals = std::move(*apps);
+    auto seen = m_store.LoadSightings();
+    if (!seen) return Unexpected{seen.error().message};
+    m_sightings.clear();
+    for (const auto& s : *seen) m_sightings.emplace(s.txid, s.seen_at);
     std::vector<store::VaultRow> missing_cache;
     if (auto r = Rebuild(RebuildScope::Everything, &missing_cache); !r) return r;
     if (!missing_cache.empty()) {
@@ -134,10 +128,10 @@ Expected<void, std::string> Engine::Load()
         m_last_rescan_id = std::max(m_last_rescan_id, r.id);
     }
     if (!m_rescans.empty()) log::Main()->info("engine: {} rescan(s) to resume", m_rescans.size());
-    // Triggers already in the store were alerted on when first seen.
+    // Triggers in the store were alerted on when first seen (a sighting, or before sightings were kept).
     for (auto& [_, t] : m_triggers) t.alerted = true;
     log::Main()->info("engine: {} vault(s), {} open recoveries", m_registry.size(),
-                      std::count_if(m_recoveries.begin(), m_recoveries.end(), [](const auto& kv) { return Unconfirmed(kv.second); }));
+                      std::count_if(m_recoveries.begin(), m_recoveries.end(), [](const auto& kv) { return IsLive(kv.second); }));
     return {};
 }
 
@@ -308,7 +302,12 @@ Expected<void, std::string> Engine::Rebuild(RebuildScope scope, std::vector<stor
         if (m_fee_wallet) m_fee_wallet->ApplyTx(tx, std::nullopt);
     }
     for (auto& [txid, t] : m_triggers) {
-        if (auto it = old.find(txid); it != old.end()) t.alerted = it->second.alerted;
+        t.alerted = m_sightings.contains(txid); // alerted on at first sight, before any restart
+        if (auto it = old.find(txid); it != old.end()) {
+            t.alerted = t.alerted || it->second.alerted;
+            t.plan_failure_alerted = it->second.plan_failure_alerted;
+            t.seen_at = std::min(t.seen_at, it->second.seen_at);
+        }
     }
     // A vault with a recovery in flight is recovering, whatever the replay says.
     for (const auto& [_, r] : m_recoveries) {
@@ -339,6 +338,7 @@ void Engine::NodeStatus(bool reachable, const std::string& detail)
     store::StateChanges changes;
     if (reachable) {
         Event(changes, "node.recovered", "", "", std::nullopt, {});
+        KickBroadcaster(); // what failed while it was down goes out now, not at the next backoff
     } else {
         Event(changes, "node.unreachable", "", "", std::nullopt, {{"detail", detail}});
     }
@@ -352,8 +352,13 @@ void Engine::Apply(const Transaction& tx, std::optional<int> height, store::Stat
     const Txid txid = tx.GetTxid();
     for (const auto& ev : events) {
         if (ev.kind == EventKind::Trigger && !ev.malformed()) {
-            auto [it, inserted] = m_triggers.try_emplace(ev.txid, TriggerInfo{ev, false});
+            // First sight fixes the earliest deadline: a trigger seen in the mempool at tip T can
+            // confirm at T + 1, so its withdrawal can mature at T + delay at the earliest.
+            int seen_at = height ? *height : m_tip;
+            if (auto s = m_sightings.find(ev.txid); s != m_sightings.end()) seen_at = std::min(seen_at, s->second);
+            auto [it, inserted] = m_triggers.try_emplace(ev.txid, TriggerInfo{ev, seen_at});
             if (!inserted && height) it->second.event = ev; // now confirmed: keep the confirmed view
+            it->second.seen_at = std::min(it->second.seen_at, seen_at);
             if (inserted) ++m_stats.triggers_seen;
         }
         if (!changes) continue;
@@ -373,41 +378,86 @@ void Engine::Apply(const Transaction& tx, std::optional<int> height, store::Stat
         }
     }
     // Our recovery confirmed?
-    if (auto it = m_recoveries.find(txid); it != m_recoveries.end() && height && it->second.state != "confirmed") {
-        it->second.state = "confirmed";
-        it->second.confirmed_height = *height;
+    auto ours = m_recoveries.find(txid);
+    if (ours != m_recoveries.end() && height && ours->second.state != "confirmed") {
+        ours->second.state = "confirmed";
+        ours->second.confirmed_height = *height;
         if (changes) {
+            changes->recoveries.push_back(ours->second);
+            for (const auto& id : ours->second.vault_ids) Event(*changes, "recovery.confirmed", id, txid.ToString(), height, {});
+        }
+    }
+    if (height && changes) {
+        // A live recovery one of whose inputs this confirmed transaction spends can never confirm:
+        // ours (another rung, a fee bump) replaced it; anyone else's conflicted it. Its fee coins
+        // are free again and its trigger is planned anew. (Chunks of a split sweep spend other
+        // outputs: they stay.)
+        std::set<Txid> dead;
+        for (const auto& in : tx.vin()) {
+            auto r = m_live_inputs.equal_range(in.prevout);
+            for (auto k = r.first; k != r.second; ++k) {
+                if (k->second != txid) dead.insert(k->second);
+            }
+        }
+        for (const auto& d : dead) {
+            auto it = m_recoveries.find(d);
+            if (it == m_recoveries.end() || !IsLive(it->second)) continue;
+            it->second.state = ours != m_recoveries.end() ? "replaced" : "conflicted";
+            it->second.last_error = (ours != m_recoveries.end() ? "replaced by our " : "conflicted by ") + txid.ToString();
             changes->recoveries.push_back(it->second);
-            for (const auto& id : it->second.vault_ids) Event(*changes, "recovery.confirmed", id, txid.ToString(), height, {});
+            log::Main()->warn("recovery {}: {} (confirmed at height {}); its trigger is planned again", d.ToString(), it->second.last_error, *height);
         }
-        // A recovery of ours spending the same outputs (another rung of the ladder, a fee bump)
-        // can never confirm now. (Other chunks of a split sweep spend other outputs: they stay.)
-        std::set<OutPoint> spent;
-        for (const auto& in : tx.vin()) spent.insert(in.prevout);
-        for (auto& [otxid, other] : m_recoveries) {
-            if (otxid == txid || !Unconfirmed(other)) continue;
-            auto otx = DecodeTransaction(other.tx);
-            if (!otx || std::none_of(otx->vin().begin(), otx->vin().end(), [&](const TxIn& in) { return spent.count(in.prevout) > 0; })) continue;
-            other.state = "replaced";
-            if (changes) changes->recoveries.push_back(other);
-        }
+    }
+}
+
+void Engine::IndexLiveInputs()
+{
+    m_live_inputs.clear();
+    for (const auto& [txid, r] : m_recoveries) {
+        if (!IsLive(r)) continue;
+        auto tx = DecodeTransaction(r.tx);
+        if (!tx) continue;
+        for (const auto& in : tx->vin()) m_live_inputs.emplace(in.prevout, txid);
     }
 }
 
 void Engine::Evaluate(store::StateChanges& changes)
 {
+    // A trigger is answered by a live or confirmed recovery that names it, or that sweeps its
+    // output (a group sweep answers every trigger of the group at once). Dead recoveries answer
+    // nothing: their triggers are planned again here, with what the chain holds now.
     std::set<Txid> answered_triggers;
-    // Outputs our recoveries in flight already sweep: a trigger whose output is among them is
-    // answered too (a group sweep answers every trigger of the group at once; without this a
-    // mass exit would plan the same sweep once per trigger).
-    std::set<OutPoint> covered;
+    std::set<OutPoint> covered; // what the live recoveries sweep: never planned twice
     for (const auto& [_, r] : m_recoveries) {
-        if (r.state == "replaced") continue;
+        if (r.state != "confirmed" && !IsLive(r)) continue;
         if (!r.trigger_txid.IsNull()) answered_triggers.insert(r.trigger_txid);
         if (r.state == "confirmed") continue;
         if (auto tx = DecodeTransaction(r.tx)) {
             for (const auto& in : tx->vin()) covered.insert(in.prevout);
         }
+    }
+    // An approved withdrawal's outputs are the owner's: no sweep takes them, not even a group
+    // sweep answering another vault's trigger.
+    std::set<OutPoint> keep_out = covered;
+    auto decide = [&](const TriggerInfo& t, uint32_t v) {
+        vault::TriggerFacts facts;
+        facts.ctv_hash = t.event.ctv_hash;
+        facts.txid = t.event.txid;
+        facts.confirmed_height = t.event.height;
+        facts.first_seen_height = t.seen_at;
+        facts.spend_delay = static_cast<int>(t.event.spend_delay.value_or(0));
+        const auto* rec = m_registry.Get(v);
+        return vault::Decide(rec->policy, rec->approvals, facts, m_tip);
+    };
+    for (const auto& [_, t] : m_triggers) {
+        if (t.closed || t.event.presigned_trigger) continue;
+        const bool approved = std::all_of(t.event.vaults.begin(), t.event.vaults.end(), [&](uint32_t v) {
+            const auto* rec = m_registry.Get(v);
+            return rec && rec->state != VaultState::Removed && decide(t, v).approved;
+        });
+        if (!approved) continue;
+        keep_out.insert(t.event.outpoint);
+        for (const auto& r : t.event.revaults) keep_out.insert(r.outpoint);
     }
     struct Authorized {
         vault::PlannedRecovery plan;
@@ -418,9 +468,29 @@ void Engine::Evaluate(store::StateChanges& changes)
     std::vector<Authorized> authorized;
     std::map<uint32_t, Txid> trigger_of; // vault -> the trigger its authorized sweep answers
     auto record = [&](vault::PlannedRecovery& p, const Txid& ttxid, std::optional<int> deadline) {
-        store::RecoveryRow row;
         const Transaction tx{p.tx};
-        row.txid = tx.GetTxid();
+        const Txid txid = tx.GetTxid();
+        if (auto it = m_recoveries.find(txid); it != m_recoveries.end()) {
+            // The same transaction as before (plans are deterministic). A dead one goes out again
+            // once a block (and at start): what made the node refuse it may have changed.
+            auto& old = it->second;
+            if (IsLive(old) || old.state == "confirmed") return;
+            auto [tried, fresh] = m_tried_at.try_emplace(txid, m_tip);
+            if (!fresh && tried->second >= m_tip) return;
+            tried->second = m_tip;
+            old.state = "planned";
+            if (deadline) old.deadline_height = deadline;
+            for (auto v : p.vaults) m_registry.SetState(v, VaultState::Recovering);
+            for (const auto& in : tx.vin()) {
+                covered.insert(in.prevout);
+                keep_out.insert(in.prevout);
+            }
+            changes.recoveries.push_back(old);
+            log::Main()->info("recovery {} tried again ({})", txid.ToString(), old.last_error);
+            return;
+        }
+        store::RecoveryRow row;
+        row.txid = txid;
         row.kind = PlanKindName(p.kind);
         row.trigger_txid = ttxid;
         for (auto v : p.vaults) row.vault_ids.push_back(VaultIdOf(v));
@@ -428,7 +498,6 @@ void Engine::Evaluate(store::StateChanges& changes)
         row.state = "planned";
         row.deadline_height = deadline;
         row.created_at = Now();
-        if (m_recoveries.contains(row.txid)) return;
         ++m_stats.recoveries_planned;
         for (auto v : p.vaults) m_registry.SetState(v, VaultState::Recovering);
         for (size_t k = 0; k < p.vaults.size(); ++k) {
@@ -436,7 +505,10 @@ void Engine::Evaluate(store::StateChanges& changes)
             Event(changes, "recovery.planned", row.vault_ids[k], row.txid.ToString(), std::nullopt,
                   {{"trigger_txid", (t != trigger_of.end() ? t->second : ttxid).ToString()}, {"kind", row.kind}});
         }
-        for (const auto& in : tx.vin()) covered.insert(in.prevout);
+        for (const auto& in : tx.vin()) {
+            covered.insert(in.prevout);
+            keep_out.insert(in.prevout);
+        }
         changes.recoveries.push_back(row);
         m_recoveries.emplace(row.txid, std::move(row));
     };
@@ -450,12 +522,7 @@ void Engine::Evaluate(store::StateChanges& changes)
         for (auto v : ev.vaults) {
             const auto* rec = m_registry.Get(v);
             if (!rec || rec->state == VaultState::Removed) continue;
-            vault::TriggerFacts facts;
-            facts.ctv_hash = ev.ctv_hash;
-            facts.txid = ev.txid;
-            facts.confirmed_height = ev.height;
-            facts.spend_delay = static_cast<int>(ev.spend_delay.value_or(0));
-            const auto d = vault::Decide(rec->policy, rec->approvals, facts, m_tip);
+            const auto d = decide(t, v);
             if (d.deadline_height) deadline = deadline ? std::min(*deadline, *d.deadline_height) : *d.deadline_height;
             if (!t.alerted) {
                 Event(changes, "vault.trigger", rec->id.str(), ttxid.ToString(), ev.height,
@@ -467,16 +534,41 @@ void Engine::Evaluate(store::StateChanges& changes)
             }
             if (d.action == vault::Action::Recover) recover = true;
         }
+        if (!t.alerted) {
+            changes.sightings.push_back({ttxid, t.seen_at});
+            m_sightings.emplace(ttxid, t.seen_at);
+        }
         t.alerted = true;
         if (!recover || answered) continue;
         vault::PlanOptions po;
         po.min_feerate = vault::TargetFeeRate(m_opts.fees, m_fee_estimate, 0, deadline, m_tip);
+        // Only what the chain holds, plus the trigger's own outputs: an unconfirmed deposit is
+        // the thief's to replace (evicting the sweep) or to pin it with.
+        po.confirmed_only = true;
+        po.exclude = &keep_out;
         auto plans = vault::PlanRecovery(m_registry, ev, po);
         if (!plans) {
             if (plans.error().error == vault::PlanError::NothingToSweep) {
-                t.closed = true; // spent already (withdrawn, or recovered by someone else)
-            } else {
-                log::Main()->error("cannot plan a recovery for trigger {}: {}", ttxid.ToString(), vault::ToString(plans.error().error));
+                // Spent on chain (withdrawn, or recovered by someone else): nothing more to do. Spent
+                // in the mempool only: decided again when that changes.
+                if (TriggerSpentOnChain(ev)) t.closed = true;
+                continue;
+            }
+            std::string why{vault::ToString(plans.error().error)};
+            if (plans.error().build_error) why += std::string(": ") + std::string(vault::ToString(*plans.error().build_error));
+            log::Main()->critical("cannot plan a recovery for trigger {}: {}", ttxid.ToString(), why);
+            if (!t.plan_failure_alerted) {
+                // The loudest alert there is: a theft in progress the tower cannot answer by itself.
+                t.plan_failure_alerted = true;
+                for (auto v : ev.vaults) {
+                    Event(changes, "recovery.failed", VaultIdOf(v), "", ev.height,
+                          {{"trigger_txid", ttxid.ToString()},
+                           {"error", "cannot plan a recovery: " + why},
+                           {"deadline_height", deadline ? json::value(*deadline) : json::value(nullptr)},
+                           {"retry", plans.error().error == vault::PlanError::NoAuthKey
+                                         ? "never: register the vault's recovery_auth key, or sweep it with your own wallet now"
+                                         : "each block until the deadline"}});
+                }
             }
             continue;
         }
@@ -487,6 +579,10 @@ void Engine::Evaluate(store::StateChanges& changes)
                 for (auto v : p.vaults) trigger_of.try_emplace(v, ttxid);
                 std::set<OutPoint> sweeps;
                 for (const auto& in : p.inputs) sweeps.insert(in.outpoint);
+                for (const auto& o : sweeps) {
+                    covered.insert(o);
+                    keep_out.insert(o);
+                }
                 authorized.push_back({std::move(p), ttxid, deadline, std::move(sweeps)});
             } else {
                 std::vector<vault::PlannedRecovery> one;
@@ -501,7 +597,7 @@ void Engine::Evaluate(store::StateChanges& changes)
     for (auto& a : authorized) plans.push_back(std::move(a.plan));
     auto merged = vault::MergeAuthorizedPlans(m_registry, std::move(plans));
     if (!merged) {
-        log::Main()->error("cannot batch the authorized recoveries: {}", vault::ToString(merged.error().error));
+        log::Main()->critical("cannot batch the authorized recoveries: {}", vault::ToString(merged.error().error));
         return;
     }
     for (auto& p : *merged) {
@@ -518,6 +614,26 @@ void Engine::Evaluate(store::StateChanges& changes)
         AttachFees(one, deadline);
         record(one.front(), ttxid.value_or(Txid{}), deadline);
     }
+}
+
+bool Engine::TriggerSpentOnChain(const vault::VaultEvent& ev) const
+{
+    // Its outputs are no longer tracked by any of its vaults: a confirmed transaction spent them.
+    std::vector<OutPoint> outs;
+    if (ev.presigned_trigger) {
+        for (auto n : ev.presigned_outputs) outs.push_back(OutPoint{ev.txid, n});
+    } else {
+        outs.push_back(ev.outpoint);
+        for (const auto& r : ev.revaults) outs.push_back(r.outpoint);
+    }
+    for (auto v : ev.vaults) {
+        const auto* rec = m_registry.Get(v);
+        if (!rec) continue;
+        for (const auto& o : outs) {
+            if (rec->FindUtxo(o)) return false;
+        }
+    }
+    return true;
 }
 
 void Engine::PersistNow(store::StateChanges& changes)
@@ -539,7 +655,13 @@ void Engine::PersistNow(store::StateChanges& changes)
 
 void Engine::BlockConnected(const Block& block, int height, store::BlockBatch& batch)
 {
+    if (m_need_rebuild) {
+        // A queued replay (mempool removals, an aborted batch) first, on what the store holds:
+        // the block's decisions must not rest on a transaction that left the mempool.
+        if (auto r = Rebuild(RebuildScope::ChainState); !r) log::Main()->critical("{}", r.error());
+    }
     m_tip = height;
+    IndexLiveInputs();
     const BlockHash bh = block.header.GetHash();
     for (uint32_t pos = 0; pos < block.txs.size(); ++pos) {
         const auto& tx = block.txs[pos];
@@ -605,10 +727,29 @@ void Engine::TxAddedToMempool(const Transaction& tx)
 
 void Engine::TxRemovedFromMempool(const Txid& txid)
 {
-    if (m_recoveries.contains(txid)) KickBroadcaster(); // evicted or replaced: put it back
+    if (m_recoveries.contains(txid)) KickBroadcaster(); // evicted or replaced: put it back, or learn it is dead
     if (!m_mempool_ids.erase(txid)) return;
     std::erase_if(m_mempool, [&](const auto& p) { return p.first == txid; });
-    if (auto r = Rebuild(RebuildScope::ChainState); !r) log::Main()->critical("{}", r.error());
+    // The replay is O(stored history): a burst of removals (a thief RBF-cycling dust) costs one,
+    // run once the burst's notifications are handled. Until then nothing is swept on the strength
+    // of the removed transaction alone: sweeps take only confirmed outputs and trigger outputs,
+    // and a recovery spending a vanished trigger output is refused and re-planned.
+    m_need_rebuild = true;
+    if (m_rebuild_posted || m_stopping) return;
+    m_rebuild_posted = true;
+    net::post(m_ex, [this] {
+        m_rebuild_posted = false;
+        if (!m_need_rebuild || m_stopping) return;
+        if (auto r = Rebuild(RebuildScope::ChainState); !r) {
+            log::Main()->critical("{}", r.error());
+            return;
+        }
+        store::StateChanges changes;
+        Evaluate(changes);
+        const bool planned = !changes.recoveries.empty();
+        PersistNow(changes);
+        if (planned) KickBroadcaster();
+    });
 }
 
 void Engine::BatchCommitted(int height)
@@ -640,9 +781,11 @@ void Engine::BatchCommitted(int height)
 void Engine::BatchAborted()
 {
     // The block's state was not stored: replay from the store before the next decision. Recovery
-    // intents planned for it stay in memory and are still broadcast (coins first), and are
-    // stored with the broadcaster's bookkeeping or when the block comes again.
+    // intents planned for it stay in memory and go out now (coins first: a full disk must not
+    // delay a sweep by a retry's backoff), and are stored with the broadcaster's bookkeeping or
+    // when the block comes again.
     m_need_rebuild = true;
+    KickBroadcaster();
 }
 
 // --- broadcasting -----------------------------------------------------------------------------
@@ -709,38 +852,43 @@ net::awaitable<void> Engine::BroadcastLoop()
         again = false;
         m_bcast_kicked = false;
         bool transient = false;
+        bool died = false;
         store::StateChanges changes;
         std::vector<Txid> todo, touched;
         for (const auto& [txid, r] : m_recoveries) {
-            if (!Unconfirmed(r)) continue;
-            if (r.deadline_height && m_tip > *r.deadline_height && r.state == "failed") continue; // too late to matter
-            todo.push_back(txid);
+            // Live ones only: a dead one comes back through Evaluate, re-planned. Past the deadline
+            // too: the thief may not have withdrawn yet, and a sweep that confirms first still wins.
+            if (IsLive(r)) todo.push_back(txid);
         }
         for (const auto& txid : todo) {
             if (m_stopping) break;
             auto it = m_recoveries.find(txid);
-            if (it == m_recoveries.end() || !Unconfirmed(it->second)) continue;
-            const std::string hex = HexStr(it->second.tx);
-            auto res = co_await m_rpc.Call("sendrawtransaction", Params(hex));
+            if (it == m_recoveries.end() || !IsLive(it->second)) continue;
+            // Read before the call: a block applied while we wait may confirm it, and the operator
+            // must still hear that it went out.
+            const std::string before = it->second.state;
+            auto tx = DecodeTransaction(it->second.tx);
+            if (!tx) continue; // rows are checked when loaded
+            auto res = co_await m_node.SendRawTransaction(*tx);
             it = m_recoveries.find(txid);
             if (it == m_recoveries.end()) continue;
-            BroadcastOutcome outcome = res ? BroadcastOutcome::Accepted : Classify(*res.error);
+            chain::SendOutcome outcome = res.outcome;
             std::string cpfp_note;
-            if (outcome == BroadcastOutcome::FeeTooLow) {
+            if (outcome == chain::SendOutcome::FeeTooLow) {
                 // The recovery alone pays too little: a child from the fee wallet pays for both,
                 // submitted as a package, when the recovery has an output the wallet can spend
                 // (or the wallet has a coin to add).
                 if (auto child = PlanCpfp(it->second)) {
-                    json::array pkg;
-                    pkg.emplace_back(hex);
-                    pkg.emplace_back(HexStr(SerializeTransaction(Transaction{*child})));
-                    auto pr = co_await m_rpc.Call("submitpackage", Params(std::move(pkg)));
-                    if (pr && chain::PackageAccepted(*pr.value)) {
-                        outcome = BroadcastOutcome::Accepted;
+                    std::vector<Transaction> pkg;
+                    pkg.push_back(*tx);
+                    pkg.emplace_back(*child);
+                    auto pr = co_await m_node.SubmitPackage(pkg);
+                    if (pr && *pr.value) {
+                        outcome = chain::SendOutcome::Accepted;
                         cpfp_note = ComputeTxid(*child).ToString();
                     } else {
                         log::Main()->warn("recovery {}: the CPFP package was refused: {}", txid.ToString(),
-                                          pr ? json::serialize(*pr.value) : pr.error->ToString());
+                                          pr ? std::string("not every transaction was accepted") : pr.error->ToString());
                     }
                 }
                 it = m_recoveries.find(txid);
@@ -748,8 +896,7 @@ net::awaitable<void> Engine::BroadcastLoop()
             }
             auto& row = it->second;
             ++row.attempts;
-            const std::string before = row.state;
-            bool accepted = outcome == BroadcastOutcome::Accepted || outcome == BroadcastOutcome::InChain;
+            const bool accepted = chain::IsAccepted(outcome);
             if (!cpfp_note.empty()) {
                 ++m_stats.fee_bumps;
                 log::Main()->info("recovery {} went out in a package with the CPFP child {}", txid.ToString(), cpfp_note);
@@ -761,23 +908,34 @@ net::awaitable<void> Engine::BroadcastLoop()
                 ++m_stats.broadcasts;
                 // The node's best height when it first had it (after a restart: when it had it again).
                 m_sent_at.try_emplace(txid, std::max(m_tip, m_opts.node_tip ? m_opts.node_tip() : -1));
-                if (row.state != "confirmed") row.state = "broadcast";
+                if (IsLive(row)) row.state = "broadcast";
                 row.last_error.clear();
-                if (before == "planned" || before == "failed") { // an operator told of the failure hears it went through
+                if (before == "planned") { // first accepted (or accepted again after a refusal)
                     for (const auto& id : row.vault_ids) Event(changes, "recovery.broadcast", id, txid.ToString(), std::nullopt, {{"trigger_txid", TriggerTxidJson(row.trigger_txid)}});
                 }
             } else {
                 ++m_stats.broadcast_failures;
-                const std::string err = res.error->ToString();
-                if (outcome == BroadcastOutcome::Unreachable) {
+                const std::string err = res.Message();
+                if (outcome == chain::SendOutcome::Unreachable) {
                     transient = true;
-                } else if (row.last_error != err) {
-                    row.state = before == "broadcast" ? "broadcast" : "failed";
-                    for (const auto& id : row.vault_ids) {
-                        Event(changes, "recovery.failed", id, txid.ToString(), std::nullopt,
-                              {{"error", err}, {"retry", "each block until the deadline"}});
+                } else if (IsLive(row)) {
+                    // Refused for a reason that stays: dead. Its fee coins are free and its trigger
+                    // is planned again now, with what the chain holds (the same transaction comes
+                    // back at the next block if nothing changed).
+                    row.state = "failed";
+                    m_tried_at[txid] = m_tip; // tried at this tip: the same transaction waits for a block
+                    died = true;
+                    m_sent_at.erase(txid);
+                    if (row.last_error != err) {
+                        for (const auto& id : row.vault_ids) {
+                            Event(changes, "recovery.failed", id, txid.ToString(), std::nullopt,
+                                  {{"error", err},
+                                   {"reason", std::string(chain::ToString(outcome))},
+                                   {"trigger_txid", TriggerTxidJson(row.trigger_txid)},
+                                   {"retry", "planned again at once with what the chain holds, then each block"}});
+                        }
                     }
-                    log::Main()->warn("recovery {} not accepted: {}", txid.ToString(), err);
+                    log::Main()->warn("recovery {} refused ({}): {}", txid.ToString(), chain::ToString(outcome), err);
                 }
                 row.last_error = err;
             }
@@ -788,11 +946,19 @@ net::awaitable<void> Engine::BroadcastLoop()
         for (const auto& txid : touched) {
             if (auto it = m_recoveries.find(txid); it != m_recoveries.end()) changes.recoveries.push_back(it->second);
         }
+        if (died && !m_stopping) {
+            // Re-plan what the dead ones answered. New transactions go round at once; one that
+            // comes out the same waits for the next block.
+            const size_t before_plan = changes.recoveries.size();
+            Evaluate(changes);
+            if (changes.recoveries.size() > before_plan) again = true;
+        }
         // The intents were stored before broadcasting; what changed since (attempts, state,
         // errors) is bookkeeping, stored once per pass so a mass exit costs one fsync, not one
-        // per recovery.
+        // per recovery. New plans are stored here before they are sent (next round).
         PersistNow(changes);
         if (m_stopping) break;
+        if (again) continue;
         // Node trouble: retry soon, backing off to retry_interval; otherwise sleep until kicked.
         backoff = transient ? std::min(backoff * 2, std::chrono::duration_cast<std::chrono::milliseconds>(m_opts.retry_interval))
                             : std::chrono::milliseconds{125};
@@ -812,16 +978,10 @@ net::awaitable<void> Engine::CheckDeployment()
 {
     // Ask until the node answers; registration of opvault vaults waits on the answer.
     for (int attempt = 0; !m_stopping && !m_vault_enforced; ++attempt) {
-        auto r = co_await m_rpc.Call("getdeploymentinfo", Params());
-        if (r && r.value->is_object()) {
-            bool active = false;
-            if (const auto* deps = r.value->as_object().if_contains("deployments"); deps && deps->is_object()) {
-                if (const auto* v = deps->as_object().if_contains("vault"); v && v->is_object()) {
-                    if (const auto* a = v->as_object().if_contains("active"); a && a->is_bool()) active = a->as_bool();
-                }
-            }
-            m_vault_enforced = active;
-            log::Main()->info("node {} OP_VAULT (getdeploymentinfo)", active ? "enforces" : "does not enforce");
+        auto r = co_await m_node.DeploymentActive("vault");
+        if (r) {
+            m_vault_enforced = *r.value;
+            log::Main()->info("node {} OP_VAULT (getdeploymentinfo)", *r.value ? "enforces" : "does not enforce");
             co_return;
         }
         net::steady_timer t(m_ex, std::chrono::seconds{std::min(attempt + 1, 10)});
@@ -1008,22 +1168,15 @@ net::awaitable<void> Engine::RescanLoop()
             m_rescan_height = h;
             std::optional<Block> block;
             std::string why;
-            auto hr = co_await m_rpc.Call("getblockhash", Params(h));
-            if (!hr || !hr.value->is_string()) {
-                why = hr ? "getblockhash: bad reply" : hr.error->ToString();
+            auto hr = co_await m_node.GetBlockHash(h);
+            if (!hr) {
+                why = "getblockhash: " + hr.error->ToString();
             } else {
-                const std::string hash(hr.value->as_string());
-                auto br = co_await m_rpc.Call("getblock", Params(hash, 0));
-                if (!br || !br.value->is_string()) {
-                    why = br ? "getblock: bad reply" : br.error->ToString();
-                } else if (auto bytes = ParseHex(std::string_view(br.value->as_string())); !bytes) {
-                    why = "getblock: not hex";
-                } else if (auto b = DecodeBlock(*bytes); !b) {
-                    why = "getblock: " + ToString(b.error());
-                } else if (b->header.GetHash().ToString() != hash) {
-                    why = "getblock: the block does not hash to " + hash;
+                auto br = co_await m_node.GetBlock(*hr.value);
+                if (!br) {
+                    why = "getblock: " + br.error->ToString();
                 } else {
-                    block = std::move(*b);
+                    block = std::move(*br.value);
                 }
             }
             if (!block) {
@@ -1289,7 +1442,7 @@ Expected<json::value, EngineError> Engine::RecoverVault(const std::string& vault
     auto in_flight = [&] {
         json::array out;
         for (const auto& [_, r] : m_recoveries) {
-            if (Unconfirmed(r) && std::find(r.vault_ids.begin(), r.vault_ids.end(), vault_id) != r.vault_ids.end()) out.push_back(RecoveryJson(r, false));
+            if (IsLive(r) && std::find(r.vault_ids.begin(), r.vault_ids.end(), vault_id) != r.vault_ids.end()) out.push_back(RecoveryJson(r, false));
         }
         return out;
     };
@@ -1381,7 +1534,7 @@ void Engine::BumpFees(store::StateChanges& changes)
     // not the old blocks of a catch-up, not the block whose trigger it answers.
     std::vector<Txid> due;
     for (const auto& [txid, r] : m_recoveries) {
-        if (!Unconfirmed(r) || r.state == "planned" || r.vault_ids.empty()) continue;
+        if (!IsLive(r) || r.state == "planned" || r.vault_ids.empty()) continue;
         if (r.kind == "presigned" && r.trigger_txid.IsNull()) continue; // an emergency tx: no ladder
         auto sent = m_sent_at.find(txid);
         if (sent == m_sent_at.end() || m_tip <= sent->second) continue;
@@ -1492,41 +1645,23 @@ std::optional<MutableTransaction> Engine::PlanRbf(const store::RecoveryRow& row)
 
 net::awaitable<void> Engine::RefreshFees()
 {
-    // BTC/kvB as JSON numbers -> sat/kvB. A node without enough data answers {"errors": [...]}.
-    auto to_rate = [](const json::value& v) -> std::optional<vault::FeeRate> {
-        if (!v.is_number()) return std::nullopt;
-        const double btc = v.to_number<double>();
-        if (!(btc >= 0 && btc < 21e6)) return std::nullopt;
-        return vault::FeeRate{static_cast<int64_t>(std::llround(btc * 1e8))};
-    };
-    auto est = co_await m_rpc.Call("estimatesmartfee", Params(vault::ConfTarget(std::nullopt, m_tip)));
-    if (est && est.value->is_object()) {
-        const auto* f = est.value->as_object().if_contains("feerate");
-        m_fee_estimate = f ? to_rate(*f) : std::nullopt;
-    }
-    auto mp = co_await m_rpc.Call("getmempoolinfo", Params());
-    if (mp && mp.value->is_object()) {
-        std::optional<vault::FeeRate> floor;
-        for (const char* k : {"minrelaytxfee", "mempoolminfee"}) {
-            if (const auto* v = mp.value->as_object().if_contains(k)) {
-                if (auto r = to_rate(*v)) floor = floor ? std::max(*floor, *r) : *r;
-            }
-        }
-        if (floor) m_opts.fees.min_relay = *floor;
-    }
+    auto est = co_await m_node.EstimateSmartFee(vault::ConfTarget(std::nullopt, m_tip));
+    if (est) m_fee_estimate = *est.value;
+    auto mp = co_await m_node.GetMempoolInfo();
+    if (mp && mp.value->floor) m_opts.fees.min_relay = *mp.value->floor;
     // Fee coins ready ahead of need, at the rate just refreshed.
     if (m_fee_wallet && m_opts.fee_coins > 0 && !m_stopping) {
         const vault::FeeRate rate = CurrentFeeRate();
         auto split = vault::BuildSplit(*m_fee_wallet, m_fee_wallet->Coins(), ReservedFeeCoins(), vault::SplitUnit(rate), m_opts.fee_coins, rate);
         if (split) {
             const Transaction tx{*split};
-            auto r = co_await m_rpc.Call("sendrawtransaction", Params(HexStr(SerializeTransaction(tx))));
-            if (r) {
+            auto r = co_await m_node.SendRawTransaction(tx);
+            if (chain::IsAccepted(r.outcome)) {
                 m_fee_wallet->ApplyTx(tx, std::nullopt);
                 log::Main()->info("fee wallet: split {}:{} into {} coins of {} sat for recoveries (tx {})", tx.vin()[0].prevout.txid.ToString(), tx.vin()[0].prevout.n,
                                   tx.vout().size() - 1, tx.vout()[0].value.sats(), tx.GetTxid().ToString());
             } else {
-                log::Main()->warn("fee wallet: the split {} was refused: {}", tx.GetTxid().ToString(), r.error->ToString());
+                log::Main()->warn("fee wallet: the split {} was refused: {}", tx.GetTxid().ToString(), r.Message());
             }
         }
     }
@@ -1567,7 +1702,7 @@ std::set<OutPoint> Engine::ReservedFeeCoins() const
     std::set<OutPoint> mine;
     for (const auto& c : m_fee_wallet->Coins()) mine.insert(c.outpoint);
     for (const auto& [_, r] : m_recoveries) {
-        if (!Unconfirmed(r) && r.state != "planned") continue;
+        if (!IsLive(r)) continue; // a dead recovery's coins are free again
         auto tx = DecodeTransaction(r.tx);
         if (!tx) continue;
         for (const auto& in : tx->vin()) {

@@ -10,7 +10,7 @@
 // again after each block and at start. sendrawtransaction is idempotent, so a crash between the
 // write and the broadcast costs one repeated, harmless call.
 
-#include "bitcoind_rpc.h"
+#include "node_port.h"
 #include "control.h"
 #include "chain/listener.h"
 #include "store/store.h"
@@ -71,7 +71,7 @@ struct EngineStats {
 class Engine final : public chain::ChainListener, public VaultControl
 {
 public:
-    Engine(boost::asio::any_io_executor ex, BitcoindRpc& rpc, store::Store& store, EngineOptions opts);
+    Engine(boost::asio::any_io_executor ex, NodePort& node, store::Store& store, EngineOptions opts);
 
     //! Called on the io thread after events were committed to the log (the webhook dispatcher
     //! delivers them at once rather than at its next poll).
@@ -137,8 +137,10 @@ public:
 private:
     struct TriggerInfo {
         vault::VaultEvent event;        //!< the Trigger event (height = confirmation, or nullopt)
+        int seen_at{-1};                //!< our tip when first seen (its block's height if first seen there)
         bool alerted{false};
-        bool closed{false};             //!< nothing left to sweep: no further decisions
+        bool plan_failure_alerted{false}; //!< a recovery.failed said no recovery can be planned
+        bool closed{false};             //!< its outputs are spent on chain: no further decisions
     };
 
     //! The registrations, policies and approvals as stored, with no UTXO (nothing replayed).
@@ -154,8 +156,14 @@ private:
     //! Applies the events of one transaction; collects new triggers, confirms recoveries.
     void Apply(const Transaction& tx, std::optional<int> height, store::StateChanges* changes,
                const std::vector<vault::VaultEvent>& events);
-    //! Decides for every open trigger at the current tip; plans and stages recoveries.
+    //! Decides for every open trigger at the current tip; plans and stages recoveries for those no
+    //! live recovery answers. A plan that comes out as a dead recovery's very transaction brings
+    //! it back to life once per tip (the chain may have changed the node's answer).
     void Evaluate(store::StateChanges& changes);
+    //! The inputs of the live recoveries (for the conflict check of a block's transactions).
+    void IndexLiveInputs();
+    //! Whether a confirmed transaction spent the trigger's outputs (none of its vaults tracks them).
+    bool TriggerSpentOnChain(const vault::VaultEvent& ev) const;
     void Event(store::StateChanges& changes, std::string type, const std::string& vault_id, const std::string& txid,
                std::optional<int> height, boost::json::object data);
     std::string VaultIdOf(uint32_t idx) const;
@@ -183,7 +191,7 @@ private:
     int64_t Now() const;
 
     boost::asio::any_io_executor m_ex;
-    BitcoindRpc& m_rpc;
+    NodePort& m_node;
     store::Store& m_store;
     EngineOptions m_opts;
     vault::Registry m_registry;
@@ -192,6 +200,9 @@ private:
 
     std::map<Txid, TriggerInfo> m_triggers;                        //!< open and answered triggers by txid
     std::map<Txid, store::RecoveryRow> m_recoveries;               //!< our recoveries by txid
+    std::map<Txid, int> m_tried_at;                                 //!< dead recoveries: the tip they were last sent at
+    std::map<Txid, int> m_sightings;                                //!< first sight of each trigger (stored)
+    std::multimap<OutPoint, Txid> m_live_inputs;                    //!< inputs of the live recoveries (IndexLiveInputs, per block)
     std::vector<std::pair<Txid, Transaction>> m_mempool;           //!< matched mempool txs, arrival order
     std::unordered_set<Txid, HashIdHasher> m_mempool_ids;
     //! Matched transactions of the recent blocks, by height: a mempool notification that arrives
@@ -201,6 +212,7 @@ private:
     std::unordered_set<Txid, HashIdHasher> m_recent_confirmed_ids;
     std::vector<store::ApprovalRow> m_approvals;
     bool m_need_rebuild{false};
+    bool m_rebuild_posted{false}; //!< a chain-state replay is queued (mempool removals coalesce)
 
     // Broadcaster: one call in flight (BitcoindRpc is one connection).
     boost::asio::steady_timer m_bcast_wake;

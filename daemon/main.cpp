@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include <iostream>
+#include <set>
 
 namespace net = boost::asio;
 namespace json = boost::json;
@@ -181,8 +182,26 @@ net::awaitable<std::vector<ZmqSubscription>> DiscoverZmq(BitcoindRpc& rpc, const
         }
     }
     std::vector<ZmqSubscription> subs;
-    for (auto& [ep, topics] : by_endpoint) subs.push_back({ep, topics});
-    if (subs.empty()) log::Zmq()->warn("no ZMQ endpoints: following bitcoind by RPC polling only");
+    std::set<std::string> have;
+    for (auto& [ep, topics] : by_endpoint) {
+        have.insert(topics.begin(), topics.end());
+        subs.push_back({ep, topics});
+    }
+    // Nothing is missed without a topic (every poll reconciles the mempool and the chain with the
+    // node), but first sight waits for the poll: say so at start.
+    const std::string poll = "every " + std::to_string(cfg.poll_seconds) + " s (pollseconds)";
+    if (subs.empty()) {
+        log::Zmq()->warn("no ZMQ endpoints: following bitcoind by RPC polling only; triggers are seen {}", poll);
+    } else {
+        if (!have.count("rawtx") && !have.count("sequence")) {
+            log::Zmq()->warn("no zmqpubrawtx nor zmqpubsequence: mempool triggers are seen {}, not at first sight", poll);
+        } else if (!have.count("sequence")) {
+            log::Zmq()->warn("no zmqpubsequence: transactions leaving the mempool (a replaced trigger, an evicted recovery) are seen {}", poll);
+        }
+        if (!have.count("hashblock") && !have.count("rawblock") && !have.count("sequence")) {
+            log::Zmq()->warn("no block topic (zmqpubhashblock, zmqpubrawblock or zmqpubsequence): blocks are seen {}", poll);
+        }
+    }
     co_return subs;
 }
 
@@ -243,6 +262,9 @@ int main(int argc, char** argv)
     BitcoindRpc rpc{io.get_executor(), ep};
     BitcoindRpc zmq_rpc{io.get_executor(), ep};
     BitcoindRpc engine_rpc{io.get_executor(), ep};
+    // One connection each: the follower's block reads never wait behind the engine's broadcasts.
+    BitcoindNode node{rpc};
+    BitcoindNode engine_node{engine_rpc};
     EngineOptions eo;
     eo.chain = cfg.chain;
     eo.allow_unenforced_opvault = cfg.allow_unenforced_opvault;
@@ -253,7 +275,7 @@ int main(int argc, char** argv)
     eo.fee_coins = static_cast<size_t>(cfg.feewallet_coins);
     const ChainFollower* follower_ptr = nullptr; // the follower is built after the engine (it is its listener)
     eo.node_tip = [&follower_ptr] { return follower_ptr ? follower_ptr->status().node_tip : -1; };
-    Engine engine{io.get_executor(), engine_rpc, **st, eo};
+    Engine engine{io.get_executor(), engine_node, **st, eo};
     {
         const std::filesystem::path keyfile = cfg.feewallet_keyfile.empty() ? cfg.NetDir() / "feewallet.key" : std::filesystem::path(cfg.feewallet_keyfile);
         bool created = false;
@@ -293,7 +315,7 @@ int main(int argc, char** argv)
     fo.chain = cfg.chain;
     fo.start_height = cfg.start_height;
     fo.poll_interval = std::chrono::seconds{cfg.poll_seconds};
-    ChainFollower follower{io.get_executor(), rpc, **st, listener, fo};
+    ChainFollower follower{io.get_executor(), node, **st, listener, fo};
     follower_ptr = &follower;
     std::unique_ptr<ZmqSubscriber> zmq;
 

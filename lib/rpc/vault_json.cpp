@@ -762,9 +762,33 @@ json::object VaultSummaryJson(const vault::VaultRecord& rec)
     return o;
 }
 
+json::object ProtectionJson(const vault::VaultRecord& rec)
+{
+    // What the tower can do for this vault on a theft, said at registration and on every read:
+    // a vault it can only watch must not look protected.
+    bool recovers = rec.policy.mode != vault::Mode::Alert;
+    json::array warnings;
+    if (rec.policy.mode == vault::Mode::Alert) warnings.emplace_back("policy is alert-only: a trigger is reported, never answered");
+    if (rec.opvault && rec.opvault->recover_leaf().authorized && !rec.recovery_auth) {
+        recovers = false;
+        warnings.emplace_back("the recover leaf needs the recovery_auth key and none was registered: a trigger is alerted on "
+                              "(recovery.failed) but the tower cannot sweep it; register the vault again with recovery_auth");
+    }
+    if (rec.presigned) {
+        const bool any = std::any_of(rec.presigned->triggers.begin(), rec.presigned->triggers.end(),
+                                     [](const auto& t) { return !t.recovery_txs.empty(); });
+        if (!any && rec.presigned->emergency_txs.empty()) {
+            recovers = false;
+            warnings.emplace_back("no pre-signed recovery or emergency transaction: the tower can only alert");
+        }
+    }
+    return json::object{{"recovers", recovers}, {"warnings", std::move(warnings)}};
+}
+
 json::object VaultDetailJson(const vault::VaultRecord& rec, std::string_view hrp)
 {
     json::object o = VaultSummaryJson(rec);
+    o["protection"] = ProtectionJson(rec);
     if (rec.opvault) {
         const vault::Vault& v = *rec.opvault;
         o["script_pubkey"] = HexStr(v.ScriptPubKey());

@@ -145,4 +145,7 @@ boost::json::object VaultDetailJson(const vault::VaultRecord& rec, std::string_v
 //! Returns: {txid, vout}.
 boost::json::object OutPointJson(const OutPoint& o);
 
+//! {recovers, warnings}: whether the tower can answer a trigger of this vault by itself, and why not.
+boost::json::object ProtectionJson(const vault::VaultRecord& rec);
+
 } // namespace vw::rpc

@@ -124,3 +124,13 @@ CREATE TABLE IF NOT EXISTS rescans (
     next_height INTEGER NOT NULL CHECK (next_height >= 0),  -- the next block to read; advances with what was found
     created_at  INTEGER NOT NULL                            -- unix seconds of the request
 );
+
+-- Version 5: vaults.output_key_cache BLOB (see the vaults table).
+
+-- Version 6: when the tower first saw each trigger (our tip then). A trigger first seen in the
+-- mempool may confirm at the next block: its earliest deadline, and whether an approval was in
+-- force when it appeared, count from here, across restarts and reorgs.
+CREATE TABLE IF NOT EXISTS sightings (
+    txid     BLOB    PRIMARY KEY CHECK (length(txid) = 32), -- the trigger's txid, serialization order
+    seen_at  INTEGER NOT NULL CHECK (seen_at >= -1)        -- our tip height at first sight
+) WITHOUT ROWID;

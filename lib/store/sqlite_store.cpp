@@ -112,6 +112,12 @@ CREATE TABLE rescans (
     R"sql(
 ALTER TABLE vaults ADD COLUMN output_key_cache BLOB;
 )sql",
+    R"sql(
+CREATE TABLE IF NOT EXISTS sightings (
+    txid     BLOB    PRIMARY KEY CHECK (length(txid) = 32),
+    seen_at  INTEGER NOT NULL CHECK (seen_at >= -1)
+) WITHOUT ROWID;
+)sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 
@@ -355,6 +361,26 @@ public:
         // SQLite's default maximum (PRAGMA max_page_count) when uncapped.
         const std::string sql = "PRAGMA max_page_count = " + std::to_string(max_pages ? max_pages : 4294967294u) + ";";
         return Exec(sql.c_str());
+    }
+
+    Expected<std::vector<SightingRow>, StoreError> LoadSightings() override
+    {
+        std::vector<SightingRow> out;
+        Stmt s{m_db, "SELECT txid, seen_at FROM sightings"};
+        if (s.rc() != SQLITE_OK) return Unexpected{Err(m_db, s.rc(), "load sightings")};
+        int rc;
+        while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
+            auto txid = Blob32(s.get(), 0);
+            if (!txid) return Unexpected{Corrupt("sightings: a txid is not 32 bytes")};
+            const int64_t h = sqlite3_column_int64(s.get(), 1);
+            if (h < -1 || h > INT32_MAX) return Unexpected{Corrupt("sightings: a bad height")};
+            SightingRow r;
+            r.txid = Txid::FromUint256(*txid);
+            r.seen_at = static_cast<int>(h);
+            out.push_back(r);
+        }
+        if (rc != SQLITE_DONE) return Unexpected{Err(m_db, rc, "load sightings")};
+        return out;
     }
 
     Expected<std::vector<RescanRow>, StoreError> LoadRescans() override
@@ -718,6 +744,13 @@ private:
             sqlite3_bind_int(st.get(), 3, r.next_height);
             sqlite3_bind_int64(st.get(), 4, r.created_at);
             if (auto res = step(st, "write rescan"); !res) return res;
+        }
+        for (const auto& s : c.sightings) {
+            // The first sight stays: a later one (a restart, a reorg) is not the first.
+            Stmt st{m_db, "INSERT INTO sightings (txid, seen_at) VALUES (?,?) ON CONFLICT(txid) DO UPDATE SET seen_at = MIN(seen_at, excluded.seen_at)"};
+            sqlite3_bind_blob(st.get(), 1, s.txid.span().data(), 32, SQLITE_STATIC);
+            sqlite3_bind_int(st.get(), 2, s.seen_at);
+            if (auto res = step(st, "write sighting"); !res) return res;
         }
         for (const int64_t id : c.rescans_done) {
             Stmt st{m_db, "DELETE FROM rescans WHERE id = ?"};

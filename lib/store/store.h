@@ -65,6 +65,13 @@ struct RescanRow {
     friend bool operator==(const RescanRow&, const RescanRow&) = default;
 };
 
+//! When the tower first saw a trigger: our tip then (its block's height if first seen there).
+struct SightingRow {
+    Txid txid;
+    int seen_at{-1};
+    friend bool operator==(const SightingRow&, const SightingRow&) = default;
+};
+
 //! A confirmed transaction that touched a registered vault. Replaying these in (height, pos)
 //! order over the registrations rebuilds every vault's UTXOs and state.
 struct VaultTxRow {
@@ -151,10 +158,11 @@ struct StateChanges {
     std::vector<EventRow> events;          //!< appended, seq assigned
     std::vector<RescanRow> rescans;        //!< insert or replace by id
     std::vector<int64_t> rescans_done;     //!< rescan ids deleted
+    std::vector<SightingRow> sightings;    //!< first sights (an existing one keeps the lower height)
     bool empty() const
     {
         return vaults.empty() && approvals.empty() && vault_txs.empty() && recoveries.empty() && events.empty() && rescans.empty() &&
-               rescans_done.empty();
+               rescans_done.empty() && sightings.empty();
     }
 };
 
@@ -191,6 +199,7 @@ public:
     virtual Expected<std::vector<ApprovalRow>, StoreError> LoadApprovals() = 0;  //!< by id
     virtual Expected<std::vector<VaultTxRow>, StoreError> LoadVaultTxs() = 0;    //!< by (height, pos)
     virtual Expected<std::vector<RescanRow>, StoreError> LoadRescans() = 0;      //!< by id
+    virtual Expected<std::vector<SightingRow>, StoreError> LoadSightings() = 0;  //!< every first sight of a trigger
     //! Testing: caps the database at max_pages pages (PRAGMA max_page_count), so that writes
     //! beyond it fail with Kind::Full as on a full disk. 0 = no cap.
     virtual Expected<void, StoreError> LimitPages(uint32_t max_pages) = 0;

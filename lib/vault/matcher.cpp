@@ -648,6 +648,15 @@ void CollectInputs(const VaultRecord& rec, std::set<OutPoint>& seen, std::vector
 } // namespace
 
 namespace {
+//! The options an authorized recovery is built with: no anchor. Only the unauthorized form needs
+//! one (BIP-345 policy); on a node without -acceptnonstdtxn the OP_2 anchor is non-standard, and
+//! an authorized sweep must relay wherever it can.
+RecoveryOptions Authorized(RecoveryOptions o)
+{
+    o.anchor = false;
+    return o;
+}
+
 //! Builds inputs as few transactions as fit max_weight each: k equal consecutive chunks (input
 //! order kept, so the split is deterministic), k growing until every chunk fits. build(chunk,
 //! first) returns the built tx and the options it used (for the spent outputs).
@@ -774,9 +783,11 @@ Expected<std::vector<PlannedRecovery>, PlanFailure> PlanRecovery(const Registry&
                 n.fee_inputs.clear();
                 return n;
             }();
-            return std::pair{key ? BuildAuthorizedRecovery(chunk, *key, first && !fees_used ? opts.change : std::nullopt, o, opts.aux)
-                                 : BuildUnauthorizedRecovery(chunk, o),
-                             o};
+            if (key) {
+                const RecoveryOptions a = Authorized(o);
+                return std::pair{BuildAuthorizedRecovery(chunk, *key, first && !fees_used ? opts.change : std::nullopt, a, opts.aux), a};
+            }
+            return std::pair{BuildUnauthorizedRecovery(chunk, o), o};
         });
         if (!built) return built.error();
         fees_used = true;
@@ -786,7 +797,13 @@ Expected<std::vector<PlannedRecovery>, PlanFailure> PlanRecovery(const Registry&
         }
         return std::nullopt;
     };
-    const auto all = [](const TrackedUtxo&) { return true; };
+    // The trigger's own outputs are swept whether confirmed or not: they are what it threatens.
+    std::set<OutPoint> own{ev.outpoint};
+    for (const auto& r : ev.revaults) own.insert(r.outpoint);
+    const auto all = [&](const TrackedUtxo& u) {
+        if (opts.exclude && opts.exclude->count(u.outpoint)) return false;
+        return !opts.confirmed_only || u.height.has_value() || own.count(u.outpoint) > 0;
+    };
     for (const auto& [hash, _] : unauth) {
         std::vector<RecoveryInput> inputs;
         std::vector<uint32_t> owners;
@@ -815,6 +832,7 @@ Expected<std::vector<PlannedRecovery>, PlanFailure> PlanRecovery(const Registry&
         for (uint32_t v : scope) {
             const bool member = members.count(v) > 0;
             CollectInputs(*reg.Get(v), seen, inputs, [&](const TrackedUtxo& u) {
+                if (!all(u)) return false;
                 return opts.authorized_sweep_group || (member && targets.count(u.outpoint) > 0);
             });
             owners.resize(inputs.size(), v);
@@ -917,7 +935,7 @@ Expected<std::vector<PlannedRecovery>, PlanFailure> PlanVaultRecovery(const Regi
     }
     if (inputs.empty()) return Unexpected{PlanFailure{PlanError::NothingToSweep, std::nullopt}};
     auto built = SplitByWeight(inputs, owners, opts.max_weight, [&](std::span<const RecoveryInput> chunk, bool first) {
-        RecoveryOptions o = opts.recovery;
+        RecoveryOptions o = authorized ? Authorized(opts.recovery) : opts.recovery;
         if (!first) o.fee_inputs.clear();
         return std::pair{authorized ? BuildAuthorizedRecovery(chunk, *rec->recovery_auth, first ? opts.change : std::nullopt, o, opts.aux)
                                     : BuildUnauthorizedRecovery(chunk, o),
@@ -964,7 +982,7 @@ Expected<std::vector<PlannedRecovery>, PlanFailure> MergeAuthorizedPlans(const R
             }
         }
         const crypto::KeyPair& key = *reg.Get(plans[idx[0]].vaults.front())->recovery_auth;
-        RecoveryOptions o = opts.recovery;
+        RecoveryOptions o = Authorized(opts.recovery);
         o.fee_inputs.clear();
         auto built = SplitByWeight(inputs, owners, opts.max_weight, [&](std::span<const RecoveryInput> chunk, bool) {
             return std::pair{BuildAuthorizedRecovery(chunk, key, std::nullopt, o, opts.aux), o};
@@ -1044,6 +1062,7 @@ Expected<PlannedRecovery, PlanFailure> WithFeeInput(const Registry& reg, const P
     if (plan.kind == PlanKind::OpVaultAuthorized) {
         const VaultRecord* rec = plan.vaults.empty() ? nullptr : reg.Get(plan.vaults.front());
         if (!rec || !rec->recovery_auth) return Unexpected{PlanFailure{PlanError::NoAuthKey, std::nullopt}};
+        o = Authorized(o);
         tx = BuildAuthorizedRecovery(plan.inputs, *rec->recovery_auth, change, o, aux);
     } else {
         if (change) return Unexpected{PlanFailure{PlanError::BuildFailed, std::nullopt}}; // policy: recovery + anchor only

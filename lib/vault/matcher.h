@@ -39,6 +39,7 @@
 
 #include <functional>
 #include <optional>
+#include <set>
 #include <span>
 #include <string_view>
 #include <vector>
@@ -204,6 +205,12 @@ struct PlanOptions {
     //! consecutive, equal chunks (deterministic: the same inputs give the same transactions).
     //! Default: the standard 400,000 WU less room for a fee input and a change output.
     size_t max_weight{MAX_RECOVERY_WEIGHT};
+    //! PlanRecovery: sweep only confirmed UTXOs, plus the trigger's own outputs (trigger and
+    //! revault). An unconfirmed deposit is not the tower's to rely on: whoever made it can replace
+    //! it (the sweep is evicted with it) or pin the sweep behind it.
+    bool confirmed_only{false};
+    //! PlanRecovery: outpoints not to sweep (a live recovery already spends them).
+    const std::set<OutPoint>* exclude{nullptr};
 };
 
 //! Plans the recovery a Trigger event calls for (call after ApplyEvents for that event, so the

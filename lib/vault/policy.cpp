@@ -1,5 +1,7 @@
 #include "vault/policy.h"
 
+#include <algorithm>
+
 namespace vw::vault {
 
 std::string_view ToString(Mode m)
@@ -53,7 +55,10 @@ std::optional<std::string> CheckPolicy(const Policy& p, int spend_delay)
 bool ApprovalApplies(const Approval& a, const TriggerFacts& t, int tip_height)
 {
     if (a.revoked) return false;
-    if (a.expiry_height && tip_height > *a.expiry_height) return false;
+    int at = tip_height;
+    if (t.confirmed_height) at = std::min(at, *t.confirmed_height);
+    if (t.first_seen_height) at = std::min(at, *t.first_seen_height);
+    if (a.expiry_height && at > *a.expiry_height) return false;
     switch (a.kind) {
     case Approval::Kind::CtvHash: return t.ctv_hash && *t.ctv_hash == a.value;
     case Approval::Kind::TriggerTxid: return t.txid.ToUint256() == a.value;
@@ -64,7 +69,11 @@ bool ApprovalApplies(const Approval& a, const TriggerFacts& t, int tip_height)
 Decision Decide(const Policy& policy, std::span<const Approval> approvals, const TriggerFacts& trigger, int tip_height)
 {
     Decision d;
-    if (trigger.confirmed_height) d.deadline_height = DeadlineHeight(*trigger.confirmed_height, trigger.spend_delay);
+    if (trigger.confirmed_height) {
+        d.deadline_height = DeadlineHeight(*trigger.confirmed_height, trigger.spend_delay);
+    } else if (trigger.first_seen_height) {
+        d.deadline_height = DeadlineHeight(*trigger.first_seen_height + 1, trigger.spend_delay); // the earliest it can be
+    }
     for (const auto& a : approvals) {
         if (ApprovalApplies(a, trigger, tip_height)) {
             d.action = Action::LeaveAlone;

@@ -48,6 +48,10 @@ struct TriggerFacts {
     Txid txid;
     std::optional<int> confirmed_height; //!< nullopt while in the mempool
     int spend_delay{0};
+    //! The tip height when the tower first saw it (its block's height when first seen there).
+    //! Fixes the deadline of a trigger still in the mempool (it may confirm at the next block)
+    //! and the height at which an approval must have been in force.
+    std::optional<int> first_seen_height;
 };
 
 //! Returns: the last height at which a recovery can safely confirm: h + spend_delay - 1.
@@ -64,12 +68,14 @@ std::string_view ToString(Action a);
 struct Decision {
     Action action{Action::Recover};
     bool approved{false};
-    std::optional<int> deadline_height;   //!< once the trigger is confirmed
+    std::optional<int> deadline_height;   //!< confirmed: h + delay - 1; in the mempool: the earliest (first sight + delay)
     std::optional<int> recover_at_height; //!< Wait: the tip height at which we recover
     std::string reason;
 };
 
-//! Returns: whether approval matches this trigger and is in force at tip_height.
+//! Returns: whether approval matches this trigger and was in force when the trigger appeared
+//! (its first sight, else its confirmation, else tip_height): an approved withdrawal still
+//! maturing stays approved after the approval's expiry height.
 bool ApprovalApplies(const Approval& a, const TriggerFacts& t, int tip_height);
 
 //! Decides for one trigger at tip_height. Approvals are the vault's.

@@ -29,9 +29,18 @@ Expected<MutableTransaction, std::string> BuildTrigger(const Vault& v, const Tri
     in.sequence = r.sequence;
     tx.vin.push_back(in);
     tx.vout.push_back({r.deposit_value, out_tree->script_pubkey});
+    std::vector<TxOut> spent{TxOut{r.deposit_value, v.ScriptPubKey()}};
+    if (r.fee_input) {
+        TxIn fee;
+        fee.prevout = r.fee_input->outpoint;
+        fee.sequence = r.sequence;
+        tx.vin.push_back(fee);
+        spent.push_back(r.fee_input->prevout);
+    }
+    if (r.change) tx.vout.push_back(*r.change);
 
     const auto& script = v.tree().leaves()[leaf_index].script;
-    auto pre = sighash::Precompute(tx, {TxOut{r.deposit_value, v.ScriptPubKey()}});
+    auto pre = sighash::Precompute(tx, spent);
     if (!pre) return Unexpected{std::string("sighash: ") + std::string(sighash::ToString(pre.error()))};
     auto h = sighash::Sighash(tx, *pre, 0, sighash::SIGHASH_DEFAULT,
                               sighash::ScriptPath{taproot::LeafHash(v.tree().leaves()[leaf_index].version, script)});
@@ -41,6 +50,7 @@ Expected<MutableTransaction, std::string> BuildTrigger(const Vault& v, const Tri
     // index -1 (0x81), trigger index 0 (empty), the CTV hash, the signature, leaf, control block.
     tx.vin[0].witness = {Bytes{}, Bytes{0x81}, Bytes{}, ctv, Bytes(sig.begin(), sig.end()), script,
                          v.ControlBlockFor(leaf_index).Serialize()};
+    if (r.fee_input) tx.vin[1].witness = r.fee_input->witness;
     return tx;
 }
 

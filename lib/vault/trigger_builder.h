@@ -9,7 +9,9 @@
 #include "util/expected.h"
 #include "vault/opvault.h"
 
+#include <optional>
 #include <string>
+#include <vector>
 
 namespace vw::vault {
 
@@ -19,6 +21,15 @@ struct TriggerRequest {
     size_t trigger_leaf{0};      //!< which trigger leaf (position in Vault::trigger_indices())
     Uint256 ctv_hash;            //!< the withdrawal template (BIP-119 hash, as pushed)
     uint32_t sequence{0xfffffffd};
+    //! A wallet's own input paying the trigger's fee (the signature commits to it), its witness as
+    //! given (e.g. [OP_TRUE] for an anyone-can-spend coin), and its change output.
+    struct FeeInput {
+        OutPoint outpoint;
+        TxOut prevout;
+        std::vector<Bytes> witness;
+    };
+    std::optional<FeeInput> fee_input;
+    std::optional<TxOut> change;
 };
 
 //! Returns: the signed trigger: one input (witness [revault amount 0, revault idx -1, trigger idx

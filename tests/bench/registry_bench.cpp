@@ -92,7 +92,8 @@ int main(int argc, char** argv)
     boost::asio::io_context io;
     daemon::RpcEndpoint ep;
     ep.port = 1; // never called: the engine is not started
-    daemon::BitcoindRpc rpc{io.get_executor(), ep};
+    daemon::BitcoindRpc rpc_client{io.get_executor(), ep};
+    daemon::BitcoindNode rpc{rpc_client};
     daemon::EngineOptions eo;
     eo.chain = "regtest";
     eo.allow_unenforced_opvault = true;

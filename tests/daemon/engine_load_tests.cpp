@@ -36,7 +36,8 @@ protected:
         if (!st) return st.error().message;
         boost::asio::io_context io;
         BitcoindRpc rpc{io.get_executor(), m_ep};
-        Engine engine{io.get_executor(), rpc, **st, m_opts};
+        BitcoindNode node{rpc};
+        Engine engine{io.get_executor(), node, **st, m_opts};
         if (auto r = engine.Load(); !r) return r.error();
         f(engine);
         return "";

@@ -94,12 +94,13 @@ void SimHarness::StartFollower(int start_height)
     ep.timeout = std::chrono::seconds{5};
     opts.start_height = start_height;
     OnIo([&] {
-        if (m_follower) m_grave.push_back({std::move(m_rpc), std::move(m_store), std::move(m_follower)});
+        if (m_follower) m_grave.push_back({std::move(m_rpc), std::move(m_node), std::move(m_store), std::move(m_follower)});
         m_rpc = std::make_unique<daemon::BitcoindRpc>(m_io.get_executor(), ep);
+        m_node = std::make_unique<daemon::BitcoindNode>(*m_rpc);
         auto st = store::OpenSqliteStore((m_dir / "vaultwatch.sqlite").string());
         if (!st) throw std::runtime_error(st.error().message);
         m_store = std::move(*st);
-        m_follower = std::make_unique<daemon::ChainFollower>(m_io.get_executor(), *m_rpc, *m_store, *m_listener, opts);
+        m_follower = std::make_unique<daemon::ChainFollower>(m_io.get_executor(), *m_node, *m_store, *m_listener, opts);
         if (m_zmq) {
             std::vector<daemon::ZmqSubscription> subs;
             for (const char* t : {"rawtx", "hashblock", "sequence"}) subs.push_back({m_sim->ZmqAddress(t), {t}});

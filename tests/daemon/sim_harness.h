@@ -105,6 +105,7 @@ private:
     std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> m_work;
     std::thread m_thread;
     std::unique_ptr<daemon::BitcoindRpc> m_rpc;
+    std::unique_ptr<daemon::BitcoindNode> m_node;
     std::unique_ptr<store::Store> m_store;
     std::unique_ptr<RecordingListener> m_listener;
     std::unique_ptr<daemon::ChainFollower> m_follower;
@@ -115,6 +116,7 @@ private:
     //! RPC call, so it, its client and its store live until the io thread has ended.
     struct Generation {
         std::unique_ptr<daemon::BitcoindRpc> rpc;
+        std::unique_ptr<daemon::BitcoindNode> node;
         std::unique_ptr<store::Store> store;
         std::unique_ptr<daemon::ChainFollower> follower;
     };

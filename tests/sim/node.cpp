@@ -422,6 +422,13 @@ void Node::RemoveEntry(const Txid& txid, bool signal)
     if (signal) m_sink.MempoolRemoved(txid, seq);
 }
 
+bool Node::Evict(const Txid& t)
+{
+    if (!GetMempool(t)) return false;
+    RemoveRecursive(t);
+    return true;
+}
+
 void Node::RemoveRecursive(const Txid& txid)
 {
     if (!m_pool.count(txid)) return;
@@ -525,7 +532,14 @@ Node::BuiltBlock Node::BuildBlock(const BlockIndex* parent, const Bytes& spk, co
                     best_pkg = std::move(pkg);
                 }
             }
-            std::sort(best_pkg.begin(), best_pkg.end(), [](auto* a, auto* b) { return a->order < b->order; });
+            // Parents first: by the number of in-mempool ancestors (arrival order is not enough, a
+            // parent re-added from a disconnected block arrives after its children).
+            std::vector<std::pair<size_t, const MempoolEntry*>> ranked;
+            for (auto* p : best_pkg) ranked.emplace_back(MempoolAncestors(p->tx.GetTxid()).size(), p);
+            std::sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) {
+                return a.first != b.first ? a.first < b.first : a.second->order < b.second->order;
+            });
+            for (size_t k = 0; k < ranked.size(); ++k) best_pkg[k] = ranked[k].second;
             size_t pkg_weight = 0;
             for (auto* p : best_pkg) pkg_weight += p->tx.Weight();
             if (weight + pkg_weight <= TEMPLATE_MAX_WEIGHT) {

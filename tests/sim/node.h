@@ -123,6 +123,9 @@ public:
     AcceptResult AcceptToMempool(const vw::Transaction& tx, bool check_fee = true);
 
     void SetPolicyHook(TxPolicyHook hook) { m_hook = std::move(hook); }
+    //! Mempool eviction (expiry, the size limit): t and its descendants leave (R for each).
+    //! Returns: whether t was in the mempool.
+    bool Evict(const Txid& t);
 
     // ---- mining ----
     //! Builds a block on parent paying spk. txs: explicit list (generateblock) or nullopt for a

@@ -876,6 +876,11 @@ void RegtestSim::SetWarmup(bool on, const std::string& message)
 void RegtestSim::SetSlow(std::chrono::milliseconds delay) { m->RunSync([&] { m->slow = delay; }); }
 void RegtestSim::SetUnreachable(bool on) { m->RunSync([&] { m->SetUnreachable(on); }); }
 void RegtestSim::FailAuth(int n) { m->RunSync([&] { m->authfail = n; }); }
+bool RegtestSim::Evict(const Txid& txid)
+{
+    return m->RunSync([&] { return m->node->Evict(txid); });
+}
+
 void RegtestSim::SetPolicyHook(TxPolicyHook hook)
 {
     m->RunSync([&] {

@@ -118,6 +118,8 @@ public:
     void SetUnreachable(bool on);
     void FailAuth(int n);
     void SetPolicyHook(TxPolicyHook hook);
+    //! Evicts a mempool transaction and its descendants (as expiry or the size limit would).
+    bool Evict(const Txid& txid);
     //! estimatesmartfee answer in sat/kvB; nullopt -> "Insufficient data or no feerate found".
     void SetFeeEstimate(std::optional<int64_t> sat_per_kvb);
     //! Publishes one malformed message on the socket that carries `topic`.

@@ -31,6 +31,9 @@ TEST(policy_tests, DecisionTable)
     const Txid tx = Txid::FromUint256(U(0x77));
     const TriggerFacts mempool{U(0xc1), tx, std::nullopt, 10};
     const TriggerFacts mined{U(0xc1), tx, 100, 10};
+    const TriggerFacts mined_late{U(0xc1), tx, 151, 10};
+    const TriggerFacts seen_then_mined{U(0xc1), tx, 151, 10, 140};
+    const TriggerFacts seen_at_99{U(0xc1), tx, std::nullopt, 10, 99};
     const Approval by_ctv{Approval::Kind::CtvHash, U(0xc1), std::nullopt, false};
     const Approval other_ctv{Approval::Kind::CtvHash, U(0xc2), std::nullopt, false};
     const Approval by_txid{Approval::Kind::TriggerTxid, U(0x77), std::nullopt, false};
@@ -47,7 +50,14 @@ TEST(policy_tests, DecisionTable)
         {"recover, approved by txid", recover, {by_txid}, mempool, 99, Action::LeaveAlone, true, std::nullopt, std::nullopt},
         {"recover, approval expired", recover, {expired}, mined, 100, Action::Recover, false, 109, std::nullopt},
         {"recover, approval in force", recover, {expires_later}, mined, 150, Action::LeaveAlone, true, 109, std::nullopt},
-        {"recover, approval just expired", recover, {expires_later}, mined, 151, Action::Recover, false, 109, std::nullopt},
+        // An approval counts if it was in force when the trigger appeared: a withdrawal approved
+        // at its first sight stays approved while it matures past the expiry (it was swept before).
+        {"recover, approval expired since the trigger appeared", recover, {expires_later}, mined, 151, Action::LeaveAlone, true, 109, std::nullopt},
+        {"recover, approval expired before the trigger appeared", recover, {expires_later}, mined_late, 160, Action::Recover, false, 160, std::nullopt},
+        {"recover, seen in the mempool before the expiry", recover, {expires_later}, seen_then_mined, 160, Action::LeaveAlone, true, 160, std::nullopt},
+        // First sight in the mempool at tip 99: it may confirm at 100, so the deadline is 109 already.
+        {"recover, mempool, first seen at 99", recover, {}, seen_at_99, 99, Action::Recover, false, 109, std::nullopt},
+        {"delayed, mempool, first seen at 99", delayed3, {}, seen_at_99, 105, Action::Wait, false, 109, std::nullopt},
         {"recover, approval revoked", recover, {revoked}, mined, 100, Action::Recover, false, 109, std::nullopt},
         {"alert, unapproved", alert, {}, mined, 100, Action::Alert, false, 109, std::nullopt},
         {"alert, approved", alert, {by_ctv}, mined, 100, Action::LeaveAlone, true, 109, std::nullopt},

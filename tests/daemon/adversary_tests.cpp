@@ -1,0 +1,628 @@
+// A thief who knows the tower (docs/threat-model.md, "The invariant"): the engine and the chain
+// follower in one process against the regtest simulator, driven by a seeded random schedule of
+// thief and world actions. After every step the tower settles and the invariant is checked:
+//   I1  no unapproved trigger output of a vault whose policy answers triggers is still unspent
+//       when the withdrawal could be mined in the next block (a thief at maturity also tries);
+//   I2  no recovery is live (it holds fee coins) unless the node has it in its mempool, and
+//       every fee coin the tower counts as spent is spent by a transaction the node still has;
+//   I3  every trigger the node has seen was alerted on (vault.trigger), and every refusal and
+//       every trigger the tower cannot answer on its own is alerted (recovery.failed);
+//   I4  an approved withdrawal is never swept, before or after its approval's expiry height.
+// Adversity stays inside the invariant's assumptions (a funded fee wallet, blocks with room): a
+// bounded number of blocks that leave our sweeps out (reorgs), refusals, late funding.
+//
+// CI runs a short set of schedules; on demand:
+//   VW_ADVERSARY_SCHEDULES=10000 ./build/tests/daemon/vw_daemon_tests --gtest_filter='adversary.*'
+// A failure prints the seed; VW_ADVERSARY_SEED=<seed> replays exactly that schedule.
+#if VW_HAVE_SIM
+#include "inproc_tower.h"
+#include "tx_util.h"
+
+#include "script/ctv.h"
+#include "vault/trigger_builder.h"
+
+#include <boost/json.hpp>
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <map>
+#include <random>
+#include <set>
+#include <sstream>
+
+namespace vw::test {
+namespace {
+namespace json = boost::json;
+
+Bytes FeeSecret() { return Bytes(32, 0x5a); }
+
+std::filesystem::path TempDir(const std::string& name)
+{
+    // tmpfs when there is one: a schedule commits a block per step (fsync each).
+    const std::filesystem::path base = std::filesystem::exists("/dev/shm") ? "/dev/shm" : std::filesystem::temp_directory_path();
+    auto d = base / ("vw-adv-" + name + "-" + std::to_string(::getpid()));
+    std::filesystem::remove_all(d);
+    return d;
+}
+
+struct Coin {
+    OutPoint op;
+    Amount value;
+};
+
+//! One vault of the schedule, as the thief and the owner know it.
+struct WorldVault {
+    TestOpVault v;
+    crypto::KeyPair trigger_key;
+    std::string id;
+    Bytes recovery_spk;
+    int64_t delay{0};
+    std::optional<OutPoint> deposit; //!< the confirmed deposit not yet triggered
+    Amount value;
+    bool authorized{false};
+    bool approved_owner{false};      //!< the owner's withdrawal, approved by CTV hash
+};
+
+//! A trigger the thief (or the owner) sent, as they know it.
+struct Trig {
+    size_t vault{0};
+    OutPoint deposit;
+    Amount value;
+    Coin fee;                  //!< its fee input (RBF keeps it, with less change)
+    int64_t fee_paid{0};
+    Transaction tx{MutableTransaction{}};
+    Uint256 ctv;
+    MutableTransaction withdrawal_template;
+    bool replaced{false};      //!< an RBF took its place
+    bool owner{false};         //!< the approved owner withdrawal
+};
+
+class Schedule
+{
+public:
+    Schedule(uint64_t seed, std::string* log) : m_rng(seed), m_seed(seed), m_log(log) {}
+
+    //! Returns: "" or what broke (with the step).
+    std::string Run();
+
+private:
+    // --- world helpers -------------------------------------------------------------------
+    InprocTower& T() { return *m_tower; }
+    int Height() { return static_cast<int>(T().Call("getblockcount").as_int64()); }
+    void Note(const std::string& s)
+    {
+        if (m_log) *m_log += "  step " + std::to_string(m_step) + ": " + s + "\n";
+    }
+    std::optional<std::string> Send(const Transaction& tx)
+    {
+        try {
+            T().Call("sendrawtransaction", {HexStr(SerializeTransaction(tx))});
+            return std::nullopt;
+        } catch (const sim::RpcError& e) {
+            return std::string(e.what());
+        }
+    }
+    void Mine(int n = 1)
+    {
+        for (int i = 0; i < n; ++i) {
+            T().sim().Generate(1, AnyoneCanSpendAddress());
+            m_fresh_coinbases.push_back(Height());
+            ThiefWithdrawsAtMaturity();
+        }
+    }
+    bool InMempool(const Txid& t)
+    {
+        const json::value pool = T().Call("getrawmempool");
+        for (const auto& v : pool.as_array()) {
+            if (v.as_string() == t.ToString()) return true;
+        }
+        return false;
+    }
+    //! The output's confirmed state: unspent on chain (gettxout without the mempool).
+    bool UnspentOnChain(const OutPoint& o) { return !T().Call("gettxout", {o.txid.ToString(), o.n, false}).is_null(); }
+    Coin TakeCoin()
+    {
+        if (m_coins.empty()) throw std::runtime_error("the world ran out of coins");
+        Coin c = m_coins.back();
+        m_coins.pop_back();
+        return c;
+    }
+    //! Splits one mature coinbase into many anyone-can-spend coins (confirmed by the next block).
+    void SplitCoinbase(int height, int n, Amount each);
+    bool DepositLive(WorldVault& wv);
+    Trig BuildTrig(size_t vault, const OutPoint& deposit, Amount value, const Coin& fee, int64_t fee_paid, bool owner);
+    MutableTransaction WithdrawalOf(const Trig& t);
+    void ThiefWithdrawsAtMaturity();
+
+    // --- actions ------------------------------------------------------------------------------
+    void Setup();
+    void ThiefTriggers(size_t v, bool mine_it);
+    void ThiefRbfsTrigger();
+    void DustThenReplace();
+    void LargeLowFeeDeposit();
+    void NodeRefuses();
+    void NodeEvicts();
+    void Reorg();
+    void FundFeeWallet(int coins);
+    void BlockFullOfTriggers();
+    void OwnerWithdrawsApproved();
+
+    // --- the invariant ------------------------------------------------------------------------
+    std::string Check(bool final);
+    //! The tower's recoveries and events, for a failure's report.
+    std::string Recoveries()
+    {
+        std::ostringstream o;
+        o << "\n  recoveries:";
+        for (const auto& [txid, r] : T().engine().recoveries()) {
+            o << "\n    " << txid.ToString().substr(0, 8) << " " << r.state << " " << r.kind << " trigger " << r.trigger_txid.ToString().substr(0, 8)
+              << " deadline " << r.deadline_height.value_or(-1) << " " << r.last_error;
+        }
+        o << "\n  events:";
+        if (auto ev = T().store().LoadEvents(0, 100'000)) {
+            for (const auto& e : *ev) o << "\n    " << e.type << " " << e.vault_id << " " << e.txid.substr(0, 8) << " " << e.data;
+        }
+        return o.str();
+    }
+
+    std::mt19937_64 m_rng;
+    uint64_t m_seed;
+    std::string* m_log;
+    int m_step{0};
+    std::filesystem::path m_dir;
+    std::unique_ptr<InprocTower> m_tower;
+    std::vector<Coin> m_coins;
+    std::vector<int> m_fresh_coinbases;
+    std::vector<WorldVault> m_vaults;
+    std::vector<Trig> m_trigs;
+    int m_refusals_left{0};
+    int m_reorgs_left{2};
+    int m_refusal_budget{3};
+    int m_evictions_left{3};
+    bool m_fee_funded{false};
+    int m_fund_by{-1};         //!< height by which the fee wallet is funded (late funding)
+    std::set<Bytes> m_recovery_spks;
+    std::string m_failure;
+};
+
+int Rand(std::mt19937_64& rng, int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); }
+
+void Schedule::SplitCoinbase(int height, int n, Amount each)
+{
+    const std::string hash{T().Call("getblockhash", {height}).as_string()};
+    const auto block = DecodeBlock(*ParseHex(std::string_view{T().Call("getblock", {hash, 0}).as_string()}));
+    const Transaction& cb = block->txs.at(0);
+    each = Amount{(cb.vout().at(0).value.sats() - 20'000) / n};
+    MutableTransaction m = Spend({cb.GetTxid(), 0}, each, AnyoneCanSpend());
+    m.vout.clear();
+    for (int i = 0; i < n; ++i) m.vout.push_back({each, AnyoneCanSpend()});
+    const Transaction tx{m};
+    if (auto e = Send(tx)) throw std::runtime_error("split: " + *e);
+    for (int i = 0; i < n; ++i) m_coins.insert(m_coins.begin(), {{tx.GetTxid(), static_cast<uint32_t>(i)}, each});
+}
+
+Trig Schedule::BuildTrig(size_t vi, const OutPoint& deposit, Amount value, const Coin& fee, int64_t fee_paid, bool owner)
+{
+    const WorldVault& wv = m_vaults[vi];
+    Trig t;
+    t.vault = vi;
+    t.deposit = deposit;
+    t.value = value;
+    t.fee = fee;
+    t.fee_paid = fee_paid;
+    t.owner = owner;
+    // The thief withdraws to their own key; the owner to theirs.
+    t.withdrawal_template = vault::WithdrawalTemplate(wv.delay, value - Amount{5'000}, P2TR(owner ? 0xaa : 0xee));
+    t.ctv = ctv::TemplateHash(t.withdrawal_template, 0);
+    vault::TriggerRequest tr;
+    tr.deposit = deposit;
+    tr.deposit_value = value;
+    tr.ctv_hash = t.ctv;
+    tr.fee_input = vault::TriggerRequest::FeeInput{fee.op, TxOut{fee.value, AnyoneCanSpend()}, {kOpTrue}};
+    tr.change = TxOut{fee.value - Amount{fee_paid}, AnyoneCanSpend()};
+    auto trig = vault::BuildTrigger(wv.v.vault, tr, wv.trigger_key);
+    if (!trig) throw std::runtime_error("trigger: " + trig.error());
+    t.tx = Transaction{*trig};
+    return t;
+}
+
+MutableTransaction Schedule::WithdrawalOf(const Trig& t)
+{
+    const vault::Vault& v = m_vaults[t.vault].v.vault;
+    const size_t li = v.trigger_indices()[0];
+    const std::vector<Bytes> items{Bytes(t.ctv.bytes.begin(), t.ctv.bytes.end())};
+    auto update = vault::BuildLeafUpdateScript(v.trigger_leaf(0), items);
+    auto tree = v.TriggerOutput(li, *update);
+    MutableTransaction w = t.withdrawal_template;
+    w.vin[0].prevout = {t.tx.GetTxid(), 0};
+    w.vin[0].witness = {tree->tree.leaves()[tree->withdraw_index].script, tree->withdraw_cb.Serialize()};
+    return w;
+}
+
+void Schedule::ThiefWithdrawsAtMaturity()
+{
+    // BIP-68: the withdrawal may be mined at (trigger height + delay); it goes to the mempool as
+    // soon as the next block could include it. The simulator does not check sequence locks, so
+    // the world only sends it then.
+    const int tip = Height();
+    for (const auto& t : m_trigs) {
+        if (t.replaced) continue;
+        const OutPoint out{t.tx.GetTxid(), 0};
+        auto conf = T().Call("gettxout", {out.txid.ToString(), out.n, false});
+        if (conf.is_null()) continue;
+        const int h = tip - static_cast<int>(conf.at("confirmations").as_int64()) + 1;
+        if (tip + 1 >= h + m_vaults[t.vault].delay) (void)Send(Transaction{WithdrawalOf(t)});
+    }
+}
+
+void Schedule::Setup()
+{
+    m_dir = TempDir(std::to_string(m_seed));
+    InprocTower::Options o;
+    o.fee_secret = FeeSecret();
+    o.engine.fees.fallback = vault::FeeRate{2'000};
+    o.engine.fee_coins = 0;
+    m_tower = std::make_unique<InprocTower>(m_dir, o);
+    T().sim().Generate(110, AnyoneCanSpendAddress());
+    SplitCoinbase(1, 60, Amount{40'000'000});
+    Mine(1);
+    // Vaults: two recovery groups of unauthorized vaults, one authorized vault. The thief holds
+    // every trigger key; recovery keys are the owner's.
+    const auto internal = TestKey(0x11).PubKey();
+    const int ngroups = Rand(m_rng, 1, 2);
+    const int nvaults = Rand(m_rng, 2, 5);
+    std::vector<TestOpVault> made;
+    for (int i = 0; i < nvaults; ++i) {
+        WorldVault wv{MakeTestOpVault(internal, TestKey(static_cast<uint8_t>(0x30 + i)).PubKey(), P2TR(static_cast<uint8_t>(0x70 + i % ngroups)),
+                                      Rand(m_rng, 18, 24)),
+                      TestKey(static_cast<uint8_t>(0x30 + i))};
+        wv.recovery_spk = P2TR(static_cast<uint8_t>(0x70 + i % ngroups));
+        wv.delay = wv.v.vault.trigger_leaf(0).spend_delay.value_or(0);
+        m_vaults.push_back(std::move(wv));
+    }
+    {
+        WorldVault wv{MakeAuthorizedTestOpVault(internal, TestKey(0x50).PubKey(), P2TR(0x7a), Rand(m_rng, 18, 24), 0x51), TestKey(0x50)};
+        wv.recovery_spk = P2TR(0x7a);
+        wv.delay = wv.v.vault.trigger_leaf(0).spend_delay.value_or(0);
+        wv.authorized = true;
+        m_vaults.push_back(std::move(wv));
+    }
+    // One vault's owner will withdraw (approved); it is never the thief's.
+    m_vaults[static_cast<size_t>(Rand(m_rng, 0, static_cast<int>(m_vaults.size()) - 1))].approved_owner = Rand(m_rng, 0, 1) == 1;
+    // Deposits, confirmed.
+    for (auto& wv : m_vaults) {
+        const Coin c = TakeCoin();
+        wv.value = Amount{Rand(m_rng, 1, 30) * 1'000'000};
+        MutableTransaction m = Spend(c.op, wv.value, wv.v.vault.ScriptPubKey());
+        m.vout.push_back({c.value - wv.value - Amount{2'000}, AnyoneCanSpend()});
+        const Transaction tx{m};
+        if (auto e = Send(tx)) throw std::runtime_error("deposit: " + *e);
+        wv.deposit = OutPoint{tx.GetTxid(), 0};
+        m_coins.insert(m_coins.begin(), {{tx.GetTxid(), 1}, c.value - wv.value - Amount{2'000}});
+        m_recovery_spks.insert(wv.recovery_spk);
+    }
+    Mine(1);
+    T().Start();
+    for (auto& wv : m_vaults) {
+        auto r = T().engine().RegisterVault(json::parse(wv.v.registration).as_object());
+        if (!r) throw std::runtime_error("register: " + r.error().message);
+        wv.id = std::string(r->at("vault_id").as_string());
+    }
+    // The fee wallet: funded now (its reserve), or late (after the first trigger, within 3 blocks).
+    if (Rand(m_rng, 0, 3) > 0) {
+        FundFeeWallet(8);
+    } else {
+        m_fund_by = -2; // funded at most 3 blocks after the first trigger
+        Note("fee wallet empty until after the first trigger");
+    }
+    // Our sweeps, as the node sees them: any transaction paying a recovery scriptPubKey.
+    T().sim().SetPolicyHook([this](const Transaction& tx) -> std::optional<std::string> {
+        if (m_refusals_left <= 0) return std::nullopt;
+        const bool ours = std::any_of(tx.vout().begin(), tx.vout().end(), [&](const TxOut& o) { return m_recovery_spks.count(o.script_pubkey) > 0; });
+        if (!ours) return std::nullopt;
+        --m_refusals_left;
+        return std::string("scriptpubkey");
+    });
+    T().Settle();
+}
+
+void Schedule::FundFeeWallet(int coins)
+{
+    const Coin c = TakeCoin();
+    MutableTransaction m = Spend(c.op, Amount{200'000}, T().fee_wallet_model().ScriptPubKey());
+    m.vout.clear();
+    for (int i = 0; i < coins; ++i) m.vout.push_back({Amount{200'000}, T().fee_wallet_model().ScriptPubKey()});
+    m.vout.push_back({c.value - Amount{200'000 * coins + 3'000}, AnyoneCanSpend()});
+    const Transaction tx{m};
+    if (auto e = Send(tx)) throw std::runtime_error("fund: " + *e);
+    m_coins.insert(m_coins.begin(), {{tx.GetTxid(), static_cast<uint32_t>(coins)}, m.vout.back().value});
+    m_fee_funded = true;
+    Mine(1);
+    Note("fee wallet funded with " + std::to_string(coins) + " coins");
+}
+
+bool Schedule::DepositLive(WorldVault& wv)
+{
+    // A group sweep may have taken it (an unauthorized recovery sweeps the whole group).
+    if (wv.deposit && T().Call("gettxout", {wv.deposit->txid.ToString(), wv.deposit->n, true}).is_null()) wv.deposit.reset();
+    return wv.deposit.has_value();
+}
+
+void Schedule::ThiefTriggers(size_t vi, bool mine_it)
+{
+    WorldVault& wv = m_vaults[vi];
+    if (!DepositLive(wv)) return;
+    Trig t = BuildTrig(vi, *wv.deposit, wv.value, TakeCoin(), 3'000, false);
+    if (auto e = Send(t.tx)) {
+        Note("trigger refused: " + *e);
+        return;
+    }
+    wv.deposit.reset();
+    Note("thief triggers vault " + std::to_string(vi) + " (" + t.tx.GetTxid().ToString().substr(0, 8) + ")" + (mine_it ? ", mined at once" : ""));
+    m_trigs.push_back(std::move(t));
+    if (m_fund_by == -2) m_fund_by = Height() + Rand(m_rng, 0, 3);
+    if (mine_it) Mine(1);
+}
+
+void Schedule::ThiefRbfsTrigger()
+{
+    // The newest trigger still in the mempool, replaced by the same trigger paying more: our
+    // sweep (its child) is evicted with it.
+    for (auto it = m_trigs.rbegin(); it != m_trigs.rend(); ++it) {
+        if (it->replaced || it->owner || !InMempool(it->tx.GetTxid())) continue;
+        Trig t = BuildTrig(it->vault, it->deposit, it->value, it->fee, it->fee_paid + Rand(m_rng, 2'000, 40'000), false);
+        if (auto e = Send(t.tx)) {
+            Note("trigger RBF refused: " + *e);
+            return;
+        }
+        it->replaced = true;
+        Note("thief replaces trigger " + it->tx.GetTxid().ToString().substr(0, 8) + " by " + t.tx.GetTxid().ToString().substr(0, 8));
+        m_trigs.push_back(std::move(t));
+        return;
+    }
+}
+
+void Schedule::DustThenReplace()
+{
+    // Dust to a vault of a group, then the dust is replaced away: a sweep that took it dies.
+    const size_t vi = static_cast<size_t>(Rand(m_rng, 0, static_cast<int>(m_vaults.size()) - 1));
+    const Coin c = TakeCoin();
+    MutableTransaction dust = Spend(c.op, Amount{1'000}, m_vaults[vi].v.vault.ScriptPubKey());
+    dust.vout.push_back({c.value - Amount{1'000} - Amount{1'000}, AnyoneCanSpend()});
+    if (auto e = Send(Transaction{dust})) return;
+    Note("dust to vault " + std::to_string(vi));
+    T().Settle();
+    MutableTransaction away = Spend(c.op, c.value - Amount{30'000}, AnyoneCanSpend());
+    const Transaction a{away};
+    if (!Send(a)) {
+        m_coins.insert(m_coins.begin(), {{a.GetTxid(), 0}, c.value - Amount{30'000}});
+        Note("dust replaced away");
+    }
+}
+
+void Schedule::LargeLowFeeDeposit()
+{
+    // A large deposit at the lowest feerate (a pin if a sweep spent it), left unconfirmed.
+    const size_t vi = static_cast<size_t>(Rand(m_rng, 0, static_cast<int>(m_vaults.size()) - 1));
+    const Coin c = TakeCoin();
+    MutableTransaction m = Spend(c.op, c.value - Amount{200}, m_vaults[vi].v.vault.ScriptPubKey());
+    if (!Send(Transaction{m})) Note("large low-fee deposit to vault " + std::to_string(vi));
+}
+
+void Schedule::NodeRefuses()
+{
+    if (m_refusal_budget <= 0) return;
+    m_refusals_left = 1;
+    --m_refusal_budget;
+    Note("the node refuses our next sweep");
+}
+
+void Schedule::NodeEvicts()
+{
+    if (m_evictions_left <= 0) return;
+    for (const auto& [txid, r] : T().engine().recoveries()) {
+        if (r.state == "broadcast" && T().sim().Evict(txid)) {
+            --m_evictions_left;
+            Note("the node evicts our sweep " + txid.ToString().substr(0, 8));
+            return;
+        }
+    }
+}
+
+void Schedule::Reorg()
+{
+    if (m_reorgs_left <= 0) return;
+    --m_reorgs_left;
+    const int depth = Rand(m_rng, 1, 2);
+    T().sim().Reorg(depth);
+    ThiefWithdrawsAtMaturity();
+    Note("reorg of depth " + std::to_string(depth));
+}
+
+void Schedule::BlockFullOfTriggers()
+{
+    // Harding: every vault still untriggered, triggered in one block the tower first sees whole
+    // (sent and mined before it looks).
+    size_t n = 0;
+    for (size_t vi = 0; vi < m_vaults.size(); ++vi) {
+        WorldVault& wv = m_vaults[vi];
+        if (!DepositLive(wv) || wv.approved_owner) continue;
+        Trig t = BuildTrig(vi, *wv.deposit, wv.value, TakeCoin(), 3'000, false);
+        if (Send(t.tx)) continue;
+        wv.deposit.reset();
+        m_trigs.push_back(std::move(t));
+        ++n;
+    }
+    if (n == 0) return;
+    Mine(1);
+    if (m_fund_by == -2) m_fund_by = Height() + Rand(m_rng, 0, 3);
+    Note("a block full of triggers (" + std::to_string(n) + ")");
+}
+
+void Schedule::OwnerWithdrawsApproved()
+{
+    for (size_t vi = 0; vi < m_vaults.size(); ++vi) {
+        WorldVault& wv = m_vaults[vi];
+        if (!wv.approved_owner || !DepositLive(wv)) continue;
+        Trig t = BuildTrig(vi, *wv.deposit, wv.value, TakeCoin(), 3'000, true);
+        // Approved up to the next block only: the withdrawal matures long after the expiry.
+        json::object a{{"ctv_hash", HexStr(t.ctv.span())}, {"expiry_height", Height() + 1}};
+        auto r = T().engine().ApproveTrigger(wv.id, a);
+        if (!r) throw std::runtime_error("approve: " + r.error().message);
+        if (auto e = Send(t.tx)) throw std::runtime_error("owner trigger: " + *e);
+        wv.deposit.reset();
+        m_trigs.push_back(std::move(t));
+        Note("the owner withdraws from vault " + std::to_string(vi) + " (approved until the next block)");
+        return;
+    }
+}
+
+std::string Schedule::Check(bool final)
+{
+    const int tip = Height();
+    std::set<std::string> alerted;
+    {
+        auto ev = T().store().LoadEvents(0, 1'000'000);
+        if (!ev) return "cannot read events: " + ev.error().message;
+        for (const auto& e : *ev) {
+            if (e.type == "vault.trigger") alerted.insert(e.txid);
+        }
+    }
+    std::set<std::string> mempool;
+    const json::value pool = T().Call("getrawmempool");
+    for (const auto& v : pool.as_array()) mempool.emplace(v.as_string());
+    for (const auto& t : m_trigs) {
+        const OutPoint out{t.tx.GetTxid(), 0};
+        auto conf = T().Call("gettxout", {out.txid.ToString(), out.n, false});
+        // I3: seen = alerted.
+        if ((mempool.count(out.txid.ToString()) || (!conf.is_null())) && !alerted.count(out.txid.ToString())) {
+            return "I3: trigger " + out.txid.ToString() + " was never alerted on";
+        }
+        if (t.owner) {
+            // I4: the approved withdrawal is never swept (no recovery of ours spends it, ever).
+            for (const auto& [txid, r] : T().engine().recoveries()) {
+                auto tx = DecodeTransaction(r.tx);
+                if (!tx) continue;
+                for (const auto& in : tx->vin()) {
+                    if (in.prevout == out) return "I4: the approved withdrawal " + out.txid.ToString() + " is swept by " + txid.ToString() + " (" + r.state + ")";
+                }
+            }
+            continue;
+        }
+        if (conf.is_null()) continue; // unconfirmed, replaced, or spent on chain
+        const int h = tip - static_cast<int>(conf.at("confirmations").as_int64()) + 1;
+        const int deadline = h + static_cast<int>(m_vaults[t.vault].delay) - 1;
+        // I1: at the deadline the next block may carry the thief's withdrawal.
+        if (tip >= deadline) {
+            return "I1: trigger " + out.txid.ToString() + " (vault " + std::to_string(t.vault) + ", confirmed at " + std::to_string(h) +
+                   ", delay " + std::to_string(m_vaults[t.vault].delay) + ") is still unswept at height " + std::to_string(tip);
+        }
+    }
+    // The thief's withdrawal never confirmed.
+    for (const auto& t : m_trigs) {
+        if (t.owner) continue;
+        const Txid w = Transaction{WithdrawalOf(t)}.GetTxid();
+        if (UnspentOnChain({w, 0})) return "I1: the thief's withdrawal " + w.ToString() + " confirmed";
+    }
+    // I2: a live recovery is in the node's mempool (or confirmed, and then known so).
+    for (const auto& [txid, r] : T().engine().recoveries()) {
+        if ((r.state == "planned" || r.state == "broadcast") && !mempool.count(txid.ToString())) {
+            return "I2: recovery " + txid.ToString() + " is " + r.state + " but not in the node's mempool (" + r.last_error + ")";
+        }
+    }
+    if (const auto* w = T().engine().fee_wallet()) {
+        for (const auto& c : w->Coins()) {
+            if (!c.spent_by) continue;
+            if (!UnspentOnChain(c.outpoint)) continue; // spent on chain: the wallet learns it with the block
+            if (!mempool.count(c.spent_by->ToString())) {
+                return "I2: fee coin " + c.outpoint.txid.ToString() + ":" + std::to_string(c.outpoint.n) + " is held by " + c.spent_by->ToString() +
+                       ", which the node does not have";
+            }
+        }
+    }
+    (void)final;
+    return "";
+}
+
+std::string Schedule::Run()
+{
+    try {
+        Setup();
+        const int steps = Rand(m_rng, 18, 30);
+        for (m_step = 1; m_step <= steps; ++m_step) {
+            const int a = Rand(m_rng, 0, 99);
+            if (a < 16) ThiefTriggers(static_cast<size_t>(Rand(m_rng, 0, static_cast<int>(m_vaults.size()) - 1)), Rand(m_rng, 0, 3) == 0);
+            else if (a < 30) ThiefRbfsTrigger();
+            else if (a < 36) DustThenReplace();
+            else if (a < 40) LargeLowFeeDeposit();
+            else if (a < 44) NodeRefuses();
+            else if (a < 48) NodeEvicts();
+            else if (a < 51) Reorg();
+            else if (a < 54) T().Restart(), Note("the tower restarts");
+            else if (a < 56) BlockFullOfTriggers();
+            else if (a < 60) OwnerWithdrawsApproved();
+            else Mine(1), Note("a block");
+            if (m_fund_by >= 0 && !m_fee_funded && Height() >= m_fund_by) FundFeeWallet(8);
+            T().Settle();
+            if (auto f = Check(false); !f.empty()) return "step " + std::to_string(m_step) + ": " + f + Recoveries();
+        }
+        // The world settles: blocks with room, no more adversity, until every trigger matured.
+        m_refusals_left = 0;
+        if (!m_fee_funded) FundFeeWallet(8);
+        int max_delay = 0;
+        for (const auto& v : m_vaults) max_delay = std::max<int>(max_delay, static_cast<int>(v.delay));
+        for (int i = 0; i < max_delay + 2; ++i) {
+            Mine(1);
+            T().Settle();
+            if (auto f = Check(true); !f.empty()) return "settling, block " + std::to_string(i) + ": " + f + Recoveries();
+        }
+        // Every thief trigger ended at a recovery scriptPubKey.
+        for (const auto& t : m_trigs) {
+            if (t.owner || t.replaced) continue;
+            const OutPoint out{t.tx.GetTxid(), 0};
+            if (!T().Call("gettxout", {out.txid.ToString(), out.n, true}).is_null()) {
+                return "end: trigger " + out.txid.ToString() + " still unspent after every delay";
+            }
+        }
+    } catch (const std::exception& e) {
+        return "step " + std::to_string(m_step) + ": exception: " + e.what();
+    }
+    return "";
+}
+
+uint64_t EnvU64(const char* name, uint64_t def)
+{
+    const char* v = std::getenv(name);
+    return v && *v ? std::strtoull(v, nullptr, 10) : def;
+}
+
+TEST(adversary, SeededSchedulesKeepTheInvariant)
+{
+    const uint64_t first = EnvU64("VW_ADVERSARY_FIRST", 1);
+    uint64_t n = EnvU64("VW_ADVERSARY_SCHEDULES", 12);
+    uint64_t only = EnvU64("VW_ADVERSARY_SEED", 0);
+    if (only) n = 1;
+    size_t failures = 0;
+    for (uint64_t k = 0; k < n; ++k) {
+        const uint64_t seed = only ? only : first + k;
+        std::string log;
+        std::string f;
+        {
+            Schedule s(seed, &log);
+            f = s.Run();
+        }
+        if (!f.empty()) {
+            ++failures;
+            ADD_FAILURE() << "schedule " << seed << " broke the invariant: " << f << "\nreplay: VW_ADVERSARY_SEED=" << seed
+                          << " ./build/tests/daemon/vw_daemon_tests --gtest_filter='adversary.*'\n"
+                          << log;
+            if (failures >= 3) break;
+        }
+        std::filesystem::remove_all(TempDir(std::to_string(seed)));
+    }
+    std::cout << "adversary: " << n << " schedule(s), " << failures << " broke the invariant\n";
+}
+
+} // namespace
+} // namespace vw::test
+#endif // VW_HAVE_SIM

@@ -1,0 +1,122 @@
+#include "inproc_tower.h"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/json.hpp>
+
+#include <stdexcept>
+
+namespace vw::test {
+namespace json = boost::json;
+namespace net = boost::asio;
+
+InprocTower::InprocTower(std::filesystem::path dir, Options opts) : m_dir(std::move(dir)), m_opts(std::move(opts))
+{
+    std::filesystem::create_directories(m_dir);
+    sim::SimConfig cfg;
+    cfg.rpc_user = "u";
+    cfg.rpc_password = "p";
+    cfg.vault_active = m_opts.vault_active;
+    cfg.mocktime = 1'700'000'000;
+    m_sim = std::make_unique<sim::RegtestSim>(cfg);
+    m_sim->Start();
+    if (m_opts.fee_secret) {
+        m_fee_model = vault::FeeWallet::FromSecret(*m_opts.fee_secret);
+        if (!m_fee_model) throw std::runtime_error("fee wallet secret");
+    }
+}
+
+InprocTower::~InprocTower()
+{
+    Teardown();
+    m_sim->Stop();
+}
+
+void InprocTower::Build()
+{
+    m_io = std::make_unique<net::io_context>();
+    // The simulator answers at once: the tower's awaits complete inline, so one poll() runs a
+    // whole decision.
+    m_node = std::make_unique<daemon::BitcoindNode>([this](std::string method, json::value params) -> net::awaitable<daemon::RpcResult<json::value>> {
+        daemon::RpcResult<json::value> r;
+        if (m_unreachable) {
+            r.error = daemon::RpcError{daemon::RpcError::Kind::Transport, 0, "connection refused (test)"};
+            co_return r;
+        }
+        try {
+            r.value = m_sim->Call(method, params.is_array() ? params.as_array() : json::array{});
+        } catch (const sim::RpcError& e) {
+            r.error = daemon::RpcError{daemon::RpcError::Kind::Rpc, e.code, e.what()};
+        }
+        co_return r;
+    });
+    auto st = store::OpenSqliteStore((m_dir / "vaultwatch.sqlite").string());
+    if (!st) throw std::runtime_error(st.error().message);
+    m_store = std::move(*st);
+    daemon::EngineOptions eo = m_opts.engine;
+    eo.chain = "regtest";
+    eo.now = [] { return int64_t{1'700'000'000}; };
+    eo.node_tip = [this] { return m_follower ? m_follower->status().node_tip : -1; };
+    m_engine = std::make_unique<daemon::Engine>(m_io->get_executor(), *m_node, *m_store, eo);
+    if (m_fee_model) m_engine->SetFeeWallet(*vault::FeeWallet::FromSecret(*m_opts.fee_secret));
+    if (auto r = m_engine->Load(); !r) throw std::runtime_error("engine load: " + r.error());
+    daemon::FollowerOptions fo;
+    fo.chain = "regtest";
+    fo.poll_interval = std::chrono::hours{1}; // only Settle() wakes it
+    fo.retry_min = std::chrono::milliseconds{1};
+    fo.retry_max = std::chrono::milliseconds{1};
+    m_follower = std::make_unique<daemon::ChainFollower>(m_io->get_executor(), *m_node, *m_store, *m_engine, fo);
+    m_follower->on_status_change = [this](const daemon::FollowerStatus& st) {
+        if (st.node == daemon::FollowerStatus::Node::Ok || st.node == daemon::FollowerStatus::Node::Unreachable) {
+            m_engine->NodeStatus(st.node == daemon::FollowerStatus::Node::Ok, st.detail);
+        }
+    };
+}
+
+void InprocTower::Start()
+{
+    Build();
+    m_engine->Start();
+    net::co_spawn(*m_io, m_follower->Run(), net::detached);
+    Settle();
+}
+
+void InprocTower::Settle()
+{
+    // Rounds of: wake the follower (it reconciles chain and mempool), run what is ready. The
+    // broadcaster and the fee refresh run on the same executor. Ends when a round changes nothing.
+    int quiet = 0;
+    for (int round = 0; round < 100 && quiet < 2; ++round) {
+        m_follower->Wake();
+        size_t ran = 0;
+        for (int k = 0; k < 10'000; ++k) {
+            m_io->restart();
+            const size_t n = m_io->poll();
+            ran += n;
+            if (n == 0) break;
+        }
+        quiet = ran <= 1 ? quiet + 1 : 0; // only the wake itself ran
+    }
+}
+
+void InprocTower::Teardown()
+{
+    if (!m_engine) return;
+    m_follower->Stop();
+    m_engine->Stop();
+    for (int k = 0; k < 100 && m_io->poll() > 0; ++k) m_io->restart();
+    m_io->stop();
+    m_follower.reset();
+    m_engine.reset();
+    m_io.reset(); // coroutines still suspended are destroyed with their frames
+    m_store.reset();
+    m_node.reset();
+}
+
+void InprocTower::Restart()
+{
+    Teardown();
+    Start();
+}
+
+} // namespace vw::test
