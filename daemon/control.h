@@ -48,7 +48,8 @@ public:
     //! Reads the blocks from from_height to the tip again for one vault (or all), in the background.
     virtual Result Rescan(int from_height, const std::optional<std::string>& vault_id) = 0;
     //! The fee wallet: address, balance, coins, coverage.
-    virtual Result GetFeeWallet() const = 0;
+    //! feerate_sat_per_kvb: the rate to size the reserve at (default: the rate a recovery would pay now).
+    virtual Result GetFeeWallet(std::optional<int64_t> feerate_sat_per_kvb) const = 0;
     virtual Result ListEvents(int64_t after_seq, size_t limit) const = 0;
 };
 

@@ -1510,18 +1510,26 @@ vault::FeeRate Engine::CurrentFeeRate() const { return vault::TargetFeeRate(m_op
 
 void Engine::CheckFeeReserve(store::StateChanges& changes)
 {
-    if (!m_fee_wallet || m_opts.fee_reserve <= Amount{0}) return;
+    // Low: below feewalletreserve, or unable to pay one recovery per sweepable vault at the rate a
+    // recovery pays now (the reserve getfeewallet reports).
+    if (!m_fee_wallet) return;
     const Amount balance = m_fee_wallet->SpendableBalance();
-    if (balance >= m_opts.fee_reserve) {
+    const vault::FeeRate rate = CurrentFeeRate();
+    const auto need = NeededReserve(rate);
+    const auto cov = vault::ComputeCoverage(m_fee_wallet->Coins(), rate, vault::UNAUTHORIZED_RECOVERY_VSIZE);
+    const bool below_config = m_opts.fee_reserve > Amount{0} && balance < m_opts.fee_reserve;
+    const bool below_need = cov.recoveries < need.recoveries;
+    if (!below_config && !below_need) {
         m_fee_low_reported = false;
         return;
     }
     if (m_fee_low_reported) return;
     m_fee_low_reported = true;
-    const auto cov = vault::ComputeCoverage(m_fee_wallet->Coins(), CurrentFeeRate(), vault::UNAUTHORIZED_RECOVERY_VSIZE);
     Event(changes, "feewallet.low", "", "", std::nullopt,
           {{"balance", balance.sats()},
            {"reserve", m_opts.fee_reserve.sats()},
+           {"reserve_needed", need.total.sats()},
+           {"recoveries_needed", need.recoveries},
            {"address", m_fee_wallet->Address(Hrp(m_opts.chain))},
            {"recoveries_covered", cov.recoveries}});
 }
@@ -1667,27 +1675,38 @@ net::awaitable<void> Engine::RefreshFees()
     }
 }
 
-Expected<json::value, EngineError> Engine::GetFeeWallet() const
+Expected<json::value, EngineError> Engine::GetFeeWallet(std::optional<int64_t> feerate_sat_per_kvb) const
 {
     if (!m_fee_wallet) return Unexpected{EngineError{rpc::RPC_MISC_ERROR, "no fee wallet in this process"}};
+    const auto holders = FeeCoinHolders();
     json::array utxos;
     for (const auto& c : m_fee_wallet->Coins()) {
+        auto h = holders.find(c.outpoint);
         utxos.push_back(json::object{{"txid", c.outpoint.txid.ToString()},
                                      {"vout", c.outpoint.n},
                                      {"amount", c.amount.sats()},
                                      {"height", c.height ? json::value(*c.height) : json::value(nullptr)},
-                                     {"spent_by", c.spent_by ? json::value(c.spent_by->ToString()) : json::value(nullptr)}});
+                                     {"spent_by", c.spent_by ? json::value(c.spent_by->ToString()) : json::value(nullptr)},
+                                     {"held_by", h != holders.end() ? json::value(h->second.ToString()) : json::value(nullptr)}});
     }
     const vault::FeeRate rate = CurrentFeeRate();
     const auto cov = vault::ComputeCoverage(m_fee_wallet->Coins(), rate, vault::UNAUTHORIZED_RECOVERY_VSIZE);
     const Amount balance = m_fee_wallet->SpendableBalance();
+    const auto need = NeededReserve(feerate_sat_per_kvb ? vault::FeeRate{*feerate_sat_per_kvb} : rate);
+    const auto need_cov = vault::ComputeCoverage(m_fee_wallet->Coins(), need.rate, vault::UNAUTHORIZED_RECOVERY_VSIZE);
+    const bool low = (m_opts.fee_reserve > Amount{0} && balance < m_opts.fee_reserve) || need_cov.recoveries < need.recoveries;
     return json::value(json::object{
         {"address", m_fee_wallet->Address(Hrp(m_opts.chain))},
         {"script_pubkey", HexStr(m_fee_wallet->ScriptPubKey())},
         {"balance", balance.sats()},
         {"pending_balance", m_fee_wallet->PendingBalance().sats()},
         {"reserve", m_opts.fee_reserve.sats()},
-        {"low", m_opts.fee_reserve > Amount{0} && balance < m_opts.fee_reserve},
+        {"reserve_needed", json::object{{"feerate_sat_per_kvb", need.rate.sat_per_kvb()},
+                                        {"recoveries", need.recoveries},
+                                        {"fee_per_recovery", need.fee_per_recovery.sats()},
+                                        {"coin", need.coin.sats()},
+                                        {"amount", need.total.sats()}}},
+        {"low", low},
         {"utxos", std::move(utxos)},
         {"coverage", json::object{{"feerate_sat_per_kvb", rate.sat_per_kvb()},
                                   {"feerate_source", m_fee_estimate ? "estimatesmartfee" : "fallbackfeerate"},
@@ -1695,20 +1714,45 @@ Expected<json::value, EngineError> Engine::GetFeeWallet() const
                                   {"recoveries", cov.recoveries}}}});
 }
 
-std::set<OutPoint> Engine::ReservedFeeCoins() const
+vault::Reserve Engine::NeededReserve(vault::FeeRate rate) const
 {
-    std::set<OutPoint> out;
+    // Vaults whose trigger the tower answers with a sweep paid by the fee wallet: OP_VAULT ones it
+    // can sign for (pre-signed recoveries carry their own fees).
+    size_t n = 0;
+    bool authorized = false;
+    for (uint32_t i = 0; i < m_registry.size(); ++i) {
+        const auto* r = m_registry.Get(i);
+        if (r->state == VaultState::Removed || r->policy.mode == vault::Mode::Alert || !r->opvault) continue;
+        if (r->opvault->recover_leaf().authorized) {
+            if (!r->recovery_auth) continue;
+            authorized = true;
+        }
+        ++n;
+    }
+    return vault::NeededReserve(n, authorized, rate);
+}
+
+std::map<OutPoint, Txid> Engine::FeeCoinHolders() const
+{
+    std::map<OutPoint, Txid> out;
     if (!m_fee_wallet) return out;
     std::set<OutPoint> mine;
     for (const auto& c : m_fee_wallet->Coins()) mine.insert(c.outpoint);
-    for (const auto& [_, r] : m_recoveries) {
+    for (const auto& [txid, r] : m_recoveries) {
         if (!IsLive(r)) continue; // a dead recovery's coins are free again
         auto tx = DecodeTransaction(r.tx);
         if (!tx) continue;
         for (const auto& in : tx->vin()) {
-            if (mine.count(in.prevout)) out.insert(in.prevout);
+            if (mine.count(in.prevout)) out.emplace(in.prevout, txid);
         }
     }
+    return out;
+}
+
+std::set<OutPoint> Engine::ReservedFeeCoins() const
+{
+    std::set<OutPoint> out;
+    for (const auto& [o, _] : FeeCoinHolders()) out.insert(o);
     return out;
 }
 
@@ -1739,20 +1783,29 @@ void Engine::AttachFees(std::vector<vault::PlannedRecovery>& plans, std::optiona
         const int64_t vsize = static_cast<int64_t>(Transaction{sized->tx}.VSize());
         Amount at_risk{0};
         for (const auto& in : p.inputs) at_risk += in.prevout.value;
-        const Amount need = rate.FeeFor(vsize);
+        // Each coin beyond the first adds a key-path input.
+        auto need_for = [&](size_t n) { return rate.FeeFor(vsize + static_cast<int64_t>(n - 1) * vault::KEY_PATH_INPUT_VSIZE); };
+        const Amount need = need_for(1);
         const Amount cap = authorized ? MAX_MONEY : vault::MaxFee(m_opts.fees, at_risk, vsize);
-        auto coin = vault::SelectExactCoin(coins, need, cap, reserved);
-        if (!coin) {
+        auto picked = vault::SelectWholeCoins(coins, need_for, cap, reserved);
+        if (!picked) {
             log::Main()->warn("recovery of {} input(s) goes without a fee input: {} (needs {} sat at {} sat/kvB; fund the fee wallet: getfeewallet)",
-                              p.inputs.size(), vault::ToString(coin.error()), need.sats(), rate.sat_per_kvb());
+                              p.inputs.size(), vault::ToString(picked.error()), need.sats(), rate.sat_per_kvb());
             continue;
         }
+        Amount total{0};
+        std::vector<vault::FeeInput> fees;
+        for (const auto& c : *picked) {
+            total += c.amount;
+            fees.push_back(vault::FeeInput{c.outpoint, TxOut{c.amount, spk}, {}});
+        }
+        const Amount paid = need_for(picked->size());
         std::optional<TxOut> change;
         // Change only when it is worth an output (P2TR dust is 330 sat at the default dust relay fee).
-        if (authorized && coin->amount - need >= Amount{330}) change = TxOut{coin->amount - need, spk};
-        auto funded = vault::WithFeeInput(m_registry, p, vault::FeeInput{coin->outpoint, TxOut{coin->amount, spk}, {}}, change, signer);
+        if (authorized && total - paid >= Amount{330}) change = TxOut{total - paid, spk};
+        auto funded = vault::WithFeeInputs(m_registry, p, std::move(fees), change, signer);
         if (!funded) continue;
-        reserved.insert(coin->outpoint);
+        for (const auto& c : *picked) reserved.insert(c.outpoint);
         p = std::move(*funded);
     }
 }

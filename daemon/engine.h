@@ -115,7 +115,7 @@ public:
     Expected<boost::json::value, EngineError> GetRecovery(const std::string& txid) const override;
     Expected<boost::json::value, EngineError> RecoverVault(const std::string& vault_id) override;
     Expected<boost::json::value, EngineError> Rescan(int from_height, const std::optional<std::string>& vault_id) override;
-    Expected<boost::json::value, EngineError> GetFeeWallet() const override;
+    Expected<boost::json::value, EngineError> GetFeeWallet(std::optional<int64_t> feerate_sat_per_kvb) const override;
     //! For getinfo: {pending, height} while rescans are pending, else null.
     boost::json::value RescanStatus() const;
     Expected<boost::json::value, EngineError> ListEvents(int64_t after_seq, size_t limit) const override;
@@ -129,6 +129,10 @@ public:
     size_t LiveVaultCount() const;
     const std::map<Txid, store::RecoveryRow>& recoveries() const { return m_recoveries; }
     const vault::FeeWallet* fee_wallet() const { return m_fee_wallet ? &*m_fee_wallet : nullptr; }
+    //! Fee-wallet coins held by a live recovery, and which (only live ones hold coins).
+    std::map<OutPoint, Txid> FeeCoinHolders() const;
+    //! The reserve answering every sweepable vault at once asks for (vault::NeededReserve).
+    vault::Reserve NeededReserve(vault::FeeRate rate) const;
     //! The feerate a recovery planned now would aim at (no deadline known).
     vault::FeeRate CurrentFeeRate() const;
     //! Called after each broadcast attempt (tests, metrics): txid, whether the node accepted it.

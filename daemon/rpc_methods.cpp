@@ -297,21 +297,29 @@ std::unique_ptr<rpc::RpcTable> MakeRpcTable(RpcContext ctx)
     t->Add({"getfeewallet",
             "recoveries",
             "Shows the fee wallet recoveries draw their fees from: its address (fund it there), confirmed balance, "
-            "coins, and how many recoveries it pays for at the current feerate, one coin each. The key never leaves "
-            "its file.",
-            {},
+            "coins, how many recoveries it pays for at the current feerate (one coin each), and the reserve that "
+            "answering every registered vault at once needs. The key never leaves its file.",
+            {{"feerate_sat_per_kvb", ArgType::Int, false, std::nullopt, "size the reserve at this feerate (default: the rate a recovery pays now)"}},
             {{"address", "string", "the P2TR address to fund"},
              {"script_pubkey", "string", "its scriptPubKey (hex)"},
              {"balance", "integer", "confirmed satoshis not being spent"},
              {"pending_balance", "integer", "satoshis received but not confirmed yet"},
-             {"reserve", "integer", "feewalletreserve (0 = no alert)"},
-             {"low", "boolean", "whether the balance is below the reserve"},
-             {"utxos", "array", "[{txid, vout, amount, height (null: unconfirmed), spent_by (null or txid)}]"},
+             {"reserve", "integer", "feewalletreserve (0 = none configured)"},
+             {"reserve_needed", "object", "{feerate_sat_per_kvb, recoveries, fee_per_recovery, coin, amount}: one recovery per sweepable vault, each a coin of its own (of `coin` satoshis)"},
+             {"low", "boolean", "whether the balance is below feewalletreserve, or the wallet cannot pay reserve_needed"},
+             {"utxos", "array", "[{txid, vout, amount, height (null: unconfirmed), spent_by (null or txid), held_by (null or the live recovery that will spend it)}]"},
              {"coverage", "object", "{feerate_sat_per_kvb, feerate_source (estimatesmartfee|fallbackfeerate), fee_per_recovery, recoveries}"}},
-            {"vaultwatch-cli getfeewallet"},
-            [engine](const rpc::Args&) -> Result {
+            {"vaultwatch-cli getfeewallet", "vaultwatch-cli getfeewallet 50000"},
+            [engine](const rpc::Args& a) -> Result {
                 if (!engine()) return Unexpected{Unavailable()};
-                return FromEngine(engine()->GetFeeWallet());
+                std::optional<int64_t> rate;
+                if (auto it = a.find("feerate_sat_per_kvb"); it != a.end() && !it->second.is_null()) {
+                    rate = it->second.to_number<int64_t>();
+                    if (*rate < 0 || *rate > 100'000'000) {
+                        return Unexpected{RpcFailure{rpc::RPC_INVALID_PARAMETER, "feerate_sat_per_kvb must be between 0 and 100000000"}};
+                    }
+                }
+                return FromEngine(engine()->GetFeeWallet(rate));
             }});
     t->Add({"listevents",
             "recoveries",

@@ -129,6 +129,32 @@ Expected<FeeCoin, SelectError> SelectExactCoin(std::span<const FeeCoin> coins, A
     return *best;
 }
 
+Expected<std::vector<FeeCoin>, SelectError> SelectWholeCoins(std::span<const FeeCoin> coins, const std::function<Amount(size_t)>& need_for,
+                                                             Amount cap, const std::set<OutPoint>& reserved)
+{
+    auto one = SelectExactCoin(coins, need_for(1), cap, reserved);
+    if (one) return std::vector<FeeCoin>{*one};
+    if (one.error() != SelectError::InsufficientFunds) return Unexpected{one.error()};
+    std::vector<FeeCoin> pool;
+    for (const auto& c : coins) {
+        if (c.spendable() && !reserved.count(c.outpoint)) pool.push_back(c);
+    }
+    std::sort(pool.begin(), pool.end(), [](const FeeCoin& a, const FeeCoin& b) {
+        return a.amount != b.amount ? a.amount > b.amount : a.outpoint < b.outpoint;
+    });
+    std::vector<FeeCoin> out;
+    Amount sum{0};
+    for (const auto& c : pool) {
+        out.push_back(c);
+        sum += c.amount;
+        if (sum >= need_for(out.size())) {
+            if (sum > cap) return Unexpected{SelectError::OverCap};
+            return out;
+        }
+    }
+    return Unexpected{SelectError::InsufficientFunds};
+}
+
 Expected<std::vector<FeeCoin>, SelectError> SelectCoins(std::span<const FeeCoin> coins, Amount need, FeeRate rate,
                                                         const std::set<OutPoint>& reserved)
 {
@@ -149,6 +175,18 @@ Expected<std::vector<FeeCoin>, SelectError> SelectCoins(std::span<const FeeCoin>
         if (have >= want) return out;
     }
     return Unexpected{SelectError::InsufficientFunds};
+}
+
+Reserve NeededReserve(size_t sweepable_vaults, bool authorized, FeeRate rate)
+{
+    Reserve r;
+    r.rate = rate;
+    r.recoveries = sweepable_vaults;
+    r.fee_per_recovery = rate.FeeFor(UNAUTHORIZED_RECOVERY_VSIZE + KEY_PATH_INPUT_VSIZE);
+    const int64_t vsize = (authorized ? AUTHORIZED_RECOVERY_VSIZE : UNAUTHORIZED_RECOVERY_VSIZE) + KEY_PATH_INPUT_VSIZE;
+    r.coin = std::max(Amount{rate.FeeFor(vsize).sats() * 2}, SplitUnit(rate));
+    r.total = Amount{r.coin.sats() * static_cast<int64_t>(sweepable_vaults)};
+    return r;
 }
 
 Coverage ComputeCoverage(std::span<const FeeCoin> coins, FeeRate rate, int64_t recovery_vsize)

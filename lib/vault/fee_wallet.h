@@ -10,6 +10,7 @@
 #include "vault/fees.h"
 
 #include <map>
+#include <functional>
 #include <optional>
 #include <set>
 #include <span>
@@ -80,6 +81,10 @@ inline constexpr int64_t KEY_PATH_INPUT_VSIZE = 58;
 //! Virtual size of an unauthorized OP_VAULT recovery of one vault UTXO with its OP_2 anchor, no
 //! fee input (bip345-notes §13: 521 WU): the yardstick of the fee wallet's coverage.
 inline constexpr int64_t UNAUTHORIZED_RECOVERY_VSIZE = 131;
+//! Virtual size of an authorized OP_VAULT recovery of one vault UTXO with a change output and no
+//! anchor, no fee input: the recover witness carries a 64-byte signature (16 vB) and the change
+//! output (43 vB) replaces the anchor (11 vB).
+inline constexpr int64_t AUTHORIZED_RECOVERY_VSIZE = 188;
 //! Virtual size of one P2TR output (8 + 1 + 34).
 inline constexpr int64_t P2TR_OUTPUT_VSIZE = 43;
 
@@ -94,6 +99,13 @@ std::string_view ToString(SelectError e);
 //! not reserved with amount >= need; if it exceeds cap, OverCap (split the coins first).
 Expected<FeeCoin, SelectError> SelectExactCoin(std::span<const FeeCoin> coins, Amount need, Amount cap,
                                                const std::set<OutPoint>& reserved);
+
+//! For fee inputs spent whole (unauthorized recoveries take no change): the one smallest coin
+//! covering need_for(1), else the largest coins, fewest first, whose sum covers need_for(n) for
+//! n coins (each input makes the transaction larger); ties by outpoint. Deterministic. A group
+//! sweep larger than one coin's worth is still paid from a wallet of equal coins.
+Expected<std::vector<FeeCoin>, SelectError> SelectWholeCoins(std::span<const FeeCoin> coins, const std::function<Amount(size_t)>& need_for,
+                                                             Amount cap, const std::set<OutPoint>& reserved);
 
 //! For fee inputs with change (authorized recoveries): the fewest coins, largest first, covering
 //! need plus the cost of their own inputs at rate; ties by outpoint. Deterministic.
@@ -134,5 +146,20 @@ struct Coverage {
     size_t recoveries{0};
 };
 Coverage ComputeCoverage(std::span<const FeeCoin> coins, FeeRate rate, int64_t recovery_vsize);
+
+//! What answering every sweepable vault at once asks of the fee wallet at rate. Each trigger
+//! first seen in the mempool is swept alone (only its own outputs and confirmed ones), with a coin
+//! of its own: one recovery per vault, each a coin paying it twice over (a recovery near its
+//! deadline pays twice the rate). A block full of triggers (Harding's attack) is answered in
+//! group sweeps, several coins each when one does not cover it, and needs no more; this is the
+//! worst case. authorized: some of the vaults recover through an authorized leaf (bigger).
+struct Reserve {
+    FeeRate rate;
+    size_t recoveries{0};      //!< coins of at least fee_per_recovery needed
+    Amount fee_per_recovery;   //!< the smallest coin that pays one (ComputeCoverage's yardstick)
+    Amount coin;               //!< the size each reserve coin should have
+    Amount total;              //!< recoveries x coin
+};
+Reserve NeededReserve(size_t sweepable_vaults, bool authorized, FeeRate rate);
 
 } // namespace vw::vault

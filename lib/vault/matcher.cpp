@@ -1052,11 +1052,18 @@ Expected<PlannedRecovery, PlanFailure> WithFeeInput(const Registry& reg, const P
                                                     const std::optional<TxOut>& change, const FeeSigner& signer, const RecoveryOptions& base,
                                                     const std::optional<Uint256>& aux)
 {
+    return WithFeeInputs(reg, plan, {fee}, change, signer, base, aux);
+}
+
+Expected<PlannedRecovery, PlanFailure> WithFeeInputs(const Registry& reg, const PlannedRecovery& plan, std::vector<FeeInput> fees,
+                                                     const std::optional<TxOut>& change, const FeeSigner& signer, const RecoveryOptions& base,
+                                                     const std::optional<Uint256>& aux)
+{
     if (plan.kind != PlanKind::OpVaultUnauthorized && plan.kind != PlanKind::OpVaultAuthorized) {
         return Unexpected{PlanFailure{PlanError::NotATrigger, std::nullopt}};
     }
     RecoveryOptions o = base;
-    o.fee_inputs = {fee};
+    o.fee_inputs = std::move(fees);
     o.fee_signer = signer;
     Expected<MutableTransaction, RecoveryError> tx = Unexpected{RecoveryError::NoInputs};
     if (plan.kind == PlanKind::OpVaultAuthorized) {

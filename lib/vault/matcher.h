@@ -250,6 +250,10 @@ Expected<std::vector<PlannedRecovery>, PlanFailure> PlanVaultRecovery(const Regi
 //! inputs' witnesses are rebuilt (authorized: signed again, the sighash commits to every input).
 //! Returns: the new plan, or NotATrigger for a presigned plan, NoAuthKey, BuildFailed (also for
 //! a change output on an unauthorized plan).
+//! The same with several fee inputs (each spent whole by an unauthorized plan).
+Expected<PlannedRecovery, PlanFailure> WithFeeInputs(const Registry& registry, const PlannedRecovery& plan, std::vector<FeeInput> fees,
+                                                     const std::optional<TxOut>& change, const FeeSigner& signer,
+                                                     const RecoveryOptions& base = {}, const std::optional<Uint256>& aux = std::nullopt);
 Expected<PlannedRecovery, PlanFailure> WithFeeInput(const Registry& registry, const PlannedRecovery& plan, const FeeInput& fee,
                                                     const std::optional<TxOut>& change, const FeeSigner& signer,
                                                     const RecoveryOptions& base = {}, const std::optional<Uint256>& aux = std::nullopt);

@@ -143,7 +143,8 @@ private:
     void NodeRefuses();
     void NodeEvicts();
     void Reorg();
-    void FundFeeWallet(int coins);
+    void FundFeeWallet();
+    void ThiefRbfCycle();
     void BlockFullOfTriggers();
     void OwnerWithdrawsApproved();
 
@@ -264,6 +265,8 @@ void Schedule::Setup()
     o.engine.fee_coins = 0;
     m_tower = std::make_unique<InprocTower>(m_dir, o);
     T().sim().Generate(110, AnyoneCanSpendAddress());
+    // Miners take 1 sat/vB and up (-blockmintxfee): what pays less waits, as on a busy day.
+    T().sim().SetBlockMinFee(1'000);
     SplitCoinbase(1, 60, Amount{40'000'000});
     Mine(1);
     // Vaults: two recovery groups of unauthorized vaults, one authorized vault. The thief holds
@@ -310,7 +313,7 @@ void Schedule::Setup()
     }
     // The fee wallet: funded now (its reserve), or late (after the first trigger, within 3 blocks).
     if (Rand(m_rng, 0, 3) > 0) {
-        FundFeeWallet(8);
+        FundFeeWallet();
     } else {
         m_fund_by = -2; // funded at most 3 blocks after the first trigger
         Note("fee wallet empty until after the first trigger");
@@ -326,19 +329,25 @@ void Schedule::Setup()
     T().Settle();
 }
 
-void Schedule::FundFeeWallet(int coins)
+void Schedule::FundFeeWallet()
 {
+    // Exactly the reserve getfeewallet asks for: one coin per sweepable vault, no more.
+    auto w = T().engine().GetFeeWallet(std::nullopt);
+    if (!w) throw std::runtime_error("getfeewallet: " + w.error().message);
+    const auto& need = w->at("reserve_needed");
+    const int coins = static_cast<int>(need.at("recoveries").to_number<int64_t>());
+    const int64_t each = need.at("coin").to_number<int64_t>();
     const Coin c = TakeCoin();
-    MutableTransaction m = Spend(c.op, Amount{200'000}, T().fee_wallet_model().ScriptPubKey());
+    MutableTransaction m = Spend(c.op, Amount{each}, T().fee_wallet_model().ScriptPubKey());
     m.vout.clear();
-    for (int i = 0; i < coins; ++i) m.vout.push_back({Amount{200'000}, T().fee_wallet_model().ScriptPubKey()});
-    m.vout.push_back({c.value - Amount{200'000 * coins + 3'000}, AnyoneCanSpend()});
+    for (int i = 0; i < coins; ++i) m.vout.push_back({Amount{each}, T().fee_wallet_model().ScriptPubKey()});
+    m.vout.push_back({c.value - Amount{each * coins + 3'000}, AnyoneCanSpend()});
     const Transaction tx{m};
     if (auto e = Send(tx)) throw std::runtime_error("fund: " + *e);
     m_coins.insert(m_coins.begin(), {{tx.GetTxid(), static_cast<uint32_t>(coins)}, m.vout.back().value});
     m_fee_funded = true;
     Mine(1);
-    Note("fee wallet funded with " + std::to_string(coins) + " coins");
+    Note("fee wallet funded with " + std::to_string(coins) + " coins of " + std::to_string(each) + " sat");
 }
 
 bool Schedule::DepositLive(WorldVault& wv)
@@ -382,6 +391,17 @@ void Schedule::ThiefRbfsTrigger()
     }
 }
 
+void Schedule::ThiefRbfCycle()
+{
+    // T, T', T'', ...: each replacement evicts the sweep of the one before; each new sweep needs a
+    // fee coin, and only the dead sweeps' coins can pay for it.
+    const int n = Rand(m_rng, 2, 6);
+    for (int i = 0; i < n; ++i) {
+        ThiefRbfsTrigger();
+        T().Settle();
+    }
+}
+
 void Schedule::DustThenReplace()
 {
     // Dust to a vault of a group, then the dust is replaced away: a sweep that took it dies.
@@ -402,10 +422,11 @@ void Schedule::DustThenReplace()
 
 void Schedule::LargeLowFeeDeposit()
 {
-    // A large deposit at the lowest feerate (a pin if a sweep spent it), left unconfirmed.
+    // A large deposit below what miners take (a pin: a sweep spending it is never mined), left
+    // unconfirmed.
     const size_t vi = static_cast<size_t>(Rand(m_rng, 0, static_cast<int>(m_vaults.size()) - 1));
     const Coin c = TakeCoin();
-    MutableTransaction m = Spend(c.op, c.value - Amount{200}, m_vaults[vi].v.vault.ScriptPubKey());
+    MutableTransaction m = Spend(c.op, c.value - Amount{20}, m_vaults[vi].v.vault.ScriptPubKey());
     if (!Send(Transaction{m})) Note("large low-fee deposit to vault " + std::to_string(vi));
 }
 
@@ -552,7 +573,8 @@ std::string Schedule::Run()
         for (m_step = 1; m_step <= steps; ++m_step) {
             const int a = Rand(m_rng, 0, 99);
             if (a < 16) ThiefTriggers(static_cast<size_t>(Rand(m_rng, 0, static_cast<int>(m_vaults.size()) - 1)), Rand(m_rng, 0, 3) == 0);
-            else if (a < 30) ThiefRbfsTrigger();
+            else if (a < 24) ThiefRbfsTrigger();
+            else if (a < 30) ThiefRbfCycle();
             else if (a < 36) DustThenReplace();
             else if (a < 40) LargeLowFeeDeposit();
             else if (a < 44) NodeRefuses();
@@ -562,13 +584,13 @@ std::string Schedule::Run()
             else if (a < 56) BlockFullOfTriggers();
             else if (a < 60) OwnerWithdrawsApproved();
             else Mine(1), Note("a block");
-            if (m_fund_by >= 0 && !m_fee_funded && Height() >= m_fund_by) FundFeeWallet(8);
+            if (m_fund_by >= 0 && !m_fee_funded && Height() >= m_fund_by) FundFeeWallet();
             T().Settle();
             if (auto f = Check(false); !f.empty()) return "step " + std::to_string(m_step) + ": " + f + Recoveries();
         }
         // The world settles: blocks with room, no more adversity, until every trigger matured.
         m_refusals_left = 0;
-        if (!m_fee_funded) FundFeeWallet(8);
+        if (!m_fee_funded) FundFeeWallet();
         int max_delay = 0;
         for (const auto& v : m_vaults) max_delay = std::max<int>(max_delay, static_cast<int>(v.delay));
         for (int i = 0; i < max_delay + 2; ++i) {

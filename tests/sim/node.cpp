@@ -542,6 +542,7 @@ Node::BuiltBlock Node::BuildBlock(const BlockIndex* parent, const Bytes& spk, co
             for (size_t k = 0; k < ranked.size(); ++k) best_pkg[k] = ranked[k].second;
             size_t pkg_weight = 0;
             for (auto* p : best_pkg) pkg_weight += p->tx.Weight();
+            if (best_score * 1000.0 < static_cast<double>(m_block_min_fee)) break; // the best left is below -blockmintxfee
             if (weight + pkg_weight <= TEMPLATE_MAX_WEIGHT) {
                 for (auto* p : best_pkg) {
                     included.insert(p->tx.GetTxid());

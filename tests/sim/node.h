@@ -126,6 +126,8 @@ public:
     //! Mempool eviction (expiry, the size limit): t and its descendants leave (R for each).
     //! Returns: whether t was in the mempool.
     bool Evict(const Txid& t);
+    //! -blockmintxfee: packages whose ancestor feerate is below this (sat/kvB) stay out of blocks.
+    void SetBlockMinFee(int64_t sat_per_kvb) { m_block_min_fee = sat_per_kvb; }
 
     // ---- mining ----
     //! Builds a block on parent paying spk. txs: explicit list (generateblock) or nullopt for a
@@ -181,6 +183,7 @@ private:
     uint64_t m_mempool_seq{1};
     uint64_t m_order{0};
     TxPolicyHook m_hook;
+    int64_t m_block_min_fee{0};
 };
 
 } // namespace vw::sim

@@ -876,6 +876,11 @@ void RegtestSim::SetWarmup(bool on, const std::string& message)
 void RegtestSim::SetSlow(std::chrono::milliseconds delay) { m->RunSync([&] { m->slow = delay; }); }
 void RegtestSim::SetUnreachable(bool on) { m->RunSync([&] { m->SetUnreachable(on); }); }
 void RegtestSim::FailAuth(int n) { m->RunSync([&] { m->authfail = n; }); }
+void RegtestSim::SetBlockMinFee(int64_t sat_per_kvb)
+{
+    m->RunSync([&] { m->node->SetBlockMinFee(sat_per_kvb); });
+}
+
 bool RegtestSim::Evict(const Txid& txid)
 {
     return m->RunSync([&] { return m->node->Evict(txid); });

@@ -120,6 +120,8 @@ public:
     void SetPolicyHook(TxPolicyHook hook);
     //! Evicts a mempool transaction and its descendants (as expiry or the size limit would).
     bool Evict(const Txid& txid);
+    //! -blockmintxfee (sat/kvB): mined blocks leave out packages paying less.
+    void SetBlockMinFee(int64_t sat_per_kvb);
     //! estimatesmartfee answer in sat/kvB; nullopt -> "Insufficient data or no feerate found".
     void SetFeeEstimate(std::optional<int64_t> sat_per_kvb);
     //! Publishes one malformed message on the socket that carries `topic`.
