@@ -426,7 +426,12 @@ void Schedule::LargeLowFeeDeposit()
     // unconfirmed.
     const size_t vi = static_cast<size_t>(Rand(m_rng, 0, static_cast<int>(m_vaults.size()) - 1));
     const Coin c = TakeCoin();
-    MutableTransaction m = Spend(c.op, c.value - Amount{20}, m_vaults[vi].v.vault.ScriptPubKey());
+    // Large in value and in size (a sweep that spent it would pay for all of it): ~8,000 vB at
+    // 0.15 sat/vB.
+    MutableTransaction m = Spend(c.op, Amount{0}, m_vaults[vi].v.vault.ScriptPubKey());
+    for (int k = 0; k < 180; ++k) m.vout.push_back({Amount{1'000}, AnyoneCanSpend()});
+    const int64_t vsize = static_cast<int64_t>(Transaction{m}.VSize());
+    m.vout[0].value = c.value - Amount{180 * 1'000} - Amount{vsize * 150 / 1000 + 1};
     if (!Send(Transaction{m})) Note("large low-fee deposit to vault " + std::to_string(vi));
 }
 
