@@ -20,6 +20,7 @@
 #include <openssl/x509v3.h>
 
 #include <algorithm>
+#include <limits>
 #include <set>
 #include <tuple>
 
@@ -167,11 +168,10 @@ Expected<void, std::string> WebhookDispatcher::Load(const std::vector<Configured
         if (it != by_id.end()) {
             row = it->second;
             if (!row.enabled) {
-                // Listed in the config again: the operator wants it. Events from while it was
-                // gone are not owed to it.
+                // Disabled by an older version (a 410 Gone): listed in the config, so wanted. Every
+                // event since is still owed to it: no alert is skipped.
                 log::Main()->info("webhook {} ({}): enabled again (listed in the config)", id, u->Origin());
                 row.enabled = true;
-                row.cursor = std::max(row.cursor, *last);
                 row.last_error.clear();
             }
         } else {
@@ -345,7 +345,7 @@ void WebhookDispatcher::GiveUp(Hook& hook, store::DeliveryRow& d, const std::str
     Persist(c);
 }
 
-bool WebhookDispatcher::RecordFailure(Hook& hook, store::DeliveryRow& d, const WebhookAttempt& r, const std::string& type)
+void WebhookDispatcher::RecordFailure(Hook& hook, store::DeliveryRow& d, const WebhookAttempt& r, const std::string& type)
 {
     ++m_stats.failed_attempts;
     ++d.attempts;
@@ -354,14 +354,12 @@ bool WebhookDispatcher::RecordFailure(Hook& hook, store::DeliveryRow& d, const W
     hook.row.last_error = r.error;
     store::WebhookChanges c;
     if (r.status == 410u) {
-        hook.row.enabled = false;
-        hook.row.last_error = "HTTP 410 Gone: webhook disabled";
-        log::Main()->warn("webhook {} ({}): the endpoint answered 410 Gone; disabled (pending deliveries are kept)", hook.row.id,
+        // Anything on the path can answer 410 (a proxy, a misrouted load balancer): the hook is not
+        // given up on, the delivery is retried like any other failure. An operator who retired
+        // the endpoint removes the webhook.
+        hook.row.last_error = "HTTP 410 Gone (retried; removewebhook if the endpoint is gone for good)";
+        log::Main()->warn("webhook {} ({}): the endpoint answered 410 Gone; retrying (removewebhook if it is gone for good)", hook.row.id,
                           hook.url.Origin());
-        c.webhooks.push_back(hook.row);
-        c.deliveries.push_back(d);
-        Persist(c);
-        return false;
     }
     const int64_t now = NowMs();
     const milliseconds wait = rpc::WebhookBackoff(d.attempts, m_opts.base_backoff, m_opts.max_backoff,
@@ -369,7 +367,7 @@ bool WebhookDispatcher::RecordFailure(Hook& hook, store::DeliveryRow& d, const W
     d.next_attempt_at = now + wait.count();
     if (d.created_at * 1000 + m_opts.retry_horizon.count() < d.next_attempt_at) {
         GiveUp(hook, d, "");
-        return true;
+        return;
     }
     const auto level = d.attempts == 1 ? spdlog::level::warn : spdlog::level::debug;
     log::Main()->log(level, "webhook {} ({}): delivery {} ({}) failed, attempt {}: {}; next attempt in {} ms", hook.row.id,
@@ -377,7 +375,6 @@ bool WebhookDispatcher::RecordFailure(Hook& hook, store::DeliveryRow& d, const W
     c.webhooks.push_back(hook.row);
     c.deliveries.push_back(d);
     Persist(c);
-    return true;
 }
 
 net::awaitable<void> WebhookDispatcher::HookLoop(std::shared_ptr<Hook> hook)
@@ -400,11 +397,6 @@ net::awaitable<void> WebhookDispatcher::HookLoop(std::shared_ptr<Hook> hook)
             } else {
                 log::Main()->warn("webhook {} ({}): test delivery {} failed: {}", hook->row.id, hook->url.Origin(), did, r.error);
                 hook->row.last_error = r.error;
-                if (r.status == 410u) {
-                    hook->row.enabled = false;
-                    hook->row.last_error = "HTTP 410 Gone: webhook disabled";
-                    log::Main()->warn("webhook {}: the endpoint answered 410 Gone; disabled", hook->row.id);
-                }
             }
             store::WebhookChanges c;
             c.webhooks.push_back(hook->row);
@@ -428,15 +420,27 @@ net::awaitable<void> WebhookDispatcher::HookLoop(std::shared_ptr<Hook> hook)
             co_await Sleep(*hook, kIdle);
             continue;
         }
-        store::DeliveryRow& d = batch.front();
+        // The first delivery that is due, in event order. One that keeps failing waits out its
+        // backoff without holding back the ones after it: no alert waits behind another.
         const int64_t now = NowMs();
-        if (d.attempts > 0 && d.created_at * 1000 + m_opts.retry_horizon.count() < now) {
-            GiveUp(*hook, d, "");
-            batch.pop_front();
+        size_t k = 0;
+        int64_t next_due = std::numeric_limits<int64_t>::max();
+        for (; k < batch.size(); ++k) {
+            if (batch[k].attempts > 0 && batch[k].created_at * 1000 + m_opts.retry_horizon.count() < now) break; // to give up on
+            if (batch[k].next_attempt_at <= now) break;
+            next_due = std::min(next_due, batch[k].next_attempt_at);
+        }
+        if (k == batch.size()) {
+            // Nothing due: sleep until the first is, or until new deliveries are queued (then re-read).
+            co_await Sleep(*hook, milliseconds{std::min<int64_t>(next_due - now, kIdle.count())});
+            batch.clear();
             continue;
         }
-        if (d.next_attempt_at > now) {
-            co_await Sleep(*hook, milliseconds{d.next_attempt_at - now});
+        store::DeliveryRow& d = batch[k];
+        auto drop = [&] { batch.erase(batch.begin() + static_cast<std::ptrdiff_t>(k)); };
+        if (d.attempts > 0 && d.created_at * 1000 + m_opts.retry_horizon.count() < now) {
+            GiveUp(*hook, d, "");
+            drop();
             continue;
         }
         auto events = m_store.LoadEvents(d.event_seq - 1, 1);
@@ -447,7 +451,7 @@ net::awaitable<void> WebhookDispatcher::HookLoop(std::shared_ptr<Hook> hook)
         }
         if (events->empty() || events->front().seq != d.event_seq) {
             GiveUp(*hook, d, "event " + std::to_string(d.event_seq) + " is not in the event log");
-            batch.pop_front();
+            drop();
             continue;
         }
         const store::EventRow& e = events->front();
@@ -481,11 +485,11 @@ net::awaitable<void> WebhookDispatcher::HookLoop(std::shared_ptr<Hook> hook)
                 continue;
             }
             log::Main()->debug("webhook {}: delivered {} ({})", hook->row.id, did, type);
-            batch.pop_front();
+            drop();
             continue;
         }
-        if (!RecordFailure(*hook, d, r, type)) break; // disabled
-        if (d.state == "failed") batch.pop_front();
+        RecordFailure(*hook, d, r, type);
+        if (d.state == "failed") drop();
     }
     hook->running = false;
 }
@@ -602,10 +606,7 @@ Expected<json::value, WebhookError> WebhookDispatcher::Add(const std::string& ur
     store::WebhookRow row;
     if (hook) {
         row = hook->row;
-        if (!row.enabled) {
-            row.enabled = true;
-            row.cursor = std::max(row.cursor, *last);
-        }
+        if (!row.enabled) row.enabled = true; // every event since it was disabled is still owed
     } else {
         if (m_hooks.size() >= kMaxWebhooks) {
             return Unexpected{WebhookError{rpc::RPC_INVALID_PARAMETER, "at most " + std::to_string(kMaxWebhooks) + " webhooks"}};

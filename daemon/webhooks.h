@@ -108,7 +108,7 @@ private:
     boost::asio::awaitable<void> Sleep(Hook& hook, std::chrono::milliseconds d);
     //! Writes the outcome of a failed attempt on d (backoff) or gives it up. Returns false when
     //! the hook got disabled (410).
-    bool RecordFailure(Hook& hook, store::DeliveryRow& d, const WebhookAttempt& r, const std::string& type);
+    void RecordFailure(Hook& hook, store::DeliveryRow& d, const WebhookAttempt& r, const std::string& type);
     void GiveUp(Hook& hook, store::DeliveryRow& d, const std::string& why);
     int64_t NowMs() const;
 

@@ -94,7 +94,11 @@ struct WebhookReceiver::Impl {
         (void)n;
         if (ec) co_return;
         const unsigned every = owner->m_fail_every.load();
-        const unsigned status = every > 0 && ++owner->m_seen % every == 0 ? 500u : owner->m_status.load();
+        unsigned status = every > 0 && ++owner->m_seen % every == 0 ? 500u : owner->m_status.load();
+        {
+            std::lock_guard lock(owner->m_refuse_mu);
+            if (!owner->m_refuse_type.empty() && req["Vaultwatch-Event"] == owner->m_refuse_type) status = 500u;
+        }
         Record(req, status);
         http::response<http::string_body> res{http::int_to_status(status), req.version()};
         res.set(http::field::content_type, "text/plain");

@@ -58,6 +58,12 @@ public:
     //! Answers 500 to every nth request (n = 2: half of them); 0 = off. The failed ones are
     //! recorded too, with status 500.
     void SetFailEvery(unsigned n) { m_fail_every = n; }
+    //! Answers 500 to every delivery of this event type (Vaultwatch-Event); "" = off.
+    void SetRefuseType(std::string type)
+    {
+        std::lock_guard lock(m_refuse_mu);
+        m_refuse_type = std::move(type);
+    }
 
     uint16_t port() const { return m_port; }
     std::vector<ReceivedRequest> Requests() const;
@@ -72,6 +78,8 @@ private:
     std::optional<TlsFiles> m_tls;
     std::atomic<unsigned> m_status{200};
     std::atomic<unsigned> m_fail_every{0};
+    mutable std::mutex m_refuse_mu;
+    std::string m_refuse_type;
     std::atomic<uint64_t> m_seen{0};
     std::atomic<size_t> m_handshake_failures{0};
     mutable std::mutex m_mu;
