@@ -361,8 +361,29 @@ void Engine::Apply(const Transaction& tx, std::optional<int> height, store::Stat
             it->second.seen_at = std::min(it->second.seen_at, seen_at);
             if (inserted) ++m_stats.triggers_seen;
         }
+        if (ev.kind == EventKind::UnexpectedSpend && !ev.malformed()) {
+            // A watched outpoint of a pre-signed vault spent by something unknown: the emergency
+            // transactions that still apply (sweeping the outputs the spender left) go out.
+            for (auto v : ev.vaults) {
+                if (const auto* r = m_registry.Get(v); r && r->presigned) m_unexpected[v] = txid;
+            }
+        }
         if (!changes) continue;
         const std::string vid = ev.vaults.empty() ? std::string{} : VaultIdOf(ev.vaults.front());
+        if (ev.malformed()) {
+            // A spend of a vault output that fails our checks: never dropped in silence. Mined, it
+            // happened all the same (what it spent is gone); in the mempool, nothing is decided
+            // on it.
+            json::object d{{"flaw", std::string(vault::ToString(ev.flaw))},
+                           {"spend", std::string(vault::ToString(ev.kind))},
+                           {"confirmed", height.has_value()}};
+            if (ev.vault_error) d["vault_error"] = std::string(vault::ToString(*ev.vault_error));
+            if (ev.check_error) d["check_error"] = std::string(vault::ToString(*ev.check_error));
+            for (auto v : ev.vaults) Event(*changes, "vault.unexpected_spend", VaultIdOf(v), txid.ToString(), height, d);
+            log::Main()->error("a spend of vault {} fails our checks ({}); {}", vid, vault::ToString(ev.flaw),
+                               height ? "it is mined: what it spent is gone" : "nothing is decided on it while unconfirmed");
+            continue;
+        }
         switch (ev.kind) {
         case EventKind::Deposit:
             if (height) Event(*changes, "vault.deposit", vid, txid.ToString(), height, {{"vout", ev.outpoint.n}, {"amount", ev.amount.sats()}});
@@ -591,6 +612,29 @@ void Engine::Evaluate(store::StateChanges& changes)
                 record(one.front(), ttxid, deadline);
             }
         }
+    }
+    // Pre-signed vaults spent unexpectedly: their emergency transactions that still apply.
+    for (auto it = m_unexpected.begin(); it != m_unexpected.end();) {
+        const auto [v, spend] = *it;
+        const auto* rec = m_registry.Get(v);
+        if (!rec || rec->state == VaultState::Removed || rec->policy.mode == vault::Mode::Alert) {
+            it = m_unexpected.erase(it);
+            continue;
+        }
+        vault::PlanOptions po;
+        po.min_feerate = CurrentFeeRate();
+        auto plans = vault::PlanVaultRecovery(m_registry, v, po);
+        if (plans) {
+            for (auto& p : *plans) {
+                if (p.kind != vault::PlanKind::PresignedEmergency) continue;
+                const Transaction etx{p.tx};
+                if (std::any_of(etx.vin().begin(), etx.vin().end(), [&](const TxIn& in) { return covered.count(in.prevout) > 0; })) continue;
+                log::Main()->warn("vault {}: a watched outpoint was spent by {}; broadcasting the emergency transaction {}", rec->id.str(),
+                                  spend.ToString(), etx.GetTxid().ToString());
+                record(p, spend, std::nullopt);
+            }
+        }
+        it = m_unexpected.erase(it);
     }
     if (authorized.empty()) return;
     std::vector<vault::PlannedRecovery> plans;
@@ -1544,6 +1588,7 @@ void Engine::BumpFees(store::StateChanges& changes)
     for (const auto& [txid, r] : m_recoveries) {
         if (!IsLive(r) || r.state == "planned" || r.vault_ids.empty()) continue;
         if (r.kind == "presigned" && r.trigger_txid.IsNull()) continue; // an emergency tx: no ladder
+        if (r.kind == "presigned_emergency") continue;                    // pre-signed: nothing to bump
         auto sent = m_sent_at.find(txid);
         if (sent == m_sent_at.end() || m_tip <= sent->second) continue;
         due.push_back(txid);

@@ -204,6 +204,7 @@ private:
 
     std::map<Txid, TriggerInfo> m_triggers;                        //!< open and answered triggers by txid
     std::map<Txid, store::RecoveryRow> m_recoveries;               //!< our recoveries by txid
+    std::map<uint32_t, Txid> m_unexpected;                          //!< pre-signed vaults spent unexpectedly: emergency txs due
     std::map<Txid, int> m_tried_at;                                 //!< dead recoveries: the tip they were last sent at
     std::map<Txid, int> m_sightings;                                //!< first sight of each trigger (stored)
     std::multimap<OutPoint, Txid> m_live_inputs;                    //!< inputs of the live recoveries (IndexLiveInputs, per block)

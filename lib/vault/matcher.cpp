@@ -362,10 +362,12 @@ private:
         }
         const bool known = u && u->outpoint == prev && u->role != UtxoRole::Watched;
         if (known && out.value < u->amount) return Flag(e, Flaw::CheckFailed, std::nullopt, TxCheckError::RecoveryValueTooLow);
-        if (m_tx.vin()[n].sequence > MAX_BIP125_RBF_SEQUENCE) {
+        // Replaceable inputs and the unauthorized output shape are the node's mempool policy, not
+        // consensus: a block may carry a recovery without them, and it is a recovery all the same.
+        if (!m_height && m_tx.vin()[n].sequence > MAX_BIP125_RBF_SEQUENCE) {
             return Flag(e, Flaw::CheckFailed, std::nullopt, TxCheckError::RecoveryNotReplaceable);
         }
-        if (!e.authorized) {
+        if (!m_height && !e.authorized) {
             const bool ok = m_tx.vout().size() == 2 && IsAnchor(m_tx.vout()[idx == 0 ? 1 : 0]);
             if (!ok) return Flag(e, Flaw::CheckFailed, std::nullopt, TxCheckError::UnauthorizedBadStructure);
         }
@@ -376,7 +378,10 @@ private:
     {
         std::optional<TxCheckError> fail;
         if (m_opts.prevouts.size() == m_tx.vin().size() && !m_opts.prevouts.empty()) {
-            if (auto r = CheckRecoveryTx(m_tx, m_opts.prevouts); !r) fail = r.error().error;
+            if (auto r = CheckRecoveryTx(m_tx, m_opts.prevouts); !r) {
+                const bool policy_only = r.error().error == TxCheckError::RecoveryNotReplaceable || r.error().error == TxCheckError::UnauthorizedBadStructure;
+                if (!(m_height && policy_only)) fail = r.error().error; // a block is consensus
+            }
         } else {
             // Deferred per-output sum, when every recovered amount is known.
             for (const auto& [idx, amounts] : m_recovery_sums) {
@@ -568,7 +573,16 @@ bool HasLiveUtxo(const VaultRecord& r)
 void ApplyEvents(Registry& reg, std::span<const VaultEvent> events)
 {
     for (const VaultEvent& e : events) {
-        if (e.malformed()) continue;
+        if (e.malformed()) {
+            // In the mempool a flagged spend changes nothing. In a block it happened, whatever our
+            // checks say: what it spent is gone (the engine alerts on it).
+            if (e.height && e.kind != EventKind::Deposit && e.kind != EventKind::FeeWalletCoin) {
+                for (uint32_t v : e.vaults) {
+                    for (const auto& o : e.spent) reg.SpendUtxo(v, o, e.txid, e.height);
+                }
+            }
+            continue;
+        }
         switch (e.kind) {
         case EventKind::FeeWalletCoin: break;
         case EventKind::Deposit:

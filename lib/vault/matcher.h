@@ -146,7 +146,8 @@ std::vector<VaultEvent> MatchTx(const Transaction& tx, const Registry& registry,
 //! Registry::SpendUtxo: confirmed spends untrack, mempool spends mark spent_by). Confirmed
 //! Recovery leaving a vault with no live UTXO -> Recovered; confirmed WithdrawalCompleted ->
 //! Withdrawn if no live UTXO is left, else Active. A Deposit to a Recovered/Withdrawn vault makes
-//! it Active again. Flagged (malformed) events change nothing. Idempotent for a repeated event.
+//! it Active again. Flagged (malformed) events change nothing in the mempool; in a block, what
+//! they spent is spent all the same (the chain is the truth). Idempotent for a repeated event.
 void ApplyEvents(Registry& registry, std::span<const VaultEvent> events);
 
 // --- Recovery planning --------------------------------------------------------------------------

@@ -77,15 +77,31 @@ struct Trig {
     bool owner{false};         //!< the approved owner withdrawal
 };
 
+//! A fixed world for the scripted tests (the schedules draw theirs from the seed).
+struct Layout {
+    int groups{1};
+    int vaults{3};          //!< unauthorized ones (plus one authorized vault)
+    int delay{20};
+    bool fund_now{true};    //!< the fee wallet holds the reserve from the start
+    bool owner{false};      //!< vault 0's owner withdraws (approved)
+};
+
+// Public throughout: the scripted tests below drive the same world step by step.
 class Schedule
 {
 public:
     Schedule(uint64_t seed, std::string* log) : m_rng(seed), m_seed(seed), m_log(log) {}
+    ~Schedule()
+    {
+        m_tower.reset();
+        if (!m_dir.empty()) std::filesystem::remove_all(m_dir);
+    }
+    Schedule(const Schedule&) = delete;
+    Schedule& operator=(const Schedule&) = delete;
 
     //! Returns: "" or what broke (with the step).
     std::string Run();
 
-private:
     // --- world helpers -------------------------------------------------------------------
     InprocTower& T() { return *m_tower; }
     int Height() { return static_cast<int>(T().Call("getblockcount").as_int64()); }
@@ -135,7 +151,7 @@ private:
     void ThiefWithdrawsAtMaturity();
 
     // --- actions ------------------------------------------------------------------------------
-    void Setup();
+    void Setup(const Layout* fixed = nullptr);
     void ThiefTriggers(size_t v, bool mine_it);
     void ThiefRbfsTrigger();
     void DustThenReplace();
@@ -256,7 +272,7 @@ void Schedule::ThiefWithdrawsAtMaturity()
     }
 }
 
-void Schedule::Setup()
+void Schedule::Setup(const Layout* fixed)
 {
     m_dir = TempDir(std::to_string(m_seed));
     InprocTower::Options o;
@@ -272,30 +288,31 @@ void Schedule::Setup()
     // Vaults: two recovery groups of unauthorized vaults, one authorized vault. The thief holds
     // every trigger key; recovery keys are the owner's.
     const auto internal = TestKey(0x11).PubKey();
-    const int ngroups = Rand(m_rng, 1, 2);
-    const int nvaults = Rand(m_rng, 2, 5);
-    std::vector<TestOpVault> made;
+    const int ngroups = fixed ? fixed->groups : Rand(m_rng, 1, 2);
+    const int nvaults = fixed ? fixed->vaults : Rand(m_rng, 2, 5);
+    auto delay = [&] { return fixed ? fixed->delay : Rand(m_rng, 18, 24); };
     for (int i = 0; i < nvaults; ++i) {
         WorldVault wv{MakeTestOpVault(internal, TestKey(static_cast<uint8_t>(0x30 + i)).PubKey(), P2TR(static_cast<uint8_t>(0x70 + i % ngroups)),
-                                      Rand(m_rng, 18, 24)),
+                                      delay()),
                       TestKey(static_cast<uint8_t>(0x30 + i))};
         wv.recovery_spk = P2TR(static_cast<uint8_t>(0x70 + i % ngroups));
         wv.delay = wv.v.vault.trigger_leaf(0).spend_delay.value_or(0);
         m_vaults.push_back(std::move(wv));
     }
     {
-        WorldVault wv{MakeAuthorizedTestOpVault(internal, TestKey(0x50).PubKey(), P2TR(0x7a), Rand(m_rng, 18, 24), 0x51), TestKey(0x50)};
+        WorldVault wv{MakeAuthorizedTestOpVault(internal, TestKey(0x50).PubKey(), P2TR(0x7a), delay(), 0x51), TestKey(0x50)};
         wv.recovery_spk = P2TR(0x7a);
         wv.delay = wv.v.vault.trigger_leaf(0).spend_delay.value_or(0);
         wv.authorized = true;
         m_vaults.push_back(std::move(wv));
     }
     // One vault's owner will withdraw (approved); it is never the thief's.
-    m_vaults[static_cast<size_t>(Rand(m_rng, 0, static_cast<int>(m_vaults.size()) - 1))].approved_owner = Rand(m_rng, 0, 1) == 1;
+    if (fixed) m_vaults[0].approved_owner = fixed->owner;
+    else m_vaults[static_cast<size_t>(Rand(m_rng, 0, static_cast<int>(m_vaults.size()) - 1))].approved_owner = Rand(m_rng, 0, 1) == 1;
     // Deposits, confirmed.
     for (auto& wv : m_vaults) {
         const Coin c = TakeCoin();
-        wv.value = Amount{Rand(m_rng, 1, 30) * 1'000'000};
+        wv.value = Amount{fixed ? 10'000'000 : Rand(m_rng, 1, 30) * 1'000'000};
         MutableTransaction m = Spend(c.op, wv.value, wv.v.vault.ScriptPubKey());
         m.vout.push_back({c.value - wv.value - Amount{2'000}, AnyoneCanSpend()});
         const Transaction tx{m};
@@ -312,8 +329,10 @@ void Schedule::Setup()
         wv.id = std::string(r->at("vault_id").as_string());
     }
     // The fee wallet: funded now (its reserve), or late (after the first trigger, within 3 blocks).
-    if (Rand(m_rng, 0, 3) > 0) {
+    if (fixed ? fixed->fund_now : Rand(m_rng, 0, 3) > 0) {
         FundFeeWallet();
+    } else if (fixed) {
+        Note("fee wallet empty");
     } else {
         m_fund_by = -2; // funded at most 3 blocks after the first trigger
         Note("fee wallet empty until after the first trigger");
@@ -615,6 +634,332 @@ std::string Schedule::Run()
         return "step " + std::to_string(m_step) + ": exception: " + e.what();
     }
     return "";
+}
+
+// --- the review's findings, one scripted test each ---------------------------------------------
+// Each fails on the engine as it was before the recovery loop healed itself (commit cd010ce) and
+// passes now.
+
+struct Scripted {
+    std::string log;
+    Schedule s;
+    Scripted(uint64_t seed, Layout l) : s(seed, &log) { s.Setup(&l); }
+    InprocTower& T() { return s.T(); }
+    std::vector<store::EventRow> Events(const std::string& type)
+    {
+        std::vector<store::EventRow> out;
+        auto ev = T().store().LoadEvents(0, 1'000'000);
+        for (const auto& e : *ev) {
+            if (e.type == type) out.push_back(e);
+        }
+        return out;
+    }
+    //! Our recoveries spending out, by state.
+    std::vector<store::RecoveryRow> Sweeping(const OutPoint& out)
+    {
+        std::vector<store::RecoveryRow> v;
+        for (const auto& [_, r] : T().engine().recoveries()) {
+            auto tx = DecodeTransaction(r.tx);
+            if (tx && std::any_of(tx->vin().begin(), tx->vin().end(), [&](const TxIn& in) { return in.prevout == out; })) v.push_back(r);
+        }
+        return v;
+    }
+    bool SweptOnChain(const OutPoint& out) { return T().Call("gettxout", {out.txid.ToString(), out.n, true}).is_null() && !Confirmed(out); }
+    bool Confirmed(const OutPoint& out) { return !T().Call("gettxout", {out.txid.ToString(), out.n, false}).is_null(); }
+    std::string Check() { return s.Check(false); }
+    void Settle() { T().Settle(); }
+};
+
+TEST(thief, ARefusedRecoveryIsPlannedAgainOnceTheFeeWalletIsFunded)
+{
+    // Finding 1: a recovery planned while no fee coin was ready went out with no fee, was refused,
+    // and stayed refused after the wallet was funded (a failed recovery still "answered" it).
+    Layout l;
+    l.fund_now = false;
+    Scripted w(101, l);
+    w.s.ThiefTriggers(0, /*mine_it=*/true);
+    w.Settle();
+    const OutPoint out{w.s.m_trigs.back().tx.GetTxid(), 0};
+    ASSERT_FALSE(w.Sweeping(out).empty());
+    EXPECT_EQ(w.Sweeping(out).front().state, "failed") << "no fee: refused";
+    EXPECT_FALSE(w.Events("recovery.failed").empty());
+    w.s.FundFeeWallet();
+    w.Settle();
+    w.s.Mine(1);
+    w.Settle();
+    EXPECT_TRUE(w.SweptOnChain(out)) << w.s.Recoveries();
+    EXPECT_EQ(w.Check(), "");
+}
+
+TEST(thief, ADustDepositCannotEvictOrPinTheSweep)
+{
+    // Finding 2: the sweep took every output of the group, unconfirmed deposits too: dust paid to
+    // a vault of the group and then replaced away evicted it; a large deposit below the miners'
+    // floor pinned it.
+    Layout l;
+    l.groups = 1;
+    Scripted w(102, l);
+    const Coin c = w.s.TakeCoin();
+    MutableTransaction dust = Spend(c.op, Amount{1'000}, w.s.m_vaults[1].v.vault.ScriptPubKey());
+    dust.vout.push_back({c.value - Amount{2'000}, AnyoneCanSpend()});
+    ASSERT_FALSE(w.s.Send(Transaction{dust}));
+    w.s.LargeLowFeeDeposit(); // to a random vault of the group
+    w.Settle();
+    w.s.ThiefTriggers(0, /*mine_it=*/false);
+    w.Settle();
+    const OutPoint out{w.s.m_trigs.back().tx.GetTxid(), 0};
+    const auto sweeps = w.Sweeping(out);
+    ASSERT_EQ(sweeps.size(), 1u);
+    EXPECT_EQ(sweeps.front().state, "broadcast");
+    auto tx = DecodeTransaction(sweeps.front().tx);
+    for (const auto& in : tx->vin()) EXPECT_NE(in.prevout, (OutPoint{Transaction{dust}.GetTxid(), 0})) << "the sweep took the dust";
+    // The dust is replaced away: the sweep stays.
+    MutableTransaction away = Spend(c.op, c.value - Amount{30'000}, AnyoneCanSpend());
+    ASSERT_FALSE(w.s.Send(Transaction{away}));
+    w.Settle();
+    EXPECT_TRUE(w.s.InMempool(sweeps.front().txid));
+    w.s.Mine(1);
+    w.Settle();
+    EXPECT_TRUE(w.SweptOnChain(out)) << w.s.Recoveries();
+    EXPECT_EQ(w.Check(), "");
+}
+
+TEST(thief, RbfCyclingTheTriggerDoesNotDrainTheFeeWallet)
+{
+    // Finding 3: every replacement of the trigger made a new sweep, each holding a fee coin for
+    // good: within a few replacements the reserve was gone and the next sweep had no fee.
+    Layout l;
+    Scripted w(103, l);
+    w.s.ThiefTriggers(0, /*mine_it=*/false);
+    w.Settle();
+    for (int i = 0; i < 10; ++i) {
+        w.s.ThiefRbfsTrigger();
+        w.Settle();
+        EXPECT_LE(w.T().engine().FeeCoinHolders().size(), 1u) << "only the live sweep holds a coin";
+        ASSERT_EQ(w.Check(), "");
+    }
+    w.s.Mine(1);
+    w.Settle();
+    EXPECT_TRUE(w.SweptOnChain({w.s.m_trigs.back().tx.GetTxid(), 0})) << w.s.Recoveries();
+    // The reserve is whole but for the coin that swept.
+    auto fw = w.T().engine().GetFeeWallet(std::nullopt);
+    size_t free = 0;
+    for (const auto& u : fw->at("utxos").as_array()) free += u.at("spent_by").is_null() && u.at("held_by").is_null();
+    EXPECT_EQ(free + 1, static_cast<size_t>(fw->at("reserve_needed").at("recoveries").to_number<int64_t>()));
+}
+
+TEST(thief, AMinedRecoveryThatBreaksOnlyPolicyStillRecoversTheVault)
+{
+    // Finding 4: the BIP-345 rules the node enforces only in its mempool (replaceable inputs, the
+    // unauthorized output shape) were applied to mined transactions, and a flagged spend was
+    // dropped in silence: the vault stayed active over a spent output.
+    Layout l;
+    Scripted w(104, l);
+    w.s.ThiefTriggers(0, /*mine_it=*/true);
+    w.Settle();
+    const Trig& t = w.s.m_trigs.back();
+    const OutPoint out{t.tx.GetTxid(), 0};
+    // Someone's unauthorized recovery of the trigger output without the anchor and not
+    // replaceable, mined directly (a miner takes it).
+    const vault::Vault& v = w.s.m_vaults[0].v.vault;
+    const std::vector<Bytes> items{Bytes(t.ctv.bytes.begin(), t.ctv.bytes.end())};
+    auto tree = v.TriggerOutput(v.trigger_indices()[0], *vault::BuildLeafUpdateScript(v.trigger_leaf(0), items));
+    vault::RecoveryInput in{out, TxOut{t.value, tree->script_pubkey}, v.tree().leaves()[v.recover_index()].script, tree->recover_cb.Serialize(),
+                            w.s.m_vaults[0].recovery_spk};
+    auto theirs = vault::BuildUnauthorizedRecovery(std::span{&in, 1});
+    ASSERT_TRUE(theirs);
+    theirs->vout.pop_back();            // no anchor
+    theirs->vin[0].sequence = 0xffffffff; // not replaceable
+    json::array txs;
+    txs.emplace_back(HexStr(SerializeTransaction(*theirs)));
+    w.T().Call("generateblock", {AnyoneCanSpendAddress(), txs});
+    w.Settle();
+    auto vj = w.T().engine().GetVault(w.s.m_vaults[0].id);
+    ASSERT_TRUE(vj);
+    EXPECT_EQ(vj->at("state"), "recovered") << json::serialize(*vj);
+    // A spend that fails our checks is alerted on, never dropped: a thief's "recovery" in the
+    // mempool paying elsewhere.
+    Scripted w2(105, l);
+    w2.s.ThiefTriggers(1, /*mine_it=*/true);
+    w2.Settle();
+    const Trig& t2 = w2.s.m_trigs.back();
+    const vault::Vault& v2 = w2.s.m_vaults[1].v.vault;
+    const std::vector<Bytes> items2{Bytes(t2.ctv.bytes.begin(), t2.ctv.bytes.end())};
+    auto tree2 = v2.TriggerOutput(v2.trigger_indices()[0], *vault::BuildLeafUpdateScript(v2.trigger_leaf(0), items2));
+    vault::RecoveryInput in2{{t2.tx.GetTxid(), 0}, TxOut{t2.value, tree2->script_pubkey}, v2.tree().leaves()[v2.recover_index()].script,
+                             tree2->recover_cb.Serialize(), w2.s.m_vaults[1].recovery_spk};
+    auto fake = vault::BuildUnauthorizedRecovery(std::span{&in2, 1});
+    ASSERT_TRUE(fake);
+    fake->vout[0].script_pubkey = P2TR(0xee); // not the recovery address (invalid under OP_VAULT; this simulator runs no scripts)
+    const size_t before = w2.Events("vault.unexpected_spend").size();
+    json::array fakes;
+    fakes.emplace_back(HexStr(SerializeTransaction(*fake)));
+    w2.T().Call("generateblock", {AnyoneCanSpendAddress(), fakes});
+    w2.Settle();
+    const auto alerts = w2.Events("vault.unexpected_spend");
+    ASSERT_GT(alerts.size(), before) << "a flagged spend is alerted";
+    EXPECT_NE(alerts.back().data.find("\"check_error\""), std::string::npos) << alerts.back().data;
+    // Mined, it spent the trigger output: no sweep of it stays live.
+    for (const auto& r : w2.Sweeping({t2.tx.GetTxid(), 0})) EXPECT_NE(r.state, "broadcast") << w2.s.Recoveries();
+}
+
+TEST(thief, AnApprovedWithdrawalIsNotSweptWhenTheApprovalExpiresWhileItMatures)
+{
+    // Finding 6: an approval's expiry was compared with the tip at every block, so an approved
+    // withdrawal still maturing was swept once the tip passed the expiry; and a trigger first
+    // seen in the mempool had no deadline.
+    Layout l;
+    l.owner = true;
+    Scripted w(106, l);
+    w.s.OwnerWithdrawsApproved(); // approved until the next block only
+    w.Settle();
+    const OutPoint out{w.s.m_trigs.back().tx.GetTxid(), 0};
+    for (int i = 0; i < l.delay + 2; ++i) {
+        w.s.Mine(1);
+        w.Settle();
+        ASSERT_TRUE(w.Sweeping(out).empty()) << "block " << i << ": " << w.s.Recoveries();
+    }
+    EXPECT_EQ(w.Check(), "");
+    // A thief's trigger first seen in the mempool at tip T is due at T + delay.
+    const int tip = w.s.Height();
+    w.s.ThiefTriggers(1, /*mine_it=*/false);
+    w.Settle();
+    const auto sweeps = w.Sweeping({w.s.m_trigs.back().tx.GetTxid(), 0});
+    ASSERT_EQ(sweeps.size(), 1u);
+    EXPECT_EQ(sweeps.front().deadline_height, tip + l.delay);
+}
+
+TEST(thief, AMempoolTriggerIsAnsweredWithoutZmq)
+{
+    // Finding 7: with no ZMQ (or rawtx without sequence) the mempool was read only after a gap:
+    // triggers were seen only once mined. This tower has no ZMQ at all: the poll finds it.
+    Layout l;
+    Scripted w(107, l);
+    w.s.ThiefTriggers(2, /*mine_it=*/false);
+    w.Settle();
+    const auto sweeps = w.Sweeping({w.s.m_trigs.back().tx.GetTxid(), 0});
+    ASSERT_EQ(sweeps.size(), 1u);
+    EXPECT_TRUE(w.s.InMempool(sweeps.front().txid)) << "answered before any block";
+}
+
+TEST(thief, MempoolChurnCostsOneReplayAndAFullDiskDoesNotDelayTheSweep)
+{
+    // Finding 8: each transaction leaving the mempool replayed the whole vault history at once (a
+    // thief's cheap lever), and a block whose batch could not be stored did not wake the
+    // broadcaster.
+    Layout l;
+    Scripted w(108, l);
+    std::vector<Coin> coins;
+    for (int i = 0; i < 20; ++i) {
+        const Coin c = w.s.TakeCoin();
+        coins.push_back(c);
+        MutableTransaction dust = Spend(c.op, Amount{1'000}, w.s.m_vaults[static_cast<size_t>(i % 3)].v.vault.ScriptPubKey());
+        dust.vout.push_back({c.value - Amount{2'000}, AnyoneCanSpend()});
+        ASSERT_FALSE(w.s.Send(Transaction{dust}));
+    }
+    w.Settle();
+    const auto rebuilds = w.T().engine().stats().rebuilds;
+    for (const auto& c : coins) ASSERT_FALSE(w.s.Send(Transaction{Spend(c.op, c.value - Amount{30'000}, AnyoneCanSpend())}));
+    w.Settle();
+    EXPECT_LE(w.T().engine().stats().rebuilds - rebuilds, 2u) << "20 removals, one replay";
+    // The disk fills: the trigger's block cannot be stored, the sweep goes out all the same.
+    w.T().store().SetFull(true);
+    w.s.ThiefTriggers(0, /*mine_it=*/true);
+    w.Settle();
+    EXPECT_GT(w.T().follower().status().store_failures, 0u);
+    const auto sweeps = w.Sweeping({w.s.m_trigs.back().tx.GetTxid(), 0});
+    ASSERT_EQ(sweeps.size(), 1u);
+    EXPECT_TRUE(w.s.InMempool(sweeps.front().txid)) << w.s.Recoveries();
+    w.T().store().SetFull(false);
+    w.s.Mine(1);
+    w.Settle();
+    EXPECT_TRUE(w.SweptOnChain({w.s.m_trigs.back().tx.GetTxid(), 0})) << w.s.Recoveries();
+}
+
+TEST(thief, AuthorizedSweepsCarryNoAnchorAndRelayWhereTheAnchorIsNonStandard)
+{
+    // Finding 10: every recovery carried the OP_2 anchor, authorized ones too; the OP_VAULT node
+    // without -acceptnonstdtxn refuses it ("scriptpubkey") and the same refused sweep was rebuilt
+    // every block. Only the unauthorized form needs the anchor (and relays only with the flag).
+    Layout l;
+    Scripted w(110, l);
+    w.T().sim().SetPolicyHook([](const Transaction& tx) -> std::optional<std::string> {
+        for (const auto& o : tx.vout()) {
+            if (o.script_pubkey == Bytes{0x52}) return std::string("scriptpubkey");
+        }
+        return std::nullopt;
+    });
+    const size_t authorized = w.s.m_vaults.size() - 1;
+    w.s.ThiefTriggers(authorized, /*mine_it=*/true);
+    w.Settle();
+    const OutPoint out{w.s.m_trigs.back().tx.GetTxid(), 0};
+    const auto sweeps = w.Sweeping(out);
+    ASSERT_EQ(sweeps.size(), 1u);
+    EXPECT_EQ(sweeps.front().kind, "opvault_authorized");
+    auto tx = DecodeTransaction(sweeps.front().tx);
+    for (const auto& o : tx->vout()) EXPECT_NE(o.script_pubkey, Bytes{0x52}) << "an authorized sweep has no anchor";
+    w.s.Mine(1);
+    w.Settle();
+    EXPECT_TRUE(w.SweptOnChain(out)) << w.s.Recoveries();
+    // The unauthorized form needs the anchor: refused here, and said so.
+    w.s.ThiefTriggers(0, /*mine_it=*/true);
+    w.Settle();
+    const auto refused = w.Sweeping({w.s.m_trigs.back().tx.GetTxid(), 0});
+    ASSERT_FALSE(refused.empty());
+    EXPECT_EQ(refused.front().state, "failed");
+    EXPECT_NE(refused.front().last_error.find("scriptpubkey"), std::string::npos);
+}
+
+TEST(thief, AVaultTheTowerCannotRecoverSaysSoAndItsTriggerIsTheLoudestAlert)
+{
+    // Finding 11: an authorized-leaf vault registered without its recovery_auth key was accepted
+    // in silence, and on a theft the engine only logged that it could not plan.
+    Layout l;
+    Scripted w(111, l);
+    auto tv = MakeAuthorizedTestOpVault(TestKey(0x11).PubKey(), TestKey(0x60).PubKey(), P2TR(0x7b), 20, 0x61);
+    json::object reg = json::parse(tv.registration).as_object();
+    reg.erase("recovery_auth");
+    auto r = w.T().engine().RegisterVault(reg);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->at("protection").at("recovers"), false) << json::serialize(*r);
+    EXPECT_FALSE(r->at("protection").at("warnings").as_array().empty());
+    // Fund it and trigger it.
+    const Coin c = w.s.TakeCoin();
+    MutableTransaction dep = Spend(c.op, Amount{5'000'000}, tv.vault.ScriptPubKey());
+    dep.vout.push_back({c.value - Amount{5'000'000} - Amount{2'000}, AnyoneCanSpend()});
+    ASSERT_FALSE(w.s.Send(Transaction{dep}));
+    w.s.Mine(1);
+    w.Settle();
+    vault::TriggerRequest tr;
+    tr.deposit = {Transaction{dep}.GetTxid(), 0};
+    tr.deposit_value = Amount{5'000'000};
+    tr.ctv_hash = ctv::TemplateHash(vault::WithdrawalTemplate(20, Amount{4'995'000}, P2TR(0xee)), 0);
+    auto trig = vault::BuildTrigger(tv.vault, tr, TestKey(0x60));
+    ASSERT_TRUE(trig);
+    json::array txs;
+    txs.emplace_back(HexStr(SerializeTransaction(*trig)));
+    w.T().Call("generateblock", {AnyoneCanSpendAddress(), txs});
+    w.Settle();
+    const auto failed = w.Events("recovery.failed");
+    ASSERT_FALSE(failed.empty());
+    EXPECT_NE(failed.back().data.find("cannot plan a recovery"), std::string::npos) << failed.back().data;
+}
+
+TEST(thief, ABroadcastConfirmedWhileTheNodeAnswersIsStillAnnounced)
+{
+    // Finding 12: the broadcaster read the recovery's state after sendrawtransaction returned; a
+    // block confirming it in between made it skip recovery.broadcast.
+    Layout l;
+    Scripted w(112, l);
+    w.T().AfterNextSend([&] { w.T().sim().Generate(1, AnyoneCanSpendAddress()); });
+    w.s.ThiefTriggers(0, /*mine_it=*/true);
+    w.Settle();
+    const auto sweeps = w.Sweeping({w.s.m_trigs.back().tx.GetTxid(), 0});
+    ASSERT_EQ(sweeps.size(), 1u);
+    EXPECT_EQ(sweeps.front().state, "confirmed");
+    bool announced = false;
+    for (const auto& e : w.Events("recovery.broadcast")) announced = announced || e.txid == sweeps.front().txid.ToString();
+    EXPECT_TRUE(announced) << "recovery.planned, then recovery.confirmed, and nothing between";
 }
 
 uint64_t EnvU64(const char* name, uint64_t def)

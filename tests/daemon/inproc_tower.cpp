@@ -2,6 +2,9 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
 
 #include <stdexcept>
@@ -48,11 +51,19 @@ void InprocTower::Build()
         } catch (const sim::RpcError& e) {
             r.error = daemon::RpcError{daemon::RpcError::Kind::Rpc, e.code, e.what()};
         }
+        if (method == "sendrawtransaction" && r.value && m_after_send) {
+            auto f = std::move(m_after_send);
+            m_after_send = nullptr;
+            f();
+            m_follower->Wake();
+            // The answer is on its way back while the follower reconciles.
+            co_await net::post(co_await net::this_coro::executor, net::use_awaitable);
+        }
         co_return r;
     });
     auto st = store::OpenSqliteStore((m_dir / "vaultwatch.sqlite").string());
     if (!st) throw std::runtime_error(st.error().message);
-    m_store = std::move(*st);
+    m_store = std::make_unique<FillableStore>(std::move(*st));
     daemon::EngineOptions eo = m_opts.engine;
     eo.chain = "regtest";
     eo.now = [] { return int64_t{1'700'000'000}; };

@@ -22,6 +22,48 @@
 
 namespace vw::test {
 
+//! The SQLite store, with writes that fail on demand as on a full disk (nothing committed).
+class FillableStore final : public store::Store
+{
+public:
+    explicit FillableStore(std::unique_ptr<store::Store> s) : m_s(std::move(s)) {}
+    void SetFull(bool on) { m_full = on; }
+    Expected<store::Cursor, store::StoreError> LoadCursor() override { return m_s->LoadCursor(); }
+    Expected<std::optional<BlockHash>, store::StoreError> BlockAt(int h) override { return m_s->BlockAt(h); }
+    Expected<void, store::StoreError> Commit(const store::BlockBatch& b) override
+    {
+        if (m_full) return Unexpected{store::StoreError{store::StoreError::Kind::Full, "database or disk is full (test)"}};
+        return m_s->Commit(b);
+    }
+    Expected<std::vector<int64_t>, store::StoreError> Apply(const store::StateChanges& c) override
+    {
+        if (m_full) return Unexpected{store::StoreError{store::StoreError::Kind::Full, "database or disk is full (test)"}};
+        return m_s->Apply(c);
+    }
+    Expected<std::vector<store::VaultRow>, store::StoreError> LoadVaults(uint32_t from, size_t max) override { return m_s->LoadVaults(from, max); }
+    Expected<size_t, store::StoreError> VaultSlots() override { return m_s->VaultSlots(); }
+    Expected<std::optional<store::VaultRow>, store::StoreError> LoadVault(uint32_t idx) override { return m_s->LoadVault(idx); }
+    Expected<std::vector<store::ApprovalRow>, store::StoreError> LoadApprovals() override { return m_s->LoadApprovals(); }
+    Expected<std::vector<store::VaultTxRow>, store::StoreError> LoadVaultTxs() override { return m_s->LoadVaultTxs(); }
+    Expected<std::vector<store::RescanRow>, store::StoreError> LoadRescans() override { return m_s->LoadRescans(); }
+    Expected<std::vector<store::SightingRow>, store::StoreError> LoadSightings() override { return m_s->LoadSightings(); }
+    Expected<void, store::StoreError> LimitPages(uint32_t n) override { return m_s->LimitPages(n); }
+    Expected<std::vector<store::RecoveryRow>, store::StoreError> LoadRecoveries() override { return m_s->LoadRecoveries(); }
+    Expected<std::vector<store::EventRow>, store::StoreError> LoadEvents(int64_t after, size_t limit) override { return m_s->LoadEvents(after, limit); }
+    Expected<int64_t, store::StoreError> LastEventSeq() override { return m_s->LastEventSeq(); }
+    Expected<void, store::StoreError> ApplyWebhooks(const store::WebhookChanges& c) override { return m_s->ApplyWebhooks(c); }
+    Expected<std::vector<store::WebhookRow>, store::StoreError> LoadWebhooks() override { return m_s->LoadWebhooks(); }
+    Expected<std::vector<store::DeliveryRow>, store::StoreError> LoadDeliveries(const std::string& id, const std::string& state, size_t limit) override
+    {
+        return m_s->LoadDeliveries(id, state, limit);
+    }
+    Expected<int64_t, store::StoreError> CountDeliveries(const std::string& id, const std::string& state) override { return m_s->CountDeliveries(id, state); }
+
+private:
+    std::unique_ptr<store::Store> m_s;
+    bool m_full{false};
+};
+
 class InprocTower
 {
 public:
@@ -37,7 +79,7 @@ public:
 
     sim::RegtestSim& sim() { return *m_sim; }
     daemon::Engine& engine() { return *m_engine; }
-    store::Store& store() { return *m_store; }
+    FillableStore& store() { return *m_store; }
     const vault::FeeWallet& fee_wallet_model() const { return *m_fee_model; }
 
     //! Starts the tower (a first start follows from the node's tip).
@@ -50,6 +92,10 @@ public:
     void Restart();
     //! Every node call fails as if the node were down (transport error), until turned off.
     void SetUnreachable(bool on) { m_unreachable = on; }
+    //! Once: right after the node accepts the next sendrawtransaction, f runs (the world acts: a
+    //! block, say) and the tower's other work runs before the broadcaster hears the answer.
+    void AfterNextSend(std::function<void()> f) { m_after_send = std::move(f); }
+    daemon::ChainFollower& follower() { return *m_follower; }
 
     boost::json::value Call(const std::string& method, boost::json::array params = {}) { return m_sim->Call(method, std::move(params)); }
 
@@ -62,11 +108,12 @@ private:
     std::unique_ptr<sim::RegtestSim> m_sim;
     std::unique_ptr<boost::asio::io_context> m_io;
     std::unique_ptr<daemon::BitcoindNode> m_node;
-    std::unique_ptr<store::Store> m_store;
+    std::unique_ptr<FillableStore> m_store;
     std::unique_ptr<daemon::Engine> m_engine;
     std::unique_ptr<daemon::ChainFollower> m_follower;
     std::optional<vault::FeeWallet> m_fee_model;
     bool m_unreachable{false};
+    std::function<void()> m_after_send;
 };
 
 } // namespace vw::test

@@ -684,8 +684,9 @@ TEST(matcher_tests, InvalidTransactionsAreFlagged)
                 EXPECT_EQ(e.vault_error, c->verr) << Summ(e);
             }
             EXPECT_GE(of_kind, 1u) << "events: " << ::testing::PrintToString(Summ(events));
-            // Flagged events change nothing.
-            if (!(c->needs_prevouts && !with_prevouts)) {
+            // Flagged events change nothing in the mempool. (In a block a flagged spend still
+            // spends: see FlaggedSpendsInABlockStillSpend.)
+            if (!(c->needs_prevouts && !with_prevouts) && !in_block) {
                 Registered copy;
                 RegisterScenario(*sc, copy);
                 const size_t before = At(r.reg, events[0].vaults.empty() ? 0 : events[0].vaults[0]).utxos.size();
@@ -706,6 +707,76 @@ TEST(matcher_tests, InvalidTransactionsAreFlagged)
     }
     EXPECT_EQ(checked, Vectors().at("invalid").as_array().size());
     EXPECT_GT(checked, 20u);
+}
+
+//! The registry of an invalid[] vector's scenario as it was when the node tested the tx.
+void RegistryAtTest(const json::value& inv, Registered& r)
+{
+    const json::value* sc = FindScenario(Str(inv.at("scenario")));
+    ASSERT_NE(sc, nullptr);
+    RegisterScenario(*sc, r);
+    const int tested = static_cast<int>(I(inv.at("tested_at_height")));
+    for (const auto& st : sc->at("steps").as_array()) {
+        const int h = static_cast<int>(I(st.at("mined_height")));
+        if (h > tested) break;
+        ApplyEvents(r.reg, MatchTx(Tx(st.at("hex")), r.reg, h));
+    }
+}
+
+const json::value& InvalidVector(std::string_view suffix)
+{
+    for (const auto& inv : Vectors().at("invalid").as_array()) {
+        const std::string id = Str(inv.at("id"));
+        if (id.size() > suffix.size() && id.compare(id.size() - suffix.size(), suffix.size(), suffix) == 0) return inv;
+    }
+    throw std::runtime_error("no invalid vector ending in " + std::string(suffix));
+}
+
+TEST(matcher_tests, PolicyOnlyFlawsAreNotFlaggedInABlock)
+{
+    // A recovery the reference node refuses only by mempool policy (an input not replaceable, no
+    // anchor) is valid in a block: mined, it is a recovery like any other, and it spends the vault.
+    for (const char* suffix : {"recovery-not-replaceable", "recovery-no-anchor", "recovery-extra-output"}) {
+        SCOPED_TRACE(suffix);
+        const json::value& inv = InvalidVector(suffix);
+        Registered r;
+        RegistryAtTest(inv, r);
+        const Transaction tx = Tx(inv.at("hex"));
+        const int h = static_cast<int>(I(inv.at("tested_at_height"))) + 1;
+        for (bool with_prevouts : {false, true}) {
+            MatchOptions mo;
+            const std::vector<TxOut> prevouts = Prevouts(inv.at("prevouts"));
+            if (with_prevouts) mo.prevouts = prevouts;
+            const auto mempool = MatchTx(tx, r.reg, std::nullopt, mo);
+            EXPECT_TRUE(std::any_of(mempool.begin(), mempool.end(), [](const VaultEvent& e) { return e.malformed(); })) << "still flagged in the mempool";
+            const auto mined = MatchTx(tx, r.reg, h, mo);
+            size_t recoveries = 0;
+            for (const auto& e : mined) {
+                if (e.kind != EventKind::Recovery) continue;
+                ++recoveries;
+                EXPECT_FALSE(e.malformed()) << Summ(e);
+            }
+            EXPECT_GE(recoveries, 1u);
+        }
+    }
+}
+
+TEST(matcher_tests, FlaggedSpendsInABlockStillSpend)
+{
+    // Whatever our checks say of a mined spend, what it spent is gone: the vault must not keep a
+    // spent output as live (a later sweep would spend nothing, and the vault would look safe).
+    const json::value& inv = InvalidVector("recovery-wrong-spk");
+    Registered r;
+    RegistryAtTest(inv, r);
+    const Transaction tx = Tx(inv.at("hex"));
+    const auto events = MatchTx(tx, r.reg, static_cast<int>(I(inv.at("tested_at_height"))) + 1);
+    ASSERT_FALSE(events.empty());
+    ASSERT_TRUE(events[0].malformed());
+    ASSERT_FALSE(events[0].spent.empty());
+    const uint32_t v = events[0].vaults.at(0);
+    ASSERT_NE(At(r.reg, v).FindUtxo(events[0].spent[0]), nullptr);
+    ApplyEvents(r.reg, events);
+    EXPECT_EQ(At(r.reg, v).FindUtxo(events[0].spent[0]), nullptr);
 }
 
 TEST(matcher_tests, ControlBlockForAnotherKeyIsNotMatched)
