@@ -412,7 +412,9 @@ net::awaitable<ChainFollower::Step> ChainFollower::ResyncMempool()
         if (seen.count(t) && !m_mempool.count(t)) continue;
         co_await AnnounceMempoolTx(t);
     }
-    log::Chain()->debug("mempool resynced: {} transactions, sequence {}", snap->txids.size(), snap->mempool_sequence);
+    if (!gone.empty() || snap->txids.size() != before.size()) {
+        log::Chain()->debug("mempool reconciled: {} transactions ({} gone), sequence {}", snap->txids.size(), gone.size(), snap->mempool_sequence);
+    }
     co_return Step::Done;
 }
 

@@ -875,7 +875,16 @@ TEST_F(RpcMethods, GetFeeWallet)
     EXPECT_EQ(Field(w.at("coverage"), "feerate_source"), "fallbackfeerate");
     EXPECT_EQ(Field(w.at("coverage"), "feerate_sat_per_kvb"), "20000");
     EXPECT_EQ(json::serialize(Ok("getfeewallet")), json::serialize(w)) << "stable";
-    ExpectError("getfeewallet", A(1), kInvalidParams);
+    // The reserve, at the current rate or at one asked for.
+    for (const char* k : {"feerate_sat_per_kvb", "recoveries", "fee_per_recovery", "coin", "amount"}) {
+        EXPECT_TRUE(w.at("reserve_needed").as_object().contains(k)) << k;
+    }
+    EXPECT_EQ(Field(w.at("reserve_needed"), "feerate_sat_per_kvb"), "20000");
+    const auto at = Ok("getfeewallet", A(50000));
+    EXPECT_EQ(Field(at.at("reserve_needed"), "feerate_sat_per_kvb"), "50000");
+    ExpectError("getfeewallet", A(1, 2), kInvalidParams);
+    ExpectError("getfeewallet", A(-1), kInvalidParameter, "feerate_sat_per_kvb");
+    ExpectError("getfeewallet", A("fast"), kTypeError);
     ExpectError("getfeewallet", json::object{{"verbose", true}}, kInvalidParameter);
 }
 
