@@ -1333,6 +1333,141 @@ TEST_P(engine_e2e, OpvaultIsRefusedWhenTheNodeDoesNotEnforceIt)
     EXPECT_NE(json::serialize(r).find("does not enforce OP_VAULT"), std::string::npos) << json::serialize(r);
 }
 
+// --- a thief who knows the tower: the named attacks of issue 14, on the simulator and (BITCOIND) a
+// real OP_VAULT node. Each ends with the coins at the recovery address before the delay and the
+// fee wallet's coins accounted for (none held by a dead transaction).
+
+//! Whether no fee coin is held by a recovery the node does not have.
+bool NoCoinHeldByTheDead(Daemon& d, PresignedFixture& fx)
+{
+    const auto w = d.Cli({"getfeewallet"});
+    for (const auto& u : w.at("utxos").as_array()) {
+        if (u.at("held_by").is_null()) continue;
+        if (!fx.InMempool(*Txid::FromHex(std::string(u.at("held_by").as_string())))) return false;
+    }
+    return true;
+}
+
+TEST_P(engine_e2e, ThiefAttackRefusedSweepIsPlannedAgainOnceTheFeeWalletIsFunded)
+{
+    PresignedFixture fx{Real(), {"-acceptnonstdtxn=1"}};
+    if (Real() && !NodeEnforcesOpVault(*fx.node)) GTEST_SKIP() << "this node does not enforce OP_VAULT";
+    const auto trigger_key = TestKey(0x42);
+    const TestOpVault tv = MakeTestOpVault(TestKey(0x41).PubKey(), trigger_key.PubKey(), P2TR(0xd1), 10, "late-fee");
+    Daemon d(fx.dir / "vw", FreePort(), fx.NodePort(), OpvaultDaemonArgs(Real()));
+    d.Start();
+    ASSERT_TRUE(WaitFor([&] { return d.Cli({"getinfo"}).is_object() && d.Cli({"getinfo"}).as_object().at("opvault_enforced").is_bool(); }));
+    bool ok = false;
+    auto reg = d.Cli({"registervault", tv.registration}, &ok);
+    ASSERT_TRUE(ok) << json::serialize(reg);
+    const Amount value = fx.funding.vout()[0].value - Amount{10'000};
+    const Transaction deposit{Spend({fx.funding.GetTxid(), 0}, value, tv.vault.ScriptPubKey())};
+    fx.node->Call("sendrawtransaction", {HexStr(SerializeTransaction(deposit))});
+    fx.Generate(1);
+    // The fee wallet is empty: the sweep goes out with no fee and the node refuses it.
+    const Transaction trigger = ThiefTrigger(tv.vault, {deposit.GetTxid(), 0}, value, trigger_key);
+    fx.node->Call("generateblock", {AnyoneCanSpendAddress(), json::array{json::string(HexStr(SerializeTransaction(trigger)))}});
+    ASSERT_TRUE(WaitFor([&] {
+        const auto types = EventTypes(d);
+        return std::find(types.begin(), types.end(), "recovery.failed") != types.end();
+    })) << d.Log();
+    // Funded late: the next block brings a sweep that pays, and it confirms before the delay.
+    const Bytes fee_spk = *ParseHex(Field(d.Cli({"getfeewallet"}), "script_pubkey"));
+    PayFromCoinbase(fx, 4, Amount{100'000}, fee_spk);
+    fx.Generate(1);
+    ASSERT_TRUE(WaitFor([&] { return !FirstRecoveryInMempool(d, fx).empty() || fx.InMempool(trigger.GetTxid()); }, 30s)) << d.Log();
+    for (int i = 0; i < 3 && !WaitFor([&] { return Field(d.Cli({"getvault", Field(reg, "vault_id")}), "state") == "recovered"; }, 3s); ++i) fx.Generate(1);
+    EXPECT_EQ(Field(d.Cli({"getvault", Field(reg, "vault_id")}), "state"), "recovered") << d.Log();
+    EXPECT_TRUE(NoCoinHeldByTheDead(d, fx));
+}
+
+TEST_P(engine_e2e, ThiefAttackRbfCyclingTheTriggerDoesNotDrainTheFeeWallet)
+{
+    PresignedFixture fx{Real(), {"-acceptnonstdtxn=1"}};
+    if (Real() && !NodeEnforcesOpVault(*fx.node)) GTEST_SKIP() << "this node does not enforce OP_VAULT";
+    const auto trigger_key = TestKey(0x44);
+    const TestOpVault tv = MakeTestOpVault(TestKey(0x43).PubKey(), trigger_key.PubKey(), P2TR(0xd2), 10, "rbf-cycle");
+    Daemon d(fx.dir / "vw", FreePort(), fx.NodePort(), OpvaultDaemonArgs(Real()));
+    d.Start();
+    ASSERT_TRUE(WaitFor([&] { return d.Cli({"getinfo"}).is_object() && d.Cli({"getinfo"}).as_object().at("opvault_enforced").is_bool(); }));
+    bool ok = false;
+    auto reg = d.Cli({"registervault", tv.registration}, &ok);
+    ASSERT_TRUE(ok) << json::serialize(reg);
+    const Bytes fee_spk = *ParseHex(Field(d.Cli({"getfeewallet"}), "script_pubkey"));
+    // Two fee coins only: a tower that kept a coin per dead sweep would run dry at the third.
+    PayFromCoinbase(fx, 5, Amount{60'000}, fee_spk);
+    PayFromCoinbase(fx, 6, Amount{60'000}, fee_spk);
+    const Transaction thief_coin = PayFromCoinbase(fx, 7, Amount{5'000'000}, AnyoneCanSpend());
+    const Amount value = fx.funding.vout()[0].value - Amount{10'000};
+    const Transaction deposit{Spend({fx.funding.GetTxid(), 0}, value, tv.vault.ScriptPubKey())};
+    fx.node->Call("sendrawtransaction", {HexStr(SerializeTransaction(deposit))});
+    fx.Generate(1);
+    ASSERT_TRUE(WaitFor([&] { return Field(d.Cli({"getfeewallet"}), "balance") == "120000"; })) << d.Log();
+    // The thief's trigger pays its own fee from a coin of theirs, and replaces itself again and
+    // again, each time evicting the sweep of the one before.
+    std::string last;
+    for (int k = 0; k < 5; ++k) {
+        vault::TriggerRequest tr;
+        tr.deposit = {deposit.GetTxid(), 0};
+        tr.deposit_value = value;
+        tr.ctv_hash = ctv::TemplateHash(vault::WithdrawalTemplate(10, value - Amount{5'000}, P2TR(0xee)), 0);
+        tr.fee_input = vault::TriggerRequest::FeeInput{{thief_coin.GetTxid(), 0}, thief_coin.vout()[0], {kOpTrue}};
+        // Each replacement must outbid the trigger and our sweep hanging from it (BIP-125 rule 3):
+        // every round costs the thief the sweep's fee as well.
+        tr.change = TxOut{Amount{5'000'000} - Amount{100'000 * (k + 1)}, AnyoneCanSpend()};
+        auto t = vault::BuildTrigger(tv.vault, tr, trigger_key);
+        ASSERT_TRUE(t);
+        const Transaction trig{*t};
+        fx.node->Call("sendrawtransaction", {HexStr(SerializeTransaction(trig))});
+        last = trig.GetTxid().ToString();
+        // Its sweep reaches the mempool before the next replacement.
+        ASSERT_TRUE(WaitFor([&] {
+            const auto r = d.Cli({"listrecoveries"});
+            for (const auto& x : r.at("recoveries").as_array()) {
+                if (Field(x, "trigger_txid") == last && fx.InMempool(*Txid::FromHex(Field(x, "txid")))) return true;
+            }
+            return false;
+        }, 20s)) << "replacement " << k << "\n" << d.Log();
+        EXPECT_TRUE(NoCoinHeldByTheDead(d, fx)) << json::serialize(d.Cli({"getfeewallet"}));
+    }
+    fx.Generate(1);
+    ASSERT_TRUE(WaitFor([&] { return Field(d.Cli({"getvault", Field(reg, "vault_id")}), "state") == "recovered"; })) << d.Log();
+    EXPECT_TRUE(NoCoinHeldByTheDead(d, fx));
+}
+
+TEST_P(engine_e2e, ThiefAttackAuthorizedSweepRelaysWithoutAcceptnonstdtxn)
+{
+    // No -acceptnonstdtxn: on the OP_VAULT prototype only a bare OP_TRUE is a standard anchor, so
+    // a sweep carrying the OP_2 anchor would be refused. The authorized form carries none.
+    PresignedFixture fx{Real()};
+    if (Real() && !NodeEnforcesOpVault(*fx.node)) GTEST_SKIP() << "this node does not enforce OP_VAULT";
+    const auto trigger_key = TestKey(0x46);
+    const TestOpVault tv = MakeAuthorizedTestOpVault(TestKey(0x45).PubKey(), trigger_key.PubKey(), P2TR(0xd3), 10, 0x47);
+    Daemon d(fx.dir / "vw", FreePort(), fx.NodePort(), OpvaultDaemonArgs(Real()));
+    d.Start();
+    ASSERT_TRUE(WaitFor([&] { return d.Cli({"getinfo"}).is_object() && d.Cli({"getinfo"}).as_object().at("opvault_enforced").is_bool(); }));
+    bool ok = false;
+    auto reg = d.Cli({"registervault", tv.registration}, &ok);
+    ASSERT_TRUE(ok) << json::serialize(reg);
+    EXPECT_EQ(Field(reg.at("protection"), "recovers"), "true");
+    const Bytes fee_spk = *ParseHex(Field(d.Cli({"getfeewallet"}), "script_pubkey"));
+    PayFromCoinbase(fx, 8, Amount{100'000}, fee_spk);
+    const Amount value = fx.funding.vout()[0].value - Amount{10'000};
+    const Transaction deposit{Spend({fx.funding.GetTxid(), 0}, value, tv.vault.ScriptPubKey())};
+    fx.node->Call("sendrawtransaction", {HexStr(SerializeTransaction(deposit))});
+    fx.Generate(1);
+    ASSERT_TRUE(WaitFor([&] { return Field(d.Cli({"getfeewallet"}), "balance") == "100000"; })) << d.Log();
+    const Transaction trigger = ThiefTrigger(tv.vault, {deposit.GetTxid(), 0}, value, trigger_key);
+    fx.node->Call("generateblock", {AnyoneCanSpendAddress(), json::array{json::string(HexStr(SerializeTransaction(trigger)))}});
+    std::string rtxid;
+    ASSERT_TRUE(WaitFor([&] { return !(rtxid = FirstRecoveryInMempool(d, fx)).empty(); })) << d.Log();
+    auto rtx = RecoveryTx(d, rtxid);
+    ASSERT_TRUE(rtx);
+    for (const auto& o : rtx->vout()) EXPECT_NE(o.script_pubkey, Bytes{0x52}) << "no OP_2 anchor on an authorized sweep";
+    fx.Generate(1);
+    ASSERT_TRUE(WaitFor([&] { return Field(d.Cli({"getrecovery", rtxid}), "state") == "confirmed"; })) << d.Log();
+}
+
 INSTANTIATE_TEST_SUITE_P(node, engine_e2e, ::testing::Values("sim", "bitcoind"),
                          [](const ::testing::TestParamInfo<std::string>& i) { return i.param; });
 
