@@ -1468,6 +1468,39 @@ TEST_P(engine_e2e, ThiefAttackAuthorizedSweepRelaysWithoutAcceptnonstdtxn)
     ASSERT_TRUE(WaitFor([&] { return Field(d.Cli({"getrecovery", rtxid}), "state") == "confirmed"; })) << d.Log();
 }
 
+TEST_P(engine_e2e, ThiefAttackUnexpectedSpendOfAWatchedOutpointSendsTheEmergencyTransaction)
+{
+    // Finding 5: the contract says an unknown spend of a pre-signed vault's watched outpoint is
+    // answered with the emergency transactions that still apply (the outputs the spender left);
+    // nothing was broadcast.
+    PresignedFixture fx{Real()};
+    const Transaction w2 = PayFromCoinbase(fx, 9, Amount{2'000'000}, AnyoneCanSpend());
+    fx.Generate(1);
+    const Amount v = fx.funding.vout().at(0).value;
+    const Transaction e1{Spend({fx.funding.GetTxid(), 0}, v - Amount{15'000}, P2TR(0xdd))};
+    const Transaction e2{Spend({w2.GetTxid(), 0}, Amount{2'000'000} - Amount{15'000}, P2TR(0xdd))};
+    const std::string reg_json = R"({"kind":"presigned","label":"emergency","watch_outpoints":[{"txid":")" + fx.funding.GetTxid().ToString() +
+                                 R"(","vout":0},{"txid":")" + w2.GetTxid().ToString() + R"(","vout":0}],"triggers":[{"txid":")" +
+                                 fx.trigger.GetTxid().ToString() + R"(","spend_delay":20,"recovery_txs":[")" +
+                                 HexStr(SerializeTransaction(fx.recovery)) + R"("]}],"emergency_txs":[")" + HexStr(SerializeTransaction(e1)) +
+                                 R"(",")" + HexStr(SerializeTransaction(e2)) + R"("]})";
+    Daemon d(fx.dir / "vw", FreePort(), fx.NodePort());
+    d.Start();
+    bool ok = false;
+    auto reg = d.Cli({"registervault", reg_json}, &ok);
+    ASSERT_TRUE(ok) << json::serialize(reg);
+    ASSERT_TRUE(WaitFor([&] { return d.Cli({"getinfo"}).as_object().at("height").as_int64() == fx.node->Call("getblockcount").as_int64(); }));
+    // Someone spends the first watched outpoint with a transaction nobody registered.
+    const Transaction unknown{Spend({fx.funding.GetTxid(), 0}, v - Amount{30'000}, P2TR(0xee))};
+    fx.node->Call("sendrawtransaction", {HexStr(SerializeTransaction(unknown))});
+    ASSERT_TRUE(WaitFor([&] { return fx.InMempool(e2.GetTxid()); })) << d.Log();
+    EXPECT_FALSE(fx.InMempool(e1.GetTxid())) << "e1 spends what the unknown spender took";
+    const auto types = EventTypes(d);
+    EXPECT_NE(std::find(types.begin(), types.end(), "vault.unexpected_spend"), types.end());
+    fx.Generate(1);
+    ASSERT_TRUE(WaitFor([&] { return Field(d.Cli({"getrecovery", e2.GetTxid().ToString()}), "state") == "confirmed"; })) << d.Log();
+}
+
 INSTANTIATE_TEST_SUITE_P(node, engine_e2e, ::testing::Values("sim", "bitcoind"),
                          [](const ::testing::TestParamInfo<std::string>& i) { return i.param; });
 
