@@ -129,12 +129,10 @@ Expected<FeeCoin, SelectError> SelectExactCoin(std::span<const FeeCoin> coins, A
     return *best;
 }
 
-Expected<std::vector<FeeCoin>, SelectError> SelectWholeCoins(std::span<const FeeCoin> coins, const std::function<Amount(size_t)>& need_for,
-                                                             Amount cap, const std::set<OutPoint>& reserved)
+namespace {
+//! The spendable coins not reserved, largest first (ties by outpoint: deterministic).
+std::vector<FeeCoin> LargestFirst(std::span<const FeeCoin> coins, const std::set<OutPoint>& reserved)
 {
-    auto one = SelectExactCoin(coins, need_for(1), cap, reserved);
-    if (one) return std::vector<FeeCoin>{*one};
-    if (one.error() != SelectError::InsufficientFunds) return Unexpected{one.error()};
     std::vector<FeeCoin> pool;
     for (const auto& c : coins) {
         if (c.spendable() && !reserved.count(c.outpoint)) pool.push_back(c);
@@ -142,9 +140,19 @@ Expected<std::vector<FeeCoin>, SelectError> SelectWholeCoins(std::span<const Fee
     std::sort(pool.begin(), pool.end(), [](const FeeCoin& a, const FeeCoin& b) {
         return a.amount != b.amount ? a.amount > b.amount : a.outpoint < b.outpoint;
     });
+    return pool;
+}
+} // namespace
+
+Expected<std::vector<FeeCoin>, SelectError> SelectWholeCoins(std::span<const FeeCoin> coins, const std::function<Amount(size_t)>& need_for,
+                                                             Amount cap, const std::set<OutPoint>& reserved)
+{
+    auto one = SelectExactCoin(coins, need_for(1), cap, reserved);
+    if (one) return std::vector<FeeCoin>{*one};
+    if (one.error() != SelectError::InsufficientFunds) return Unexpected{one.error()};
     std::vector<FeeCoin> out;
     Amount sum{0};
-    for (const auto& c : pool) {
+    for (const auto& c : LargestFirst(coins, reserved)) {
         out.push_back(c);
         sum += c.amount;
         if (sum >= need_for(out.size())) {
@@ -158,14 +166,8 @@ Expected<std::vector<FeeCoin>, SelectError> SelectWholeCoins(std::span<const Fee
 Expected<std::vector<FeeCoin>, SelectError> SelectCoins(std::span<const FeeCoin> coins, Amount need, FeeRate rate,
                                                         const std::set<OutPoint>& reserved)
 {
-    std::vector<FeeCoin> pool;
-    for (const auto& c : coins) {
-        if (c.spendable() && !reserved.count(c.outpoint)) pool.push_back(c);
-    }
+    const std::vector<FeeCoin> pool = LargestFirst(coins, reserved);
     if (pool.empty()) return Unexpected{SelectError::NoCoins};
-    std::sort(pool.begin(), pool.end(), [](const FeeCoin& a, const FeeCoin& b) {
-        return a.amount != b.amount ? a.amount > b.amount : a.outpoint < b.outpoint;
-    });
     std::vector<FeeCoin> out;
     Amount have{0};
     for (const auto& c : pool) {

@@ -640,6 +640,20 @@ const std::vector<InvalidCase>& InvalidCases()
     return c;
 }
 
+//! The registry of an invalid[] vector's scenario as it was when the node tested the tx.
+void RegistryAtTest(const json::value& inv, Registered& r)
+{
+    const json::value* sc = FindScenario(Str(inv.at("scenario")));
+    ASSERT_NE(sc, nullptr);
+    RegisterScenario(*sc, r);
+    const int tested = static_cast<int>(I(inv.at("tested_at_height")));
+    for (const auto& st : sc->at("steps").as_array()) {
+        const int h = static_cast<int>(I(st.at("mined_height")));
+        if (h > tested) break;
+        ApplyEvents(r.reg, MatchTx(Tx(st.at("hex")), r.reg, h));
+    }
+}
+
 TEST(matcher_tests, InvalidTransactionsAreFlagged)
 {
     size_t checked = 0;
@@ -655,13 +669,8 @@ TEST(matcher_tests, InvalidTransactionsAreFlagged)
         ASSERT_NE(sc, nullptr);
         // The registry as it was when the node tested the tx: every step mined by then applied.
         Registered r;
-        RegisterScenario(*sc, r);
+        RegistryAtTest(inv, r);
         const int tested = static_cast<int>(I(inv.at("tested_at_height")));
-        for (const auto& st : sc->at("steps").as_array()) {
-            const int h = static_cast<int>(I(st.at("mined_height")));
-            if (h > tested) break;
-            ApplyEvents(r.reg, MatchTx(Tx(st.at("hex")), r.reg, h));
-        }
         const Transaction tx = Tx(inv.at("hex"));
         const std::vector<TxOut> prevouts = Prevouts(inv.at("prevouts"));
         for (bool with_prevouts : {false, true}) {
@@ -707,20 +716,6 @@ TEST(matcher_tests, InvalidTransactionsAreFlagged)
     }
     EXPECT_EQ(checked, Vectors().at("invalid").as_array().size());
     EXPECT_GT(checked, 20u);
-}
-
-//! The registry of an invalid[] vector's scenario as it was when the node tested the tx.
-void RegistryAtTest(const json::value& inv, Registered& r)
-{
-    const json::value* sc = FindScenario(Str(inv.at("scenario")));
-    ASSERT_NE(sc, nullptr);
-    RegisterScenario(*sc, r);
-    const int tested = static_cast<int>(I(inv.at("tested_at_height")));
-    for (const auto& st : sc->at("steps").as_array()) {
-        const int h = static_cast<int>(I(st.at("mined_height")));
-        if (h > tested) break;
-        ApplyEvents(r.reg, MatchTx(Tx(st.at("hex")), r.reg, h));
-    }
 }
 
 const json::value& InvalidVector(std::string_view suffix)
