@@ -1445,9 +1445,10 @@ TEST_P(engine_e2e, ThiefAttackRbfCyclingTheTriggerDoesNotDrainTheFeeWallet)
 
 TEST_P(engine_e2e, ThiefAttackAuthorizedSweepRelaysWithoutAcceptnonstdtxn)
 {
-    // No -acceptnonstdtxn: on the OP_VAULT prototype only a bare OP_TRUE is a standard anchor, so
-    // a sweep carrying the OP_2 anchor would be refused. The authorized form carries none.
-    PresignedFixture fx{Real()};
+    // No -acceptnonstdtxn (the real node's fixture turns it on by default): on the OP_VAULT
+    // prototype only a bare OP_TRUE is a standard anchor, so a sweep carrying the OP_2 anchor
+    // would be refused. The authorized form carries none.
+    PresignedFixture fx{Real(), {"-acceptnonstdtxn=0"}};
     if (Real() && !NodeEnforcesOpVault(*fx.node)) GTEST_SKIP() << "this node does not enforce OP_VAULT";
     const auto trigger_key = TestKey(0x46);
     const TestOpVault tv = MakeAuthorizedTestOpVault(TestKey(0x45).PubKey(), trigger_key.PubKey(), P2TR(0xd3), 10, 0x47);
@@ -1474,6 +1475,41 @@ TEST_P(engine_e2e, ThiefAttackAuthorizedSweepRelaysWithoutAcceptnonstdtxn)
     for (const auto& o : rtx->vout()) EXPECT_NE(o.script_pubkey, Bytes{0x52}) << "no OP_2 anchor on an authorized sweep";
     fx.Generate(1);
     ASSERT_TRUE(WaitFor([&] { return Field(d.Cli({"getrecovery", rtxid}), "state") == "confirmed"; })) << d.Log();
+}
+
+TEST_P(engine_e2e, ThiefAttackUnauthorizedSweepNeedsAcceptnonstdtxnOnThePrototype)
+{
+    // What docs/operations.md says of the prototype node: its only standard anchor is a bare
+    // OP_TRUE, and BIP-345 policy requires the unauthorized form's OP_2 anchor, so without
+    // -acceptnonstdtxn the node refuses that sweep, and the tower says why (recovery.failed).
+    if (!Real()) GTEST_SKIP() << "the simulator checks no output standardness";
+    PresignedFixture fx{Real(), {"-acceptnonstdtxn=0"}};
+    if (!NodeEnforcesOpVault(*fx.node)) GTEST_SKIP() << "this node does not enforce OP_VAULT";
+    const auto trigger_key = TestKey(0x4a);
+    const TestOpVault tv = MakeTestOpVault(TestKey(0x49).PubKey(), trigger_key.PubKey(), P2TR(0xd4), 10, "nonstd");
+    Daemon d(fx.dir / "vw", FreePort(), fx.NodePort(), OpvaultDaemonArgs(Real()));
+    d.Start();
+    ASSERT_TRUE(WaitFor([&] { return d.Cli({"getinfo"}).is_object() && d.Cli({"getinfo"}).as_object().at("opvault_enforced").is_bool(); }));
+    bool ok = false;
+    auto reg = d.Cli({"registervault", tv.registration}, &ok);
+    ASSERT_TRUE(ok) << json::serialize(reg);
+    const Bytes fee_spk = *ParseHex(Field(d.Cli({"getfeewallet"}), "script_pubkey"));
+    PayFromCoinbase(fx, 10, Amount{100'000}, fee_spk);
+    const Amount value = fx.funding.vout()[0].value - Amount{10'000};
+    const Transaction deposit{Spend({fx.funding.GetTxid(), 0}, value, tv.vault.ScriptPubKey())};
+    fx.node->Call("sendrawtransaction", {HexStr(SerializeTransaction(deposit))});
+    fx.Generate(1);
+    const Transaction trigger = ThiefTrigger(tv.vault, {deposit.GetTxid(), 0}, value, trigger_key);
+    fx.node->Call("generateblock", {AnyoneCanSpendAddress(), json::array{json::string(HexStr(SerializeTransaction(trigger)))}});
+    std::string error;
+    ASSERT_TRUE(WaitFor([&] {
+        const auto ev = d.Cli({"listevents", "0", "1000"});
+        for (const auto& e : ev.at("events").as_array()) {
+            if (e.at("type") == "recovery.failed") error = json::serialize(e.at("data"));
+        }
+        return !error.empty();
+    })) << d.Log();
+    EXPECT_NE(error.find("non_standard"), std::string::npos) << error;
 }
 
 TEST_P(engine_e2e, ThiefAttackUnexpectedSpendOfAWatchedOutpointSendsTheEmergencyTransaction)
