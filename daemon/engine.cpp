@@ -1863,7 +1863,8 @@ std::optional<MutableTransaction> Engine::PlanCpfp(const store::RecoveryRow& row
     const vault::FeeRate rate = vault::TargetFeeRate(m_opts.fees, m_fee_estimate, 0, row.deadline_height, m_tip);
     // The parent's own fee is not counted (pre-signed inputs are not always valued): the child
     // may overpay by that much, never underpay.
-    auto child = vault::BuildCpfpChild(*m_fee_wallet, *parent, Amount{0}, rate, m_fee_wallet->Coins(), ReservedFeeCoins());
+    // Through the unauthorized recovery's OP_2 anchor too, where the node allows its spend.
+    auto child = vault::BuildCpfpChild(*m_fee_wallet, *parent, Amount{0}, rate, m_fee_wallet->Coins(), ReservedFeeCoins(), /*use_anchor=*/true);
     if (!child) {
         log::Main()->warn("recovery {} pays too little and no CPFP child can be built: {}", row.txid.ToString(), vault::ToString(child.error()));
         return std::nullopt;

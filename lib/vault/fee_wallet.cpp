@@ -203,25 +203,39 @@ Coverage ComputeCoverage(std::span<const FeeCoin> coins, FeeRate rate, int64_t r
 }
 
 Expected<MutableTransaction, SelectError> BuildCpfpChild(const FeeWallet& wallet, const Transaction& parent, Amount parent_fee, FeeRate rate,
-                                                         std::span<const FeeCoin> coins, const std::set<OutPoint>& reserved)
+                                                         std::span<const FeeCoin> coins, const std::set<OutPoint>& reserved, bool use_anchor)
 {
     MutableTransaction child;
     child.version = 2;
     std::vector<TxOut> spent;
+    std::vector<bool> anchor; // per input: the parent's anchor (no signature)
     Amount in{0};
     for (uint32_t n = 0; n < parent.vout().size(); ++n) {
         const auto& o = parent.vout()[n];
         if (o.script_pubkey != wallet.ScriptPubKey()) continue;
         child.vin.push_back(TxIn{{parent.GetTxid(), n}, {}, 0xfffffffd, {}});
         spent.push_back(o);
+        anchor.push_back(false);
         in += o.value;
+    }
+    if (child.vin.empty() && use_anchor) {
+        for (uint32_t n = 0; n < parent.vout().size(); ++n) {
+            const auto& o = parent.vout()[n];
+            if (o.value != Amount{0} || o.script_pubkey != Bytes{0x52}) continue; // 0-value OP_2
+            child.vin.push_back(TxIn{{parent.GetTxid(), n}, {}, 0xfffffffd, {}});
+            spent.push_back(o);
+            anchor.push_back(true);
+            break;
+        }
     }
     // A child must spend the parent to pay for it.
     if (child.vin.empty()) return Unexpected{SelectError::NoCoins};
     child.vout.push_back({Amount{0}, wallet.ScriptPubKey()});
     auto fee_for = [&](const MutableTransaction& c) {
         MutableTransaction sized = c;
-        for (auto& i : sized.vin) i.witness = {Bytes(64, 0)};
+        for (size_t k = 0; k < sized.vin.size(); ++k) {
+            if (k >= anchor.size() || !anchor[k]) sized.vin[k].witness = {Bytes(64, 0)};
+        }
         const auto vsize = static_cast<int64_t>(Transaction{sized}.VSize());
         const Amount package = rate.FeeFor(static_cast<int64_t>(parent.VSize()) + vsize);
         return package > parent_fee ? package - parent_fee : Amount{0};
@@ -240,11 +254,13 @@ Expected<MutableTransaction, SelectError> BuildCpfpChild(const FeeWallet& wallet
         if (!best) return Unexpected{SelectError::InsufficientFunds};
         child.vin.push_back(TxIn{best->outpoint, {}, 0xfffffffd, {}});
         spent.push_back({best->amount, wallet.ScriptPubKey()});
+        anchor.push_back(false);
         in += best->amount;
         fee = fee_for(child);
     }
     child.vout[0].value = in - fee;
     for (size_t i = 0; i < child.vin.size(); ++i) {
+        if (anchor[i]) continue; // anyone can spend it: nothing to sign
         auto w = wallet.SignKeyPath(child, spent, i, std::nullopt);
         if (!w) return Unexpected{SelectError::NoCoins};
         child.vin[i].witness = std::move(*w);

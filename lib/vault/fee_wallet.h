@@ -118,8 +118,13 @@ Expected<std::vector<FeeCoin>, SelectError> SelectCoins(std::span<const FeeCoin>
 //! vsize) - parent_fee. Signed (key path, aux zeros: the same inputs give the same child).
 //! Returns: the child, or NoCoins (the parent pays the wallet nothing: a child could not spend
 //! it), InsufficientFunds (no coin makes the change reach dust).
+//! use_anchor: also spend the parent's 0-value bare OP_2 anchor (the unauthorized OP_VAULT
+//! recovery's: anyone can spend it with an empty witness), so a parent that pays the wallet
+//! nothing can still be paid for. Such a child is standard only on a node that accepts the
+//! anchor's spend (-acceptnonstdtxn on the BIP-345 prototype); the caller tries it and learns.
 Expected<MutableTransaction, SelectError> BuildCpfpChild(const FeeWallet& wallet, const Transaction& parent, Amount parent_fee, FeeRate rate,
-                                                         std::span<const FeeCoin> coins, const std::set<OutPoint>& reserved);
+                                                         std::span<const FeeCoin> coins, const std::set<OutPoint>& reserved,
+                                                         bool use_anchor = false);
 
 //! P2TR outputs below this are dust at bitcoind's default dust relay fee (3 sat/vB).
 inline constexpr Amount P2TR_DUST{330};

@@ -165,6 +165,32 @@ TEST(fee_wallet_tests, CoverageCountsCoinsThatPayOneRecoveryEach)
     EXPECT_EQ(c.recoveries, 3u);
 }
 
+TEST(fee_wallet_tests, CpfpChildSpendsTheUnauthorizedRecoverysAnchor)
+{
+    // An unauthorized OP_VAULT recovery pays the wallet nothing: its 0-value OP_2 anchor is what a
+    // child can spend (anyone can, with an empty witness), plus a coin for the fee.
+    const FeeWallet w = Wallet();
+    const Transaction parent = Pay({{T(3), 0}}, {{Amount{500'000}, Bytes(34, 0x51)}, {Amount{0}, Bytes{0x52}}});
+    const FeeRate rate{5'000};
+    const std::vector<FeeCoin> coins{Coin(1, 100'000), Coin(2, 3'000)};
+    EXPECT_EQ(BuildCpfpChild(w, parent, Amount{0}, rate, coins, {}).error(), SelectError::NoCoins) << "not without use_anchor";
+    auto child = BuildCpfpChild(w, parent, Amount{0}, rate, coins, {}, /*use_anchor=*/true);
+    ASSERT_TRUE(child) << ToString(child.error());
+    ASSERT_EQ(child->vin.size(), 2u);
+    EXPECT_EQ(child->vin[0].prevout, (OutPoint{parent.GetTxid(), 1}));
+    EXPECT_TRUE(child->vin[0].witness.empty()) << "the anchor needs no signature";
+    EXPECT_EQ(child->vin[1].prevout.txid, T(2));
+    const Transaction c{*child};
+    const Amount fee = Amount{3'000} - c.vout()[0].value;
+    EXPECT_GE(fee, rate.FeeFor(static_cast<int64_t>(parent.VSize() + c.VSize()))) << "the package pays the rate";
+    // The coin's signature commits to both spent outputs, the anchor's included.
+    const std::vector<TxOut> spent{parent.vout()[1], {Amount{3'000}, w.ScriptPubKey()}};
+    auto pre = sighash::Precompute(*child, spent);
+    auto q = crypto::XOnlyPubKey::Parse(ByteSpan{w.ScriptPubKey()}.subspan(2));
+    auto h = sighash::Sighash(*child, *pre, 1, sighash::SIGHASH_DEFAULT, std::nullopt);
+    EXPECT_TRUE(crypto::SchnorrVerify(child->vin[1].witness.at(0), h->span(), *q));
+}
+
 TEST(fee_wallet_tests, CpfpChildPaysForThePackage)
 {
     const FeeWallet w = Wallet();
