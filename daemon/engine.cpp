@@ -488,6 +488,12 @@ void Engine::Evaluate(store::StateChanges& changes)
     };
     std::vector<Authorized> authorized;
     std::map<uint32_t, Txid> trigger_of; // vault -> the trigger its authorized sweep answers
+    // Fee coins held by live sweeps, computed once for the pass and kept up to date by AttachFees.
+    std::optional<std::set<OutPoint>> held_coins;
+    auto held = [&] {
+        if (!held_coins) held_coins = ReservedFeeCoins();
+        return &*held_coins;
+    };
     auto record = [&](vault::PlannedRecovery& p, const Txid& ttxid, std::optional<int> deadline) {
         const Transaction tx{p.tx};
         const Txid txid = tx.GetTxid();
@@ -608,7 +614,7 @@ void Engine::Evaluate(store::StateChanges& changes)
             } else {
                 std::vector<vault::PlannedRecovery> one;
                 one.push_back(std::move(p));
-                AttachFees(one, deadline);
+                AttachFees(one, deadline, held());
                 record(one.front(), ttxid, deadline);
             }
         }
@@ -655,7 +661,7 @@ void Engine::Evaluate(store::StateChanges& changes)
         }
         std::vector<vault::PlannedRecovery> one;
         one.push_back(std::move(p));
-        AttachFees(one, deadline);
+        AttachFees(one, deadline, held());
         record(one.front(), ttxid.value_or(Txid{}), deadline);
     }
 }
@@ -1801,7 +1807,7 @@ std::set<OutPoint> Engine::ReservedFeeCoins() const
     return out;
 }
 
-void Engine::AttachFees(std::vector<vault::PlannedRecovery>& plans, std::optional<int> deadline)
+void Engine::AttachFees(std::vector<vault::PlannedRecovery>& plans, std::optional<int> deadline, std::set<OutPoint>* held)
 {
     // OP_VAULT recoveries preserve the vault's value, so their fee comes from a fee-wallet input:
     // unauthorized ones spend one coin entirely (no change allowed), authorized ones may take
@@ -1810,7 +1816,9 @@ void Engine::AttachFees(std::vector<vault::PlannedRecovery>& plans, std::optiona
     // zero-fee (relayed only by a node with -minrelaytxfee=0) and the operator is told.
     if (!m_fee_wallet) return;
     const vault::FeeRate rate = vault::TargetFeeRate(m_opts.fees, m_fee_estimate, 0, deadline, m_tip);
-    std::set<OutPoint> reserved = ReservedFeeCoins();
+    std::set<OutPoint> local;
+    if (!held) local = ReservedFeeCoins();
+    std::set<OutPoint>& reserved = held ? *held : local;
     const auto coins = m_fee_wallet->Coins();
     const Bytes& spk = m_fee_wallet->ScriptPubKey();
     const vault::FeeSigner signer = [w = &*m_fee_wallet](const MutableTransaction& tx, std::span<const TxOut> spent, size_t n) {

@@ -182,7 +182,9 @@ private:
     //! Fee-wallet coins our recoveries in flight spend (not to be used twice).
     std::set<OutPoint> ReservedFeeCoins() const;
     //! Gives each OP_VAULT plan a fee input from the fee wallet at the target feerate, if it can.
-    void AttachFees(std::vector<vault::PlannedRecovery>& plans, std::optional<int> deadline);
+    //! reserved: the coins held so far (ReservedFeeCoins), kept up to date across the calls of one
+    //! pass (a Harding block plans thousands of sweeps; recomputing it each time is quadratic).
+    void AttachFees(std::vector<vault::PlannedRecovery>& plans, std::optional<int> deadline, std::set<OutPoint>* reserved = nullptr);
     //! A CPFP child from the fee wallet for a recovery the node finds too cheap, or nullopt.
     std::optional<MutableTransaction> PlanCpfp(const store::RecoveryRow& row) const;
     //! An OP_VAULT recovery a block went by without: the same sweep with a bigger fee coin (RBF),
