@@ -148,6 +148,9 @@ public:
     bool DepositLive(WorldVault& wv);
     Trig BuildTrig(size_t vault, const OutPoint& deposit, Amount value, const Coin& fee, int64_t fee_paid, bool owner);
     MutableTransaction WithdrawalOf(const Trig& t);
+    //! The trigger output's tree, and the input that sweeps it through the recover leaf.
+    vault::TriggerOutputTree TreeOf(const Trig& t);
+    vault::RecoveryInput RecoverInputOf(const Trig& t);
     void ThiefWithdrawsAtMaturity();
 
     // --- actions ------------------------------------------------------------------------------
@@ -243,16 +246,27 @@ Trig Schedule::BuildTrig(size_t vi, const OutPoint& deposit, Amount value, const
     return t;
 }
 
-MutableTransaction Schedule::WithdrawalOf(const Trig& t)
+vault::TriggerOutputTree Schedule::TreeOf(const Trig& t)
 {
     const vault::Vault& v = m_vaults[t.vault].v.vault;
-    const size_t li = v.trigger_indices()[0];
     const std::vector<Bytes> items{Bytes(t.ctv.bytes.begin(), t.ctv.bytes.end())};
-    auto update = vault::BuildLeafUpdateScript(v.trigger_leaf(0), items);
-    auto tree = v.TriggerOutput(li, *update);
+    return *v.TriggerOutput(v.trigger_indices()[0], *vault::BuildLeafUpdateScript(v.trigger_leaf(0), items));
+}
+
+vault::RecoveryInput Schedule::RecoverInputOf(const Trig& t)
+{
+    const vault::Vault& v = m_vaults[t.vault].v.vault;
+    const auto tree = TreeOf(t);
+    return vault::RecoveryInput{{t.tx.GetTxid(), 0}, TxOut{t.value, tree.script_pubkey}, v.tree().leaves()[v.recover_index()].script,
+                                tree.recover_cb.Serialize(), m_vaults[t.vault].recovery_spk};
+}
+
+MutableTransaction Schedule::WithdrawalOf(const Trig& t)
+{
+    const auto tree = TreeOf(t);
     MutableTransaction w = t.withdrawal_template;
     w.vin[0].prevout = {t.tx.GetTxid(), 0};
-    w.vin[0].witness = {tree->tree.leaves()[tree->withdraw_index].script, tree->withdraw_cb.Serialize()};
+    w.vin[0].witness = {tree.tree.leaves()[tree.withdraw_index].script, tree.withdraw_cb.Serialize()};
     return w;
 }
 
@@ -761,11 +775,8 @@ TEST(thief, AMinedRecoveryThatBreaksOnlyPolicyStillRecoversTheVault)
     const OutPoint out{t.tx.GetTxid(), 0};
     // Someone's unauthorized recovery of the trigger output without the anchor and not
     // replaceable, mined directly (a miner takes it).
-    const vault::Vault& v = w.s.m_vaults[0].v.vault;
-    const std::vector<Bytes> items{Bytes(t.ctv.bytes.begin(), t.ctv.bytes.end())};
-    auto tree = v.TriggerOutput(v.trigger_indices()[0], *vault::BuildLeafUpdateScript(v.trigger_leaf(0), items));
-    vault::RecoveryInput in{out, TxOut{t.value, tree->script_pubkey}, v.tree().leaves()[v.recover_index()].script, tree->recover_cb.Serialize(),
-                            w.s.m_vaults[0].recovery_spk};
+    const vault::RecoveryInput in = w.s.RecoverInputOf(t);
+    ASSERT_EQ(in.outpoint, out);
     auto theirs = vault::BuildUnauthorizedRecovery(std::span{&in, 1});
     ASSERT_TRUE(theirs);
     theirs->vout.pop_back();            // no anchor
@@ -783,11 +794,7 @@ TEST(thief, AMinedRecoveryThatBreaksOnlyPolicyStillRecoversTheVault)
     w2.s.ThiefTriggers(1, /*mine_it=*/true);
     w2.Settle();
     const Trig& t2 = w2.s.m_trigs.back();
-    const vault::Vault& v2 = w2.s.m_vaults[1].v.vault;
-    const std::vector<Bytes> items2{Bytes(t2.ctv.bytes.begin(), t2.ctv.bytes.end())};
-    auto tree2 = v2.TriggerOutput(v2.trigger_indices()[0], *vault::BuildLeafUpdateScript(v2.trigger_leaf(0), items2));
-    vault::RecoveryInput in2{{t2.tx.GetTxid(), 0}, TxOut{t2.value, tree2->script_pubkey}, v2.tree().leaves()[v2.recover_index()].script,
-                             tree2->recover_cb.Serialize(), w2.s.m_vaults[1].recovery_spk};
+    const vault::RecoveryInput in2 = w2.s.RecoverInputOf(t2);
     auto fake = vault::BuildUnauthorizedRecovery(std::span{&in2, 1});
     ASSERT_TRUE(fake);
     fake->vout[0].script_pubkey = P2TR(0xee); // not the recovery address (invalid under OP_VAULT; this simulator runs no scripts)
