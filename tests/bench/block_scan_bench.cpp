@@ -26,8 +26,8 @@
 #include <string>
 #include <vector>
 
-#ifndef VW_SHARED_DIR
-#error "VW_SHARED_DIR must be defined"
+#ifndef VW_TEST_DATA_DIR
+#error "VW_TEST_DATA_DIR must be defined"
 #endif
 
 using namespace vw;
@@ -160,8 +160,8 @@ int main(int argc, char** argv)
     }
 
     std::vector<BlockCase> cases;
-    cases.push_back({"block413567", ReadFile(std::string{VW_SHARED_DIR} + "/data/block413567.raw"), {}});
-    cases.push_back({"regtest-taproot", ReadFile(std::string{VW_SHARED_DIR} + "/data/regtest-taproot-block.raw"), {}});
+    cases.push_back({"block413567", ReadFile(std::string{VW_TEST_DATA_DIR} + "/block413567.raw"), {}});
+    cases.push_back({"regtest-taproot", ReadFile(std::string{VW_TEST_DATA_DIR} + "/regtest-taproot-block.raw"), {}});
 
     // ---- index build -----------------------------------------------------------------------
     vault::WatchIndex ix;

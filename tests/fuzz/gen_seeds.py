@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Writes small seed corpora for the fuzz targets from the real blocks in shared/data.
+"""Writes small seed corpora for the fuzz targets from the real blocks in tests/data.
 
-usage: gen_seeds.py SHARED_DIR OUT_DIR   (creates OUT_DIR/<target>/ files; nothing is committed)
+usage: gen_seeds.py DATA_DIR OUT_DIR   (creates OUT_DIR/<target>/ files; nothing is committed)
 """
 import hashlib
 import os
@@ -49,9 +49,9 @@ def parse_tx(b, p):
     return b[start:p], ins, spks, p
 
 
-def blocks(shared):
+def blocks(data):
     for name in ("block413567.raw", "regtest-taproot-block.raw"):
-        with open(os.path.join(shared, "data", name), "rb") as f:
+        with open(os.path.join(data, name), "rb") as f:
             b = f.read()
         ntx, p = cs(b, 80)
         txs = []
@@ -69,8 +69,8 @@ def write(out, target, data):
 
 
 def main():
-    shared, out = sys.argv[1], sys.argv[2]
-    for b, txs in blocks(shared):
+    data, out = sys.argv[1], sys.argv[2]
+    for b, txs in blocks(data):
         small = [t for t in txs if len(t[0]) <= 1200]
         for raw, ins, spks in small[:: max(1, len(small) // 40)]:
             write(out, "fuzz_transaction", raw)

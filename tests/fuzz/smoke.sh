@@ -17,10 +17,10 @@ targets=$(cd "$ROOT/tests/fuzz" && ls fuzz_*.cpp | sed 's/\.cpp$//')
 # shellcheck disable=SC2086
 ninja -C "$BUILD" -j"$JOBS" $targets
 
-SHARED="$(sed -n 's/^VW_SHARED_DIR:PATH=//p' "$BUILD/CMakeCache.txt")"
+DATA="$ROOT/tests/data"
 SEEDS="$BUILD/fuzz-seeds"
-if [ -d "$SHARED/data" ] && command -v python3 >/dev/null; then
-  python3 "$ROOT/tests/fuzz/gen_seeds.py" "$SHARED" "$SEEDS"
+if [ -f "$DATA/block413567.raw" ] && command -v python3 >/dev/null; then
+  python3 "$ROOT/tests/fuzz/gen_seeds.py" "$DATA" "$SEEDS"
 fi
 
 fail=0

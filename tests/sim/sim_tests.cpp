@@ -1,5 +1,5 @@
 // Conformance tests: the simulator, reached through a real HTTP client (Beast) and real ZMQ SUB
-// sockets, against the bitcoind v31 captures in VW_SHARED_DIR/data/bitcoind-wire (read at run
+// sockets, against the bitcoind v31 captures in VW_TEST_DATA_DIR/data/bitcoind-wire (read at run
 // time). Every network wait is bounded.
 
 #include "regtest_sim.h"
@@ -35,7 +35,7 @@ using namespace std::chrono_literals;
 using vw::sim::RegtestSim;
 using vw::sim::SimConfig;
 
-const std::filesystem::path WIRE = std::filesystem::path(VW_SHARED_DIR) / "data" / "bitcoind-wire";
+const std::filesystem::path WIRE = std::filesystem::path(VW_TEST_DATA_DIR) / "bitcoind-wire";
 
 json::value LoadJson(const std::string& file)
 {

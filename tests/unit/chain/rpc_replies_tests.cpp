@@ -1,4 +1,4 @@
-// Decodes real bitcoind v31.0 replies from shared/data/bitcoind-wire/rpc-exchanges.json.
+// Decodes real bitcoind v31.0 replies from tests/data/bitcoind-wire/rpc-exchanges.json.
 #include "chain/rpc_replies.h"
 #include "primitives/block.h"
 
@@ -15,7 +15,7 @@ namespace json = boost::json;
 const json::array& Exchanges()
 {
     static const json::value v = [] {
-        std::ifstream f(std::string(VW_SHARED_DIR) + "/data/bitcoind-wire/rpc-exchanges.json");
+        std::ifstream f(std::string(VW_TEST_DATA_DIR) + "/bitcoind-wire/rpc-exchanges.json");
         std::stringstream ss;
         ss << f.rdbuf();
         return json::parse(ss.str());

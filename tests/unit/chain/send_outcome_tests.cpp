@@ -26,7 +26,7 @@ TEST(send_outcome_tests, RecordedV31Replies)
         {"sendrawtransaction_fee_too_low_zero_fee", SendOutcome::FeeTooLow},
         {"sendrawtransaction_maxfeerate_exceeded", SendOutcome::NonStandard},
     };
-    std::ifstream f(std::string(VW_SHARED_DIR) + "/data/bitcoind-wire/rpc-exchanges.json");
+    std::ifstream f(std::string(VW_TEST_DATA_DIR) + "/bitcoind-wire/rpc-exchanges.json");
     std::stringstream ss;
     ss << f.rdbuf();
     const json::value all = json::parse(ss.str());

@@ -1,4 +1,4 @@
-// Holds the ZMQ parser to the real bitcoind v31.0 capture in shared/data/bitcoind-wire.
+// Holds the ZMQ parser to the real bitcoind v31.0 capture in tests/data/bitcoind-wire.
 #include "chain/zmq_message.h"
 #include "primitives/block.h"
 #include "util/hex.h"
@@ -15,7 +15,7 @@ namespace {
 
 boost::json::value LoadCapture()
 {
-    std::ifstream f(std::string(VW_SHARED_DIR) + "/data/bitcoind-wire/zmq-messages.json");
+    std::ifstream f(std::string(VW_TEST_DATA_DIR) + "/bitcoind-wire/zmq-messages.json");
     EXPECT_TRUE(f.good());
     std::stringstream ss;
     ss << f.rdbuf();

@@ -1,4 +1,4 @@
-// Blocks from ../shared/data: exact round trip, header hash, merkle and witness roots, the
+// Blocks from tests/data: exact round trip, header hash, merkle and witness roots, the
 // BIP-141 witness commitment, rejection of truncated/extended input, and the zero-copy TxView
 // agreeing with the full decoder on every transaction.
 #include "primitives/block.h"
@@ -13,7 +13,7 @@ namespace {
 
 using test::RawBlock;
 
-// From ../shared/data/README.md.
+// From tests/data/README.md.
 constexpr std::string_view MAINNET_HASH = "0000000000000000025aff8be8a55df8f89c77296db6198f272d6577325d4069";
 constexpr std::string_view REGTEST_HASH = "5c87d59093feac370a4e9000aa22a399a9418e66150cb99e64d248b92cd3d9d5";
 

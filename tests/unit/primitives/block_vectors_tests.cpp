@@ -1,4 +1,4 @@
-// Real blocks from ../shared/data (mainnet 413567, a taproot-heavy regtest block): decode,
+// Real blocks from tests/data (mainnet 413567, a taproot-heavy regtest block): decode,
 // re-encode byte for byte, ids, merkle and witness commitments, the zero-copy view agreeing with
 // the full decoder, and truncated input refused (errors returned, never thrown or crashed on).
 #include "crypto/sha256.h"
@@ -6,6 +6,7 @@
 #include "primitives/transaction.h"
 #include "util/hex.h"
 #include "util/serialize.h"
+#include "unit/util/test_data.h"
 
 #include <gtest/gtest.h>
 
@@ -15,20 +16,13 @@
 namespace vw {
 namespace {
 
-Bytes ReadShared(const std::string& rel)
-{
-    std::ifstream f(std::string(VW_SHARED_DIR) + "/" + rel, std::ios::binary);
-    if (!f) throw std::runtime_error("cannot read " + rel);
-    return Bytes(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
-}
-
 class block_vectors : public ::testing::TestWithParam<std::string>
 {
 };
 
 TEST_P(block_vectors, RoundTripIdsAndCommitments)
 {
-    const Bytes raw = ReadShared("data/" + GetParam());
+    const Bytes raw = test::ReadTestDataBytes(GetParam());
     auto b = DecodeBlock(raw);
     ASSERT_TRUE(b) << ToString(b.error());
     ASSERT_FALSE(b->txs.empty());
@@ -72,7 +66,7 @@ TEST_P(block_vectors, RoundTripIdsAndCommitments)
 
 TEST_P(block_vectors, ZeroCopyViewAgreesWithTheDecoder)
 {
-    const Bytes raw = ReadShared("data/" + GetParam());
+    const Bytes raw = test::ReadTestDataBytes(GetParam());
     auto b = DecodeBlock(raw);
     ASSERT_TRUE(b);
     SpanReader r{ByteSpan{raw}.subspan(80)};
@@ -102,7 +96,7 @@ TEST_P(block_vectors, ZeroCopyViewAgreesWithTheDecoder)
 
 TEST_P(block_vectors, TruncationsAndTrailingBytesAreErrors)
 {
-    const Bytes raw = ReadShared("data/" + GetParam());
+    const Bytes raw = test::ReadTestDataBytes(GetParam());
     // A sample of block prefixes (every one is checked for the transactions below).
     for (size_t len = 0; len < raw.size(); len += 1 + len / 3) {
         EXPECT_FALSE(DecodeBlock(ByteSpan{raw}.first(len))) << "prefix " << len;

@@ -1,8 +1,8 @@
 #pragma once
-// The two real blocks in ../shared/data, read and decoded once per test binary.
+// The two real blocks in tests/data, read and decoded once per test binary.
 
 #include "primitives/block.h"
-#include "unit/util/shared_files.h"
+#include "unit/util/test_data.h"
 
 #include <gtest/gtest.h>
 
@@ -24,7 +24,7 @@ inline const RawBlock& LoadBlock(const std::string& file)
     static std::map<std::string, RawBlock> cache;
     auto it = cache.find(file);
     if (it == cache.end()) {
-        RawBlock rb{file, ReadSharedBytes("data/" + file), std::nullopt};
+        RawBlock rb{file, ReadTestDataBytes(file), std::nullopt};
         auto b = DecodeBlock(rb.raw);
         if (b) rb.block = std::move(*b);
         it = cache.emplace(file, std::move(rb)).first;

@@ -1,5 +1,5 @@
 // The dispatcher must answer the way bitcoind does: the expectations below are read from the
-// real bitcoind v31.0 exchanges in shared/data/bitcoind-wire/rpc-exchanges.json.
+// real bitcoind v31.0 exchanges in tests/data/bitcoind-wire/rpc-exchanges.json.
 #include "rpc/table.h"
 
 #include <boost/json.hpp>
@@ -64,7 +64,7 @@ RpcTable MakeTable(bool with_batch = false)
 const json::array& Exchanges()
 {
     static const json::value v = [] {
-        std::ifstream f(std::string(VW_SHARED_DIR) + "/data/bitcoind-wire/rpc-exchanges.json");
+        std::ifstream f(std::string(VW_TEST_DATA_DIR) + "/bitcoind-wire/rpc-exchanges.json");
         std::stringstream ss;
         ss << f.rdbuf();
         return json::parse(ss.str());

@@ -1,5 +1,5 @@
 // The vault RPC contract's JSON mapping: registervault parameters for both kinds (opvault specs
-// from shared/testvectors/opvault-regtest.json, read at run time; presigned vaults from synthetic
+// from tests/data/testvectors/opvault-regtest.json, read at run time; presigned vaults from synthetic
 // transactions), the stored canonical form and its round trip, result shapes, approvals, policies,
 // and a table of refused inputs with the message each must give.
 

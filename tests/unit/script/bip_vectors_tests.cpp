@@ -1,4 +1,4 @@
-// The published BIP test vectors, read from ../shared/testvectors at run time (nothing copied):
+// The published BIP test vectors, read from tests/data/testvectors at run time (nothing copied):
 // BIP-340 (Schnorr sign/verify), BIP-341 (taproot outputs, control blocks, key-path sighash and
 // signatures), BIP-119 (DefaultCheckTemplateVerifyHash).
 #include "crypto/secp.h"
@@ -9,6 +9,7 @@
 #include "script/taproot.h"
 #include "util/bech32.h"
 #include "util/hex.h"
+#include "unit/util/test_data.h"
 
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
@@ -20,15 +21,6 @@
 namespace vw {
 namespace {
 namespace json = boost::json;
-
-std::string ReadShared(const std::string& rel)
-{
-    std::ifstream f(std::string(VW_SHARED_DIR) + "/" + rel, std::ios::binary);
-    if (!f) throw std::runtime_error("cannot read " + rel);
-    std::stringstream ss;
-    ss << f.rdbuf();
-    return ss.str();
-}
 
 Bytes H(std::string_view s)
 {
@@ -55,7 +47,7 @@ std::vector<std::string> SplitCsv(const std::string& line)
 
 TEST(bip340_vectors, EveryRowVerifiesAndSignsAsPublished)
 {
-    std::istringstream in(ReadShared("testvectors/bip340-test-vectors.csv"));
+    std::istringstream in(test::ReadTestDataText("testvectors/bip340-test-vectors.csv"));
     std::string line;
     std::getline(in, line); // header
     size_t rows = 0, signed_rows = 0;
@@ -98,7 +90,7 @@ void Flatten(const json::value& t, int depth, std::vector<taproot::Leaf>& leaves
 
 TEST(bip341_vectors, ScriptPubKeysTweaksAddressesAndControlBlocks)
 {
-    const auto v = json::parse(ReadShared("testvectors/bip341-wallet-test-vectors.json"));
+    const auto v = json::parse(test::ReadTestDataText("testvectors/bip341-wallet-test-vectors.json"));
     size_t cases = 0;
     for (const auto& tc : v.at("scriptPubKey").as_array()) {
         SCOPED_TRACE("scriptPubKey case " + std::to_string(cases));
@@ -159,7 +151,7 @@ TEST(bip341_vectors, ScriptPubKeysTweaksAddressesAndControlBlocks)
 
 TEST(bip341_vectors, KeyPathSighashesAndSignatures)
 {
-    const auto v = json::parse(ReadShared("testvectors/bip341-wallet-test-vectors.json"));
+    const auto v = json::parse(test::ReadTestDataText("testvectors/bip341-wallet-test-vectors.json"));
     for (const auto& tc : v.at("keyPathSpending").as_array()) {
         const auto& given = tc.at("given").as_object();
         auto tx = DecodeTransactionHex(std::string(given.at("rawUnsignedTx").as_string()));
@@ -217,7 +209,7 @@ TEST(bip341_vectors, KeyPathSighashesAndSignatures)
 
 TEST(bip119_vectors, DefaultCheckTemplateVerifyHashForEveryListedIndex)
 {
-    const auto v = json::parse(ReadShared("testvectors/bip119-ctvhash.json"));
+    const auto v = json::parse(test::ReadTestDataText("testvectors/bip119-ctvhash.json"));
     size_t pairs = 0;
     for (const auto& e : v.as_array()) {
         if (!e.is_object()) continue; // the format string

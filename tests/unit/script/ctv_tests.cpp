@@ -7,7 +7,7 @@
 #include "crypto/sha256.h"
 #include "script/script.h"
 #include "script/taproot.h"
-#include "unit/util/shared_files.h"
+#include "unit/util/test_data.h"
 
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
@@ -350,7 +350,7 @@ VectorFile LoadVectors(const std::string& file)
 {
     VectorFile v;
     std::string comment;
-    const json::value doc = json::parse(test::ReadSharedText("testvectors/" + file));
+    const json::value doc = json::parse(test::ReadTestDataText("testvectors/" + file));
     for (const auto& e : doc.as_array()) {
         const auto& a = e.as_array();
         if (a.size() == 1 && a[0].is_string()) {

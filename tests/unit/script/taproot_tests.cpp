@@ -5,7 +5,7 @@
 
 #include "crypto/sha256.h"
 #include "util/serialize.h"
-#include "unit/util/shared_files.h"
+#include "unit/util/test_data.h"
 
 #include <gtest/gtest.h>
 

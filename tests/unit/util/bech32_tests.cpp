@@ -16,7 +16,7 @@ namespace {
 
 boost::json::value LoadBip341()
 {
-    std::ifstream f(std::string(VW_SHARED_DIR) + "/testvectors/bip341-wallet-test-vectors.json");
+    std::ifstream f(std::string(VW_TEST_DATA_DIR) + "/testvectors/bip341-wallet-test-vectors.json");
     std::stringstream ss;
     ss << f.rdbuf();
     return boost::json::parse(ss.str());

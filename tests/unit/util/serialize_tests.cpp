@@ -2,7 +2,7 @@
 // that no read ever goes past the end of the span.
 #include "util/serialize.h"
 
-#include "unit/util/shared_files.h"
+#include "unit/util/test_data.h"
 
 #include <gtest/gtest.h>
 

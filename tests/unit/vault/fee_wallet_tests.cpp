@@ -41,7 +41,7 @@ Transaction Pay(std::vector<OutPoint> ins, std::vector<TxOut> outs)
 
 TEST(fee_wallet_tests, KeyPathScriptPubKeyMatchesTheBip341Vectors)
 {
-    std::ifstream f(std::string(VW_SHARED_DIR) + "/testvectors/bip341-wallet-test-vectors.json");
+    std::ifstream f(std::string(VW_TEST_DATA_DIR) + "/testvectors/bip341-wallet-test-vectors.json");
     ASSERT_TRUE(f);
     std::stringstream ss;
     ss << f.rdbuf();

@@ -1,4 +1,4 @@
-// The matcher against the real OP_VAULT transactions of shared/testvectors/opvault-regtest.json
+// The matcher against the real OP_VAULT transactions of tests/data/testvectors/opvault-regtest.json
 // (read at run time): every scenario's vaults are registered, every step is matched in order and
 // the exact event sequence is derived from the file's roles; every invalid[] tx is flagged as the
 // node's reject reason says; PlanRecovery rebuilds the recorded recoveries. Presigned vaults are

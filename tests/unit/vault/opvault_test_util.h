@@ -1,5 +1,5 @@
 #pragma once
-// Shared helpers for the OP_VAULT tests: load shared/testvectors/opvault-regtest.json at run time
+// Shared helpers for the OP_VAULT tests: load tests/data/testvectors/opvault-regtest.json at run time
 // and turn its records into library types. Nothing here hard-codes vector data.
 
 #include "crypto/secp.h"
@@ -22,7 +22,7 @@ namespace json = boost::json;
 inline const json::value& Vectors()
 {
     static const json::value v = [] {
-        const std::string path = std::string(VW_SHARED_DIR) + "/testvectors/opvault-regtest.json";
+        const std::string path = std::string(VW_TEST_DATA_DIR) + "/testvectors/opvault-regtest.json";
         std::ifstream f(path);
         std::stringstream ss;
         ss << f.rdbuf();

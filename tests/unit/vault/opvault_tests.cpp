@@ -1,4 +1,4 @@
-// BIP-345 logic against shared/testvectors/opvault-regtest.json (node-validated regtest txs),
+// BIP-345 logic against tests/data/testvectors/opvault-regtest.json (node-validated regtest txs),
 // read at run time. Every number compared here comes from that file or is recomputed.
 
 #include "vault/opvault.h"

@@ -1,4 +1,4 @@
-// Recovery builders against the recovery steps of shared/testvectors/opvault-regtest.json (read
+// Recovery builders against the recovery steps of tests/data/testvectors/opvault-regtest.json (read
 // at run time). The watchtower's view is replayed step by step: it knows the vault records, sees
 // triggers and withdrawals, and at each recovery step sweeps every UTXO still live; the result is
 // compared with the transaction the node accepted.

@@ -1,6 +1,6 @@
 // The vault registry: ids, re-registration, validation, index consistency, recovery groups,
 // removal, UTXO tracking, fee-wallet keys. Vault specs come from
-// shared/testvectors/opvault-regtest.json (read at run time).
+// tests/data/testvectors/opvault-regtest.json (read at run time).
 
 #include "vault/registry.h"
 

@@ -38,7 +38,7 @@ struct Rng {
 
 Bytes ReadBlock(const std::string& name)
 {
-    std::ifstream f(std::string{VW_SHARED_DIR} + "/data/" + name, std::ios::binary);
+    std::ifstream f(std::string{VW_TEST_DATA_DIR} + "/" + name, std::ios::binary);
     EXPECT_TRUE(f) << name;
     return Bytes(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
 }

@@ -1,5 +1,5 @@
 #pragma once
-// Test helpers: files from ../shared (VW_SHARED_DIR, set by tests/CMakeLists.txt) and hex
+// Test helpers: files from tests/data (VW_TEST_DATA_DIR, set by tests/CMakeLists.txt) and hex
 // literals. Reading fails the test loudly rather than skipping: the vectors are part of the
 // project's test inputs.
 
@@ -13,23 +13,23 @@
 
 namespace vw::test {
 
-//! Returns: the contents of VW_SHARED_DIR/rel. Throws (failing the test) if it cannot be read.
-inline std::string ReadSharedText(const std::string& rel)
+//! Returns: the contents of VW_TEST_DATA_DIR/rel. Throws (failing the test) if it cannot be read.
+inline std::string ReadTestDataText(const std::string& rel)
 {
-    const std::string path = std::string(VW_SHARED_DIR) + "/" + rel;
+    const std::string path = std::string(VW_TEST_DATA_DIR) + "/" + rel;
     std::ifstream f(path, std::ios::binary | std::ios::ate);
-    if (!f) throw std::runtime_error("cannot open shared file " + path);
+    if (!f) throw std::runtime_error("cannot open test data file " + path);
     const std::streamoff size = f.tellg();
-    if (size < 0) throw std::runtime_error("cannot size shared file " + path);
+    if (size < 0) throw std::runtime_error("cannot size test data file " + path);
     std::string out(static_cast<size_t>(size), '\0');
     f.seekg(0);
-    if (!f.read(out.data(), size)) throw std::runtime_error("cannot read shared file " + path);
+    if (!f.read(out.data(), size)) throw std::runtime_error("cannot read test data file " + path);
     return out;
 }
 
-inline Bytes ReadSharedBytes(const std::string& rel)
+inline Bytes ReadTestDataBytes(const std::string& rel)
 {
-    const std::string s = ReadSharedText(rel);
+    const std::string s = ReadTestDataText(rel);
     return Bytes(s.begin(), s.end());
 }
 
