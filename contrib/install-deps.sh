@@ -10,6 +10,7 @@ PKGS=(
   libzmq3-dev cppzmq-dev libsystemd-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 clang libclang-rt-14-dev
+  git dpkg-dev systemd
 )
 
 missing=()

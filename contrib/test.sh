@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The whole test suite, as CI runs it: install what is missing, then
-#   1. a release build and every ctest test,
+# The whole test suite, as CI runs it: install what is missing, clone the repository into an empty
+# temporary folder, and there run
+#   1. a release build, every ctest test, and the demo (contrib/demo.sh),
 #   2. the same tests under AddressSanitizer + UndefinedBehaviorSanitizer,
 #   3. a short libFuzzer smoke run of every fuzz target (ASan+UBSan, clang).
 # Usage: contrib/test.sh [--quick]   (--quick skips 2 and 3)
@@ -9,7 +10,31 @@ cd "$(dirname "$0")/.."
 JOBS=${JOBS:-$(nproc)}
 FUZZ_SECONDS=${FUZZ_SECONDS:-10}
 
-bash contrib/install-deps.sh
+[ -n "${VW_TEST_IN_CLONE:-}" ] || bash contrib/install-deps.sh
+
+# Everything below runs in a fresh clone in an empty temporary folder: what a user gets from
+# `git clone`, with nothing beside it that a test could lean on. Uncommitted edits to tracked
+# files are carried over (a developer's run tests the working tree); untracked files are not.
+if [ -z "${VW_TEST_IN_CLONE:-}" ]; then
+  parent=$(mktemp -d)
+  if ! git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+    echo "== not a git checkout: copying the tree instead of cloning it"
+    mkdir "$parent/vaultwatch"
+    tar -c --exclude='./build*' . | tar -x -C "$parent/vaultwatch"
+  else
+    git clone -q . "$parent/vaultwatch"
+  fi
+  if git rev-parse --is-inside-work-tree >/dev/null 2>&1 && ! git diff --quiet HEAD; then
+    echo "== (testing $(git rev-parse --short HEAD) plus the uncommitted changes to tracked files)"
+    git diff --binary HEAD | git -C "$parent/vaultwatch" apply --whitespace=nowarn
+  fi
+  echo "== in a fresh clone: $parent/vaultwatch"
+  status=0
+  (cd "$parent/vaultwatch" && VW_TEST_IN_CLONE=1 bash contrib/test.sh "$@") || status=$?
+  if [ "$status" = 0 ]; then rm -rf "$parent"; else echo "the clone is kept for inspection: $parent/vaultwatch"; fi
+  exit "$status"
+fi
+[ "$(ls -A ..)" = "vaultwatch" ] || { echo "the clone's folder holds more than the clone: $(ls -A ..)"; exit 1; }
 
 # Line tables only (-g1): backtraces keep file:line, and the build is ~20% faster than with full
 # debug info (GCC's variable tracking through the coroutines is what costs).
@@ -18,6 +43,10 @@ cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG" >/dev/null
 cmake --build build -j"$JOBS"
 ctest --test-dir build --output-on-failure -j"$JOBS"
+
+echo "== the demo (the README's first command) in the clone: the core's self-check, both vault kinds"
+bash contrib/demo.sh --no-deps > build/demo.log 2>&1 || { tail -60 build/demo.log; echo "FAILED: the demo"; exit 1; }
+grep -E "^== (core self-check|demo finished)|scan/sha256|vaultwatchd (answered|built)" build/demo.log
 
 if [ "${1:-}" = "--quick" ]; then exit 0; fi
 

@@ -1,5 +1,5 @@
 #pragma once
-// The sync engine: ZMQ only wakes it up; bitcoind's RPC is the truth (PRODUCT.md §3).
+// The sync engine: ZMQ only wakes it up; bitcoind's RPC is the truth (docs/product.md §3).
 // Runs entirely on one executor (the chain strand); the ZMQ thread posts messages onto it.
 
 #include "node_port.h"

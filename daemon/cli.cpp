@@ -244,6 +244,12 @@ int main(int argc, char** argv)
                 return 1;
             }
             if (const auto* err = reply.as_object().if_contains("error"); err && !err->is_null()) {
+                // -28 (warming up): a node or daemon still starting, which -rpcwait waits out as bitcoin-cli does.
+                const auto* code = err->is_object() ? err->as_object().if_contains("code") : nullptr;
+                if (wait && code && code->is_int64() && code->as_int64() == -28 && std::chrono::steady_clock::now() < deadline) {
+                    std::this_thread::sleep_for(std::chrono::milliseconds{250});
+                    continue;
+                }
                 std::cerr << "error code: " << err->at("code") << "\nerror message:\n"
                           << std::string_view{err->at("message").as_string()} << "\n";
                 return 1;

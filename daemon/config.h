@@ -1,6 +1,6 @@
 #pragma once
 // vaultwatchd configuration: a bitcoin.conf-style file ([section] keys become section.key) and
-// the same options as --flags (PRODUCT.md §8). Flags override the file.
+// the same options as --flags (docs/product.md §8). Flags override the file.
 
 #include "util/expected.h"
 

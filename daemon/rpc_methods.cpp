@@ -91,7 +91,7 @@ std::unique_ptr<rpc::RpcTable> MakeRpcTable(RpcContext ctx)
     auto engine = [c]() -> VaultControl* { return c->engine; };
     t->Add({"registervault",
             "vaults",
-            "Registers a vault to watch (PRODUCT.md section 2). kind \"opvault\": internal_key, leaves [{script, depth}], "
+            "Registers a vault to watch (docs/product.md §2). kind \"opvault\": internal_key, leaves [{script, depth}], "
             "recovery_script_pubkey, optional recovery_auth (secret key, never returned). kind \"presigned\": watch_outpoints "
             "[{txid, vout}], triggers [{txid, spend_delay, recovery_txs: [hex]}], optional emergency_txs. Both: optional label, "
             "policy {mode: recover|delayed|alert, grace_blocks}, birth_height (scan back from there). opvault vaults are refused "
@@ -242,7 +242,7 @@ std::unique_ptr<rpc::RpcTable> MakeRpcTable(RpcContext ctx)
     // --- recoveries and events --------------------------------------------------------------
     t->Add({"listrecoveries",
             "recoveries",
-            "Lists the recoveries decided on, with their state (planned, broadcast, confirmed, failed, replaced).",
+            "Lists the recoveries decided on, with their state: planned or broadcast (live), confirmed, or failed, conflicted (an input spent by another transaction) or replaced (by our own fee bump).",
             {{"vault_id", ArgType::String, false, std::nullopt, "only this vault's"}},
             {{"recoveries", "array", "[{txid, kind, trigger_txid, vault_ids, state, deadline_height, confirmed_height, attempts, last_error, created_at}]"}},
             {"vaultwatch-cli listrecoveries"},

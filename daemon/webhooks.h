@@ -1,5 +1,5 @@
 #pragma once
-// Signed webhooks (PRODUCT.md §7, docs/webhooks.md): at-least-once delivery of the event log.
+// Signed webhooks (docs/product.md §7, docs/webhooks.md): at-least-once delivery of the event log.
 //
 // The engine only appends rows to `events`, in the transaction of the state change that caused
 // them. The dispatcher, on the same io thread but in coroutines of its own, copies new events
@@ -8,7 +8,8 @@
 // bounded by a deadline, over its own sockets. A row is deleted only after a 2xx, so a crash at
 // any point repeats a delivery (same Vaultwatch-Delivery id) and never skips one. Failures are
 // retried with exponential backoff and jitter until the horizon, then given up (logged,
-// counted); 410 Gone disables the hook. Secrets are never logged or returned.
+// counted); 410 Gone is retried like any failure (a hook is disabled only in the store, by an
+// operator, never by its endpoint). Secrets are never logged or returned.
 
 #include "control.h"
 #include "rpc/webhook.h"
@@ -106,8 +107,7 @@ private:
     void SpawnHook(const std::shared_ptr<Hook>& hook);
     bool Persist(const store::WebhookChanges& c);
     boost::asio::awaitable<void> Sleep(Hook& hook, std::chrono::milliseconds d);
-    //! Writes the outcome of a failed attempt on d (backoff) or gives it up. Returns false when
-    //! the hook got disabled (410).
+    //! Writes the outcome of a failed attempt on d (backoff) or gives it up.
     void RecordFailure(Hook& hook, store::DeliveryRow& d, const WebhookAttempt& r, const std::string& type);
     void GiveUp(Hook& hook, store::DeliveryRow& d, const std::string& why);
     int64_t NowMs() const;

@@ -47,7 +47,7 @@ std::string_view ToString(ZmqParseError e);
 //! with the same checked parsers as for RPC replies).
 Expected<ZmqMessage, ZmqParseError> ParseZmqMessage(std::span<const ByteSpan> frames);
 
-//! Per-notifier sequence bookkeeping (bip345-notes §14): each (endpoint, topic) has its own
+//! Per-notifier sequence bookkeeping (docs/bip345.md §14): each (endpoint, topic) has its own
 //! uint32 counter. A jump means messages were dropped (HWM); a counter going back without
 //! wrapping means bitcoind restarted.
 class SequenceTracker

@@ -1,5 +1,5 @@
 #pragma once
-// The JSON <-> C++ mapping of the vault RPC contract (PRODUCT.md §2, §4, §6): registervault
+// The JSON <-> C++ mapping of the vault RPC contract (docs/product.md §2, §4, §6): registervault
 // parameters, the canonical registration the daemon stores to rebuild a vault at start, the
 // listvaults/getvault result shapes, approvals and policies. Pure: no I/O, no clock, no logging.
 //

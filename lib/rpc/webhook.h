@@ -1,5 +1,5 @@
 #pragma once
-// Webhook formatting (PRODUCT.md §7), pure: URL parsing, the event filter, the JSON payload, the
+// Webhook formatting (docs/product.md §7), pure: URL parsing, the event filter, the JSON payload, the
 // signature header and the retry schedule. The daemon's dispatcher (daemon/webhooks.*) does the
 // I/O; docs/webhooks.md describes the wire format for receivers.
 

@@ -81,7 +81,7 @@ CREATE TABLE IF NOT EXISTS events (
     data       TEXT    NOT NULL                         -- JSON object
 );
 
--- Version 3: webhooks (PRODUCT.md §7, docs/webhooks.md). The events table above is the outbox's
+-- Version 3: webhooks (docs/product.md §7, docs/webhooks.md). The events table above is the outbox's
 -- source: the engine appends events in the same transaction as the state change; the dispatcher
 -- copies each new event into webhook_deliveries for every enabled hook whose filter matches, and
 -- advances that hook's cursor, in one transaction. A delivery row is deleted only once the
@@ -93,7 +93,7 @@ CREATE TABLE IF NOT EXISTS webhooks (
     url        TEXT    NOT NULL,                        -- http:// or https:// endpoint
     secret     TEXT    NOT NULL,                        -- HMAC-SHA256 key (never returned by RPC or logged; file is 0600)
     events     TEXT    NOT NULL,                        -- filter: '*' or comma-separated types / families ('recovery.*')
-    enabled    INTEGER NOT NULL,                        -- 0 after the endpoint answered 410 Gone
+    enabled    INTEGER NOT NULL,                        -- 0: skipped (an operator's choice; 410 does not set it)
     source     TEXT    NOT NULL,                        -- 'config' | 'rpc'
     cursor     INTEGER NOT NULL,                        -- events.seq up to which deliveries are queued (or filtered out)
     delivered  INTEGER NOT NULL,                        -- deliveries acknowledged with 2xx

@@ -111,13 +111,13 @@ struct EventRow {
     friend bool operator==(const EventRow&, const EventRow&) = default;
 };
 
-//! A webhook endpoint (PRODUCT.md §7). The secret never leaves the store except to sign.
+//! A webhook endpoint (docs/product.md §7). The secret never leaves the store except to sign.
 struct WebhookRow {
     std::string id;            //!< "wh-" + 16 hex (config hooks: derived from the URL, stable)
     std::string url;
     std::string secret;        //!< HMAC key for Vaultwatch-Signature
     std::string events;        //!< filter: "*" or comma-separated types / families ("recovery.*")
-    bool enabled{true};        //!< false after a 410 Gone
+    bool enabled{true};        //!< a disabled hook is skipped (set in the store by an operator; a 410 does not disable it)
     std::string source;        //!< "config" (upserted at start from vaultwatch.conf) | "rpc"
     int64_t cursor{0};         //!< every event with seq <= cursor is queued for this hook (or filtered out)
     int64_t delivered{0};      //!< deliveries acknowledged with 2xx

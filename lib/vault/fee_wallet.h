@@ -1,5 +1,5 @@
 #pragma once
-// The watchtower's fee wallet (PRODUCT.md §5), pure: one key, received at its BIP-86-style P2TR
+// The watchtower's fee wallet (docs/product.md §5), pure: one key, received at its BIP-86-style P2TR
 // key-path address (no script tree), its coins tracked from the transactions the engine sees,
 // BIP-341 key-path signing (SIGHASH_DEFAULT), coin selection and coverage. Generating and storing
 // the key is the daemon's (a 0600 file in the datadir); nothing here logs or returns the secret.
@@ -79,7 +79,7 @@ private:
 //! bytes, witness 1 + 1 + 64 = 66 weight units): 57.5 vB, rounded up.
 inline constexpr int64_t KEY_PATH_INPUT_VSIZE = 58;
 //! Virtual size of an unauthorized OP_VAULT recovery of one vault UTXO with its OP_2 anchor, no
-//! fee input (bip345-notes §13: 521 WU): the yardstick of the fee wallet's coverage.
+//! fee input (docs/bip345.md §13: 521 WU): the yardstick of the fee wallet's coverage.
 inline constexpr int64_t UNAUTHORIZED_RECOVERY_VSIZE = 131;
 //! Virtual size of an authorized OP_VAULT recovery of one vault UTXO with a change output and no
 //! anchor, no fee input: the recover witness carries a 64-byte signature (16 vB) and the change

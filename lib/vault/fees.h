@@ -1,5 +1,5 @@
 #pragma once
-// Fee arithmetic for recoveries (PRODUCT.md §5, bip345-notes §12), pure: feerates, the target
+// Fee arithmetic for recoveries (docs/product.md §5, docs/bip345.md §12), pure: feerates, the target
 // for a deadline, the escalation schedule, the cap by value at risk, and the choice of a
 // pre-signed variant. The daemon feeds it the node's estimate and relay minimum.
 //

@@ -1,6 +1,6 @@
 #pragma once
-// The matcher (STYLE.md §3.17: detect, then decide, then act): turns one transaction into the
-// vault events it causes (PRODUCT.md §2), purely, against a const Registry. Nothing here decides
+// The matcher (detect, then decide, then act): turns one transaction into the
+// vault events it causes (docs/product.md §2), purely, against a const Registry. Nothing here decides
 // what to do (policy.h) or talks to the node. Also: ApplyEvents (the registry bookkeeping those
 // events imply) and PlanRecovery (the recovery transactions a trigger calls for).
 //

@@ -1,5 +1,5 @@
 #pragma once
-// The policy stage (PRODUCT.md §4): pure, table-tested. Given what the matcher saw and what the
+// The policy stage (docs/product.md §4): pure, table-tested. Given what the matcher saw and what the
 // operator configured, decide what to do. Nothing here talks to the node or the store.
 
 #include "primitives/hash_types.h"

@@ -1,5 +1,5 @@
 #pragma once
-// Vaults built from pre-signed transactions (PRODUCT.md §2.2), which work on mainnet today.
+// Vaults built from pre-signed transactions (docs/product.md §2.2), which work on mainnet today.
 // Registration input is validated here, purely, with operator-facing messages.
 
 #include "primitives/transaction.h"

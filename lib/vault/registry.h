@@ -1,5 +1,5 @@
 #pragma once
-// The in-memory vault registry (PRODUCT.md §2, §4, §6): every registered vault, its validated
+// The in-memory vault registry (docs/product.md §2, §4, §6): every registered vault, its validated
 // kind-specific data, its policy and approvals, its state and the UTXOs it is known to hold, plus
 // the WatchIndex the scanner/matcher look transactions up in, kept in sync with all of that.
 // This is the state the daemon persists and rebuilds at start (by re-adding each vault in its
@@ -85,7 +85,7 @@ enum class VaultKind : uint8_t { OpVault, Presigned };
 std::string_view ToString(VaultKind k); //!< "opvault" | "presigned"
 std::optional<VaultKind> ParseVaultKind(std::string_view s);
 
-//! PRODUCT.md §6 vault states.
+//! docs/product.md §6 vault states.
 enum class VaultState : uint8_t { Active, Triggered, Recovering, Recovered, Withdrawn, Removed };
 std::string_view ToString(VaultState s); //!< "active" | "triggered" | ... (RPC spelling)
 std::optional<VaultState> ParseVaultState(std::string_view s);

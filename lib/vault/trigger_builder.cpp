@@ -46,7 +46,7 @@ Expected<MutableTransaction, std::string> BuildTrigger(const Vault& v, const Tri
                               sighash::ScriptPath{taproot::LeafHash(v.tree().leaves()[leaf_index].version, script)});
     if (!h) return Unexpected{std::string("sighash: ") + std::string(sighash::ToString(h.error()))};
     const auto sig = trigger_key.Sign(h->span(), std::nullopt);
-    // Witness, bottom of the stack first (bip345-notes §8): revault amount 0 (empty), revault
+    // Witness, bottom of the stack first (docs/bip345.md §8): revault amount 0 (empty), revault
     // index -1 (0x81), trigger index 0 (empty), the CTV hash, the signature, leaf, control block.
     tx.vin[0].witness = {Bytes{}, Bytes{0x81}, Bytes{}, ctv, Bytes(sig.begin(), sig.end()), script,
                          v.ControlBlockFor(leaf_index).Serialize()};

@@ -1,5 +1,5 @@
 #pragma once
-// The in-memory watch index behind the block/mempool matcher (PRODUCT.md §2.1, §9).
+// The in-memory watch index behind the block/mempool matcher (docs/product.md §2.1, §9).
 //
 // Keys                                   Value
 //   taproot leaves (version, script)  -> VaultRef   matched by TapLeaf hash (exact)

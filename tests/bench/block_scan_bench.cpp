@@ -1,4 +1,4 @@
-// vw_bench_scan: PRODUCT.md §9 "Block scan" and "memory per vault in the index".
+// vw_bench_scan: docs/product.md §9 "Block scan" and "memory per vault in the index".
 //
 // Builds a watch index of 1,000,000 synthetic vaults (deterministic), each with 2 tapscript
 // leaves (trigger, recover), 1 P2TR scriptPubKey and 2 watched outpoints, plus a few keys taken

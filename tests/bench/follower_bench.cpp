@@ -1,6 +1,6 @@
 // Chain-follower benchmarks against the regtest simulator, over real RPC and ZMQ sockets:
 //  - catch-up throughput: blocks/s (and MB/s) replaying ~1 MB blocks the daemon missed
-//    (PRODUCT.md §9 target: >= 100 blocks/s from a local node);
+//    (docs/product.md §9 target: >= 100 blocks/s from a local node);
 //  - mempool reaction path: sendrawtransaction on the node -> ZMQ rawtx/sequence frames ->
 //    listener call, p50/p99 over many transactions (an upper bound of frame -> listener).
 // Usage: vw_bench_follower [--quick]

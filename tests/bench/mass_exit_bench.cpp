@@ -1,4 +1,4 @@
-// vw_bench_mass_exit: the thundering herd (PRODUCT.md §9). N OP_VAULT vaults in G recovery groups
+// vw_bench_mass_exit: the thundering herd (docs/product.md §9). N OP_VAULT vaults in G recovery groups
 // are registered with the real vaultwatchd process, funded, and then triggered by a thief in ONE
 // block mined by the simulator (the simulator checks neither scripts nor block weight: 10,000
 // single-input triggers weigh ~5.9 MWU, more than a real block holds). It prints

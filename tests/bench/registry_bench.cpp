@@ -1,4 +1,4 @@
-// vw_bench_registry: registration throughput and cold start (PRODUCT.md §9: registration over
+// vw_bench_registry: registration throughput and cold start (docs/product.md §9: registration over
 // 5,000 vaults/s; cold start with 1,000,000 vaults under 5 s; index memory under 256 bytes/vault).
 //
 //   vw_bench_registry [--quick] [--vaults N] [--single N] [--load-runs N]

@@ -24,7 +24,7 @@ TEST(rpc_docs_tests, EveryMethodIsDocumented)
         EXPECT_FALSE(m.examples.empty()) << m.name;
         EXPECT_FALSE(m.category.empty()) << m.name;
         for (const auto& a : m.args) EXPECT_FALSE(a.doc.empty()) << m.name << " " << a.name;
-        // snake_case result fields (PRODUCT.md §6)
+        // snake_case result fields (docs/product.md §6)
         for (const auto& r : m.result) {
             for (char ch : r.name) EXPECT_TRUE((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_') << m.name << "." << r.name;
         }

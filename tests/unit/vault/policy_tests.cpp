@@ -79,7 +79,7 @@ TEST(policy_tests, DecisionTable)
 
 TEST(policy_tests, DeadlineIsTriggerHeightPlusDelayMinusOne)
 {
-    // bip345-notes §11: the withdrawal can be mined at h + spend_delay; we must confirm before.
+    // docs/bip345.md §11: the withdrawal can be mined at h + spend_delay; we must confirm before.
     EXPECT_EQ(DeadlineHeight(100, 10), 109);
     EXPECT_EQ(DeadlineHeight(0, 1), 0);
 }
