@@ -1,5 +1,6 @@
 #include "config.h"
 
+#include "log.h"
 #include "metrics_server.h"
 
 #include <boost/program_options.hpp>
@@ -13,6 +14,24 @@ namespace po = boost::program_options;
 
 namespace {
 const std::vector<std::string> kChains{"main", "test", "testnet4", "signet", "regtest"};
+// Options held in unsigned types: program_options reads "-1" into them as a huge number (or, for
+// a port, as 65535), so a leading minus is refused before the value is looked at.
+const std::set<std::string> kUnsignedOptions{"rpcport",           "pollseconds",        "debugdbmaxpages",    "webhooktimeout",
+                                             "webhookretryhours", "webhookmaxbackoff",  "webhookminbackoffms", "feeescalatepercent",
+                                             "maxfeepercent",     "bitcoind.rpcport",   "bitcoind.rpctimeout"};
+
+//! Returns: the first option in `parsed` given a negative value where none can be, or "".
+std::string NegativeUnsigned(const po::parsed_options& parsed)
+{
+    for (const auto& o : parsed.options) {
+        if (!kUnsignedOptions.contains(o.string_key)) continue;
+        for (const auto& v : o.value) {
+            const auto b = v.find_first_not_of(" \t");
+            if (b != std::string::npos && v[b] == '-') return o.string_key;
+        }
+    }
+    return "";
+}
 
 std::filesystem::path DefaultDatadir()
 {
@@ -131,6 +150,7 @@ Expected<std::optional<Config>, std::string> ParseConfig(int argc, const char* c
     try {
         const auto cli = po::parse_command_line(argc, argv, desc);
         for (const auto& o : cli.options) cli_keys.insert(o.string_key);
+        if (const auto neg = NegativeUnsigned(cli); !neg.empty()) return Unexpected{neg + " cannot be negative"};
         po::store(cli, vm);
         if (vm.count("help")) {
             std::cout << desc << "\n";
@@ -146,7 +166,12 @@ Expected<std::optional<Config>, std::string> ParseConfig(int argc, const char* c
             std::ifstream f(c.conf);
             if (!f) return Unexpected{"cannot read config file " + c.conf.string()};
             try {
-                po::store(po::parse_config_file(f, desc, /*allow_unregistered=*/false), vm);
+                const auto file = po::parse_config_file(f, desc, /*allow_unregistered=*/false);
+                if (const auto neg = NegativeUnsigned(file); !neg.empty() && !cli_keys.contains(neg)) {
+                    const int line = LineOf(c.conf, neg);
+                    return Unexpected{c.conf.string() + (line ? ":" + std::to_string(line) : "") + ": " + neg + " cannot be negative"};
+                }
+                po::store(file, vm);
             } catch (const po::error& e) {
                 // file:line: message, so that the operator goes straight to the bad line.
                 const auto* named = dynamic_cast<const po::error_with_option_name*>(&e);
@@ -174,7 +199,19 @@ Expected<std::optional<Config>, std::string> ParseConfig(int argc, const char* c
         return Unexpected{std::string("no bitcoind credentials: set bitcoind.rpccookiefile (e.g. ~/.bitcoin/") +
                           (c.chain == "main" ? "" : c.chain + "/") + ".cookie) or bitcoind.rpcuser/bitcoind.rpcpassword"};
     }
-    if (c.poll_seconds == 0) return bad("pollseconds", "pollseconds must be at least 1");
+    if (auto e = log::CheckLevels(c.loglevel)) return bad("loglevel", *e);
+    if (c.poll_seconds == 0 || c.poll_seconds > 3600) return bad("pollseconds", "pollseconds must be between 1 and 3600");
+    if (c.bitcoind.rpctimeout == 0 || c.bitcoind.rpctimeout > 3600) {
+        return bad("bitcoind.rpctimeout", "bitcoind.rpctimeout must be between 1 and 3600 seconds");
+    }
+    if (c.start_height < -1) return bad("startheight", "startheight must be -1 (the node's tip) or a height");
+    if (!c.bitcoind.rpccookiefile.empty() && !c.bitcoind.rpcuser.empty()) {
+        return bad("bitcoind.rpcuser", "bitcoind.rpccookiefile and bitcoind.rpcuser are both set: use one way to log in to bitcoind");
+    }
+    if (c.bitcoind.rpcuser.empty() != c.bitcoind.rpcpassword.empty()) {
+        return bad(c.bitcoind.rpcuser.empty() ? "bitcoind.rpcpassword" : "bitcoind.rpcuser",
+                   "bitcoind.rpcuser and bitcoind.rpcpassword go together");
+    }
     if (c.allow_unenforced_opvault && c.chain != "regtest") {
         return bad("allowunenforcedopvault", "allowunenforcedopvault is for regtest tests only: on " + c.chain +
                                                  " an OP_VAULT output is anyone-can-spend unless the node enforces it");
@@ -188,15 +225,23 @@ Expected<std::optional<Config>, std::string> ParseConfig(int argc, const char* c
     if (!(c.fallback_feerate >= 0.1 && c.fallback_feerate <= 100'000)) return bad("fallbackfeerate", "fallbackfeerate must be between 0.1 and 100000 sat/vB");
     if (c.escalate_percent > 1000) return bad("feeescalatepercent", "feeescalatepercent must be at most 1000");
     if (c.max_fee_percent == 0 || c.max_fee_percent > 100) return bad("maxfeepercent", "maxfeepercent must be between 1 and 100");
-    if (c.webhook_timeout == 0) return bad("webhooktimeout", "webhooktimeout must be at least 1");
-    if (c.webhook_retry_hours == 0) return bad("webhookretryhours", "webhookretryhours must be at least 1");
-    if (c.webhook_max_backoff == 0) return bad("webhookmaxbackoff", "webhookmaxbackoff must be at least 1");
+    if (c.webhook_timeout == 0 || c.webhook_timeout > 600) return bad("webhooktimeout", "webhooktimeout must be between 1 and 600 seconds");
+    if (c.webhook_retry_hours == 0 || c.webhook_retry_hours > 24 * 365) {
+        return bad("webhookretryhours", "webhookretryhours must be between 1 and 8760 (a year)");
+    }
+    if (c.webhook_max_backoff == 0 || c.webhook_max_backoff > 86400) {
+        return bad("webhookmaxbackoff", "webhookmaxbackoff must be between 1 and 86400 seconds");
+    }
     if (c.webhook_min_backoff_ms == 0 || c.webhook_min_backoff_ms > 1000u * c.webhook_max_backoff) {
         return bad("webhookminbackoffms", "webhookminbackoffms must be at least 1 and at most webhookmaxbackoff");
     }
     if (!c.metricsbind.empty()) {
         std::string why;
-        if (!ParseMetricsBind(c.metricsbind, &why)) return bad("metricsbind", why);
+        const auto mb = ParseMetricsBind(c.metricsbind, &why);
+        if (!mb) return bad("metricsbind", why);
+        if (mb->second == c.rpcport && (mb->first == c.rpcbind || mb->first == "0.0.0.0" || c.rpcbind == "0.0.0.0")) {
+            return bad("metricsbind", "metricsbind=" + c.metricsbind + " is the control port's address (rpcbind, rpcport)");
+        }
     }
     return std::optional<Config>{std::move(c)};
 }

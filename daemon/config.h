@@ -55,7 +55,10 @@ struct Config {
         std::string rpcpassword;
         std::string zmqrawtx, zmqrawblock, zmqhashblock, zmqsequence;
         unsigned rpctimeout{30};
+        bool operator==(const Bitcoind&) const = default;
     } bitcoind;
+
+    bool operator==(const Config&) const = default;
 
     //! <datadir>/<chain>/ for every chain but main, as bitcoind does.
     std::filesystem::path NetDir() const;

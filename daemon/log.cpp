@@ -1,17 +1,76 @@
 #include "log.h"
 
 #include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/sinks/dist_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 
+#include <algorithm>
+#include <array>
 #include <mutex>
 #include <sstream>
+#include <utility>
+#include <variant>
+#include <vector>
 
 namespace vw::log {
 namespace {
-const char* kComponents[] = {"chain", "zmq", "rpc", "store", "main"};
+constexpr std::array<const char*, 5> kComponents{"chain", "zmq", "rpc", "store", "main"};
+constexpr std::array<std::pair<const char*, spdlog::level::level_enum>, 8> kLevels{{{"trace", spdlog::level::trace},
+                                                                                     {"debug", spdlog::level::debug},
+                                                                                     {"info", spdlog::level::info},
+                                                                                     {"warn", spdlog::level::warn},
+                                                                                     {"warning", spdlog::level::warn},
+                                                                                     {"error", spdlog::level::err},
+                                                                                     {"critical", spdlog::level::critical},
+                                                                                     {"off", spdlog::level::off}}};
 std::mutex g_mutex;
-std::string g_file;
-std::vector<spdlog::sink_ptr> g_sinks;
+// Every logger writes to this one sink, whose targets are swapped under its own lock: callers keep
+// the logger they were given (some hold it for their lifetime), and a reopened file reaches them all.
+const auto g_dist = [] {
+    auto d = std::make_shared<spdlog::sinks::dist_sink_mt>();
+    d->add_sink(std::make_shared<spdlog::sinks::stderr_color_sink_mt>());
+    return d;
+}();
+
+struct Levels {
+    spdlog::level::level_enum def{spdlog::level::info};
+    std::vector<std::pair<std::string, spdlog::level::level_enum>> overrides;
+};
+
+std::optional<spdlog::level::level_enum> LevelOf(const std::string& word)
+{
+    for (const auto& [name, lvl] : kLevels) {
+        if (word == name) return lvl;
+    }
+    return std::nullopt;
+}
+
+//! The one parser of loglevel= values: CheckLevels reports its error, Init and Reopen its result.
+std::variant<Levels, std::string> ParseLevels(const std::string& spec)
+{
+    Levels out;
+    if (spec.empty()) return std::string{"loglevel is empty: use one of trace, debug, info, warn, error, critical, off"};
+    std::stringstream ss(spec);
+    std::string item;
+    while (std::getline(ss, item, ',')) {
+        const auto eq = item.find('=');
+        const std::string word = eq == std::string::npos ? item : item.substr(eq + 1);
+        const auto lvl = LevelOf(word);
+        if (!lvl) {
+            return "loglevel=" + spec + ": '" + word + "' is not a level (trace, debug, info, warn, error, critical, off)";
+        }
+        if (eq == std::string::npos) {
+            out.def = *lvl;
+            continue;
+        }
+        const std::string comp = item.substr(0, eq);
+        if (std::none_of(kComponents.begin(), kComponents.end(), [&](const char* c) { return comp == c; })) {
+            return "loglevel=" + spec + ": '" + comp + "' is not a component (chain, zmq, rpc, store, main)";
+        }
+        out.overrides.emplace_back(comp, *lvl);
+    }
+    return out;
+}
 
 std::shared_ptr<spdlog::logger> Get(const char* name)
 {
@@ -20,72 +79,54 @@ std::shared_ptr<spdlog::logger> Get(const char* name)
         std::lock_guard lock(g_mutex);
         l = spdlog::get(name);
         if (!l) {
-            if (g_sinks.empty()) g_sinks.push_back(std::make_shared<spdlog::sinks::stderr_color_sink_mt>());
-            l = std::make_shared<spdlog::logger>(name, g_sinks.begin(), g_sinks.end());
+            l = std::make_shared<spdlog::logger>(name, g_dist);
+            l->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ [%n] %v");
+            l->flush_on(spdlog::level::warn);
             spdlog::register_logger(l);
         }
     }
     return l;
 }
-} // namespace
 
-void Init(const std::string& level, const std::string& file)
+//! Builds the new sinks first, and swaps them in only if the file opened.
+std::optional<std::string> Install(const Levels& levels, const std::string& file)
 {
-    {
-        std::lock_guard lock(g_mutex);
-        g_file = file;
-        g_sinks.clear();
-        g_sinks.push_back(std::make_shared<spdlog::sinks::stderr_color_sink_mt>());
-        if (!file.empty()) g_sinks.push_back(std::make_shared<spdlog::sinks::basic_file_sink_mt>(file));
-        spdlog::drop_all();
-    }
-    spdlog::level::level_enum def = spdlog::level::info;
-    std::stringstream ss(level);
-    std::string item;
-    std::vector<std::pair<std::string, spdlog::level::level_enum>> overrides;
-    while (std::getline(ss, item, ',')) {
-        const auto eq = item.find('=');
-        if (eq == std::string::npos) {
-            def = spdlog::level::from_str(item);
-        } else {
-            overrides.emplace_back(item.substr(0, eq), spdlog::level::from_str(item.substr(eq + 1)));
+    std::vector<spdlog::sink_ptr> sinks{std::make_shared<spdlog::sinks::stderr_color_sink_mt>()};
+    if (!file.empty()) {
+        try {
+            sinks.push_back(std::make_shared<spdlog::sinks::basic_file_sink_mt>(file));
+        } catch (const spdlog::spdlog_ex& e) {
+            return "cannot open the log file " + file + ": " + e.what();
         }
     }
+    for (auto& s : sinks) s->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ [%n] %v");
+    g_dist->set_sinks(std::move(sinks));
+    // Warnings are flushed at once; the rest within a second, so `tail -f` follows the daemon.
+    static std::once_flag flusher;
+    std::call_once(flusher, [] { spdlog::flush_every(std::chrono::seconds{1}); });
     for (const char* c : kComponents) {
         auto l = Get(c);
-        l->set_level(def);
-        for (const auto& [name, lvl] : overrides) {
+        l->set_level(levels.def);
+        for (const auto& [name, lvl] : levels.overrides) {
             if (name == c) l->set_level(lvl);
         }
-        l->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ [%n] %v");
-        l->flush_on(spdlog::level::warn);
     }
+    return std::nullopt;
+}
+} // namespace
+
+std::optional<std::string> CheckLevels(const std::string& spec)
+{
+    auto p = ParseLevels(spec);
+    if (auto* e = std::get_if<std::string>(&p)) return *e;
+    return std::nullopt;
 }
 
-void Reopen()
+std::optional<std::string> Init(const std::string& level, const std::string& file)
 {
-    std::string file;
-    {
-        std::lock_guard lock(g_mutex);
-        file = g_file;
-    }
-    if (file.empty()) return;
-    // basic_file_sink has no reopen; rebuild the sinks with the same levels.
-    std::vector<std::pair<std::string, spdlog::level::level_enum>> levels;
-    for (const char* c : kComponents) levels.emplace_back(c, Get(c)->level());
-    {
-        std::lock_guard lock(g_mutex);
-        g_sinks.clear();
-        g_sinks.push_back(std::make_shared<spdlog::sinks::stderr_color_sink_mt>());
-        g_sinks.push_back(std::make_shared<spdlog::sinks::basic_file_sink_mt>(file));
-        spdlog::drop_all();
-    }
-    for (const auto& [name, lvl] : levels) {
-        auto l = Get(name.c_str());
-        l->set_level(lvl);
-        l->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ [%n] %v");
-        l->flush_on(spdlog::level::warn);
-    }
+    auto p = ParseLevels(level);
+    if (auto* e = std::get_if<std::string>(&p)) return *e;
+    return Install(std::get<Levels>(p), file);
 }
 
 std::shared_ptr<spdlog::logger> Chain() { return Get("chain"); }

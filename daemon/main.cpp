@@ -205,6 +205,28 @@ net::awaitable<std::vector<ZmqSubscription>> DiscoverZmq(BitcoindRpc& rpc, const
     co_return subs;
 }
 
+//! SIGHUP: the config is read again. A config with an error changes nothing (the daemon keeps
+//! running as it was, and says why); otherwise loglevel= and logfile= take effect (the file is
+//! reopened, after logrotate) and any other change is reported as waiting for a restart.
+void ReloadOnHup(int argc, char** argv, const Config& running)
+{
+    auto parsed = ParseConfig(argc, argv);
+    if (!parsed || !parsed->has_value()) {
+        log::Main()->error("SIGHUP: the configuration was not reloaded, nothing changed: {}", parsed ? "no configuration" : parsed.error());
+        return;
+    }
+    const Config& next = **parsed;
+    if (auto e = log::Init(next.loglevel, next.logfile)) {
+        log::Main()->error("SIGHUP: {}; still logging as before", *e);
+    } else {
+        log::Main()->info("SIGHUP: log file reopened, loglevel={}", next.loglevel);
+    }
+    Config same = next;
+    same.loglevel = running.loglevel;
+    same.logfile = running.logfile;
+    if (!(same == running)) log::Main()->warn("SIGHUP: options other than loglevel and logfile changed; they take effect at the next start");
+}
+
 } // namespace
 
 int main(int argc, char** argv)
@@ -235,7 +257,10 @@ int main(int argc, char** argv)
         std::cerr << "vaultwatchd: " << err << "\n";
         return 1;
     }
-    log::Init(cfg.loglevel, cfg.logfile);
+    if (auto e = log::Init(cfg.loglevel, cfg.logfile)) {
+        std::cerr << "vaultwatchd: " << *e << "\n";
+        return 1;
+    }
     log::Main()->info("vaultwatchd {} starting on chain {} in {}", VW_VERSION, cfg.chain, cfg.NetDir().string());
 
     auto st = store::OpenSqliteStore((cfg.NetDir() / "vaultwatch.sqlite").string());
@@ -380,8 +405,7 @@ int main(int argc, char** argv)
     std::function<void()> wait_hup = [&] {
         hup.async_wait([&](const boost::system::error_code& e, int) {
             if (e) return;
-            log::Reopen();
-            log::Main()->info("log files reopened");
+            ReloadOnHup(argc, argv, cfg);
             wait_hup();
         });
     };

@@ -31,6 +31,7 @@ namespace net = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 using namespace std::chrono_literals;
+namespace fs = std::filesystem;
 
 struct HttpAnswer {
     unsigned status{0};
@@ -164,6 +165,58 @@ TEST(metrics_tests, BadMetricsBindIsRefusedAtStart)
         EXPECT_TRUE(WIFEXITED(*st) && WEXITSTATUS(*st) == 1) << bad;
         EXPECT_NE(f.daemon->LogTail(5).find("metricsbind"), std::string::npos) << bad << "\n" << f.daemon->LogTail(5);
     }
+}
+
+//! SIGHUP reads the config again and reopens the log file. Whatever it finds (a log path that
+//! cannot be opened, a config with a bad value), the daemon keeps running as it was and says why;
+//! a good config then takes effect.
+TEST(operations_tests, SighupNeverStopsTheDaemon)
+{
+    Fixture f;
+    f.node->Generate(5);
+    f.daemon->Start();
+    const proc::SyncRpc rpc(f.daemon->port(), f.daemon->NetDir() / ".cookie");
+    auto height = [&] {
+        try {
+            return rpc.Call("getinfo", {}, 5s).at("height").to_number<int64_t>();
+        } catch (const std::exception&) {
+            return int64_t{-1};
+        }
+    };
+    ASSERT_TRUE(proc::WaitUntil([&] { return height() == 5; }, 30s)) << f.daemon->LogTail();
+    const auto datadir = f.dir.path() / "vw";
+    const auto log = datadir / "vaultwatchd.log";
+    const auto out = datadir / "vaultwatchd.out";
+    auto said = [&](const std::string& what) { return proc::ReadFile(out).find(what) != std::string::npos; };
+
+    // 1. logrotate moved the file away, and a directory now stands at its path: it cannot be opened.
+    fs::rename(log, datadir / "vaultwatchd.log.1");
+    fs::create_directory(log);
+    f.daemon->child().Signal(SIGHUP);
+    ASSERT_TRUE(proc::WaitUntil([&] { return said("cannot open the log file " + log.string()); }, 10s)) << f.daemon->LogTail();
+    EXPECT_TRUE(said("still logging as before"));
+    EXPECT_TRUE(f.daemon->child().Running());
+    f.node->Generate(1);
+    EXPECT_TRUE(proc::WaitUntil([&] { return height() == 6; }, 30s)) << "still following the chain\n" << f.daemon->LogTail();
+
+    // 2. The config file now holds a bad value: nothing changes, and the option is named.
+    fs::remove(log);
+    std::ofstream(datadir / "vaultwatch.conf") << "webhooktimeout=0\n";
+    f.daemon->child().Signal(SIGHUP);
+    ASSERT_TRUE(proc::WaitUntil([&] { return said("the configuration was not reloaded"); }, 10s)) << f.daemon->LogTail();
+    EXPECT_TRUE(said("vaultwatch.conf:1: webhooktimeout must be between 1 and 600"));
+    EXPECT_TRUE(f.daemon->child().Running());
+
+    // 3. Fixed: the log file is opened again at its path, and the daemon goes on.
+    std::ofstream(datadir / "vaultwatch.conf", std::ios::trunc) << "webhooktimeout=5\n";
+    f.daemon->child().Signal(SIGHUP);
+    ASSERT_TRUE(proc::WaitUntil([&] { return said("SIGHUP: log file reopened"); }, 10s)) << f.daemon->LogTail();
+    EXPECT_TRUE(said("take effect at the next start")) << "webhooktimeout changed: a restart applies it";
+    f.node->Generate(1);
+    EXPECT_TRUE(proc::WaitUntil([&] { return height() == 7; }, 30s)) << f.daemon->LogTail();
+    EXPECT_TRUE(proc::WaitUntil([&] { return proc::ReadFile(log).find("height 7") != std::string::npos; }, 10s))
+        << "the reopened log file is written: " << proc::ReadFile(log);
+    EXPECT_TRUE(f.daemon->child().Running());
 }
 
 //! A datagram socket standing in for systemd's notify socket.

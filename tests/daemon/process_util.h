@@ -128,6 +128,11 @@ public:
         return true;
     }
     //! Sends sig and reaps the child (waiting at most timeout). Returns the wait status.
+    //! Sends sig and returns at once (SIGHUP, SIGUSR1: the child goes on).
+    void Signal(int sig)
+    {
+        if (Running()) ::kill(m_pid, sig);
+    }
     std::optional<int> Kill(int sig, std::chrono::milliseconds timeout = 30s)
     {
         if (!Running()) return m_status;
