@@ -1,11 +1,11 @@
 #pragma once
 // Prometheus /metrics on its own port (metricsbind), apart from the control port: no auth, so
-// loopback by default and a warning otherwise. One short GET per connection, each read and write
-// bounded by a deadline, connections capped; what a scrape shows comes from render().
+// loopback by default and a warning otherwise. One short GET per connection over the HTTP
+// listener (deadlines, caps, eviction); what a scrape shows comes from render().
+
+#include "http_listener.h"
 
 #include <boost/asio/any_io_executor.hpp>
-#include <boost/asio/awaitable.hpp>
-#include <boost/asio/ip/tcp.hpp>
 
 #include <chrono>
 #include <functional>
@@ -33,22 +33,15 @@ public:
     ~MetricsServer();
     std::optional<std::string> Start();
     void Stop();
-    uint16_t port() const { return m_port; }
+    uint16_t port() const;
 
 private:
-    boost::asio::awaitable<void> AcceptLoop();
-    boost::asio::awaitable<void> Session(boost::asio::ip::tcp::socket sock);
+    HttpAnswer Answer(const HttpRequest& req) const;
 
     boost::asio::any_io_executor m_ex;
     std::function<std::string()> m_render;
     MetricsServerOptions m_opts;
-    boost::asio::ip::tcp::acceptor m_acceptor;
-    uint16_t m_port{0};
-    size_t m_connections{0};
-    bool m_stopping{false};
-    std::map<uint64_t, std::function<void()>> m_open; //!< closes each open session at stop
-    uint64_t m_next{0};
-    std::shared_ptr<bool> m_alive;
+    std::unique_ptr<HttpListener> m_listener;
 };
 
 } // namespace vw::daemon

@@ -1,7 +1,9 @@
 #pragma once
-// The control port: HTTP/1.1 JSON-RPC over Boost.Beast. One coroutine per connection, each
-// read and write bounded by a deadline, bodies capped, connections capped, failed auth delayed.
+// The control port: JSON-RPC over the HTTP listener (http_listener.h: deadlines, caps, eviction
+// of idle connections). Authenticates (cookie, rpcauth; failures delayed) and dispatches through
+// the method table, running concurrent calls of a method with a batch form in one batch.
 
+#include "http_listener.h"
 #include "rpc/auth.h"
 #include "rpc/metrics.h"
 #include "rpc/table.h"
@@ -23,9 +25,11 @@ struct RpcServerOptions {
     std::string bind{"127.0.0.1"};
     uint16_t port{0};                                  //!< 0 = pick a free port (tests)
     size_t body_limit{1 << 20};                        //!< 1 MiB: registervault with many presigned txs fits
-    std::chrono::milliseconds io_timeout{std::chrono::seconds{30}};
+    std::chrono::milliseconds io_timeout{std::chrono::seconds{30}};      //!< to write an answer
+    std::chrono::milliseconds request_timeout{std::chrono::seconds{10}}; //!< to receive each request
     std::chrono::milliseconds auth_fail_delay{std::chrono::milliseconds{250}}; //!< as bitcoind
     size_t max_connections{64};
+    size_t max_per_client{16};                         //!< per remote address, loopback excepted
     std::filesystem::path cookie_file;                 //!< empty = no cookie
     std::vector<rpc::RpcAuthEntry> rpcauth;
     rpc::DispatchLimits limits;
@@ -41,7 +45,11 @@ public:
     //! Stops accepting, closes idle connections (a request being answered finishes first, then
     //! its connection closes), removes the cookie file.
     void Stop();
-    uint16_t port() const { return m_port; }
+    uint16_t port() const;
+    //! Connections closed to make room for a newcomer (see HttpListener).
+    uint64_t evictions() const;
+    //! Writes content to path through a new 0600 file (O_EXCL|O_NOFOLLOW) renamed over it.
+    static std::optional<std::string> WriteCookie(const std::filesystem::path& path, const std::string& content);
     uint64_t auth_failures() const { return m_auth_failures; }
     //! Time to answer each authenticated request (dispatch and handler), in seconds.
     const rpc::Histogram& latency() const { return m_latency; }
@@ -51,8 +59,7 @@ public:
 
 private:
     struct Waiting;
-    boost::asio::awaitable<void> AcceptLoop();
-    boost::asio::awaitable<void> Session(boost::asio::ip::tcp::socket sock);
+    boost::asio::awaitable<HttpAnswer> Handle(HttpRequest req, boost::asio::ip::address peer);
     //! Queues a call of a method with a batch form; returns its reply once a batch ran it.
     boost::asio::awaitable<rpc::HttpReply> RunBatched(rpc::DeferredCall call);
     //! Runs the queued calls of one method, every call that arrived meanwhile in one batch.
@@ -62,17 +69,10 @@ private:
     const rpc::RpcTable& m_table;
     RpcServerOptions m_opts;
     std::unique_ptr<rpc::Authenticator> m_auth;
-    boost::asio::ip::tcp::acceptor m_acceptor;
-    uint16_t m_port{0};
-    size_t m_connections{0};
+    std::unique_ptr<HttpListener> m_listener;
     uint64_t m_auth_failures{0};
     rpc::Histogram m_latency{rpc::LatencyBuckets()};
     bool m_cookie_written{false};
-    bool m_stopping{false};
-    //! Sessions waiting for their next request, by session number: closing one ends its read.
-    //! Without this a keep-alive client would hold the daemon up at stop for io_timeout.
-    std::map<uint64_t, std::function<void()>> m_idle;
-    uint64_t m_next_session{0};
     std::map<std::string, std::vector<std::shared_ptr<Waiting>>> m_queued; //!< by method
     std::set<std::string> m_batchers;                                      //!< methods whose batcher runs
     uint64_t m_batched_calls{0};

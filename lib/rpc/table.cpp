@@ -190,7 +190,7 @@ std::string RpcTable::Markdown() const
        << "HTTP Basic auth with the cookie `<datadir>/.cookie` or `rpcauth` credentials. Amounts are\n"
        << "integer satoshis; every result is an object; fields are snake_case. Errors:\n\n"
        << "| code | meaning |\n|---|---|\n"
-       << "| -32700 | body is not valid JSON |\n| -32600 | invalid request (no method, params not array/object, batch too large) |\n"
+       << "| -32700 | body is not valid JSON |\n| -32600 | invalid request (no method, params not array/object, an empty batch, batch too large) |\n"
        << "| -32601 | method not found |\n| -32602 | wrong number of arguments, missing required argument |\n"
        << "| -3 | argument of the wrong type |\n| -8 | invalid argument value |\n| -5 | no such vault / recovery / webhook |\n"
        << "| -9 | the node is needed and unreachable or refused |\n| -32603 | internal error |\n\n";
@@ -327,6 +327,11 @@ HttpReply Dispatch(const RpcTable& table, std::string_view body, const DispatchL
     if (ec) return parse_error("Parse error");
     if (req.is_array()) {
         const auto& arr = req.as_array();
+        if (arr.empty()) {
+            // JSON-RPC 2.0 section 6: an empty batch is answered with one Invalid Request error.
+            json::object o{{"jsonrpc", "2.0"}, {"error", json::object{{"code", RPC_INVALID_REQUEST}, {"message", "empty batch"}}}, {"id", nullptr}};
+            return HttpReply{400, json::serialize(o) + "\n"};
+        }
         if (arr.size() > limits.max_batch) {
             json::object o{{"result", nullptr},
                            {"error", json::object{{"code", RPC_INVALID_REQUEST},
@@ -340,7 +345,7 @@ HttpReply Dispatch(const RpcTable& table, std::string_view body, const DispatchL
             auto out = HandleOne(table, r);
             if (!out.response.is_null()) replies.push_back(std::move(out.response));
         }
-        if (replies.empty() && !arr.empty()) return HttpReply{204, ""};
+        if (replies.empty()) return HttpReply{204, ""};
         return HttpReply{200, json::serialize(replies) + "\n"};
     }
     if (!req.is_object()) return parse_error("Top-level object parse error");

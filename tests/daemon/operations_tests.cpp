@@ -219,6 +219,43 @@ TEST(operations_tests, SighupNeverStopsTheDaemon)
     EXPECT_TRUE(f.daemon->child().Running());
 }
 
+//! 64 idle connections (the control port's cap) and 64 that dribble a header: the operator's
+//! getinfo and stop still go through at once, and the daemon stops.
+TEST(operations_tests, SixtyFourIdleConnectionsDoNotLockTheOperatorOut)
+{
+    Fixture f;
+    f.node->Generate(3);
+    f.daemon->Start();
+    const proc::SyncRpc rpc(f.daemon->port(), f.daemon->NetDir() / ".cookie");
+    ASSERT_TRUE(proc::WaitUntil(
+        [&] {
+            try {
+                return rpc.Call("getinfo", {}, 5s).at("height").to_number<int64_t>() == 3;
+            } catch (const std::exception&) {
+                return false;
+            }
+        },
+        30s))
+        << f.daemon->LogTail();
+    net::io_context io;
+    std::vector<std::unique_ptr<net::ip::tcp::socket>> socks;
+    const net::ip::tcp::endpoint ep{net::ip::make_address("127.0.0.1"), f.daemon->port()};
+    for (int i = 0; i < 128; ++i) {
+        socks.push_back(std::make_unique<net::ip::tcp::socket>(io));
+        socks.back()->connect(ep);
+        if (i >= 64) net::write(*socks.back(), net::buffer(std::string_view{"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\n"}));
+    }
+    auto t0 = std::chrono::steady_clock::now();
+    EXPECT_EQ(rpc.Call("getinfo", {}, 10s).at("height").to_number<int64_t>(), 3);
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s);
+    t0 = std::chrono::steady_clock::now();
+    rpc.Call("stop", {}, 10s);
+    const auto st = f.daemon->child().Wait(30s);
+    ASSERT_TRUE(st) << "the daemon did not stop\n" << f.daemon->LogTail();
+    EXPECT_TRUE(WIFEXITED(*st) && WEXITSTATUS(*st) == 0) << f.daemon->LogTail();
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 10s) << "idle sockets do not hold the stop up";
+}
+
 //! A datagram socket standing in for systemd's notify socket.
 class NotifySocket
 {

@@ -60,6 +60,7 @@ protected:
         o.cookie_file = m_dir / ".cookie";
         o.body_limit = 4096;
         o.auth_fail_delay = std::chrono::milliseconds{100};
+        o.request_timeout = std::chrono::seconds{1};
         o.rpcauth = {*rpc::ParseRpcAuth(rpc::MakeRpcAuth("alice", "salt1234", "pw"))};
         m_server = std::make_unique<RpcServer>(m_io.get_executor(), m_table, o);
         ASSERT_FALSE(m_server->Start());
@@ -120,6 +121,30 @@ TEST_F(RpcServerTest, CookieFileIsPrivateAndWorks)
     EXPECT_EQ(json::parse(res.body()).at("result").at("pong"), true);
 }
 
+TEST_F(RpcServerTest, ACookieNeverFollowsAPlantedLink)
+{
+    // Someone who could write to the datadir plants links at the cookie's temporary and final
+    // names, pointing at a file of theirs: the cookie is written to a new file of our own, and
+    // their file is neither written nor made readable to them through it.
+    const auto victim = m_dir / "victim";
+    std::ofstream(victim) << "untouched";
+    std::filesystem::create_symlink(victim, m_dir / "c.tmp");
+    std::filesystem::create_symlink(victim, m_dir / "c");
+    ASSERT_FALSE(RpcServer::WriteCookie(m_dir / "c", "__cookie__:secret"));
+    std::ifstream vf(victim);
+    std::string v;
+    std::getline(vf, v);
+    EXPECT_EQ(v, "untouched");
+    EXPECT_FALSE(std::filesystem::is_symlink(m_dir / "c"));
+    EXPECT_FALSE(std::filesystem::exists(m_dir / "c.tmp"));
+    EXPECT_EQ(std::filesystem::status(m_dir / "c").permissions() & std::filesystem::perms::all,
+              std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+    std::ifstream cf(m_dir / "c");
+    std::string c;
+    std::getline(cf, c);
+    EXPECT_EQ(c, "__cookie__:secret");
+}
+
 TEST_F(RpcServerTest, AuthFailures)
 {
     EXPECT_EQ(Post(kPing, std::nullopt).result_int(), 401u);
@@ -144,6 +169,56 @@ TEST_F(RpcServerTest, LimitsAndMalformedRequests)
     EXPECT_EQ(Post("", c, http::verb::get).result_int(), 405u);
     // The server is still fine afterwards.
     EXPECT_EQ(Post(kPing, c).result_int(), 200u);
+}
+
+//! 64 silent sockets, then 64 more dribbling a request header byte by byte (slowloris): the
+//! operator still gets through at once, each time, because a newcomer takes the place of the
+//! connection that has waited longest for a request.
+TEST_F(RpcServerTest, IdleAndSlowSocketsCannotLockTheOperatorOut)
+{
+    const std::string c = Cookie();
+    net::io_context io;
+    std::vector<std::unique_ptr<net::ip::tcp::socket>> idle;
+    const net::ip::tcp::endpoint ep{net::ip::make_address("127.0.0.1"), m_server->port()};
+    for (int i = 0; i < 64; ++i) {
+        idle.push_back(std::make_unique<net::ip::tcp::socket>(io));
+        idle.back()->connect(ep);
+    }
+    std::vector<std::unique_ptr<net::ip::tcp::socket>> slow;
+    for (int i = 0; i < 64; ++i) {
+        slow.push_back(std::make_unique<net::ip::tcp::socket>(io));
+        slow.back()->connect(ep);
+        net::write(*slow.back(), net::buffer(std::string_view{"POST / HTTP/1.1\r\nHost: x\r\n"}));
+    }
+    for (int round = 0; round < 3; ++round) {
+        const auto t0 = std::chrono::steady_clock::now();
+        const auto res = Post(kPing, c);
+        EXPECT_EQ(res.result_int(), 200u) << "round " << round;
+        EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds{2}) << "answered at once, not after a timeout";
+        // The attacker keeps dribbling and reconnecting.
+        for (auto& s : slow) {
+            boost::system::error_code ec;
+            net::write(*s, net::buffer(std::string_view{"X"}), ec);
+        }
+        for (int i = 0; i < 16; ++i) {
+            idle.push_back(std::make_unique<net::ip::tcp::socket>(io));
+            idle.back()->connect(ep);
+        }
+    }
+    EXPECT_GE(m_server->evictions(), 3u);
+}
+
+TEST_F(RpcServerTest, ASilentConnectionIsClosedAfterTheRequestTimeout)
+{
+    net::io_context io;
+    net::ip::tcp::socket s{io};
+    s.connect({net::ip::make_address("127.0.0.1"), m_server->port()});
+    const auto t0 = std::chrono::steady_clock::now();
+    char byte = 0;
+    boost::system::error_code ec;
+    s.read_some(net::buffer(&byte, 1), ec); // returns when the server closes it
+    EXPECT_TRUE(ec == net::error::eof || ec == net::error::connection_reset) << ec.message();
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds{5}) << "request_timeout is 1 s in this fixture";
 }
 
 TEST_F(RpcServerTest, ConcurrentCallsOfAMethodWithABatchFormShareBatches)

@@ -116,12 +116,37 @@ TEST(table_tests, AnswersLikeBitcoind)
     const RpcTable t = MakeTable();
     for (const char* name : {"getblockcount", "method_not_found", "jsonrpc2_method_not_found", "jsonrpc2_notification_no_id",
                              "jsonrpc_3_0_version_rejected", "parse_error_invalid_json", "top_level_not_object_or_array",
-                             "method_missing", "params_not_array_or_object", "empty_body", "batch_mixed", "batch_empty",
+                             "method_missing", "params_not_array_or_object", "empty_body", "batch_mixed",
                              "batch_only_notifications", "jsonrpc2_getblockcount", "jsonrpc_1_0_string_id", "jsonrpc_1_0_null_id",
                              "jsonrpc_1_0_no_params", "jsonrpc_2_0_no_params", "jsonrpc_2_0_null_id", "jsonrpc_field_absent_legacy",
                              "jsonrpc_1_1_version_field", "getblockhash_out_of_range", "jsonrpc2_getblockhash_out_of_range",
                              "getblockhash_wrong_param_type", "jsonrpc_2_0_wrong_param_type", "jsonrpc_2_0_named_params"}) {
         ExpectLikeBitcoind(t, name);
+    }
+}
+
+TEST(table_tests, AnEmptyBatchIsOneInvalidRequestError)
+{
+    // Here we depart from bitcoind on purpose: it answers `[]` with HTTP 200 and `[]` (the capture
+    // says so), where JSON-RPC 2.0 section 6 prescribes a single Invalid Request error.
+    bool captured = false;
+    for (const auto& x : Exchanges()) {
+        if (x.at("name").as_string() != "batch_empty") continue;
+        captured = true;
+        EXPECT_EQ(x.at("request").at("body").as_string(), "[]");
+        EXPECT_EQ(x.at("response").at("body").as_string(), "[]\n");
+    }
+    EXPECT_TRUE(captured);
+    for (const RpcTable& t : {MakeTable(), MakeTable(true)}) {
+        for (const char* body : {"[]", " [ ] ", "[]\n"}) {
+            const auto reply = Dispatch(t, body);
+            EXPECT_EQ(reply.status, 400u) << body;
+            const json::value v = json::parse(reply.body);
+            ASSERT_TRUE(v.is_object()) << "one error object, not an array: " << reply.body;
+            EXPECT_EQ(v.at("error").at("code").as_int64(), RPC_INVALID_REQUEST);
+            EXPECT_TRUE(v.at("id").is_null());
+            EXPECT_FALSE(v.as_object().contains("result")) << reply.body;
+        }
     }
 }
 
