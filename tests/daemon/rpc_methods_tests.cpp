@@ -944,9 +944,10 @@ TEST_F(RpcMethods, ProtocolErrors)
     EXPECT_EQ(code_of(batch.at(2)), kInvalidRequest);
     EXPECT_EQ(code_of(batch.at(3)), kTypeError);
     EXPECT_EQ(batch.at(3).at("id"), 3);
-    r = Raw("[]");
-    EXPECT_EQ(r.status, 200u);
-    EXPECT_EQ(r.Json(), json::value(json::array()));
+    r = Raw("[]"); // JSON-RPC 2.0: one Invalid Request error (bitcoind answers 200 and [])
+    EXPECT_EQ(r.status, 400u);
+    ASSERT_TRUE(r.Json().is_object()) << r.body;
+    EXPECT_EQ(code_of(r.Json()), kInvalidRequest);
     r = Raw(R"([{"jsonrpc":"2.0","method":"getinfo"}])");
     EXPECT_EQ(r.status, 204u) << "a batch of notifications only";
     auto make_batch = [](int n) {
