@@ -1,5 +1,7 @@
 #include "fee_key.h"
 
+#include "file_perms.h"
+
 #include "util/hex.h"
 
 #include <openssl/crypto.h>
@@ -72,12 +74,7 @@ Expected<vault::FeeWallet, std::string> LoadOrCreateFeeWallet(const std::filesys
         if (created) *created = true;
         if (::stat(path.c_str(), &st) != 0) return Unexpected{Errno("cannot read the fee wallet key file", path)};
     }
-    if (!S_ISREG(st.st_mode)) return Unexpected{"the fee wallet key file " + path.string() + " is not a regular file"};
-    if (st.st_mode & 077) {
-        return Unexpected{"the fee wallet key file " + path.string() + " is readable by others (mode " +
-                          std::to_string((st.st_mode >> 6) & 7) + std::to_string((st.st_mode >> 3) & 7) + std::to_string(st.st_mode & 7) +
-                          "); run: chmod 600 " + path.string()};
-    }
+    if (auto e = CheckPrivateFile(path, "fee wallet key file")) return Unexpected{*e};
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) return Unexpected{Errno("cannot read the fee wallet key file", path)};
     Secret<128> text;

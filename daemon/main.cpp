@@ -6,6 +6,7 @@
 #include "daemon_metrics.h"
 #include "engine.h"
 #include "fee_key.h"
+#include "file_perms.h"
 #include "log.h"
 #include "rpc/vault_json.h"
 #include "metrics_server.h"
@@ -250,6 +251,13 @@ int main(int argc, char** argv)
     if (ec) {
         std::cerr << "vaultwatchd: cannot create " << cfg.NetDir() << ": " << ec.message() << "\n";
         return 1;
+    }
+    for (const auto& e : {CheckPrivateDir(cfg.datadir, "datadir"), CheckPrivateDir(cfg.NetDir(), "datadir"),
+                          CheckPrivateFile(cfg.NetDir() / "vaultwatch.sqlite", "vault database")}) {
+        if (e) {
+            std::cerr << "vaultwatchd: " << *e << "\n";
+            return 1;
+        }
     }
     std::string err;
     auto lock = DirLock::Acquire(cfg.NetDir(), err);

@@ -17,6 +17,8 @@
 #include <gtest/gtest.h>
 
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <sys/un.h>
 
 #include <map>
@@ -254,6 +256,44 @@ TEST(operations_tests, SixtyFourIdleConnectionsDoNotLockTheOperatorOut)
     ASSERT_TRUE(st) << "the daemon did not stop\n" << f.daemon->LogTail();
     EXPECT_TRUE(WIFEXITED(*st) && WEXITSTATUS(*st) == 0) << f.daemon->LogTail();
     EXPECT_LT(std::chrono::steady_clock::now() - t0, 10s) << "idle sockets do not hold the stop up";
+}
+
+//! What holds secrets is checked at start: a datadir others can write to, a database or key file
+//! others can read, or one that belongs to another user, is refused with the command that fixes it.
+TEST(operations_tests, SecretsOnDiskMustBePrivate)
+{
+    Fixture f;
+    const auto datadir = f.dir.path() / "vw";
+    auto refused = [&](const std::string& want) {
+        f.daemon->Start();
+        const auto st = f.daemon->child().Wait(20s);
+        if (!st) return ::testing::AssertionFailure() << "kept running";
+        if (!WIFEXITED(*st) || WEXITSTATUS(*st) != 1) return ::testing::AssertionFailure() << "exit status " << *st;
+        const std::string out = proc::ReadFile(datadir / "vaultwatchd.out");
+        if (out.find(want) == std::string::npos) return ::testing::AssertionFailure() << "no '" << want << "' in\n" << out;
+        return ::testing::AssertionSuccess();
+    };
+    fs::permissions(datadir, fs::perms::all);
+    EXPECT_TRUE(refused("can be written by others (mode 777)"));
+    EXPECT_TRUE(refused("run: chmod 700 " + datadir.string()));
+    fs::permissions(datadir, fs::perms::owner_all);
+    // A first start creates the database and the fee key, both 0600.
+    f.daemon->Start();
+    ASSERT_TRUE(proc::WaitUntil([&] { return fs::exists(f.daemon->NetDir() / ".cookie"); }, 30s)) << f.daemon->LogTail();
+    f.daemon->child().Kill(SIGTERM);
+    const auto db = f.daemon->NetDir() / "vaultwatch.sqlite";
+    EXPECT_EQ(fs::status(db).permissions() & fs::perms::all, fs::perms::owner_read | fs::perms::owner_write);
+    fs::permissions(db, fs::perms::group_read | fs::perms::others_read, fs::perm_options::add);
+    EXPECT_TRUE(refused("vault database " + db.string() + " is readable by others"));
+    fs::permissions(db, fs::perms::group_read | fs::perms::others_read, fs::perm_options::remove);
+    if (::geteuid() == 0) { // only root can give a file away
+        ASSERT_EQ(::chown(db.c_str(), 12345, 12345), 0);
+        EXPECT_TRUE(refused("belongs to uid 12345"));
+        ASSERT_EQ(::chown(db.c_str(), 0, 0), 0);
+    }
+    f.daemon->Start();
+    EXPECT_TRUE(proc::WaitUntil([&] { return proc::ReadFile(f.daemon->NetDir() / ".cookie").find(':') != std::string::npos; }, 30s))
+        << f.daemon->LogTail();
 }
 
 //! A datagram socket standing in for systemd's notify socket.
