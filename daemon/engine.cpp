@@ -165,6 +165,8 @@ Expected<vault::Registry, std::string> Engine::LoadRegistry(std::vector<store::V
         boost::system::error_code ec;
         auto jv = json::parse(row.registration, ec, &mr);
         if (ec || !jv.is_object()) return where(i) + ": registration is not a JSON object";
+        if (jv.as_object().contains("recovery_auth")) return where(i) + ": registration holds a secret (recovery_auth belongs in its own column)";
+        if (!row.recovery_auth.empty()) jv.as_object()["recovery_auth"] = row.recovery_auth;
         std::optional<crypto::TweakedKey> cached;
         if (!row.output_key_cache.empty()) {
             auto id = vault::VaultId::Parse(row.vault_id);
@@ -1093,7 +1095,11 @@ Expected<json::value, EngineError> Engine::RegisterVaults(const json::array& req
             fail(i, rpc::RPC_INVALID_PARAMETER, parsed.error());
             continue;
         }
-        const json::object stored = rpc::ToJson(*parsed, /*include_secret=*/true);
+        // The secret, if any, is stored in a column of its own, never inside the registration.
+        json::object stored = rpc::ToJson(*parsed, /*include_secret=*/true);
+        std::string recovery_auth;
+        if (const auto* a = stored.if_contains("recovery_auth"); a && a->is_string()) recovery_auth = std::string(a->as_string());
+        stored.erase("recovery_auth");
         std::optional<int> birth;
         vault::Policy policy;
         std::visit([&](const auto& r) { birth = r.birth_height; policy = r.policy; }, *parsed);
@@ -1111,7 +1117,8 @@ Expected<json::value, EngineError> Engine::RegisterVaults(const json::array& req
         const auto* rec = m_registry.Get(added->index);
         changes.vaults.push_back({added->index, added->id.str(), std::string(vault::ToString(rec->kind)), json::serialize(stored),
                                   json::serialize(rpc::PolicyJson(policy)), false, Now(),
-                                  rec->opvault ? vault::EncodeOutputKeyCache(added->id, rec->opvault->OutputKey()) : Bytes{}});
+                                  rec->opvault ? vault::EncodeOutputKeyCache(added->id, rec->opvault->OutputKey()) : Bytes{},
+                                  std::move(recovery_auth)});
         Event(changes, "vault.registered", added->id.str(), "", std::nullopt, {{"kind", std::string(vault::ToString(rec->kind))}});
         done[i] = Done{added->index, birth};
         if (birth && *birth <= m_tip) {

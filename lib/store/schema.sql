@@ -26,13 +26,15 @@ CREATE TABLE IF NOT EXISTS vaults (
     idx          INTEGER PRIMARY KEY CHECK (idx >= 0),  -- registry slot = registration order, dense from 0
     vault_id     TEXT    NOT NULL UNIQUE,               -- "v-" + 16 hex, derived from the content
     kind         TEXT    NOT NULL,                      -- 'opvault' | 'presigned'
-    registration TEXT    NOT NULL,                      -- canonical registration JSON; holds recovery_auth (file is 0600)
+    registration TEXT    NOT NULL,                      -- canonical registration JSON, without secrets (version 7)
     policy       TEXT    NOT NULL,                      -- policy JSON {mode, grace_blocks}
     removed      INTEGER NOT NULL,                      -- 1 after removevault (the slot is kept)
     created_at   INTEGER NOT NULL,                      -- unix seconds of registration
     output_key_cache BLOB                               -- version 5. opvault: 42 bytes, version 1 || parity || x(Q) ||
                                                         -- 8 bytes binding them to vault_id: the tweak not redone at start.
                                                         -- NULL for presigned, and for rows of older versions until the next start
+    recovery_auth TEXT                                  -- version 7. opvault with an authorized recover leaf: the hex secret
+                                                        -- that signs its sweeps, apart from the registration (NULL = none)
 );
 
 -- Operator approvals of withdrawals.
@@ -134,3 +136,5 @@ CREATE TABLE IF NOT EXISTS sightings (
     txid     BLOB    PRIMARY KEY CHECK (length(txid) = 32), -- the trigger's txid, serialization order
     seen_at  INTEGER NOT NULL CHECK (seen_at >= -1)        -- our tip height at first sight
 ) WITHOUT ROWID;
+
+-- Version 7: vaults.recovery_auth TEXT; the secret is moved out of each registration JSON.

@@ -118,6 +118,14 @@ CREATE TABLE IF NOT EXISTS sightings (
     seen_at  INTEGER NOT NULL CHECK (seen_at >= -1)
 ) WITHOUT ROWID;
 )sql",
+    // The recovery_auth secret leaves the registration JSON for a column of its own, so that the
+    // registration can be shown, logged or exported without it.
+    R"sql(
+ALTER TABLE vaults ADD COLUMN recovery_auth TEXT;
+UPDATE vaults SET recovery_auth = json_extract(registration, '$.recovery_auth'),
+                  registration  = json_remove(registration, '$.recovery_auth')
+ WHERE json_valid(registration) AND json_type(registration, '$.recovery_auth') = 'text';
+)sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 
@@ -302,7 +310,7 @@ public:
     Expected<std::vector<VaultRow>, StoreError> LoadVaults(uint32_t from, size_t max) override
     {
         std::vector<VaultRow> out;
-        Stmt s{m_db, "SELECT idx, vault_id, kind, registration, policy, removed, created_at, output_key_cache FROM vaults WHERE idx >= ? "
+        Stmt s{m_db, "SELECT idx, vault_id, kind, registration, policy, removed, created_at, output_key_cache, recovery_auth FROM vaults WHERE idx >= ? "
                      "ORDER BY idx LIMIT ?"};
         if (s.rc() != SQLITE_OK) return Unexpected{Err(m_db, s.rc(), "load vaults")};
         sqlite3_bind_int64(s.get(), 1, from);
@@ -326,6 +334,11 @@ public:
             v.created_at = sqlite3_column_int64(s.get(), 6);
             if (auto c = OptBlob(s.get(), 7)) v.output_key_cache = std::move(*c);
             else return Unexpected{Corrupt("vaults row " + std::to_string(idx) + ": output_key_cache is not a blob")};
+            if (sqlite3_column_type(s.get(), 8) != SQLITE_NULL) {
+                auto a = Text(s.get(), 8);
+                if (!a) return Unexpected{Corrupt("vaults row " + std::to_string(idx) + ": recovery_auth is not text")};
+                v.recovery_auth = std::move(*a);
+            }
             out.push_back(std::move(v));
         }
         if (rc != SQLITE_DONE) return Unexpected{Err(m_db, rc, "load vaults")};
@@ -680,7 +693,7 @@ private:
         for (const auto& v : c.vaults) {
             if (!vault_st) {
                 vault_st.emplace(m_db, "INSERT OR REPLACE INTO vaults (idx, vault_id, kind, registration, policy, removed, created_at, "
-                                       "output_key_cache) VALUES (?,?,?,?,?,?,?,?)");
+                                       "output_key_cache, recovery_auth) VALUES (?,?,?,?,?,?,?,?,?)");
             }
             Stmt& st = *vault_st;
             st.Reset();
@@ -693,6 +706,8 @@ private:
             sqlite3_bind_int64(st.get(), 7, v.created_at);
             if (v.output_key_cache.empty()) sqlite3_bind_null(st.get(), 8);
             else sqlite3_bind_blob(st.get(), 8, v.output_key_cache.data(), static_cast<int>(v.output_key_cache.size()), SQLITE_STATIC);
+            if (v.recovery_auth.empty()) sqlite3_bind_null(st.get(), 9);
+            else sqlite3_bind_text(st.get(), 9, v.recovery_auth.data(), static_cast<int>(v.recovery_auth.size()), SQLITE_STATIC);
             if (auto r = step(st, "write vault"); !r) return r;
         }
         for (const auto& a : c.approvals) {

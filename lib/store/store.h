@@ -37,11 +37,12 @@ struct VaultRow {
     uint32_t idx{0};           //!< registry slot (registration order)
     std::string vault_id;      //!< "v-" + 16 hex
     std::string kind;          //!< "opvault" | "presigned"
-    std::string registration;  //!< canonical registration JSON (holds the recovery_auth secret, if any)
+    std::string registration;  //!< canonical registration JSON, without secrets
     std::string policy;        //!< policy JSON
     bool removed{false};
     int64_t created_at{0};     //!< unix seconds
     Bytes output_key_cache;    //!< opvault: vault::EncodeOutputKeyCache of its output key; empty = none
+    std::string recovery_auth; //!< opvault: hex secret of an authorized recover leaf, kept out of registration; empty = none
     friend bool operator==(const VaultRow&, const VaultRow&) = default;
 };
 

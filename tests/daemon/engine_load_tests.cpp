@@ -105,6 +105,42 @@ TEST_F(engine_load_tests, RegistrationStoresTheCacheAndTheStartUsesIt)
     EXPECT_EQ(LoadedSpks(), spks);
 }
 
+//! The recovery_auth secret never sits in the registration JSON (which can be shown, logged or
+//! exported): it has a column of its own, and the vault still signs its sweeps after a restart. A
+//! database of version 6 has its secrets moved out by the migration.
+TEST_F(engine_load_tests, TheRecoveryAuthSecretIsKeptOutOfTheRegistration)
+{
+    const auto tv = MakeAuthorizedTestOpVault(TestKey(0x21).PubKey(), TestKey(0x22).PubKey(), P2TR(0x23), 10, 0x24);
+    const std::string secret = HexStr(Bytes(32, 0x24));
+    ASSERT_NE(tv.registration.find(secret), std::string::npos);
+    ASSERT_EQ(WithEngine([&](Engine& e) { ASSERT_TRUE(e.RegisterVault(boost::json::parse(tv.registration).as_object())); }), "");
+    auto rows = Rows();
+    ASSERT_EQ(rows.size(), 1u);
+    EXPECT_EQ(rows[0].registration.find(secret), std::string::npos) << rows[0].registration;
+    EXPECT_EQ(rows[0].registration.find("recovery_auth"), std::string::npos) << rows[0].registration;
+    EXPECT_EQ(rows[0].recovery_auth, secret);
+    auto held = [&] {
+        bool h = false;
+        EXPECT_EQ(WithEngine([&](Engine& e) { h = e.registry().Get(0)->recovery_auth.has_value(); }), "");
+        return h;
+    };
+    EXPECT_TRUE(held()) << "loaded back with its secret";
+
+    // A version 6 database: the secret inside the registration, as it was stored then.
+    Sql("UPDATE vaults SET registration = json_set(registration, '$.recovery_auth', recovery_auth), recovery_auth = NULL;"
+        "ALTER TABLE vaults DROP COLUMN recovery_auth; UPDATE version SET version = 6;");
+    EXPECT_TRUE(held()) << "migrated and loaded";
+    rows = Rows();
+    EXPECT_EQ(rows[0].registration.find(secret), std::string::npos) << rows[0].registration;
+    EXPECT_EQ(rows[0].recovery_auth, secret);
+
+    // A registration that holds a secret after the migration is corrupt: refused, naming the row.
+    Sql("UPDATE vaults SET registration = json_set(registration, '$.recovery_auth', recovery_auth);");
+    const std::string err = WithEngine([](Engine&) {});
+    EXPECT_NE(err.find("registration holds a secret"), std::string::npos) << err;
+    EXPECT_EQ(err.find(secret), std::string::npos) << "the error does not echo the secret";
+}
+
 TEST_F(engine_load_tests, RowsWithoutTheCacheAreLoadedAndBackfilled)
 {
     const auto spks = RegisterThree();

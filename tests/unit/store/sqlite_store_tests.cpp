@@ -286,7 +286,7 @@ TEST(sqlite_store_tests, AVersion3DatabaseGainsTheRescansTable)
         auto s = OpenSqliteStore(t.path());
         ASSERT_TRUE(s);
     }
-    RawExec(t.path(), "DROP TABLE rescans; ALTER TABLE vaults DROP COLUMN output_key_cache; UPDATE version SET version = 3;");
+    RawExec(t.path(), "DROP TABLE rescans; ALTER TABLE vaults DROP COLUMN output_key_cache; ALTER TABLE vaults DROP COLUMN recovery_auth; UPDATE version SET version = 3;");
     auto s = OpenSqliteStore(t.path());
     ASSERT_TRUE(s) << s.error().message;
     auto rows = (*s)->LoadRescans();
@@ -301,7 +301,7 @@ TEST(sqlite_store_tests, AVersion4DatabaseGainsTheOutputKeyCacheColumn)
         auto s = OpenSqliteStore(t.path());
         ASSERT_TRUE(s);
     }
-    RawExec(t.path(), "ALTER TABLE vaults DROP COLUMN output_key_cache; UPDATE version SET version = 4;"
+    RawExec(t.path(), "ALTER TABLE vaults DROP COLUMN output_key_cache; ALTER TABLE vaults DROP COLUMN recovery_auth; UPDATE version SET version = 4;"
                       "INSERT INTO vaults (idx, vault_id, kind, registration, policy, removed, created_at) "
                       "VALUES (0, 'v-0000000000000001', 'opvault', '{}', '{}', 0, 1);");
     auto s = OpenSqliteStore(t.path());
