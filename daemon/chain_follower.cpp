@@ -80,7 +80,7 @@ bool ChainFollower::AnnounceCached(const Txid& txid)
 {
     auto it = m_rawtx.find(txid);
     if (it == m_rawtx.end()) return false;
-    if (m_mempool.insert(txid).second) m_listener.TxAddedToMempool(it->second);
+    if (m_mempool.insert(txid).second) m_listener.TxAnnounced(it->second);
     return true;
 }
 
@@ -362,8 +362,9 @@ net::awaitable<void> ChainFollower::AnnounceMempoolTx(const Txid& txid)
     if (m_mempool.count(txid)) co_return;
     auto it = m_rawtx.find(txid);
     if (it != m_rawtx.end()) {
+        // The node listed the txid, but these bytes came from ZMQ (a txid does not cover the witness).
         m_mempool.insert(txid);
-        m_listener.TxAddedToMempool(it->second);
+        m_listener.TxAnnounced(it->second);
         co_return;
     }
     auto r = co_await m_node.GetRawTransaction(txid);

@@ -777,6 +777,42 @@ void Engine::TxAddedToMempool(const Transaction& tx)
     if (planned) KickBroadcaster();
 }
 
+void Engine::TxAnnounced(const Transaction& tx)
+{
+    if (m_recent_confirmed_ids.contains(tx.GetTxid())) return TxAddedToMempool(tx); // kept, never applied
+    // Nothing is recorded, alerted or broadcast on ZMQ's word alone: a forged trigger would raise
+    // false alarms and send sweeps the node refuses. The price is one RPC round trip, paid only by
+    // transactions that touch a vault or the fee wallet.
+    if (vault::MatchTx(tx, m_registry, std::nullopt).empty() && !FeeWalletTouches(tx)) return;
+    net::co_spawn(m_ex, ConfirmAnnounced(tx), net::detached);
+}
+
+net::awaitable<void> Engine::ConfirmAnnounced(Transaction tx)
+{
+    const Txid txid = tx.GetTxid();
+    auto wait = std::chrono::milliseconds{100};
+    while (!m_stopping) {
+        auto r = co_await m_node.GetRawTransaction(txid);
+        if (m_stopping) co_return;
+        if (r) {
+            if (r.value->GetWtxid() != tx.GetWtxid()) {
+                log::Main()->warn("ZMQ announced {} with a witness the node does not have: the node's transaction is applied", txid.ToString());
+            }
+            TxAddedToMempool(*r.value);
+            co_return;
+        }
+        if (r.error->kind == RpcError::Kind::Rpc && r.error->code == -5) {
+            // Forged, or gone already (mined: the block brings it; replaced: so is its effect).
+            log::Main()->warn("ZMQ announced {}, which touches a vault, but the node does not have it: ignored", txid.ToString());
+            co_return;
+        }
+        // The node cannot answer now: the transaction is not dropped, only delayed.
+        net::steady_timer t{m_ex, wait};
+        co_await t.async_wait(net::as_tuple(net::use_awaitable));
+        wait = std::min(wait * 2, std::chrono::milliseconds{5000});
+    }
+}
+
 void Engine::TxRemovedFromMempool(const Txid& txid)
 {
     if (m_recoveries.contains(txid)) KickBroadcaster(); // evicted or replaced: put it back, or learn it is dead

@@ -95,6 +95,9 @@ public:
     void BlockConnected(const Block& block, int height, store::BlockBatch& batch) override;
     void BlockDisconnected(const BlockHash& hash, int height, store::BlockBatch& batch) override;
     void TxAddedToMempool(const Transaction& tx) override;
+    //! Learned from ZMQ only: matched at once (pure, cheap); what touches nothing of ours is
+    //! forgotten, the rest is applied only as the node confirms it (ConfirmAnnounced).
+    void TxAnnounced(const Transaction& tx) override;
     void TxRemovedFromMempool(const Txid& txid) override;
     void BatchCommitted(int height) override;
     void BatchAborted() override;
@@ -193,6 +196,9 @@ private:
     void KickBroadcaster();
     boost::asio::awaitable<void> BroadcastLoop();
     boost::asio::awaitable<void> CheckDeployment();
+    //! Asks the node for an announced transaction (by txid) until it answers; applies the node's
+    //! bytes, or drops it when the node has no such transaction.
+    boost::asio::awaitable<void> ConfirmAnnounced(Transaction tx);
     boost::asio::awaitable<void> RescanLoop();
     int64_t Now() const;
 

@@ -91,6 +91,11 @@ public:
         m_a.TxAddedToMempool(tx);
         m_b.TxAddedToMempool(tx);
     }
+    void TxAnnounced(const Transaction& tx) override
+    {
+        m_a.TxAnnounced(tx);
+        m_b.TxAnnounced(tx);
+    }
     void TxRemovedFromMempool(const Txid& t) override
     {
         m_a.TxRemovedFromMempool(t);

@@ -17,8 +17,14 @@ public:
     //! its hash: the node may no longer have the block (lost in a crash before it was flushed,
     //! or a different node), and what it changed is known from the store.
     virtual void BlockDisconnected(const BlockHash& hash, int height, store::BlockBatch& batch) = 0;
-    //! A transaction entered the node's mempool (or was found there on a resync).
+    //! A transaction entered the node's mempool (or was found there on a resync): the node said so
+    //! and these are its bytes.
     virtual void TxAddedToMempool(const Transaction& tx) = 0;
+    //! A transaction as ZMQ announced it, not confirmed by the node: whoever can publish on the
+    //! ZMQ port (a process that took it before bitcoind did) can send anything, and a txid does
+    //! not commit to the witness. A listener that acts on it asks the node first. Default: as
+    //! TxAddedToMempool, for listeners that only record.
+    virtual void TxAnnounced(const Transaction& tx) { TxAddedToMempool(tx); }
     //! A transaction left the mempool for a reason other than being mined (replaced, conflict,
     //! expiry, or found missing on a resync).
     virtual void TxRemovedFromMempool(const Txid& txid) = 0;

@@ -849,6 +849,42 @@ TEST(thief, AMempoolTriggerIsAnsweredWithoutZmq)
     EXPECT_TRUE(w.s.InMempool(sweeps.front().txid)) << "answered before any block";
 }
 
+TEST(thief, AForgedZmqAnnouncementIsNotActedOn)
+{
+    // A process that took the ZMQ port before bitcoind publishes a trigger of a real vault that the
+    // node never saw: the tower asks the node before it records, alerts or sweeps anything, and
+    // ignores it. The same trigger sent for real is answered.
+    Layout l;
+    Scripted w(108, l);
+    Schedule& s = w.s;
+    size_t vi = 0;
+    while (vi < s.m_vaults.size() && !s.DepositLive(s.m_vaults[vi])) ++vi;
+    ASSERT_LT(vi, s.m_vaults.size());
+    const Trig t = s.BuildTrig(vi, *s.m_vaults[vi].deposit, s.m_vaults[vi].value, s.TakeCoin(), 3'000, false);
+    const std::string ep = "tcp://127.0.0.1:28332";
+    chain::ZmqMessage raw;
+    raw.topic = chain::ZmqTopic::RawTx;
+    raw.sequence = 0;
+    raw.body = SerializeTransaction(t.tx);
+    chain::ZmqMessage seq;
+    seq.topic = chain::ZmqTopic::Sequence;
+    seq.sequence = 0;
+    seq.parsed = chain::SequenceBody{chain::SeqTxAdded{t.tx.GetTxid(), 1}};
+    w.T().follower().OnZmqMessage(ep, std::move(raw));
+    w.T().follower().OnZmqMessage(ep, std::move(seq));
+    w.Settle();
+    EXPECT_TRUE(w.Sweeping({t.tx.GetTxid(), 0}).empty()) << "no sweep of a trigger the node does not have";
+    EXPECT_TRUE(w.Events("vault.trigger").empty()) << "no alert on ZMQ's word alone";
+    EXPECT_TRUE(w.Events("recovery.failed").empty());
+
+    ASSERT_FALSE(s.Send(t.tx));
+    w.Settle();
+    const auto sweeps = w.Sweeping({t.tx.GetTxid(), 0});
+    ASSERT_EQ(sweeps.size(), 1u) << "the real trigger is answered" << s.Recoveries();
+    EXPECT_TRUE(s.InMempool(sweeps.front().txid));
+    EXPECT_EQ(w.Events("vault.trigger").size(), 1u);
+}
+
 TEST(thief, MempoolChurnCostsOneReplayAndAFullDiskDoesNotDelayTheSweep)
 {
     // Finding 8: each transaction leaving the mempool replayed the whole vault history at once (a
