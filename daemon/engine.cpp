@@ -347,6 +347,19 @@ void Engine::NodeStatus(bool reachable, const std::string& detail)
     PersistNow(changes);
 }
 
+void Engine::ChainStalled(bool stalled, const std::string& detail)
+{
+    if (stalled == m_chain_stalled_reported) return;
+    m_chain_stalled_reported = stalled;
+    store::StateChanges changes;
+    if (stalled) {
+        Event(changes, "chain.stalled", "", "", std::nullopt, {{"detail", detail}});
+    } else {
+        Event(changes, "chain.resumed", "", "", std::nullopt, {});
+    }
+    PersistNow(changes);
+}
+
 void Engine::Apply(const Transaction& tx, std::optional<int> height, store::StateChanges* changes,
                    const std::vector<vault::VaultEvent>& events)
 {

@@ -80,6 +80,9 @@ public:
     //! The node's health as the chain follower sees it. Records node.unreachable when bitcoind
     //! stops answering (or does not answer at start), and node.recovered when it answers again.
     void NodeStatus(bool reachable, const std::string& detail);
+    //! The node has seen no new block for long (HealthOptions::stalled_after): chain.stalled once,
+    //! chain.resumed when blocks come again.
+    void ChainStalled(bool stalled, const std::string& detail);
 
     //! Rebuilds the registry and the recovery book from the store. Returns an error (fatal: the
     //! database does not hold what this version wrote) or nothing.
@@ -232,6 +235,7 @@ private:
     bool m_bcast_running{false};
     bool m_bcast_kicked{false}; //!< kicked while a pass was in flight
     bool m_node_down_reported{false}; //!< a node.unreachable is out with no node.recovered yet
+    bool m_chain_stalled_reported{false}; //!< a chain.stalled is out with no chain.resumed yet
     bool m_stopping{false};
     // Rescans to do (registrations with a birth height below the tip, the rescan RPC), as stored.
     std::map<int64_t, store::RescanRow> m_rescans;

@@ -7,6 +7,7 @@
 #include "engine.h"
 #include "fee_key.h"
 #include "file_perms.h"
+#include "health.h"
 #include "log.h"
 #include "rpc/vault_json.h"
 #include "metrics_server.h"
@@ -424,7 +425,31 @@ int main(int argc, char** argv)
     };
     wait_hup();
     SystemdNotifier systemd{io.get_executor()};
+    // Health: sampled every 15 s (health.h). A wedged follower stops the watchdog pings; a chain
+    // that stopped is alerted; both show in STATUS.
+    HealthOptions ho;
+    if (cfg.chain == "regtest") ho.stalled_after = std::chrono::seconds{0};
+    HealthState hs;
+    std::optional<std::string> health_status;
+    net::steady_timer health_timer{io};
+    std::function<void()> check_health = [&] {
+        health_timer.expires_after(std::chrono::seconds{15});
+        health_timer.async_wait([&](const boost::system::error_code& e) {
+            if (e) return;
+            const auto v = AssessHealth(follower.status(), std::chrono::steady_clock::now(), hs, ho);
+            systemd.SetHealthy(v.ping);
+            if (v.status != health_status) {
+                health_status = v.status;
+                if (v.status) log::Main()->warn("health: {}", *v.status);
+                systemd.Status(v.status ? *v.status : "watching " + std::to_string(engine.registry().size()) + " vault(s)");
+            }
+            engine.ChainStalled(v.stalled, v.status.value_or(""));
+            check_health();
+        });
+    };
+    check_health();
     request_stop = [&] {
+        health_timer.cancel();
         systemd.Stopping();
         webhooks.Stop();
         engine.Stop();

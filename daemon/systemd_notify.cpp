@@ -52,7 +52,7 @@ void SystemdNotifier::StartWatchdog()
 
 void SystemdNotifier::ArmWatchdog()
 {
-    Send("WATCHDOG=1");
+    if (m_healthy) Send("WATCHDOG=1");
     m_timer.expires_after(*m_watchdog / 2);
     m_timer.async_wait([this](const boost::system::error_code& ec) {
         if (ec || m_stopped) return;
