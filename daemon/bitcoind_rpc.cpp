@@ -1,11 +1,12 @@
 #include "bitcoind_rpc.h"
 
+#include "rpc/auth.h"
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/beast/core/detail/base64.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
@@ -60,9 +61,7 @@ std::optional<std::string> BitcoindRpc::AuthHeader()
     } else {
         userpass = m_ep.auth.user + ":" + m_ep.auth.password;
     }
-    std::string out(beast::detail::base64::encoded_size(userpass.size()), '\0');
-    out.resize(beast::detail::base64::encode(out.data(), userpass.data(), userpass.size()));
-    return "Basic " + out;
+    return rpc::BasicAuthHeader(userpass);
 }
 
 net::awaitable<RpcResult<json::value>> BitcoindRpc::Call(std::string method, json::value params)

@@ -2,11 +2,12 @@
 //   vaultwatch-cli [options] <method> [args...]
 // Arguments that parse as JSON are sent as JSON, others as strings (bitcoin-cli's rule for
 // untyped arguments). With -named, arguments are name=value pairs.
+#include "rpc/auth.h"
+
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
-#include <boost/beast/core/detail/base64.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
 
@@ -224,9 +225,7 @@ int main(int argc, char** argv)
             http::request<http::string_body> hreq{http::verb::post, "/", 11};
             hreq.set(http::field::host, host);
             hreq.set(http::field::content_type, "application/json");
-            std::string b64(beast::detail::base64::encoded_size(userpass.size()), '\0');
-            b64.resize(beast::detail::base64::encode(b64.data(), userpass.data(), userpass.size()));
-            hreq.set(http::field::authorization, "Basic " + b64);
+            hreq.set(http::field::authorization, vw::rpc::BasicAuthHeader(userpass));
             hreq.body() = json::serialize(req);
             hreq.prepare_payload();
             http::write(stream, hreq);

@@ -47,6 +47,17 @@ std::string RandomHex32()
     return s;
 }
 
+std::string BasicAuthHeader(std::string_view userpass)
+{
+    std::string out = "Basic ";
+    const size_t at = out.size();
+    out.resize(at + (userpass.size() + 2) / 3 * 4 + 1); // EVP_EncodeBlock writes a NUL after
+    const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data() + at), reinterpret_cast<const unsigned char*>(userpass.data()),
+                                  static_cast<int>(userpass.size()));
+    out.resize(at + static_cast<size_t>(n));
+    return out;
+}
+
 std::optional<std::pair<std::string, std::string>> ParseBasicAuth(std::string_view header)
 {
     constexpr std::string_view prefix = "Basic ";

@@ -31,6 +31,10 @@ std::string MakeRpcAuth(std::string_view user, std::string_view salt, std::strin
 //! Returns: 32 random bytes as 64 lowercase hex characters (OpenSSL RAND_bytes).
 std::string RandomHex32();
 
+//! Returns: the Authorization header value for user:pass, "Basic base64(userpass)" (OpenSSL's
+//! EVP_EncodeBlock: one encoder for the daemon, the cli and the tests).
+std::string BasicAuthHeader(std::string_view userpass);
+
 //! Splits an HTTP Authorization header "Basic base64(user:pass)". nullopt if malformed.
 std::optional<std::pair<std::string, std::string>> ParseBasicAuth(std::string_view header);
 

@@ -21,10 +21,11 @@
 #include "webhook_receiver.h"
 #include "util/hex.h"
 
+#include "rpc/auth.h"
+
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
-#include <boost/beast/core/detail/base64.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
 
@@ -86,12 +87,7 @@ std::string ReadFile(const fs::path& p)
     return ss.str();
 }
 
-std::string B64(const std::string& s)
-{
-    std::string out(beast::detail::base64::encoded_size(s.size()), '\0');
-    out.resize(beast::detail::base64::encode(out.data(), s.data(), s.size()));
-    return out;
-}
+std::string B64(const std::string& s) { return rpc::BasicAuthHeader(s).substr(6); } // without "Basic "
 
 //! One keep-alive connection; Post() returns the reply body and throws on transport errors or
 //! JSON-RPC errors (a benchmark of failures would measure nothing useful).

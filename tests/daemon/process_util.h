@@ -5,11 +5,12 @@
 
 #include "store/store.h"
 
+#include "rpc/auth.h"
+
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
-#include <boost/beast/core/detail/base64.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
 
@@ -197,8 +198,6 @@ public:
             userpass = ReadFile(m_cookie);
             if (userpass.find(':') == std::string::npos) throw RpcFailure(0, "no cookie at " + m_cookie.string());
         }
-        std::string b64(beast::detail::base64::encoded_size(userpass.size()), '\0');
-        b64.resize(beast::detail::base64::encode(b64.data(), userpass.data(), userpass.size()));
         boost::json::object req{{"jsonrpc", "1.0"}, {"id", 1}, {"method", method}, {"params", std::move(params)}};
         boost::asio::io_context io;
         beast::tcp_stream stream{io};
@@ -208,7 +207,7 @@ public:
         if (ec) throw RpcFailure(0, "connect: " + ec.message());
         http::request<http::string_body> r{http::verb::post, "/", 11};
         r.set(http::field::host, "127.0.0.1");
-        r.set(http::field::authorization, "Basic " + b64);
+        r.set(http::field::authorization, rpc::BasicAuthHeader(userpass));
         r.set(http::field::content_type, "application/json");
         r.body() = boost::json::serialize(req);
         r.prepare_payload();

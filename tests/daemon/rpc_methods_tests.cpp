@@ -16,11 +16,12 @@
 #include "util/bech32.h"
 #include "util/hex.h"
 
+#include "rpc/auth.h"
+
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
-#include <boost/beast/core/detail/base64.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
@@ -97,12 +98,7 @@ std::string ReadFile(const fs::path& p)
     return ss.str();
 }
 
-std::string B64(const std::string& s)
-{
-    std::string out(beast::detail::base64::encoded_size(s.size()), '\0');
-    out.resize(beast::detail::base64::encode(out.data(), s.data(), s.size()));
-    return out;
-}
+std::string B64(const std::string& s) { return rpc::BasicAuthHeader(s).substr(6); } // without "Basic "
 
 //! The rpcauth line for user/password, computed as share/rpcauth/rpcauth.py does:
 //! salt = 16 random bytes as hex, hmac = HMAC-SHA256(key=salt, msg=password) as hex.

@@ -1,10 +1,11 @@
 // The control port over real sockets: auth, limits, and bitcoind-style replies.
 #include "rpc_server.h"
 
+#include "rpc/auth.h"
+
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/beast/core.hpp>
-#include <boost/beast/core/detail/base64.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
@@ -23,12 +24,7 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 namespace json = boost::json;
 
-std::string B64(const std::string& s)
-{
-    std::string out(beast::detail::base64::encoded_size(s.size()), '\0');
-    out.resize(beast::detail::base64::encode(out.data(), s.data(), s.size()));
-    return out;
-}
+std::string B64(const std::string& s) { return rpc::BasicAuthHeader(s).substr(6); } // without "Basic "
 
 class RpcServerTest : public ::testing::Test
 {

@@ -8,6 +8,8 @@
 #include "primitives/transaction.h"
 #include "util/hex.h"
 
+#include "rpc/auth.h"
+
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -120,29 +122,7 @@ std::string BuildRequest(const std::string& method, const std::string& target, c
     return out;
 }
 
-std::string B64(const std::string& in)
-{
-    static const char* T = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    std::string out;
-    size_t i = 0;
-    for (; i + 2 < in.size(); i += 3) {
-        uint32_t v = (uint32_t(uint8_t(in[i])) << 16) | (uint32_t(uint8_t(in[i + 1])) << 8) | uint8_t(in[i + 2]);
-        for (int k = 3; k >= 0; --k) out += T[(v >> (6 * k)) & 63];
-    }
-    if (in.size() - i == 1) {
-        uint32_t v = uint32_t(uint8_t(in[i])) << 16;
-        out += T[(v >> 18) & 63];
-        out += T[(v >> 12) & 63];
-        out += "==";
-    } else if (in.size() - i == 2) {
-        uint32_t v = (uint32_t(uint8_t(in[i])) << 16) | (uint32_t(uint8_t(in[i + 1])) << 8);
-        out += T[(v >> 18) & 63];
-        out += T[(v >> 12) & 63];
-        out += T[(v >> 6) & 63];
-        out += '=';
-    }
-    return out;
-}
+std::string B64(const std::string& s) { return vw::rpc::BasicAuthHeader(s).substr(6); } // without "Basic "
 
 //! One JSON-RPC 1.0 call over a fresh connection.
 HttpResponse Rpc(uint16_t port, const std::string& auth, const std::string& body)

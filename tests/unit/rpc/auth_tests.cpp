@@ -58,6 +58,23 @@ TEST(auth_tests, BasicHeaderParsing)
     ASSERT_TRUE(ParseBasicAuth("Basic YTo=")); // "a:", one '='
 }
 
+TEST(auth_tests, BasicHeaderEncodingRoundTrips)
+{
+    // RFC 4648 test vectors (section 10), as the user:pass part of a header.
+    EXPECT_EQ(BasicAuthHeader(""), "Basic ");
+    EXPECT_EQ(BasicAuthHeader("f"), "Basic Zg==");
+    EXPECT_EQ(BasicAuthHeader("fo"), "Basic Zm8=");
+    EXPECT_EQ(BasicAuthHeader("foo"), "Basic Zm9v");
+    EXPECT_EQ(BasicAuthHeader("foob"), "Basic Zm9vYg==");
+    EXPECT_EQ(BasicAuthHeader("fooba"), "Basic Zm9vYmE=");
+    EXPECT_EQ(BasicAuthHeader("foobar"), "Basic Zm9vYmFy");
+    for (const std::string up : {std::string("a:b"), "__cookie__:" + std::string(64, 'f'), std::string("u:p\0w:\xff", 8)}) {
+        const auto parsed = ParseBasicAuth(BasicAuthHeader(up));
+        ASSERT_TRUE(parsed) << up;
+        EXPECT_EQ(parsed->first + ":" + parsed->second, up);
+    }
+}
+
 TEST(auth_tests, CookieAndRpcAuth)
 {
     const std::string cookie = RandomHex32();
