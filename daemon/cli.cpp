@@ -2,6 +2,7 @@
 //   vaultwatch-cli [options] <method> [args...]
 // Arguments that parse as JSON are sent as JSON, others as strings (bitcoin-cli's rule for
 // untyped arguments). With -named, arguments are name=value pairs.
+#include "chain_params.h"
 #include "rpc/auth.h"
 
 #include <boost/asio/connect.hpp>
@@ -11,6 +12,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -27,22 +29,13 @@ namespace json = boost::json;
 
 namespace {
 
-uint16_t DefaultPort(const std::string& chain)
-{
-    if (chain == "test") return 18345;
-    if (chain == "testnet4") return 48345;
-    if (chain == "signet") return 38345;
-    if (chain == "regtest") return 18545;
-    return 8345;
-}
-
 void Usage()
 {
     std::cout << "Usage: vaultwatch-cli [options] <method> [params]\n"
                  "       vaultwatch-cli [options] -named <method> [name=value]...\n"
                  "       vaultwatch-cli [options] help [method]\n\n"
                  "Options:\n"
-                 "  -datadir=<dir>      vaultwatchd's data directory (default ~/.vaultwatch)\n"
+                 "  -datadir=<dir>      vaultwatchd's data directory (default ~/.vaultwatch, else /var/lib/vaultwatch)\n"
                  "  -chain=<chain>      main, test, testnet4, signet, regtest (default main)\n"
                  "  -regtest            same as -chain=regtest\n"
                  "  -rpcconnect=<host>  default 127.0.0.1\n"
@@ -171,12 +164,19 @@ int main(int argc, char** argv)
         Usage();
         return 1;
     }
-    if (datadir.empty()) {
-        const char* home = std::getenv("HOME");
-        datadir = (std::filesystem::path(home ? home : ".") / ".vaultwatch").string();
+    if (std::find(vw::daemon::kChains.begin(), vw::daemon::kChains.end(), chain) == vw::daemon::kChains.end()) {
+        std::cerr << "error: -chain=" << chain << " is not one of main, test, testnet4, signet, regtest\n";
+        return 1;
     }
-    const std::filesystem::path netdir = chain == "main" ? std::filesystem::path(datadir) : std::filesystem::path(datadir) / chain;
-    if (!port) port = DefaultPort(chain);
+    if (datadir.empty()) {
+        // ~/.vaultwatch as vaultwatchd's default; else the packaged service's, so that
+        // `sudo -u vaultwatch vaultwatch-cli getinfo` finds its cookie.
+        std::error_code ec;
+        const auto home = vw::daemon::DefaultDatadir();
+        datadir = (!std::filesystem::exists(home, ec) && std::filesystem::exists(vw::daemon::kServiceDatadir, ec) ? vw::daemon::kServiceDatadir : home).string();
+    }
+    const std::filesystem::path netdir = vw::daemon::NetDir(datadir, chain);
+    if (!port) port = vw::daemon::DefaultRpcPort(chain);
 
     json::object req{{"jsonrpc", "2.0"}, {"id", 1}, {"method", rest[0]}};
     if (named) {

@@ -1,5 +1,6 @@
 #include "config.h"
 
+#include "chain_params.h"
 #include "log.h"
 #include "metrics_server.h"
 
@@ -13,7 +14,6 @@ namespace vw::daemon {
 namespace po = boost::program_options;
 
 namespace {
-const std::vector<std::string> kChains{"main", "test", "testnet4", "signet", "regtest"};
 // Options held in unsigned types: program_options reads "-1" into them as a huge number (or, for
 // a port, as 65535), so a leading minus is refused before the value is looked at.
 const std::set<std::string> kUnsignedOptions{"rpcport",           "pollseconds",        "debugdbmaxpages",    "webhooktimeout",
@@ -31,12 +31,6 @@ std::string NegativeUnsigned(const po::parsed_options& parsed)
         }
     }
     return "";
-}
-
-std::filesystem::path DefaultDatadir()
-{
-    const char* home = std::getenv("HOME");
-    return std::filesystem::path(home ? home : ".") / ".vaultwatch";
 }
 
 po::options_description Options(Config& c)
@@ -98,25 +92,11 @@ std::vector<std::string> OptionNames()
     return out;
 }
 
-std::filesystem::path Config::NetDir() const { return chain == "main" ? datadir : datadir / chain; }
+std::filesystem::path Config::NetDir() const { return daemon::NetDir(datadir, chain); }
 
-uint16_t Config::DefaultBitcoindRpcPort(const std::string& chain)
-{
-    if (chain == "test") return 18332;
-    if (chain == "testnet4") return 48332;
-    if (chain == "signet") return 38332;
-    if (chain == "regtest") return 18443;
-    return 8332;
-}
+uint16_t Config::DefaultBitcoindRpcPort(const std::string& chain) { return daemon::DefaultBitcoindRpcPort(chain); }
 
-uint16_t Config::DefaultRpcPort(const std::string& chain)
-{
-    if (chain == "test") return 18345;
-    if (chain == "testnet4") return 48345;
-    if (chain == "signet") return 38345;
-    if (chain == "regtest") return 18545;
-    return 8345;
-}
+uint16_t Config::DefaultRpcPort(const std::string& chain) { return daemon::DefaultRpcPort(chain); }
 
 namespace {
 //! The first line of the config file that sets option (a key k under [s] sets "s.k"), or 0.
@@ -196,8 +176,9 @@ Expected<std::optional<Config>, std::string> ParseConfig(int argc, const char* c
     if (c.rpcport == 0) c.rpcport = Config::DefaultRpcPort(c.chain);
     if (c.bitcoind.rpcport == 0) c.bitcoind.rpcport = Config::DefaultBitcoindRpcPort(c.chain);
     if (c.bitcoind.rpccookiefile.empty() && c.bitcoind.rpcuser.empty()) {
-        return Unexpected{std::string("no bitcoind credentials: set bitcoind.rpccookiefile (e.g. ~/.bitcoin/") +
-                          (c.chain == "main" ? "" : c.chain + "/") + ".cookie) or bitcoind.rpcuser/bitcoind.rpcpassword"};
+        return Unexpected{"no bitcoind credentials: set bitcoind.rpccookiefile (the absolute path of bitcoind's .cookie, e.g. "
+                          "/var/lib/bitcoind/.cookie beside Bitcoin Core's bitcoind.service; docs/operations.md) or "
+                          "bitcoind.rpcuser/bitcoind.rpcpassword"};
     }
     if (auto e = log::CheckLevels(c.loglevel)) return bad("loglevel", *e);
     if (c.poll_seconds == 0 || c.poll_seconds > 3600) return bad("pollseconds", "pollseconds must be between 1 and 3600");
@@ -205,6 +186,10 @@ Expected<std::optional<Config>, std::string> ParseConfig(int argc, const char* c
         return bad("bitcoind.rpctimeout", "bitcoind.rpctimeout must be between 1 and 3600 seconds");
     }
     if (c.start_height < -1) return bad("startheight", "startheight must be -1 (the node's tip) or a height");
+    if (!c.bitcoind.rpccookiefile.empty() && std::filesystem::path(c.bitcoind.rpccookiefile).is_relative()) {
+        // "~" is not expanded in a config file, and a relative path depends on where we start.
+        return bad("bitcoind.rpccookiefile", "bitcoind.rpccookiefile=" + c.bitcoind.rpccookiefile + " is not an absolute path");
+    }
     if (!c.bitcoind.rpccookiefile.empty() && !c.bitcoind.rpcuser.empty()) {
         return bad("bitcoind.rpcuser", "bitcoind.rpccookiefile and bitcoind.rpcuser are both set: use one way to log in to bitcoind");
     }

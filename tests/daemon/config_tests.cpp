@@ -140,6 +140,7 @@ TEST(config_tests, RefusesEveryBadValueNamingTheOption)
         {{"--fallbackfeerate=0"}, "fallbackfeerate"},
         {{"--metricsbind=127.0.0.1:18545", "--chain=regtest"}, "metricsbind"}, // the control port itself
         {{"--bitcoind.rpccookiefile=/var/lib/bitcoind/.cookie"}, "bitcoind.rpccookiefile and bitcoind.rpcuser are both set"},
+        {{"--bitcoind.rpccookiefile=~/.bitcoin/.cookie"}, "bitcoind.rpccookiefile=~/.bitcoin/.cookie is not an absolute path"},
     };
     for (const auto& [args, want] : cases) {
         std::vector<std::string> a = args;
