@@ -1,0 +1,257 @@
+// Decision: every open trigger judged against its vault's policy (lib/vault/policy), and the
+// recoveries to plan (lib/vault/matcher PlanRecovery) with their fees attached.
+#include "engine.h"
+#include "engine_internal.h"
+
+namespace vw::daemon {
+namespace net = boost::asio;
+namespace json = boost::json;
+using vault::EventKind;
+using vault::VaultState;
+using namespace engine_detail;
+
+void Engine::Evaluate(store::StateChanges& changes)
+{
+    // A trigger is answered by a live or confirmed recovery that names it, or that sweeps its
+    // output (a group sweep answers every trigger of the group at once). Dead recoveries answer
+    // nothing: their triggers are planned again here, with what the chain holds now.
+    std::set<Txid> answered_triggers;
+    std::set<OutPoint> covered; // what the live recoveries sweep: never planned twice
+    for (const auto& [_, r] : m_recoveries) {
+        if (r.state != "confirmed" && !IsLive(r)) continue;
+        if (!r.trigger_txid.IsNull()) answered_triggers.insert(r.trigger_txid);
+        if (r.state == "confirmed") continue;
+        if (auto tx = DecodeTransaction(r.tx)) {
+            for (const auto& in : tx->vin()) covered.insert(in.prevout);
+        }
+    }
+    // An approved withdrawal's outputs are the owner's: no sweep takes them, not even a group
+    // sweep answering another vault's trigger.
+    std::set<OutPoint> keep_out = covered;
+    auto decide = [&](const TriggerInfo& t, uint32_t v) {
+        vault::TriggerFacts facts;
+        facts.ctv_hash = t.event.ctv_hash;
+        facts.txid = t.event.txid;
+        facts.confirmed_height = t.event.height;
+        facts.first_seen_height = t.seen_at;
+        facts.spend_delay = static_cast<int>(t.event.spend_delay.value_or(0));
+        const auto* rec = m_registry.Get(v);
+        return vault::Decide(rec->policy, rec->approvals, facts, m_tip);
+    };
+    for (const auto& [_, t] : m_triggers) {
+        if (t.closed || t.event.presigned_trigger) continue;
+        const bool approved = std::all_of(t.event.vaults.begin(), t.event.vaults.end(), [&](uint32_t v) {
+            const auto* rec = m_registry.Get(v);
+            return rec && rec->state != VaultState::Removed && decide(t, v).approved;
+        });
+        if (!approved) continue;
+        keep_out.insert(t.event.outpoint);
+        for (const auto& r : t.event.revaults) keep_out.insert(r.outpoint);
+    }
+    struct Authorized {
+        vault::PlannedRecovery plan;
+        Txid trigger;
+        std::optional<int> deadline;
+        std::set<OutPoint> sweeps; //!< the plan's recovery inputs
+    };
+    std::vector<Authorized> authorized;
+    std::map<uint32_t, Txid> trigger_of; // vault -> the trigger its authorized sweep answers
+    // Fee coins held by live sweeps, computed once for the pass and kept up to date by AttachFees.
+    std::optional<std::set<OutPoint>> held_coins;
+    auto held = [&] {
+        if (!held_coins) held_coins = ReservedFeeCoins();
+        return &*held_coins;
+    };
+    auto record = [&](vault::PlannedRecovery& p, const Txid& ttxid, std::optional<int> deadline) {
+        const Transaction tx{p.tx};
+        const Txid txid = tx.GetTxid();
+        if (auto it = m_recoveries.find(txid); it != m_recoveries.end()) {
+            // The same transaction as before (plans are deterministic). A dead one goes out again
+            // once a block (and at start): what made the node refuse it may have changed.
+            auto& old = it->second;
+            if (IsLive(old) || old.state == "confirmed") return;
+            auto [tried, fresh] = m_tried_at.try_emplace(txid, m_tip);
+            if (!fresh && tried->second >= m_tip) return;
+            tried->second = m_tip;
+            old.state = "planned";
+            if (deadline) old.deadline_height = deadline;
+            for (auto v : p.vaults) m_registry.SetState(v, VaultState::Recovering);
+            for (const auto& in : tx.vin()) {
+                covered.insert(in.prevout);
+                keep_out.insert(in.prevout);
+            }
+            changes.recoveries.push_back(old);
+            log::Main()->info("recovery {} tried again ({})", txid.ToString(), old.last_error);
+            return;
+        }
+        store::RecoveryRow row;
+        row.txid = txid;
+        row.kind = PlanKindName(p.kind);
+        row.trigger_txid = ttxid;
+        for (auto v : p.vaults) row.vault_ids.push_back(VaultIdOf(v));
+        row.tx = SerializeTransaction(tx);
+        row.state = "planned";
+        row.deadline_height = deadline;
+        row.created_at = Now();
+        ++m_stats.recoveries_planned;
+        for (auto v : p.vaults) m_registry.SetState(v, VaultState::Recovering);
+        for (size_t k = 0; k < p.vaults.size(); ++k) {
+            auto t = trigger_of.find(p.vaults[k]);
+            Event(changes, "recovery.planned", row.vault_ids[k], row.txid.ToString(), std::nullopt,
+                  {{"trigger_txid", (t != trigger_of.end() ? t->second : ttxid).ToString()}, {"kind", row.kind}});
+        }
+        for (const auto& in : tx.vin()) {
+            covered.insert(in.prevout);
+            keep_out.insert(in.prevout);
+        }
+        changes.recoveries.push_back(row);
+        m_recoveries.emplace(row.txid, std::move(row));
+    };
+    for (auto& [ttxid, t] : m_triggers) {
+        const auto& ev = t.event;
+        const bool answered = answered_triggers.count(ttxid) > 0 || (!ev.presigned_trigger && covered.count(ev.outpoint) > 0);
+        if (answered && t.alerted) continue; // nothing left to decide (fee bumping is the broadcaster's)
+        if (t.closed) continue;
+        bool recover = false;
+        std::optional<int> deadline;
+        for (auto v : ev.vaults) {
+            const auto* rec = m_registry.Get(v);
+            if (!rec || rec->state == VaultState::Removed) continue;
+            const auto d = decide(t, v);
+            if (d.deadline_height) deadline = deadline ? std::min(*deadline, *d.deadline_height) : *d.deadline_height;
+            if (!t.alerted) {
+                Event(changes, "vault.trigger", rec->id.str(), ttxid.ToString(), ev.height,
+                      {{"approved", d.approved},
+                       {"action", std::string(vault::ToString(d.action))},
+                       {"deadline_height", d.deadline_height ? json::value(*d.deadline_height) : json::value(nullptr)},
+                       {"ctv_hash", ev.ctv_hash ? json::value(HexStr(ev.ctv_hash->span())) : json::value(nullptr)},
+                       {"reason", d.reason}});
+            }
+            if (d.action == vault::Action::Recover) recover = true;
+        }
+        if (!t.alerted) {
+            changes.sightings.push_back({ttxid, t.seen_at});
+            m_sightings.emplace(ttxid, t.seen_at);
+        }
+        t.alerted = true;
+        if (!recover || answered) continue;
+        vault::PlanOptions po;
+        po.min_feerate = vault::TargetFeeRate(m_opts.fees, m_fee_estimate, 0, deadline, m_tip);
+        // Only what the chain holds, plus the trigger's own outputs: an unconfirmed deposit is
+        // the thief's to replace (evicting the sweep) or to pin it with.
+        po.confirmed_only = true;
+        po.exclude = &keep_out;
+        auto plans = vault::PlanRecovery(m_registry, ev, po);
+        if (!plans) {
+            if (plans.error().error == vault::PlanError::NothingToSweep) {
+                // Spent on chain (withdrawn, or recovered by someone else): nothing more to do. Spent
+                // in the mempool only: decided again when that changes.
+                if (TriggerSpentOnChain(ev)) t.closed = true;
+                continue;
+            }
+            std::string why{vault::ToString(plans.error().error)};
+            if (plans.error().build_error) why += std::string(": ") + std::string(vault::ToString(*plans.error().build_error));
+            log::Main()->critical("cannot plan a recovery for trigger {}: {}", ttxid.ToString(), why);
+            if (!t.plan_failure_alerted) {
+                // The loudest alert there is: a theft in progress the tower cannot answer by itself.
+                t.plan_failure_alerted = true;
+                for (auto v : ev.vaults) {
+                    Event(changes, "recovery.failed", VaultIdOf(v), "", ev.height,
+                          {{"trigger_txid", ttxid.ToString()},
+                           {"error", "cannot plan a recovery: " + why},
+                           {"deadline_height", deadline ? json::value(*deadline) : json::value(nullptr)},
+                           {"retry", plans.error().error == vault::PlanError::NoAuthKey
+                                         ? "never: register the vault's recovery_auth key, or sweep it with your own wallet now"
+                                         : "each block until the deadline"}});
+                }
+            }
+            continue;
+        }
+        // Authorized OP_VAULT sweeps wait for the end of the pass: those signed by one key are
+        // batched across triggers (one transaction, one output per recovery group).
+        for (auto& p : *plans) {
+            if (p.kind == vault::PlanKind::OpVaultAuthorized) {
+                for (auto v : p.vaults) trigger_of.try_emplace(v, ttxid);
+                std::set<OutPoint> sweeps;
+                for (const auto& in : p.inputs) sweeps.insert(in.outpoint);
+                for (const auto& o : sweeps) {
+                    covered.insert(o);
+                    keep_out.insert(o);
+                }
+                authorized.push_back({std::move(p), ttxid, deadline, std::move(sweeps)});
+            } else {
+                std::vector<vault::PlannedRecovery> one;
+                one.push_back(std::move(p));
+                AttachFees(one, deadline, held());
+                record(one.front(), ttxid, deadline);
+            }
+        }
+    }
+    // Pre-signed vaults spent unexpectedly: their emergency transactions that still apply.
+    for (auto it = m_unexpected.begin(); it != m_unexpected.end();) {
+        const auto [v, spend] = *it;
+        const auto* rec = m_registry.Get(v);
+        if (!rec || rec->state == VaultState::Removed || rec->policy.mode == vault::Mode::Alert) {
+            it = m_unexpected.erase(it);
+            continue;
+        }
+        vault::PlanOptions po;
+        po.min_feerate = CurrentFeeRate();
+        auto plans = vault::PlanVaultRecovery(m_registry, v, po);
+        if (plans) {
+            for (auto& p : *plans) {
+                if (p.kind != vault::PlanKind::PresignedEmergency) continue;
+                const Transaction etx{p.tx};
+                if (std::any_of(etx.vin().begin(), etx.vin().end(), [&](const TxIn& in) { return covered.count(in.prevout) > 0; })) continue;
+                log::Main()->warn("vault {}: a watched outpoint was spent by {}; broadcasting the emergency transaction {}", rec->id.str(),
+                                  spend.ToString(), etx.GetTxid().ToString());
+                record(p, spend, std::nullopt);
+            }
+        }
+        it = m_unexpected.erase(it);
+    }
+    if (authorized.empty()) return;
+    std::vector<vault::PlannedRecovery> plans;
+    for (auto& a : authorized) plans.push_back(std::move(a.plan));
+    auto merged = vault::MergeAuthorizedPlans(m_registry, std::move(plans));
+    if (!merged) {
+        log::Main()->critical("cannot batch the authorized recoveries: {}", vault::ToString(merged.error().error));
+        return;
+    }
+    for (auto& p : *merged) {
+        // Its trigger (the first of those it answers) and the earliest deadline among them.
+        std::optional<Txid> ttxid;
+        std::optional<int> deadline;
+        for (const auto& a : authorized) {
+            if (std::none_of(p.inputs.begin(), p.inputs.end(), [&](const auto& in) { return a.sweeps.count(in.outpoint) > 0; })) continue;
+            if (!ttxid) ttxid = a.trigger;
+            if (a.deadline) deadline = deadline ? std::min(*deadline, *a.deadline) : *a.deadline;
+        }
+        std::vector<vault::PlannedRecovery> one;
+        one.push_back(std::move(p));
+        AttachFees(one, deadline, held());
+        record(one.front(), ttxid.value_or(Txid{}), deadline);
+    }
+}
+
+bool Engine::TriggerSpentOnChain(const vault::VaultEvent& ev) const
+{
+    // Its outputs are no longer tracked by any of its vaults: a confirmed transaction spent them.
+    std::vector<OutPoint> outs;
+    if (ev.presigned_trigger) {
+        for (auto n : ev.presigned_outputs) outs.push_back(OutPoint{ev.txid, n});
+    } else {
+        outs.push_back(ev.outpoint);
+        for (const auto& r : ev.revaults) outs.push_back(r.outpoint);
+    }
+    for (auto v : ev.vaults) {
+        const auto* rec = m_registry.Get(v);
+        if (!rec) continue;
+        for (const auto& o : outs) {
+            if (rec->FindUtxo(o)) return false;
+        }
+    }
+    return true;
+}
+
+} // namespace vw::daemon

@@ -1,0 +1,283 @@
+// Detection: blocks and mempool transactions matched against the registry (the matcher,
+// lib/vault/matcher) and applied; transactions only ZMQ announced are confirmed with the node first.
+#include "engine.h"
+#include "engine_internal.h"
+
+namespace vw::daemon {
+namespace net = boost::asio;
+namespace json = boost::json;
+using vault::EventKind;
+using vault::VaultState;
+using namespace engine_detail;
+
+void Engine::Apply(const Transaction& tx, std::optional<int> height, store::StateChanges* changes,
+                   const std::vector<vault::VaultEvent>& events)
+{
+    vault::ApplyEvents(m_registry, events);
+    const Txid txid = tx.GetTxid();
+    for (const auto& ev : events) {
+        if (ev.kind == EventKind::Trigger && !ev.malformed()) {
+            // First sight fixes the earliest deadline: a trigger seen in the mempool at tip T can
+            // confirm at T + 1, so its withdrawal can mature at T + delay at the earliest.
+            int seen_at = height ? *height : m_tip;
+            if (auto s = m_sightings.find(ev.txid); s != m_sightings.end()) seen_at = std::min(seen_at, s->second);
+            auto [it, inserted] = m_triggers.try_emplace(ev.txid, TriggerInfo{ev, seen_at});
+            if (!inserted && height) it->second.event = ev; // now confirmed: keep the confirmed view
+            it->second.seen_at = std::min(it->second.seen_at, seen_at);
+            if (inserted) ++m_stats.triggers_seen;
+        }
+        if (ev.kind == EventKind::UnexpectedSpend && !ev.malformed()) {
+            // A watched outpoint of a pre-signed vault spent by something unknown: the emergency
+            // transactions that still apply (sweeping the outputs the spender left) go out.
+            for (auto v : ev.vaults) {
+                if (const auto* r = m_registry.Get(v); r && r->presigned) m_unexpected[v] = txid;
+            }
+        }
+        if (!changes) continue;
+        const std::string vid = ev.vaults.empty() ? std::string{} : VaultIdOf(ev.vaults.front());
+        if (ev.malformed()) {
+            // A spend of a vault output that fails our checks: never dropped in silence. Mined, it
+            // happened all the same (what it spent is gone); in the mempool, nothing is decided
+            // on it.
+            json::object d{{"flaw", std::string(vault::ToString(ev.flaw))},
+                           {"spend", std::string(vault::ToString(ev.kind))},
+                           {"confirmed", height.has_value()}};
+            if (ev.vault_error) d["vault_error"] = std::string(vault::ToString(*ev.vault_error));
+            if (ev.check_error) d["check_error"] = std::string(vault::ToString(*ev.check_error));
+            for (auto v : ev.vaults) Event(*changes, "vault.unexpected_spend", VaultIdOf(v), txid.ToString(), height, d);
+            log::Main()->error("a spend of vault {} fails our checks ({}); {}", vid, vault::ToString(ev.flaw),
+                               height ? "it is mined: what it spent is gone" : "nothing is decided on it while unconfirmed");
+            continue;
+        }
+        switch (ev.kind) {
+        case EventKind::Deposit:
+            if (height) Event(*changes, "vault.deposit", vid, txid.ToString(), height, {{"vout", ev.outpoint.n}, {"amount", ev.amount.sats()}});
+            break;
+        case EventKind::UnexpectedSpend:
+            for (auto v : ev.vaults) Event(*changes, "vault.unexpected_spend", VaultIdOf(v), txid.ToString(), height, {{"key_path", ev.key_path}});
+            break;
+        case EventKind::WithdrawalCompleted:
+            if (height) Event(*changes, "vault.withdrawn", vid, txid.ToString(), height, {});
+            break;
+        default:
+            break;
+        }
+    }
+    // Our recovery confirmed?
+    auto ours = m_recoveries.find(txid);
+    if (ours != m_recoveries.end() && height && ours->second.state != "confirmed") {
+        ours->second.state = "confirmed";
+        ours->second.confirmed_height = *height;
+        if (changes) {
+            changes->recoveries.push_back(ours->second);
+            for (const auto& id : ours->second.vault_ids) Event(*changes, "recovery.confirmed", id, txid.ToString(), height, {});
+        }
+    }
+    if (height && changes) {
+        // A live recovery one of whose inputs this confirmed transaction spends can never confirm:
+        // ours (another rung, a fee bump) replaced it; anyone else's conflicted it. Its fee coins
+        // are free again and its trigger is planned anew. (Chunks of a split sweep spend other
+        // outputs: they stay.)
+        std::set<Txid> dead;
+        for (const auto& in : tx.vin()) {
+            auto r = m_live_inputs.equal_range(in.prevout);
+            for (auto k = r.first; k != r.second; ++k) {
+                if (k->second != txid) dead.insert(k->second);
+            }
+        }
+        for (const auto& d : dead) {
+            auto it = m_recoveries.find(d);
+            if (it == m_recoveries.end() || !IsLive(it->second)) continue;
+            it->second.state = ours != m_recoveries.end() ? "replaced" : "conflicted";
+            it->second.last_error = (ours != m_recoveries.end() ? "replaced by our " : "conflicted by ") + txid.ToString();
+            changes->recoveries.push_back(it->second);
+            log::Main()->warn("recovery {}: {} (confirmed at height {}); its trigger is planned again", d.ToString(), it->second.last_error, *height);
+        }
+    }
+}
+
+void Engine::IndexLiveInputs()
+{
+    m_live_inputs.clear();
+    for (const auto& [txid, r] : m_recoveries) {
+        if (!IsLive(r)) continue;
+        auto tx = DecodeTransaction(r.tx);
+        if (!tx) continue;
+        for (const auto& in : tx->vin()) m_live_inputs.emplace(in.prevout, txid);
+    }
+}
+
+void Engine::BlockConnected(const Block& block, int height, store::BlockBatch& batch)
+{
+    if (m_need_rebuild) {
+        // A queued replay (mempool removals, an aborted batch) first, on what the store holds:
+        // the block's decisions must not rest on a transaction that left the mempool.
+        if (auto r = Rebuild(RebuildScope::ChainState); !r) log::Main()->critical("{}", r.error());
+    }
+    m_tip = height;
+    IndexLiveInputs();
+    const BlockHash bh = block.header.GetHash();
+    for (uint32_t pos = 0; pos < block.txs.size(); ++pos) {
+        const auto& tx = block.txs[pos];
+        if (m_mempool_ids.erase(tx.GetTxid())) {
+            std::erase_if(m_mempool, [&](const auto& p) { return p.first == tx.GetTxid(); });
+        }
+        auto events = vault::MatchTx(tx, m_registry, height);
+        const bool fee_coin = FeeWalletTouches(tx);
+        if (events.empty() && !m_recoveries.contains(tx.GetTxid()) && !fee_coin) continue;
+        if (m_recent_confirmed_ids.insert(tx.GetTxid()).second) m_recent_confirmed[height].push_back(tx.GetTxid());
+        batch.state.vault_txs.push_back({height, pos, bh, tx.GetTxid(), SerializeTransaction(tx)});
+        Apply(tx, height, &batch.state, events);
+        if (fee_coin) m_fee_wallet->ApplyTx(tx, height);
+    }
+    // A late notification comes within a few blocks at most; keep a day of them.
+    while (!m_recent_confirmed.empty() && m_recent_confirmed.begin()->first < height - 144) {
+        for (const auto& t : m_recent_confirmed.begin()->second) m_recent_confirmed_ids.erase(t);
+        m_recent_confirmed.erase(m_recent_confirmed.begin());
+    }
+    Evaluate(batch.state);
+}
+
+void Engine::BlockDisconnected(const BlockHash& hash, int height, store::BlockBatch& batch)
+{
+    m_tip = height - 1;
+    for (auto it = m_recent_confirmed.lower_bound(height); it != m_recent_confirmed.end(); it = m_recent_confirmed.erase(it)) {
+        for (const auto& t : it->second) m_recent_confirmed_ids.erase(t);
+    }
+    for (auto& [_, r] : m_recoveries) {
+        if (r.state == "confirmed" && r.confirmed_height && *r.confirmed_height >= height) {
+            // Our recovery left the chain: it is broadcast again after this batch commits.
+            r.state = "broadcast";
+            r.confirmed_height.reset();
+            batch.state.recoveries.push_back(r);
+        }
+    }
+    Event(batch.state, "chain.reorg", "", "", height, {{"disconnected_hash", hash.ToString()}});
+    m_need_rebuild = true; // the block's vault txs are deleted with the batch; replay without them
+}
+
+void Engine::TxAddedToMempool(const Transaction& tx)
+{
+    if (m_recent_confirmed_ids.contains(tx.GetTxid())) {
+        // In a block of our chain: either a notification late for that block (not applied: it
+        // would bring spent outputs back), or the node has already disconnected the block and
+        // we have not yet: kept, so the replay after our disconnect applies it.
+        if (m_mempool_ids.insert(tx.GetTxid()).second) m_mempool.emplace_back(tx.GetTxid(), tx);
+        log::Main()->debug("mempool notification of {}, confirmed on our chain: kept, not applied", tx.GetTxid().ToString());
+        return;
+    }
+    auto events = vault::MatchTx(tx, m_registry, std::nullopt);
+    const bool fee_coin = FeeWalletTouches(tx);
+    if (events.empty() && !fee_coin) return;
+    if (m_mempool_ids.insert(tx.GetTxid()).second) m_mempool.emplace_back(tx.GetTxid(), tx);
+    store::StateChanges changes;
+    Apply(tx, std::nullopt, &changes, events);
+    if (fee_coin) m_fee_wallet->ApplyTx(tx, std::nullopt);
+    Evaluate(changes);
+    const bool planned = !changes.recoveries.empty();
+    PersistNow(changes);
+    if (planned) KickBroadcaster();
+}
+
+void Engine::TxAnnounced(const Transaction& tx)
+{
+    if (m_recent_confirmed_ids.contains(tx.GetTxid())) return TxAddedToMempool(tx); // kept, never applied
+    // Nothing is recorded, alerted or broadcast on ZMQ's word alone: a forged trigger would raise
+    // false alarms and send sweeps the node refuses. The price is one RPC round trip, paid only by
+    // transactions that touch a vault or the fee wallet.
+    if (vault::MatchTx(tx, m_registry, std::nullopt).empty() && !FeeWalletTouches(tx)) return;
+    net::co_spawn(m_ex, ConfirmAnnounced(tx), net::detached);
+}
+
+net::awaitable<void> Engine::ConfirmAnnounced(Transaction tx)
+{
+    const Txid txid = tx.GetTxid();
+    auto wait = std::chrono::milliseconds{100};
+    while (!m_stopping) {
+        auto r = co_await m_node.GetRawTransaction(txid);
+        if (m_stopping) co_return;
+        if (r) {
+            if (r.value->GetWtxid() != tx.GetWtxid()) {
+                log::Main()->warn("ZMQ announced {} with a witness the node does not have: the node's transaction is applied", txid.ToString());
+            }
+            TxAddedToMempool(*r.value);
+            co_return;
+        }
+        if (r.error->kind == RpcError::Kind::Rpc && r.error->code == -5) {
+            // Forged, or gone already (mined: the block brings it; replaced: so is its effect).
+            log::Main()->warn("ZMQ announced {}, which touches a vault, but the node does not have it: ignored", txid.ToString());
+            co_return;
+        }
+        // The node cannot answer now: the transaction is not dropped, only delayed.
+        net::steady_timer t{m_ex, wait};
+        co_await t.async_wait(net::as_tuple(net::use_awaitable));
+        wait = std::min(wait * 2, std::chrono::milliseconds{5000});
+    }
+}
+
+void Engine::TxRemovedFromMempool(const Txid& txid)
+{
+    if (m_recoveries.contains(txid)) KickBroadcaster(); // evicted or replaced: put it back, or learn it is dead
+    if (!m_mempool_ids.erase(txid)) return;
+    std::erase_if(m_mempool, [&](const auto& p) { return p.first == txid; });
+    // The replay is O(stored history): a burst of removals (a thief RBF-cycling dust) costs one,
+    // run once the burst's notifications are handled. Until then nothing is swept on the strength
+    // of the removed transaction alone: sweeps take only confirmed outputs and trigger outputs,
+    // and a recovery spending a vanished trigger output is refused and re-planned.
+    m_need_rebuild = true;
+    if (m_rebuild_posted || m_stopping) return;
+    m_rebuild_posted = true;
+    net::post(m_ex, [this] {
+        m_rebuild_posted = false;
+        if (!m_need_rebuild || m_stopping) return;
+        if (auto r = Rebuild(RebuildScope::ChainState); !r) {
+            log::Main()->critical("{}", r.error());
+            return;
+        }
+        store::StateChanges changes;
+        Evaluate(changes);
+        const bool planned = !changes.recoveries.empty();
+        PersistNow(changes);
+        if (planned) KickBroadcaster();
+    });
+}
+
+void Engine::BatchCommitted(int height)
+{
+    m_tip = height;
+    if (m_need_rebuild) {
+        if (auto r = Rebuild(RebuildScope::ChainState); !r) {
+            log::Main()->critical("{}", r.error());
+            return;
+        }
+        store::StateChanges changes;
+        Evaluate(changes);
+        PersistNow(changes);
+    }
+    {
+        store::StateChanges changes;
+        BumpFees(changes);
+        CheckFeeReserve(changes);
+        PersistNow(changes);
+    }
+    if (!m_fee_refresh_running && !m_stopping) {
+        m_fee_refresh_running = true;
+        net::co_spawn(m_ex, RefreshFees(), [this](std::exception_ptr) { m_fee_refresh_running = false; });
+    }
+    KickBroadcaster(); // new intents, and a rebroadcast of everything unconfirmed, each block
+    if (on_events) on_events(); // the block's events are committed now (cheap if there are none)
+}
+
+void Engine::BatchAborted()
+{
+    // The block's state was not stored: replay from the store before the next decision. Recovery
+    // intents planned for it stay in memory and go out now (coins first: a full disk must not
+    // delay a sweep by a retry's backoff), and are stored with the broadcaster's bookkeeping or
+    // when the block comes again.
+    m_need_rebuild = true;
+    KickBroadcaster();
+}
+
+// --- broadcasting -----------------------------------------------------------------------------
+
+} // namespace vw::daemon

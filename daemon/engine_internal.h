@@ -1,0 +1,79 @@
+#pragma once
+// What the engine's stage files share (engine.h declares the class; each engine_*.cpp holds one
+// stage of it). Not part of the daemon's interface.
+
+#include "chain/rpc_replies.h"
+#include "log.h"
+#include "rpc/table.h"
+#include "rpc/vault_json.h"
+#include "util/hex.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json.hpp>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <limits>
+#include <set>
+#include <thread>
+#include <ctime>
+
+namespace vw::daemon::engine_detail {
+namespace json = boost::json;
+
+inline std::string_view Hrp(const std::string& chain) { return rpc::HrpForChain(chain).value_or("bc"); }
+
+inline std::string PlanKindName(vault::PlanKind k)
+{
+    switch (k) {
+    case vault::PlanKind::OpVaultUnauthorized: return "opvault_unauthorized";
+    case vault::PlanKind::OpVaultAuthorized: return "opvault_authorized";
+    case vault::PlanKind::Presigned: return "presigned";
+    case vault::PlanKind::PresignedEmergency: return "presigned_emergency";
+    }
+    return "unknown";
+}
+
+//! A live recovery may still confirm as it is: planned, or in the node's hands. A dead one (failed:
+//! the node refused it for a reason that stays; conflicted: another confirmed transaction spent
+//! one of its inputs; replaced: a fee bump of ours took its place) holds no fee coin and answers
+//! no trigger: the trigger is planned again with what the chain holds then.
+inline bool IsLive(const store::RecoveryRow& r) { return r.state == "planned" || r.state == "broadcast"; }
+
+//! A recovery the operator asked for (recovervault) answers no trigger: its trigger_txid is null.
+inline json::value TriggerTxidJson(const Txid& t) { return t.IsNull() ? json::value(nullptr) : json::value(t.ToString()); }
+
+inline json::object RecoveryJson(const store::RecoveryRow& r, bool with_hex)
+{
+    json::array ids;
+    for (const auto& v : r.vault_ids) ids.emplace_back(v);
+    json::object o{{"txid", r.txid.ToString()},
+                   {"kind", r.kind},
+                   {"trigger_txid", TriggerTxidJson(r.trigger_txid)},
+                   {"vault_ids", std::move(ids)},
+                   {"state", r.state},
+                   {"deadline_height", r.deadline_height ? json::value(*r.deadline_height) : json::value(nullptr)},
+                   {"confirmed_height", r.confirmed_height ? json::value(*r.confirmed_height) : json::value(nullptr)},
+                   {"attempts", r.attempts},
+                   {"last_error", r.last_error},
+                   {"created_at", r.created_at}};
+    if (with_hex) o["hex"] = HexStr(r.tx);
+    return o;
+}
+
+inline vault::Approval ToApproval(const store::ApprovalRow& r)
+{
+    vault::Approval a;
+    a.kind = r.kind == "ctv_hash" ? vault::Approval::Kind::CtvHash : vault::Approval::Kind::TriggerTxid;
+    a.value = r.value;
+    a.expiry_height = r.expiry_height;
+    a.revoked = r.revoked;
+    return a;
+}
+
+} // namespace vw::daemon::engine_detail
