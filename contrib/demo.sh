@@ -12,7 +12,9 @@ JOBS=${JOBS:-$(nproc)}
 
 [ "${1:-}" = "--no-deps" ] || bash contrib/install-deps.sh
 echo "== build"
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+# Configured once: a second configure of a configured tree changes how pkg-config's -isystem
+# flags are passed (CMake's cache), which would rebuild everything for nothing.
+[ -f build/CMakeCache.txt ] || cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j"$JOBS" --target vaultwatchd vaultwatch-cli vw-regtest-sim vw-demo-wallet vw_bench_scan
 
 echo "== core self-check: scan real blocks against 1,000,000 vaults, vs one SHA-256 pass"
