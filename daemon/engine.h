@@ -16,7 +16,7 @@
 #include "store/store.h"
 #include "vault/fee_wallet.h"
 #include "vault/fees.h"
-#include "vault/matcher.h"
+#include "vault/planner.h"
 #include "vault/registry.h"
 
 #include <boost/asio/any_io_executor.hpp>

@@ -202,6 +202,26 @@ std::optional<std::array<uint8_t, 32>> ScriptPathOutputKey(const ControlBlock& c
     return q->xonly;
 }
 
+std::optional<ScriptPathView> ScriptPathOf(const std::vector<Bytes>& w)
+{
+    size_t n = w.size();
+    if (n >= 2 && !w.back().empty() && w.back()[0] == ANNEX_TAG) --n;
+    if (n < 2) return std::nullopt;
+    const Bytes& cb = w[n - 1];
+    if (cb.size() < CONTROL_BASE_SIZE || (cb.size() - CONTROL_BASE_SIZE) % CONTROL_NODE_SIZE != 0 ||
+        (cb.size() - CONTROL_BASE_SIZE) / CONTROL_NODE_SIZE > MAX_TREE_DEPTH) {
+        return std::nullopt;
+    }
+    return ScriptPathView{&w[n - 2], &cb, n - 2};
+}
+
+bool IsKeyPathSpend(const std::vector<Bytes>& w)
+{
+    size_t n = w.size();
+    if (n >= 2 && !w.back().empty() && w.back()[0] == ANNEX_TAG) --n;
+    return n == 1;
+}
+
 Expected<Spend, TaprootError> ClassifyWitness(std::span<const ByteSpan> items)
 {
     if (items.empty()) return Unexpected{TaprootError::EmptyWitness};

@@ -96,6 +96,19 @@ bool VerifyScriptPath(const ControlBlock& cb, ByteSpan script, ByteSpan program3
 //! against every candidate key.
 std::optional<std::array<uint8_t, 32>> ScriptPathOutputKey(const ControlBlock& cb, ByteSpan script);
 
+//! The script-path part of a witness (annex stripped), viewed in place: the leaf script, the
+//! control block (its size checked: 33 + 32k bytes, k <= 128) and how many stack items lie below.
+struct ScriptPathView {
+    const Bytes* script{nullptr};
+    const Bytes* control{nullptr};
+    size_t stack_items{0};
+};
+//! Returns: the script path of witness, or nullopt for a key path spend or a control block of a
+//! size no tree has. No copy: the hot path of the matcher, once per input.
+std::optional<ScriptPathView> ScriptPathOf(const std::vector<Bytes>& witness);
+//! Returns: whether witness is a key path spend (one item once an annex is stripped).
+bool IsKeyPathSpend(const std::vector<Bytes>& witness);
+
 //! How a witness v1 (32-byte program) input is being spent.
 struct Spend {
     enum class Kind { KeyPath, ScriptPath } kind{Kind::KeyPath};

@@ -62,6 +62,32 @@ TEST(taproot_tests, HashesMatchTheirDefinitions)
     EXPECT_EQ(q->parity, q2->parity);
 }
 
+TEST(taproot_tests, ScriptPathOfAWitnessInPlace)
+{
+    const Bytes sig(64, 1), script{0x51}, cb33(33, 0xc0), cb65(65, 0xc0), annex{ANNEX_TAG, 7};
+    // Key path: one item, with or without an annex.
+    EXPECT_TRUE(IsKeyPathSpend({sig}));
+    EXPECT_TRUE(IsKeyPathSpend({sig, annex}));
+    EXPECT_FALSE(ScriptPathOf({sig}));
+    EXPECT_FALSE(ScriptPathOf({sig, annex}));
+    // Script path: [stack..., script, control block], annex stripped; items viewed, not copied.
+    const std::vector<Bytes> w{Bytes{1}, Bytes{2}, script, cb65, annex};
+    auto sp = ScriptPathOf(w);
+    ASSERT_TRUE(sp);
+    EXPECT_EQ(sp->script, &w[2]);
+    EXPECT_EQ(sp->control, &w[3]);
+    EXPECT_EQ(sp->stack_items, 2u);
+    EXPECT_FALSE(IsKeyPathSpend(w));
+    ASSERT_TRUE(ScriptPathOf({script, cb33}));
+    // Control blocks of a size no tree has: 32, 34, 33 + 32 * 129.
+    EXPECT_FALSE(ScriptPathOf({script, Bytes(32, 0xc0)}));
+    EXPECT_FALSE(ScriptPathOf({script, Bytes(34, 0xc0)}));
+    EXPECT_FALSE(ScriptPathOf({script, Bytes(33 + 32 * 129, 0xc0)}));
+    EXPECT_TRUE(ScriptPathOf({script, Bytes(33 + 32 * 128, 0xc0)}));
+    EXPECT_FALSE(ScriptPathOf({}));
+    EXPECT_FALSE(IsKeyPathSpend({}));
+}
+
 TEST(taproot_tests, P2TRScriptAndProgram)
 {
     const XOnlyPubKey p = Key(7);

@@ -4,7 +4,7 @@
 // node's reject reason says; PlanRecovery rebuilds the recorded recoveries. Presigned vaults are
 // synthetic (built here).
 
-#include "vault/matcher.h"
+#include "vault/planner.h"
 
 #include "script/sighash.h"
 #include "unit/vault/opvault_test_util.h"

@@ -2,7 +2,7 @@
 
 #include "crypto/sha256.h"
 #include "script/ctv.h"
-#include "vault/matcher.h"
+#include "vault/planner.h"
 #include "vault/registry.h"
 
 #include <gtest/gtest.h>
