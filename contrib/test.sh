@@ -13,7 +13,7 @@ FUZZ_SECONDS=${FUZZ_SECONDS:-10}
 [ -n "${VW_TEST_IN_CLONE:-}" ] || bash contrib/install-deps.sh
 
 # Everything below runs in a fresh clone in an empty temporary folder: what a user gets from
-# `git clone`, with nothing beside it that a test could lean on. Uncommitted edits to tracked
+# a clone of the repository, with nothing beside it that a test could lean on. Uncommitted edits to tracked
 # files are carried over (a developer's run tests the working tree); untracked files are not.
 if [ -z "${VW_TEST_IN_CLONE:-}" ]; then
   parent=$(mktemp -d)
@@ -22,7 +22,7 @@ if [ -z "${VW_TEST_IN_CLONE:-}" ]; then
     mkdir "$parent/vaultwatch"
     tar -c --exclude='./build*' . | tar -x -C "$parent/vaultwatch"
   else
-    git clone -q . "$parent/vaultwatch"
+    git -c advice.detachedHead=false clone -q . "$parent/vaultwatch" # a local clone: nothing is downloaded
   fi
   if git rev-parse --is-inside-work-tree >/dev/null 2>&1 && ! git diff --quiet HEAD; then
     echo "== (testing $(git rev-parse --short HEAD) plus the uncommitted changes to tracked files)"
