@@ -2,7 +2,7 @@
 
 #include "chain_follower.h"
 #include "engine.h"
-#include "rpc/metrics.h"
+#include "metrics/prometheus.h"
 #include "rpc_server.h"
 #include "webhooks.h"
 
@@ -11,7 +11,7 @@
 
 namespace vw::daemon {
 
-using rpc::MetricsText;
+using metrics::MetricsText;
 using T = MetricsText::Type;
 
 std::string RenderDaemonMetrics(const ChainFollower& follower, const Engine& engine, const WebhookDispatcher& webhooks,

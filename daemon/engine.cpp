@@ -5,12 +5,6 @@
 #include "engine_internal.h"
 
 namespace vw::daemon {
-namespace net = boost::asio;
-namespace json = boost::json;
-using vault::EventKind;
-using vault::VaultState;
-
-using namespace engine_detail;
 
 Engine::Engine(net::any_io_executor ex, NodePort& node, store::Store& store, EngineOptions opts)
     : m_ex(ex), m_node(node), m_store(store), m_opts(std::move(opts)), m_bcast_wake(ex)

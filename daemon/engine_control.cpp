@@ -4,11 +4,6 @@
 #include "engine_internal.h"
 
 namespace vw::daemon {
-namespace net = boost::asio;
-namespace json = boost::json;
-using vault::EventKind;
-using vault::VaultState;
-using namespace engine_detail;
 
 Expected<json::value, EngineError> Engine::RegisterVault(const json::object& params)
 {

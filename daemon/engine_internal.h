@@ -77,3 +77,12 @@ inline vault::Approval ToApproval(const store::ApprovalRow& r)
 }
 
 } // namespace vw::daemon::engine_detail
+
+namespace vw::daemon {
+// Every stage file speaks of these.
+namespace net = boost::asio;
+namespace json = boost::json;
+using vault::EventKind;
+using vault::VaultState;
+using namespace engine_detail;
+} // namespace vw::daemon

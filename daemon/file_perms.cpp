@@ -24,7 +24,9 @@ std::optional<std::string> CheckPrivateDir(const std::filesystem::path& dir, con
     if (::stat(dir.c_str(), &st) != 0) return "cannot inspect the " + what + " " + dir.string() + ": " + std::strerror(errno);
     if (!S_ISDIR(st.st_mode)) return "the " + what + " " + dir.string() + " is not a directory";
     if (auto e = Owner(st, dir, what)) return e;
-    if (st.st_mode & 022) {
+    // Others only: a group-writable directory is what a umask of 002 makes (user private groups),
+    // and the files inside are checked one by one.
+    if (st.st_mode & S_IWOTH) {
         return "the " + what + " " + dir.string() + " can be written by others (mode " + Mode(st.st_mode) +
                "), who could replace the vault registry or plant a cookie; run: chmod 700 " + dir.string();
     }

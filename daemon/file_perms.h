@@ -10,7 +10,7 @@
 namespace vw::daemon {
 
 //! Returns: why `dir` is not a private directory (owned by the effective user, no write access
-//! for group or others), or nullopt. `what` names it in the message ("datadir").
+//! for others), or nullopt. `what` names it in the message ("datadir").
 std::optional<std::string> CheckPrivateDir(const std::filesystem::path& dir, const std::string& what);
 
 //! Returns: why `file` is not a private file (a regular file owned by the effective user, mode

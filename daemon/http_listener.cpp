@@ -99,15 +99,14 @@ net::awaitable<void> HttpListener::AcceptLoop()
             sock.close(ignore);
             continue;
         }
-        net::co_spawn(m_ex, Session(std::move(sock)), net::detached);
+        net::co_spawn(m_ex, Session(std::move(sock), peer), net::detached);
     }
 }
 
-net::awaitable<void> HttpListener::Session(tcp::socket sock)
+net::awaitable<void> HttpListener::Session(tcp::socket sock, net::ip::address peer)
 {
     auto alive = m_alive;
     const uint64_t id = m_next++;
-    const auto peer = sock.remote_endpoint().address();
     beast::tcp_stream stream{std::move(sock)};
     m_conns.emplace(id, Conn{[&stream] { stream.close(); }, peer, true, false, std::chrono::steady_clock::now()});
     struct Guard {

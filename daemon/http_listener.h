@@ -72,7 +72,7 @@ private:
         std::chrono::steady_clock::time_point waiting_since;
     };
     boost::asio::awaitable<void> AcceptLoop();
-    boost::asio::awaitable<void> Session(boost::asio::ip::tcp::socket sock);
+    boost::asio::awaitable<void> Session(boost::asio::ip::tcp::socket sock, boost::asio::ip::address peer);
     //! Closes the connection that has waited longest for a request, strangers first. Returns
     //! false when every connection is busy being answered.
     bool EvictOne();

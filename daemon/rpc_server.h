@@ -5,7 +5,7 @@
 
 #include "http_listener.h"
 #include "rpc/auth.h"
-#include "rpc/metrics.h"
+#include "metrics/prometheus.h"
 #include "rpc/table.h"
 
 #include <boost/asio/awaitable.hpp>
@@ -52,7 +52,7 @@ public:
     static std::optional<std::string> WriteCookie(const std::filesystem::path& path, const std::string& content);
     uint64_t auth_failures() const { return m_auth_failures; }
     //! Time to answer each authenticated request (dispatch and handler), in seconds.
-    const rpc::Histogram& latency() const { return m_latency; }
+    const metrics::Histogram& latency() const { return m_latency; }
     //! Calls answered through a method's batch form, and how many batches ran them.
     uint64_t batched_calls() const { return m_batched_calls; }
     uint64_t batches_run() const { return m_batches_run; }
@@ -71,7 +71,7 @@ private:
     std::unique_ptr<rpc::Authenticator> m_auth;
     std::unique_ptr<HttpListener> m_listener;
     uint64_t m_auth_failures{0};
-    rpc::Histogram m_latency{rpc::LatencyBuckets()};
+    metrics::Histogram m_latency{metrics::LatencyBuckets()};
     bool m_cookie_written{false};
     std::map<std::string, std::vector<std::shared_ptr<Waiting>>> m_queued; //!< by method
     std::set<std::string> m_batchers;                                      //!< methods whose batcher runs

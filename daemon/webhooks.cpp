@@ -42,7 +42,7 @@ constexpr milliseconds kIdle{3'600'000};
 struct WebhookDispatcher::Hook {
     explicit Hook(const net::any_io_executor& ex) : wake(ex) {}
     store::WebhookRow row;
-    rpc::WebhookUrl url;
+    notify::WebhookUrl url;
     std::vector<std::string> filter;
     net::steady_timer wake;              //!< the loop sleeps on it; cancelled to wake it
     bool kicked{false};                  //!< work may have arrived while the loop was busy
@@ -157,9 +157,9 @@ Expected<void, std::string> WebhookDispatcher::Load(const std::vector<Configured
     store::WebhookChanges changes;
     std::set<std::string> config_ids;
     for (const auto& c : configured) {
-        auto u = rpc::ParseWebhookUrl(c.url);
+        auto u = notify::ParseWebhookUrl(c.url);
         if (!u) return Unexpected{"webhook=" + c.url + ": " + u.error()};
-        auto f = rpc::ParseEventFilter(c.events);
+        auto f = notify::ParseEventFilter(c.events);
         if (!f) return Unexpected{"webhookevents: " + f.error()};
         const std::string id = ConfigWebhookId(c.url);
         if (!config_ids.insert(id).second) continue; // the same URL twice
@@ -181,7 +181,7 @@ Expected<void, std::string> WebhookDispatcher::Load(const std::vector<Configured
         }
         row.url = c.url;
         row.secret = c.secret;
-        row.events = rpc::JoinEventFilter(*f);
+        row.events = notify::JoinEventFilter(*f);
         row.source = "config";
         by_id[id] = row;
         changes.webhooks.push_back(row);
@@ -199,8 +199,8 @@ Expected<void, std::string> WebhookDispatcher::Load(const std::vector<Configured
 
     m_hooks.clear();
     for (auto& [id, row] : by_id) {
-        auto u = rpc::ParseWebhookUrl(row.url);
-        auto f = rpc::ParseEventFilter(row.events);
+        auto u = notify::ParseWebhookUrl(row.url);
+        auto f = notify::ParseEventFilter(row.events);
         if (!u || !f) return Unexpected{"corrupt database: webhook " + id + " has a bad url or event filter"};
         auto h = std::make_shared<Hook>(m_ex);
         h->row = row;
@@ -301,7 +301,7 @@ bool WebhookDispatcher::QueueNewEvents()
         store::WebhookRow row = hook->row;
         row.cursor = events->empty() ? *last : events->back().seq;
         for (const auto& e : *events) {
-            if (!rpc::EventFilterMatches(hook->filter, e.type)) continue;
+            if (!notify::EventFilterMatches(hook->filter, e.type)) continue;
             store::DeliveryRow d;
             d.webhook_id = id;
             d.event_seq = e.seq;
@@ -362,7 +362,7 @@ void WebhookDispatcher::RecordFailure(Hook& hook, store::DeliveryRow& d, const W
                           hook.url.Origin());
     }
     const int64_t now = NowMs();
-    const milliseconds wait = rpc::WebhookBackoff(d.attempts, m_opts.base_backoff, m_opts.max_backoff,
+    const milliseconds wait = notify::WebhookBackoff(d.attempts, m_opts.base_backoff, m_opts.max_backoff,
                                                   std::uniform_real_distribution<double>{0.0, 1.0}(m_rng));
     d.next_attempt_at = now + wait.count();
     if (d.created_at * 1000 + m_opts.retry_horizon.count() < d.next_attempt_at) {
@@ -386,7 +386,7 @@ net::awaitable<void> WebhookDispatcher::HookLoop(std::shared_ptr<Hook> hook)
             const std::string did = hook->tests.front();
             hook->tests.pop_front();
             json::object data{{"webhook_id", hook->row.id}, {"message", "test delivery from vaultwatchd (testwebhook)"}};
-            const std::string body = rpc::WebhookPayload(did, "webhook.test", NowMs() / 1000, m_opts.chain, data);
+            const std::string body = notify::WebhookPayload(did, "webhook.test", NowMs() / 1000, m_opts.chain, data);
             const std::string type = "webhook.test";
             const WebhookAttempt r = co_await Post(hook, body, type, did);
             hook->last_status = r.status;
@@ -466,7 +466,7 @@ net::awaitable<void> WebhookDispatcher::HookLoop(std::shared_ptr<Hook> hook)
         if (!data.contains("height")) data["height"] = e.height ? json::value(*e.height) : json::value(nullptr);
         const std::string did = DeliveryId(hook->row.id, e.seq);
         const std::string type = e.type;
-        const std::string body = rpc::WebhookPayload(did, type, e.created_at, m_opts.chain, data);
+        const std::string body = notify::WebhookPayload(did, type, e.created_at, m_opts.chain, data);
         const WebhookAttempt r = co_await Post(hook, body, type, did);
         hook->last_status = r.status;
         if (m_stopping || hook->removed) break;
@@ -498,7 +498,7 @@ net::awaitable<WebhookAttempt> WebhookDispatcher::Post(std::shared_ptr<Hook> hoo
 {
     ++m_stats.attempts;
     hook->last_attempt_at = NowMs();
-    const rpc::WebhookUrl url = hook->url;
+    const notify::WebhookUrl url = hook->url;
     const auto deadline = std::chrono::steady_clock::now() + m_opts.attempt_timeout;
     AbortGuard guard{hook->abort};
     WebhookAttempt out;
@@ -510,7 +510,7 @@ net::awaitable<WebhookAttempt> WebhookDispatcher::Post(std::shared_ptr<Hook> hoo
     req.set(http::field::connection, "close");
     req.set("Vaultwatch-Event", type);
     req.set("Vaultwatch-Delivery", delivery_id);
-    req.set("Vaultwatch-Signature", rpc::WebhookSignatureHeader(hook->row.secret, NowMs() / 1000, body));
+    req.set("Vaultwatch-Signature", notify::WebhookSignatureHeader(hook->row.secret, NowMs() / 1000, body));
     req.body() = std::move(body);
     req.prepare_payload();
 
@@ -584,11 +584,11 @@ net::awaitable<WebhookAttempt> WebhookDispatcher::Post(std::shared_ptr<Hook> hoo
 
 Expected<json::value, WebhookError> WebhookDispatcher::Add(const std::string& url, const std::string& secret, const std::string& events)
 {
-    auto u = rpc::ParseWebhookUrl(url);
+    auto u = notify::ParseWebhookUrl(url);
     if (!u) return Unexpected{WebhookError{rpc::RPC_INVALID_PARAMETER, u.error()}};
     if (secret.size() < 16) return Unexpected{WebhookError{rpc::RPC_INVALID_PARAMETER, "secret must be at least 16 characters"}};
     if (secret.size() > 1024) return Unexpected{WebhookError{rpc::RPC_INVALID_PARAMETER, "secret must be at most 1024 characters"}};
-    auto f = rpc::ParseEventFilter(events);
+    auto f = notify::ParseEventFilter(events);
     if (!f) return Unexpected{WebhookError{rpc::RPC_INVALID_PARAMETER, f.error()}};
     auto last = m_store.LastEventSeq();
     if (!last) return Unexpected{WebhookError{rpc::RPC_MISC_ERROR, last.error().message}};
@@ -619,7 +619,7 @@ Expected<json::value, WebhookError> WebhookDispatcher::Add(const std::string& ur
     }
     row.url = url;
     row.secret = secret;
-    row.events = rpc::JoinEventFilter(*f);
+    row.events = notify::JoinEventFilter(*f);
     row.last_error.clear();
     store::WebhookChanges c;
     c.webhooks.push_back(row);

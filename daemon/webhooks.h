@@ -12,7 +12,7 @@
 // operator, never by its endpoint). Secrets are never logged or returned.
 
 #include "control.h"
-#include "rpc/webhook.h"
+#include "notify/webhook.h"
 #include "store/store.h"
 
 #include <boost/asio/any_io_executor.hpp>

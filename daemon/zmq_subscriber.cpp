@@ -101,7 +101,12 @@ void ZmqSubscriber::ThreadMain()
         for (size_t i = 0; i < monitors.size(); ++i) {
             if (!(items[1 + socks.size() + i].revents & ZMQ_POLLIN)) continue;
             std::vector<zmq::message_t> ev;
-            if (!zmq::recv_multipart(monitors[i], std::back_inserter(ev), zmq::recv_flags::dontwait)) continue;
+            try {
+                if (!zmq::recv_multipart(monitors[i], std::back_inserter(ev), zmq::recv_flags::dontwait)) continue;
+            } catch (const zmq::error_t& e) {
+                log::Zmq()->warn("monitor of {}: {}", m_subs[i].endpoint, e.what());
+                continue;
+            }
             log::Zmq()->warn("disconnected from {}: subscribing again", m_subs[i].endpoint);
             m_reopened.fetch_add(1);
             socks[i].close(); // also ends its monitor

@@ -383,14 +383,17 @@ inline store::Cursor CommittedCursor(const fs::path& netdir)
     return *c;
 }
 
-//! The vaultwatchd binary as a child process with a --debugeventlog.
+//! The vaultwatchd binary as a child process with a --debugeventlog: the one launcher of the
+//! process tests (engine, webhook, fault, functional, operations) and the benches.
 class Vaultwatchd
 {
 public:
-    Vaultwatchd(fs::path binary, fs::path datadir) : m_binary(std::move(binary)), m_datadir(std::move(datadir)), m_port(FreePort())
+    Vaultwatchd(fs::path binary, fs::path datadir, uint16_t port = FreePort())
+        : m_binary(std::move(binary)), m_datadir(std::move(datadir)), m_port(port)
     {
         fs::create_directories(m_datadir);
     }
+    virtual ~Vaultwatchd() = default;
     //! bitcoind connection flags (--bitcoind.rpcport=..., auth, ZMQ endpoints).
     std::vector<std::string> node_args;
     std::vector<std::string> extra_args;
@@ -431,6 +434,45 @@ public:
         return out;
     }
     Child& child() { return m_child; }
+    //! Sends sig and waits for the exit. Returns: the wait status, or -1 if it was not running
+    //! or did not exit in time.
+    int Kill(int sig)
+    {
+        if (!m_child.Running()) return -1;
+        return m_child.Kill(sig, std::chrono::seconds{120}).value_or(-1);
+    }
+    //! Runs vaultwatch-cli (beside the binary) against this daemon. Returns: its JSON output, or
+    //! what it printed as a string when that is not JSON or it failed (ok = false).
+    boost::json::value Cli(const std::vector<std::string>& args, bool* ok = nullptr) const
+    {
+        std::string cmd = (m_binary.parent_path() / "vaultwatch-cli").string() + " -regtest -rpcwait -datadir=" + m_datadir.string() +
+                          " -rpcport=" + std::to_string(m_port);
+        for (const auto& a : args) cmd += " '" + a + "'";
+        cmd += " 2>&1";
+        FILE* f = ::popen(cmd.c_str(), "r");
+        std::string out;
+        char buf[4096];
+        size_t n;
+        while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
+        const int rc = ::pclose(f);
+        if (ok) *ok = rc == 0;
+        boost::system::error_code ec;
+        auto v = boost::json::parse(out, ec);
+        if (ec || rc != 0) return boost::json::value(out);
+        return v;
+    }
+    //! The end of its log file and of its stdout/stderr, for failure messages.
+    std::string Log(size_t max_bytes = 20000) const
+    {
+        std::stringstream ss;
+        for (const auto& p : {m_datadir / "vaultwatchd.log", m_datadir / "vaultwatchd.out"}) {
+            std::ifstream f(p);
+            if (f) ss << "--- " << p.string() << "\n" << f.rdbuf();
+        }
+        std::string s = ss.str();
+        return s.size() > max_bytes ? s.substr(s.size() - max_bytes) : s;
+    }
+    fs::path Db() const { return NetDir() / "vaultwatch.sqlite"; }
 
 private:
     fs::path m_binary;

@@ -17,6 +17,8 @@
 #include "webhook_receiver.h"
 
 #include <boost/json.hpp>
+#include "process_util.h"
+
 #include <gtest/gtest.h>
 
 #include <arpa/inet.h>
@@ -51,18 +53,7 @@ std::filesystem::path BinDir()
     return std::filesystem::canonical("/proc/self/exe").parent_path().parent_path().parent_path() / "daemon";
 }
 
-uint16_t FreePort()
-{
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    socklen_t len = sizeof a;
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-    ::close(fd);
-    return ntohs(a.sin_port);
-}
+using proc::FreePort;
 
 template <typename F>
 bool WaitFor(F&& f, std::chrono::milliseconds timeout = 20s)
@@ -75,82 +66,18 @@ bool WaitFor(F&& f, std::chrono::milliseconds timeout = 20s)
     return f();
 }
 
-class Daemon
+//! vaultwatchd against the simulator, its webhook retries made quick (proc::Vaultwatchd).
+class Daemon : public proc::Vaultwatchd
 {
 public:
     Daemon(std::filesystem::path datadir, uint16_t rpcport, uint16_t node_port, std::vector<std::string> extra = {})
-        : m_datadir(std::move(datadir)), m_port(rpcport), m_node_port(node_port), m_extra(std::move(extra))
+        : proc::Vaultwatchd(BinDir() / "vaultwatchd", std::move(datadir), rpcport)
     {
+        node_args = {"--bitcoind.rpcport=" + std::to_string(node_port), "--bitcoind.rpcuser=u", "--bitcoind.rpcpassword=p"};
+        extra.insert(extra.begin(), {"--webhookmaxbackoff=1", "--webhooktimeout=5"});
+        extra_args = std::move(extra);
     }
-    ~Daemon() { Kill(SIGKILL); }
-    void Start()
-    {
-        std::vector<std::string> args{(BinDir() / "vaultwatchd").string(), "--chain=regtest", "--datadir=" + m_datadir.string(),
-                                      "--rpcport=" + std::to_string(m_port), "--startheight=0", "--pollseconds=1",
-                                      "--bitcoind.rpcport=" + std::to_string(m_node_port), "--bitcoind.rpcuser=u",
-                                      "--bitcoind.rpcpassword=p", "--loglevel=debug", "--logfile=" + (m_datadir / "vw.log").string(),
-                                      "--webhookmaxbackoff=1", "--webhooktimeout=5"};
-        args.insert(args.end(), m_extra.begin(), m_extra.end());
-        m_pid = ::fork();
-        if (m_pid == 0) {
-            const int out = ::open((m_datadir.string() + ".stderr").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-            ::dup2(out, 1);
-            ::dup2(out, 2);
-            std::vector<char*> argv;
-            for (auto& a : args) argv.push_back(a.data());
-            argv.push_back(nullptr);
-            // The parent's sockets (the simulator's listener among them) must not live on in the child:
-            // an inherited listener keeps the port bound and queues connections nobody accepts.
-            ::close_range(3, ~0U, 0);
-            ::execv(argv[0], argv.data());
-            ::_exit(127);
-        }
-    }
-    int Kill(int sig)
-    {
-        if (m_pid <= 0) return -1;
-        ::kill(m_pid, sig);
-        int status = 0;
-        ::waitpid(m_pid, &status, 0);
-        m_pid = -1;
-        return status;
-    }
-    json::value Cli(const std::vector<std::string>& args, bool* ok = nullptr) const
-    {
-        std::string cmd = (BinDir() / "vaultwatch-cli").string() + " -regtest -rpcwait -datadir=" + m_datadir.string() +
-                          " -rpcport=" + std::to_string(m_port);
-        for (const auto& a : args) cmd += " '" + a + "'";
-        cmd += " 2>&1";
-        FILE* f = ::popen(cmd.c_str(), "r");
-        std::string out;
-        char buf[4096];
-        size_t n;
-        while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
-        const int rc = ::pclose(f);
-        if (ok) *ok = rc == 0;
-        boost::system::error_code ec;
-        auto v = json::parse(out, ec);
-        if (ec || rc != 0) return json::value(out);
-        return v;
-    }
-    std::string Log() const
-    {
-        std::stringstream ss;
-        for (const auto& p : {m_datadir / "vw.log", std::filesystem::path(m_datadir.string() + ".stderr")}) {
-            std::ifstream f(p);
-            if (f) ss << "--- " << p.string() << "\n" << f.rdbuf();
-        }
-        std::string s = ss.str();
-        return s.size() > 20000 ? s.substr(s.size() - 20000) : s;
-    }
-    std::filesystem::path Db() const { return m_datadir / "regtest" / "vaultwatch.sqlite"; }
-
-private:
-    std::filesystem::path m_datadir;
-    uint16_t m_port;
-    uint16_t m_node_port;
-    std::vector<std::string> m_extra;
-    pid_t m_pid{-1};
+    ~Daemon() override { Kill(SIGKILL); }
 };
 
 

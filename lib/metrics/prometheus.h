@@ -9,7 +9,7 @@
 #include <utility>
 #include <vector>
 
-namespace vw::rpc {
+namespace vw::metrics {
 
 using Labels = std::vector<std::pair<std::string, std::string>>;
 
@@ -59,4 +59,4 @@ std::string EscapeLabelValue(std::string_view v);
 //! A sample value: integers without a fraction, "NaN", "+Inf", "-Inf", otherwise shortest round-trip.
 std::string FormatMetricValue(double v);
 
-} // namespace vw::rpc
+} // namespace vw::metrics

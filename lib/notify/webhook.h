@@ -14,7 +14,7 @@
 #include <string_view>
 #include <vector>
 
-namespace vw::rpc {
+namespace vw::notify {
 
 struct WebhookUrl {
     bool tls{false};          //!< https
@@ -57,4 +57,4 @@ std::optional<std::string> VerifyWebhookSignature(std::string_view secret, std::
 std::chrono::milliseconds WebhookBackoff(int attempts, std::chrono::milliseconds base, std::chrono::milliseconds cap,
                                          double jitter01);
 
-} // namespace vw::rpc
+} // namespace vw::notify

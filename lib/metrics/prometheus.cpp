@@ -1,11 +1,11 @@
-#include "rpc/metrics.h"
+#include "metrics/prometheus.h"
 
 #include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <stdexcept>
 
-namespace vw::rpc {
+namespace vw::metrics {
 
 Histogram::Histogram(std::vector<double> upper_bounds) : m_bounds(std::move(upper_bounds)), m_counts(m_bounds.size() + 1, 0)
 {
@@ -122,4 +122,4 @@ void MetricsText::HistogramSamples(std::string_view name, const Histogram& h, co
     AppendSample(m_out, base + "_count", labels, std::to_string(h.count()));
 }
 
-} // namespace vw::rpc
+} // namespace vw::metrics

@@ -1,4 +1,4 @@
-#include "rpc/webhook.h"
+#include "notify/webhook.h"
 
 #include "crypto/hmac.h"
 #include "rpc/auth.h"
@@ -13,7 +13,7 @@
 #include <charconv>
 #include <cmath>
 
-namespace vw::rpc {
+namespace vw::notify {
 
 namespace {
 bool Printable(std::string_view s)
@@ -189,7 +189,7 @@ std::optional<std::string> VerifyWebhookSignature(std::string_view secret, std::
     if (now - *t > tolerance || *t - now > tolerance) return "timestamp outside the tolerance";
     const std::string want = HmacSha256Hex(secret, std::to_string(*t) + "." + std::string(body));
     for (auto s : sigs) {
-        if (TimingSafeEqual(s, want)) return std::nullopt;
+        if (rpc::TimingSafeEqual(s, want)) return std::nullopt;
     }
     return "signature mismatch";
 }
@@ -208,4 +208,4 @@ std::chrono::milliseconds WebhookBackoff(int attempts, std::chrono::milliseconds
     return std::max(milliseconds{1}, milliseconds{static_cast<int64_t>(scaled)});
 }
 
-} // namespace vw::rpc
+} // namespace vw::notify

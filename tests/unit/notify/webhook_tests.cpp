@@ -1,4 +1,4 @@
-#include "rpc/webhook.h"
+#include "notify/webhook.h"
 
 #include "crypto/sha256.h"
 #include "util/hex.h"
@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-namespace vw::rpc {
+namespace vw::notify {
 namespace {
 using std::chrono::milliseconds;
 
@@ -174,4 +174,4 @@ TEST(webhook_tests, EventFilter)
 }
 
 } // namespace
-} // namespace vw::rpc
+} // namespace vw::notify

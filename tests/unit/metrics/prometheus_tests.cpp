@@ -1,6 +1,6 @@
 // The Prometheus text format as Prometheus parses it (exposition format 0.0.4): HELP/TYPE lines,
 // label escaping, value spelling, and cumulative histogram buckets ending in +Inf.
-#include "rpc/metrics.h"
+#include "metrics/prometheus.h"
 
 #include <gtest/gtest.h>
 
@@ -9,7 +9,7 @@
 #include <limits>
 #include <stdexcept>
 
-namespace vw::rpc {
+namespace vw::metrics {
 namespace {
 
 TEST(metrics_tests, FamilyAndSamples)
@@ -89,4 +89,4 @@ TEST(metrics_tests, HistogramIsCumulativeWithInclusiveBounds)
 }
 
 } // namespace
-} // namespace vw::rpc
+} // namespace vw::metrics
