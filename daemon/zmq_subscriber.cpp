@@ -36,6 +36,10 @@ void ZmqSubscriber::Start()
 void ZmqSubscriber::Stop()
 {
     if (!m_thread.joinable()) return;
+    // The flag is what stops the thread: the wake-up below is lost if the thread has not
+    // connected its end of the pair yet (a stop right after the start), and then the thread
+    // sees the flag at its next poll timeout.
+    m_stop.store(true);
     m_impl->interrupt_tx.send(zmq::str_buffer("stop"), zmq::send_flags::dontwait);
     m_thread.join();
 }
@@ -90,7 +94,8 @@ void ZmqSubscriber::ThreadMain()
     make_items();
     for (;;) {
         try {
-            zmq::poll(items.data(), items.size(), std::chrono::milliseconds{-1});
+            if (m_stop.load()) return;
+            zmq::poll(items.data(), items.size(), std::chrono::milliseconds{250});
         } catch (const zmq::error_t& e) {
             if (e.num() == EINTR) continue;
             log::Zmq()->error("poll: {}", e.what());

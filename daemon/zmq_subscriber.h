@@ -63,6 +63,7 @@ private:
     std::atomic<uint64_t> m_received{0};
     std::atomic<uint64_t> m_dropped{0};
     std::atomic<uint64_t> m_reopened{0};
+    std::atomic<bool> m_stop{false};
     std::atomic<size_t> m_pending{0};       //!< posted, not yet handled
     std::atomic<size_t> m_pending_bytes{0};
 };

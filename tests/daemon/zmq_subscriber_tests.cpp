@@ -103,5 +103,20 @@ TEST(zmq_subscriber_tests, AFloodIsBoundedReportedOnceAndSurvived)
     sub.Stop();
 }
 
+TEST(zmq_subscriber_tests, AStopRightAfterTheStartDoesNotHang)
+{
+    // The daemon may be told to stop (SIGTERM) while its ZMQ thread is still setting up: the
+    // thread must see it even if the wake-up message found no one to receive it.
+    boost::asio::io_context io;
+    for (int i = 0; i < 50; ++i) {
+        ZmqSubscriber sub{io.get_executor(), {{"tcp://127.0.0.1:9", {"rawtx"}}, {"tcp://127.0.0.1:9", {"sequence"}}},
+                          [](const std::string&, chain::ZmqMessage) {}, [](const std::string&, std::string) {}};
+        const auto t0 = std::chrono::steady_clock::now();
+        sub.Start();
+        sub.Stop();
+        ASSERT_LT(std::chrono::steady_clock::now() - t0, 5s) << "round " << i;
+    }
+}
+
 } // namespace
 } // namespace vw::daemon
