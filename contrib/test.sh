@@ -58,7 +58,7 @@ cmake --build build-asan -j"$JOBS" --target vw_unit_tests vw_daemon_tests
 # The SIGKILL-after-intent e2e test runs in stage 1 only: under ASan on a loaded 2-core runner its
 # restarted daemon has missed the test's deadline (open in issue 4; the daemon's stderr is kept).
 # functional_against_sim reruns the process tests of stage 1 through a second launcher; the
-# daemon's own paths already run under ASan in engine_e2e, fault_tests and webhook_e2e. The package,
+# daemon's own paths already run under ASan in engine_process, fault_tests and webhook_e2e. The package,
 # the unit file and the data checksums have no code to sanitize: stage 1 checks them, and the
 # simulator's own tests (not built here: CMake lists them as vw_sim_tests_NOT_BUILT).
 ctest --test-dir build-asan --output-on-failure -j"$JOBS" \

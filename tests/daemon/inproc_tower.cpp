@@ -16,13 +16,18 @@ namespace net = boost::asio;
 InprocTower::InprocTower(std::filesystem::path dir, Options opts) : m_dir(std::move(dir)), m_opts(std::move(opts))
 {
     std::filesystem::create_directories(m_dir);
-    sim::SimConfig cfg;
-    cfg.rpc_user = "u";
-    cfg.rpc_password = "p";
-    cfg.vault_active = m_opts.vault_active;
-    cfg.mocktime = 1'700'000'000;
-    m_sim = std::make_unique<sim::RegtestSim>(cfg);
-    m_sim->Start();
+    if (m_opts.sim) {
+        m_simp = m_opts.sim;
+    } else {
+        sim::SimConfig cfg;
+        cfg.rpc_user = "u";
+        cfg.rpc_password = "p";
+        cfg.vault_active = m_opts.vault_active;
+        cfg.mocktime = 1'700'000'000;
+        m_sim = std::make_unique<sim::RegtestSim>(cfg);
+        m_sim->Start();
+        m_simp = m_sim.get();
+    }
     if (m_opts.fee_secret) {
         m_fee_model = vault::FeeWallet::FromSecret(*m_opts.fee_secret);
         if (!m_fee_model) throw std::runtime_error("fee wallet secret");
@@ -32,7 +37,7 @@ InprocTower::InprocTower(std::filesystem::path dir, Options opts) : m_dir(std::m
 InprocTower::~InprocTower()
 {
     Teardown();
-    m_sim->Stop();
+    if (m_sim) m_sim->Stop();
 }
 
 void InprocTower::Build()
@@ -47,7 +52,7 @@ void InprocTower::Build()
             co_return r;
         }
         try {
-            r.value = m_sim->Call(method, params.is_array() ? params.as_array() : json::array{});
+            r.value = m_simp->Call(method, params.is_array() ? params.as_array() : json::array{});
         } catch (const sim::RpcError& e) {
             r.error = daemon::RpcError{daemon::RpcError::Kind::Rpc, e.code, e.what()};
         }

@@ -71,13 +71,15 @@ public:
         daemon::EngineOptions engine;      //!< chain, fees, fee coins (now and node_tip are set here)
         bool vault_active{true};           //!< the node enforces OP_VAULT (getdeploymentinfo)
         std::optional<Bytes> fee_secret;   //!< the fee wallet's key (32 bytes); none: no fee wallet
+        //! A simulator the test already runs (vault_active is then its own); none: one of its own.
+        sim::RegtestSim* sim{nullptr};
     };
     InprocTower(std::filesystem::path dir, Options opts);
     ~InprocTower();
     InprocTower(const InprocTower&) = delete;
     InprocTower& operator=(const InprocTower&) = delete;
 
-    sim::RegtestSim& sim() { return *m_sim; }
+    sim::RegtestSim& sim() { return *m_simp; }
     daemon::Engine& engine() { return *m_engine; }
     FillableStore& store() { return *m_store; }
     const vault::FeeWallet& fee_wallet_model() const { return *m_fee_model; }
@@ -97,7 +99,7 @@ public:
     void AfterNextSend(std::function<void()> f) { m_after_send = std::move(f); }
     daemon::ChainFollower& follower() { return *m_follower; }
 
-    boost::json::value Call(const std::string& method, boost::json::array params = {}) { return m_sim->Call(method, std::move(params)); }
+    boost::json::value Call(const std::string& method, boost::json::array params = {}) { return m_simp->Call(method, std::move(params)); }
 
 private:
     void Build();
@@ -105,7 +107,8 @@ private:
 
     std::filesystem::path m_dir;
     Options m_opts;
-    std::unique_ptr<sim::RegtestSim> m_sim;
+    std::unique_ptr<sim::RegtestSim> m_sim; //!< owned, unless the test brought one
+    sim::RegtestSim* m_simp{nullptr};
     std::unique_ptr<boost::asio::io_context> m_io;
     std::unique_ptr<daemon::BitcoindNode> m_node;
     std::unique_ptr<FillableStore> m_store;

@@ -1,13 +1,22 @@
-// End-to-end tests of the vault engine: the real vaultwatchd process against the regtest
-// simulator, driven through vaultwatch-cli, checking the exact recovery transaction that reached
-// the node.
+// The vault engine's decisions, end to end: a trigger answered, approvals, delayed mode, reorgs,
+// rescans, fee ladders and bumps, the fee wallet, mass exits, a thief's named attacks. Each test
+// drives the tower as an operator does (vaultwatch-cli calls) and checks the exact transactions
+// that reached the node. The tower under test is
+//   - inproc:   the real engine and chain follower in this process, on the regtest simulator
+//               called in-process (InprocTower): deterministic, no sockets, no sleeps;
+//   - bitcoind: the vaultwatchd process against a real bitcoind (BITCOIND), skipped otherwise.
+// engine_process holds what only a process shows (SIGKILL and restart, key files, the log), on
+// the simulator over its sockets and on the real node.
 #ifdef VW_HAVE_SIM
 
 #include "bitcoind_rpc.h"
+#include "config.h"
 #include "crypto/sha256.h"
+#include "inproc_tower.h"
 #include "primitives/block.h"
 #include "primitives/transaction.h"
 #include "regtest_sim.h"
+#include "rpc_methods.h"
 #include "tx_util.h"
 #include "util/bech32.h"
 #include "util/hex.h"
@@ -55,6 +64,16 @@ std::filesystem::path BinDir()
 
 using proc::FreePort;
 
+//! These tests fund the fee wallet coin by coin and check which one pays: no splitting ahead of
+//! need unless a test asks for it.
+std::vector<std::string> WithTestDefaults(std::vector<std::string> extra)
+{
+    if (std::none_of(extra.begin(), extra.end(), [](const std::string& a) { return a.starts_with("--feewalletcoins="); })) {
+        extra.push_back("--feewalletcoins=0");
+    }
+    return extra;
+}
+
 //! vaultwatchd against the node under test (proc::Vaultwatchd, the one launcher).
 class Daemon : public proc::Vaultwatchd
 {
@@ -63,26 +82,149 @@ public:
         : proc::Vaultwatchd(BinDir() / "vaultwatchd", std::move(datadir), rpcport)
     {
         node_args = {"--bitcoind.rpcport=" + std::to_string(node_port), "--bitcoind.rpcuser=u", "--bitcoind.rpcpassword=p"};
-        // These tests fund the fee wallet coin by coin and check which one pays: no splitting
-        // ahead of need unless a test asks for it.
-        if (std::none_of(extra.begin(), extra.end(), [](const std::string& a) { return a.starts_with("--feewalletcoins="); })) {
-            extra.push_back("--feewalletcoins=0");
-        }
-        extra_args = std::move(extra);
+        extra_args = WithTestDefaults(std::move(extra));
     }
     ~Daemon() override { Kill(SIGKILL); }
 };
+
+//! Runs in WaitFor's loop: the in-process tower catches up there (a process does on its own).
+std::function<void()> g_settle;
 
 template <typename F>
 bool WaitFor(F&& f, std::chrono::milliseconds timeout = 15s)
 {
     const auto end = std::chrono::steady_clock::now() + timeout;
     while (std::chrono::steady_clock::now() < end) {
+        if (g_settle) g_settle();
         if (f()) return true;
-        std::this_thread::sleep_for(50ms);
+        std::this_thread::sleep_for(g_settle ? 5ms : 50ms);
     }
+    if (g_settle) g_settle();
     return f();
 }
+
+//! The tower as the tests drive it: vaultwatch-cli calls, and its log for failure messages.
+class Tower
+{
+public:
+    virtual ~Tower() = default;
+    //! A vaultwatch-cli call. Returns: the JSON result, or the error as a string (ok = false).
+    virtual json::value Cli(const std::vector<std::string>& args, bool* ok = nullptr) = 0;
+    virtual std::string Log() = 0;
+    //! Signals the process and waits for its exit status (a process only).
+    virtual std::optional<int> Kill(int sig) = 0;
+};
+
+class ProcessTower final : public Tower
+{
+public:
+    ProcessTower(std::filesystem::path datadir, uint16_t node_port, std::vector<std::string> extra) : m_d(std::move(datadir), FreePort(), node_port, std::move(extra))
+    {
+        m_d.Start();
+    }
+    json::value Cli(const std::vector<std::string>& args, bool* ok) override { return m_d.Cli(args, ok); }
+    std::string Log() override { return m_d.Log(); }
+    std::optional<int> Kill(int sig) override { return m_d.Kill(sig); }
+
+private:
+    Daemon m_d;
+};
+
+//! vaultwatchd's flags, as the daemon reads them, turned into the engine's options.
+daemon::EngineOptions EngineOptionsFromFlags(const std::vector<std::string>& extra)
+{
+    std::vector<std::string> args{"vaultwatchd", "--chain=regtest", "--bitcoind.rpcuser=u", "--bitcoind.rpcpassword=p"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    std::vector<const char*> argv;
+    for (const auto& a : args) argv.push_back(a.c_str());
+    auto parsed = daemon::ParseConfig(static_cast<int>(argv.size()), argv.data());
+    if (!parsed || !*parsed) throw std::runtime_error("flags: " + (parsed ? std::string("--help") : parsed.error()));
+    const daemon::Config& cfg = **parsed;
+    daemon::EngineOptions eo;
+    eo.allow_unenforced_opvault = cfg.allow_unenforced_opvault;
+    eo.fees.fallback = vault::FeeRate{static_cast<int64_t>(std::llround(cfg.fallback_feerate * 1000))};
+    eo.fees.escalate_percent = static_cast<int>(cfg.escalate_percent);
+    eo.fees.max_fee_percent = static_cast<int>(cfg.max_fee_percent);
+    eo.fee_reserve = Amount{cfg.feewallet_reserve};
+    eo.fee_coins = static_cast<size_t>(cfg.feewallet_coins);
+    return eo;
+}
+
+//! vaultwatch-cli's rule for untyped arguments: JSON when it parses, else a string.
+json::value ArgValue(const std::string& s)
+{
+    boost::system::error_code ec;
+    json::value v = json::parse(s, ec);
+    return ec ? json::value(s) : v;
+}
+
+//! The engine and the chain follower in this process, on the test's simulator; the control
+//! methods go through the daemon's own RPC table.
+class InprocessTower final : public Tower
+{
+public:
+    InprocessTower(sim::RegtestSim& sim, const std::filesystem::path& dir, const std::vector<std::string>& extra)
+    {
+        InprocTower::Options o;
+        o.sim = &sim;
+        o.engine = EngineOptionsFromFlags(extra);
+        o.fee_secret = Bytes(32, 0x5b);
+        m_t = std::make_unique<InprocTower>(dir, o);
+        m_t->Start();
+        daemon::RpcContext ctx;
+        ctx.getinfo = [this]() -> json::value {
+            const auto& st = m_t->follower().status();
+            daemon::Engine& e = m_t->engine();
+            return json::object{{"height", st.cursor.height},
+                                {"node_height", st.node_tip},
+                                {"vaults", e.LiveVaultCount()},
+                                {"opvault_enforced", e.vault_enforced() ? json::value(*e.vault_enforced()) : json::value(nullptr)},
+                                {"rescan", e.RescanStatus()}};
+        };
+        ctx.engine = &m_t->engine();
+        m_table = daemon::MakeRpcTable(ctx);
+        g_settle = [this] { m_t->Settle(); };
+    }
+    ~InprocessTower() override { g_settle = nullptr; }
+    json::value Cli(const std::vector<std::string>& args, bool* ok) override
+    {
+        bool named = false;
+        size_t i = 0;
+        if (!args.empty() && args[0] == "-named") named = true, i = 1;
+        json::object req{{"jsonrpc", "2.0"}, {"id", 1}, {"method", args.at(i)}};
+        if (named) {
+            json::object params;
+            for (size_t k = i + 1; k < args.size(); ++k) {
+                const auto eq = args[k].find('=');
+                params[args[k].substr(0, eq)] = ArgValue(args[k].substr(eq + 1));
+            }
+            req["params"] = std::move(params);
+        } else {
+            json::array params;
+            for (size_t k = i + 1; k < args.size(); ++k) params.push_back(ArgValue(args[k]));
+            req["params"] = std::move(params);
+        }
+        m_t->Settle();
+        const rpc::HttpReply reply = rpc::Dispatch(*m_table, json::serialize(req));
+        m_t->Settle();
+        const json::value body = json::parse(reply.body);
+        const json::value* err = body.as_object().if_contains("error");
+        if (ok) *ok = !err || err->is_null();
+        if (err && !err->is_null()) return json::value("error code: " + json::serialize(err->at("code")) + "\nerror message:\n" + std::string(err->at("message").as_string()));
+        return body.at("result");
+    }
+    std::string Log() override
+    {
+        return "in-process tower; recoveries: " + json::serialize(Cli({"listrecoveries"}, nullptr)) + "\nevents: " + json::serialize(Cli({"listevents", "0", "1000"}, nullptr));
+    }
+    std::optional<int> Kill(int) override { return std::nullopt; }
+    InprocTower& tower() { return *m_t; }
+
+private:
+    std::unique_ptr<InprocTower> m_t;
+    std::unique_ptr<rpc::RpcTable> m_table;
+};
+
 
 
 
@@ -95,6 +237,8 @@ public:
     virtual json::value Call(const std::string& method, json::array params = {}) = 0;
     virtual uint16_t RpcPort() const = 0;
     virtual bool IsSim() const = 0;
+    //! The simulator itself, for an in-process tower (null for a real node).
+    virtual sim::RegtestSim* Sim() { return nullptr; }
 };
 
 class SimNode final : public TestNode
@@ -115,6 +259,7 @@ public:
     json::value Call(const std::string& method, json::array params) override { return m_sim.Call(method, std::move(params)); }
     uint16_t RpcPort() const override { return const_cast<sim::RegtestSim&>(m_sim).RpcPort(); }
     bool IsSim() const override { return true; }
+    sim::RegtestSim* Sim() override { return &m_sim; }
 
 private:
     sim::RegtestSim m_sim;
@@ -256,8 +401,8 @@ struct PresignedFixture {
     uint16_t NodePort() const { return node->RpcPort(); }
 };
 
-//! Each end-to-end test runs against the simulator, and against a real bitcoind when BITCOIND
-//! names one (reported as skipped otherwise).
+//! Each decision test runs in process on the simulator, and as a process against a real bitcoind
+//! when BITCOIND names one (reported as skipped otherwise).
 class engine_e2e : public ::testing::TestWithParam<std::string>
 {
 protected:
@@ -266,7 +411,16 @@ protected:
         if (Real() && !std::getenv("BITCOIND")) GTEST_SKIP() << "functional test: set BITCOIND=/path/to/bitcoind to run it against a real node";
     }
     bool Real() const { return GetParam() == "bitcoind"; }
+    //! The tower under test, started against fx's node with vaultwatchd's flags `extra`.
+    std::unique_ptr<Tower> StartTower(PresignedFixture& fx, std::vector<std::string> extra = {}) const
+    {
+        if (Real()) return std::make_unique<ProcessTower>(fx.dir / "vw", fx.NodePort(), std::move(extra));
+        return std::make_unique<InprocessTower>(*fx.node->Sim(), fx.dir / "vw", WithTestDefaults(std::move(extra)));
+    }
 };
+
+//! What only a process shows: signals, restarts, files on disk, the log.
+using engine_process = engine_e2e;
 
 std::string Field(const json::value& v, const char* k)
 {
@@ -278,8 +432,8 @@ std::string Field(const json::value& v, const char* k)
 TEST_P(engine_e2e, PresignedVaultEndToEnd)
 {
     PresignedFixture fx{Real()};
-    Daemon d(fx.dir / "vw", FreePort(), fx.NodePort());
-    d.Start();
+    auto tower = StartTower(fx);
+    Tower& d = *tower;
     bool ok = false;
     auto reg = d.Cli({"registervault", fx.Registration()}, &ok);
     ASSERT_TRUE(ok) << json::serialize(reg);
@@ -311,14 +465,14 @@ TEST_P(engine_e2e, PresignedVaultEndToEnd)
     for (const char* want : {"vault.registered", "vault.trigger", "recovery.planned", "recovery.broadcast", "recovery.confirmed"}) {
         EXPECT_NE(std::find(types.begin(), types.end(), want), types.end()) << want << " missing: " << json::serialize(ev);
     }
-    EXPECT_EQ(d.Kill(SIGTERM), 0) << "clean exit on SIGTERM";
+    if (Real()) EXPECT_EQ(d.Kill(SIGTERM), 0) << "clean exit on SIGTERM";
 }
 
 TEST_P(engine_e2e, ApprovedTriggerIsLeftAlone)
 {
     PresignedFixture fx{Real()};
-    Daemon d(fx.dir / "vw", FreePort(), fx.NodePort());
-    d.Start();
+    auto tower = StartTower(fx);
+    Tower& d = *tower;
     bool ok = false;
     auto reg = d.Cli({"registervault", fx.Registration()}, &ok);
     ASSERT_TRUE(ok) << json::serialize(reg);
@@ -338,8 +492,8 @@ TEST_P(engine_e2e, ApprovedTriggerIsLeftAlone)
 TEST_P(engine_e2e, DelayedModeRecoversAfterGraceUnlessApproved)
 {
     PresignedFixture fx{Real()};
-    Daemon d(fx.dir / "vw", FreePort(), fx.NodePort());
-    d.Start();
+    auto tower = StartTower(fx);
+    Tower& d = *tower;
     bool ok = false;
     auto reg = d.Cli({"registervault", fx.Registration(R"({"mode":"delayed","grace_blocks":3})")}, &ok);
     ASSERT_TRUE(ok) << json::serialize(reg);
@@ -357,8 +511,8 @@ TEST_P(engine_e2e, DelayedModeRecoversAfterGraceUnlessApproved)
 TEST_P(engine_e2e, DelayedModeLeavesATriggerApprovedDuringTheGracePeriod)
 {
     PresignedFixture fx{Real()};
-    Daemon d(fx.dir / "vw", FreePort(), fx.NodePort());
-    d.Start();
+    auto tower = StartTower(fx);
+    Tower& d = *tower;
     bool ok = false;
     auto reg = d.Cli({"registervault", fx.Registration(R"({"mode":"delayed","grace_blocks":3})")}, &ok);
     ASSERT_TRUE(ok) << json::serialize(reg);
@@ -381,7 +535,7 @@ TEST_P(engine_e2e, DelayedModeLeavesATriggerApprovedDuringTheGracePeriod)
     ASSERT_TRUE(WaitFor([&] { return fx.InMempool(fx.recovery.GetTxid()); })) << d.Log();
 }
 
-TEST_P(engine_e2e, SigkillAfterTheIntentThenRestartBroadcastsOnce)
+TEST_P(engine_process, SigkillAfterTheIntentThenRestartBroadcastsOnce)
 {
     if (Real()) GTEST_SKIP() << "needs the simulator's fault injection (simreject)";
     PresignedFixture fx{Real()};
@@ -420,8 +574,8 @@ TEST_P(engine_e2e, SigkillAfterTheIntentThenRestartBroadcastsOnce)
 TEST_P(engine_e2e, ReorgRemovingATriggerRevertsItsState)
 {
     PresignedFixture fx{Real()};
-    Daemon d(fx.dir / "vw", FreePort(), fx.NodePort());
-    d.Start();
+    auto tower = StartTower(fx);
+    Tower& d = *tower;
     bool ok = false;
     auto reg = d.Cli({"registervault", fx.Registration(R"({"mode":"alert"})")}, &ok);
     ASSERT_TRUE(ok) << json::serialize(reg);
@@ -453,8 +607,8 @@ TEST_P(engine_e2e, ReorgRemovingATriggerRevertsItsState)
 TEST_P(engine_e2e, ReorgRemovingOurRecoveryRebroadcastsIt)
 {
     PresignedFixture fx{Real()};
-    Daemon d(fx.dir / "vw", FreePort(), fx.NodePort());
-    d.Start();
+    auto tower = StartTower(fx);
+    Tower& d = *tower;
     bool ok = false;
     auto reg = d.Cli({"registervault", fx.Registration()}, &ok);
     ASSERT_TRUE(ok) << json::serialize(reg);
@@ -483,8 +637,8 @@ TEST_P(engine_e2e, ReorgRemovingOurRecoveryRebroadcastsIt)
 TEST_P(engine_e2e, RescanFromBirthHeightFindsATriggerMinedBeforeRegistration)
 {
     PresignedFixture fx{Real()};
-    Daemon d(fx.dir / "vw", FreePort(), fx.NodePort());
-    d.Start();
+    auto tower = StartTower(fx);
+    Tower& d = *tower;
     // The trigger is mined before the vault is registered (a watchtower added late, or restored).
     fx.SendTrigger();
     fx.Generate(2);
@@ -502,7 +656,7 @@ TEST_P(engine_e2e, RescanFromBirthHeightFindsATriggerMinedBeforeRegistration)
     EXPECT_EQ(Field(v.at("triggers").as_array()[0], "height"), "112");
 }
 
-TEST_P(engine_e2e, RescanRpcFindsAMissedTriggerAndResumesAfterARestart)
+TEST_P(engine_process, RescanRpcFindsAMissedTriggerAndResumesAfterARestart)
 {
     PresignedFixture fx{Real()};
     auto d = std::make_unique<Daemon>(fx.dir / "vw", FreePort(), fx.NodePort());
@@ -549,8 +703,8 @@ TEST_P(engine_e2e, RescanOfHistoryAlreadySeenChangesNothing)
     // The whole story happens while the vault is watched; a rescan over it afterwards must not
     // bring back the spent output (nor plan a second recovery for the answered trigger).
     PresignedFixture fx{Real()};
-    Daemon d(fx.dir / "vw", FreePort(), fx.NodePort());
-    d.Start();
+    auto tower = StartTower(fx);
+    Tower& d = *tower;
     bool ok = false;
     auto reg = d.Cli({"registervault", fx.Registration()}, &ok);
     ASSERT_TRUE(ok) << json::serialize(reg);
@@ -646,7 +800,8 @@ std::set<OutPoint> TriggerEachInOneBlock(PresignedFixture& fx, const std::vector
 }
 
 //! The txid of the first recovery the daemon lists, once the node has it in its mempool; else "".
-std::string FirstRecoveryInMempool(Daemon& d, PresignedFixture& fx)
+template <typename D>
+std::string FirstRecoveryInMempool(D& d, PresignedFixture& fx)
 {
     const auto r = d.Cli({"listrecoveries"});
     if (!r.is_object() || r.at("recoveries").as_array().empty()) return "";
@@ -655,14 +810,16 @@ std::string FirstRecoveryInMempool(Daemon& d, PresignedFixture& fx)
 }
 
 //! A recovery's transaction as the daemon keeps it.
-std::optional<Transaction> RecoveryTx(Daemon& d, const std::string& txid)
+template <typename D>
+std::optional<Transaction> RecoveryTx(D& d, const std::string& txid)
 {
     auto tx = DecodeTransactionHex(std::string(d.Cli({"getrecovery", txid}).at("hex").as_string()));
     if (!tx) return std::nullopt;
     return std::move(*tx);
 }
 
-std::vector<std::string> EventTypes(const Daemon& d)
+template <typename D>
+std::vector<std::string> EventTypes(D& d)
 {
     std::vector<std::string> out;
     const auto ev = d.Cli({"listevents", "0", "1000"});
@@ -674,8 +831,8 @@ std::vector<std::string> EventTypes(const Daemon& d)
 TEST_P(engine_e2e, PresignedLadderIsClimbedEachBlockUntilItConfirms)
 {
     PresignedFixture fx{Real()};
-    Daemon d(fx.dir / "vw", FreePort(), fx.NodePort());
-    d.Start();
+    auto tower = StartTower(fx);
+    Tower& d = *tower;
     bool ok = false;
     auto reg = d.Cli({"registervault", fx.Registration()}, &ok);
     ASSERT_TRUE(ok) << json::serialize(reg);
@@ -713,8 +870,8 @@ TEST_P(engine_e2e, NodeFeeEstimateChoosesTheRungToStartFrom)
     PresignedFixture fx{Real()};
     // 200 sat/vB: more than the cheaper variant pays (~100 sat/vB), less than the faster one.
     fx.node->Call("simsetfee", {200'000});
-    Daemon d(fx.dir / "vw", FreePort(), fx.NodePort());
-    d.Start();
+    auto tower = StartTower(fx);
+    Tower& d = *tower;
     bool ok = false;
     auto reg = d.Cli({"registervault", fx.Registration()}, &ok);
     ASSERT_TRUE(ok) << json::serialize(reg);
@@ -728,7 +885,7 @@ TEST_P(engine_e2e, NodeFeeEstimateChoosesTheRungToStartFrom)
     EXPECT_FALSE(ok) << "the cheaper variant is never planned";
 }
 
-TEST_P(engine_e2e, FeeWalletIsCreatedFundedReportedAndKeptAcrossRestarts)
+TEST_P(engine_process, FeeWalletIsCreatedFundedReportedAndKeptAcrossRestarts)
 {
     PresignedFixture fx{Real()};
     const auto dir = fx.dir / "vw";
@@ -794,8 +951,8 @@ TEST_P(engine_e2e, OpvaultRecoveryPaysItsFeeFromTheFeeWallet)
     const Bytes recovery_spk = P2TR(0xcd);
     const TestOpVault tv = MakeTestOpVault(TestKey(0x31).PubKey(), trigger_key.PubKey(), recovery_spk, 10, "fee");
     const vault::Vault* v = &tv.vault;
-    Daemon d(fx.dir / "vw", FreePort(), fx.NodePort(), extra);
-    d.Start();
+    auto tower = StartTower(fx, extra);
+    Tower& d = *tower;
     ASSERT_TRUE(WaitFor([&] { return d.Cli({"getinfo"}).is_object() && d.Cli({"getinfo"}).as_object().at("opvault_enforced").is_bool(); }));
     bool ok = false;
     auto reg = d.Cli({"registervault", tv.registration}, &ok);
@@ -841,8 +998,8 @@ TEST_P(engine_e2e, OpvaultRecoveryIsReplacedWithABiggerFeeEachBlockUntilItConfir
     const auto trigger_key = TestKey(0x36);
     const Bytes recovery_spk = P2TR(0xce);
     const TestOpVault tv = MakeTestOpVault(TestKey(0x35).PubKey(), trigger_key.PubKey(), recovery_spk, 10, "rbf");
-    Daemon d(fx.dir / "vw", FreePort(), fx.NodePort(), extra);
-    d.Start();
+    auto tower = StartTower(fx, extra);
+    Tower& d = *tower;
     ASSERT_TRUE(WaitFor([&] { return d.Cli({"getinfo"}).is_object() && d.Cli({"getinfo"}).as_object().at("opvault_enforced").is_bool(); }));
     bool ok = false;
     auto reg = d.Cli({"registervault", tv.registration}, &ok);
@@ -908,8 +1065,8 @@ TEST_P(engine_e2e, AuthorizedSweepsOfSeveralGroupsTriggeredTogetherShareOneTrans
         vs.push_back(MakeAuthorizedTestOpVault(TestKey(static_cast<uint8_t>(0x80 + i)).PubKey(), trigger_key.PubKey(), recovery_spks[i % GROUPS], 10, 0x3a));
         regs.push_back(json::parse(vs.back().registration));
     }
-    Daemon d(fx.dir / "vw", FreePort(), fx.NodePort(), extra);
-    d.Start();
+    auto tower = StartTower(fx, extra);
+    Tower& d = *tower;
     ASSERT_TRUE(WaitFor([&] { return d.Cli({"getinfo"}).is_object() && d.Cli({"getinfo"}).as_object().at("opvault_enforced").is_bool(); }));
     bool ok = false;
     const auto reg = d.Cli({"registervaults", json::serialize(regs)}, &ok);
@@ -954,8 +1111,8 @@ TEST_P(engine_e2e, ALargeFeeCoinIsSplitAheadOfNeedAndARecoveryPaysWithOneOfThePa
     extra.push_back("--feewalletcoins=4");
     const auto trigger_key = TestKey(0x38);
     const TestOpVault tv = MakeTestOpVault(TestKey(0x37).PubKey(), trigger_key.PubKey(), P2TR(0xcf), 10, "split");
-    Daemon d(fx.dir / "vw", FreePort(), fx.NodePort(), extra);
-    d.Start();
+    auto tower = StartTower(fx, extra);
+    Tower& d = *tower;
     ASSERT_TRUE(WaitFor([&] { return d.Cli({"getinfo"}).is_object() && d.Cli({"getinfo"}).as_object().at("opvault_enforced").is_bool(); }));
     bool ok = false;
     auto reg = d.Cli({"registervault", tv.registration}, &ok);
@@ -1018,8 +1175,8 @@ TEST_P(engine_e2e, OpvaultMassExitIsRecoveredInOneTransactionPerGroup)
         vs.push_back(MakeTestOpVault(TestKey(static_cast<uint8_t>(0x60 + i)).PubKey(), trigger_key.PubKey(), recovery_spks[i % GROUPS], 10));
         regs.push_back(json::parse(vs.back().registration));
     }
-    Daemon d(fx.dir / "vw", FreePort(), fx.NodePort(), extra);
-    d.Start();
+    auto tower = StartTower(fx, extra);
+    Tower& d = *tower;
     ASSERT_TRUE(WaitFor([&] { return d.Cli({"getinfo"}).is_object() && d.Cli({"getinfo"}).as_object().at("opvault_enforced").is_bool(); }));
     bool ok = false;
     const auto reg = d.Cli({"registervaults", json::serialize(regs)}, &ok);
@@ -1078,8 +1235,8 @@ TEST_P(engine_e2e, FeeWalletRunsDryAndTheAlertFires)
     if (Real()) GTEST_SKIP() << "needs opvault vaults on a node without OP_VAULT (simulator only)";
     PresignedFixture fx{Real()};
     // Reserve: more than one coin is worth; two coins, two recovery groups attacked.
-    Daemon d(fx.dir / "vw", FreePort(), fx.NodePort(), {"--allowunenforcedopvault", "--feewalletreserve=50000"});
-    d.Start();
+    auto tower = StartTower(fx, std::vector<std::string>{"--allowunenforcedopvault", "--feewalletreserve=50000"});
+    Tower& d = *tower;
     ASSERT_TRUE(WaitFor([&] { return d.Cli({"getinfo"}).is_object() && d.Cli({"getinfo"}).as_object().at("height").as_int64() == 111; }));
     const auto trigger_key = TestKey(0x42);
     std::vector<vault::Vault> vs;
@@ -1141,8 +1298,8 @@ TEST_P(engine_e2e, ACpfpPackagePaysForAZeroFeePresignedRecovery)
     // A real node runs with -minrelaytxfee=0 for the OP_VAULT tests; here the default relay
     // floor comes back (the last value given wins), or the zero-fee parent would relay alone.
     PresignedFixture fx{Real(), {"-minrelaytxfee=0.00001"}};
-    Daemon d(fx.dir / "vw", FreePort(), fx.NodePort());
-    d.Start();
+    auto tower = StartTower(fx);
+    Tower& d = *tower;
     ASSERT_TRUE(WaitFor([&] { return d.Cli({"getfeewallet"}).is_object(); })) << d.Log();
     const Bytes fee_spk = *ParseHex(Field(d.Cli({"getfeewallet"}), "script_pubkey"));
     PayFromCoinbase(fx, 2, Amount{100'000}, fee_spk);
@@ -1194,8 +1351,8 @@ TEST_P(engine_e2e, OpvaultFlowWhenTheNodeEnforcesIt)
     const TestOpVault tv = MakeTestOpVault(TestKey(0x11).PubKey(), trigger_key.PubKey(), recovery_spk, 10, "ov");
     const vault::Vault* v = &tv.vault;
 
-    Daemon d(fx.dir / "vw", FreePort(), fx.NodePort());
-    d.Start();
+    auto tower = StartTower(fx);
+    Tower& d = *tower;
     ASSERT_TRUE(WaitFor([&] { return d.Cli({"getinfo"}).as_object().at("opvault_enforced").is_bool(); }));
     bool ok = false;
     auto reg = d.Cli({"registervault", tv.registration}, &ok);
@@ -1247,8 +1404,8 @@ TEST_P(engine_e2e, OpvaultIsRefusedWhenTheNodeDoesNotEnforceIt)
             fx = std::make_unique<PresignedFixture>(true, std::vector<std::string>{"-vbparams=vault:-2:0"});
         }
     }
-    Daemon d(fx->dir / "vw", FreePort(), fx->NodePort());
-    d.Start();
+    auto tower = StartTower(*fx);
+    Tower& d = *tower;
     ASSERT_TRUE(WaitFor([&] { return d.Cli({"getinfo"}).as_object().at("opvault_enforced").is_bool(); }));
     ASSERT_FALSE(d.Cli({"getinfo"}).as_object().at("opvault_enforced").as_bool());
     bool ok = true;
@@ -1264,7 +1421,8 @@ TEST_P(engine_e2e, OpvaultIsRefusedWhenTheNodeDoesNotEnforceIt)
 // fee wallet's coins accounted for (none held by a dead transaction).
 
 //! Whether no fee coin is held by a recovery the node does not have.
-bool NoCoinHeldByTheDead(Daemon& d, PresignedFixture& fx)
+template <typename D>
+bool NoCoinHeldByTheDead(D& d, PresignedFixture& fx)
 {
     const auto w = d.Cli({"getfeewallet"});
     for (const auto& u : w.at("utxos").as_array()) {
@@ -1282,8 +1440,8 @@ TEST_P(engine_e2e, ThiefAttackRefusedSweepIsPlannedAgainOnceTheFeeWalletIsFunded
     if (Real() && !NodeEnforcesOpVault(*fx.node)) GTEST_SKIP() << "this node does not enforce OP_VAULT";
     const auto trigger_key = TestKey(0x42);
     const TestOpVault tv = MakeTestOpVault(TestKey(0x41).PubKey(), trigger_key.PubKey(), P2TR(0xd1), 10, "late-fee");
-    Daemon d(fx.dir / "vw", FreePort(), fx.NodePort(), OpvaultDaemonArgs(Real()));
-    d.Start();
+    auto tower = StartTower(fx, OpvaultDaemonArgs(Real()));
+    Tower& d = *tower;
     ASSERT_TRUE(WaitFor([&] { return d.Cli({"getinfo"}).is_object() && d.Cli({"getinfo"}).as_object().at("opvault_enforced").is_bool(); }));
     bool ok = false;
     auto reg = d.Cli({"registervault", tv.registration}, &ok);
@@ -1321,8 +1479,8 @@ TEST_P(engine_e2e, ThiefAttackRbfCyclingTheTriggerDoesNotDrainTheFeeWallet)
     if (Real() && !NodeEnforcesOpVault(*fx.node)) GTEST_SKIP() << "this node does not enforce OP_VAULT";
     const auto trigger_key = TestKey(0x44);
     const TestOpVault tv = MakeTestOpVault(TestKey(0x43).PubKey(), trigger_key.PubKey(), P2TR(0xd2), 10, "rbf-cycle");
-    Daemon d(fx.dir / "vw", FreePort(), fx.NodePort(), OpvaultDaemonArgs(Real()));
-    d.Start();
+    auto tower = StartTower(fx, OpvaultDaemonArgs(Real()));
+    Tower& d = *tower;
     ASSERT_TRUE(WaitFor([&] { return d.Cli({"getinfo"}).is_object() && d.Cli({"getinfo"}).as_object().at("opvault_enforced").is_bool(); }));
     bool ok = false;
     auto reg = d.Cli({"registervault", tv.registration}, &ok);
@@ -1378,8 +1536,8 @@ TEST_P(engine_e2e, ThiefAttackAuthorizedSweepRelaysWithoutAcceptnonstdtxn)
     if (Real() && !NodeEnforcesOpVault(*fx.node)) GTEST_SKIP() << "this node does not enforce OP_VAULT";
     const auto trigger_key = TestKey(0x46);
     const TestOpVault tv = MakeAuthorizedTestOpVault(TestKey(0x45).PubKey(), trigger_key.PubKey(), P2TR(0xd3), 10, 0x47);
-    Daemon d(fx.dir / "vw", FreePort(), fx.NodePort(), OpvaultDaemonArgs(Real()));
-    d.Start();
+    auto tower = StartTower(fx, OpvaultDaemonArgs(Real()));
+    Tower& d = *tower;
     ASSERT_TRUE(WaitFor([&] { return d.Cli({"getinfo"}).is_object() && d.Cli({"getinfo"}).as_object().at("opvault_enforced").is_bool(); }));
     bool ok = false;
     auto reg = d.Cli({"registervault", tv.registration}, &ok);
@@ -1413,8 +1571,8 @@ TEST_P(engine_e2e, ThiefAttackUnauthorizedSweepNeedsAcceptnonstdtxnOnThePrototyp
     if (!NodeEnforcesOpVault(*fx.node)) GTEST_SKIP() << "this node does not enforce OP_VAULT";
     const auto trigger_key = TestKey(0x4a);
     const TestOpVault tv = MakeTestOpVault(TestKey(0x49).PubKey(), trigger_key.PubKey(), P2TR(0xd4), 10, "nonstd");
-    Daemon d(fx.dir / "vw", FreePort(), fx.NodePort(), OpvaultDaemonArgs(Real()));
-    d.Start();
+    auto tower = StartTower(fx, OpvaultDaemonArgs(Real()));
+    Tower& d = *tower;
     ASSERT_TRUE(WaitFor([&] { return d.Cli({"getinfo"}).is_object() && d.Cli({"getinfo"}).as_object().at("opvault_enforced").is_bool(); }));
     bool ok = false;
     auto reg = d.Cli({"registervault", tv.registration}, &ok);
@@ -1454,8 +1612,8 @@ TEST_P(engine_e2e, ThiefAttackUnexpectedSpendOfAWatchedOutpointSendsTheEmergency
                                  fx.trigger.GetTxid().ToString() + R"(","spend_delay":20,"recovery_txs":[")" +
                                  HexStr(SerializeTransaction(fx.recovery)) + R"("]}],"emergency_txs":[")" + HexStr(SerializeTransaction(e1)) +
                                  R"(",")" + HexStr(SerializeTransaction(e2)) + R"("]})";
-    Daemon d(fx.dir / "vw", FreePort(), fx.NodePort());
-    d.Start();
+    auto tower = StartTower(fx);
+    Tower& d = *tower;
     bool ok = false;
     auto reg = d.Cli({"registervault", reg_json}, &ok);
     ASSERT_TRUE(ok) << json::serialize(reg);
@@ -1471,7 +1629,9 @@ TEST_P(engine_e2e, ThiefAttackUnexpectedSpendOfAWatchedOutpointSendsTheEmergency
     ASSERT_TRUE(WaitFor([&] { return Field(d.Cli({"getrecovery", e2.GetTxid().ToString()}), "state") == "confirmed"; })) << d.Log();
 }
 
-INSTANTIATE_TEST_SUITE_P(node, engine_e2e, ::testing::Values("sim", "bitcoind"),
+INSTANTIATE_TEST_SUITE_P(node, engine_e2e, ::testing::Values("inproc", "bitcoind"),
+                         [](const ::testing::TestParamInfo<std::string>& i) { return i.param; });
+INSTANTIATE_TEST_SUITE_P(node, engine_process, ::testing::Values("sim", "bitcoind"),
                          [](const ::testing::TestParamInfo<std::string>& i) { return i.param; });
 
 } // namespace
