@@ -56,8 +56,10 @@ std::string RenderDaemonMetrics(const ChainFollower& follower, const Engine& eng
     m.Family("vaultwatch_vaults", T::Gauge, "Registered vaults by kind and state.");
     for (const auto& [ks, n] : vaults) m.Sample("vaultwatch_vaults", static_cast<double>(n), {{"kind", ks.first}, {"state", ks.second}});
 
-    std::map<std::string, int64_t> recoveries{{"planned", 0}, {"broadcast", 0}, {"confirmed", 0}, {"failed", 0}, {"replaced", 0}};
-    for (const auto& [_, r] : engine.recoveries()) ++recoveries[r.state];
+    std::map<std::string, int64_t> recoveries;
+    using RS = vault::RecoveryState;
+    for (auto s : {RS::Planned, RS::Broadcast, RS::Confirmed, RS::Failed, RS::Conflicted, RS::Replaced}) recoveries[std::string(vault::ToString(s))] = 0;
+    for (const auto& [_, r] : engine.recoveries()) ++recoveries[std::string(vault::ToString(r.state))];
     m.Family("vaultwatch_recoveries", T::Gauge, "Our recovery transactions by state.");
     for (const auto& [state, n] : recoveries) m.Sample("vaultwatch_recoveries", static_cast<double>(n), {{"state", state}});
 

@@ -49,7 +49,7 @@ net::awaitable<void> Engine::BroadcastLoop()
             if (it == m_recoveries.end() || !IsLive(it->second)) continue;
             // Read before the call: a block applied while we wait may confirm it, and the operator
             // must still hear that it went out.
-            const std::string before = it->second.state;
+            const vault::RecoveryState before = it->second.state;
             auto tx = DecodeTransaction(it->second.tx);
             if (!tx) continue; // rows are checked when loaded
             auto res = co_await m_node.SendRawTransaction(*tx);
@@ -91,9 +91,9 @@ net::awaitable<void> Engine::BroadcastLoop()
                 ++m_stats.broadcasts;
                 // The node's best height when it first had it (after a restart: when it had it again).
                 m_sent_at.try_emplace(txid, std::max(m_tip, m_opts.node_tip ? m_opts.node_tip() : -1));
-                if (IsLive(row)) row.state = "broadcast";
+                if (IsLive(row)) MoveTo(row, vault::RecoveryState::Broadcast);
                 row.last_error.clear();
-                if (before == "planned") { // first accepted (or accepted again after a refusal)
+                if (before == vault::RecoveryState::Planned) { // first accepted (or accepted again after a refusal)
                     for (const auto& id : row.vault_ids) Event(changes, "recovery.broadcast", id, txid.ToString(), std::nullopt, {{"trigger_txid", TriggerTxidJson(row.trigger_txid)}});
                 }
             } else {
@@ -105,7 +105,7 @@ net::awaitable<void> Engine::BroadcastLoop()
                     // Refused for a reason that stays: dead. Its fee coins are free and its trigger
                     // is planned again now, with what the chain holds (the same transaction comes
                     // back at the next block if nothing changed).
-                    row.state = "failed";
+                    MoveTo(row, vault::RecoveryState::Failed);
                     m_tried_at[txid] = m_tip; // tried at this tip: the same transaction waits for a block
                     died = true;
                     m_sent_at.erase(txid);

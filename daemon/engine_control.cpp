@@ -337,15 +337,15 @@ Expected<json::value, EngineError> Engine::RecoverVault(const std::string& vault
         const Transaction tx{p.tx};
         row.txid = tx.GetTxid();
         if (m_recoveries.contains(row.txid)) continue; // the same pre-signed tx is already ours
-        row.kind = PlanKindName(p.kind);
+        row.kind = p.kind;
         for (auto v : p.vaults) row.vault_ids.push_back(VaultIdOf(v));
         row.tx = SerializeTransaction(tx);
-        row.state = "planned";
+        row.state = vault::RecoveryState::Planned; // a new row
         row.deadline_height = deadline;
         row.created_at = Now();
         for (const auto& vid : row.vault_ids) {
             Event(changes, "recovery.planned", vid, row.txid.ToString(), std::nullopt,
-                  {{"trigger_txid", nullptr}, {"kind", row.kind}, {"requested_by", "operator"}});
+                  {{"trigger_txid", nullptr}, {"kind", vault::ToString(row.kind)}, {"requested_by", "operator"}});
         }
         changes.recoveries.push_back(row);
     }
@@ -358,7 +358,7 @@ Expected<json::value, EngineError> Engine::RecoverVault(const std::string& vault
                 if (auto k = m_registry.Find(*v)) m_registry.SetState(*k, VaultState::Recovering);
             }
         }
-        log::Main()->warn("recovervault {}: sweeping with {} ({})", vault_id, row.txid.ToString(), row.kind);
+        log::Main()->warn("recovervault {}: sweeping with {} ({})", vault_id, row.txid.ToString(), vault::ToString(row.kind));
         m_recoveries.emplace(row.txid, std::move(row));
     }
     KickBroadcaster();

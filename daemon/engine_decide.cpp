@@ -13,9 +13,9 @@ void Engine::Evaluate(store::StateChanges& changes)
     std::set<Txid> answered_triggers;
     std::set<OutPoint> covered; // what the live recoveries sweep: never planned twice
     for (const auto& [_, r] : m_recoveries) {
-        if (r.state != "confirmed" && !IsLive(r)) continue;
+        if (r.state != vault::RecoveryState::Confirmed && !IsLive(r)) continue;
         if (!r.trigger_txid.IsNull()) answered_triggers.insert(r.trigger_txid);
-        if (r.state == "confirmed") continue;
+        if (r.state == vault::RecoveryState::Confirmed) continue;
         if (auto tx = DecodeTransaction(r.tx)) {
             for (const auto& in : tx->vin()) covered.insert(in.prevout);
         }
@@ -64,11 +64,11 @@ void Engine::Evaluate(store::StateChanges& changes)
             // The same transaction as before (plans are deterministic). A dead one goes out again
             // once a block (and at start): what made the node refuse it may have changed.
             auto& old = it->second;
-            if (IsLive(old) || old.state == "confirmed") return;
+            if (IsLive(old) || old.state == vault::RecoveryState::Confirmed) return;
             auto [tried, fresh] = m_tried_at.try_emplace(txid, m_tip);
             if (!fresh && tried->second >= m_tip) return;
             tried->second = m_tip;
-            old.state = "planned";
+            MoveTo(old, vault::RecoveryState::Planned);
             if (deadline) old.deadline_height = deadline;
             for (auto v : p.vaults) m_registry.SetState(v, VaultState::Recovering);
             for (const auto& in : tx.vin()) {
@@ -81,11 +81,11 @@ void Engine::Evaluate(store::StateChanges& changes)
         }
         store::RecoveryRow row;
         row.txid = txid;
-        row.kind = PlanKindName(p.kind);
+        row.kind = p.kind;
         row.trigger_txid = ttxid;
         for (auto v : p.vaults) row.vault_ids.push_back(VaultIdOf(v));
         row.tx = SerializeTransaction(tx);
-        row.state = "planned";
+        row.state = vault::RecoveryState::Planned; // a new row
         row.deadline_height = deadline;
         row.created_at = Now();
         ++m_stats.recoveries_planned;
@@ -93,7 +93,7 @@ void Engine::Evaluate(store::StateChanges& changes)
         for (size_t k = 0; k < p.vaults.size(); ++k) {
             auto t = trigger_of.find(p.vaults[k]);
             Event(changes, "recovery.planned", row.vault_ids[k], row.txid.ToString(), std::nullopt,
-                  {{"trigger_txid", (t != trigger_of.end() ? t->second : ttxid).ToString()}, {"kind", row.kind}});
+                  {{"trigger_txid", (t != trigger_of.end() ? t->second : ttxid).ToString()}, {"kind", vault::ToString(row.kind)}});
         }
         for (const auto& in : tx.vin()) {
             covered.insert(in.prevout);

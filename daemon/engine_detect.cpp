@@ -60,8 +60,8 @@ void Engine::Apply(const Transaction& tx, std::optional<int> height, store::Stat
     }
     // Our recovery confirmed?
     auto ours = m_recoveries.find(txid);
-    if (ours != m_recoveries.end() && height && ours->second.state != "confirmed") {
-        ours->second.state = "confirmed";
+    if (ours != m_recoveries.end() && height && ours->second.state != vault::RecoveryState::Confirmed) {
+        MoveTo(ours->second, vault::RecoveryState::Confirmed);
         ours->second.confirmed_height = *height;
         if (changes) {
             changes->recoveries.push_back(ours->second);
@@ -83,7 +83,7 @@ void Engine::Apply(const Transaction& tx, std::optional<int> height, store::Stat
         for (const auto& d : dead) {
             auto it = m_recoveries.find(d);
             if (it == m_recoveries.end() || !IsLive(it->second)) continue;
-            it->second.state = ours != m_recoveries.end() ? "replaced" : "conflicted";
+            MoveTo(it->second, ours != m_recoveries.end() ? vault::RecoveryState::Replaced : vault::RecoveryState::Conflicted);
             it->second.last_error = (ours != m_recoveries.end() ? "replaced by our " : "conflicted by ") + txid.ToString();
             changes->recoveries.push_back(it->second);
             log::Main()->warn("recovery {}: {} (confirmed at height {}); its trigger is planned again", d.ToString(), it->second.last_error, *height);
@@ -140,9 +140,9 @@ void Engine::BlockDisconnected(const BlockHash& hash, int height, store::BlockBa
         for (const auto& t : it->second) m_recent_confirmed_ids.erase(t);
     }
     for (auto& [_, r] : m_recoveries) {
-        if (r.state == "confirmed" && r.confirmed_height && *r.confirmed_height >= height) {
+        if (r.state == vault::RecoveryState::Confirmed && r.confirmed_height && *r.confirmed_height >= height) {
             // Our recovery left the chain: it is broadcast again after this batch commits.
-            r.state = "broadcast";
+            MoveTo(r, vault::RecoveryState::Broadcast);
             r.confirmed_height.reset();
             batch.state.recoveries.push_back(r);
         }

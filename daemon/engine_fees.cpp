@@ -43,9 +43,9 @@ void Engine::BumpFees(store::StateChanges& changes)
     // not the old blocks of a catch-up, not the block whose trigger it answers.
     std::vector<Txid> due;
     for (const auto& [txid, r] : m_recoveries) {
-        if (!IsLive(r) || r.state == "planned" || r.vault_ids.empty()) continue;
-        if (r.kind == "presigned" && r.trigger_txid.IsNull()) continue; // an emergency tx: no ladder
-        if (r.kind == "presigned_emergency") continue;                    // pre-signed: nothing to bump
+        if (!IsLive(r) || r.state == vault::RecoveryState::Planned || r.vault_ids.empty()) continue;
+        if (r.kind == vault::PlanKind::Presigned && r.trigger_txid.IsNull()) continue; // an emergency tx (stored before its kind had a name): no ladder
+        if (r.kind == vault::PlanKind::PresignedEmergency) continue;                    // pre-signed: nothing to bump
         auto sent = m_sent_at.find(txid);
         if (sent == m_sent_at.end() || m_tip <= sent->second) continue;
         due.push_back(txid);
@@ -54,7 +54,7 @@ void Engine::BumpFees(store::StateChanges& changes)
         auto& row = m_recoveries.at(txid);
         std::optional<MutableTransaction> next;
         json::object detail{{"replaces", txid.ToString()}, {"trigger_txid", TriggerTxidJson(row.trigger_txid)}};
-        if (row.kind == "presigned") {
+        if (row.kind == vault::PlanKind::Presigned) {
             auto vid = vault::VaultId::Parse(row.vault_ids.front());
             auto idx = vid ? m_registry.Find(*vid) : std::nullopt;
             auto variant = idx ? vault::NextPresignedVariant(m_registry, *idx, row.trigger_txid, txid) : std::nullopt;
@@ -70,18 +70,18 @@ void Engine::BumpFees(store::StateChanges& changes)
         store::RecoveryRow bumped = row;
         bumped.txid = tx.GetTxid();
         bumped.tx = SerializeTransaction(tx);
-        bumped.state = "planned";
+        bumped.state = vault::RecoveryState::Planned; // a new row
         bumped.attempts = 0;
         bumped.last_error.clear();
         bumped.confirmed_height.reset();
         bumped.created_at = Now();
-        row.state = "replaced";
+        MoveTo(row, vault::RecoveryState::Replaced);
         changes.recoveries.push_back(row);
         changes.recoveries.push_back(bumped);
         ++m_stats.fee_bumps;
         for (const auto& id : row.vault_ids) Event(changes, "recovery.fee_bumped", id, bumped.txid.ToString(), std::nullopt, detail);
         log::Main()->warn("recovery {} unconfirmed after a block: replaced by {} paying more ({})", txid.ToString(), bumped.txid.ToString(),
-                          row.kind == "presigned" ? "the next pre-signed variant" : "a bigger fee coin");
+                          row.kind == vault::PlanKind::Presigned ? "the next pre-signed variant" : "a bigger fee coin");
         m_recoveries.emplace(bumped.txid, std::move(bumped));
     }
 }

@@ -2,6 +2,7 @@
 // What the engine's stage files share (engine.h declares the class; each engine_*.cpp holds one
 // stage of it). Not part of the daemon's interface.
 
+#include "util/check.h"
 #include "chain/rpc_replies.h"
 #include "log.h"
 #include "rpc/table.h"
@@ -28,22 +29,17 @@ namespace json = boost::json;
 
 inline std::string_view Hrp(const std::string& chain) { return rpc::HrpForChain(chain).value_or("bc"); }
 
-inline std::string PlanKindName(vault::PlanKind k)
-{
-    switch (k) {
-    case vault::PlanKind::OpVaultUnauthorized: return "opvault_unauthorized";
-    case vault::PlanKind::OpVaultAuthorized: return "opvault_authorized";
-    case vault::PlanKind::Presigned: return "presigned";
-    case vault::PlanKind::PresignedEmergency: return "presigned_emergency";
-    }
-    return "unknown";
-}
+//! A live recovery may still confirm as it is; a dead one holds no fee coin and answers no
+//! trigger: the trigger is planned again with what the chain holds then (vault/lifecycle.h).
+inline bool IsLive(const store::RecoveryRow& r) { return vault::IsLive(r.state); }
 
-//! A live recovery may still confirm as it is: planned, or in the node's hands. A dead one (failed:
-//! the node refused it for a reason that stays; conflicted: another confirmed transaction spent
-//! one of its inputs; replaced: a fee bump of ours took its place) holds no fee coin and answers
-//! no trigger: the trigger is planned again with what the chain holds then.
-inline bool IsLive(const store::RecoveryRow& r) { return r.state == "planned" || r.state == "broadcast"; }
+//! Every change of a recovery's state goes through here: a move the lifecycle does not allow is a
+//! bug in the engine, and the tower stops rather than act on a state it cannot explain.
+inline void MoveTo(store::RecoveryRow& r, vault::RecoveryState to)
+{
+    VW_ASSERT(vault::CanMove(r.state, to));
+    r.state = to;
+}
 
 //! A recovery the operator asked for (recovervault) answers no trigger: its trigger_txid is null.
 inline json::value TriggerTxidJson(const Txid& t) { return t.IsNull() ? json::value(nullptr) : json::value(t.ToString()); }
@@ -53,10 +49,10 @@ inline json::object RecoveryJson(const store::RecoveryRow& r, bool with_hex)
     json::array ids;
     for (const auto& v : r.vault_ids) ids.emplace_back(v);
     json::object o{{"txid", r.txid.ToString()},
-                   {"kind", r.kind},
+                   {"kind", vault::ToString(r.kind)},
                    {"trigger_txid", TriggerTxidJson(r.trigger_txid)},
                    {"vault_ids", std::move(ids)},
-                   {"state", r.state},
+                   {"state", vault::ToString(r.state)},
                    {"deadline_height", r.deadline_height ? json::value(*r.deadline_height) : json::value(nullptr)},
                    {"confirmed_height", r.confirmed_height ? json::value(*r.confirmed_height) : json::value(nullptr)},
                    {"attempts", r.attempts},

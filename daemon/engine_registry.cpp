@@ -223,7 +223,7 @@ Expected<void, std::string> Engine::Rebuild(RebuildScope scope, std::vector<stor
     }
     // A vault with a recovery in flight is recovering, whatever the replay says.
     for (const auto& [_, r] : m_recoveries) {
-        if (r.state != "planned" && r.state != "broadcast") continue;
+        if (!IsLive(r)) continue;
         for (const auto& id : r.vault_ids) {
             if (auto vid = vault::VaultId::Parse(id)) {
                 if (auto i = m_registry.Find(*vid); i && (m_registry.Get(*i)->state == VaultState::Triggered || m_registry.Get(*i)->state == VaultState::Active)) m_registry.SetState(*i, VaultState::Recovering);

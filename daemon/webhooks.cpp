@@ -264,7 +264,7 @@ int64_t WebhookDispatcher::Pending() const
 {
     int64_t n = 0;
     for (const auto& [id, _] : m_hooks) {
-        if (auto c = m_store.CountDeliveries(id, "pending")) n += *c;
+        if (auto c = m_store.CountDeliveries(id, store::DeliveryState::Pending)) n += *c;
     }
     return n;
 }
@@ -305,7 +305,7 @@ bool WebhookDispatcher::QueueNewEvents()
             store::DeliveryRow d;
             d.webhook_id = id;
             d.event_seq = e.seq;
-            d.state = "pending";
+            d.state = store::DeliveryState::Pending;
             d.created_at = e.created_at;
             c.deliveries.push_back(std::move(d));
         }
@@ -333,7 +333,7 @@ net::awaitable<void> WebhookDispatcher::Sleep(Hook& hook, milliseconds d)
 void WebhookDispatcher::GiveUp(Hook& hook, store::DeliveryRow& d, const std::string& why)
 {
     ++m_stats.given_up;
-    d.state = "failed";
+    d.state = store::DeliveryState::Failed;
     if (!why.empty()) d.last_error = why;
     ++hook.row.failed;
     hook.row.last_error = d.last_error;
@@ -404,7 +404,7 @@ net::awaitable<void> WebhookDispatcher::HookLoop(std::shared_ptr<Hook> hook)
             continue;
         }
         if (batch.empty()) {
-            auto rows = m_store.LoadDeliveries(hook->row.id, "pending", kLoadBatch);
+            auto rows = m_store.LoadDeliveries(hook->row.id, store::DeliveryState::Pending, kLoadBatch);
             if (!rows) {
                 log::Store()->error("webhook {}: cannot read deliveries: {}", hook->row.id, rows.error().message);
                 co_await Sleep(*hook, kStoreRetry);
@@ -489,7 +489,7 @@ net::awaitable<void> WebhookDispatcher::HookLoop(std::shared_ptr<Hook> hook)
             continue;
         }
         RecordFailure(*hook, d, r, type);
-        if (d.state == "failed") drop();
+        if (d.state == store::DeliveryState::Failed) drop();
     }
     hook->running = false;
 }
@@ -647,9 +647,9 @@ json::value WebhookDispatcher::List() const
     });
     json::array out;
     for (const Hook* h : hooks) {
-        auto pending = m_store.CountDeliveries(h->row.id, "pending");
+        auto pending = m_store.CountDeliveries(h->row.id, store::DeliveryState::Pending);
         json::value oldest = nullptr;
-        if (auto head = m_store.LoadDeliveries(h->row.id, "pending", 1); head && !head->empty()) {
+        if (auto head = m_store.LoadDeliveries(h->row.id, store::DeliveryState::Pending, 1); head && !head->empty()) {
             const auto& d = head->front();
             oldest = json::object{{"delivery_id", DeliveryId(h->row.id, d.event_seq)},
                                   {"attempts", d.attempts},

@@ -1,4 +1,4 @@
--- vaultwatch schema, version 5. Forward-only migrations live in sqlite_store.cpp; this file is
+-- vaultwatch schema, version 8. Forward-only migrations live in sqlite_store.cpp; this file is
 -- the documentation of the current shape (every column says what it means).
 
 -- Schema version, one row.
@@ -60,11 +60,11 @@ CREATE TABLE IF NOT EXISTS vault_txs (
 -- Recoveries decided on; a row exists before the first broadcast.
 CREATE TABLE IF NOT EXISTS recoveries (
     txid             BLOB    PRIMARY KEY,               -- recovery txid, serialization order
-    kind             TEXT    NOT NULL,                  -- 'opvault_unauthorized' | 'opvault_authorized' | 'presigned'
+    kind             TEXT    NOT NULL,                  -- 'opvault_unauthorized' | 'opvault_authorized' | 'presigned' | 'presigned_emergency'
     trigger_txid     BLOB    NOT NULL,                  -- the trigger it answers
     vault_ids        TEXT    NOT NULL,                  -- comma-separated vault ids it sweeps
     tx               BLOB    NOT NULL,                  -- the signed transaction, with witness
-    state            TEXT    NOT NULL,                  -- planned | broadcast | confirmed | failed | replaced
+    state            TEXT    NOT NULL,                  -- planned | broadcast | confirmed | failed | conflicted | replaced (vault/lifecycle.h)
     deadline_height  INTEGER,                           -- last height it must confirm at (trigger height + delay - 1)
     confirmed_height INTEGER,                           -- block it confirmed in
     attempts         INTEGER NOT NULL,                  -- sendrawtransaction attempts

@@ -126,6 +126,28 @@ UPDATE vaults SET recovery_auth = json_extract(registration, '$.recovery_auth'),
                   registration  = json_remove(registration, '$.recovery_auth')
  WHERE json_valid(registration) AND json_type(registration, '$.recovery_auth') = 'text';
 )sql",
+    // A recovery another confirmed transaction conflicted was refused by the state CHECK (the
+    // block's whole batch with it); the kinds get theirs. SQLite changes a CHECK only by
+    // rebuilding the table.
+    R"sql(
+CREATE TABLE recoveries_v8 (
+    txid             BLOB    PRIMARY KEY CHECK (length(txid) = 32),
+    kind             TEXT    NOT NULL CHECK (kind IN ('opvault_unauthorized', 'opvault_authorized', 'presigned', 'presigned_emergency')),
+    trigger_txid     BLOB    NOT NULL CHECK (length(trigger_txid) = 32),
+    vault_ids        TEXT    NOT NULL,
+    tx               BLOB    NOT NULL,
+    state            TEXT    NOT NULL CHECK (state IN ('planned', 'broadcast', 'confirmed', 'failed', 'conflicted', 'replaced')),
+    deadline_height  INTEGER,
+    confirmed_height INTEGER,
+    attempts         INTEGER NOT NULL CHECK (attempts >= 0),
+    last_error       TEXT    NOT NULL,
+    created_at       INTEGER NOT NULL
+);
+INSERT INTO recoveries_v8 SELECT txid, kind, trigger_txid, vault_ids, tx, state, deadline_height, confirmed_height, attempts, last_error, created_at
+  FROM recoveries;
+DROP TABLE recoveries;
+ALTER TABLE recoveries_v8 RENAME TO recoveries;
+)sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 
@@ -460,7 +482,12 @@ public:
             }
             r.txid = Txid::FromUint256(*txid);
             r.trigger_txid = Txid::FromUint256(*trig);
-            r.kind = *kind;
+            auto pk = vault::ParsePlanKind(*kind);
+            auto rs = vault::ParseRecoveryState(*state);
+            if (!pk || !rs) {
+                return Unexpected{Corrupt("recoveries row " + r.txid.ToString() + " has an unknown " + (pk ? "state '" + *state : "kind '" + *kind) + "'")};
+            }
+            r.kind = *pk;
             for (size_t start = 0; start < ids->size();) {
                 const size_t comma = std::min(ids->find(',', start), ids->size());
                 r.vault_ids.push_back(ids->substr(start, comma - start));
@@ -468,7 +495,7 @@ public:
             }
             const auto* p = static_cast<const uint8_t*>(sqlite3_column_blob(s.get(), 4));
             r.tx.assign(p, p + sqlite3_column_bytes(s.get(), 4));
-            r.state = *state;
+            r.state = *rs;
             r.deadline_height = OptInt(s.get(), 6);
             r.confirmed_height = OptInt(s.get(), 7);
             r.attempts = sqlite3_column_int(s.get(), 8);
@@ -559,7 +586,7 @@ public:
             if (st.rc() != SQLITE_OK) return fail(st.rc(), "write delivery");
             text(st, 1, d.webhook_id);
             sqlite3_bind_int64(st.get(), 2, d.event_seq);
-            text(st, 3, d.state);
+            text(st, 3, std::string{ToString(d.state)});
             sqlite3_bind_int(st.get(), 4, d.attempts);
             sqlite3_bind_int64(st.get(), 5, d.next_attempt_at);
             sqlite3_bind_int64(st.get(), 6, d.created_at);
@@ -606,7 +633,7 @@ public:
         return out;
     }
 
-    Expected<std::vector<DeliveryRow>, StoreError> LoadDeliveries(const std::string& webhook_id, const std::string& state,
+    Expected<std::vector<DeliveryRow>, StoreError> LoadDeliveries(const std::string& webhook_id, DeliveryState wanted,
                                                                  size_t limit) override
     {
         std::vector<DeliveryRow> out;
@@ -614,6 +641,7 @@ public:
                      "WHERE webhook_id = ? AND state = ? ORDER BY event_seq LIMIT ?"};
         if (s.rc() != SQLITE_OK) return Unexpected{Err(m_db, s.rc(), "load deliveries")};
         sqlite3_bind_text(s.get(), 1, webhook_id.data(), static_cast<int>(webhook_id.size()), SQLITE_STATIC);
+        const std::string_view state = ToString(wanted);
         sqlite3_bind_text(s.get(), 2, state.data(), static_cast<int>(state.size()), SQLITE_STATIC);
         sqlite3_bind_int64(s.get(), 3, static_cast<int64_t>(std::min<size_t>(limit, INT64_MAX)));
         int rc;
@@ -623,7 +651,9 @@ public:
             d.event_seq = sqlite3_column_int64(s.get(), 0);
             auto st = Text(s.get(), 1), err = Text(s.get(), 6);
             if (!st || !err) return Unexpected{Corrupt("webhook_deliveries row " + std::to_string(d.event_seq) + " is malformed")};
-            d.state = *st;
+            auto ds = st ? ParseDeliveryState(*st) : std::nullopt;
+            if (!ds) return Unexpected{Corrupt("webhook_deliveries row " + std::to_string(d.event_seq) + " has an unknown state")};
+            d.state = *ds;
             d.attempts = sqlite3_column_int(s.get(), 2);
             d.next_attempt_at = sqlite3_column_int64(s.get(), 3);
             d.created_at = sqlite3_column_int64(s.get(), 4);
@@ -635,11 +665,12 @@ public:
         return out;
     }
 
-    Expected<int64_t, StoreError> CountDeliveries(const std::string& webhook_id, const std::string& state) override
+    Expected<int64_t, StoreError> CountDeliveries(const std::string& webhook_id, DeliveryState wanted) override
     {
         Stmt s{m_db, "SELECT count(*) FROM webhook_deliveries WHERE webhook_id = ? AND state = ?"};
         if (s.rc() != SQLITE_OK) return Unexpected{Err(m_db, s.rc(), "count deliveries")};
         sqlite3_bind_text(s.get(), 1, webhook_id.data(), static_cast<int>(webhook_id.size()), SQLITE_STATIC);
+        const std::string_view state = ToString(wanted);
         sqlite3_bind_text(s.get(), 2, state.data(), static_cast<int>(state.size()), SQLITE_STATIC);
         const int rc = sqlite3_step(s.get());
         if (rc != SQLITE_ROW) return Unexpected{Err(m_db, rc, "count deliveries")};
@@ -739,11 +770,13 @@ private:
             std::string ids;
             for (const auto& id : r.vault_ids) ids += (ids.empty() ? "" : ",") + id;
             sqlite3_bind_blob(st.get(), 1, r.txid.span().data(), 32, SQLITE_STATIC);
-            sqlite3_bind_text(st.get(), 2, r.kind.data(), static_cast<int>(r.kind.size()), SQLITE_STATIC);
+            const std::string_view kind = vault::ToString(r.kind);
+            sqlite3_bind_text(st.get(), 2, kind.data(), static_cast<int>(kind.size()), SQLITE_STATIC);
             sqlite3_bind_blob(st.get(), 3, r.trigger_txid.span().data(), 32, SQLITE_STATIC);
             sqlite3_bind_text(st.get(), 4, ids.data(), static_cast<int>(ids.size()), SQLITE_TRANSIENT);
             sqlite3_bind_blob(st.get(), 5, r.tx.data(), static_cast<int>(r.tx.size()), SQLITE_STATIC);
-            sqlite3_bind_text(st.get(), 6, r.state.data(), static_cast<int>(r.state.size()), SQLITE_STATIC);
+            const std::string_view state = vault::ToString(r.state);
+            sqlite3_bind_text(st.get(), 6, state.data(), static_cast<int>(state.size()), SQLITE_STATIC);
             BindOptInt(st.get(), 7, r.deadline_height);
             BindOptInt(st.get(), 8, r.confirmed_height);
             sqlite3_bind_int(st.get(), 9, r.attempts);
@@ -825,6 +858,15 @@ Expected<std::unique_ptr<Store>, StoreError> OpenSqliteStore(const std::string& 
     auto store = std::make_unique<SqliteStore>(db);
     if (auto r = store->Init(); !r) return Unexpected{r.error()};
     return std::unique_ptr<Store>{std::move(store)};
+}
+
+std::string_view ToString(DeliveryState s) { return s == DeliveryState::Pending ? "pending" : "failed"; }
+
+std::optional<DeliveryState> ParseDeliveryState(std::string_view s)
+{
+    if (s == "pending") return DeliveryState::Pending;
+    if (s == "failed") return DeliveryState::Failed;
+    return std::nullopt;
 }
 
 } // namespace vw::store

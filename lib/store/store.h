@@ -6,11 +6,13 @@
 #include "util/bytes.h"
 #include "util/uint256.h"
 #include "util/expected.h"
+#include "vault/lifecycle.h"
 
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace vw::store {
@@ -87,11 +89,11 @@ struct VaultTxRow {
 //! A recovery the daemon decided to broadcast (persisted before the first broadcast).
 struct RecoveryRow {
     Txid txid;
-    std::string kind;          //!< vault::PlanKind spelling
+    vault::PlanKind kind{vault::PlanKind::OpVaultUnauthorized};
     Txid trigger_txid;
     std::vector<std::string> vault_ids;
     Bytes tx;                  //!< the signed transaction, serialized with witness
-    std::string state;         //!< "planned" | "broadcast" | "confirmed" | "failed" | "replaced"
+    vault::RecoveryState state{vault::RecoveryState::Planned};
     std::optional<int> deadline_height;
     std::optional<int> confirmed_height;
     int attempts{0};
@@ -128,11 +130,17 @@ struct WebhookRow {
     friend bool operator==(const WebhookRow&, const WebhookRow&) = default;
 };
 
+//! An outbox entry is pending until delivered (then deleted) or given up after the retry horizon
+//! (failed: kept for inspection; a failed entry is never retried).
+enum class DeliveryState : uint8_t { Pending, Failed };
+std::string_view ToString(DeliveryState s); //!< "pending" | "failed"
+std::optional<DeliveryState> ParseDeliveryState(std::string_view s);
+
 //! One event owed to one webhook (the outbox). Deleted once delivered.
 struct DeliveryRow {
     std::string webhook_id;
     int64_t event_seq{0};
-    std::string state;         //!< "pending" | "failed" (given up; kept for inspection)
+    DeliveryState state{DeliveryState::Pending};
     int attempts{0};           //!< HTTP attempts made
     int64_t next_attempt_at{0};//!< unix milliseconds; 0 = now
     int64_t created_at{0};     //!< unix seconds of the event; the retry horizon counts from here
@@ -214,10 +222,10 @@ public:
     virtual Expected<void, StoreError> ApplyWebhooks(const WebhookChanges& changes) = 0;
     virtual Expected<std::vector<WebhookRow>, StoreError> LoadWebhooks() = 0; //!< by created_at, id
     //! Returns: up to limit of the hook's deliveries in state, by event_seq.
-    virtual Expected<std::vector<DeliveryRow>, StoreError> LoadDeliveries(const std::string& webhook_id, const std::string& state,
+    virtual Expected<std::vector<DeliveryRow>, StoreError> LoadDeliveries(const std::string& webhook_id, DeliveryState state,
                                                                          size_t limit) = 0;
     //! Returns: how many of the hook's deliveries are in state.
-    virtual Expected<int64_t, StoreError> CountDeliveries(const std::string& webhook_id, const std::string& state) = 0;
+    virtual Expected<int64_t, StoreError> CountDeliveries(const std::string& webhook_id, DeliveryState state) = 0;
 };
 
 //! Opens (creating and migrating if needed) the SQLite database at path, in WAL mode.

@@ -11,17 +11,6 @@
 
 namespace vw::vault {
 
-std::string_view ToString(PlanKind k)
-{
-    switch (k) {
-    case PlanKind::OpVaultUnauthorized: return "opvault-unauthorized";
-    case PlanKind::OpVaultAuthorized: return "opvault-authorized";
-    case PlanKind::Presigned: return "presigned";
-    case PlanKind::PresignedEmergency: return "presigned-emergency";
-    }
-    return "unknown";
-}
-
 std::string_view ToString(PlanError e)
 {
     switch (e) {

@@ -5,6 +5,7 @@
 // pre-signed fee ladders). Pure: a Registry in, transactions out; nothing here talks to the node
 // or decides whether to recover (policy.h).
 
+#include "vault/lifecycle.h"
 #include "vault/matcher.h"
 
 #include <functional>
@@ -27,13 +28,6 @@ void ApplyEvents(Registry& registry, std::span<const VaultEvent> events);
 
 // --- Recovery planning --------------------------------------------------------------------------
 
-enum class PlanKind : uint8_t {
-    OpVaultUnauthorized, //!< BuildUnauthorizedRecovery of a whole recovery group
-    OpVaultAuthorized,   //!< BuildAuthorizedRecovery signed with the vault's recovery_auth
-    Presigned,           //!< a pre-signed recovery variant, unchanged
-    PresignedEmergency,  //!< a pre-signed emergency tx sweeping watched outpoints (recovervault)
-};
-std::string_view ToString(PlanKind k);
 
 struct PlannedRecovery {
     PlanKind kind{PlanKind::OpVaultUnauthorized};

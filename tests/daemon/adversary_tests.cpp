@@ -175,7 +175,7 @@ public:
         std::ostringstream o;
         o << "\n  recoveries:";
         for (const auto& [txid, r] : T().engine().recoveries()) {
-            o << "\n    " << txid.ToString().substr(0, 8) << " " << r.state << " " << r.kind << " trigger " << r.trigger_txid.ToString().substr(0, 8)
+            o << "\n    " << txid.ToString().substr(0, 8) << " " << vault::ToString(r.state) << " " << vault::ToString(r.kind) << " trigger " << r.trigger_txid.ToString().substr(0, 8)
               << " deadline " << r.deadline_height.value_or(-1) << " " << r.last_error;
         }
         o << "\n  events:";
@@ -480,7 +480,7 @@ void Schedule::NodeEvicts()
 {
     if (m_evictions_left <= 0) return;
     for (const auto& [txid, r] : T().engine().recoveries()) {
-        if (r.state == "broadcast" && T().sim().Evict(txid)) {
+        if (r.state == vault::RecoveryState::Broadcast && T().sim().Evict(txid)) {
             --m_evictions_left;
             Note("the node evicts our sweep " + txid.ToString().substr(0, 8));
             return;
@@ -563,7 +563,7 @@ std::string Schedule::Check(bool final)
                 auto tx = DecodeTransaction(r.tx);
                 if (!tx) continue;
                 for (const auto& in : tx->vin()) {
-                    if (in.prevout == out) return "I4: the approved withdrawal " + out.txid.ToString() + " is swept by " + txid.ToString() + " (" + r.state + ")";
+                    if (in.prevout == out) return "I4: the approved withdrawal " + out.txid.ToString() + " is swept by " + txid.ToString() + " (" + std::string(vault::ToString(r.state)) + ")";
                 }
             }
             continue;
@@ -585,8 +585,8 @@ std::string Schedule::Check(bool final)
     }
     // I2: a live recovery is in the node's mempool (or confirmed, and then known so).
     for (const auto& [txid, r] : T().engine().recoveries()) {
-        if ((r.state == "planned" || r.state == "broadcast") && !mempool.count(txid.ToString())) {
-            return "I2: recovery " + txid.ToString() + " is " + r.state + " but not in the node's mempool (" + r.last_error + ")";
+        if (vault::IsLive(r.state) && !mempool.count(txid.ToString())) {
+            return "I2: recovery " + txid.ToString() + " is " + std::string(vault::ToString(r.state)) + " but not in the node's mempool (" + r.last_error + ")";
         }
     }
     if (const auto* w = T().engine().fee_wallet()) {
@@ -695,7 +695,7 @@ TEST(thief, ARefusedRecoveryIsPlannedAgainOnceTheFeeWalletIsFunded)
     w.Settle();
     const OutPoint out{w.s.m_trigs.back().tx.GetTxid(), 0};
     ASSERT_FALSE(w.Sweeping(out).empty());
-    EXPECT_EQ(w.Sweeping(out).front().state, "failed") << "no fee: refused";
+    EXPECT_EQ(w.Sweeping(out).front().state, vault::RecoveryState::Failed) << "no fee: refused";
     EXPECT_FALSE(w.Events("recovery.failed").empty());
     w.s.FundFeeWallet();
     w.Settle();
@@ -724,7 +724,7 @@ TEST(thief, ADustDepositCannotEvictOrPinTheSweep)
     const OutPoint out{w.s.m_trigs.back().tx.GetTxid(), 0};
     const auto sweeps = w.Sweeping(out);
     ASSERT_EQ(sweeps.size(), 1u);
-    EXPECT_EQ(sweeps.front().state, "broadcast");
+    EXPECT_EQ(sweeps.front().state, vault::RecoveryState::Broadcast);
     auto tx = DecodeTransaction(sweeps.front().tx);
     for (const auto& in : tx->vin()) EXPECT_NE(in.prevout, (OutPoint{Transaction{dust}.GetTxid(), 0})) << "the sweep took the dust";
     // The dust is replaced away: the sweep stays.
@@ -788,6 +788,15 @@ TEST(thief, AMinedRecoveryThatBreaksOnlyPolicyStillRecoversTheVault)
     auto vj = w.T().engine().GetVault(w.s.m_vaults[0].id);
     ASSERT_TRUE(vj);
     EXPECT_EQ(vj->at("state"), "recovered") << json::serialize(*vj);
+    // Our own sweep of it, live until that block, is conflicted; the block's batch commits (the
+    // store's CHECK once refused the state, and the whole block with it).
+    const auto ours = w.Sweeping(out);
+    ASSERT_FALSE(ours.empty());
+    EXPECT_EQ(ours.front().state, vault::RecoveryState::Conflicted) << w.s.Recoveries();
+    EXPECT_EQ(w.T().follower().status().store_failures, 0u) << w.T().follower().status().store_error;
+    auto stored = w.T().store().LoadRecoveries();
+    ASSERT_TRUE(stored);
+    EXPECT_TRUE(std::any_of(stored->begin(), stored->end(), [&](const store::RecoveryRow& r) { return r.state == vault::RecoveryState::Conflicted; }));
     // A spend that fails our checks is alerted on, never dropped: a thief's "recovery" in the
     // mempool paying elsewhere.
     Scripted w2(105, l);
@@ -807,7 +816,7 @@ TEST(thief, AMinedRecoveryThatBreaksOnlyPolicyStillRecoversTheVault)
     ASSERT_GT(alerts.size(), before) << "a flagged spend is alerted";
     EXPECT_NE(alerts.back().data.find("\"check_error\""), std::string::npos) << alerts.back().data;
     // Mined, it spent the trigger output: no sweep of it stays live.
-    for (const auto& r : w2.Sweeping({t2.tx.GetTxid(), 0})) EXPECT_NE(r.state, "broadcast") << w2.s.Recoveries();
+    for (const auto& r : w2.Sweeping({t2.tx.GetTxid(), 0})) EXPECT_NE(r.state, vault::RecoveryState::Broadcast) << w2.s.Recoveries();
 }
 
 TEST(thief, AnApprovedWithdrawalIsNotSweptWhenTheApprovalExpiresWhileItMatures)
@@ -938,7 +947,7 @@ TEST(thief, AuthorizedSweepsCarryNoAnchorAndRelayWhereTheAnchorIsNonStandard)
     const OutPoint out{w.s.m_trigs.back().tx.GetTxid(), 0};
     const auto sweeps = w.Sweeping(out);
     ASSERT_EQ(sweeps.size(), 1u);
-    EXPECT_EQ(sweeps.front().kind, "opvault_authorized");
+    EXPECT_EQ(sweeps.front().kind, vault::PlanKind::OpVaultAuthorized);
     auto tx = DecodeTransaction(sweeps.front().tx);
     for (const auto& o : tx->vout()) EXPECT_NE(o.script_pubkey, Bytes{0x52}) << "an authorized sweep has no anchor";
     w.s.Mine(1);
@@ -949,7 +958,7 @@ TEST(thief, AuthorizedSweepsCarryNoAnchorAndRelayWhereTheAnchorIsNonStandard)
     w.Settle();
     const auto refused = w.Sweeping({w.s.m_trigs.back().tx.GetTxid(), 0});
     ASSERT_FALSE(refused.empty());
-    EXPECT_EQ(refused.front().state, "failed");
+    EXPECT_EQ(refused.front().state, vault::RecoveryState::Failed);
     EXPECT_NE(refused.front().last_error.find("scriptpubkey"), std::string::npos);
 }
 
@@ -999,7 +1008,7 @@ TEST(thief, ABroadcastConfirmedWhileTheNodeAnswersIsStillAnnounced)
     w.Settle();
     const auto sweeps = w.Sweeping({w.s.m_trigs.back().tx.GetTxid(), 0});
     ASSERT_EQ(sweeps.size(), 1u);
-    EXPECT_EQ(sweeps.front().state, "confirmed");
+    EXPECT_EQ(sweeps.front().state, vault::RecoveryState::Confirmed);
     bool announced = false;
     for (const auto& e : w.Events("recovery.broadcast")) announced = announced || e.txid == sweeps.front().txid.ToString();
     EXPECT_TRUE(announced) << "recovery.planned, then recovery.confirmed, and nothing between";

@@ -53,11 +53,11 @@ public:
     Expected<int64_t, store::StoreError> LastEventSeq() override { return m_s->LastEventSeq(); }
     Expected<void, store::StoreError> ApplyWebhooks(const store::WebhookChanges& c) override { return m_s->ApplyWebhooks(c); }
     Expected<std::vector<store::WebhookRow>, store::StoreError> LoadWebhooks() override { return m_s->LoadWebhooks(); }
-    Expected<std::vector<store::DeliveryRow>, store::StoreError> LoadDeliveries(const std::string& id, const std::string& state, size_t limit) override
+    Expected<std::vector<store::DeliveryRow>, store::StoreError> LoadDeliveries(const std::string& id, store::DeliveryState state, size_t limit) override
     {
         return m_s->LoadDeliveries(id, state, limit);
     }
-    Expected<int64_t, store::StoreError> CountDeliveries(const std::string& id, const std::string& state) override { return m_s->CountDeliveries(id, state); }
+    Expected<int64_t, store::StoreError> CountDeliveries(const std::string& id, store::DeliveryState state) override { return m_s->CountDeliveries(id, state); }
 
 private:
     std::unique_ptr<store::Store> m_s;

@@ -140,11 +140,11 @@ StateChanges SampleState()
     c.vault_txs.push_back(t);
     RecoveryRow r;
     r.txid = Txid::FromUint256(v);
-    r.kind = "presigned";
+    r.kind = vault::PlanKind::Presigned;
     r.trigger_txid = Txid::FromUint256(v);
     r.vault_ids = {"v-fedcba9876543210", "v-0123456789abcdef"};
     r.tx = {9, 9};
-    r.state = "planned";
+    r.state = vault::RecoveryState::Planned;
     r.deadline_height = 144;
     r.created_at = 1700000002;
     c.recoveries.push_back(r);
@@ -204,10 +204,10 @@ TEST(sqlite_store_tests, BlockBatchCommitsStateWithTheCursorAndDisconnectForgets
     BlockBatch bad;
     bad.new_cursor = {6, H(6)};
     bad.state.recoveries.push_back(b.state.recoveries[0]);
-    bad.state.recoveries[0].state = "nonsense"; // violates the CHECK
+    bad.state.recoveries[0].attempts = -1; // violates a CHECK
     EXPECT_FALSE((*s)->Commit(bad));
     EXPECT_EQ((*s)->LoadCursor()->height, 5);
-    EXPECT_EQ((*s)->LoadRecoveries()->at(0).state, "planned");
+    EXPECT_EQ((*s)->LoadRecoveries()->at(0).attempts, 0);
     BlockBatch d;
     d.new_cursor = {4, H(4)};
     d.disconnect_from = 5;
@@ -234,6 +234,45 @@ TEST(sqlite_store_tests, CorruptVaultRowsAreFatalErrors)
     EXPECT_EQ(v.error().kind, StoreError::Kind::Corrupt);
     EXPECT_FALSE((*s)->LoadVaultTxs());
     EXPECT_FALSE((*s)->LoadApprovals());
+}
+
+TEST(sqlite_store_tests, EveryRecoveryStateAndKindIsStoredAndAStateItDoesNotKnowIsNamed)
+{
+    // Every state of the lifecycle commits (a conflicted recovery once failed the table's CHECK,
+    // and with it the whole block's batch), and reads back as it was.
+    TempDb t;
+    using RS = vault::RecoveryState;
+    using PK = vault::PlanKind;
+    {
+        auto s = OpenSqliteStore(t.path());
+        ASSERT_TRUE(s);
+        StateChanges c;
+        const RS states[] = {RS::Planned, RS::Broadcast, RS::Confirmed, RS::Failed, RS::Conflicted, RS::Replaced};
+        const PK kinds[] = {PK::OpVaultUnauthorized, PK::OpVaultAuthorized, PK::Presigned, PK::PresignedEmergency};
+        for (size_t i = 0; i < std::size(states); ++i) {
+            RecoveryRow r = SampleState().recoveries.at(0);
+            r.txid = Txid::FromUint256(H(static_cast<uint8_t>(100 + i)).ToUint256());
+            r.state = states[i];
+            r.kind = kinds[i % std::size(kinds)];
+            c.recoveries.push_back(r);
+        }
+        auto ok = (*s)->Apply(c);
+        ASSERT_TRUE(ok) << ok.error().message;
+        auto back = (*s)->LoadRecoveries();
+        ASSERT_TRUE(back);
+        ASSERT_EQ(back->size(), c.recoveries.size());
+        for (const auto& want : c.recoveries) {
+            EXPECT_NE(std::find(back->begin(), back->end(), want), back->end()) << vault::ToString(want.state);
+        }
+    }
+    // A database written by something else: the load says which row and what it did not know.
+    RawExec(t.path(), "PRAGMA ignore_check_constraints=1; UPDATE recoveries SET state = 'lost' WHERE state = 'failed'");
+    auto s = OpenSqliteStore(t.path());
+    ASSERT_TRUE(s);
+    auto r = (*s)->LoadRecoveries();
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().kind, StoreError::Kind::Corrupt);
+    EXPECT_NE(r.error().message.find("unknown state 'lost'"), std::string::npos) << r.error().message;
 }
 
 } // namespace

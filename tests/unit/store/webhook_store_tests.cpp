@@ -44,7 +44,7 @@ DeliveryRow Delivery(const std::string& hook, int64_t seq)
     DeliveryRow d;
     d.webhook_id = hook;
     d.event_seq = seq;
-    d.state = "pending";
+    d.state = DeliveryState::Pending;
     d.created_at = 1000 + seq;
     return d;
 }
@@ -109,31 +109,31 @@ TEST(webhook_store_tests, DeliveriesRoundTripInSeqOrderAndByState)
     c.deliveries = {d3, Delivery(h, 1), Delivery(h, 2), Delivery(other, 2)};
     ASSERT_TRUE((*s)->ApplyWebhooks(c));
 
-    auto p = (*s)->LoadDeliveries(h, "pending", 10);
+    auto p = (*s)->LoadDeliveries(h, DeliveryState::Pending, 10);
     ASSERT_TRUE(p) << p.error().message;
     ASSERT_EQ(p->size(), 3u);
     EXPECT_EQ((*p)[0], Delivery(h, 1));
     EXPECT_EQ((*p)[1], Delivery(h, 2));
     EXPECT_EQ((*p)[2], d3);
-    EXPECT_EQ((*s)->LoadDeliveries(h, "pending", 2)->size(), 2u);
-    EXPECT_EQ(*(*s)->CountDeliveries(h, "pending"), 3);
+    EXPECT_EQ((*s)->LoadDeliveries(h, DeliveryState::Pending, 2)->size(), 2u);
+    EXPECT_EQ(*(*s)->CountDeliveries(h, DeliveryState::Pending), 3);
 
     // Delivered: the row goes; given up: it stays as failed.
     WebhookChanges done;
     done.delivered = {{h, 1}};
     DeliveryRow gave_up = Delivery(h, 2);
-    gave_up.state = "failed";
+    gave_up.state = DeliveryState::Failed;
     gave_up.attempts = 200;
     gave_up.last_error = "connect: Connection refused";
     done.deliveries = {gave_up};
     ASSERT_TRUE((*s)->ApplyWebhooks(done));
-    p = (*s)->LoadDeliveries(h, "pending", 10);
+    p = (*s)->LoadDeliveries(h, DeliveryState::Pending, 10);
     ASSERT_EQ(p->size(), 1u);
     EXPECT_EQ((*p)[0], d3);
-    auto f = (*s)->LoadDeliveries(h, "failed", 10);
+    auto f = (*s)->LoadDeliveries(h, DeliveryState::Failed, 10);
     ASSERT_EQ(f->size(), 1u);
     EXPECT_EQ((*f)[0], gave_up);
-    EXPECT_EQ(*(*s)->CountDeliveries(other, "pending"), 1);
+    EXPECT_EQ(*(*s)->CountDeliveries(other, DeliveryState::Pending), 1);
 }
 
 TEST(webhook_store_tests, UpdatingAHookKeepsItsDeliveriesRemovingItDropsThem)
@@ -153,13 +153,13 @@ TEST(webhook_store_tests, UpdatingAHookKeepsItsDeliveriesRemovingItDropsThem)
     WebhookChanges u;
     u.webhooks = {changed};
     ASSERT_TRUE((*s)->ApplyWebhooks(u));
-    EXPECT_EQ(*(*s)->CountDeliveries(h, "pending"), 2);
+    EXPECT_EQ(*(*s)->CountDeliveries(h, DeliveryState::Pending), 2);
 
     WebhookChanges r;
     r.removed = {h};
     ASSERT_TRUE((*s)->ApplyWebhooks(r));
-    EXPECT_EQ(*(*s)->CountDeliveries(h, "pending"), 0);
-    EXPECT_EQ(*(*s)->CountDeliveries(other, "pending"), 1);
+    EXPECT_EQ(*(*s)->CountDeliveries(h, DeliveryState::Pending), 0);
+    EXPECT_EQ(*(*s)->CountDeliveries(other, DeliveryState::Pending), 1);
     ASSERT_EQ((*s)->LoadWebhooks()->size(), 1u);
 }
 
@@ -176,7 +176,7 @@ TEST(webhook_store_tests, ADeliveryForAnUnknownHookIsRefusedAndNothingCommits)
     // The store stays usable after the rollback.
     c.deliveries.pop_back();
     EXPECT_TRUE((*s)->ApplyWebhooks(c));
-    EXPECT_EQ(*(*s)->CountDeliveries("wh-aaaaaaaaaaaaaaaa", "pending"), 1);
+    EXPECT_EQ(*(*s)->CountDeliveries("wh-aaaaaaaaaaaaaaaa", DeliveryState::Pending), 1);
 }
 
 TEST(webhook_store_tests, LastEventSeqFollowsTheLog)
