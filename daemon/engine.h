@@ -110,17 +110,17 @@ public:
     //! Registers many vaults with one SQLite transaction. Returns {results: [detail | {error}]},
     //! one per request, in order; an error means nothing was stored at all.
     Expected<boost::json::value, EngineError> RegisterVaults(const boost::json::array& requests) override;
-    Expected<boost::json::value, EngineError> GetVault(const std::string& vault_id) const override;
+    Expected<boost::json::value, EngineError> GetVault(const vault::VaultId& vault_id) const override;
     boost::json::value ListVaults(const std::optional<std::string>& state) const override;
-    Expected<boost::json::value, EngineError> RemoveVault(const std::string& vault_id) override;
-    Expected<boost::json::value, EngineError> SetPolicy(const std::string& vault_id, const boost::json::value& policy) override;
-    Expected<boost::json::value, EngineError> ApproveTrigger(const std::string& vault_id, const boost::json::object& approval) override;
-    Expected<boost::json::value, EngineError> ListApprovals(const std::string& vault_id) const override;
+    Expected<boost::json::value, EngineError> RemoveVault(const vault::VaultId& vault_id) override;
+    Expected<boost::json::value, EngineError> SetPolicy(const vault::VaultId& vault_id, const boost::json::value& policy) override;
+    Expected<boost::json::value, EngineError> ApproveTrigger(const vault::VaultId& vault_id, const boost::json::object& approval) override;
+    Expected<boost::json::value, EngineError> ListApprovals(const vault::VaultId& vault_id) const override;
     Expected<boost::json::value, EngineError> RevokeApproval(int64_t approval_id) override;
-    boost::json::value ListRecoveries(const std::optional<std::string>& vault_id) const override;
-    Expected<boost::json::value, EngineError> GetRecovery(const std::string& txid) const override;
-    Expected<boost::json::value, EngineError> RecoverVault(const std::string& vault_id) override;
-    Expected<boost::json::value, EngineError> Rescan(int from_height, const std::optional<std::string>& vault_id) override;
+    boost::json::value ListRecoveries(const std::optional<vault::VaultId>& vault_id) const override;
+    Expected<boost::json::value, EngineError> GetRecovery(const Txid& txid) const override;
+    Expected<boost::json::value, EngineError> RecoverVault(const vault::VaultId& vault_id) override;
+    Expected<boost::json::value, EngineError> Rescan(int from_height, const std::optional<vault::VaultId>& vault_id) override;
     Expected<boost::json::value, EngineError> GetFeeWallet(std::optional<int64_t> feerate_sat_per_kvb) const override;
     //! For getinfo: {pending, height} while rescans are pending, else null.
     boost::json::value RescanStatus() const;

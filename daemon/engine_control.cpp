@@ -68,7 +68,7 @@ Expected<json::value, EngineError> Engine::RegisterVaults(const json::array& req
         auto added = rpc::AddToRegistry(m_registry, std::move(*parsed));
         if (!added) {
             if (added.error().code == vault::RegistryError::AlreadyRegistered && added.error().existing) {
-                auto v = GetVault(added.error().existing->str());
+                auto v = GetVault(*added.error().existing);
                 if (v && v->is_object()) v->as_object()["already_registered"] = true;
                 results[i] = v ? std::move(*v) : json::value(nullptr);
                 continue;
@@ -112,10 +112,10 @@ Expected<json::value, EngineError> Engine::RegisterVaults(const json::array& req
     return json::value(json::object{{"results", std::move(arr)}});
 }
 
-Expected<json::value, EngineError> Engine::GetVault(const std::string& vault_id) const
+Expected<json::value, EngineError> Engine::GetVault(const vault::VaultId& id) const
 {
-    auto id = vault::VaultId::Parse(vault_id);
-    auto i = id ? m_registry.Find(*id) : std::nullopt;
+    const std::string vault_id = id.str();
+    auto i = m_registry.Find(id);
     if (!i) return Unexpected{EngineError{rpc::RPC_NOT_FOUND, "no vault " + vault_id}};
     const auto* rec = m_registry.Get(*i);
     auto out = rpc::VaultDetailJson(*rec, Hrp(m_opts.chain));
@@ -151,10 +151,10 @@ json::value Engine::ListVaults(const std::optional<std::string>& state) const
     return json::object{{"vaults", std::move(vaults)}};
 }
 
-Expected<json::value, EngineError> Engine::RemoveVault(const std::string& vault_id)
+Expected<json::value, EngineError> Engine::RemoveVault(const vault::VaultId& id)
 {
-    auto id = vault::VaultId::Parse(vault_id);
-    auto i = id ? m_registry.Find(*id) : std::nullopt;
+    const std::string vault_id = id.str();
+    auto i = m_registry.Find(id);
     if (!i || m_registry.Get(*i)->state == VaultState::Removed) return Unexpected{EngineError{rpc::RPC_NOT_FOUND, "no vault " + vault_id}};
     auto stored = m_store.LoadVault(*i); // one row, not the whole table
     if (!stored || !*stored) return Unexpected{EngineError{rpc::RPC_MISC_ERROR, "cannot read the vault from the store"}};
@@ -164,14 +164,14 @@ Expected<json::value, EngineError> Engine::RemoveVault(const std::string& vault_
     changes.vaults.push_back(row);
     Event(changes, "vault.removed", vault_id, "", std::nullopt, {});
     if (auto r = m_store.Apply(changes); !r) return Unexpected{EngineError{rpc::RPC_MISC_ERROR, "cannot store: " + r.error().message}};
-    m_registry.Remove(*id);
+    m_registry.Remove(id);
     return json::value(json::object{{"vault_id", vault_id}, {"removed", true}});
 }
 
-Expected<json::value, EngineError> Engine::SetPolicy(const std::string& vault_id, const json::value& policy)
+Expected<json::value, EngineError> Engine::SetPolicy(const vault::VaultId& id, const json::value& policy)
 {
-    auto id = vault::VaultId::Parse(vault_id);
-    auto i = id ? m_registry.Find(*id) : std::nullopt;
+    const std::string vault_id = id.str();
+    auto i = m_registry.Find(id);
     if (!i || m_registry.Get(*i)->state == VaultState::Removed) return Unexpected{EngineError{rpc::RPC_NOT_FOUND, "no vault " + vault_id}};
     auto p = rpc::ParsePolicy(policy);
     if (!p) return Unexpected{EngineError{rpc::RPC_INVALID_PARAMETER, p.error()}};
@@ -194,10 +194,10 @@ Expected<json::value, EngineError> Engine::SetPolicy(const std::string& vault_id
     return json::value(json::object{{"vault_id", vault_id}, {"policy", rpc::PolicyJson(*p)}});
 }
 
-Expected<json::value, EngineError> Engine::ApproveTrigger(const std::string& vault_id, const json::object& approval)
+Expected<json::value, EngineError> Engine::ApproveTrigger(const vault::VaultId& id, const json::object& approval)
 {
-    auto id = vault::VaultId::Parse(vault_id);
-    auto i = id ? m_registry.Find(*id) : std::nullopt;
+    const std::string vault_id = id.str();
+    auto i = m_registry.Find(id);
     if (!i || m_registry.Get(*i)->state == VaultState::Removed) return Unexpected{EngineError{rpc::RPC_NOT_FOUND, "no vault " + vault_id}};
     auto a = rpc::ParseApproval(approval);
     if (!a) return Unexpected{EngineError{rpc::RPC_INVALID_PARAMETER, a.error()}};
@@ -220,10 +220,10 @@ Expected<json::value, EngineError> Engine::ApproveTrigger(const std::string& vau
     return json::value(std::move(out));
 }
 
-Expected<json::value, EngineError> Engine::ListApprovals(const std::string& vault_id) const
+Expected<json::value, EngineError> Engine::ListApprovals(const vault::VaultId& id) const
 {
-    auto id = vault::VaultId::Parse(vault_id);
-    auto i = id ? m_registry.Find(*id) : std::nullopt;
+    const std::string vault_id = id.str();
+    auto i = m_registry.Find(id);
     if (!i) return Unexpected{EngineError{rpc::RPC_NOT_FOUND, "no vault " + vault_id}};
     json::array out;
     for (const auto& r : m_approvals) {
@@ -259,21 +259,21 @@ Expected<json::value, EngineError> Engine::RevokeApproval(int64_t approval_id)
     return json::value(json::object{{"approval_id", approval_id}, {"revoked", true}});
 }
 
-json::value Engine::ListRecoveries(const std::optional<std::string>& vault_id) const
+json::value Engine::ListRecoveries(const std::optional<vault::VaultId>& vault_id) const
 {
     json::array out;
+    const std::string wanted = vault_id ? vault_id->str() : std::string{};
     for (const auto& [_, r] : m_recoveries) {
-        if (vault_id && std::find(r.vault_ids.begin(), r.vault_ids.end(), *vault_id) == r.vault_ids.end()) continue;
+        if (vault_id && std::find(r.vault_ids.begin(), r.vault_ids.end(), wanted) == r.vault_ids.end()) continue;
         out.push_back(RecoveryJson(r, false));
     }
     return json::object{{"recoveries", std::move(out)}};
 }
 
-Expected<json::value, EngineError> Engine::GetRecovery(const std::string& txid) const
+Expected<json::value, EngineError> Engine::GetRecovery(const Txid& txid) const
 {
-    auto t = Txid::FromHex(txid);
-    auto it = t ? m_recoveries.find(*t) : m_recoveries.end();
-    if (it == m_recoveries.end()) return Unexpected{EngineError{rpc::RPC_NOT_FOUND, "no recovery " + txid}};
+    auto it = m_recoveries.find(txid);
+    if (it == m_recoveries.end()) return Unexpected{EngineError{rpc::RPC_NOT_FOUND, "no recovery " + txid.ToString()}};
     return json::value(RecoveryJson(it->second, true));
 }
 
@@ -296,10 +296,10 @@ Expected<json::value, EngineError> Engine::ListEvents(int64_t after_seq, size_t 
     return json::value(json::object{{"events", std::move(out)}});
 }
 
-Expected<json::value, EngineError> Engine::RecoverVault(const std::string& vault_id)
+Expected<json::value, EngineError> Engine::RecoverVault(const vault::VaultId& id)
 {
-    auto id = vault::VaultId::Parse(vault_id);
-    auto i = id ? m_registry.Find(*id) : std::nullopt;
+    const std::string vault_id = id.str();
+    auto i = m_registry.Find(id);
     if (!i || m_registry.Get(*i)->state == VaultState::Removed) return Unexpected{EngineError{rpc::RPC_NOT_FOUND, "no vault " + vault_id}};
     // Pressing the button twice is harmless: what is already being swept is reported again.
     auto in_flight = [&] {

@@ -148,13 +148,12 @@ net::awaitable<void> Engine::RescanLoop()
     }
 }
 
-Expected<json::value, EngineError> Engine::Rescan(int from_height, const std::optional<std::string>& vault_id)
+Expected<json::value, EngineError> Engine::Rescan(int from_height, const std::optional<vault::VaultId>& vault_id)
 {
     std::optional<uint32_t> idx;
     if (vault_id) {
-        auto id = vault::VaultId::Parse(*vault_id);
-        auto i = id ? m_registry.Find(*id) : std::nullopt;
-        if (!i || m_registry.Get(*i)->state == VaultState::Removed) return Unexpected{EngineError{rpc::RPC_NOT_FOUND, "no vault " + *vault_id}};
+        auto i = m_registry.Find(*vault_id);
+        if (!i || m_registry.Get(*i)->state == VaultState::Removed) return Unexpected{EngineError{rpc::RPC_NOT_FOUND, "no vault " + vault_id->str()}};
         idx = *i;
     }
     if (m_tip < 0) return Unexpected{EngineError{rpc::RPC_NODE_ERROR, "not following the chain yet: nothing to rescan"}};
@@ -171,7 +170,7 @@ Expected<json::value, EngineError> Engine::Rescan(int from_height, const std::op
     return json::value(json::object{{"rescan_id", row.id},
                                     {"from_height", from_height},
                                     {"to_height", m_tip},
-                                    {"vault_id", vault_id ? json::value(*vault_id) : json::value(nullptr)}});
+                                    {"vault_id", vault_id ? json::value(vault_id->str()) : json::value(nullptr)}});
 }
 
 json::value Engine::RescanStatus() const

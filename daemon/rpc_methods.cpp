@@ -29,6 +29,25 @@ std::optional<std::string> OptStr(const rpc::Args& a, const char* name)
     if (it == a.end() || it->second.is_null()) return std::nullopt;
     return std::string(it->second.as_string());
 }
+
+//! A vault id argument, parsed here: the engine only ever sees well-formed ids.
+Expected<std::optional<vault::VaultId>, RpcFailure> OptVaultId(const rpc::Args& a, const char* name)
+{
+    auto s = OptStr(a, name);
+    if (!s) return std::optional<vault::VaultId>{};
+    if (auto id = vault::VaultId::Parse(*s)) return std::optional<vault::VaultId>{*id};
+    // Names no vault: the same answer as an unknown id (docs/rpc.md), with what a vault id looks like.
+    return Unexpected{RpcFailure{rpc::RPC_NOT_FOUND, "no vault " + *s + " (" + name + ": not a vault id, which is \"v-\" and 16 lowercase hex digits)"}};
+}
+
+//! Runs f with the required vault id argument `vault_id`, or refuses a malformed one.
+template <typename F>
+Result WithVaultId(const rpc::Args& a, F&& f)
+{
+    auto id = OptVaultId(a, "vault_id");
+    if (!id) return Unexpected{id.error()};
+    return FromEngine(f(**id));
+}
 } // namespace
 
 std::unique_ptr<rpc::RpcTable> MakeRpcTable(RpcContext ctx)
@@ -161,7 +180,7 @@ std::unique_ptr<rpc::RpcTable> MakeRpcTable(RpcContext ctx)
             {"vaultwatch-cli getvault v-0123456789abcdef"},
             [engine](const rpc::Args& a) -> Result {
                 if (!engine()) return Unexpected{Unavailable()};
-                return FromEngine(engine()->GetVault(Str(a, "vault_id")));
+                return WithVaultId(a, [&](const vault::VaultId& id) { return engine()->GetVault(id); });
             }});
     t->Add({"listvaults",
             "vaults",
@@ -187,7 +206,7 @@ std::unique_ptr<rpc::RpcTable> MakeRpcTable(RpcContext ctx)
             {"vaultwatch-cli removevault v-0123456789abcdef"},
             [engine](const rpc::Args& a) -> Result {
                 if (!engine()) return Unexpected{Unavailable()};
-                return FromEngine(engine()->RemoveVault(Str(a, "vault_id")));
+                return WithVaultId(a, [&](const vault::VaultId& id) { return engine()->RemoveVault(id); });
             }});
     t->Add({"setpolicy",
             "vaults",
@@ -198,7 +217,7 @@ std::unique_ptr<rpc::RpcTable> MakeRpcTable(RpcContext ctx)
             {"vaultwatch-cli setpolicy v-0123456789abcdef '{\"mode\":\"delayed\",\"grace_blocks\":6}'"},
             [engine](const rpc::Args& a) -> Result {
                 if (!engine()) return Unexpected{Unavailable()};
-                return FromEngine(engine()->SetPolicy(Str(a, "vault_id"), a.at("policy")));
+                return WithVaultId(a, [&](const vault::VaultId& id) { return engine()->SetPolicy(id, a.at("policy")); });
             }});
     t->Add({"approvetrigger",
             "vaults",
@@ -216,7 +235,7 @@ std::unique_ptr<rpc::RpcTable> MakeRpcTable(RpcContext ctx)
                 for (const char* k : {"ctv_hash", "trigger_txid", "expiry_height"}) {
                     if (auto it = a.find(k); it != a.end() && !it->second.is_null()) o[k] = it->second;
                 }
-                return FromEngine(engine()->ApproveTrigger(Str(a, "vault_id"), o));
+                return WithVaultId(a, [&](const vault::VaultId& id) { return engine()->ApproveTrigger(id, o); });
             }});
     t->Add({"listapprovals",
             "vaults",
@@ -226,7 +245,7 @@ std::unique_ptr<rpc::RpcTable> MakeRpcTable(RpcContext ctx)
             {"vaultwatch-cli listapprovals v-0123456789abcdef"},
             [engine](const rpc::Args& a) -> Result {
                 if (!engine()) return Unexpected{Unavailable()};
-                return FromEngine(engine()->ListApprovals(Str(a, "vault_id")));
+                return WithVaultId(a, [&](const vault::VaultId& id) { return engine()->ListApprovals(id); });
             }});
     t->Add({"revokeapproval",
             "vaults",
@@ -248,7 +267,9 @@ std::unique_ptr<rpc::RpcTable> MakeRpcTable(RpcContext ctx)
             {"vaultwatch-cli listrecoveries"},
             [engine](const rpc::Args& a) -> Result {
                 if (!engine()) return Unexpected{Unavailable()};
-                return engine()->ListRecoveries(OptStr(a, "vault_id"));
+                auto id = OptVaultId(a, "vault_id");
+                if (!id) return Unexpected{id.error()};
+                return engine()->ListRecoveries(*id);
             }});
     t->Add({"getrecovery",
             "recoveries",
@@ -258,7 +279,9 @@ std::unique_ptr<rpc::RpcTable> MakeRpcTable(RpcContext ctx)
             {"vaultwatch-cli getrecovery <txid>"},
             [engine](const rpc::Args& a) -> Result {
                 if (!engine()) return Unexpected{Unavailable()};
-                return FromEngine(engine()->GetRecovery(Str(a, "txid")));
+                auto txid = Txid::FromHex(Str(a, "txid")); // ArgType::Hash: 64 hex digits
+                if (!txid) return Unexpected{RpcFailure{rpc::RPC_INVALID_PARAMETER, "txid: not a txid"}};
+                return FromEngine(engine()->GetRecovery(*txid));
             }});
     t->Add({"recovervault",
             "recoveries",
@@ -272,7 +295,7 @@ std::unique_ptr<rpc::RpcTable> MakeRpcTable(RpcContext ctx)
             {"vaultwatch-cli recovervault v-0123456789abcdef"},
             [engine](const rpc::Args& a) -> Result {
                 if (!engine()) return Unexpected{Unavailable()};
-                return FromEngine(engine()->RecoverVault(Str(a, "vault_id")));
+                return WithVaultId(a, [&](const vault::VaultId& id) { return engine()->RecoverVault(id); });
             }});
     t->Add({"rescan",
             "recoveries",
@@ -292,7 +315,9 @@ std::unique_ptr<rpc::RpcTable> MakeRpcTable(RpcContext ctx)
                 if (from < 0 || from > std::numeric_limits<int>::max()) {
                     return Unexpected{RpcFailure{rpc::RPC_INVALID_PARAMETER, "from_height must be between 0 and the tip"}};
                 }
-                return FromEngine(engine()->Rescan(static_cast<int>(from), OptStr(a, "vault_id")));
+                auto id = OptVaultId(a, "vault_id");
+                if (!id) return Unexpected{id.error()};
+                return FromEngine(engine()->Rescan(static_cast<int>(from), *id));
             }});
     t->Add({"getfeewallet",
             "recoveries",

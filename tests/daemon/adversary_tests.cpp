@@ -526,7 +526,7 @@ void Schedule::OwnerWithdrawsApproved()
         Trig t = BuildTrig(vi, *wv.deposit, wv.value, TakeCoin(), 3'000, true);
         // Approved up to the next block only: the withdrawal matures long after the expiry.
         json::object a{{"ctv_hash", HexStr(t.ctv.span())}, {"expiry_height", Height() + 1}};
-        auto r = T().engine().ApproveTrigger(wv.id, a);
+        auto r = T().engine().ApproveTrigger(*vault::VaultId::Parse(wv.id), a);
         if (!r) throw std::runtime_error("approve: " + r.error().message);
         if (auto e = Send(t.tx)) throw std::runtime_error("owner trigger: " + *e);
         wv.deposit.reset();
@@ -785,7 +785,7 @@ TEST(thief, AMinedRecoveryThatBreaksOnlyPolicyStillRecoversTheVault)
     txs.emplace_back(HexStr(SerializeTransaction(*theirs)));
     w.T().Call("generateblock", {AnyoneCanSpendAddress(), txs});
     w.Settle();
-    auto vj = w.T().engine().GetVault(w.s.m_vaults[0].id);
+    auto vj = w.T().engine().GetVault(*vault::VaultId::Parse(w.s.m_vaults[0].id));
     ASSERT_TRUE(vj);
     EXPECT_EQ(vj->at("state"), "recovered") << json::serialize(*vj);
     // Our own sweep of it, live until that block, is conflicted; the block's batch commits (the

@@ -1416,6 +1416,26 @@ TEST_P(engine_e2e, OpvaultIsRefusedWhenTheNodeDoesNotEnforceIt)
     EXPECT_NE(json::serialize(r).find("does not enforce OP_VAULT"), std::string::npos) << json::serialize(r);
 }
 
+TEST_P(engine_e2e, AMalformedVaultIdIsRefusedBeforeTheEngineSeesIt)
+{
+    PresignedFixture fx{Real()};
+    auto tower = StartTower(fx);
+    Tower& d = *tower;
+    for (const char* bad : {"v-0123", "V-0123456789ABCDEF", "v-0123456789abcdeg", "0123456789abcdef01"}) {
+        for (const char* method : {"getvault", "removevault", "recovervault", "listapprovals", "listrecoveries"}) {
+            bool ok = true;
+            const auto r = d.Cli({method, bad}, &ok);
+            EXPECT_FALSE(ok) << method << " " << bad;
+            EXPECT_NE(json::serialize(r).find("not a vault id"), std::string::npos) << method << ": " << json::serialize(r);
+            EXPECT_NE(json::serialize(r).find("-5"), std::string::npos) << "names no vault: RPC_NOT_FOUND: " << json::serialize(r);
+        }
+    }
+    // Well-formed but unknown: not found, as before.
+    bool ok = true;
+    EXPECT_NE(json::serialize(d.Cli({"getvault", "v-0123456789abcdef"}, &ok)).find("no vault"), std::string::npos);
+    EXPECT_FALSE(ok);
+}
+
 // --- a thief who knows the tower: the named attacks of issue 14, on the simulator and (BITCOIND) a
 // real OP_VAULT node. Each ends with the coins at the recovery address before the delay and the
 // fee wallet's coins accounted for (none held by a dead transaction).
