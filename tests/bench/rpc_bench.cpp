@@ -13,6 +13,7 @@
 //
 // Numbers are measured, never asserted: CTest runs --quick only to prove it works.
 #include "crypto/sha256.h"
+#include "process_util.h"
 #include "primitives/transaction.h"
 #include "primitives/block.h"
 #include "regtest_sim.h"
@@ -29,11 +30,6 @@
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
 
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -43,11 +39,9 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <functional>
 #include <iostream>
 #include <random>
-#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -65,27 +59,6 @@ using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
 namespace {
-
-uint16_t FreePort()
-{
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    socklen_t len = sizeof a;
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-    ::close(fd);
-    return ntohs(a.sin_port);
-}
-
-std::string ReadFile(const fs::path& p)
-{
-    std::ifstream f(p);
-    std::stringstream ss;
-    ss << f.rdbuf();
-    return ss.str();
-}
 
 std::string B64(const std::string& s) { return rpc::BasicAuthHeader(s).substr(6); } // without "Basic "
 
@@ -221,60 +194,31 @@ Row Run(const std::string& name, uint16_t port, const std::string& cookie, const
     return r;
 }
 
-class Daemon
+//! The one launcher's vaultwatchd, started at once, with what a measurement wants: no debug
+//! logging and no fsync'd event log in the measured path, the production poll interval.
+class Daemon : public test::proc::Vaultwatchd
 {
 public:
     Daemon(fs::path binary, fs::path datadir, uint16_t node_port, const std::vector<std::string>& extra = {})
-        : m_datadir(std::move(datadir)), m_port(FreePort())
+        : test::proc::Vaultwatchd(std::move(binary), std::move(datadir))
     {
-        fs::create_directories(m_datadir);
-        std::vector<std::string> args{binary.string(), "--chain=regtest", "--datadir=" + m_datadir.string(),
-                                      "--rpcport=" + std::to_string(m_port), "--startheight=0", "--pollseconds=5",
-                                      "--bitcoind.rpcport=" + std::to_string(node_port), "--bitcoind.rpcuser=u",
-                                      "--bitcoind.rpcpassword=p", "--loglevel=warn",
-                                      "--logfile=" + (m_datadir / "vw.log").string()};
-        args.insert(args.end(), extra.begin(), extra.end());
-        const std::string out = (m_datadir / "vw.out").string();
-        m_pid = ::fork();
-        if (m_pid < 0) throw std::runtime_error("fork failed");
-        if (m_pid == 0) {
-            const int fd = ::open(out.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-            if (fd >= 0) {
-                ::dup2(fd, 1);
-                ::dup2(fd, 2);
-            }
-            std::vector<char*> argv;
-            for (auto& a : args) argv.push_back(a.data());
-            argv.push_back(nullptr);
-            // The parent's sockets (the simulator's listener among them) must not live on in the child:
-            // an inherited listener keeps the port bound and queues connections nobody accepts.
-            ::close_range(3, ~0U, 0);
-            ::execv(argv[0], argv.data());
-            ::_exit(127);
-        }
+        node_args = {"--bitcoind.rpcport=" + std::to_string(node_port), "--bitcoind.rpcuser=u", "--bitcoind.rpcpassword=p"};
+        event_log = false;
+        extra_args = {"--pollseconds=5", "--loglevel=warn"};
+        extra_args.insert(extra_args.end(), extra.begin(), extra.end());
+        Start();
     }
-    ~Daemon()
-    {
-        if (m_pid > 0) {
-            ::kill(m_pid, SIGTERM);
-            int st = 0;
-            ::waitpid(m_pid, &st, 0);
-        }
-    }
+    ~Daemon() override { Kill(SIGTERM); }
     //! Waits for the cookie and a getinfo answer; returns the cookie ("__cookie__:hex").
     std::string WaitReady()
     {
         const auto end = Clock::now() + 30s;
         while (Clock::now() < end) {
-            int st = 0;
-            if (::waitpid(m_pid, &st, WNOHANG) == m_pid) {
-                m_pid = -1;
-                throw std::runtime_error("vaultwatchd exited: " + ReadFile(m_datadir / "vw.out") + ReadFile(m_datadir / "vw.log"));
-            }
-            std::string cookie = ReadFile(m_datadir / "regtest" / ".cookie");
+            if (!child().Running()) throw std::runtime_error("vaultwatchd exited: " + Log());
+            std::string cookie = test::proc::ReadFile(NetDir() / ".cookie");
             if (cookie.find(':') != std::string::npos) {
                 try {
-                    Conn c{m_port, cookie};
+                    Conn c{port(), cookie};
                     CheckOk(c.Post(Request("getinfo", "[]")));
                     return cookie;
                 } catch (const std::exception&) {
@@ -282,14 +226,8 @@ public:
             }
             std::this_thread::sleep_for(20ms);
         }
-        throw std::runtime_error("vaultwatchd did not come up: " + ReadFile(m_datadir / "vw.log"));
+        throw std::runtime_error("vaultwatchd did not come up: " + Log());
     }
-    uint16_t port() const { return m_port; }
-
-private:
-    fs::path m_datadir;
-    uint16_t m_port;
-    pid_t m_pid{-1};
 };
 
 fs::path DaemonBinary(const char* argv0)

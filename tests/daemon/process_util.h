@@ -21,6 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <filesystem>
@@ -397,18 +398,22 @@ public:
     //! bitcoind connection flags (--bitcoind.rpcport=..., auth, ZMQ endpoints).
     std::vector<std::string> node_args;
     std::vector<std::string> extra_args;
+    //! false: no --debugeventlog (a bench keeps its fsyncs out of what it measures).
+    bool event_log{true};
 
+    //! A default the extra arguments also set is left out (the daemon refuses an option given
+    //! twice), as a bench's --loglevel=warn.
     void Start()
     {
-        std::vector<std::string> args{m_binary.string(),
-                                      "--chain=regtest",
-                                      "--datadir=" + m_datadir.string(),
-                                      "--rpcport=" + std::to_string(m_port),
-                                      "--startheight=0",
-                                      "--pollseconds=1",
-                                      "--loglevel=debug",
-                                      "--logfile=" + (m_datadir / "vaultwatchd.log").string(),
-                                      "--debugeventlog=" + EventLogPath().string()};
+        std::vector<std::string> defaults{"--startheight=0", "--pollseconds=1", "--loglevel=debug",
+                                          "--logfile=" + (m_datadir / "vaultwatchd.log").string()};
+        if (event_log) defaults.push_back("--debugeventlog=" + EventLogPath().string());
+        std::vector<std::string> args{m_binary.string(), "--chain=regtest", "--datadir=" + m_datadir.string(),
+                                      "--rpcport=" + std::to_string(m_port)};
+        for (const auto& d : defaults) {
+            const auto name = d.substr(0, d.find('=') + 1);
+            if (std::none_of(extra_args.begin(), extra_args.end(), [&](const std::string& a) { return a.starts_with(name); })) args.push_back(d);
+        }
         args.insert(args.end(), node_args.begin(), node_args.end());
         args.insert(args.end(), extra_args.begin(), extra_args.end());
         m_child.Start(args, m_datadir / "vaultwatchd.out");
@@ -445,21 +450,22 @@ public:
     //! what it printed as a string when that is not JSON or it failed (ok = false).
     boost::json::value Cli(const std::vector<std::string>& args, bool* ok = nullptr) const
     {
-        std::string cmd = (m_binary.parent_path() / "vaultwatch-cli").string() + " -regtest -rpcwait -datadir=" + m_datadir.string() +
-                          " -rpcport=" + std::to_string(m_port);
-        for (const auto& a : args) cmd += " '" + a + "'";
-        cmd += " 2>&1";
-        FILE* f = ::popen(cmd.c_str(), "r");
-        std::string out;
-        char buf[4096];
-        size_t n;
-        while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
-        const int rc = ::pclose(f);
+        int rc = -1;
+        const std::string out = RunCli({"-rpcwait"}, args, rc);
         if (ok) *ok = rc == 0;
         boost::system::error_code ec;
         auto v = boost::json::parse(out, ec);
         if (ec || rc != 0) return boost::json::value(out);
         return v;
+    }
+    //! Runs vaultwatch-cli as an operator types it (no -rpcwait), for tests of the CLI itself.
+    //! Returns: what it printed; its exit code in *exit_code (-1 when it did not exit normally).
+    std::string CliText(const std::vector<std::string>& args, int* exit_code) const
+    {
+        int rc = -1;
+        std::string out = RunCli({}, args, rc);
+        *exit_code = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+        return out;
     }
     //! The end of its log file and of its stdout/stderr, for failure messages.
     std::string Log(size_t max_bytes = 20000) const
@@ -475,6 +481,23 @@ public:
     fs::path Db() const { return NetDir() / "vaultwatch.sqlite"; }
 
 private:
+    //! Returns: stdout and stderr; the wait status in rc.
+    std::string RunCli(const std::vector<std::string>& flags, const std::vector<std::string>& args, int& rc) const
+    {
+        std::string cmd = (m_binary.parent_path() / "vaultwatch-cli").string() + " -regtest";
+        for (const auto& f : flags) cmd += " " + f;
+        cmd += " -datadir=" + m_datadir.string() + " -rpcport=" + std::to_string(m_port);
+        for (const auto& a : args) cmd += " '" + a + "'";
+        cmd += " 2>&1";
+        FILE* f = ::popen(cmd.c_str(), "r");
+        std::string out;
+        char buf[4096];
+        size_t n;
+        while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
+        rc = ::pclose(f);
+        return out;
+    }
+
     fs::path m_binary;
     fs::path m_datadir;
     uint16_t m_port;

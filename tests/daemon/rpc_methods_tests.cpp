@@ -9,6 +9,7 @@
 #ifdef VW_HAVE_SIM
 
 #include "crypto/sha256.h"
+#include "process_util.h"
 #include "primitives/block.h"
 #include "primitives/transaction.h"
 #include "regtest_sim.h"
@@ -30,7 +31,6 @@
 #include <openssl/hmac.h>
 
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -40,11 +40,9 @@
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <memory>
 #include <optional>
 #include <random>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -66,19 +64,6 @@ fs::path BinDir()
     return fs::canonical("/proc/self/exe").parent_path().parent_path().parent_path() / "daemon";
 }
 
-uint16_t FreePort()
-{
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    socklen_t len = sizeof a;
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-    ::close(fd);
-    return ntohs(a.sin_port);
-}
-
 template <typename F>
 bool WaitFor(F&& f, std::chrono::milliseconds timeout = 15s)
 {
@@ -88,14 +73,6 @@ bool WaitFor(F&& f, std::chrono::milliseconds timeout = 15s)
         std::this_thread::sleep_for(20ms);
     }
     return f();
-}
-
-std::string ReadFile(const fs::path& p)
-{
-    std::ifstream f(p);
-    std::stringstream ss;
-    ss << f.rdbuf();
-    return ss.str();
 }
 
 std::string B64(const std::string& s) { return rpc::BasicAuthHeader(s).substr(6); } // without "Basic "
@@ -217,45 +194,18 @@ private:
     std::unique_ptr<beast::tcp_stream> m_stream;
 };
 
-//! vaultwatchd as a child process against the simulator.
-class Vaultwatchd
+//! The one launcher's vaultwatchd against the simulator (user/password auth to it).
+class Vaultwatchd : public proc::Vaultwatchd
 {
 public:
     Vaultwatchd(fs::path datadir, uint16_t node_port, std::vector<std::string> extra = {})
-        : m_datadir(std::move(datadir)), m_port(FreePort()), m_node_port(node_port), m_extra(std::move(extra))
+        : proc::Vaultwatchd(BinDir() / "vaultwatchd", std::move(datadir))
     {
-        fs::create_directories(m_datadir);
+        node_args = {"--bitcoind.rpcport=" + std::to_string(node_port), "--bitcoind.rpcuser=u", "--bitcoind.rpcpassword=p"};
+        extra_args = std::move(extra);
     }
-    ~Vaultwatchd() { Kill(SIGKILL); }
-    Vaultwatchd(const Vaultwatchd&) = delete;
-    Vaultwatchd& operator=(const Vaultwatchd&) = delete;
+    ~Vaultwatchd() override { Kill(SIGKILL); }
 
-    void Start()
-    {
-        std::vector<std::string> args{(BinDir() / "vaultwatchd").string(), "--chain=regtest", "--datadir=" + m_datadir.string(),
-                                      "--rpcport=" + std::to_string(m_port), "--startheight=0", "--pollseconds=1",
-                                      "--bitcoind.rpcport=" + std::to_string(m_node_port), "--bitcoind.rpcuser=u",
-                                      "--bitcoind.rpcpassword=p", "--loglevel=debug",
-                                      "--logfile=" + (m_datadir / "vw.log").string()};
-        args.insert(args.end(), m_extra.begin(), m_extra.end());
-        const std::string out = (m_datadir / "vw.out").string();
-        m_pid = ::fork();
-        if (m_pid == 0) {
-            const int fd = ::open(out.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-            if (fd >= 0) {
-                ::dup2(fd, 1);
-                ::dup2(fd, 2);
-            }
-            std::vector<char*> argv;
-            for (auto& a : args) argv.push_back(a.data());
-            argv.push_back(nullptr);
-            // The parent's sockets (the simulator's listener among them) must not live on in the child:
-            // an inherited listener keeps the port bound and queues connections nobody accepts.
-            ::close_range(3, ~0U, 0);
-            ::execv(argv[0], argv.data());
-            ::_exit(127);
-        }
-    }
     //! Starts and waits until the control port answers getinfo with the cookie.
     bool StartAndWait()
     {
@@ -264,73 +214,19 @@ public:
             if (!Running()) return false;
             const auto c = Cookie();
             if (c.empty()) return false;
-            HttpClient h{m_port};
+            HttpClient h{port()};
             return h.Post(R"({"jsonrpc":"2.0","id":0,"method":"getinfo"})", c).status == 200;
         });
     }
-    bool Running()
-    {
-        if (m_pid <= 0) return false;
-        int st = 0;
-        if (::waitpid(m_pid, &st, WNOHANG) == m_pid) {
-            m_status = st;
-            m_pid = -1;
-            return false;
-        }
-        return true;
-    }
-    //! Sends sig and reaps; returns the wait status (or the one reaped before).
-    std::optional<int> Kill(int sig)
-    {
-        if (!Running()) return m_status;
-        ::kill(m_pid, sig);
-        int st = 0;
-        ::waitpid(m_pid, &st, 0);
-        m_pid = -1;
-        m_status = st;
-        return st;
-    }
-    std::optional<int> WaitExit(std::chrono::milliseconds timeout)
-    {
-        WaitFor([&] { return !Running(); }, timeout);
-        if (Running()) return std::nullopt;
-        return m_status;
-    }
-    fs::path CookiePath() const { return m_datadir / "regtest" / ".cookie"; }
+    bool Running() { return child().Running(); }
+    std::optional<int> WaitExit(std::chrono::milliseconds timeout) { return child().Wait(timeout); }
+    fs::path CookiePath() const { return NetDir() / ".cookie"; }
     std::string Cookie() const
     {
-        std::string s = ReadFile(CookiePath());
+        std::string s = proc::ReadFile(CookiePath());
         while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
         return s.find(':') == std::string::npos ? std::string{} : s;
     }
-    uint16_t port() const { return m_port; }
-    const fs::path& datadir() const { return m_datadir; }
-    std::string Log() const { return ReadFile(m_datadir / "vw.log") + ReadFile(m_datadir / "vw.out"); }
-
-    //! Runs vaultwatch-cli; returns its output, and its exit status in *rc.
-    std::string Cli(const std::vector<std::string>& args, int* rc) const
-    {
-        std::string cmd = (BinDir() / "vaultwatch-cli").string() + " -regtest -datadir=" + m_datadir.string() +
-                          " -rpcport=" + std::to_string(m_port);
-        for (const auto& a : args) cmd += " '" + a + "'";
-        cmd += " 2>&1";
-        FILE* f = ::popen(cmd.c_str(), "r");
-        std::string out;
-        char buf[4096];
-        size_t n;
-        while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
-        const int st = ::pclose(f);
-        *rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-        return out;
-    }
-
-private:
-    fs::path m_datadir;
-    uint16_t m_port;
-    uint16_t m_node_port;
-    std::vector<std::string> m_extra;
-    pid_t m_pid{-1};
-    std::optional<int> m_status;
 };
 
 fs::path TempDir(const std::string& prefix)
@@ -1068,27 +964,27 @@ TEST_F(RpcMethods, CliPositionalAndNamed)
     SyntheticVault sv;
     const std::string vid = NewVault(&sv);
     int rc = -1;
-    auto out = g_env->vwd->Cli({"getvault", vid}, &rc);
+    auto out = g_env->vwd->CliText({"getvault", vid}, &rc);
     EXPECT_EQ(rc, 0) << out;
     EXPECT_EQ(json::parse(out), Ok("getvault", A(vid)));
-    out = g_env->vwd->Cli({"-named", "approvetrigger", "vault_id=" + vid, "trigger_txid=" + sv.trigger_txid, "expiry_height=900"}, &rc);
+    out = g_env->vwd->CliText({"-named", "approvetrigger", "vault_id=" + vid, "trigger_txid=" + sv.trigger_txid, "expiry_height=900"}, &rc);
     EXPECT_EQ(rc, 0) << out;
     EXPECT_EQ(Ok("listapprovals", A(vid)).at("approvals").as_array().size(), 1u);
     const std::string before = State();
-    out = g_env->vwd->Cli({"getvault", kUnknownVault}, &rc);
+    out = g_env->vwd->CliText({"getvault", kUnknownVault}, &rc);
     EXPECT_NE(rc, 0);
     EXPECT_NE(out.find("error code: -5"), std::string::npos) << out;
-    out = g_env->vwd->Cli({"-named", "setpolicy", "vault_id=" + vid, R"(policy={"mode":"bogus"})"}, &rc);
+    out = g_env->vwd->CliText({"-named", "setpolicy", "vault_id=" + vid, R"(policy={"mode":"bogus"})"}, &rc);
     EXPECT_NE(rc, 0);
     EXPECT_NE(out.find("error code: -8"), std::string::npos) << out;
-    out = g_env->vwd->Cli({"nosuchmethod"}, &rc);
+    out = g_env->vwd->CliText({"nosuchmethod"}, &rc);
     EXPECT_NE(rc, 0);
     EXPECT_NE(out.find("error code: -32601"), std::string::npos) << out;
-    out = g_env->vwd->Cli({"-rpcpassword=x", "-rpcuser=__cookie__", "getinfo"}, &rc);
+    out = g_env->vwd->CliText({"-rpcpassword=x", "-rpcuser=__cookie__", "getinfo"}, &rc);
     EXPECT_NE(rc, 0);
     EXPECT_NE(out.find("authorization failed"), std::string::npos) << out;
     EXPECT_EQ(State(), before);
-    out = g_env->vwd->Cli({"help", "listevents"}, &rc);
+    out = g_env->vwd->CliText({"help", "listevents"}, &rc);
     EXPECT_EQ(rc, 0);
     EXPECT_NE(out.find("listevents ( \"after\" ) ( \"count\" )"), std::string::npos) << out;
 }
@@ -1209,7 +1105,7 @@ TEST(RpcMethodsAuth, StaleCookieIsRefusedAfterRestart)
     EXPECT_EQ(Field(ok.Json().at("result"), "vault_id"), vid) << ok.body;
     // The CLI reads the cookie at each call, so it follows the restart.
     int rc = -1;
-    const auto out = d.Cli({"getinfo"}, &rc);
+    const auto out = d.CliText({"getinfo"}, &rc);
     EXPECT_EQ(rc, 0) << out;
     d.Kill(SIGTERM);
     simnode->Stop();
@@ -1235,9 +1131,9 @@ TEST(RpcMethodsAuth, RpcAuthLines)
     EXPECT_EQ(c.Post(ping, "carol:" + alice_pw).status, 401u);
     EXPECT_EQ(c.Post(ping, d.Cookie()).status, 200u) << "the cookie works alongside rpcauth";
     int rc = -1;
-    auto out = d.Cli({"-rpcuser=alice", "-rpcpassword=" + alice_pw, "getinfo"}, &rc);
+    auto out = d.CliText({"-rpcuser=alice", "-rpcpassword=" + alice_pw, "getinfo"}, &rc);
     EXPECT_EQ(rc, 0) << out;
-    out = d.Cli({"-rpcuser=alice", "-rpcpassword=wrong", "getinfo"}, &rc);
+    out = d.CliText({"-rpcuser=alice", "-rpcpassword=wrong", "getinfo"}, &rc);
     EXPECT_NE(rc, 0) << out;
     EXPECT_TRUE(d.Running());
     d.Kill(SIGTERM);
