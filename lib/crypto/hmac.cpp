@@ -21,6 +21,19 @@ std::array<uint8_t, 32> HmacSha256(ByteSpan key, ByteSpan msg)
     return out;
 }
 
+std::array<uint8_t, 64> HmacSha512(ByteSpan key, ByteSpan msg)
+{
+    static constexpr uint8_t EMPTY = 0;
+    const uint8_t* const key_ptr = key.empty() ? &EMPTY : key.data();
+    const uint8_t* const msg_ptr = msg.empty() ? &EMPTY : msg.data();
+    std::array<uint8_t, 64> out{};
+    unsigned int len = 0;
+    VW_ASSERT(key.size() <= 0x7fffffff);
+    VW_ASSERT(HMAC(EVP_sha512(), key_ptr, static_cast<int>(key.size()), msg_ptr, msg.size(), out.data(), &len) != nullptr &&
+              len == out.size());
+    return out;
+}
+
 std::array<uint8_t, 32> HmacSha256(std::string_view key, std::string_view msg)
 {
     return HmacSha256(ByteSpan{reinterpret_cast<const uint8_t*>(key.data()), key.size()},

@@ -1,5 +1,5 @@
 #pragma once
-// HMAC-SHA256 (RFC 2104 / RFC 4231) through OpenSSL.
+// HMAC-SHA256 and HMAC-SHA512 (RFC 2104 / RFC 4231) through OpenSSL.
 
 #include "util/bytes.h"
 
@@ -15,5 +15,8 @@ std::array<uint8_t, 32> HmacSha256(ByteSpan key, ByteSpan msg);
 //! Returns: HMAC-SHA256 over the bytes of two strings (e.g. bitcoind rpcauth: key = salt,
 //! msg = password).
 std::array<uint8_t, 32> HmacSha256(std::string_view key, std::string_view msg);
+
+//! Returns: HMAC-SHA512(key, msg) (BIP-32 child key derivation).
+std::array<uint8_t, 64> HmacSha512(ByteSpan key, ByteSpan msg);
 
 } // namespace vw::crypto

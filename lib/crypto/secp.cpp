@@ -49,6 +49,30 @@ static_assert(sizeof(secp256k1_keypair) == 96);
 
 } // namespace
 
+std::optional<PubKey> PubKey::Parse(ByteSpan bytes33)
+{
+    if (bytes33.size() != 33 || (bytes33[0] != 0x02 && bytes33[0] != 0x03)) return std::nullopt;
+    secp256k1_pubkey pk;
+    if (secp256k1_ec_pubkey_parse(Ctx(), &pk, bytes33.data(), 33) != 1) return std::nullopt;
+    PubKey k;
+    std::memcpy(k.m_bytes.data(), bytes33.data(), 33);
+    return k;
+}
+
+XOnlyPubKey PubKey::XOnly() const { return XOnlyPubKey::FromTrusted(ByteSpan{m_bytes.data() + 1, 32}); }
+
+std::optional<PubKey> PubKey::TweakAdd(ByteSpan tweak32) const
+{
+    VW_ASSERT(tweak32.size() == 32);
+    secp256k1_pubkey pk;
+    VW_ASSERT(secp256k1_ec_pubkey_parse(Ctx(), &pk, m_bytes.data(), 33) == 1);
+    if (secp256k1_ec_pubkey_tweak_add(Ctx(), &pk, tweak32.data()) != 1) return std::nullopt;
+    PubKey out;
+    size_t len = 33;
+    VW_ASSERT(secp256k1_ec_pubkey_serialize(Ctx(), out.m_bytes.data(), &len, &pk, SECP256K1_EC_COMPRESSED) == 1 && len == 33);
+    return out;
+}
+
 std::optional<XOnlyPubKey> XOnlyPubKey::Parse(ByteSpan bytes32)
 {
     if (bytes32.size() != 32) return std::nullopt;

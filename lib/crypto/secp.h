@@ -32,6 +32,25 @@ private:
     std::array<uint8_t, 32> m_bytes{};
 };
 
+//! A full (compressed, 33-byte) public key: what BIP-32 derives; its x coordinate is what
+//! tapscript uses.
+class PubKey
+{
+public:
+    //! Returns: the key if the 33 bytes are a compressed encoding of a curve point, else nullopt.
+    static std::optional<PubKey> Parse(ByteSpan bytes33);
+    const std::array<uint8_t, 33>& bytes() const { return m_bytes; }
+    ByteSpan span() const { return {m_bytes.data(), 33}; }
+    XOnlyPubKey XOnly() const;
+    //! Returns: P + t*G, or nullopt if t >= n or the sum is infinity (BIP-32: skip the index).
+    std::optional<PubKey> TweakAdd(ByteSpan tweak32) const;
+    friend bool operator==(const PubKey&, const PubKey&) = default;
+
+private:
+    PubKey() = default;
+    std::array<uint8_t, 33> m_bytes{};
+};
+
 //! A tweaked output key and the parity of its y coordinate (BIP-341 output key).
 struct TweakedKey {
     std::array<uint8_t, 32> xonly{};
