@@ -54,6 +54,12 @@ public:
     //! feerate_sat_per_kvb: the rate to size the reserve at (default: the rate a recovery would pay now).
     virtual Result GetFeeWallet(std::optional<int64_t> feerate_sat_per_kvb) const = 0;
     virtual Result ListEvents(int64_t after_seq, size_t limit) const = 0;
+    //! A vault family (vault/family.h): its members registered a gap limit ahead of the highest
+    //! one used, and more as deposits come.
+    virtual Result RegisterFamily(const boost::json::object& params) = 0;
+    //! opvault-demo's config.json as a family (and the recovery-auth secret from its phrase).
+    virtual Result ImportVaultWallet(const boost::json::object& params) = 0;
+    virtual boost::json::value ListFamilies() const = 0;
 };
 
 //! The webhook methods (implemented by WebhookDispatcher; on the io thread).

@@ -14,6 +14,7 @@
 #include "control.h"
 #include "chain/listener.h"
 #include "store/store.h"
+#include "vault/family.h"
 #include "vault/fee_wallet.h"
 #include "vault/fees.h"
 #include "vault/planner.h"
@@ -125,6 +126,9 @@ public:
     //! For getinfo: {pending, height} while rescans are pending, else null.
     boost::json::value RescanStatus() const;
     Expected<boost::json::value, EngineError> ListEvents(int64_t after_seq, size_t limit) const override;
+    Expected<boost::json::value, EngineError> RegisterFamily(const boost::json::object& params) override;
+    Expected<boost::json::value, EngineError> ImportVaultWallet(const boost::json::object& params) override;
+    boost::json::value ListFamilies() const override;
 
     const EngineStats& stats() const { return m_stats; }
     //! Whether the node enforces OP_VAULT (nullopt: not known yet).
@@ -155,7 +159,35 @@ private:
 
     //! The registrations, policies and approvals as stored, with no UTXO (nothing replayed).
     //! missing_cache: receives the opvault rows stored without an output-key cache, with it.
-    Expected<vault::Registry, std::string> LoadRegistry(std::vector<store::VaultRow>* missing_cache = nullptr) const;
+    //! A vault that is a member of a family: which, and its index there.
+    struct MemberLink {
+        std::string family;
+        uint32_t index{0};
+    };
+    Expected<vault::Registry, std::string> LoadRegistry(std::vector<store::VaultRow>* missing_cache = nullptr,
+                                                        std::unordered_map<uint32_t, MemberLink>* links = nullptr) const;
+    // --- vault families (engine_family.cpp) ---
+    struct FamilyState {
+        vault::FamilySpec spec;
+        store::FamilyRow row;
+    };
+    //! What RegisterInto did with each request: its answer, and the slot it took if it was added.
+    struct Registered {
+        std::vector<boost::json::value> results;
+        std::vector<std::optional<uint32_t>> added;
+        std::vector<std::optional<int>> birth;
+    };
+    //! Validates and adds registrations to the registry, writing their rows (and rescans) into
+    //! changes; links: the family link of each request (members), or null.
+    Registered RegisterInto(const boost::json::array& requests, store::StateChanges& changes, const std::vector<MemberLink>* links = nullptr);
+    Expected<void, std::string> LoadFamilies();
+    //! Registers members [row.derived, upto) of f into changes. Returns: the registry slots added.
+    std::vector<uint32_t> DeriveMembers(FamilyState& f, uint32_t upto, store::StateChanges& changes, std::optional<int> birth,
+                                        std::string* first_error = nullptr);
+    //! Deposits to family members: each family keeps gap_limit members registered beyond the
+    //! highest one used. Returns: the registry slots added.
+    std::vector<uint32_t> ExtendFamilies(const std::vector<vault::VaultEvent>& events, store::StateChanges& changes);
+    Expected<boost::json::value, EngineError> AddFamily(vault::FamilySpec spec, const boost::json::object& params, std::string recovery_auth);
     //! Everything: the registry from the store (start; after a registration failed to be stored).
     //! ChainState: the registry in memory, its chain state replayed from the store (reorg,
     //! mempool removal, rescan): O(vaults the chain touched) instead of a million parses.
@@ -227,6 +259,8 @@ private:
     std::map<int, std::vector<Txid>> m_recent_confirmed;
     std::unordered_set<Txid, HashIdHasher> m_recent_confirmed_ids;
     std::vector<store::ApprovalRow> m_approvals;
+    std::map<std::string, FamilyState> m_families;            //!< vault families by id
+    std::unordered_map<uint32_t, MemberLink> m_member_of;      //!< registry slot -> its family (members only)
     bool m_need_rebuild{false};
     bool m_rebuild_posted{false}; //!< a chain-state replay is queued (mempool removals coalesce)
 

@@ -18,17 +18,14 @@ Expected<json::value, EngineError> Engine::RegisterVault(const json::object& par
     return json::value(std::move(item));
 }
 
-Expected<json::value, EngineError> Engine::RegisterVaults(const json::array& requests)
+Engine::Registered Engine::RegisterInto(const json::array& requests, store::StateChanges& changes, const std::vector<MemberLink>* links)
 {
-    struct Done {
-        uint32_t index;
-        std::optional<int> birth;
-    };
-    std::vector<std::optional<Done>> done(requests.size());
-    std::vector<json::value> results(requests.size());
-    store::StateChanges changes;
+    Registered out;
+    out.results.resize(requests.size());
+    out.added.resize(requests.size());
+    out.birth.resize(requests.size());
     auto fail = [&](size_t i, int code, std::string msg) {
-        results[i] = json::object{{"error", json::object{{"code", code}, {"message", std::move(msg)}}}};
+        out.results[i] = json::object{{"error", json::object{{"code", code}, {"message", std::move(msg)}}}};
     };
     for (size_t i = 0; i < requests.size(); ++i) {
         if (!requests[i].is_object()) {
@@ -70,25 +67,39 @@ Expected<json::value, EngineError> Engine::RegisterVaults(const json::array& req
             if (added.error().code == vault::RegistryError::AlreadyRegistered && added.error().existing) {
                 auto v = GetVault(*added.error().existing);
                 if (v && v->is_object()) v->as_object()["already_registered"] = true;
-                results[i] = v ? std::move(*v) : json::value(nullptr);
+                out.results[i] = v ? std::move(*v) : json::value(nullptr);
                 continue;
             }
             fail(i, rpc::RPC_INVALID_PARAMETER, added.error().message);
             continue;
         }
         const auto* rec = m_registry.Get(added->index);
-        changes.vaults.push_back({added->index, added->id.str(), std::string(vault::ToString(rec->kind)), json::serialize(stored),
-                                  json::serialize(rpc::PolicyJson(policy)), false, Now(),
-                                  rec->opvault ? vault::EncodeOutputKeyCache(added->id, rec->opvault->OutputKey()) : Bytes{},
-                                  std::move(recovery_auth)});
+        store::VaultRow row{added->index, added->id.str(), std::string(vault::ToString(rec->kind)), json::serialize(stored),
+                            json::serialize(rpc::PolicyJson(policy)), false, Now(),
+                            rec->opvault ? vault::EncodeOutputKeyCache(added->id, rec->opvault->OutputKey()) : Bytes{},
+                            std::move(recovery_auth)};
+        if (links) {
+            row.family_id = (*links)[i].family;
+            row.family_index = (*links)[i].index;
+            m_member_of[added->index] = (*links)[i];
+        }
+        changes.vaults.push_back(std::move(row));
         Event(changes, "vault.registered", added->id.str(), "", std::nullopt, {{"kind", std::string(vault::ToString(rec->kind))}});
-        done[i] = Done{added->index, birth};
+        out.added[i] = added->index;
+        out.birth[i] = birth;
         if (birth && *birth <= m_tip) {
             // Stored with the vault: a restart before the rescan is done resumes it.
             const int64_t id = std::max(NextRescanId(), changes.rescans.empty() ? 0 : changes.rescans.back().id + 1);
             changes.rescans.push_back({id, added->index, std::max(0, *birth), Now()});
         }
     }
+    return out;
+}
+
+Expected<json::value, EngineError> Engine::RegisterVaults(const json::array& requests)
+{
+    store::StateChanges changes;
+    Registered reg = RegisterInto(requests, changes);
     if (!changes.empty()) {
         // One transaction for the whole batch: registering many vaults costs one fsync.
         if (auto r = m_store.Apply(changes); !r) {
@@ -101,14 +112,14 @@ Expected<json::value, EngineError> Engine::RegisterVaults(const json::array& req
         m_last_rescan_id = std::max(m_last_rescan_id, r.id);
     }
     for (size_t i = 0; i < requests.size(); ++i) {
-        if (!done[i]) continue;
-        auto out = rpc::VaultDetailJson(*m_registry.Get(done[i]->index), Hrp(m_opts.chain));
-        if (done[i]->birth && *done[i]->birth <= m_tip) out["rescan_from"] = std::max(0, *done[i]->birth);
-        results[i] = std::move(out);
+        if (!reg.added[i]) continue;
+        auto out = rpc::VaultDetailJson(*m_registry.Get(*reg.added[i]), Hrp(m_opts.chain));
+        if (reg.birth[i] && *reg.birth[i] <= m_tip) out["rescan_from"] = std::max(0, *reg.birth[i]);
+        reg.results[i] = std::move(out);
     }
     StartRescans();
     json::array arr;
-    for (auto& r : results) arr.push_back(std::move(r));
+    for (auto& r : reg.results) arr.push_back(std::move(r));
     return json::value(json::object{{"results", std::move(arr)}});
 }
 
@@ -146,7 +157,12 @@ json::value Engine::ListVaults(const std::optional<std::string>& state) const
     for (uint32_t i = 0; i < m_registry.size(); ++i) {
         const auto* rec = m_registry.Get(i);
         if (state ? vault::ToString(rec->state) != *state : rec->state == VaultState::Removed) continue;
-        vaults.push_back(rpc::VaultSummaryJson(*rec));
+        json::object v = rpc::VaultSummaryJson(*rec);
+        if (auto m = m_member_of.find(i); m != m_member_of.end()) {
+            v["family_id"] = m->second.family;
+            v["family_index"] = m->second.index;
+        }
+        vaults.push_back(std::move(v));
     }
     return json::object{{"vaults", std::move(vaults)}};
 }

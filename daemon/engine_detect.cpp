@@ -124,6 +124,23 @@ void Engine::BlockConnected(const Block& block, int height, store::BlockBatch& b
         batch.state.vault_txs.push_back({height, pos, bh, tx.GetTxid(), SerializeTransaction(tx)});
         Apply(tx, height, &batch.state, events);
         if (fee_coin) m_fee_wallet->ApplyTx(tx, height);
+        // A deposit to a family member brings the next members in; the block's earlier
+        // transactions are read again for them (a wallet's deposits come in any order).
+        for (auto added = ExtendFamilies(events, batch.state); !added.empty();) {
+            const std::set<uint32_t> fresh(added.begin(), added.end());
+            added.clear();
+            for (uint32_t p = 0; p < pos; ++p) {
+                auto again = vault::MatchTx(block.txs[p], m_registry, height);
+                std::erase_if(again, [&](const vault::VaultEvent& ev) {
+                    return ev.vaults.empty() || !std::all_of(ev.vaults.begin(), ev.vaults.end(), [&](uint32_t v) { return fresh.contains(v); });
+                });
+                if (again.empty()) continue;
+                batch.state.vault_txs.push_back({height, p, bh, block.txs[p].GetTxid(), SerializeTransaction(block.txs[p])});
+                Apply(block.txs[p], height, &batch.state, again);
+                const auto more = ExtendFamilies(again, batch.state);
+                added.insert(added.end(), more.begin(), more.end());
+            }
+        }
     }
     // A late notification comes within a few blocks at most; keep a day of them.
     while (!m_recent_confirmed.empty() && m_recent_confirmed.begin()->first < height - 144) {
@@ -167,6 +184,7 @@ void Engine::TxAddedToMempool(const Transaction& tx)
     if (m_mempool_ids.insert(tx.GetTxid()).second) m_mempool.emplace_back(tx.GetTxid(), tx);
     store::StateChanges changes;
     Apply(tx, std::nullopt, &changes, events);
+    ExtendFamilies(events, changes);
     if (fee_coin) m_fee_wallet->ApplyTx(tx, std::nullopt);
     Evaluate(changes);
     const bool planned = !changes.recoveries.empty();

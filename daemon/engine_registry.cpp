@@ -45,7 +45,7 @@ Expected<void, std::string> Engine::Load()
     return {};
 }
 
-Expected<vault::Registry, std::string> Engine::LoadRegistry(std::vector<store::VaultRow>* missing_cache) const
+Expected<vault::Registry, std::string> Engine::LoadRegistry(std::vector<store::VaultRow>* missing_cache, std::unordered_map<uint32_t, MemberLink>* links) const
 {
     // A cold start re-registers every stored vault. Decoding and validating a row is pure and the
     // costly part (JSON, taproot tree, hashes), so it is spread over every core in chunks of rows,
@@ -169,6 +169,7 @@ Expected<vault::Registry, std::string> Engine::LoadRegistry(std::vector<store::V
                 }
             }
             if (row.removed) reg.Remove(added->id);
+            if (links && !row.family_id.empty()) (*links)[row.idx] = MemberLink{row.family_id, row.family_index};
             prepared[i].reset();
         }
     }
@@ -184,9 +185,12 @@ Expected<void, std::string> Engine::Rebuild(RebuildScope scope, std::vector<stor
 {
     ++m_stats.rebuilds;
     if (scope == RebuildScope::Everything) {
-        auto reg = LoadRegistry(missing_cache);
+        std::unordered_map<uint32_t, MemberLink> links;
+        auto reg = LoadRegistry(missing_cache, &links);
         if (!reg) return Unexpected{reg.error()};
         m_registry = std::move(*reg);
+        m_member_of = std::move(links);
+        if (auto f = LoadFamilies(); !f) return f;
     } else {
         // The registrations in memory are the stored ones (every control change is stored
         // before it is applied): only what the chain did is replayed, not a million parses.

@@ -153,6 +153,68 @@ std::unique_ptr<rpc::RpcTable> MakeRpcTable(RpcContext ctx)
                 }
                 return out;
             }});
+    t->Add({"registerfamily",
+            "vaults",
+            "Registers a vault family once: the vaults of one vault wallet, member i's trigger key the i-th child of the "
+            "family's xpub (docs/vault-families.md). Members 0..gap_limit-1 are registered now; each deposit to a member "
+            "registers the next ones, so gap_limit members always lie beyond the highest used, in the transaction of the "
+            "block that brought the deposit. Every member takes the family's policy and recovery_auth.",
+            {{"family", ArgType::String, true, std::nullopt, "the text form: opvault(<internal key>,<recovery spk>,<auth key|noauth>,<delay>,<xpub>/.../*)#<checksum>"},
+             {"gap_limit", ArgType::Int, false, json::value(20), "members kept registered beyond the highest used (1..10000)"},
+             {"label", ArgType::String, false, std::nullopt, "a label; member i is labelled \"<label> #i\""},
+             {"policy", ArgType::Object, false, std::nullopt, "every member's policy (default {mode: recover})"},
+             {"birth_height", ArgType::Int, false, std::nullopt, "scan back from there for the first members"},
+             {"recovery_auth", ArgType::Hex, false, std::nullopt, "the secret of the recovery-auth key (never returned)"}},
+            {{"family_id", "string", "the family's id"},
+             {"family", "string", "its text form"},
+             {"gap_limit", "integer", "members kept beyond the highest used"},
+             {"members", "integer", "members registered (0..members-1)"},
+             {"policy", "object", "every member's policy"},
+             {"recovers", "boolean", "whether the tower can sweep (false: an authorized recover leaf without its secret)"},
+             {"already_registered", "boolean", "present when the family was registered before"}},
+            {"vaultwatch-cli -named registerfamily family='opvault(...)#...' gap_limit=50"},
+            [engine](const rpc::Args& a) -> Result {
+                if (!engine()) return Unexpected{Unavailable()};
+                json::object p;
+                for (const auto& [k, v] : a) p[k] = v;
+                return FromEngine(engine()->RegisterFamily(p));
+            }});
+    t->Add({"importvaultwallet",
+            "vaults",
+            "Imports a vault wallet of jamesob/opvault-demo (the BIP-345 reference wallet) from its config.json, as a "
+            "family (registerfamily): nobody touches keys or scripts. recovery_phrase gives the recovery-auth secret "
+            "(pass it with -stdin, never on the command line); without it the family is alert-only and the answer says "
+            "so. The default policy is \"delayed\" with a grace period (the wallet broadcasts its owner's own "
+            "withdrawals at once: approve them by CTV hash within the grace period), gap_limit 200 (the wallet's own "
+            "look-ahead), birth_height the wallet's.",
+            {{"config", ArgType::Any, true, std::nullopt, "the config.json (object, or its text)"},
+             {"recovery_phrase", ArgType::String, false, std::nullopt, "the wallet's recovery phrase"},
+             {"gap_limit", ArgType::Int, false, std::nullopt, "default 200"},
+             {"label", ArgType::String, false, std::nullopt, "a label"},
+             {"policy", ArgType::Object, false, std::nullopt, "default {mode: delayed, grace_blocks: min(delay/2, delay-3)}"},
+             {"birth_height", ArgType::Int, false, std::nullopt, "default: the wallet's birthday_height"}},
+            {{"family_id", "string", "the family's id"},
+             {"family", "string", "its text form (registerfamily takes it back)"},
+             {"members", "integer", "members registered"},
+             {"recovers", "boolean", "whether the tower can sweep"},
+             {"warning", "string", "present when the family is alert-only"}},
+            {"vaultwatch-cli -stdin -named importvaultwallet config=\"$(cat config.json)\"   (then recovery_phrase=... on stdin)"},
+            [engine](const rpc::Args& a) -> Result {
+                if (!engine()) return Unexpected{Unavailable()};
+                json::object p;
+                for (const auto& [k, v] : a) p[k] = v;
+                return FromEngine(engine()->ImportVaultWallet(p));
+            }});
+    t->Add({"listfamilies",
+            "vaults",
+            "Lists the vault families: text form, gap limit, members registered, policy.",
+            {},
+            {{"families", "array", "[{family_id, family, label, gap_limit, members, policy, recovers, birth_height}]"}},
+            {"vaultwatch-cli listfamilies"},
+            [engine](const rpc::Args&) -> Result {
+                if (!engine()) return Unexpected{Unavailable()};
+                return engine()->ListFamilies();
+            }});
     t->Add({"registervaults",
             "vaults",
             "Registers many vaults in one call and one database transaction (wallet imports, large custodians). Each "

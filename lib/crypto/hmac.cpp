@@ -21,6 +21,15 @@ std::array<uint8_t, 32> HmacSha256(ByteSpan key, ByteSpan msg)
     return out;
 }
 
+std::array<uint8_t, 32> Pbkdf2HmacSha256(std::string_view password, std::string_view salt, uint32_t iterations)
+{
+    std::array<uint8_t, 32> out{};
+    VW_ASSERT(password.size() <= 0x7fffffff && salt.size() <= 0x7fffffff && iterations >= 1 && iterations <= 0x7fffffff);
+    VW_ASSERT(PKCS5_PBKDF2_HMAC(password.data(), static_cast<int>(password.size()), reinterpret_cast<const unsigned char*>(salt.data()),
+                                static_cast<int>(salt.size()), static_cast<int>(iterations), EVP_sha256(), static_cast<int>(out.size()), out.data()) == 1);
+    return out;
+}
+
 std::array<uint8_t, 64> HmacSha512(ByteSpan key, ByteSpan msg)
 {
     static constexpr uint8_t EMPTY = 0;

@@ -16,6 +16,9 @@ std::array<uint8_t, 32> HmacSha256(ByteSpan key, ByteSpan msg);
 //! msg = password).
 std::array<uint8_t, 32> HmacSha256(std::string_view key, std::string_view msg);
 
+//! Returns: PBKDF2-HMAC-SHA256(password, salt, iterations), 32 bytes (RFC 8018).
+std::array<uint8_t, 32> Pbkdf2HmacSha256(std::string_view password, std::string_view salt, uint32_t iterations);
+
 //! Returns: HMAC-SHA512(key, msg) (BIP-32 child key derivation).
 std::array<uint8_t, 64> HmacSha512(ByteSpan key, ByteSpan msg);
 

@@ -148,6 +148,22 @@ INSERT INTO recoveries_v8 SELECT txid, kind, trigger_txid, vault_ids, tx, state,
 DROP TABLE recoveries;
 ALTER TABLE recoveries_v8 RENAME TO recoveries;
 )sql",
+    // Vault families (vault/family.h); their members are vaults with a link back.
+    R"sql(
+CREATE TABLE families (
+    id            TEXT    PRIMARY KEY CHECK (length(id) = 18),
+    text          TEXT    NOT NULL,
+    label         TEXT    NOT NULL,
+    policy        TEXT    NOT NULL,
+    recovery_auth TEXT,
+    gap_limit     INTEGER NOT NULL CHECK (gap_limit BETWEEN 1 AND 100000),
+    derived       INTEGER NOT NULL CHECK (derived >= 0),
+    birth_height  INTEGER CHECK (birth_height IS NULL OR birth_height >= 0),
+    created_at    INTEGER NOT NULL
+);
+ALTER TABLE vaults ADD COLUMN family_id TEXT CHECK (family_id IS NULL OR length(family_id) = 18);
+ALTER TABLE vaults ADD COLUMN family_index INTEGER CHECK (family_index IS NULL OR family_index >= 0);
+)sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 
@@ -332,7 +348,8 @@ public:
     Expected<std::vector<VaultRow>, StoreError> LoadVaults(uint32_t from, size_t max) override
     {
         std::vector<VaultRow> out;
-        Stmt s{m_db, "SELECT idx, vault_id, kind, registration, policy, removed, created_at, output_key_cache, recovery_auth FROM vaults WHERE idx >= ? "
+        Stmt s{m_db, "SELECT idx, vault_id, kind, registration, policy, removed, created_at, output_key_cache, recovery_auth, family_id, family_index "
+                     "FROM vaults WHERE idx >= ? "
                      "ORDER BY idx LIMIT ?"};
         if (s.rc() != SQLITE_OK) return Unexpected{Err(m_db, s.rc(), "load vaults")};
         sqlite3_bind_int64(s.get(), 1, from);
@@ -360,6 +377,15 @@ public:
                 auto a = Text(s.get(), 8);
                 if (!a) return Unexpected{Corrupt("vaults row " + std::to_string(idx) + ": recovery_auth is not text")};
                 v.recovery_auth = std::move(*a);
+            }
+            if (sqlite3_column_type(s.get(), 9) != SQLITE_NULL) {
+                auto f = Text(s.get(), 9);
+                const int64_t fi = sqlite3_column_int64(s.get(), 10);
+                if (!f || f->empty() || sqlite3_column_type(s.get(), 10) != SQLITE_INTEGER || fi < 0 || fi > UINT32_MAX) {
+                    return Unexpected{Corrupt("vaults row " + std::to_string(idx) + ": a broken family link")};
+                }
+                v.family_id = std::move(*f);
+                v.family_index = static_cast<uint32_t>(fi);
             }
             out.push_back(std::move(v));
         }
@@ -396,6 +422,37 @@ public:
         // SQLite's default maximum (PRAGMA max_page_count) when uncapped.
         const std::string sql = "PRAGMA max_page_count = " + std::to_string(max_pages ? max_pages : 4294967294u) + ";";
         return Exec(sql.c_str());
+    }
+
+    Expected<std::vector<FamilyRow>, StoreError> LoadFamilies() override
+    {
+        std::vector<FamilyRow> out;
+        Stmt s{m_db, "SELECT id, text, label, policy, recovery_auth, gap_limit, derived, birth_height, created_at FROM families ORDER BY created_at, id"};
+        if (s.rc() != SQLITE_OK) return Unexpected{Err(m_db, s.rc(), "load families")};
+        int rc;
+        while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
+            FamilyRow f;
+            auto id = Text(s.get(), 0), text = Text(s.get(), 1), label = Text(s.get(), 2), pol = Text(s.get(), 3);
+            if (!id || !text || !label || !pol) return Unexpected{Corrupt("families: a row with a non-text column")};
+            f.id = *id;
+            f.text = *text;
+            f.label = *label;
+            f.policy = *pol;
+            if (sqlite3_column_type(s.get(), 4) != SQLITE_NULL) {
+                auto a = Text(s.get(), 4);
+                if (!a) return Unexpected{Corrupt("families " + f.id + ": recovery_auth is not text")};
+                f.recovery_auth = *a;
+            }
+            const int64_t gap = sqlite3_column_int64(s.get(), 5), derived = sqlite3_column_int64(s.get(), 6);
+            if (gap < 1 || gap > 100'000 || derived < 0 || derived > UINT32_MAX) return Unexpected{Corrupt("families " + f.id + ": gap or count out of range")};
+            f.gap_limit = static_cast<uint32_t>(gap);
+            f.derived = static_cast<uint32_t>(derived);
+            f.birth_height = OptInt(s.get(), 7);
+            f.created_at = sqlite3_column_int64(s.get(), 8);
+            out.push_back(std::move(f));
+        }
+        if (rc != SQLITE_DONE) return Unexpected{Err(m_db, rc, "load families")};
+        return out;
     }
 
     Expected<std::vector<SightingRow>, StoreError> LoadSightings() override
@@ -721,10 +778,34 @@ private:
         };
         // One prepared statement per table, reset per row: a batch registration writes thousands.
         std::optional<Stmt> vault_st;
+        // Families before their members: a member's family_id refers to its row.
+        auto text = [](Stmt& st, int col, const std::string& v) {
+            sqlite3_bind_text(st.get(), col, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
+        };
+        for (const auto& f : c.families) {
+            // An upsert, not REPLACE: replacing deletes the row, which its members refer to.
+            Stmt st{m_db, "INSERT INTO families (id, text, label, policy, recovery_auth, gap_limit, derived, birth_height, created_at) "
+                          "VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET text = excluded.text, label = excluded.label, "
+                          "policy = excluded.policy, recovery_auth = excluded.recovery_auth, gap_limit = excluded.gap_limit, "
+                          "derived = excluded.derived, birth_height = excluded.birth_height, created_at = excluded.created_at"};
+            if (st.rc() == SQLITE_OK) {
+                text(st, 1, f.id);
+                text(st, 2, f.text);
+                text(st, 3, f.label);
+                text(st, 4, f.policy);
+                if (f.recovery_auth.empty()) sqlite3_bind_null(st.get(), 5);
+                else text(st, 5, f.recovery_auth);
+                sqlite3_bind_int64(st.get(), 6, f.gap_limit);
+                sqlite3_bind_int64(st.get(), 7, f.derived);
+                BindOptInt(st.get(), 8, f.birth_height);
+                sqlite3_bind_int64(st.get(), 9, f.created_at);
+            }
+            if (auto r = step(st, "write family"); !r) return r;
+        }
         for (const auto& v : c.vaults) {
             if (!vault_st) {
                 vault_st.emplace(m_db, "INSERT OR REPLACE INTO vaults (idx, vault_id, kind, registration, policy, removed, created_at, "
-                                       "output_key_cache, recovery_auth) VALUES (?,?,?,?,?,?,?,?,?)");
+                                       "output_key_cache, recovery_auth, family_id, family_index) VALUES (?,?,?,?,?,?,?,?,?,?,?)");
             }
             Stmt& st = *vault_st;
             st.Reset();
@@ -739,6 +820,13 @@ private:
             else sqlite3_bind_blob(st.get(), 8, v.output_key_cache.data(), static_cast<int>(v.output_key_cache.size()), SQLITE_STATIC);
             if (v.recovery_auth.empty()) sqlite3_bind_null(st.get(), 9);
             else sqlite3_bind_text(st.get(), 9, v.recovery_auth.data(), static_cast<int>(v.recovery_auth.size()), SQLITE_STATIC);
+            if (v.family_id.empty()) {
+                sqlite3_bind_null(st.get(), 10);
+                sqlite3_bind_null(st.get(), 11);
+            } else {
+                sqlite3_bind_text(st.get(), 10, v.family_id.data(), static_cast<int>(v.family_id.size()), SQLITE_STATIC);
+                sqlite3_bind_int64(st.get(), 11, v.family_index);
+            }
             if (auto r = step(st, "write vault"); !r) return r;
         }
         for (const auto& a : c.approvals) {

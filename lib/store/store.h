@@ -45,7 +45,24 @@ struct VaultRow {
     int64_t created_at{0};     //!< unix seconds
     Bytes output_key_cache;    //!< opvault: vault::EncodeOutputKeyCache of its output key; empty = none
     std::string recovery_auth; //!< opvault: hex secret of an authorized recover leaf, kept out of registration; empty = none
+    std::string family_id;     //!< a member of this vault family; empty = registered on its own
+    uint32_t family_index{0};  //!< its index in the family
     friend bool operator==(const VaultRow&, const VaultRow&) = default;
+};
+
+//! A vault family (vault/family.h): registered once, its members derived and registered as
+//! deposits come, a gap limit ahead of the highest member used.
+struct FamilyRow {
+    std::string id;            //!< "f-" + 16 hex (from the text form)
+    std::string text;          //!< vault::FormatFamily, with its checksum
+    std::string label;
+    std::string policy;        //!< policy JSON, given to every member
+    std::string recovery_auth; //!< hex secret of the recovery-auth key; empty = none (alert-only for an authorized leaf)
+    uint32_t gap_limit{0};     //!< members registered beyond the highest used
+    uint32_t derived{0};       //!< members 0..derived-1 are registered
+    std::optional<int> birth_height;
+    int64_t created_at{0};
+    friend bool operator==(const FamilyRow&, const FamilyRow&) = default;
 };
 
 struct ApprovalRow {
@@ -168,10 +185,11 @@ struct StateChanges {
     std::vector<RescanRow> rescans;        //!< insert or replace by id
     std::vector<int64_t> rescans_done;     //!< rescan ids deleted
     std::vector<SightingRow> sightings;    //!< first sights (an existing one keeps the lower height)
+    std::vector<FamilyRow> families;       //!< insert or replace by id
     bool empty() const
     {
         return vaults.empty() && approvals.empty() && vault_txs.empty() && recoveries.empty() && events.empty() && rescans.empty() &&
-               rescans_done.empty() && sightings.empty();
+               rescans_done.empty() && sightings.empty() && families.empty();
     }
 };
 
@@ -209,6 +227,7 @@ public:
     virtual Expected<std::vector<VaultTxRow>, StoreError> LoadVaultTxs() = 0;    //!< by (height, pos)
     virtual Expected<std::vector<RescanRow>, StoreError> LoadRescans() = 0;      //!< by id
     virtual Expected<std::vector<SightingRow>, StoreError> LoadSightings() = 0;  //!< every first sight of a trigger
+    virtual Expected<std::vector<FamilyRow>, StoreError> LoadFamilies() = 0;
     //! Testing: caps the database at max_pages pages (PRAGMA max_page_count), so that writes
     //! beyond it fail with Kind::Full as on a full disk. 0 = no cap.
     virtual Expected<void, StoreError> LimitPages(uint32_t max_pages) = 0;

@@ -128,7 +128,8 @@ TEST_F(engine_load_tests, TheRecoveryAuthSecretIsKeptOutOfTheRegistration)
 
     // A version 6 database: the secret inside the registration, as it was stored then.
     Sql("UPDATE vaults SET registration = json_set(registration, '$.recovery_auth', recovery_auth), recovery_auth = NULL;"
-        "ALTER TABLE vaults DROP COLUMN recovery_auth; UPDATE version SET version = 6;");
+        "ALTER TABLE vaults DROP COLUMN recovery_auth; ALTER TABLE vaults DROP COLUMN family_id; ALTER TABLE vaults DROP COLUMN family_index; "
+        "DROP TABLE families; UPDATE version SET version = 6;");
     EXPECT_TRUE(held()) << "migrated and loaded";
     rows = Rows();
     EXPECT_EQ(rows[0].registration.find(secret), std::string::npos) << rows[0].registration;

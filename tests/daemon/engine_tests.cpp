@@ -21,6 +21,7 @@
 #include "util/bech32.h"
 #include "util/hex.h"
 #include "script/ctv.h"
+#include "vault/family.h"
 #include "vault/opvault.h"
 #include "vault/trigger_builder.h"
 
@@ -171,6 +172,18 @@ public:
         o.fee_secret = Bytes(32, 0x5b);
         m_t = std::make_unique<InprocTower>(dir, o);
         m_t->Start();
+        MakeTable();
+        g_settle = [this] { m_t->Settle(); };
+    }
+    ~InprocessTower() override { g_settle = nullptr; }
+    //! The process dies and starts again on the same database (the control methods follow the new engine).
+    void Restart()
+    {
+        m_t->Restart();
+        MakeTable();
+    }
+    void MakeTable()
+    {
         daemon::RpcContext ctx;
         ctx.getinfo = [this]() -> json::value {
             const auto& st = m_t->follower().status();
@@ -183,9 +196,7 @@ public:
         };
         ctx.engine = &m_t->engine();
         m_table = daemon::MakeRpcTable(ctx);
-        g_settle = [this] { m_t->Settle(); };
     }
-    ~InprocessTower() override { g_settle = nullptr; }
     json::value Cli(const std::vector<std::string>& args, bool* ok) override
     {
         bool named = false;
@@ -1434,6 +1445,130 @@ TEST_P(engine_e2e, AMalformedVaultIdIsRefusedBeforeTheEngineSeesIt)
     bool ok = true;
     EXPECT_NE(json::serialize(d.Cli({"getvault", "v-0123456789abcdef"}, &ok)).find("no vault"), std::string::npos);
     EXPECT_FALSE(ok);
+}
+
+// --- vault families: a wallet's vaults, not addresses (docs/vault-families.md) ------------------
+
+//! A wallet recorded from jamesob/opvault-demo (tests/data/opvault-demo).
+json::value RecordedWallet(size_t i)
+{
+    std::ifstream f(std::string(VW_TEST_DATA_DIR) + "/opvault-demo/wallets.json");
+    std::stringstream ss;
+    ss << f.rdbuf();
+    return json::parse(ss.str()).at("wallets").as_array().at(i);
+}
+
+TEST_P(engine_e2e, AnImportedWalletsMember250IsWatchedWithoutRegistrationAndItsTheftRecovered)
+{
+    PresignedFixture fx{Real(), {"-acceptnonstdtxn=1"}};
+    if (Real() && !NodeEnforcesOpVault(*fx.node)) GTEST_SKIP() << "this node does not enforce OP_VAULT";
+    const json::value w = RecordedWallet(0); // opvault-demo defaults: delay 10, phrase "changeme2"
+    auto tower = StartTower(fx, OpvaultDaemonArgs(Real()));
+    Tower& d = *tower;
+    ASSERT_TRUE(WaitFor([&] { return d.Cli({"getinfo"}).is_object() && d.Cli({"getinfo"}).as_object().at("opvault_enforced").is_bool(); }));
+    // The config.json as the wallet wrote it, and its recovery phrase: nobody touches a key or a script.
+    bool ok = false;
+    auto fam = d.Cli({"-named", "importvaultwallet", "config=" + std::string(w.at("config_json_text").as_string()), "recovery_phrase=changeme2",
+                      "policy={\"mode\":\"recover\"}"}, &ok);
+    ASSERT_TRUE(ok) << json::serialize(fam);
+    EXPECT_EQ(Field(fam, "members"), "200") << "the wallet's own look-ahead";
+    EXPECT_EQ(Field(fam, "recovers"), "true");
+    const std::string fid = Field(fam, "family_id");
+    auto spk_of = [&](size_t i) { return *ParseHex(std::string(w.at("window_scriptPubKeys").at("scriptPubKey_hex").as_array().at(i).as_string())); };
+    const Bytes fee_spk = *ParseHex(Field(d.Cli({"getfeewallet"}), "script_pubkey"));
+    PayFromCoinbase(fx, 2, Amount{200'000}, fee_spk);
+    // A deposit to member 150 (inside the first window) brings members up to 350 in.
+    const Transaction d150 = PayFromCoinbase(fx, 3, Amount{2'000'000}, spk_of(150));
+    fx.Generate(1);
+    ASSERT_TRUE(WaitFor([&] {
+        const auto fams = d.Cli({"listfamilies"});
+        for (const auto& f : fams.at("families").as_array()) {
+            if (Field(f, "family_id") == fid) return Field(f, "members") == "351";
+        }
+        return false;
+    })) << json::serialize(d.Cli({"listfamilies"}));
+    // Member 250, which nobody registered by hand: a deposit, then a thief's trigger.
+    const Amount value{3'000'000};
+    const Transaction d250 = PayFromCoinbase(fx, 4, value, spk_of(250));
+    fx.Generate(1);
+    std::string vid;
+    ASSERT_TRUE(WaitFor([&] {
+        const auto all = d.Cli({"listvaults"});
+        for (const auto& v : all.at("vaults").as_array()) {
+            if (v.as_object().contains("family_index") && v.at("family_index").as_int64() == 250 && Field(v, "family_id") == fid) vid = Field(v, "vault_id");
+        }
+        if (vid.empty()) return false;
+        const auto g = d.Cli({"getvault", vid});
+        return !g.at("utxos").as_array().empty() && !g.at("utxos").as_array()[0].at("height").is_null();
+    })) << json::serialize(d.Cli({"listvaults"}));
+    if (auto* in = dynamic_cast<InprocessTower*>(&d)) {
+        // The members the chain brought in survive a crash (they were stored with the blocks).
+        in->Restart();
+        const auto fams = d.Cli({"listfamilies"});
+        EXPECT_EQ(Field(fams.at("families").as_array().at(0), "members"), "451") << "250 + 1 + the gap of 200";
+        ASSERT_EQ(Field(d.Cli({"getvault", vid}), "vault_id"), vid);
+    }
+    // The thief holds member 250's trigger key (recorded with the wallet).
+    const json::value* rec = nullptr;
+    for (const auto& v : w.at("vaults").as_array()) {
+        if (v.at("index").as_int64() == 250) rec = &v;
+    }
+    ASSERT_NE(rec, nullptr);
+    const auto trigger_key = *crypto::KeyPair::FromSecret(*ParseHex(std::string(rec->at("trigger_privkey").as_string())));
+    const auto fam_spec = vault::ParseFamily(Field(fam, "family"));
+    ASSERT_TRUE(fam_spec) << fam_spec.error();
+    const auto member = vault::Vault::FromSpec(*vault::MemberSpec(*fam_spec, 250));
+    ASSERT_TRUE(member);
+    ASSERT_EQ(member->ScriptPubKey(), spk_of(250));
+    const Transaction trigger = ThiefTrigger(*member, {d250.GetTxid(), 0}, value, trigger_key);
+    fx.node->Call("generateblock", {AnyoneCanSpendAddress(), json::array{json::string(HexStr(SerializeTransaction(trigger)))}});
+    std::string rtxid;
+    ASSERT_TRUE(WaitFor([&] { return !(rtxid = FirstRecoveryInMempool(d, fx)).empty(); })) << d.Log();
+    EXPECT_EQ(Field(d.Cli({"getrecovery", rtxid}), "kind"), "opvault_authorized");
+    fx.Generate(1);
+    ASSERT_TRUE(WaitFor([&] { return Field(d.Cli({"getvault", vid}), "state") == "recovered"; })) << d.Log();
+    auto rtx = RecoveryTx(d, rtxid);
+    ASSERT_TRUE(rtx);
+    // The whole deposit at the wallet's recovery address (the fee came from the fee wallet).
+    const Bytes recovery_spk = *ParseHex(std::string(w.at("recovery").at("recovery_spk_hex").as_string()));
+    Amount to_recovery{0};
+    for (const auto& o : rtx->vout()) {
+        if (o.script_pubkey == recovery_spk) to_recovery += o.value;
+    }
+    EXPECT_EQ(to_recovery, value);
+    (void)d150;
+}
+
+TEST_P(engine_e2e, AWalletImportSaysWhatItCannotDo)
+{
+    PresignedFixture fx{Real()};
+    const json::value w = RecordedWallet(1);
+    auto tower = StartTower(fx, OpvaultDaemonArgs(Real()));
+    Tower& d = *tower;
+    ASSERT_TRUE(WaitFor([&] { return d.Cli({"getinfo"}).is_object() && d.Cli({"getinfo"}).as_object().at("opvault_enforced").is_bool(); }));
+    if (Field(d.Cli({"getinfo"}), "opvault_enforced") == "false" && Real()) GTEST_SKIP() << "refused on a node without OP_VAULT (tested elsewhere)";
+    const std::string config = std::string(w.at("config_json_text").as_string());
+    bool ok = true;
+    auto r = d.Cli({"-named", "importvaultwallet", "config=" + config, "recovery_phrase=not the phrase"}, &ok);
+    EXPECT_FALSE(ok);
+    EXPECT_NE(json::serialize(r).find("does not give this wallet's recovery-auth key"), std::string::npos) << json::serialize(r);
+    // No phrase: alert-only, and said; the default policy lets the owner's own withdrawals through
+    // an approval window (the wallet broadcasts them at once).
+    auto fam = d.Cli({"-named", "importvaultwallet", "config=" + config, "gap_limit=5"}, &ok);
+    ASSERT_TRUE(ok) << json::serialize(fam);
+    EXPECT_EQ(Field(fam, "recovers"), "false");
+    EXPECT_NE(Field(fam, "warning").find("cannot sweep"), std::string::npos);
+    EXPECT_EQ(Field(fam.at("policy"), "mode"), "delayed");
+    EXPECT_EQ(Field(fam, "members"), "5");
+    // The text form registers the same family again (it is the same family).
+    auto again = d.Cli({"-named", "registerfamily", "family=" + Field(fam, "family")}, &ok);
+    ASSERT_TRUE(ok) << json::serialize(again);
+    EXPECT_EQ(Field(again, "already_registered"), "true");
+    EXPECT_EQ(Field(again, "family_id"), Field(fam, "family_id"));
+    std::string broken = Field(fam, "family");
+    broken[10] = broken[10] == '1' ? '2' : '1';
+    d.Cli({"-named", "registerfamily", "family=" + broken}, &ok);
+    EXPECT_FALSE(ok) << "a typo is refused, never watched as another family";
 }
 
 // --- a thief who knows the tower: the named attacks of issue 14, on the simulator and (BITCOIND) a

@@ -118,7 +118,7 @@ void InprocTower::Settle()
 void InprocTower::Teardown()
 {
     if (!m_engine) return;
-    m_follower->Stop();
+    if (m_follower) m_follower->Stop(); // none when the engine failed to load
     m_engine->Stop();
     for (int k = 0; k < 100 && m_io->poll() > 0; ++k) m_io->restart();
     m_io->stop();

@@ -236,6 +236,38 @@ TEST(sqlite_store_tests, CorruptVaultRowsAreFatalErrors)
     EXPECT_FALSE((*s)->LoadApprovals());
 }
 
+TEST(sqlite_store_tests, AFamilyGrowsWhileItsMembersReferToIt)
+{
+    // The family row is updated as members come (derived grows) while member rows refer to it:
+    // an update, never a delete-and-insert that the members' foreign key refuses.
+    TempDb t;
+    auto s = OpenSqliteStore(t.path());
+    ASSERT_TRUE(s);
+    FamilyRow f{"f-0123456789abcdef", "opvault(...)#x", "book", R"({"mode":"recover"})", "", 20, 2, 100, 1700000000};
+    StateChanges c;
+    c.families.push_back(f);
+    c.vaults.push_back({0, "v-0000000000000001", "opvault", "{}", "{}", false, 1, {}, "", f.id, 0});
+    c.vaults.push_back({1, "v-0000000000000002", "opvault", "{}", "{}", false, 1, {}, "", f.id, 1});
+    auto ok = (*s)->Apply(c);
+    ASSERT_TRUE(ok) << ok.error().message;
+    StateChanges grow;
+    f.derived = 3;
+    grow.families.push_back(f);
+    grow.vaults.push_back({2, "v-0000000000000003", "opvault", "{}", "{}", false, 1, {}, "", f.id, 2});
+    ok = (*s)->Apply(grow);
+    ASSERT_TRUE(ok) << ok.error().message;
+    auto fams = (*s)->LoadFamilies();
+    ASSERT_TRUE(fams);
+    ASSERT_EQ(fams->size(), 1u);
+    EXPECT_EQ(fams->at(0), f);
+    auto vaults = (*s)->LoadVaults(0, 10);
+    ASSERT_TRUE(vaults);
+    ASSERT_EQ(vaults->size(), 3u);
+    EXPECT_EQ(vaults->at(2).family_id, f.id);
+    EXPECT_EQ(vaults->at(2).family_index, 2u);
+    EXPECT_TRUE(vaults->at(0).family_id == f.id);
+}
+
 TEST(sqlite_store_tests, EveryRecoveryStateAndKindIsStoredAndAStateItDoesNotKnowIsNamed)
 {
     // Every state of the lifecycle commits (a conflicted recovery once failed the table's CHECK,
@@ -325,7 +357,8 @@ TEST(sqlite_store_tests, AVersion3DatabaseGainsTheRescansTable)
         auto s = OpenSqliteStore(t.path());
         ASSERT_TRUE(s);
     }
-    RawExec(t.path(), "DROP TABLE rescans; ALTER TABLE vaults DROP COLUMN output_key_cache; ALTER TABLE vaults DROP COLUMN recovery_auth; UPDATE version SET version = 3;");
+    RawExec(t.path(), "DROP TABLE rescans; ALTER TABLE vaults DROP COLUMN output_key_cache; ALTER TABLE vaults DROP COLUMN recovery_auth; "
+                      "ALTER TABLE vaults DROP COLUMN family_id; ALTER TABLE vaults DROP COLUMN family_index; DROP TABLE families; UPDATE version SET version = 3;");
     auto s = OpenSqliteStore(t.path());
     ASSERT_TRUE(s) << s.error().message;
     auto rows = (*s)->LoadRescans();
@@ -340,7 +373,8 @@ TEST(sqlite_store_tests, AVersion4DatabaseGainsTheOutputKeyCacheColumn)
         auto s = OpenSqliteStore(t.path());
         ASSERT_TRUE(s);
     }
-    RawExec(t.path(), "ALTER TABLE vaults DROP COLUMN output_key_cache; ALTER TABLE vaults DROP COLUMN recovery_auth; UPDATE version SET version = 4;"
+    RawExec(t.path(), "ALTER TABLE vaults DROP COLUMN output_key_cache; ALTER TABLE vaults DROP COLUMN recovery_auth; "
+                      "ALTER TABLE vaults DROP COLUMN family_id; ALTER TABLE vaults DROP COLUMN family_index; DROP TABLE families; UPDATE version SET version = 4;"
                       "INSERT INTO vaults (idx, vault_id, kind, registration, policy, removed, created_at) "
                       "VALUES (0, 'v-0000000000000001', 'opvault', '{}', '{}', 0, 1);");
     auto s = OpenSqliteStore(t.path());
