@@ -1539,6 +1539,49 @@ TEST_P(engine_e2e, AnImportedWalletsMember250IsWatchedWithoutRegistrationAndItsT
     (void)d150;
 }
 
+TEST_P(engine_e2e, AWalletsDepositsInOneBlockAreAllWatchedWhateverTheirOrder)
+{
+    // A wallet hands out addresses in order, but one block can carry their deposits in any order:
+    // member 50, then 35 (both beyond the first window of 20), then 19 (inside it: it brings
+    // 20..39 in, which takes in 35, which brings 36..55 in, which takes in 50). All three are
+    // watched, from that block.
+    PresignedFixture fx{Real(), {"-acceptnonstdtxn=1"}};
+    if (Real() && !NodeEnforcesOpVault(*fx.node)) GTEST_SKIP() << "this node does not enforce OP_VAULT";
+    const json::value w = RecordedWallet(2);
+    auto tower = StartTower(fx, OpvaultDaemonArgs(Real()));
+    Tower& d = *tower;
+    ASSERT_TRUE(WaitFor([&] { return d.Cli({"getinfo"}).is_object() && d.Cli({"getinfo"}).as_object().at("opvault_enforced").is_bool(); }));
+    bool ok = false;
+    auto fam = d.Cli({"-named", "importvaultwallet", "config=" + std::string(w.at("config_json_text").as_string()), "gap_limit=20"}, &ok);
+    ASSERT_TRUE(ok) << json::serialize(fam);
+    ASSERT_EQ(Field(fam, "members"), "20");
+    auto spk_of = [&](size_t i) { return *ParseHex(std::string(w.at("window_scriptPubKeys").at("scriptPubKey_hex").as_array().at(i).as_string())); };
+    json::array txs;
+    std::vector<Transaction> deposits;
+    int cb = 2;
+    for (size_t member : {50u, 35u, 19u}) {
+        const std::string hash{fx.node->Call("getblockhash", {cb++}).as_string()};
+        const Transaction coinbase = DecodeBlock(*ParseHex(std::string_view{fx.node->Call("getblock", {hash, 0}).as_string()}))->txs.at(0);
+        deposits.push_back(Transaction{Spend({coinbase.GetTxid(), 0}, coinbase.vout()[0].value - Amount{10'000}, spk_of(member))});
+        txs.emplace_back(HexStr(SerializeTransaction(deposits.back())));
+    }
+    fx.node->Call("generateblock", {AnyoneCanSpendAddress(), txs});
+    std::map<int64_t, bool> funded;
+    ASSERT_TRUE(WaitFor([&] {
+        funded.clear();
+        const auto all = d.Cli({"listvaults"});
+        for (const auto& v : all.at("vaults").as_array()) {
+            if (!v.as_object().contains("family_index")) continue;
+            const auto g = d.Cli({"getvault", Field(v, "vault_id")});
+            if (!g.at("utxos").as_array().empty()) funded[v.at("family_index").as_int64()] = true;
+        }
+        return funded.size() == 3;
+    })) << json::serialize(d.Cli({"listfamilies"}));
+    EXPECT_TRUE(funded.contains(50) && funded.contains(35) && funded.contains(19));
+    const auto fams = d.Cli({"listfamilies"});
+    EXPECT_EQ(Field(fams.at("families").as_array().at(0), "members"), "71") << "50 + 1 + 20";
+}
+
 TEST_P(engine_e2e, AWalletImportSaysWhatItCannotDo)
 {
     PresignedFixture fx{Real()};

@@ -55,5 +55,17 @@ TEST(hmac_tests, StringOverloadAgreesAndEmptyInputsWork)
     EXPECT_NE(HmacSha256(std::string_view{"a"}, std::string_view{"b"}), HmacSha256(std::string_view{"b"}, std::string_view{"a"}));
 }
 
+TEST(hmac_tests, Sha512Rfc4231Case2)
+{
+    EXPECT_EQ(HexStr(HmacSha512(Str("Jefe"), Str("what do ya want for nothing?"))),
+              "164b7a7bfcf819e2e395fbe73b56e0a387bd64222e831fd610270cd7ea2505549758bf75c05a994a6d034f65f8f0e6fdcaeab1a34d4a6b4b636e070a38bce737");
+}
+
+TEST(hmac_tests, Pbkdf2Sha256Rfc7914)
+{
+    // RFC 7914 section 11: PBKDF2-HMAC-SHA256 (P="passwd", S="salt", c=1), the first 32 bytes.
+    EXPECT_EQ(Hex(Pbkdf2HmacSha256("passwd", "salt", 1)), "55ac046e56e3089fec1691c22544b605f94185216dde0465e68b9d57c20dacbc");
+}
+
 } // namespace
 } // namespace vw::crypto
