@@ -24,7 +24,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
     }
     if (auto f = vw::vault::ParseFamily(s)) {
         // What parses must print back as itself and derive (or say why not).
-        if (vw::vault::ParseFamily(vw::vault::FormatFamily(*f)) != f) __builtin_trap();
+        auto again = vw::vault::ParseFamily(vw::vault::FormatFamily(*f));
+        if (!again || !(*again == *f)) __builtin_trap();
         (void)vw::vault::MemberSpec(*f, 7);
     }
     boost::system::error_code ec;
