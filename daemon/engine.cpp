@@ -66,6 +66,7 @@ void Engine::PersistNow(store::StateChanges& changes)
         // at the next opportunity so that what we act on is what we can prove later.
         log::Store()->critical("cannot persist vault state: {}", r.error().message);
         m_need_rebuild = true;
+        if (!changes.vaults.empty() || !changes.families.empty()) m_rebuild_registrations = true;
     }
     changes = {};
 }

@@ -262,6 +262,15 @@ private:
     std::map<std::string, FamilyState> m_families;            //!< vault families by id
     std::unordered_map<uint32_t, MemberLink> m_member_of;      //!< registry slot -> its family (members only)
     bool m_need_rebuild{false};
+    //! The state not stored held registrations (family members a block or a mempool deposit
+    //! brought in): the pending replay reloads the registry too, so the retry registers them again.
+    bool m_rebuild_registrations{false};
+    bool m_batch_registered{false}; //!< the block batch in flight holds registrations
+    //! The scope the pending replay needs (and the flag that asks for a full one is taken).
+    RebuildScope PendingRebuildScope()
+    {
+        return std::exchange(m_rebuild_registrations, false) ? RebuildScope::Everything : RebuildScope::ChainState;
+    }
     bool m_rebuild_posted{false}; //!< a chain-state replay is queued (mempool removals coalesce)
 
     // Broadcaster: one call in flight (BitcoindRpc is one connection).

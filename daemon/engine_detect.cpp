@@ -107,7 +107,7 @@ void Engine::BlockConnected(const Block& block, int height, store::BlockBatch& b
     if (m_need_rebuild) {
         // A queued replay (mempool removals, an aborted batch) first, on what the store holds:
         // the block's decisions must not rest on a transaction that left the mempool.
-        if (auto r = Rebuild(RebuildScope::ChainState); !r) log::Main()->critical("{}", r.error());
+        if (auto r = Rebuild(PendingRebuildScope()); !r) log::Main()->critical("{}", r.error());
     }
     m_tip = height;
     IndexLiveInputs();
@@ -140,6 +140,7 @@ void Engine::BlockConnected(const Block& block, int height, store::BlockBatch& b
                 const auto more = ExtendFamilies(again, batch.state);
                 added.insert(added.end(), more.begin(), more.end());
             }
+            m_batch_registered = true;
         }
     }
     // A late notification comes within a few blocks at most; keep a day of them.
@@ -243,7 +244,7 @@ void Engine::TxRemovedFromMempool(const Txid& txid)
     net::post(m_ex, [this] {
         m_rebuild_posted = false;
         if (!m_need_rebuild || m_stopping) return;
-        if (auto r = Rebuild(RebuildScope::ChainState); !r) {
+        if (auto r = Rebuild(PendingRebuildScope()); !r) {
             log::Main()->critical("{}", r.error());
             return;
         }
@@ -258,8 +259,9 @@ void Engine::TxRemovedFromMempool(const Txid& txid)
 void Engine::BatchCommitted(int height)
 {
     m_tip = height;
+    m_batch_registered = false;
     if (m_need_rebuild) {
-        if (auto r = Rebuild(RebuildScope::ChainState); !r) {
+        if (auto r = Rebuild(PendingRebuildScope()); !r) {
             log::Main()->critical("{}", r.error());
             return;
         }
@@ -288,6 +290,7 @@ void Engine::BatchAborted()
     // delay a sweep by a retry's backoff), and are stored with the broadcaster's bookkeeping or
     // when the block comes again.
     m_need_rebuild = true;
+    if (std::exchange(m_batch_registered, false)) m_rebuild_registrations = true;
     KickBroadcaster();
 }
 

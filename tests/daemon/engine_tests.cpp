@@ -123,7 +123,7 @@ public:
     {
         m_d.Start();
     }
-    json::value Cli(const std::vector<std::string>& args, bool* ok) override { return m_d.Cli(args, ok); }
+    json::value Cli(const std::vector<std::string>& args, bool* ok = nullptr) override { return m_d.Cli(args, ok); }
     std::string Log() override { return m_d.Log(); }
     std::optional<int> Kill(int sig) override { return m_d.Kill(sig); }
 
@@ -197,7 +197,7 @@ public:
         ctx.engine = &m_t->engine();
         m_table = daemon::MakeRpcTable(ctx);
     }
-    json::value Cli(const std::vector<std::string>& args, bool* ok) override
+    json::value Cli(const std::vector<std::string>& args, bool* ok = nullptr) override
     {
         bool named = false;
         size_t i = 0;
@@ -1580,6 +1580,45 @@ TEST_P(engine_e2e, AWalletsDepositsInOneBlockAreAllWatchedWhateverTheirOrder)
     EXPECT_TRUE(funded.contains(50) && funded.contains(35) && funded.contains(19));
     const auto fams = d.Cli({"listfamilies"});
     EXPECT_EQ(Field(fams.at("families").as_array().at(0), "members"), "71") << "50 + 1 + 20";
+}
+
+TEST_P(engine_e2e, AFamilyThatGrowsInABlockTheDiskRefusedGrowsAgainWhenTheBlockIsStored)
+{
+    // The members a deposit brings in are stored with its block. When that block cannot be stored
+    // (a full disk), the retry must register them again: the registry is reloaded, not trusted.
+    if (Real()) GTEST_SKIP() << "needs the in-process store's full-disk switch";
+    PresignedFixture fx{Real()};
+    const json::value w = RecordedWallet(0);
+    auto tower = StartTower(fx, OpvaultDaemonArgs(Real()));
+    auto& d = dynamic_cast<InprocessTower&>(*tower);
+    ASSERT_TRUE(WaitFor([&] { return d.Cli({"getinfo"}).as_object().at("opvault_enforced").is_bool(); }));
+    bool ok = false;
+    auto fam = d.Cli({"-named", "importvaultwallet", "config=" + std::string(w.at("config_json_text").as_string()), "gap_limit=5"}, &ok);
+    ASSERT_TRUE(ok) << json::serialize(fam);
+    const Bytes spk3 = *ParseHex(std::string(w.at("window_scriptPubKeys").at("scriptPubKey_hex").as_array().at(3).as_string()));
+    const Bytes spk8 = *ParseHex(std::string(w.at("window_scriptPubKeys").at("scriptPubKey_hex").as_array().at(8).as_string()));
+    d.tower().store().SetFull(true);
+    PayFromCoinbase(fx, 2, Amount{1'000'000}, spk3);
+    fx.Generate(1);
+    d.tower().Settle();
+    EXPECT_GT(d.tower().follower().status().store_failures, 0u);
+    d.tower().store().SetFull(false);
+    ASSERT_TRUE(WaitFor([&] { return d.Cli({"getinfo"}).as_object().at("height").as_int64() == 112; }));
+    // The block is stored now, and with it members 5..8; a crash keeps them.
+    d.Restart();
+    const auto fams = d.Cli({"listfamilies"});
+    EXPECT_EQ(Field(fams.at("families").as_array().at(0), "members"), "9") << "3 + 1 + the gap of 5";
+    PayFromCoinbase(fx, 3, Amount{1'000'000}, spk8);
+    fx.Generate(1);
+    ASSERT_TRUE(WaitFor([&] {
+        const auto all = d.Cli({"listvaults"});
+        for (const auto& v : all.at("vaults").as_array()) {
+            if (v.as_object().contains("family_index") && v.at("family_index").as_int64() == 8) {
+                return !d.Cli({"getvault", Field(v, "vault_id")}).at("utxos").as_array().empty();
+            }
+        }
+        return false;
+    })) << "member 8, brought in by the block the disk first refused, is watched";
 }
 
 TEST_P(engine_e2e, AWalletImportSaysWhatItCannotDo)
