@@ -112,7 +112,8 @@ std::unique_ptr<rpc::RpcTable> MakeRpcTable(RpcContext ctx)
             "vaults",
             "Registers a vault to watch (docs/product.md §2). kind \"opvault\": internal_key, leaves [{script, depth}], "
             "recovery_script_pubkey, optional recovery_auth (secret key, never returned). kind \"presigned\": watch_outpoints "
-            "[{txid, vout}], triggers [{txid, spend_delay, recovery_txs: [hex]}], optional emergency_txs. Both: optional label, "
+            "[{txid, vout}], triggers [{txid, spend_delay, recovery_txs: [hex]}], optional emergency_txs (each transaction raw hex "
+            "or a finalized BIP-174 PSBT in base64). Both: optional label, "
             "policy {mode: recover|delayed|alert, grace_blocks}, birth_height (scan back from there). opvault vaults are refused "
             "when the node does not enforce OP_VAULT. Registering the same content again returns the existing vault. "
             "Concurrent calls (several connections) are stored in one database transaction.",

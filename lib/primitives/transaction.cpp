@@ -207,6 +207,24 @@ Expected<MutableTransaction, TxParseError> ReadTransaction(SpanReader& r)
     return tx;
 }
 
+Expected<MutableTransaction, TxParseError> ReadTransactionNoWitness(SpanReader& r)
+{
+    MutableTransaction tx;
+    VW_TRY_READ(ver, r.ReadLE32());
+    tx.version = static_cast<int32_t>(*ver);
+    auto nin = ReadCount(r, MIN_TXIN_SIZE);
+    if (!nin) return Unexpected{nin.error()};
+    auto vin = ReadInputs(r, *nin);
+    if (!vin) return Unexpected{vin.error()};
+    tx.vin = std::move(*vin);
+    auto vout = ReadOutputs(r);
+    if (!vout) return Unexpected{vout.error()};
+    tx.vout = std::move(*vout);
+    VW_TRY_READ(lt, r.ReadLE32());
+    tx.locktime = *lt;
+    return tx;
+}
+
 Expected<Transaction, TxParseError> DecodeTransaction(ByteSpan bytes)
 {
     SpanReader r{bytes};

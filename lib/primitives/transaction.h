@@ -106,6 +106,9 @@ Txid ComputeTxid(const MutableTransaction& tx);
 
 //! Reads one transaction from the reader (as inside a block); leaves the reader after it.
 Expected<MutableTransaction, TxParseError> ReadTransaction(SpanReader& r);
+//! Reads one transaction in the legacy format only (no BIP-144 marker: a zero input count is
+//! zero inputs), as a PSBT's unsigned transaction is written (BIP-174).
+Expected<MutableTransaction, TxParseError> ReadTransactionNoWitness(SpanReader& r);
 //! Decodes exactly one transaction occupying all of bytes.
 Expected<Transaction, TxParseError> DecodeTransaction(ByteSpan bytes);
 //! Decodes a hex transaction; invalid hex reports Truncated.

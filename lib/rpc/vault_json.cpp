@@ -1,5 +1,7 @@
 #include "rpc/vault_json.h"
 
+#include "primitives/psbt.h"
+
 #include "script/taproot.h"
 #include "util/hex.h"
 
@@ -203,6 +205,14 @@ R<OutPoint> OutPointField(const json::value& v, std::string_view where)
 //! Raw transaction hex (decoded later by ValidatePresigned).
 R<std::string> TxHexField(const json::value& v, std::string_view where)
 {
+    // A finalized PSBT (base64, as PSBT-based tools hand it over) stands for its transaction.
+    if (v.is_string() && LooksLikePsbtBase64(std::string_view{v.as_string()})) {
+        auto p = DecodePsbtBase64(std::string_view{v.as_string()});
+        if (!p) return E{std::string(where) + ": a PSBT that does not parse: " + p.error()};
+        auto tx = ExtractTransaction(*p);
+        if (!tx) return E{std::string(where) + ": a PSBT " + tx.error()};
+        return HexStr(SerializeTransaction(*tx));
+    }
     auto s = HexStrField(v, where, MAX_TX_HEX_CHARS / 2);
     if (!s) return E{s.error()};
     return std::string{*s};

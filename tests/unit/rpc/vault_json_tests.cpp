@@ -4,6 +4,7 @@
 // and a table of refused inputs with the message each must give.
 
 #include "rpc/vault_json.h"
+#include "util/serialize.h"
 
 #include "unit/vault/opvault_test_util.h"
 #include "util/hex.h"
@@ -11,6 +12,7 @@
 
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
 
 #include <functional>
 #include <stdexcept>
@@ -331,6 +333,67 @@ TEST(vault_json_tests, PresignedRegistersAndShowsItsShape)
     EXPECT_TRUE(utxos[0].at("height").is_null());
     EXPECT_TRUE(utxos[0].at("spent_by").is_null());
     EXPECT_EQ(VaultSummaryJson(vr).at("utxo_count").as_int64(), 2);
+}
+
+//! A finalized PSBT of tx (BIP-174: the unsigned transaction, each input's final scriptSig and
+//! witness), in base64, as a PSBT-based wallet hands it over; finalized = false leaves input 0 bare.
+std::string FinalizedPsbt(const Transaction& tx, bool finalized = true)
+{
+    MutableTransaction bare = tx.mutable_copy();
+    for (auto& in : bare.vin) {
+        in.script_sig.clear();
+        in.witness.clear();
+    }
+    Bytes out{'p', 's', 'b', 't', 0xff};
+    Writer w{out};
+    w.CompactSize(1).Raw(Bytes{0x00}).VarBytes(SerializeTransaction(bare, /*with_witness=*/false)).CompactSize(0);
+    for (size_t i = 0; i < tx.vin().size(); ++i) {
+        const auto& in = tx.vin()[i];
+        if (finalized || i > 0) {
+            if (!in.script_sig.empty()) w.CompactSize(1).Raw(Bytes{0x07}).VarBytes(in.script_sig);
+            if (!in.witness.empty()) {
+                Bytes stack;
+                Writer sw{stack};
+                sw.CompactSize(in.witness.size());
+                for (const auto& item : in.witness) sw.VarBytes(item);
+                w.CompactSize(1).Raw(Bytes{0x08}).VarBytes(stack);
+            }
+        }
+        w.CompactSize(0);
+    }
+    for (size_t i = 0; i < tx.vout().size(); ++i) w.CompactSize(0);
+    std::string b64(4 * ((out.size() + 2) / 3), '\0');
+    EVP_EncodeBlock(reinterpret_cast<unsigned char*>(b64.data()), out.data(), static_cast<int>(out.size()));
+    return b64;
+}
+
+TEST(vault_json_tests, APresignedTransactionMayComeAsAFinalizedPsbt)
+{
+    // The same vault whether its recovery comes as raw hex or as the PSBT a wallet exported; it is
+    // stored as raw hex.
+    const json::object hex = PresignedParams();
+    json::object psbt = hex;
+    auto& rtx = psbt["triggers"].as_array()[0].as_object()["recovery_txs"].as_array()[0];
+    const auto tx = DecodeTransactionHex(std::string(rtx.as_string()));
+    ASSERT_TRUE(tx);
+    rtx = FinalizedPsbt(*tx);
+    auto a = ParseRegisterVault(hex);
+    auto b = ParseRegisterVault(psbt);
+    ASSERT_TRUE(a) << a.error();
+    ASSERT_TRUE(b) << b.error();
+    EXPECT_EQ(RegistrationId(*a), RegistrationId(*b));
+    EXPECT_EQ(ToJson(*a, true), ToJson(*b, true));
+    // A PSBT not finalized yet is refused, and the error says which input and what to do.
+    rtx = FinalizedPsbt(*tx, /*finalized=*/false);
+    auto c = ParseRegisterVault(psbt);
+    ASSERT_FALSE(c);
+    EXPECT_NE(c.error().find("triggers[0].recovery_txs[0]: a PSBT input 0 is not finalized"), std::string::npos) << c.error();
+    EXPECT_NE(c.error().find("finalizepsbt"), std::string::npos);
+    // A broken one says why.
+    rtx = "cHNidP8BAA==";
+    auto d = ParseRegisterVault(psbt);
+    ASSERT_FALSE(d);
+    EXPECT_NE(d.error().find("a PSBT that does not parse"), std::string::npos) << d.error();
 }
 
 TEST(vault_json_tests, PresignedStoredFormRoundTrips)
