@@ -95,7 +95,7 @@ std::string RpcAuthLine(const std::string& user, const std::string& password)
     return user + ":" + salt + "$" + HexStr(ByteSpan{mac, len});
 }
 
-//! The simulator with user/password auth and ZMQ, as engine_process_tests runs it.
+//! The simulator with user/password auth and ZMQ, as engine_tests' process mode runs it.
 std::unique_ptr<sim::RegtestSim> StartSim()
 {
     sim::SimConfig c;
@@ -996,7 +996,7 @@ TEST(RpcMethodsLifecycle, RecoveryMethodsThenStop)
     const auto dir = TempDir("vw-rpcm-rec");
     auto simnode = StartSim();
     auto call = [&](const std::string& m, json::array p = {}) { return simnode->Call(m, std::move(p)); };
-    // Coins through P2WSH(OP_TRUE), as engine_process_tests' PresignedFixture does.
+    // Coins through P2WSH(OP_TRUE), as engine_tests' PresignedFixture does.
     const Uint256 h = crypto::Sha256Once(kOpTrue);
     Bytes acs(34, 0);
     acs[1] = 0x20;
