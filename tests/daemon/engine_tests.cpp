@@ -1621,6 +1621,38 @@ TEST_P(engine_e2e, AFamilyThatGrowsInABlockTheDiskRefusedGrowsAgainWhenTheBlockI
     })) << "member 8, brought in by the block the disk first refused, is watched";
 }
 
+TEST_P(engine_process, TheRecoveryPhraseComesOnStdinNeverOnTheCommandLine)
+{
+    // As docs/vault-families.md says to: vaultwatch-cli -stdin reads the phrase; nothing secret
+    // is in the argv that ps shows, in the daemon's log or in its answer.
+    PresignedFixture fx{Real(), {"-acceptnonstdtxn=1"}};
+    if (Real() && !NodeEnforcesOpVault(*fx.node)) GTEST_SKIP() << "this node does not enforce OP_VAULT";
+    const json::value w = RecordedWallet(0);
+    const auto dir = fx.dir / "vw";
+    Daemon d(dir, FreePort(), fx.NodePort(), OpvaultDaemonArgs(Real()));
+    d.Start();
+    ASSERT_TRUE(WaitFor([&] { return d.Cli({"getinfo"}).is_object() && d.Cli({"getinfo"}).as_object().at("opvault_enforced").is_bool(); })) << d.Log();
+    const std::filesystem::path cfg = fx.dir / "config.json";
+    std::ofstream(cfg) << std::string(w.at("config_json_text").as_string());
+    const std::string phrase{w.at("recoveryauth").at("phrase").as_string()};
+    const std::string cmd = "printf '%s\\n' 'recovery_phrase=" + phrase + "' | " + (BinDir() / "vaultwatch-cli").string() + " -regtest -rpcwait -datadir=" +
+                            dir.string() + " -rpcport=" + std::to_string(d.port()) + " -stdin -named importvaultwallet config=\"$(cat " + cfg.string() +
+                            ")\" 2>&1";
+    FILE* f = ::popen(cmd.c_str(), "r");
+    ASSERT_NE(f, nullptr);
+    std::string out;
+    char buf[4096];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
+    ASSERT_EQ(::pclose(f), 0) << out;
+    const json::value fam = json::parse(out);
+    EXPECT_EQ(Field(fam, "recovers"), "true") << out;
+    const std::string secret{w.at("recoveryauth").at("secret").as_string()};
+    EXPECT_EQ(out.find(secret), std::string::npos);
+    EXPECT_EQ(d.Log().find(phrase), std::string::npos) << "the phrase is not logged";
+    EXPECT_EQ(d.Log().find(secret), std::string::npos) << "nor the secret";
+}
+
 TEST_P(engine_e2e, AWalletImportSaysWhatItCannotDo)
 {
     PresignedFixture fx{Real()};
