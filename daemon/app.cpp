@@ -239,6 +239,19 @@ Unexpected<InitError> Logged(std::string message) { return Unexpected{InitError{
 
 } // namespace
 
+EngineOptions EngineOptionsFrom(const Config& cfg)
+{
+    EngineOptions eo;
+    eo.chain = cfg.chain;
+    eo.allow_unenforced_opvault = cfg.allow_unenforced_opvault;
+    eo.fees.fallback = vault::FeeRate{static_cast<int64_t>(std::llround(cfg.fallback_feerate * 1000))};
+    eo.fees.escalate_percent = static_cast<int>(cfg.escalate_percent);
+    eo.fees.max_fee_percent = static_cast<int>(cfg.max_fee_percent);
+    eo.fee_reserve = Amount{cfg.feewallet_reserve};
+    eo.fee_coins = static_cast<size_t>(cfg.feewallet_coins);
+    return eo;
+}
+
 App::App(ConfigReader reread_config) : m_reread_config(std::move(reread_config)) {}
 
 App::~App() = default;
@@ -293,14 +306,7 @@ Expected<void, InitError> App::Init(const Config& config)
     m_engine_rpc = std::make_unique<BitcoindRpc>(m_io.get_executor(), ep);
     m_node = std::make_unique<BitcoindNode>(*m_rpc);
     m_engine_node = std::make_unique<BitcoindNode>(*m_engine_rpc);
-    EngineOptions eo;
-    eo.chain = cfg.chain;
-    eo.allow_unenforced_opvault = cfg.allow_unenforced_opvault;
-    eo.fees.fallback = vault::FeeRate{static_cast<int64_t>(std::llround(cfg.fallback_feerate * 1000))};
-    eo.fees.escalate_percent = static_cast<int>(cfg.escalate_percent);
-    eo.fees.max_fee_percent = static_cast<int>(cfg.max_fee_percent);
-    eo.fee_reserve = Amount{cfg.feewallet_reserve};
-    eo.fee_coins = static_cast<size_t>(cfg.feewallet_coins);
+    EngineOptions eo = EngineOptionsFrom(cfg);
     // The follower is built after the engine (it is its listener).
     eo.node_tip = [this] { return m_follower ? m_follower->status().node_tip : -1; };
     m_engine = std::make_unique<Engine>(m_io.get_executor(), *m_engine_node, *m_store, eo);

@@ -6,6 +6,7 @@
 // once the loop has wound down). main() parses argv and maps the stages to exit codes.
 
 #include "config.h"
+#include "engine.h"
 #include "health.h"
 #include "util/expected.h"
 
@@ -36,6 +37,10 @@ class RpcServer;
 class SystemdNotifier;
 class WebhookDispatcher;
 class ZmqSubscriber;
+
+//! The engine's options a configuration asks for (the chain, fees, the fee wallet's reserve and
+//! coins); node_tip and the clock are the caller's.
+EngineOptions EngineOptionsFrom(const Config& cfg);
 
 //! Reads the configuration again, as at start (SIGHUP).
 using ConfigReader = std::function<Expected<std::optional<Config>, std::string>()>;

@@ -10,6 +10,7 @@
 #ifdef VW_HAVE_SIM
 
 #include "bitcoind_rpc.h"
+#include "app.h"
 #include "config.h"
 #include "crypto/sha256.h"
 #include "inproc_tower.h"
@@ -140,15 +141,7 @@ daemon::EngineOptions EngineOptionsFromFlags(const std::vector<std::string>& ext
     for (const auto& a : args) argv.push_back(a.c_str());
     auto parsed = daemon::ParseConfig(static_cast<int>(argv.size()), argv.data());
     if (!parsed || !*parsed) throw std::runtime_error("flags: " + (parsed ? std::string("--help") : parsed.error()));
-    const daemon::Config& cfg = **parsed;
-    daemon::EngineOptions eo;
-    eo.allow_unenforced_opvault = cfg.allow_unenforced_opvault;
-    eo.fees.fallback = vault::FeeRate{static_cast<int64_t>(std::llround(cfg.fallback_feerate * 1000))};
-    eo.fees.escalate_percent = static_cast<int>(cfg.escalate_percent);
-    eo.fees.max_fee_percent = static_cast<int>(cfg.max_fee_percent);
-    eo.fee_reserve = Amount{cfg.feewallet_reserve};
-    eo.fee_coins = static_cast<size_t>(cfg.feewallet_coins);
-    return eo;
+    return daemon::EngineOptionsFrom(**parsed);
 }
 
 //! vaultwatch-cli's rule for untyped arguments: JSON when it parses, else a string.

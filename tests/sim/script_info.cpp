@@ -1,5 +1,7 @@
 #include "script_info.h"
 
+#include "util/descriptor_checksum.h"
+
 #include "crypto/sha256.h"
 #include "util/hex.h"
 
@@ -381,39 +383,8 @@ std::optional<std::string> ScriptAddress(ByteSpan spk)
 
 std::string AddDescriptorChecksum(const std::string& desc)
 {
-    static const std::string INPUT_CHARSET =
-        "0123456789()[],'/*abcdefgh@:$%{}"
-        "IJKLMNOPQRSTUVWXYZ&+-.;<=>?!^_|~"
-        "ijklmnopqrstuvwxyzABCDEFGH`#\"\\ ";
-    auto polymod = [](uint64_t c, int val) {
-        uint8_t c0 = static_cast<uint8_t>(c >> 35);
-        c = ((c & 0x7ffffffffULL) << 5) ^ static_cast<uint64_t>(val);
-        if (c0 & 1) c ^= 0xf5dee51989ULL;
-        if (c0 & 2) c ^= 0xa9fdca3312ULL;
-        if (c0 & 4) c ^= 0x1bab10e32dULL;
-        if (c0 & 8) c ^= 0x3706b1677aULL;
-        if (c0 & 16) c ^= 0x644d626ffdULL;
-        return c;
-    };
-    uint64_t c = 1;
-    int cls = 0, clscount = 0;
-    for (char ch : desc) {
-        auto pos = INPUT_CHARSET.find(ch);
-        if (pos == std::string::npos) return desc;
-        c = polymod(c, static_cast<int>(pos & 31));
-        cls = cls * 3 + static_cast<int>(pos >> 5);
-        if (++clscount == 3) {
-            c = polymod(c, cls);
-            cls = 0;
-            clscount = 0;
-        }
-    }
-    if (clscount > 0) c = polymod(c, cls);
-    for (int j = 0; j < 8; ++j) c = polymod(c, 0);
-    c ^= 1;
-    std::string ret = desc + "#";
-    for (int j = 0; j < 8; ++j) ret += BECH32_CHARSET[(c >> (5 * (7 - j))) & 31];
-    return ret;
+    // bitcoind answers a descriptor with a character outside the set unchanged here.
+    return vw::AddDescriptorChecksum(desc).value_or(desc);
 }
 
 json::object ScriptPubKeyJson(ByteSpan spk)
