@@ -142,6 +142,10 @@ Expected<json::value, EngineError> Engine::AddFamily(vault::FamilySpec spec, con
     row.id = id;
     row.text = text;
     if (const auto* l = params.if_contains("label"); l && l->is_string()) row.label = std::string(l->as_string());
+    // Member i is labelled "<label> #i": leave room for the index within a vault label's bound.
+    if (row.label.size() + 9 > rpc::MAX_LABEL_BYTES) {
+        return Unexpected{EngineError{rpc::RPC_INVALID_PARAMETER, "label: at most " + std::to_string(rpc::MAX_LABEL_BYTES - 9) + " bytes for a family"}};
+    }
     vault::Policy policy;
     if (const auto* p = params.if_contains("policy"); p && !p->is_null()) {
         auto parsed = rpc::ParsePolicy(*p);
