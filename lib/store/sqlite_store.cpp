@@ -643,7 +643,8 @@ public:
             if (st.rc() != SQLITE_OK) return fail(st.rc(), "write delivery");
             text(st, 1, d.webhook_id);
             sqlite3_bind_int64(st.get(), 2, d.event_seq);
-            text(st, 3, std::string{ToString(d.state)});
+            const std::string_view state = ToString(d.state); // static storage: SQLITE_STATIC holds
+            sqlite3_bind_text(st.get(), 3, state.data(), static_cast<int>(state.size()), SQLITE_STATIC);
             sqlite3_bind_int(st.get(), 4, d.attempts);
             sqlite3_bind_int64(st.get(), 5, d.next_attempt_at);
             sqlite3_bind_int64(st.get(), 6, d.created_at);
