@@ -284,17 +284,7 @@ public:
             args.push_back(std::string("-zmqpub") + t + "=tcp://127.0.0.1:" + std::to_string(FreePort()));
         }
         args.insert(args.end(), extra.begin(), extra.end());
-        m_pid = ::fork();
-        if (m_pid == 0) {
-            std::vector<char*> argv;
-            for (auto& a : args) argv.push_back(a.data());
-            argv.push_back(nullptr);
-            // The parent's sockets (the simulator's listener among them) must not live on in the child:
-            // an inherited listener keeps the port bound and queues connections nobody accepts.
-            ::close_range(3, ~0U, 0);
-            ::execv(argv[0], argv.data());
-            ::_exit(127);
-        }
+        m_child.Start(args, m_dir / "bitcoind.out"); // the one launcher (proc::Child)
         for (int i = 0; i < 300; ++i) {
             try {
                 Call("getblockcount", {});
@@ -311,13 +301,7 @@ public:
             Call("stop", {});
         } catch (const std::exception&) {
         }
-        for (int i = 0; i < 100; ++i) {
-            int st = 0;
-            if (::waitpid(m_pid, &st, WNOHANG) == m_pid) return;
-            std::this_thread::sleep_for(100ms);
-        }
-        ::kill(m_pid, SIGKILL);
-        ::waitpid(m_pid, nullptr, 0);
+        if (!m_child.Wait(10s)) m_child.Kill(SIGKILL);
     }
     json::value Call(const std::string& method, json::array params) override
     {
@@ -342,7 +326,7 @@ public:
 private:
     std::filesystem::path m_dir;
     uint16_t m_port;
-    pid_t m_pid{-1};
+    proc::Child m_child;
 };
 
 //! A presigned vault made on the node's chain: a funded vault output, the operator's pre-signed

@@ -5,6 +5,7 @@
 #include "vault/registry.h"
 
 #include "unit/vault/opvault_test_util.h"
+#include "unit/vault/scenario_test_util.h"
 
 #include <gtest/gtest.h>
 
@@ -16,17 +17,6 @@ namespace {
 
 using namespace testutil;
 
-//! The record at i (a test failure, not a crash, if there is none).
-const VaultRecord& At(const Registry& r, uint32_t i)
-{
-    static const VaultRecord none{};
-    const VaultRecord* p = r.Get(i);
-    if (!p) {
-        ADD_FAILURE() << "no vault " << i;
-        return none;
-    }
-    return *p;
-}
 
 OpVaultRegistration Reg(const json::value& rec, bool with_secret = true)
 {
