@@ -319,6 +319,7 @@ net::awaitable<ChainFollower::Step> ChainFollower::Reconcile()
         }
         store::BlockBatch batch;
         m_listener.BlockConnected(*block, cursor.height + 1, batch);
+        if (batch.refused) co_return StoreFailed(store::StoreError{store::StoreError::Kind::Io, *batch.refused}, /*batch_applied=*/true);
         batch.new_cursor = {cursor.height + 1, *hash};
         batch.connected.emplace_back(cursor.height + 1, *hash);
         if (auto c = m_store.Commit(batch); !c) {

@@ -73,6 +73,12 @@ std::string RenderDaemonMetrics(const ChainFollower& follower, const Engine& eng
     m.Sample("vaultwatch_broadcasts_total", static_cast<double>(es.broadcast_failures), {{"result", "failed"}});
     m.Family("vaultwatch_fee_bumps_total", T::Counter, "Recoveries replaced by a higher-fee variant since start.");
     m.Sample("vaultwatch_fee_bumps_total", static_cast<double>(es.fee_bumps));
+    m.Family("vaultwatch_registrations_verified_total", T::Counter, "Stored registrations read whole and checked against the compact forms the start loaded.");
+    m.Sample("vaultwatch_registrations_verified_total", static_cast<double>(es.registrations_verified));
+    m.Family("vaultwatch_registrations_corrupt_total", T::Counter, "Of those, registrations that are corrupt or disagree with their compact form (logged critical).");
+    m.Sample("vaultwatch_registrations_corrupt_total", static_cast<double>(es.registrations_corrupt));
+    m.Family("vaultwatch_vault_details_held", T::Gauge, "Vaults whose full registration is in memory (the others are read from the store when a transaction touches them).");
+    m.Sample("vaultwatch_vault_details_held", static_cast<double>(engine.registry().DetailsHeld()));
     if (const auto* fw = engine.fee_wallet()) {
         m.Family("vaultwatch_feewallet_balance_sats", T::Gauge, "The fee wallet's satoshis: confirmed and spendable, or pending (unconfirmed).");
         m.Sample("vaultwatch_feewallet_balance_sats", static_cast<double>(fw->SpendableBalance().sats()), {{"status", "confirmed"}});

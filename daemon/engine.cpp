@@ -9,6 +9,7 @@ namespace vw::daemon {
 Engine::Engine(net::any_io_executor ex, NodePort& node, store::Store& store, EngineOptions opts)
     : m_ex(ex), m_node(node), m_store(store), m_opts(std::move(opts)), m_bcast_wake(ex)
 {
+    m_registry.SetDetailSource(&m_detail_source);
 }
 
 int64_t Engine::Now() const { return m_opts.now ? m_opts.now() : static_cast<int64_t>(std::time(nullptr)); }
@@ -78,6 +79,7 @@ void Engine::Start()
     net::co_spawn(m_ex, CheckDeployment(), net::detached);
     KickBroadcaster();
     StartRescans();
+    net::co_spawn(m_ex, VerifyStoredRegistrations(), net::detached);
 }
 
 void Engine::Stop()

@@ -58,6 +58,10 @@ struct EngineOptions {
     //! The node's best height as last seen (the chain follower's), for fee bumps: a recovery is
     //! bumped only when a block newer than the node's tip at its broadcast went by without it.
     std::function<int()> node_tip;
+    //! Vault details (full registrations) kept in memory beyond those live triggers need; the
+    //! others are read from the store when a transaction touches their vault. Tests set 0, so
+    //! that every decision reads them back.
+    size_t details_kept{4096};
 };
 
 struct EngineStats {
@@ -67,6 +71,8 @@ struct EngineStats {
     uint64_t broadcast_failures{0};
     uint64_t rebuilds{0};
     uint64_t fee_bumps{0};
+    uint64_t registrations_verified{0}; //!< stored registrations read whole since the start
+    uint64_t registrations_corrupt{0};  //!< of those, not what the cold start loaded
 };
 
 class Engine final : public chain::ChainListener, public VaultControl
@@ -88,6 +94,11 @@ public:
     //! Rebuilds the registry and the recovery book from the store. Returns an error (fatal: the
     //! database does not hold what this version wrote) or nothing.
     Expected<void, std::string> Load();
+    //! Reads the stored registrations of slots [from, from + count) whole (JSON, tree, id) and
+    //! checks each against the compact form the cold start loaded instead; what does not agree is
+    //! appended to problems, naming the row. Start() runs it over every slot in the background.
+    //! Returns: the slot after the last one read, or the store's error.
+    Expected<uint32_t, std::string> VerifyRegistrations(uint32_t from, size_t count, std::vector<std::string>& problems) const;
     //! Gives the engine its fee wallet (before Load: its coins are rebuilt from the store).
     void SetFeeWallet(vault::FeeWallet wallet);
     //! Starts the broadcaster (re-broadcasts what was pending at the last stop) and asks the node
@@ -164,8 +175,25 @@ private:
         std::string family;
         uint32_t index{0};
     };
+    //! missing_cache: also receives the opvault rows stored without their compact form, with it.
     Expected<vault::Registry, std::string> LoadRegistry(std::vector<store::VaultRow>* missing_cache = nullptr,
                                                         std::unordered_map<uint32_t, MemberLink>* links = nullptr) const;
+    //! A stored row made into its registry record and details (the full parse: JSON, tree, tweak
+    //! unless cached, id), as a cold start without a compact form and a detail read do it.
+    Expected<vault::PreparedVault, std::string> PrepareRow(const store::VaultRow& row) const;
+    //! The registry's DetailSource: a vault's details read back from its row, when a transaction
+    //! touches it (the registry holds only the compact record of most vaults).
+    class StoreDetails final : public vault::DetailSource
+    {
+    public:
+        explicit StoreDetails(const Engine& e) : m_e(e) {}
+        Expected<vault::VaultDetails, vault::DetailError> LoadDetails(uint32_t i, const vault::VaultId& id) override;
+
+    private:
+        const Engine& m_e;
+    };
+    mutable StoreDetails m_detail_source{*this};
+
     // --- vault families (engine_family.cpp) ---
     struct FamilyState {
         vault::FamilySpec spec;
@@ -195,6 +223,7 @@ private:
     Expected<void, std::string> Rebuild(RebuildScope scope = RebuildScope::Everything, std::vector<store::VaultRow>* missing_cache = nullptr);
     void StartRescans();
     int64_t NextRescanId() const;
+    boost::asio::awaitable<void> VerifyStoredRegistrations();
     //! Applies the events of one transaction; collects new triggers, confirms recoveries.
     void Apply(const Transaction& tx, std::optional<int> height, store::StateChanges* changes,
                const std::vector<vault::VaultEvent>& events);

@@ -74,10 +74,12 @@ Engine::Registered Engine::RegisterInto(const json::array& requests, store::Stat
             continue;
         }
         const auto* rec = m_registry.Get(added->index);
+        const auto* details = m_registry.Details(added->index); // held: it was just added
         store::VaultRow row{added->index, added->id.str(), std::string(vault::ToString(rec->kind)), json::serialize(stored),
                             json::serialize(rpc::PolicyJson(policy)), false, Now(),
-                            rec->opvault ? vault::EncodeOutputKeyCache(added->id, rec->opvault->OutputKey()) : Bytes{},
+                            details->opvault ? vault::EncodeOutputKeyCache(added->id, details->opvault->OutputKey()) : Bytes{},
                             std::move(recovery_auth)};
+        if (auto c = vault::CompactOf(*rec, *details)) row.compact = vault::EncodeCompactVault(*c);
         if (links) {
             row.family_id = (*links)[i].family;
             row.family_index = (*links)[i].index;
@@ -113,10 +115,14 @@ Expected<json::value, EngineError> Engine::RegisterVaults(const json::array& req
     }
     for (size_t i = 0; i < requests.size(); ++i) {
         if (!reg.added[i]) continue;
-        auto out = rpc::VaultDetailJson(*m_registry.Get(*reg.added[i]), Hrp(m_opts.chain));
+        const auto* d = m_registry.Details(*reg.added[i]);
+        auto out = d ? rpc::VaultDetailJson(*m_registry.Get(*reg.added[i]), *d, Hrp(m_opts.chain))
+                     : json::object{{"vault_id", m_registry.Get(*reg.added[i])->id.str()}};
         if (reg.birth[i] && *reg.birth[i] <= m_tip) out["rescan_from"] = std::max(0, *reg.birth[i]);
         reg.results[i] = std::move(out);
     }
+    // Their answers are written: what a trigger will need is read back from the store then.
+    m_registry.TrimDetails(m_opts.details_kept);
     StartRescans();
     json::array arr;
     for (auto& r : reg.results) arr.push_back(std::move(r));
@@ -129,7 +135,11 @@ Expected<json::value, EngineError> Engine::GetVault(const vault::VaultId& id) co
     auto i = m_registry.Find(id);
     if (!i) return Unexpected{EngineError{rpc::RPC_NOT_FOUND, "no vault " + vault_id}};
     const auto* rec = m_registry.Get(*i);
-    auto out = rpc::VaultDetailJson(*rec, Hrp(m_opts.chain));
+    const auto* details = m_registry.Details(*i);
+    if (!details) {
+        return Unexpected{EngineError{rpc::RPC_MISC_ERROR, "cannot read vault " + vault_id + ": " + m_registry.TakeDetailError().value_or(vault::DetailError{"its registration is unreadable"}).message}};
+    }
+    auto out = rpc::VaultDetailJson(*rec, *details, Hrp(m_opts.chain));
     json::array triggers;
     for (const auto& [txid, t] : m_triggers) {
         if (std::find(t.event.vaults.begin(), t.event.vaults.end(), *i) == t.event.vaults.end()) continue;
@@ -174,6 +184,10 @@ Expected<json::value, EngineError> Engine::RemoveVault(const vault::VaultId& id)
     if (!i || m_registry.Get(*i)->state == VaultState::Removed) return Unexpected{EngineError{rpc::RPC_NOT_FOUND, "no vault " + vault_id}};
     auto stored = m_store.LoadVault(*i); // one row, not the whole table
     if (!stored || !*stored) return Unexpected{EngineError{rpc::RPC_MISC_ERROR, "cannot read the vault from the store"}};
+    // Its index keys come from its details: read them before anything is stored.
+    if (!m_registry.Details(*i)) {
+        return Unexpected{EngineError{rpc::RPC_MISC_ERROR, "cannot read vault " + vault_id + ": " + m_registry.TakeDetailError().value_or(vault::DetailError{"?"}).message}};
+    }
     store::StateChanges changes;
     auto row = std::move(**stored);
     row.removed = true;

@@ -25,7 +25,7 @@ void Engine::Apply(const Transaction& tx, std::optional<int> height, store::Stat
             // A watched outpoint of a pre-signed vault spent by something unknown: the emergency
             // transactions that still apply (sweeping the outputs the spender left) go out.
             for (auto v : ev.vaults) {
-                if (const auto* r = m_registry.Get(v); r && r->presigned) m_unexpected[v] = txid;
+                if (const auto* r = m_registry.Get(v); r && r->kind == vault::VaultKind::Presigned) m_unexpected[v] = txid;
             }
         }
         if (!changes) continue;
@@ -111,6 +111,7 @@ void Engine::BlockConnected(const Block& block, int height, store::BlockBatch& b
     }
     m_tip = height;
     IndexLiveInputs();
+    (void)m_registry.TakeDetailError(); // what failed before is not this block's
     const BlockHash bh = block.header.GetHash();
     for (uint32_t pos = 0; pos < block.txs.size(); ++pos) {
         const auto& tx = block.txs[pos];
@@ -149,6 +150,14 @@ void Engine::BlockConnected(const Block& block, int height, store::BlockBatch& b
         m_recent_confirmed.erase(m_recent_confirmed.begin());
     }
     Evaluate(batch.state);
+    // A vault this block touched whose registration could not be read was not matched right:
+    // the block is not stored, and comes again.
+    // A corrupt one will not heal: said loudly, and the block goes on for every other vault.
+    if (auto e = m_registry.TakeDetailError(); e && e->transient) {
+        batch.refused = "cannot read a vault's registration: " + e->message;
+    } else if (e) {
+        log::Main()->critical("engine: block {}: {} (the vault cannot be matched or recovered; see docs/operations.md, 'A corrupt registration')", height, e->message);
+    }
 }
 
 void Engine::BlockDisconnected(const BlockHash& hash, int height, store::BlockBatch& batch)
@@ -179,7 +188,17 @@ void Engine::TxAddedToMempool(const Transaction& tx)
         log::Main()->debug("mempool notification of {}, confirmed on our chain: kept, not applied", tx.GetTxid().ToString());
         return;
     }
+    (void)m_registry.TakeDetailError();
     auto events = vault::MatchTx(tx, m_registry, std::nullopt);
+    if (auto e = m_registry.TakeDetailError(); e && e->transient) {
+        // Not matched right: kept, and matched again by the replay before the next block.
+        log::Main()->error("mempool tx {}: cannot read a vault's registration ({}); matched again at the next block", tx.GetTxid().ToString(), e->message);
+        if (m_mempool_ids.insert(tx.GetTxid()).second) m_mempool.emplace_back(tx.GetTxid(), tx);
+        m_need_rebuild = true;
+        return;
+    } else if (e) {
+        log::Main()->critical("engine: mempool tx {}: {} (the vault cannot be matched or recovered)", tx.GetTxid().ToString(), e->message);
+    }
     const bool fee_coin = FeeWalletTouches(tx);
     if (events.empty() && !fee_coin) return;
     if (m_mempool_ids.insert(tx.GetTxid()).second) m_mempool.emplace_back(tx.GetTxid(), tx);
@@ -260,6 +279,7 @@ void Engine::BatchCommitted(int height)
 {
     m_tip = height;
     m_batch_registered = false;
+    m_registry.TrimDetails(m_opts.details_kept);
     if (m_need_rebuild) {
         if (auto r = Rebuild(PendingRebuildScope()); !r) {
             log::Main()->critical("{}", r.error());

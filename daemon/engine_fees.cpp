@@ -224,11 +224,8 @@ vault::Reserve Engine::NeededReserve(vault::FeeRate rate) const
     bool authorized = false;
     for (uint32_t i = 0; i < m_registry.size(); ++i) {
         const auto* r = m_registry.Get(i);
-        if (r->state == VaultState::Removed || r->policy.mode == vault::Mode::Alert || !r->opvault) continue;
-        if (r->opvault->recover_leaf().authorized) {
-            if (!r->recovery_auth) continue;
-            authorized = true;
-        }
+        if (r->state == VaultState::Removed || r->policy.mode == vault::Mode::Alert || !r->CanRecoverAlone()) continue;
+        authorized = authorized || r->authorized_recover;
         ++n;
     }
     return vault::NeededReserve(n, authorized, rate);

@@ -1,5 +1,6 @@
-// Registry loading: the cold start from the store (vault rows prepared on every core), and the
-// rebuild of the chain state from the stored history after a reorg or a mempool removal.
+// Registry loading: the cold start from the store (compact forms, or whole rows prepared on every
+// core), the details read back when a transaction touches a vault, the background check of the
+// stored registrations, and the rebuild of the chain state from the stored history.
 #include "engine.h"
 #include "engine_internal.h"
 
@@ -45,53 +46,98 @@ Expected<void, std::string> Engine::Load()
     return {};
 }
 
+Expected<vault::PreparedVault, std::string> Engine::PrepareRow(const store::VaultRow& row) const
+{
+    // The JSON of one row lives in a stack buffer: no allocation per value.
+    std::array<unsigned char, 4096> buf;
+    json::monotonic_resource mr(buf.data(), buf.size());
+    boost::system::error_code ec;
+    auto jv = json::parse(row.registration, ec, &mr);
+    if (ec || !jv.is_object()) return Unexpected{std::string("registration is not a JSON object")};
+    if (jv.as_object().contains("recovery_auth")) return Unexpected{std::string("registration holds a secret (recovery_auth belongs in its own column)")};
+    if (!row.recovery_auth.empty()) jv.as_object()["recovery_auth"] = row.recovery_auth;
+    std::optional<crypto::TweakedKey> cached;
+    if (!row.output_key_cache.empty()) {
+        auto id = vault::VaultId::Parse(row.vault_id);
+        if (id) cached = vault::DecodeOutputKeyCache(*id, row.output_key_cache);
+        if (!cached) return Unexpected{std::string("output_key_cache does not belong to the vault")};
+    }
+    auto parsed = rpc::ParseRegisterVault(jv.as_object(), cached);
+    if (!parsed) return Unexpected{parsed.error()};
+    auto p = rpc::PrepareRegistration(std::move(*parsed));
+    if (!p) return Unexpected{p.error().message};
+    // The id is recomputed from the content: it is what binds the cached forms to it.
+    if (p->record.id.str() != row.vault_id) return Unexpected{"re-registers as " + p->record.id.str()};
+    return std::move(*p);
+}
+
+Expected<vault::VaultDetails, vault::DetailError> Engine::StoreDetails::LoadDetails(uint32_t i, const vault::VaultId& id)
+{
+    auto row = m_e.m_store.LoadVault(i);
+    if (!row) {
+        const bool transient = row.error().kind != store::StoreError::Kind::Corrupt;
+        return Unexpected{vault::DetailError{"cannot read its registration: " + row.error().message, transient}};
+    }
+    if (!*row || (*row)->vault_id != id.str()) return Unexpected{vault::DetailError{"its registration is not in the store at its slot", false}};
+    auto p = m_e.PrepareRow(**row);
+    if (!p) return Unexpected{vault::DetailError{"corrupt registration: " + p.error(), false}};
+    return std::move(p->details);
+}
+
 Expected<vault::Registry, std::string> Engine::LoadRegistry(std::vector<store::VaultRow>* missing_cache, std::unordered_map<uint32_t, MemberLink>* links) const
 {
-    // A cold start re-registers every stored vault. Decoding and validating a row is pure and the
-    // costly part (JSON, taproot tree, hashes), so it is spread over every core in chunks of rows,
-    // taken in order from a shared counter: this thread reads the chunks from the store, then
-    // adds each prepared chunk to the registry in row order (slots and index follow registration
-    // order), preparing chunks itself whenever the next one is not ready yet.
+    // A cold start re-registers every stored vault. An opvault row normally carries its compact
+    // form (index keys, delay, label: vault::EncodeCompactVault), decoded and added without its
+    // details, which stay in the store until a transaction touches the vault. A row without one
+    // (written before it existed, or presigned) is parsed in full: JSON, taproot tree, hashes.
+    // Both are spread over every core in chunks of rows, taken in order from a shared counter:
+    // this thread reads the chunks from the store, then adds each prepared chunk to the registry
+    // in row order (slots and index follow registration order), preparing chunks itself
+    // whenever the next one is not ready yet.
     auto slots = m_store.VaultSlots();
     if (!slots) return Unexpected{slots.error().message};
     const size_t n = *slots;
-    constexpr size_t CHUNK = 256;
+    constexpr size_t CHUNK = 1024;
     const size_t chunks = (n + CHUNK - 1) / CHUNK;
     std::vector<std::vector<store::VaultRow>> row_chunks(chunks);
-    auto row_at = [&](size_t i) -> const store::VaultRow& { return row_chunks[i / CHUNK][i % CHUNK]; };
+    auto row_at = [&](size_t i) -> store::VaultRow& { return row_chunks[i / CHUNK][i % CHUNK]; };
     auto where = [&](size_t i) { return "corrupt database: vault " + row_at(i).vault_id + " (row " + std::to_string(i) + ")"; };
 
     struct Prepared {
-        vault::PreparedVault vault;
+        std::optional<vault::CompactVault> compact;
+        std::optional<vault::PreparedVault> full; //!< no compact form, or one that does not decode
         vault::Policy policy;
-        bool had_cache{false};
+        bool reread{false};                       //!< the compact form did not decode: read the row whole
     };
-    std::vector<std::optional<Prepared>> prepared(n);
-    auto prepare_row = [&](size_t i) -> std::optional<std::string> {
+    std::vector<Prepared> prepared(n);
+    using PolicyMemo = std::unordered_map<std::string, vault::Policy>;
+    auto prepare_row = [&](size_t i, PolicyMemo& memo) -> std::optional<std::string> {
         const auto& row = row_at(i);
-        // The JSON of one row lives in a stack buffer: no allocation per value.
-        std::array<unsigned char, 4096> buf;
-        json::monotonic_resource mr(buf.data(), buf.size());
-        boost::system::error_code ec;
-        auto jv = json::parse(row.registration, ec, &mr);
-        if (ec || !jv.is_object()) return where(i) + ": registration is not a JSON object";
-        if (jv.as_object().contains("recovery_auth")) return where(i) + ": registration holds a secret (recovery_auth belongs in its own column)";
-        if (!row.recovery_auth.empty()) jv.as_object()["recovery_auth"] = row.recovery_auth;
-        std::optional<crypto::TweakedKey> cached;
-        if (!row.output_key_cache.empty()) {
-            auto id = vault::VaultId::Parse(row.vault_id);
-            if (id) cached = vault::DecodeOutputKeyCache(*id, row.output_key_cache);
-            if (!cached) return where(i) + ": output_key_cache does not belong to the vault";
+        Prepared& out = prepared[i];
+        if (auto it = memo.find(row.policy); it != memo.end()) {
+            out.policy = it->second;
+        } else {
+            boost::system::error_code ec;
+            auto pj = json::parse(row.policy, ec);
+            if (ec) return where(i) + ": policy is not JSON";
+            auto pol = rpc::ParsePolicy(pj);
+            if (!pol) return where(i) + ": policy: " + pol.error();
+            out.policy = *pol;
+            if (memo.size() < 64) memo.emplace(row.policy, *pol);
         }
-        auto parsed = rpc::ParseRegisterVault(jv.as_object(), cached);
-        if (!parsed) return where(i) + ": " + parsed.error();
-        auto p = rpc::PrepareRegistration(std::move(*parsed));
-        if (!p) return where(i) + ": " + p.error().message;
-        auto pj = json::parse(row.policy, ec, &mr);
-        if (ec) return where(i) + ": policy is not JSON";
-        auto pol = rpc::ParsePolicy(pj);
-        if (!pol) return where(i) + ": policy: " + pol.error();
-        prepared[i] = Prepared{std::move(*p), *pol, cached.has_value()};
+        if (!row.compact.empty()) {
+            auto id = vault::VaultId::Parse(row.vault_id);
+            if (id && row.kind == "opvault") out.compact = vault::DecodeCompactVault(*id, row.compact);
+            if (out.compact) {
+                out.compact->holds_recovery_auth = !row.recovery_auth.empty(); // its own column is the truth
+                return std::nullopt;
+            }
+            out.reread = true; // came without its registration
+            return std::nullopt;
+        }
+        auto p = PrepareRow(row);
+        if (!p) return where(i) + ": " + p.error();
+        out.full = std::move(*p);
         return std::nullopt;
     };
     enum : uint8_t { UNREAD, READ, TAKEN, DONE };
@@ -110,7 +156,8 @@ Expected<vault::Registry, std::string> Engine::LoadRegistry(std::vector<store::V
         } else {
             state[c].store(TAKEN);
             try {
-                for (size_t i = c * CHUNK; i < std::min(n, (c + 1) * CHUNK) && !chunk_error[c]; ++i) chunk_error[c] = prepare_row(i);
+                PolicyMemo memo;
+                for (size_t i = c * CHUNK; i < std::min(n, (c + 1) * CHUNK) && !chunk_error[c]; ++i) chunk_error[c] = prepare_row(i, memo);
             } catch (const std::exception& e) {
                 chunk_error[c] = std::string{"cannot load the vaults: "} + e.what();
             }
@@ -138,7 +185,7 @@ Expected<vault::Registry, std::string> Engine::LoadRegistry(std::vector<store::V
     };
     for (size_t c = 0; c < chunks; ++c) {
         const size_t want = std::min(CHUNK, n - c * CHUNK);
-        auto r = m_store.LoadVaults(static_cast<uint32_t>(c * CHUNK), want);
+        auto r = m_store.LoadVaults(static_cast<uint32_t>(c * CHUNK), want, /*registrations=*/false);
         if (!r) return fail(r.error().message);
         if (r->size() != want) return fail("corrupt database: vaults.idx has a gap below " + std::to_string(n));
         row_chunks[c] = std::move(*r);
@@ -146,6 +193,7 @@ Expected<vault::Registry, std::string> Engine::LoadRegistry(std::vector<store::V
     }
 
     vault::Registry reg;
+    reg.SetDetailSource(&m_detail_source);
     reg.Reserve(n);
     for (size_t c = 0; c < chunks; ++c) {
         while (state[c].load(std::memory_order_acquire) != DONE) {
@@ -153,32 +201,112 @@ Expected<vault::Registry, std::string> Engine::LoadRegistry(std::vector<store::V
         }
         if (chunk_error[c] || skipped[c]) return fail(std::nullopt);
         for (size_t i = c * CHUNK; i < std::min(n, (c + 1) * CHUNK); ++i) {
-            const auto& row = row_at(i);
-            auto added = reg.Add(std::move(prepared[i]->vault));
+            auto& row = row_at(i);
+            Prepared& p = prepared[i];
+            if (p.reread) {
+                log::Main()->warn("engine: vault {}: its compact form does not decode; reading its registration", row.vault_id);
+                auto whole = m_store.LoadVault(row.idx);
+                if (!whole || !*whole) return fail(where(i) + ": cannot read it again");
+                row.registration = std::move((*whole)->registration);
+                row.compact.clear();
+                auto full = PrepareRow(row);
+                if (!full) return fail(where(i) + ": " + full.error());
+                p.full = std::move(*full);
+            }
+            Expected<vault::AddResult, vault::AddError> added = Unexpected{vault::AddError{}};
+            if (p.compact) {
+                added = reg.AddCompact(*p.compact, p.policy, row.removed);
+            } else {
+                const vault::PreparedVault& pv = *p.full;
+                const bool want_cache = missing_cache && pv.details.opvault;
+                std::optional<store::VaultRow> with;
+                if (want_cache && (row.output_key_cache.empty() || row.compact.empty())) {
+                    with = row;
+                    with->output_key_cache = vault::EncodeOutputKeyCache(pv.record.id, pv.details.opvault->OutputKey());
+                    with->compact = vault::EncodeCompactVault(*vault::CompactOf(pv.record, pv.details));
+                }
+                added = reg.Add(std::move(*p.full));
+                if (added && with) missing_cache->push_back(std::move(*with));
+                if (added) reg.SetPolicy(row.idx, p.policy);
+                if (added && row.removed) reg.Remove(added->id);
+            }
             if (!added) return fail(where(i) + ": " + added.error().message);
-            // The id is recomputed from the content: it is what binds a cached output key to it.
             if (added->index != row.idx || added->id.str() != row.vault_id) {
                 return fail(where(i) + " re-registers as " + added->id.str() + " at slot " + std::to_string(added->index));
             }
-            reg.SetPolicy(row.idx, prepared[i]->policy);
-            if (missing_cache && !prepared[i]->had_cache) {
-                if (const auto& v = reg.Get(row.idx)->opvault) {
-                    auto with = row;
-                    with.output_key_cache = vault::EncodeOutputKeyCache(added->id, v->OutputKey());
-                    missing_cache->push_back(std::move(with));
-                }
-            }
-            if (row.removed) reg.Remove(added->id);
             if (links && !row.family_id.empty()) (*links)[row.idx] = MemberLink{row.family_id, row.family_index};
-            prepared[i].reset();
+            p = Prepared{};
         }
+        row_chunks[c].clear();
+        row_chunks[c].shrink_to_fit();
     }
     workers.clear();
+    // What a cold start parsed in full it does not keep: only the details a trigger needs stay.
+    reg.TrimDetails(0);
     for (const auto& a : m_approvals) {
         if (a.vault_idx >= reg.size()) return Unexpected{"corrupt database: approval " + std::to_string(a.id) + " names no vault"};
         reg.AddApproval(a.vault_idx, ToApproval(a));
     }
     return reg;
+}
+
+Expected<uint32_t, std::string> Engine::VerifyRegistrations(uint32_t from, size_t count, std::vector<std::string>& problems) const
+{
+    auto rows = m_store.LoadVaults(from, count, /*registrations=*/true);
+    if (!rows) return Unexpected{rows.error().message};
+    for (const auto& row : *rows) {
+        auto problem = [&](const std::string& what) { problems.push_back("vault " + row.vault_id + " (row " + std::to_string(row.idx) + "): " + what); };
+        auto p = PrepareRow(row);
+        if (!p) {
+            problem(p.error());
+            continue;
+        }
+        const vault::VaultRecord* rec = m_registry.Get(row.idx);
+        if (!rec || rec->id != p->record.id) {
+            problem("is not the vault the registry holds at its slot");
+            continue;
+        }
+        if (row.compact.empty()) continue; // loaded from the registration itself
+        const auto id = vault::VaultId::Parse(row.vault_id);
+        auto stored = id ? vault::DecodeCompactVault(*id, row.compact) : std::nullopt;
+        auto want = vault::CompactOf(p->record, p->details);
+        if (!stored || !want) {
+            problem("its compact form does not decode");
+            continue;
+        }
+        stored->holds_recovery_auth = want->holds_recovery_auth = !row.recovery_auth.empty();
+        if (vault::EncodeCompactVault(*stored) != vault::EncodeCompactVault(*want)) problem("its compact form is not its registration's");
+    }
+    return rows->empty() ? from : rows->back().idx + 1;
+}
+
+net::awaitable<void> Engine::VerifyStoredRegistrations()
+{
+    // The cold start trusts each row's compact form (bound to the vault id by a check, so a
+    // misplaced or damaged one is caught there); the registration it stands for is read whole
+    // here, in slices between the tower's own work, so a corrupt row is said within minutes of
+    // the start rather than when a thief triggers that vault.
+    constexpr size_t SLICE = 256;
+    const size_t n = m_registry.size();
+    uint32_t from = 0;
+    size_t corrupt = 0;
+    while (from < n && !m_stopping) {
+        std::vector<std::string> problems;
+        auto next = VerifyRegistrations(from, SLICE, problems);
+        net::steady_timer pause{m_ex, std::chrono::milliseconds{next ? 1 : 5000}};
+        if (!next) {
+            log::Main()->warn("engine: cannot read the stored registrations to verify them: {}; trying again", next.error());
+        } else {
+            m_stats.registrations_verified += *next - from;
+            for (const auto& p : problems) log::Main()->critical("engine: corrupt registration: {} (see docs/operations.md, 'A corrupt registration')", p);
+            corrupt += problems.size();
+            m_stats.registrations_corrupt += problems.size();
+            if (*next == from) break;
+            from = *next;
+        }
+        co_await pause.async_wait(net::as_tuple(net::use_awaitable));
+    }
+    if (from >= n) log::Main()->info("engine: {} stored registration(s) verified, {} corrupt", n, corrupt);
 }
 
 Expected<void, std::string> Engine::Rebuild(RebuildScope scope, std::vector<store::VaultRow>* missing_cache)
@@ -216,6 +344,11 @@ Expected<void, std::string> Engine::Rebuild(RebuildScope scope, std::vector<stor
         auto events = vault::MatchTx(tx, m_registry, std::nullopt);
         Apply(tx, std::nullopt, nullptr, events);
         if (m_fee_wallet) m_fee_wallet->ApplyTx(tx, std::nullopt);
+    }
+    if (auto e = m_registry.TakeDetailError(); e && e->transient) {
+        return Unexpected{"cannot replay the vaults' history: cannot read a vault's registration: " + e->message};
+    } else if (e) {
+        log::Main()->critical("engine: {} (the vault cannot be matched or recovered; see docs/operations.md, 'A corrupt registration')", e->message);
     }
     for (auto& [txid, t] : m_triggers) {
         t.alerted = m_sightings.contains(txid); // alerted on at first sight, before any restart

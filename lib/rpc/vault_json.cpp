@@ -617,13 +617,13 @@ Expected<vault::PreparedVault, vault::AddError> PrepareRegistration(Registration
     return vault::PreparePresigned(std::move(std::get<vault::PresignedRegistration>(r)));
 }
 
-Registration RegistrationFromRecord(const vault::VaultRecord& rec)
+Registration RegistrationFromRecord(const vault::VaultRecord& rec, const vault::VaultDetails& d)
 {
-    if (rec.kind == vault::VaultKind::OpVault && rec.opvault) {
-        return vault::OpVaultRegistration{rec.opvault->spec(), rec.recovery_auth, rec.label, rec.policy, rec.birth_height, std::nullopt};
+    if (rec.kind == vault::VaultKind::OpVault && d.opvault) {
+        return vault::OpVaultRegistration{d.opvault->spec(), d.recovery_auth, rec.label, rec.policy, rec.birth_height, std::nullopt};
     }
     vault::PresignedRegistration p;
-    if (rec.presigned) p.vault = *rec.presigned;
+    if (d.presigned) p.vault = *d.presigned;
     p.label = rec.label;
     p.policy = rec.policy;
     p.birth_height = rec.birth_height;
@@ -644,9 +644,9 @@ json::object ToJson(const Registration& r, bool include_secret)
     return o;
 }
 
-json::object ToJson(const vault::VaultRecord& rec, bool include_secret)
+json::object ToJson(const vault::VaultRecord& rec, const vault::VaultDetails& d, bool include_secret)
 {
-    return ToJson(RegistrationFromRecord(rec), include_secret);
+    return ToJson(RegistrationFromRecord(rec, d), include_secret);
 }
 
 // --- policy -------------------------------------------------------------------------------------
@@ -772,22 +772,22 @@ json::object VaultSummaryJson(const vault::VaultRecord& rec)
     return o;
 }
 
-json::object ProtectionJson(const vault::VaultRecord& rec)
+json::object ProtectionJson(const vault::VaultRecord& rec, const vault::VaultDetails& d)
 {
     // What the tower can do for this vault on a theft, said at registration and on every read:
     // a vault it can only watch must not look protected.
     bool recovers = rec.policy.mode != vault::Mode::Alert;
     json::array warnings;
     if (rec.policy.mode == vault::Mode::Alert) warnings.emplace_back("policy is alert-only: a trigger is reported, never answered");
-    if (rec.opvault && rec.opvault->recover_leaf().authorized && !rec.recovery_auth) {
+    if (rec.kind == vault::VaultKind::OpVault && rec.authorized_recover && !rec.holds_recovery_auth) {
         recovers = false;
         warnings.emplace_back("the recover leaf needs the recovery_auth key and none was registered: a trigger is alerted on "
                               "(recovery.failed) but the tower cannot sweep it; register the vault again with recovery_auth");
     }
-    if (rec.presigned) {
-        const bool any = std::any_of(rec.presigned->triggers.begin(), rec.presigned->triggers.end(),
+    if (d.presigned) {
+        const bool any = std::any_of(d.presigned->triggers.begin(), d.presigned->triggers.end(),
                                      [](const auto& t) { return !t.recovery_txs.empty(); });
-        if (!any && rec.presigned->emergency_txs.empty()) {
+        if (!any && d.presigned->emergency_txs.empty()) {
             recovers = false;
             warnings.emplace_back("no pre-signed recovery or emergency transaction: the tower can only alert");
         }
@@ -795,12 +795,12 @@ json::object ProtectionJson(const vault::VaultRecord& rec)
     return json::object{{"recovers", recovers}, {"warnings", std::move(warnings)}};
 }
 
-json::object VaultDetailJson(const vault::VaultRecord& rec, std::string_view hrp)
+json::object VaultDetailJson(const vault::VaultRecord& rec, const vault::VaultDetails& d, std::string_view hrp)
 {
     json::object o = VaultSummaryJson(rec);
-    o["protection"] = ProtectionJson(rec);
-    if (rec.opvault) {
-        const vault::Vault& v = *rec.opvault;
+    o["protection"] = ProtectionJson(rec, d);
+    if (d.opvault) {
+        const vault::Vault& v = *d.opvault;
         o["script_pubkey"] = HexStr(v.ScriptPubKey());
         o["address"] = v.Address(hrp);
         o["internal_key"] = HexStr(v.spec().internal_key.span());
@@ -809,7 +809,7 @@ json::object VaultDetailJson(const vault::VaultRecord& rec, std::string_view hrp
         else o["recovery_address"] = nullptr;
         o["recovery_spk_hash"] = v.RecoverySpkHashValue().Hex();
         o["authorized_recovery"] = v.recover_leaf().authorized;
-        o["recovery_auth_held"] = rec.recovery_auth.has_value();
+        o["recovery_auth_held"] = rec.holds_recovery_auth;
         json::array delays;
         for (size_t k = 0; k < v.trigger_indices().size(); ++k) {
             if (auto d = v.trigger_leaf(k).spend_delay) delays.emplace_back(*d);
@@ -829,8 +829,8 @@ json::object VaultDetailJson(const vault::VaultRecord& rec, std::string_view hrp
         }
         o["leaves"] = std::move(leaves);
     }
-    if (rec.presigned) {
-        const vault::PresignedVault& p = *rec.presigned;
+    if (d.presigned) {
+        const vault::PresignedVault& p = *d.presigned;
         json::array outs;
         for (const auto& op : p.watch_outpoints) outs.emplace_back(OutPointJson(op));
         o["watch_outpoints"] = std::move(outs);

@@ -79,7 +79,7 @@ Expected<vault::AddResult, vault::AddError> AddToRegistry(vault::Registry& reg, 
 Expected<vault::PreparedVault, vault::AddError> PrepareRegistration(Registration r);
 //! Returns: the registration a record was made from (current label, policy, birth height; the
 //! recovery_auth secret when the record holds it). Its RegistrationId equals rec.id.
-Registration RegistrationFromRecord(const vault::VaultRecord& rec);
+Registration RegistrationFromRecord(const vault::VaultRecord& rec, const vault::VaultDetails& d);
 
 //! Returns: the canonical registervault parameters of r: what the daemon stores to rebuild the
 //! vault at start. ParseRegisterVault(ToJson(r, true)) yields a registration with the same
@@ -88,7 +88,7 @@ Registration RegistrationFromRecord(const vault::VaultRecord& rec);
 //! include_secret: write `recovery_auth` (opvault, when held). Only for the store.
 boost::json::object ToJson(const Registration& r, bool include_secret);
 //! Returns: ToJson(RegistrationFromRecord(rec), include_secret).
-boost::json::object ToJson(const vault::VaultRecord& rec, bool include_secret);
+boost::json::object ToJson(const vault::VaultRecord& rec, const vault::VaultDetails& d, bool include_secret);
 
 // --- policy -----------------------------------------------------------------------------------
 
@@ -140,12 +140,12 @@ boost::json::object VaultSummaryJson(const vault::VaultRecord& rec);
 //!  presigned: watch_outpoints [{txid, vout}], triggers [{txid, spend_delay, recovery_variants}],
 //!          emergency_tx_count.
 //! In: hrp such as "bc", "tb", "bcrt" (HrpForChain).
-boost::json::object VaultDetailJson(const vault::VaultRecord& rec, std::string_view hrp);
+boost::json::object VaultDetailJson(const vault::VaultRecord& rec, const vault::VaultDetails& d, std::string_view hrp);
 
 //! Returns: {txid, vout}.
 boost::json::object OutPointJson(const OutPoint& o);
 
 //! {recovers, warnings}: whether the tower can answer a trigger of this vault by itself, and why not.
-boost::json::object ProtectionJson(const vault::VaultRecord& rec);
+boost::json::object ProtectionJson(const vault::VaultRecord& rec, const vault::VaultDetails& d);
 
 } // namespace vw::rpc

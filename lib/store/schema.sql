@@ -138,3 +138,8 @@ CREATE TABLE IF NOT EXISTS sightings (
 ) WITHOUT ROWID;
 
 -- Version 7: vaults.recovery_auth TEXT; the secret is moved out of each registration JSON.
+-- Version 8: recoveries.state admits 'conflicted' (the table is rebuilt).
+-- Version 9: vault families (families table; vaults.family_id, vaults.family_index).
+-- Version 10: vaults.compact BLOB: an opvault vault's compact form (vault::EncodeCompactVault:
+-- its index keys, shortest delay, label, birth height, bound to vault_id by an 8-byte check),
+-- what a cold start loads instead of parsing the registration; NULL until written.

@@ -164,6 +164,10 @@ CREATE TABLE families (
 ALTER TABLE vaults ADD COLUMN family_id TEXT CHECK (family_id IS NULL OR length(family_id) = 18);
 ALTER TABLE vaults ADD COLUMN family_index INTEGER CHECK (family_index IS NULL OR family_index >= 0);
 )sql",
+    // 9 -> 10: the compact form of each opvault vault, what a cold start loads instead of the registration.
+    R"sql(
+ALTER TABLE vaults ADD COLUMN compact BLOB;
+)sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 
@@ -328,7 +332,7 @@ public:
     Expected<std::optional<VaultRow>, StoreError> LoadVault(uint32_t idx) override
     {
         // The same decoding as every other read of the table (a gap before the next row is corrupt).
-        auto rows = LoadVaults(idx, 1);
+        auto rows = LoadVaults(idx, 1, true);
         if (!rows) return Unexpected{rows.error()};
         if (rows->empty()) return std::optional<VaultRow>{};
         return std::optional<VaultRow>{std::move(rows->front())};
@@ -345,12 +349,14 @@ public:
         return static_cast<size_t>(max) + 1;
     }
 
-    Expected<std::vector<VaultRow>, StoreError> LoadVaults(uint32_t from, size_t max) override
+    Expected<std::vector<VaultRow>, StoreError> LoadVaults(uint32_t from, size_t max, bool registrations) override
     {
         std::vector<VaultRow> out;
-        Stmt s{m_db, "SELECT idx, vault_id, kind, registration, policy, removed, created_at, output_key_cache, recovery_auth, family_id, family_index "
-                     "FROM vaults WHERE idx >= ? "
-                     "ORDER BY idx LIMIT ?"};
+        Stmt s{m_db, registrations ? "SELECT idx, vault_id, kind, registration, policy, removed, created_at, output_key_cache, recovery_auth, "
+                                     "family_id, family_index, compact FROM vaults WHERE idx >= ? ORDER BY idx LIMIT ?"
+                                   : "SELECT idx, vault_id, kind, CASE WHEN compact IS NULL THEN registration ELSE '' END, policy, removed, "
+                                     "created_at, output_key_cache, recovery_auth, family_id, family_index, compact FROM vaults WHERE idx >= ? "
+                                     "ORDER BY idx LIMIT ?"};
         if (s.rc() != SQLITE_OK) return Unexpected{Err(m_db, s.rc(), "load vaults")};
         sqlite3_bind_int64(s.get(), 1, from);
         sqlite3_bind_int64(s.get(), 2, static_cast<int64_t>(std::min<size_t>(max, INT64_MAX)));
@@ -387,6 +393,8 @@ public:
                 v.family_id = std::move(*f);
                 v.family_index = static_cast<uint32_t>(fi);
             }
+            if (auto c = OptBlob(s.get(), 11)) v.compact = std::move(*c);
+            else return Unexpected{Corrupt("vaults row " + std::to_string(idx) + ": compact is not a blob")};
             out.push_back(std::move(v));
         }
         if (rc != SQLITE_DONE) return Unexpected{Err(m_db, rc, "load vaults")};
@@ -806,7 +814,7 @@ private:
         for (const auto& v : c.vaults) {
             if (!vault_st) {
                 vault_st.emplace(m_db, "INSERT OR REPLACE INTO vaults (idx, vault_id, kind, registration, policy, removed, created_at, "
-                                       "output_key_cache, recovery_auth, family_id, family_index) VALUES (?,?,?,?,?,?,?,?,?,?,?)");
+                                       "output_key_cache, recovery_auth, family_id, family_index, compact) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)");
             }
             Stmt& st = *vault_st;
             st.Reset();
@@ -828,6 +836,8 @@ private:
                 sqlite3_bind_text(st.get(), 10, v.family_id.data(), static_cast<int>(v.family_id.size()), SQLITE_STATIC);
                 sqlite3_bind_int64(st.get(), 11, v.family_index);
             }
+            if (v.compact.empty()) sqlite3_bind_null(st.get(), 12);
+            else sqlite3_bind_blob(st.get(), 12, v.compact.data(), static_cast<int>(v.compact.size()), SQLITE_STATIC);
             if (auto r = step(st, "write vault"); !r) return r;
         }
         for (const auto& a : c.approvals) {

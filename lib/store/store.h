@@ -47,6 +47,7 @@ struct VaultRow {
     std::string recovery_auth; //!< opvault: hex secret of an authorized recover leaf, kept out of registration; empty = none
     std::string family_id;     //!< a member of this vault family; empty = registered on its own
     uint32_t family_index{0};  //!< its index in the family
+    Bytes compact;             //!< opvault: vault::EncodeCompactVault, what a cold start loads; empty = none
     friend bool operator==(const VaultRow&, const VaultRow&) = default;
 };
 
@@ -201,6 +202,9 @@ struct BlockBatch {
     std::vector<std::pair<int, BlockHash>> connected;
     std::optional<int> disconnect_from; //!< forget remembered blocks and vault txs at heights >= this
     StateChanges state;
+    //! Set by the listener when it could not read the block right (a vault's stored registration
+    //! could not be read): nothing is committed and the block comes again, as after a store failure.
+    std::optional<std::string> refused;
 };
 
 class Store
@@ -218,7 +222,9 @@ public:
 
     //! Rows with idx >= from, by idx, at most max of them; the idx must run on without a gap
     //! from `from` (else Corrupt).
-    virtual Expected<std::vector<VaultRow>, StoreError> LoadVaults(uint32_t from = 0, size_t max = SIZE_MAX) = 0;
+    //! registrations = false: a row that has its compact form comes without its registration
+    //! text (a cold start reads the compact forms only; rows without one come whole).
+    virtual Expected<std::vector<VaultRow>, StoreError> LoadVaults(uint32_t from = 0, size_t max = SIZE_MAX, bool registrations = true) = 0;
     //! Returns: the number of vault slots (the highest idx + 1; 0 when there is none).
     virtual Expected<size_t, StoreError> VaultSlots() = 0;
     //! Returns: the vault row at idx, or nullopt when there is none.

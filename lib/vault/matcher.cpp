@@ -129,6 +129,15 @@ private:
         return r;
     }
 
+    //! The opvault of a live vault, read from the store if it is not in memory (a failure is kept
+    //! in the registry for the caller: Registry::TakeDetailError).
+    const Vault* OpVaultOf(const VaultRecord* r, uint32_t i) const
+    {
+        if (!r || r->kind != VaultKind::OpVault) return nullptr;
+        const VaultDetails* d = m_reg.Details(i);
+        return d && d->opvault ? &*d->opvault : nullptr;
+    }
+
     VaultEvent& NewEvent(EventKind k, uint32_t vault, size_t n_in)
     {
         VaultEvent e;
@@ -190,15 +199,16 @@ private:
         for (const auto& o : owners) {
             if (o.kind != RefKind::VaultSpk) continue;
             const VaultRecord* rec = Live(o.vault);
-            if (!rec || !rec->opvault) continue;
-            const Vault& v = *rec->opvault;
+            const Vault* vp = OpVaultOf(rec, o.vault);
+            if (!vp) continue;
+            const Vault& v = *vp;
             const auto li = v.FindLeaf(*sp->script);
             if (!li || v.tree().leaves()[*li].version != cb->leaf_version) continue;
             if (*li == v.recover_index()) {
-                RecoveryInput(n, o.vault, *rec, nullptr);
+                RecoveryInput(n, o.vault, *rec, v, nullptr);
                 handled.insert(o.vault);
             } else if (std::find(v.trigger_indices().begin(), v.trigger_indices().end(), *li) != v.trigger_indices().end()) {
-                TriggerInput(n, o.vault, *rec);
+                TriggerInput(n, o.vault, v);
                 handled.insert(o.vault);
             }
         }
@@ -208,22 +218,23 @@ private:
             for (const auto& o : outpoint_refs) {
                 if (o.kind != RefKind::TriggerOutpoint || handled.count(o.vault)) continue;
                 const VaultRecord* rec = Live(o.vault);
-                if (!rec || !rec->opvault) continue;
+                if (!rec || rec->kind != VaultKind::OpVault) continue;
                 const TrackedUtxo* u = rec->FindUtxo(prev);
                 if (!u || u->role != UtxoRole::Trigger || !u->trigger || !u->trigger->tree) continue;
                 if (u->trigger->tree->output_key.xonly != *q) continue;
-                const Vault& v = *rec->opvault;
+                const Vault* vp = OpVaultOf(rec, o.vault);
+                if (!vp) continue;
+                const Vault& v = *vp;
                 if (!Equal(*sp->script, v.tree().leaves()[v.recover_index()].script)) continue;
-                RecoveryInput(n, o.vault, *rec, u);
+                RecoveryInput(n, o.vault, *rec, v, u);
                 handled.insert(o.vault);
             }
         }
         if (handled.empty()) unconfirmed();
     }
 
-    void TriggerInput(size_t n, uint32_t vi, const VaultRecord& rec)
+    void TriggerInput(size_t n, uint32_t vi, const Vault& v)
     {
-        const Vault& v = *rec.opvault;
         const auto sp = taproot::ScriptPathOf(m_tx.vin()[n].witness);
         const auto leaf_index = v.FindLeaf(*sp->script);
         const auto& tidx = v.trigger_indices();
@@ -277,7 +288,7 @@ private:
         if (tw->revault_vout_idx >= 0) {
             const auto ridx = static_cast<uint32_t>(tw->revault_vout_idx);
             const TxOut& r = m_tx.vout()[ridx];
-            ev->revaults.push_back(RevaultOutput{OutPoint{m_tx.GetTxid(), ridx}, r.value, vi});
+            ev->revaults.push_back(RevaultOutput{OutPoint{m_tx.GetTxid(), ridx}, r.value, vi, r.script_pubkey});
             m_revault_vouts.insert(ridx);
             if (!Equal(r.script_pubkey, v.ScriptPubKey()) || r.value.sats() < tw->revault_amount) {
                 Flag(*ev, Flaw::CheckFailed, std::nullopt, TxCheckError::BadRevault);
@@ -286,9 +297,8 @@ private:
         m_trigger_inputs.push_back(n);
     }
 
-    void RecoveryInput(size_t n, uint32_t vi, const VaultRecord& rec, const TrackedUtxo* from_trigger)
+    void RecoveryInput(size_t n, uint32_t vi, const VaultRecord& rec, const Vault& v, const TrackedUtxo* from_trigger)
     {
-        const Vault& v = *rec.opvault;
         const OutPoint& prev = m_tx.vin()[n].prevout;
         const TrackedUtxo* u = from_trigger ? from_trigger : rec.FindUtxo(prev);
         TxOut prevout{u ? u->amount : Amount{0}, from_trigger ? from_trigger->spk : v.ScriptPubKey()};
@@ -369,8 +379,10 @@ private:
         const TrackedUtxo* u = rec->FindUtxo(prev);
         if (!u) return;
         const Txid& txid = m_tx.GetTxid();
-        if (rec->presigned) {
-            const PresignedVault& pv = *rec->presigned;
+        if (rec->kind == VaultKind::Presigned) {
+            const VaultDetails* d = m_reg.Details(ref.vault);
+            if (!d || !d->presigned) return; // the registry keeps why (TakeDetailError)
+            const PresignedVault& pv = *d->presigned;
             if (u->role == UtxoRole::Watched) {
                 for (const auto& t : m_reg.FindPresignedTrigger(txid)) {
                     if (t.vault != ref.vault) continue;
@@ -477,7 +489,7 @@ private:
         }
         if (ref.kind != RefKind::VaultSpk) return;
         const VaultRecord* rec = Live(ref.vault);
-        if (!rec || !rec->opvault) return;
+        if (!rec || rec->kind != VaultKind::OpVault) return;
         if (m_revault_vouts.count(static_cast<uint32_t>(n))) return; // reported as the trigger's revault
         e.kind = EventKind::Deposit;
         e.vaults = {ref.vault};

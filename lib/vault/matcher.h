@@ -70,6 +70,7 @@ struct RevaultOutput {
     OutPoint outpoint;
     Amount amount;
     uint32_t vault{0}; //!< the vault whose input declared it
+    Bytes spk;         //!< what it pays (the vault's own scriptPubKey unless the event is flagged)
     friend bool operator==(const RevaultOutput&, const RevaultOutput&) = default;
 };
 

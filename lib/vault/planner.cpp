@@ -21,6 +21,7 @@ std::string_view ToString(PlanError e)
     case PlanError::NoVariant: return "no pre-signed variant pays the required fee";
     case PlanError::BuildFailed: return "the recovery builder failed";
     case PlanError::NoSuchVault: return "no such vault (or it was removed)";
+    case PlanError::NoDetails: return "a vault's registration could not be read from the store";
     }
     return "unknown";
 }
@@ -30,6 +31,30 @@ namespace {
 bool HasLiveUtxo(const VaultRecord& r)
 {
     return std::any_of(r.utxos.begin(), r.utxos.end(), [](const TrackedUtxo& u) { return !u.spent_by; });
+}
+
+// Details, read on demand (Registry::Details): nullptr when the vault is not of that kind, not
+// live, or its registration cannot be read (the registry keeps why).
+const Vault* OpVaultOf(const Registry& reg, uint32_t v)
+{
+    const VaultRecord* r = reg.Get(v);
+    if (!r || r->kind != VaultKind::OpVault || r->state == VaultState::Removed) return nullptr;
+    const VaultDetails* d = reg.Details(v);
+    return d && d->opvault ? &*d->opvault : nullptr;
+}
+const crypto::KeyPair* AuthKeyOf(const Registry& reg, uint32_t v)
+{
+    const VaultRecord* r = reg.Get(v);
+    if (!r || !r->holds_recovery_auth || r->state == VaultState::Removed) return nullptr;
+    const VaultDetails* d = reg.Details(v);
+    return d && d->recovery_auth ? &*d->recovery_auth : nullptr;
+}
+const PresignedVault* PresignedOf(const Registry& reg, uint32_t v)
+{
+    const VaultRecord* r = reg.Get(v);
+    if (!r || r->kind != VaultKind::Presigned || r->state == VaultState::Removed) return nullptr;
+    const VaultDetails* d = reg.Details(v);
+    return d && d->presigned ? &*d->presigned : nullptr;
 }
 
 } // namespace
@@ -75,9 +100,10 @@ void ApplyEvents(Registry& reg, std::span<const VaultEvent> events)
             }
             for (const auto& r : e.revaults) {
                 const VaultRecord* rec = reg.Get(r.vault);
-                if (!rec || !rec->opvault) continue;
-                reg.TrackUtxo(r.vault, TrackedUtxo{r.outpoint, r.amount, rec->opvault->ScriptPubKey(), UtxoRole::Revault, e.height,
-                                                   std::nullopt, std::nullopt});
+                if (!rec || rec->kind != VaultKind::OpVault) continue;
+                // The revault output pays the vault's own scriptPubKey (the matcher checked it).
+                reg.TrackUtxo(r.vault, TrackedUtxo{r.outpoint, r.amount, r.spk, UtxoRole::Revault,
+                                                   e.height, std::nullopt, std::nullopt});
             }
             break;
         case EventKind::Recovery:
@@ -103,10 +129,9 @@ void ApplyEvents(Registry& reg, std::span<const VaultEvent> events)
 namespace {
 
 //! Live UTXOs of vault v as recovery inputs, sorted by outpoint; skips those already in `seen`.
-void CollectInputs(const VaultRecord& rec, std::set<OutPoint>& seen, std::vector<RecoveryInput>& out,
+void CollectInputs(const VaultRecord& rec, const Vault& v, std::set<OutPoint>& seen, std::vector<RecoveryInput>& out,
                    const std::function<bool(const TrackedUtxo&)>& want)
 {
-    const Vault& v = *rec.opvault;
     std::vector<const TrackedUtxo*> us;
     for (const auto& u : rec.utxos) {
         if (u.spent_by || !want(u)) continue;
@@ -216,11 +241,10 @@ Expected<std::vector<PlannedRecovery>, PlanFailure> PlanRecovery(const Registry&
     std::vector<PlannedRecovery> plans;
 
     if (ev.presigned_trigger) {
-        const VaultRecord& rec = *reg.Get(ev.vaults[0]);
-        if (!rec.presigned || *ev.presigned_trigger >= rec.presigned->triggers.size()) {
-            return Unexpected{PlanFailure{PlanError::NotATrigger, std::nullopt}};
-        }
-        const PresignedTrigger& trig = rec.presigned->triggers[*ev.presigned_trigger];
+        const PresignedVault* pv = PresignedOf(reg, ev.vaults[0]);
+        if (!pv) return Unexpected{PlanFailure{reg.Get(ev.vaults[0])->kind == VaultKind::Presigned ? PlanError::NoDetails : PlanError::NotATrigger, std::nullopt}};
+        if (*ev.presigned_trigger >= pv->triggers.size()) return Unexpected{PlanFailure{PlanError::NotATrigger, std::nullopt}};
+        const PresignedTrigger& trig = pv->triggers[*ev.presigned_trigger];
         // Fees are known when every input is an output of the trigger we saw.
         const auto ladder = PresignedLadder(trig, [&](const OutPoint& o) -> std::optional<Amount> {
             auto it = std::find(ev.presigned_outputs.begin(), ev.presigned_outputs.end(), o.n);
@@ -243,12 +267,16 @@ Expected<std::vector<PlannedRecovery>, PlanFailure> PlanRecovery(const Registry&
     std::map<std::array<uint8_t, 32>, std::set<uint32_t>> auth; // auth pubkey -> vaults of the event
     for (uint32_t v : ev.vaults) {
         const VaultRecord& r = *reg.Get(v);
-        if (!r.opvault) return Unexpected{PlanFailure{PlanError::NotATrigger, std::nullopt}};
-        if (r.opvault->recover_leaf().authorized) {
-            if (!r.recovery_auth) return Unexpected{PlanFailure{PlanError::NoAuthKey, std::nullopt}};
-            auth[r.recovery_auth->PubKey().bytes()].insert(v);
+        if (r.kind != VaultKind::OpVault) return Unexpected{PlanFailure{PlanError::NotATrigger, std::nullopt}};
+        const Vault* ov = OpVaultOf(reg, v);
+        if (!ov) return Unexpected{PlanFailure{PlanError::NoDetails, std::nullopt}};
+        if (ov->recover_leaf().authorized) {
+            if (!r.holds_recovery_auth) return Unexpected{PlanFailure{PlanError::NoAuthKey, std::nullopt}};
+            const crypto::KeyPair* key = AuthKeyOf(reg, v);
+            if (!key) return Unexpected{PlanFailure{PlanError::NoDetails, std::nullopt}};
+            auth[key->PubKey().bytes()].insert(v);
         } else {
-            unauth[r.opvault->RecoverySpkHashValue()].insert(v);
+            unauth[ov->RecoverySpkHashValue()].insert(v);
         }
     }
     bool fees_used = false;
@@ -287,7 +315,9 @@ Expected<std::vector<PlannedRecovery>, PlanFailure> PlanRecovery(const Registry&
         std::vector<uint32_t> owners;
         std::set<OutPoint> seen;
         for (uint32_t v : reg.RecoveryGroup(hash)) {
-            CollectInputs(*reg.Get(v), seen, inputs, all);
+            const Vault* ov = OpVaultOf(reg, v);
+            if (!ov) return Unexpected{PlanFailure{PlanError::NoDetails, std::nullopt}};
+            CollectInputs(*reg.Get(v), *ov, seen, inputs, all);
             owners.resize(inputs.size(), v);
         }
         if (auto f = finish(PlanKind::OpVaultUnauthorized, std::move(inputs), std::move(owners), nullptr)) return Unexpected{*f};
@@ -301,21 +331,25 @@ Expected<std::vector<PlannedRecovery>, PlanFailure> PlanRecovery(const Registry&
         std::set<uint32_t> scope = members;
         if (opts.authorized_sweep_group) {
             for (uint32_t v : members) {
-                for (uint32_t g : reg.RecoveryGroup(reg.Get(v)->opvault->RecoverySpkHashValue())) {
-                    const VaultRecord* gr = reg.Get(g);
-                    if (gr->recovery_auth && gr->recovery_auth->PubKey().bytes() == pk) scope.insert(g);
+                for (uint32_t g : reg.RecoveryGroup(OpVaultOf(reg, v)->RecoverySpkHashValue())) {
+                    if (!reg.Get(g)->holds_recovery_auth) continue;
+                    const crypto::KeyPair* gk = AuthKeyOf(reg, g);
+                    if (!gk) return Unexpected{PlanFailure{PlanError::NoDetails, std::nullopt}};
+                    if (gk->PubKey().bytes() == pk) scope.insert(g);
                 }
             }
         }
         for (uint32_t v : scope) {
             const bool member = members.count(v) > 0;
-            CollectInputs(*reg.Get(v), seen, inputs, [&](const TrackedUtxo& u) {
+            const Vault* ov = OpVaultOf(reg, v);
+            if (!ov) return Unexpected{PlanFailure{PlanError::NoDetails, std::nullopt}};
+            CollectInputs(*reg.Get(v), *ov, seen, inputs, [&](const TrackedUtxo& u) {
                 if (!all(u)) return false;
                 return opts.authorized_sweep_group || (member && targets.count(u.outpoint) > 0);
             });
             owners.resize(inputs.size(), v);
         }
-        const crypto::KeyPair& key = *reg.Get(*members.begin())->recovery_auth;
+        const crypto::KeyPair& key = *AuthKeyOf(reg, *members.begin());
         if (auto f = finish(PlanKind::OpVaultAuthorized, std::move(inputs), std::move(owners), &key)) return Unexpected{*f};
     }
     return plans;
@@ -327,8 +361,10 @@ Expected<std::vector<PlannedRecovery>, PlanFailure> PlanVaultRecovery(const Regi
     if (!rec || rec->state == VaultState::Removed) return Unexpected{PlanFailure{PlanError::NoSuchVault, std::nullopt}};
     std::vector<PlannedRecovery> plans;
 
-    if (rec->presigned) {
-        const PresignedVault& pv = *rec->presigned;
+    if (rec->kind == VaultKind::Presigned) {
+        const PresignedVault* pvp = PresignedOf(reg, vault);
+        if (!pvp) return Unexpected{PlanFailure{PlanError::NoDetails, std::nullopt}};
+        const PresignedVault& pv = *pvp;
         // Live trigger outputs, by the trigger they belong to.
         std::map<size_t, std::map<OutPoint, TxOut>> live_triggers;
         std::set<OutPoint> live_watched;
@@ -395,19 +431,26 @@ Expected<std::vector<PlannedRecovery>, PlanFailure> PlanVaultRecovery(const Regi
         return plans;
     }
 
-    if (!rec->opvault) return Unexpected{PlanFailure{PlanError::NoSuchVault, std::nullopt}};
+    if (rec->kind != VaultKind::OpVault) return Unexpected{PlanFailure{PlanError::NoSuchVault, std::nullopt}};
+    const Vault* ov = OpVaultOf(reg, vault);
+    if (!ov) return Unexpected{PlanFailure{PlanError::NoDetails, std::nullopt}};
     std::vector<RecoveryInput> inputs;
     std::vector<uint32_t> owners;
     std::set<OutPoint> seen;
     const auto all = [](const TrackedUtxo&) { return true; };
-    const bool authorized = rec->opvault->recover_leaf().authorized;
+    const bool authorized = ov->recover_leaf().authorized;
+    const crypto::KeyPair* auth_key = nullptr;
     if (authorized) {
-        if (!rec->recovery_auth) return Unexpected{PlanFailure{PlanError::NoAuthKey, std::nullopt}};
-        CollectInputs(*rec, seen, inputs, all);
+        if (!rec->holds_recovery_auth) return Unexpected{PlanFailure{PlanError::NoAuthKey, std::nullopt}};
+        auth_key = AuthKeyOf(reg, vault);
+        if (!auth_key) return Unexpected{PlanFailure{PlanError::NoDetails, std::nullopt}};
+        CollectInputs(*rec, *ov, seen, inputs, all);
         owners.resize(inputs.size(), vault);
     } else {
-        for (uint32_t v : reg.RecoveryGroup(rec->opvault->RecoverySpkHashValue())) {
-            CollectInputs(*reg.Get(v), seen, inputs, all);
+        for (uint32_t v : reg.RecoveryGroup(ov->RecoverySpkHashValue())) {
+            const Vault* gv = OpVaultOf(reg, v);
+            if (!gv) return Unexpected{PlanFailure{PlanError::NoDetails, std::nullopt}};
+            CollectInputs(*reg.Get(v), *gv, seen, inputs, all);
             owners.resize(inputs.size(), v);
         }
     }
@@ -415,7 +458,7 @@ Expected<std::vector<PlannedRecovery>, PlanFailure> PlanVaultRecovery(const Regi
     auto built = SplitByWeight(inputs, owners, opts.max_weight, [&](std::span<const RecoveryInput> chunk, bool first) {
         RecoveryOptions o = authorized ? Authorized(opts.recovery) : opts.recovery;
         if (!first) o.fee_inputs.clear();
-        return std::pair{authorized ? BuildAuthorizedRecovery(chunk, *rec->recovery_auth, first ? opts.change : std::nullopt, o, opts.aux)
+        return std::pair{authorized ? BuildAuthorizedRecovery(chunk, *auth_key, first ? opts.change : std::nullopt, o, opts.aux)
                                     : BuildUnauthorizedRecovery(chunk, o),
                          o};
     });
@@ -430,12 +473,12 @@ Expected<std::vector<PlannedRecovery>, PlanFailure> MergeAuthorizedPlans(const R
     // auth pubkey -> indices of its plans, in order of first appearance
     std::vector<std::pair<std::array<uint8_t, 32>, std::vector<size_t>>> by_key;
     for (size_t i = 0; i < plans.size(); ++i) {
-        const VaultRecord* rec = plans[i].kind == PlanKind::OpVaultAuthorized && !plans[i].vaults.empty() ? reg.Get(plans[i].vaults.front()) : nullptr;
-        if (!rec || !rec->recovery_auth) {
+        const crypto::KeyPair* key = plans[i].kind == PlanKind::OpVaultAuthorized && !plans[i].vaults.empty() ? AuthKeyOf(reg, plans[i].vaults.front()) : nullptr;
+        if (!key) {
             out.push_back(std::move(plans[i]));
             continue;
         }
-        const auto pk = rec->recovery_auth->PubKey().bytes();
+        const auto pk = key->PubKey().bytes();
         auto it = std::find_if(by_key.begin(), by_key.end(), [&](const auto& e) { return e.first == pk; });
         if (it == by_key.end()) by_key.push_back({pk, {i}});
         else it->second.push_back(i);
@@ -459,7 +502,7 @@ Expected<std::vector<PlannedRecovery>, PlanFailure> MergeAuthorizedPlans(const R
                 owners.push_back(owner.value_or(plans[i].vaults.front()));
             }
         }
-        const crypto::KeyPair& key = *reg.Get(plans[idx[0]].vaults.front())->recovery_auth;
+        const crypto::KeyPair& key = *AuthKeyOf(reg, plans[idx[0]].vaults.front());
         RecoveryOptions o = Authorized(opts.recovery);
         o.fee_inputs.clear();
         auto built = SplitByWeight(inputs, owners, opts.max_weight, [&](std::span<const RecoveryInput> chunk, bool) {
@@ -485,17 +528,18 @@ Expected<PlannedRecovery, PlanFailure> PlanOfRecoveryTx(const Registry& reg, con
         auto leaf = sp ? ParseRecoverLeaf(*sp->script) : Unexpected{VaultError::NotRecoverLeaf};
         if (!leaf) return Unexpected{PlanFailure{PlanError::NotATrigger, std::nullopt}};
         const TrackedUtxo* u = nullptr;
-        const VaultRecord* owner = nullptr;
+        const Vault* owner = nullptr;
         for (uint32_t v : vaults) {
             const VaultRecord* rec = reg.Get(v);
-            if (rec && rec->opvault && (u = rec->FindUtxo(in.prevout))) {
-                owner = rec;
+            if (rec && rec->kind == VaultKind::OpVault && (u = rec->FindUtxo(in.prevout))) {
+                owner = OpVaultOf(reg, v);
+                if (!owner) return Unexpected{PlanFailure{PlanError::NoDetails, std::nullopt}};
                 break;
             }
         }
         if (!u) return Unexpected{PlanFailure{PlanError::NothingToSweep, std::nullopt}};
         authorized = leaf->authorized;
-        p.inputs.push_back(RecoveryInput{in.prevout, TxOut{u->amount, u->spk}, *sp->script, *sp->control, owner->opvault->spec().recovery_spk});
+        p.inputs.push_back(RecoveryInput{in.prevout, TxOut{u->amount, u->spk}, *sp->script, *sp->control, owner->spec().recovery_spk});
     }
     if (p.inputs.empty()) return Unexpected{PlanFailure{PlanError::NotATrigger, std::nullopt}};
     p.kind = authorized ? PlanKind::OpVaultAuthorized : PlanKind::OpVaultUnauthorized;
@@ -507,8 +551,9 @@ Expected<PlannedRecovery, PlanFailure> PlanOfRecoveryTx(const Registry& reg, con
 std::optional<PlannedRecovery> NextPresignedVariant(const Registry& reg, uint32_t vault, const Txid& trigger_txid, const Txid& current)
 {
     const VaultRecord* rec = reg.Get(vault);
-    if (!rec || rec->state == VaultState::Removed || !rec->presigned) return std::nullopt;
-    for (const PresignedTrigger& trig : rec->presigned->triggers) {
+    const PresignedVault* pv = PresignedOf(reg, vault);
+    if (!rec || !pv) return std::nullopt;
+    for (const PresignedTrigger& trig : pv->triggers) {
         if (!(trig.txid == trigger_txid)) continue;
         const auto ladder = PresignedLadder(trig, [&](const OutPoint& o) { return TrackedValue(*rec, o); });
         for (size_t k = 0; k < trig.recovery_txs.size(); ++k) {
@@ -546,9 +591,11 @@ Expected<PlannedRecovery, PlanFailure> WithFeeInputs(const Registry& reg, const 
     Expected<MutableTransaction, RecoveryError> tx = Unexpected{RecoveryError::NoInputs};
     if (plan.kind == PlanKind::OpVaultAuthorized) {
         const VaultRecord* rec = plan.vaults.empty() ? nullptr : reg.Get(plan.vaults.front());
-        if (!rec || !rec->recovery_auth) return Unexpected{PlanFailure{PlanError::NoAuthKey, std::nullopt}};
+        if (!rec || !rec->holds_recovery_auth) return Unexpected{PlanFailure{PlanError::NoAuthKey, std::nullopt}};
+        const crypto::KeyPair* key = AuthKeyOf(reg, plan.vaults.front());
+        if (!key) return Unexpected{PlanFailure{PlanError::NoDetails, std::nullopt}};
         o = Authorized(o);
-        tx = BuildAuthorizedRecovery(plan.inputs, *rec->recovery_auth, change, o, aux);
+        tx = BuildAuthorizedRecovery(plan.inputs, *key, change, o, aux);
     } else {
         if (change) return Unexpected{PlanFailure{PlanError::BuildFailed, std::nullopt}}; // policy: recovery + anchor only
         tx = BuildUnauthorizedRecovery(plan.inputs, o);

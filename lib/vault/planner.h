@@ -46,6 +46,7 @@ enum class PlanError {
     NoVariant,        //!< presigned: no variant meets min_fee
     BuildFailed,      //!< the recovery builder refused (build_error says why)
     NoSuchVault,      //!< PlanVaultRecovery: no live vault at that index
+    NoDetails,        //!< a vault's registration could not be read (Registry::TakeDetailError says why)
 };
 std::string_view ToString(PlanError e);
 

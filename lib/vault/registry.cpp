@@ -185,21 +185,6 @@ std::string_view ToString(RegistryError e)
     return "unknown registry error";
 }
 
-int64_t VaultRecord::MinSpendDelay() const
-{
-    std::optional<int64_t> best;
-    auto take = [&](int64_t d) { best = best ? std::min(*best, d) : d; };
-    if (opvault) {
-        for (size_t k = 0; k < opvault->trigger_indices().size(); ++k) {
-            if (auto d = opvault->trigger_leaf(k).spend_delay) take(*d);
-        }
-    }
-    if (presigned) {
-        for (const auto& t : presigned->triggers) take(t.spend_delay);
-    }
-    return best.value_or(0);
-}
-
 const TrackedUtxo* VaultRecord::FindUtxo(const OutPoint& o) const
 {
     for (const auto& u : utxos) {
@@ -208,28 +193,29 @@ const TrackedUtxo* VaultRecord::FindUtxo(const OutPoint& o) const
     return nullptr;
 }
 
-Expected<uint32_t, AddError> Registry::Slot(const VaultId& id)
-{
-    if (auto it = m_by_id.find(id); it != m_by_id.end()) {
-        if (m_vaults[it->second].state != VaultState::Removed) {
-            return Unexpected{AddError{RegistryError::AlreadyRegistered,
-                                       "this vault is already registered as " + id.str(), id}};
-        }
-        return it->second; // revive the removed slot
-    }
-    if (m_vaults.size() >= VaultRef::MAX_VAULT) {
-        return Unexpected{AddError{RegistryError::TooManyVaults, "the registry is full", std::nullopt}};
-    }
-    return static_cast<uint32_t>(m_vaults.size());
-}
 
 namespace {
+int64_t MinDelayOf(const VaultDetails& d)
+{
+    std::optional<int64_t> best;
+    auto take = [&](int64_t x) { best = best ? std::min(*best, x) : x; };
+    if (d.opvault) {
+        for (size_t k = 0; k < d.opvault->trigger_indices().size(); ++k) {
+            if (auto x = d.opvault->trigger_leaf(k).spend_delay) take(*x);
+        }
+    }
+    if (d.presigned) {
+        for (const auto& t : d.presigned->triggers) take(t.spend_delay);
+    }
+    return best.value_or(0);
+}
+
 //! The UTXOs a vault tracks from registration on (before any transaction is seen).
-std::vector<TrackedUtxo> RegisteredUtxos(const VaultRecord& rec)
+std::vector<TrackedUtxo> RegisteredUtxos(const VaultDetails& d)
 {
     std::vector<TrackedUtxo> out;
-    if (!rec.presigned) return out;
-    for (const auto& o : rec.presigned->watch_outpoints) {
+    if (!d.presigned) return out;
+    for (const auto& o : d.presigned->watch_outpoints) {
         TrackedUtxo u;
         u.outpoint = o;
         u.role = UtxoRole::Watched;
@@ -237,7 +223,112 @@ std::vector<TrackedUtxo> RegisteredUtxos(const VaultRecord& rec)
     }
     return out;
 }
+
+const crypto::TaggedHash& CompactTag()
+{
+    static const crypto::TaggedHash tag{"vaultwatch/CompactVault"};
+    return tag;
+}
+constexpr uint8_t COMPACT_VERSION = 1;
+constexpr size_t COMPACT_CHECK = 8;
+constexpr size_t MAX_COMPACT_LEAVES = 1024;
+
+Uint256 CompactCheck(const VaultId& id, ByteSpan body)
+{
+    const std::string s = id.str();
+    return CompactTag().Hasher().Write(ByteSpan{reinterpret_cast<const uint8_t*>(s.data()), s.size()}).Write(body).Finalize();
+}
 } // namespace
+
+OpVaultKeys KeysOf(const Vault& v)
+{
+    OpVaultKeys k;
+    const auto& leaves = v.tree().leaves();
+    for (size_t j = 0; j < leaves.size(); ++j) {
+        std::optional<RefKind> kind;
+        if (j == v.recover_index()) kind = RefKind::RecoverLeaf;
+        else if (std::find(v.trigger_indices().begin(), v.trigger_indices().end(), j) != v.trigger_indices().end()) kind = RefKind::TriggerLeaf;
+        if (!kind) continue;
+        k.leaves.push_back(IndexedLeaf{leaves[j].version, *kind, static_cast<uint32_t>(leaves[j].script.size()),
+                                       WatchIndex::LeafFingerprint(leaves[j].version, leaves[j].script), v.tree().LeafHashAt(j)});
+    }
+    k.spk = v.ScriptPubKey();
+    k.recovery_spk_hash = v.RecoverySpkHashValue();
+    return k;
+}
+
+Bytes EncodeCompactVault(const CompactVault& c)
+{
+    Writer w;
+    w.U8(COMPACT_VERSION);
+    w.LE32(static_cast<uint32_t>(c.min_spend_delay));
+    w.U8(static_cast<uint8_t>((c.authorized_recover ? 1 : 0) | (c.holds_recovery_auth ? 2 : 0) | (c.birth_height ? 4 : 0)));
+    w.LE32(static_cast<uint32_t>(c.birth_height.value_or(0)));
+    w.VarBytes(ByteSpan{reinterpret_cast<const uint8_t*>(c.label.data()), c.label.size()});
+    w.VarBytes(c.keys.spk);
+    w.Raw(c.keys.recovery_spk_hash.span());
+    w.CompactSize(c.keys.leaves.size());
+    for (const auto& l : c.keys.leaves) {
+        w.U8(l.version).U8(static_cast<uint8_t>(l.kind)).LE32(l.script_size).LE64(l.script_fp).Raw(l.hash.span());
+    }
+    Bytes out = w.buf();
+    const Uint256 check = CompactCheck(c.id, out);
+    out.insert(out.end(), check.bytes.begin(), check.bytes.begin() + COMPACT_CHECK);
+    return out;
+}
+
+std::optional<CompactVault> DecodeCompactVault(const VaultId& id, ByteSpan bytes)
+{
+    if (bytes.size() < 1 + COMPACT_CHECK) return std::nullopt;
+    const ByteSpan body = bytes.first(bytes.size() - COMPACT_CHECK);
+    const Uint256 check = CompactCheck(id, body);
+    if (!std::equal(check.bytes.begin(), check.bytes.begin() + COMPACT_CHECK, bytes.end() - COMPACT_CHECK)) return std::nullopt;
+    SpanReader r{body};
+    CompactVault c;
+    c.id = id;
+    auto version = r.ReadU8();
+    if (!version || *version != COMPACT_VERSION) return std::nullopt;
+    auto delay = r.ReadLE32();
+    auto flags = r.ReadU8();
+    auto birth = r.ReadLE32();
+    auto label = r.ReadVarBytes();
+    auto spk = r.ReadVarBytes();
+    auto rhash = r.ReadBytes(32);
+    auto n = r.ReadCompactSize();
+    if (!delay || !flags || !birth || !label || !spk || !rhash || !n || *n > MAX_COMPACT_LEAVES || (*flags & ~7u)) return std::nullopt;
+    c.min_spend_delay = static_cast<int32_t>(*delay);
+    c.authorized_recover = *flags & 1;
+    c.holds_recovery_auth = *flags & 2;
+    if (*flags & 4) c.birth_height = static_cast<int32_t>(*birth);
+    c.label.assign(label->begin(), label->end());
+    c.keys.spk.assign(spk->begin(), spk->end());
+    std::copy(rhash->begin(), rhash->end(), c.keys.recovery_spk_hash.bytes.begin());
+    for (uint64_t k = 0; k < *n; ++k) {
+        IndexedLeaf l;
+        auto v = r.ReadU8();
+        auto kind = r.ReadU8();
+        auto size = r.ReadLE32();
+        auto fp = r.ReadLE64();
+        auto h = r.ReadBytes(32);
+        if (!v || !kind || !size || !fp || !h) return std::nullopt;
+        if (*kind != static_cast<uint8_t>(RefKind::TriggerLeaf) && *kind != static_cast<uint8_t>(RefKind::RecoverLeaf)) return std::nullopt;
+        l.version = *v;
+        l.kind = static_cast<RefKind>(*kind);
+        l.script_size = *size;
+        l.script_fp = *fp;
+        std::copy(h->begin(), h->end(), l.hash.bytes.begin());
+        c.keys.leaves.push_back(l);
+    }
+    if (!r.empty()) return std::nullopt;
+    return c;
+}
+
+std::optional<CompactVault> CompactOf(const VaultRecord& rec, const VaultDetails& d)
+{
+    if (!d.opvault) return std::nullopt;
+    return CompactVault{rec.id, rec.min_spend_delay, rec.authorized_recover, rec.holds_recovery_auth, rec.birth_height, rec.label,
+                        KeysOf(*d.opvault)};
+}
 
 Expected<PreparedVault, AddError> PrepareOpVault(OpVaultRegistration reg)
 {
@@ -261,8 +352,11 @@ Expected<PreparedVault, AddError> PrepareOpVault(OpVaultRegistration reg)
     rec.kind = VaultKind::OpVault;
     rec.policy = reg.policy;
     rec.birth_height = reg.birth_height;
-    rec.opvault = std::move(*vault);
-    rec.recovery_auth = std::move(reg.recovery_auth);
+    rec.authorized_recover = vault->recover_leaf().authorized;
+    rec.holds_recovery_auth = reg.recovery_auth.has_value();
+    p.details.opvault = std::move(*vault);
+    p.details.recovery_auth = std::move(reg.recovery_auth);
+    rec.min_spend_delay = static_cast<int32_t>(std::clamp<int64_t>(MinDelayOf(p.details), INT32_MIN, INT32_MAX));
     if (auto why = CheckPolicy(rec.policy, static_cast<int>(rec.MinSpendDelay()))) {
         return Unexpected{AddError{RegistryError::UnsafePolicy, *why, std::nullopt}};
     }
@@ -278,12 +372,43 @@ Expected<PreparedVault, AddError> PreparePresigned(PresignedRegistration reg)
     rec.kind = VaultKind::Presigned;
     rec.policy = reg.policy;
     rec.birth_height = reg.birth_height;
-    rec.presigned = std::move(reg.vault);
+    p.details.presigned = std::move(reg.vault);
+    rec.min_spend_delay = static_cast<int32_t>(std::clamp<int64_t>(MinDelayOf(p.details), INT32_MIN, INT32_MAX));
     if (auto why = CheckPolicy(rec.policy, static_cast<int>(rec.MinSpendDelay()))) {
         return Unexpected{AddError{RegistryError::UnsafePolicy, *why, std::nullopt}};
     }
-    rec.utxos = RegisteredUtxos(rec);
+    rec.utxos = RegisteredUtxos(p.details);
     return p;
+}
+
+Expected<uint32_t, AddError> Registry::Slot(const VaultId& id)
+{
+    const auto found = m_by_id.Find(id.Cheap64(), [&](uint32_t i) { return m_vaults[i].id == id; });
+    if (found) {
+        if (m_vaults[*found].state != VaultState::Removed) {
+            return Unexpected{AddError{RegistryError::AlreadyRegistered, "this vault is already registered as " + id.str(), id}};
+        }
+        return *found; // revive the removed slot
+    }
+    if (m_vaults.size() >= VaultRef::MAX_VAULT) {
+        return Unexpected{AddError{RegistryError::TooManyVaults, "the registry is full", std::nullopt}};
+    }
+    return static_cast<uint32_t>(m_vaults.size());
+}
+
+uint32_t Registry::Place(VaultRecord rec)
+{
+    const VaultId id = rec.id;
+    const auto found = m_by_id.Find(id.Cheap64(), [&](uint32_t i) { return m_vaults[i].id == id; });
+    if (found) {
+        if (m_vaults[*found].m_details) --m_details_held;
+        m_vaults[*found] = std::move(rec);
+        return *found;
+    }
+    const auto i = static_cast<uint32_t>(m_vaults.size());
+    m_vaults.push_back(std::move(rec));
+    m_by_id.Insert(id.Cheap64(), i);
+    return i;
 }
 
 Expected<AddResult, AddError> Registry::AddOpVault(OpVaultRegistration reg)
@@ -303,6 +428,38 @@ Expected<AddResult, AddError> Registry::AddPresigned(PresignedRegistration reg)
     return Add(std::move(*p));
 }
 
+Expected<AddResult, AddError> Registry::Add(PreparedVault p)
+{
+    const VaultId id = p.record.id;
+    if (auto slot = Slot(id); !slot) return Unexpected{slot.error()};
+    p.record.m_details = std::make_unique<VaultDetails>(std::move(p.details));
+    p.record.m_group_next = UINT32_MAX;
+    const uint32_t i = Place(std::move(p.record));
+    ++m_details_held;
+    IndexVault(i);
+    return AddResult{i, id};
+}
+
+Expected<AddResult, AddError> Registry::AddCompact(const CompactVault& c, const Policy& policy, bool removed)
+{
+    if (auto slot = Slot(c.id); !slot) return Unexpected{slot.error()};
+    VaultRecord rec;
+    rec.id = c.id;
+    rec.kind = VaultKind::OpVault;
+    rec.policy = policy;
+    rec.birth_height = c.birth_height;
+    rec.label = c.label;
+    rec.authorized_recover = c.authorized_recover;
+    rec.holds_recovery_auth = c.holds_recovery_auth;
+    rec.min_spend_delay = c.min_spend_delay;
+    if (removed) {
+        rec.state = VaultState::Removed;
+        rec.holds_recovery_auth = false;
+    }
+    const uint32_t i = Place(std::move(rec));
+    if (!removed) IndexKeys(i, c.keys);
+    return AddResult{i, c.id};
+}
 
 size_t Registry::ResetChainState()
 {
@@ -312,7 +469,11 @@ size_t Registry::ResetChainState()
         if (r.state == VaultState::Removed) continue;
         // Cheap test first: an opvault vault no transaction touched has no UTXO.
         if (r.state == VaultState::Active && r.utxos.empty()) continue;
-        auto fresh = RegisteredUtxos(r);
+        std::vector<TrackedUtxo> fresh;
+        if (r.kind == VaultKind::Presigned) {
+            // Presigned details are always held (they are never trimmed).
+            if (const VaultDetails* d = Details(i)) fresh = RegisteredUtxos(*d);
+        }
         if (r.state == VaultState::Active && r.utxos == fresh) continue;
         for (const auto& u : r.utxos) UnindexUtxo(i, u);
         r.utxos = std::move(fresh);
@@ -328,82 +489,45 @@ void Registry::Reserve(size_t n)
     // Per vault about one recover leaf and one scriptPubKey of its own (trigger leaves are often
     // shared); more is absorbed by the tables' own growth.
     m_vaults.reserve(n);
-    m_by_id.reserve(n);
-    m_leaf_refs.reserve(n);
-    m_groups.reserve(n);
+    m_by_id.Reserve(n);
     m_index.Reserve(2 * n);
 }
 
-Expected<AddResult, AddError> Registry::Add(PreparedVault p)
+void Registry::IndexKeys(uint32_t i, const OpVaultKeys& keys)
 {
-    const VaultId id = p.record.id;
-    auto slot = Slot(id);
-    if (!slot) return Unexpected{slot.error()};
-    const uint32_t i = *slot;
-    if (i == m_vaults.size()) m_vaults.push_back(std::move(p.record));
-    else m_vaults[i] = std::move(p.record);
-    m_by_id[id] = i;
-    IndexVault(i);
-    return AddResult{i, id};
+    for (const auto& l : keys.leaves) {
+        // Each distinct leaf is indexed once, however many vaults share it: the index is the
+        // scanner's filter, and the matcher finds the vault from the spent output key.
+        m_index.AcquireLeaf(l.version, l.script_size, l.script_fp, l.hash, VaultRef{i, l.kind});
+    }
+    m_index.InsertSpk(keys.spk, VaultRef{i, RefKind::VaultSpk});
+    JoinGroup(i, keys.recovery_spk_hash);
 }
 
 void Registry::IndexVault(uint32_t i)
 {
     const VaultRecord& r = m_vaults[i];
-    if (r.opvault) {
-        const Vault& v = *r.opvault;
-        const auto& leaves = v.tree().leaves();
-        for (size_t k = 0; k < leaves.size(); ++k) {
-            std::optional<RefKind> kind;
-            if (k == v.recover_index()) kind = RefKind::RecoverLeaf;
-            else if (std::find(v.trigger_indices().begin(), v.trigger_indices().end(), k) != v.trigger_indices().end()) kind = RefKind::TriggerLeaf;
-            if (!kind) continue;
-            // Each distinct leaf is indexed once, however many vaults share it: the index is the
-            // scanner's filter, and the matcher finds the vault from the spent output key.
-            const Uint256& h = v.tree().LeafHashAt(k);
-            auto& e = m_leaf_refs[h];
-            if (e.count++ == 0) {
-                e.ref = VaultRef{i, *kind};
-                m_index.InsertLeaf(leaves[k].version, leaves[k].script, h, e.ref);
-            }
-        }
-        m_index.InsertSpk(v.ScriptPubKey(), VaultRef{i, RefKind::VaultSpk});
-        auto& g = m_groups[v.RecoverySpkHashValue()];
-        g.insert(std::upper_bound(g.begin(), g.end(), i), i);
-    }
-    if (r.presigned) {
-        for (size_t t = 0; t < r.presigned->triggers.size(); ++t) {
-            m_presigned[r.presigned->triggers[t].txid].push_back(PresignedTriggerRef{i, t});
+    const VaultDetails& d = *r.m_details;
+    if (d.opvault) IndexKeys(i, KeysOf(*d.opvault));
+    if (d.presigned) {
+        for (size_t t = 0; t < d.presigned->triggers.size(); ++t) {
+            m_presigned[d.presigned->triggers[t].txid].push_back(PresignedTriggerRef{i, t});
         }
     }
     for (const auto& u : r.utxos) IndexUtxo(i, u);
 }
 
-void Registry::UnindexVault(uint32_t i)
+void Registry::UnindexVault(uint32_t i, const VaultDetails& d)
 {
     const VaultRecord& r = m_vaults[i];
-    if (r.opvault) {
-        const Vault& v = *r.opvault;
-        const auto& leaves = v.tree().leaves();
-        for (size_t k = 0; k < leaves.size(); ++k) {
-            const bool indexed = k == v.recover_index() ||
-                                 std::find(v.trigger_indices().begin(), v.trigger_indices().end(), k) != v.trigger_indices().end();
-            if (!indexed) continue;
-            auto it = m_leaf_refs.find(v.tree().LeafHashAt(k));
-            if (it == m_leaf_refs.end()) continue;
-            if (--it->second.count == 0) {
-                m_index.EraseLeaf(leaves[k].version, leaves[k].script, it->second.ref);
-                m_leaf_refs.erase(it);
-            }
-        }
-        m_index.EraseSpk(v.ScriptPubKey(), VaultRef{i, RefKind::VaultSpk});
-        if (auto it = m_groups.find(v.RecoverySpkHashValue()); it != m_groups.end()) {
-            std::erase(it->second, i);
-            if (it->second.empty()) m_groups.erase(it);
-        }
+    if (d.opvault) {
+        const OpVaultKeys keys = KeysOf(*d.opvault);
+        for (const auto& l : keys.leaves) m_index.ReleaseLeaf(l.script_fp, l.hash);
+        m_index.EraseSpk(keys.spk, VaultRef{i, RefKind::VaultSpk});
+        LeaveGroup(i, keys.recovery_spk_hash);
     }
-    if (r.presigned) {
-        for (const auto& t : r.presigned->triggers) {
+    if (d.presigned) {
+        for (const auto& t : d.presigned->triggers) {
             if (auto it = m_presigned.find(t.txid); it != m_presigned.end()) {
                 std::erase_if(it->second, [&](const PresignedTriggerRef& p) { return p.vault == i; });
                 if (it->second.empty()) m_presigned.erase(it);
@@ -411,6 +535,61 @@ void Registry::UnindexVault(uint32_t i)
         }
     }
     for (const auto& u : r.utxos) UnindexUtxo(i, u);
+}
+
+void Registry::JoinGroup(uint32_t i, const Uint256& h)
+{
+    auto g = m_group_by_hash.Find(h.Cheap64(), [&](uint32_t k) { return m_groups[k].hash == h; });
+    if (!g) {
+        if (!m_free_groups.empty()) {
+            g = m_free_groups.back();
+            m_free_groups.pop_back();
+            m_groups[*g] = Group{h};
+        } else {
+            g = static_cast<uint32_t>(m_groups.size());
+            m_groups.push_back(Group{h});
+        }
+        m_group_by_hash.Insert(h.Cheap64(), *g);
+    }
+    Group& grp = m_groups[*g];
+    m_vaults[i].m_group_next = grp.head;
+    grp.head = i;
+    ++grp.size;
+}
+
+void Registry::LeaveGroup(uint32_t i, const Uint256& h)
+{
+    auto g = m_group_by_hash.Find(h.Cheap64(), [&](uint32_t k) { return m_groups[k].hash == h; });
+    if (!g) return;
+    Group& grp = m_groups[*g];
+    // Singly linked: removing a vault walks its group (removals are rare operator actions).
+    uint32_t* link = &grp.head;
+    while (*link != UINT32_MAX && *link != i) link = &m_vaults[*link].m_group_next;
+    if (*link != i) return;
+    *link = m_vaults[i].m_group_next;
+    m_vaults[i].m_group_next = UINT32_MAX;
+    if (--grp.size == 0) {
+        m_group_by_hash.Erase(h.Cheap64(), [&](uint32_t k) { return k == *g; });
+        m_free_groups.push_back(*g);
+    }
+}
+
+std::vector<uint32_t> Registry::RecoveryGroup(const Uint256& h) const
+{
+    std::vector<uint32_t> out;
+    auto g = m_group_by_hash.Find(h.Cheap64(), [&](uint32_t k) { return m_groups[k].hash == h; });
+    if (!g) return out;
+    out.reserve(m_groups[*g].size);
+    for (uint32_t v = m_groups[*g].head; v != UINT32_MAX; v = m_vaults[v].m_group_next) out.push_back(v);
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+std::span<const PresignedTriggerRef> Registry::FindPresignedTrigger(const Txid& txid) const
+{
+    auto it = m_presigned.find(txid);
+    if (it == m_presigned.end()) return {};
+    return it->second;
 }
 
 void Registry::IndexUtxo(uint32_t i, const TrackedUtxo& u)
@@ -426,36 +605,72 @@ void Registry::UnindexUtxo(uint32_t i, const TrackedUtxo& u)
 
 bool Registry::Remove(const VaultId& id)
 {
-    auto it = m_by_id.find(id);
-    if (it == m_by_id.end() || m_vaults[it->second].state == VaultState::Removed) return false;
-    const uint32_t i = it->second;
-    UnindexVault(i);
+    const auto found = Find(id);
+    if (!found) return false;
+    const uint32_t i = *found;
+    // Its keys come from its details: a vault whose details cannot be read stays as it is.
+    const VaultDetails* d = Details(i);
+    if (!d) return false;
+    UnindexVault(i, *d);
     VaultRecord& r = m_vaults[i];
     r.utxos.clear();
-    r.recovery_auth.reset();
+    r.m_details.reset();
+    --m_details_held;
+    r.holds_recovery_auth = false;
     r.state = VaultState::Removed;
     return true;
 }
 
 std::optional<uint32_t> Registry::Find(const VaultId& id) const
 {
-    auto it = m_by_id.find(id);
-    if (it == m_by_id.end() || m_vaults[it->second].state == VaultState::Removed) return std::nullopt;
-    return it->second;
+    const auto found = m_by_id.Find(id.Cheap64(), [&](uint32_t i) { return m_vaults[i].id == id; });
+    if (!found || m_vaults[*found].state == VaultState::Removed) return std::nullopt;
+    return found;
 }
 
-std::span<const uint32_t> Registry::RecoveryGroup(const Uint256& h) const
+const VaultDetails* Registry::Details(uint32_t i) const
 {
-    auto it = m_groups.find(h);
-    if (it == m_groups.end()) return {};
-    return it->second;
+    if (i >= m_vaults.size()) return nullptr;
+    const VaultRecord& r = m_vaults[i];
+    if (r.m_details) return r.m_details.get();
+    if (r.state == VaultState::Removed) return nullptr;
+    auto fail = [&](DetailError e) -> const VaultDetails* {
+        e.message = "vault " + r.id.str() + ": " + e.message;
+        // A permanent failure outranks a transient one: the caller must not wait for it.
+        if (!m_detail_error || (m_detail_error->transient && !e.transient)) m_detail_error = std::move(e);
+        return nullptr;
+    };
+    if (!m_source) return fail({"its details are not in memory and there is no store to read them from", false});
+    auto d = m_source->LoadDetails(i, r.id);
+    if (!d) return fail(std::move(d.error()));
+    if ((r.kind == VaultKind::OpVault) != d->opvault.has_value() || (r.kind == VaultKind::Presigned) != d->presigned.has_value()) {
+        return fail({"its stored registration is not of its kind", false});
+    }
+    r.m_details = std::make_unique<VaultDetails>(std::move(*d));
+    ++m_details_held;
+    return r.m_details.get();
 }
 
-std::span<const PresignedTriggerRef> Registry::FindPresignedTrigger(const Txid& txid) const
+std::optional<DetailError> Registry::TakeDetailError() const
 {
-    auto it = m_presigned.find(txid);
-    if (it == m_presigned.end()) return {};
-    return it->second;
+    auto e = std::move(m_detail_error);
+    m_detail_error.reset();
+    return e;
+}
+
+size_t Registry::TrimDetails(size_t keep)
+{
+    if (m_details_held <= keep) return 0;
+    size_t dropped = 0;
+    for (auto& r : m_vaults) {
+        if (m_details_held <= keep) break;
+        if (!r.m_details || r.kind != VaultKind::OpVault || r.state != VaultState::Active) continue;
+        if (std::any_of(r.utxos.begin(), r.utxos.end(), [](const TrackedUtxo& u) { return u.role == UtxoRole::Trigger; })) continue;
+        r.m_details.reset();
+        --m_details_held;
+        ++dropped;
+    }
+    return dropped;
 }
 
 bool Registry::SetState(uint32_t i, VaultState s)

@@ -20,11 +20,13 @@
 #include "vault/opvault.h"
 #include "vault/policy.h"
 #include "vault/presigned.h"
+#include "util/flat_table.h"
 #include "vault/watch_index.h"
 
 #include <array>
 #include <compare>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -123,25 +125,98 @@ struct TrackedUtxo {
     }
 };
 
-struct VaultRecord {
-    VaultId id;
-    std::string label;
-    VaultKind kind{VaultKind::OpVault};
-    Policy policy;
-    std::vector<Approval> approvals;
-    VaultState state{VaultState::Active};
-    std::optional<int> birth_height;
+//! What a vault's registration defines beyond what the matcher and the decision need at every
+//! transaction: the full opvault spec and its taproot tree, the recovery-auth secret, a presigned
+//! vault's transactions. At scale it is not kept in memory for every vault: the registry asks its
+//! DetailSource (the store) when a transaction touches the vault, and TrimDetails forgets it again.
+struct VaultDetails {
     std::optional<Vault> opvault;                //!< kind == OpVault
     //! opvault with an authorized recover leaf, when the operator gave the secret. Never logged,
     //! never returned by RPC; the KeyPair wipes itself.
     std::optional<crypto::KeyPair> recovery_auth;
     std::optional<PresignedVault> presigned;     //!< kind == Presigned
+};
+
+//! The part of a vault kept in memory for every vault (about 130 bytes, docs/architecture.md
+//! "Memory"): identity, policy and state, the UTXOs it holds, and what the decision needs to know
+//! of its registration without reading it (shortest delay, whether it can be recovered).
+struct VaultRecord {
+    VaultId id;
+    VaultKind kind{VaultKind::OpVault};
+    VaultState state{VaultState::Active};
+    bool authorized_recover{false};  //!< opvault: the recover leaf needs a signature
+    bool holds_recovery_auth{false}; //!< opvault: and the operator gave its secret
+    int32_t min_spend_delay{0};      //!< the shortest spend delay of its trigger leaves / presigned triggers
+    Policy policy;
+    std::optional<int> birth_height;
+    std::string label;
+    std::vector<Approval> approvals;
     std::vector<TrackedUtxo> utxos;              //!< in the order they were first tracked
 
     //! Returns: the shortest spend delay of the vault (trigger leaves / presigned triggers), or 0.
-    int64_t MinSpendDelay() const;
+    int64_t MinSpendDelay() const { return min_spend_delay; }
     //! Returns: the tracked UTXO with that outpoint, or nullptr.
     const TrackedUtxo* FindUtxo(const OutPoint& o) const;
+    //! opvault vault the tower can sweep by itself: unauthorized recover leaf, or its secret held.
+    bool CanRecoverAlone() const { return kind == VaultKind::OpVault && (!authorized_recover || holds_recovery_auth); }
+
+private:
+    friend class Registry;
+    uint32_t m_group_next{UINT32_MAX};       //!< next member of its recovery group (registry-internal)
+    mutable std::unique_ptr<VaultDetails> m_details; //!< loaded details, or null (registry-internal)
+};
+
+//! The keys an opvault vault is indexed under, without its details: enough to register it at a
+//! cold start (EncodeCompactVault) and to match every transaction that touches it.
+struct IndexedLeaf {
+    uint8_t version{0};
+    RefKind kind{RefKind::TriggerLeaf}; //!< TriggerLeaf | RecoverLeaf
+    uint32_t script_size{0};
+    uint64_t script_fp{0};              //!< WatchIndex::LeafFingerprint(version, script)
+    Uint256 hash;                       //!< its TapLeaf hash
+    friend bool operator==(const IndexedLeaf&, const IndexedLeaf&) = default;
+};
+struct OpVaultKeys {
+    std::vector<IndexedLeaf> leaves;     //!< trigger and recover leaves, in tree order
+    Bytes spk;                           //!< the vault's P2TR scriptPubKey
+    Uint256 recovery_spk_hash;
+    friend bool operator==(const OpVaultKeys&, const OpVaultKeys&) = default;
+};
+//! Returns: the keys of a built vault.
+OpVaultKeys KeysOf(const Vault& v);
+
+//! A vault as a cold start loads it without its details: the hot record's registration-defined
+//! fields and its index keys. Kept in the store beside each registration (EncodeCompactVault).
+struct CompactVault {
+    VaultId id;
+    int32_t min_spend_delay{0};
+    bool authorized_recover{false};
+    bool holds_recovery_auth{false};
+    std::optional<int> birth_height;
+    std::string label;
+    OpVaultKeys keys;
+};
+//! The compact form, bound to the vault id by a tagged-hash check (like the output-key cache), so
+//! that a corrupt or misplaced row is caught, not used. opvault only.
+Bytes EncodeCompactVault(const CompactVault& c);
+//! Returns: the compact vault, or nullopt if bytes are not the compact form of vault id.
+std::optional<CompactVault> DecodeCompactVault(const VaultId& id, ByteSpan bytes);
+
+//! Why a vault's details could not be read.
+struct DetailError {
+    std::string message;
+    //! true: the store could not answer now (I/O, busy): the same read may succeed later.
+    //! false: what it holds is not a registration of this vault (corrupt): it never will.
+    bool transient{true};
+};
+
+//! Where the registry reads a vault's details it does not hold (the daemon: the store's row).
+class DetailSource
+{
+public:
+    virtual ~DetailSource() = default;
+    //! Returns: the details of the vault at slot i (whose id is id), or why they cannot be had.
+    virtual Expected<VaultDetails, DetailError> LoadDetails(uint32_t i, const VaultId& id) = 0;
 };
 
 struct OpVaultRegistration {
@@ -189,7 +264,10 @@ struct AddResult {
 //! prepare on several threads and add in order (Registry::Add).
 struct PreparedVault {
     VaultRecord record;
+    VaultDetails details;
 };
+//! Returns: the compact form of an opvault vault (nullopt for presigned ones).
+std::optional<CompactVault> CompactOf(const VaultRecord& rec, const VaultDetails& d);
 //! Returns: the prepared vault, or the error AddOpVault gives for its content.
 Expected<PreparedVault, AddError> PrepareOpVault(OpVaultRegistration reg);
 //! Returns: the prepared vault, or the error AddPresigned gives for its content.
@@ -218,6 +296,10 @@ public:
     //! Adds a prepared vault: AlreadyRegistered / TooManyVaults, else its slot (a removed vault
     //! of the same id is revived in place) and its index entries.
     Expected<AddResult, AddError> Add(PreparedVault p);
+    //! Adds a vault from its compact form, without its details (a cold start): AlreadyRegistered /
+    //! TooManyVaults, else its slot and index entries; its details come from the DetailSource.
+    //! removed: the slot of a removed vault (nothing indexed).
+    Expected<AddResult, AddError> AddCompact(const CompactVault& c, const Policy& policy, bool removed = false);
     //! Room for n vaults in the records and the id map (a cold start knows how many come).
     void Reserve(size_t n);
     //! Forgets what the chain did to every vault: states back to Active (Removed stays), UTXOs
@@ -234,13 +316,26 @@ public:
     std::optional<uint32_t> Find(const VaultId& id) const;
     //! Returns: the record at index i (including Removed ones), or nullptr past the end.
     const VaultRecord* Get(uint32_t i) const { return i < m_vaults.size() ? &m_vaults[i] : nullptr; }
+    //! Returns: the details of vault i, read from the DetailSource if they are not held; nullptr
+    //! past the end, for a removed vault, or when the source fails (TakeDetailError says why: the
+    //! caller must not take "no details" for "not a vault of that kind"). Pointers stay valid
+    //! until TrimDetails or Remove. Loading makes this a writer: one thread only.
+    const VaultDetails* Details(uint32_t i) const;
+    //! Returns: the first failure of the DetailSource since the last call, and forgets it.
+    std::optional<DetailError> TakeDetailError() const;
+    void SetDetailSource(DetailSource* source) { m_source = source; }
+    //! Forgets the details of vaults that do not need them at hand (opvault vaults that are Active
+    //! with no tracked trigger output), while more than keep are held. Returns: how many.
+    size_t TrimDetails(size_t keep = 0);
+    //! Returns: how many vaults have their details in memory.
+    size_t DetailsHeld() const { return m_details_held; }
     //! Number of slots (live + removed).
     size_t size() const { return m_vaults.size(); }
     const WatchIndex& index() const { return m_index; }
 
     //! Returns: the live opvault vaults whose recover leaf commits to recovery_spk_hash, in index
     //! order (the "recovery group": revealing the preimage exposes all of them).
-    std::span<const uint32_t> RecoveryGroup(const Uint256& recovery_spk_hash) const;
+    std::vector<uint32_t> RecoveryGroup(const Uint256& recovery_spk_hash) const;
     //! Returns: the live presigned triggers with that txid (normally at most one).
     std::span<const PresignedTriggerRef> FindPresignedTrigger(const Txid& txid) const;
 
@@ -270,27 +365,33 @@ public:
 
 private:
     Expected<uint32_t, AddError> Slot(const VaultId& id);
+    uint32_t Place(VaultRecord rec);
+    void IndexKeys(uint32_t i, const OpVaultKeys& keys);
     void IndexVault(uint32_t i);
-    void UnindexVault(uint32_t i);
+    void UnindexVault(uint32_t i, const VaultDetails& d);
+    void JoinGroup(uint32_t i, const Uint256& h);
+    void LeaveGroup(uint32_t i, const Uint256& h);
     void IndexUtxo(uint32_t i, const TrackedUtxo& u);
     void UnindexUtxo(uint32_t i, const TrackedUtxo& u);
 
     std::vector<VaultRecord> m_vaults;
-    std::unordered_map<VaultId, uint32_t, VaultIdHasher> m_by_id;
+    //! Slots by vault id: an open-addressing table of slot numbers (the ids are in m_vaults).
+    FlatTable m_by_id;
     WatchIndex m_index;
     std::vector<Bytes> m_fee_spks;
-    struct U256Hasher {
-        size_t operator()(const Uint256& u) const { return static_cast<size_t>(u.Cheap64()); }
+    //! Recovery groups: the hash, and the head of its members' list (VaultRecord::m_group_next).
+    struct Group {
+        Uint256 hash;
+        uint32_t head{UINT32_MAX};
+        uint32_t size{0};
     };
-    std::unordered_map<Uint256, std::vector<uint32_t>, U256Hasher> m_groups;  //!< index-ordered, live only
+    std::vector<Group> m_groups;
+    FlatTable m_group_by_hash; //!< into m_groups
+    std::vector<uint32_t> m_free_groups;
     std::unordered_map<Txid, std::vector<PresignedTriggerRef>, HashIdHasher> m_presigned;
-    //! Trigger/recover leaves by leaf hash: how many live vaults have the leaf, and the ref it
-    //! was indexed under (the first of them).
-    struct LeafRef {
-        uint32_t count{0};
-        VaultRef ref{};
-    };
-    std::unordered_map<Uint256, LeafRef, U256Hasher> m_leaf_refs;
+    DetailSource* m_source{nullptr};
+    mutable size_t m_details_held{0};
+    mutable std::optional<DetailError> m_detail_error;
 };
 
 } // namespace vw::vault

@@ -155,6 +155,7 @@ private:
 struct LeafEntry {
     uint8_t hash[32];
     uint32_t ref;
+    uint32_t users; //!< AcquireLeaf's count; 0 for leaves added by InsertLeaf / InsertLeafHash
 };
 struct OutpointEntry {
     uint8_t txid[32];
@@ -352,11 +353,41 @@ bool WatchIndex::InsertLeaf(uint8_t leaf_version, ByteSpan script, const Uint256
     LeafEntry le;
     std::memcpy(le.hash, h.data(), 32);
     le.ref = packed;
+    le.users = 0;
     m.Place(tag, SlotWord(K_LEAF_SCRIPT, m.leaves.push_back(le)));
     m.SetLeafMasks(leaf_version, script.size());
     ++m_live;
     ++m_scripted_leaves;
     return true;
+}
+
+uint64_t WatchIndex::LeafFingerprint(uint8_t leaf_version, ByteSpan script) { return LeafScriptFp(leaf_version, script); }
+
+uint32_t WatchIndex::AcquireLeaf(uint8_t leaf_version, uint32_t script_size, uint64_t script_fp, const Uint256& h, VaultRef ref)
+{
+    Impl& m = *m_impl;
+    if (!ValidRef(ref)) return 0;
+    const uint32_t tag = TagOf(script_fp);
+    uint32_t users = 0;
+    if (m.ForEach(tag, K_LEAF_SCRIPT, [&](size_t, int, uint32_t e) {
+            LeafEntry& le = m.leaves[e];
+            if (le.users == 0 || std::memcmp(le.hash, h.data(), 32) != 0) return false;
+            users = ++le.users;
+            return true;
+        })) {
+        return users;
+    }
+    if (m.leaves.size() >= MAX_ENTRIES) return 0;
+    m.GrowFor(1);
+    LeafEntry le;
+    std::memcpy(le.hash, h.data(), 32);
+    le.ref = ref.Pack();
+    le.users = 1;
+    m.Place(tag, SlotWord(K_LEAF_SCRIPT, m.leaves.push_back(le)));
+    m.SetLeafMasks(leaf_version, script_size);
+    ++m_live;
+    ++m_scripted_leaves;
+    return 1;
 }
 
 bool WatchIndex::InsertLeafHash(const Uint256& leaf_hash, VaultRef ref)
@@ -375,6 +406,7 @@ bool WatchIndex::InsertLeafHash(const Uint256& leaf_hash, VaultRef ref)
     LeafEntry le;
     std::memcpy(le.hash, leaf_hash.data(), 32);
     le.ref = packed;
+    le.users = 0;
     m.Place(tag, SlotWord(K_LEAF_HASH, m.leaves.push_back(le)));
     ++m_live;
     ++m_hash_leaves;
@@ -454,6 +486,23 @@ bool WatchIndex::EraseLeaf(uint8_t leaf_version, ByteSpan script, VaultRef ref)
     --m_live;
     --m_scripted_leaves;
     return true;
+}
+
+std::optional<uint32_t> WatchIndex::ReleaseLeaf(uint64_t script_fp, const Uint256& h)
+{
+    Impl& m = *m_impl;
+    std::optional<uint32_t> left;
+    if (!EraseSlot(m, TagOf(script_fp), K_LEAF_SCRIPT, [&](uint32_t e) {
+            LeafEntry& le = m.leaves[e];
+            if (le.users == 0 || std::memcmp(le.hash, h.data(), 32) != 0) return false;
+            left = --le.users;
+            return le.users == 0; // erase the slot only with the last user
+        })) {
+        return left;
+    }
+    --m_live;
+    --m_scripted_leaves;
+    return uint32_t{0};
 }
 
 bool WatchIndex::EraseLeafHash(const Uint256& leaf_hash, VaultRef ref)

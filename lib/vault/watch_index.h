@@ -119,6 +119,15 @@ public:
     //! The same with the leaf's TapLeaf hash already known (pre: taproot::LeafHash(version, script)).
     bool InsertLeaf(uint8_t leaf_version, ByteSpan script, const Uint256& leaf_hash, VaultRef ref);
     bool InsertLeafHash(const Uint256& leaf_hash, VaultRef ref);
+    //! The fingerprint a scripted leaf is filed under (what InsertLeaf computes from the script).
+    static uint64_t LeafFingerprint(uint8_t leaf_version, ByteSpan script);
+    //! A scripted leaf shared by several vaults, indexed once and counted: the first user files
+    //! it under ref (script given by its size and LeafFingerprint, as a cold start has them), the
+    //! others only count. Returns: the users after the call (0: refused, as InsertLeaf refuses).
+    uint32_t AcquireLeaf(uint8_t leaf_version, uint32_t script_size, uint64_t script_fp, const Uint256& leaf_hash, VaultRef ref);
+    //! One user fewer; the last one erases the leaf. Returns: the users left, or nullopt if the
+    //! leaf was not acquired.
+    std::optional<uint32_t> ReleaseLeaf(uint64_t script_fp, const Uint256& leaf_hash);
     bool InsertSpk(ByteSpan spk, VaultRef ref);
     bool InsertOutpoint(ByteSpan txid32, uint32_t n, VaultRef ref);
     bool InsertOutpoint(const OutPoint& o, VaultRef ref) { return InsertOutpoint(o.txid.span(), o.n, ref); }

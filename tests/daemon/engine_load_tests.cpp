@@ -82,7 +82,7 @@ protected:
     {
         std::vector<Bytes> out;
         const std::string err = WithEngine([&](Engine& e) {
-            for (uint32_t i = 0; i < e.registry().size(); ++i) out.push_back(e.registry().Get(i)->opvault->ScriptPubKey());
+            for (uint32_t i = 0; i < e.registry().size(); ++i) out.push_back(e.registry().Details(i)->opvault->ScriptPubKey());
         });
         EXPECT_EQ(err, "");
         return out;
@@ -121,7 +121,7 @@ TEST_F(engine_load_tests, TheRecoveryAuthSecretIsKeptOutOfTheRegistration)
     EXPECT_EQ(rows[0].recovery_auth, secret);
     auto held = [&] {
         bool h = false;
-        EXPECT_EQ(WithEngine([&](Engine& e) { h = e.registry().Get(0)->recovery_auth.has_value(); }), "");
+        EXPECT_EQ(WithEngine([&](Engine& e) { h = e.registry().Get(0)->holds_recovery_auth && e.registry().Details(0)->recovery_auth.has_value(); }), "");
         return h;
     };
     EXPECT_TRUE(held()) << "loaded back with its secret";
@@ -129,14 +129,22 @@ TEST_F(engine_load_tests, TheRecoveryAuthSecretIsKeptOutOfTheRegistration)
     // A version 6 database: the secret inside the registration, as it was stored then.
     Sql("UPDATE vaults SET registration = json_set(registration, '$.recovery_auth', recovery_auth), recovery_auth = NULL;"
         "ALTER TABLE vaults DROP COLUMN recovery_auth; ALTER TABLE vaults DROP COLUMN family_id; ALTER TABLE vaults DROP COLUMN family_index; "
-        "DROP TABLE families; UPDATE version SET version = 6;");
+        "ALTER TABLE vaults DROP COLUMN compact; DROP TABLE families; UPDATE version SET version = 6;");
     EXPECT_TRUE(held()) << "migrated and loaded";
     rows = Rows();
     EXPECT_EQ(rows[0].registration.find(secret), std::string::npos) << rows[0].registration;
     EXPECT_EQ(rows[0].recovery_auth, secret);
 
-    // A registration that holds a secret after the migration is corrupt: refused, naming the row.
+    // A registration that holds a secret after the migration is corrupt. The start loads the
+    // compact form; the check of the registrations names the row...
     Sql("UPDATE vaults SET registration = json_set(registration, '$.recovery_auth', recovery_auth);");
+    std::vector<std::string> problems;
+    ASSERT_EQ(WithEngine([&](Engine& e) { ASSERT_TRUE(e.VerifyRegistrations(0, 10, problems)); }), "");
+    ASSERT_EQ(problems.size(), 1u);
+    EXPECT_NE(problems[0].find("(row 0): registration holds a secret"), std::string::npos) << problems[0];
+    EXPECT_EQ(problems[0].find(secret), std::string::npos) << "the problem does not echo the secret";
+    // ...and a start from the registration itself (a row with no compact form) refuses it.
+    Sql("UPDATE vaults SET compact = NULL");
     const std::string err = WithEngine([](Engine&) {});
     EXPECT_NE(err.find("registration holds a secret"), std::string::npos) << err;
     EXPECT_EQ(err.find(secret), std::string::npos) << "the error does not echo the secret";
@@ -145,16 +153,42 @@ TEST_F(engine_load_tests, TheRecoveryAuthSecretIsKeptOutOfTheRegistration)
 TEST_F(engine_load_tests, RowsWithoutTheCacheAreLoadedAndBackfilled)
 {
     const auto spks = RegisterThree();
-    Sql("UPDATE vaults SET output_key_cache = NULL");
+    for (const auto& row : Rows()) EXPECT_FALSE(row.compact.empty()) << "written with the registration";
+    // Rows of version 4 (no cache) and of version 9 (no compact form).
+    Sql("UPDATE vaults SET output_key_cache = NULL, compact = NULL");
     for (const auto& row : Rows()) EXPECT_TRUE(row.output_key_cache.empty());
     EXPECT_EQ(LoadedSpks(), spks); // the tweak is redone
-    for (const auto& row : Rows()) EXPECT_EQ(row.output_key_cache.size(), 42u) << row.vault_id;
+    for (const auto& row : Rows()) {
+        EXPECT_EQ(row.output_key_cache.size(), 42u) << row.vault_id;
+        EXPECT_TRUE(vault::DecodeCompactVault(*vault::VaultId::Parse(row.vault_id), row.compact)) << row.vault_id;
+    }
     EXPECT_EQ(LoadedSpks(), spks);
+}
+
+TEST_F(engine_load_tests, ACompactFormThatIsNotItsVaultsIsReadFromTheRegistrationAndRewritten)
+{
+    const auto spks = RegisterThree();
+    const auto before = Rows();
+    // Another vault's compact form (a swap), then a flipped byte: the check binds each to its
+    // vault id, so neither is used: the start reads those rows whole and writes them again.
+    Sql("UPDATE vaults SET compact = (SELECT compact FROM vaults WHERE idx = 0) WHERE idx = 1");
+    Bytes flipped = before[2].compact;
+    flipped[3] ^= 0x01;
+    Sql("UPDATE vaults SET compact = x'" + HexStr(flipped) + "' WHERE idx = 2");
+    EXPECT_EQ(LoadedSpks(), spks);
+    EXPECT_EQ(Rows(), before);
+    std::vector<std::string> problems;
+    ASSERT_EQ(WithEngine([&](Engine& e) { ASSERT_TRUE(e.VerifyRegistrations(0, 10, problems)); }), "");
+    EXPECT_TRUE(problems.empty()) << problems.front();
+    Sql("UPDATE vaults SET compact = 'text' WHERE idx = 2");
+    EXPECT_NE(WithEngine([](Engine&) {}).find("compact is not a blob"), std::string::npos);
 }
 
 TEST_F(engine_load_tests, ACacheThatIsNotItsVaultsStopsTheStart)
 {
     RegisterThree();
+    // Rows with no compact form, read whole (the cache is read only then).
+    Sql("UPDATE vaults SET compact = NULL");
     // Another vault's cache (a swap), then a flipped bit of the key: both refused by name.
     Sql("UPDATE vaults SET output_key_cache = (SELECT output_key_cache FROM vaults WHERE idx = 0) WHERE idx = 1");
     std::string err = WithEngine([](Engine&) {});
@@ -162,6 +196,7 @@ TEST_F(engine_load_tests, ACacheThatIsNotItsVaultsStopsTheStart)
     EXPECT_NE(err.find("output_key_cache does not belong to the vault"), std::string::npos) << err;
     Sql("UPDATE vaults SET output_key_cache = NULL WHERE idx = 1");
     EXPECT_EQ(WithEngine([](Engine&) {}), "");
+    Sql("UPDATE vaults SET compact = NULL");
     Bytes flipped = Rows()[2].output_key_cache;
     flipped[5] ^= 0x01;
     Sql("UPDATE vaults SET output_key_cache = x'" + HexStr(flipped) + "' WHERE idx = 2");
@@ -182,6 +217,13 @@ TEST_F(engine_load_tests, AStoredInternalKeyThatChangedIsCaughtByTheVaultId)
     const auto at = reg.find("\"internal_key\":\"") + 16;
     reg[at] = reg[at] == '0' ? '1' : '0';
     Sql("UPDATE vaults SET registration = '" + reg + "' WHERE idx = 0");
+    // The start loads the compact form; the check of the registrations catches it...
+    std::vector<std::string> problems;
+    ASSERT_EQ(WithEngine([&](Engine& e) { ASSERT_TRUE(e.VerifyRegistrations(0, 10, problems)); }), "");
+    ASSERT_EQ(problems.size(), 1u);
+    EXPECT_NE(problems[0].find("(row 0): re-registers as"), std::string::npos) << problems[0];
+    // ...and so does a start that reads the row whole.
+    Sql("UPDATE vaults SET compact = NULL WHERE idx = 0");
     const std::string err = WithEngine([](Engine&) {});
     EXPECT_NE(err.find("re-registers as"), std::string::npos) << err;
 }
@@ -207,8 +249,19 @@ TEST_F(engine_load_tests, ManyVaultsLoadOnEveryCoreAndTheFirstBadRowIsNamed)
     });
     ASSERT_EQ(err, "");
     EXPECT_EQ(LoadedSpks(), spks);
-    // Two bad rows far apart: the start names the first.
+    // Two bad rows far apart: the check of the registrations names both; a start that reads the
+    // rows whole (no compact forms, several threads) names the first.
     Sql("UPDATE vaults SET registration = '[]' WHERE idx IN (1700, 2900)");
+    std::vector<std::string> problems;
+    ASSERT_EQ(WithEngine([&](Engine& e) {
+                  uint32_t from = 0;
+                  while (from < N) from = *e.VerifyRegistrations(from, 256, problems);
+              }),
+              "");
+    ASSERT_EQ(problems.size(), 2u);
+    EXPECT_NE(problems[0].find("(row 1700): registration is not a JSON object"), std::string::npos) << problems[0];
+    EXPECT_NE(problems[1].find("(row 2900)"), std::string::npos) << problems[1];
+    Sql("UPDATE vaults SET compact = NULL");
     std::string bad = WithEngine([](Engine&) {});
     EXPECT_NE(bad.find("(row 1700): registration is not a JSON object"), std::string::npos) << bad;
     Sql("UPDATE vaults SET registration = '{' WHERE idx = 300");

@@ -73,6 +73,9 @@ void InprocTower::Build()
     eo.chain = "regtest";
     eo.now = [] { return int64_t{1'700'000'000}; };
     eo.node_tip = [this] { return m_follower ? m_follower->status().node_tip : -1; };
+    // Nothing kept beyond what live triggers need: every decision reads the vaults' registrations
+    // back from the store, as it does for all but a few thousand vaults of a large book.
+    eo.details_kept = 0;
     m_engine = std::make_unique<daemon::Engine>(m_io->get_executor(), *m_node, *m_store, eo);
     if (m_fee_model) m_engine->SetFeeWallet(*vault::FeeWallet::FromSecret(*m_opts.fee_secret));
     if (auto r = m_engine->Load(); !r) throw std::runtime_error("engine load: " + r.error());

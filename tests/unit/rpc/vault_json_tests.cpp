@@ -116,6 +116,8 @@ const vault::VaultRecord& Added(vault::Registry& r, Registration reg)
     return *r.Get(a->index);
 }
 
+const vault::VaultDetails& D(const vault::Registry& r, const vault::VaultRecord& rec) { return *r.Details(*r.Find(rec.id)); }
+
 // --- opvault ----------------------------------------------------------------------------------
 
 TEST(vault_json_tests, OpVaultFromVectorsRegistersWithTheVectorsScriptAndAddress)
@@ -138,7 +140,7 @@ TEST(vault_json_tests, OpVaultFromVectorsRegistersWithTheVectorsScriptAndAddress
             EXPECT_EQ(op.spec.recovery_auth_key.has_value(), !rec.at("recovery_auth_key").is_null());
 
             const vault::VaultRecord& vr = Added(registry, std::move(*parsed));
-            const json::object d = VaultDetailJson(vr, "bcrt");
+            const json::object d = VaultDetailJson(vr, D(registry, vr), "bcrt");
             EXPECT_EQ(d.at("vault_id").as_string(), vr.id.str());
             EXPECT_EQ(d.at("kind").as_string(), "opvault");
             EXPECT_EQ(d.at("state").as_string(), "active");
@@ -168,8 +170,8 @@ TEST(vault_json_tests, OpVaultFromVectorsRegistersWithTheVectorsScriptAndAddress
                 const std::string secret = Str(rec.at("recovery_auth_key").at("secret"));
                 EXPECT_EQ(json::serialize(d).find(secret), std::string::npos);
                 EXPECT_EQ(json::serialize(VaultSummaryJson(vr)).find(secret), std::string::npos);
-                EXPECT_EQ(json::serialize(ToJson(vr, false)).find(secret), std::string::npos);
-                EXPECT_NE(json::serialize(ToJson(vr, true)).find(secret), std::string::npos);
+                EXPECT_EQ(json::serialize(ToJson(vr, D(registry, vr), false)).find(secret), std::string::npos);
+                EXPECT_NE(json::serialize(ToJson(vr, D(registry, vr), true)).find(secret), std::string::npos);
             }
 
             const json::object s = VaultSummaryJson(vr);
@@ -222,8 +224,8 @@ TEST(vault_json_tests, OpVaultStoredFormRoundTrips)
         // From the registry's record (what the daemon re-stores after setpolicy etc.).
         vault::Registry registry;
         const vault::VaultRecord& vr = Added(registry, std::move(*again));
-        EXPECT_EQ(ToJson(vr, true), ToJson(*parsed, true));
-        EXPECT_EQ(RegistrationId(RegistrationFromRecord(vr)), vr.id);
+        EXPECT_EQ(ToJson(vr, D(registry, vr), true), ToJson(*parsed, true));
+        EXPECT_EQ(RegistrationId(RegistrationFromRecord(vr, D(registry, vr))), vr.id);
     }
 }
 
@@ -311,7 +313,7 @@ TEST(vault_json_tests, PresignedRegistersAndShowsItsShape)
     const vault::VaultId id = RegistrationId(*parsed);
     const vault::VaultRecord& vr = Added(registry, std::move(*parsed));
     EXPECT_EQ(vr.id, id);
-    const json::object d = VaultDetailJson(vr, "bc");
+    const json::object d = VaultDetailJson(vr, D(registry, vr), "bc");
     EXPECT_EQ(d.at("kind").as_string(), "presigned");
     EXPECT_EQ(d.at("spend_delay").as_int64(), 72);
     EXPECT_EQ(d.at("birth_height").as_int64(), 800000);
@@ -698,7 +700,7 @@ TEST(vault_json_tests, DetailShowsTrackedUtxosAndApprovals)
     vault::TrackedUtxo dep;
     dep.outpoint = Outpoint(rec.at("vault_outpoint").at("txid"), rec.at("vault_outpoint").at("vout"));
     dep.amount = Amount{I(rec.at("amount_sats"))};
-    dep.spk = vr.opvault->ScriptPubKey();
+    dep.spk = registry.Details(i)->opvault->ScriptPubKey();
     dep.role = vault::UtxoRole::Deposit;
     dep.height = 101;
     ASSERT_TRUE(registry.TrackUtxo(i, dep));
@@ -713,7 +715,7 @@ TEST(vault_json_tests, DetailShowsTrackedUtxosAndApprovals)
     ASSERT_TRUE(appr);
     ASSERT_TRUE(registry.AddApproval(i, *appr));
 
-    const json::object d = VaultDetailJson(*registry.Get(i), "bcrt");
+    const json::object d = VaultDetailJson(*registry.Get(i), *registry.Details(i), "bcrt");
     const auto& utxos = d.at("utxos").as_array();
     ASSERT_EQ(utxos.size(), 2u);
     EXPECT_EQ(utxos[0].at("txid"), rec.at("vault_outpoint").at("txid"));
@@ -753,8 +755,8 @@ TEST(vault_json_tests, ChainsMapToTheirHrp)
     ASSERT_TRUE(parsed) << parsed.error();
     vault::Registry registry;
     const vault::VaultRecord& vr = Added(registry, std::move(*parsed));
-    EXPECT_EQ(std::string(VaultDetailJson(vr, "bc").at("address").as_string()).rfind("bc1p", 0), 0u);
-    EXPECT_EQ(std::string(VaultDetailJson(vr, "tb").at("address").as_string()).rfind("tb1p", 0), 0u);
+    EXPECT_EQ(std::string(VaultDetailJson(vr, D(registry, vr), "bc").at("address").as_string()).rfind("bc1p", 0), 0u);
+    EXPECT_EQ(std::string(VaultDetailJson(vr, D(registry, vr), "tb").at("address").as_string()).rfind("tb1p", 0), 0u);
 }
 
 } // namespace

@@ -323,7 +323,7 @@ TEST(planner_tests, AuthorizedPlansOfOneKeyAreBatchedAcrossGroups)
         TrackedUtxo u;
         u.outpoint = OutPoint{Txid::FromUint256(Uint256::FromSpan(Bytes(32, internal))), 0};
         u.amount = Amount{100'000 + internal};
-        u.spk = reg.Get(a->index)->opvault->ScriptPubKey();
+        u.spk = reg.Details(a->index)->opvault->ScriptPubKey();
         u.height = 5;
         EXPECT_TRUE(reg.TrackUtxo(a->index, u));
         return a->index;
@@ -448,7 +448,7 @@ TEST(planner_tests, PresignedLadderByFeerateAndClimbing)
     EXPECT_FALSE(NextPresignedVariant(f.reg, f.v, f.trigger_txid, T(0x98)));
     EXPECT_FALSE(NextPresignedVariant(f.reg, 42, f.trigger_txid, ComputeTxid(f.rec_cheap)));
     // The ladder's fees come from the trigger outputs tracked.
-    const auto& pt = At(f.reg, f.v).presigned->triggers[0];
+    const auto& pt = f.reg.Details(f.v)->presigned->triggers[0];
     const auto ladder = PresignedLadder(pt, [&](const OutPoint& op) -> std::optional<Amount> {
         const auto* u = At(f.reg, f.v).FindUtxo(op);
         return u ? std::optional<Amount>{u->amount} : std::nullopt;

@@ -118,7 +118,7 @@ TEST(registry_tests, IndexHoldsLeavesAndSpk)
     Registry r;
     for (size_t i = 0; i < 3; ++i) ASSERT_TRUE(r.AddOpVault(Reg(Rec("A-none-batch-recovery", i))).has_value());
     for (uint32_t i = 0; i < 3; ++i) {
-        const Vault& v = *At(r, i).opvault;
+        const Vault& v = Op(r, i);
         std::vector<VaultRef> out;
         r.index().FindSpk(v.ScriptPubKey(), out);
         EXPECT_EQ(out, (std::vector<VaultRef>{{i, RefKind::VaultSpk}}));
@@ -130,7 +130,7 @@ TEST(registry_tests, IndexHoldsLeavesAndSpk)
     }
     // v4..v6 share their recover leaf and so their recovery group. A shared leaf is indexed once
     // (the matcher finds the vault from the spent output key), and stays while any vault has it.
-    const Vault& v0 = *At(r, 0).opvault;
+    const Vault v0 = Op(r, 0); // a copy: Remove forgets the details
     const auto& rleaf = v0.tree().leaves()[v0.recover_index()];
     std::vector<VaultRef> out;
     r.index().FindLeaf(taproot::LEAF_VERSION_TAPSCRIPT, rleaf.script, out);
@@ -154,7 +154,7 @@ TEST(registry_tests, RemoveUnindexesAndReRegistrationRevivesTheSlot)
     Registry r;
     for (size_t i = 0; i < 3; ++i) ASSERT_TRUE(r.AddOpVault(Reg(Rec("A-none-batch-recovery", i))).has_value());
     const VaultId id1 = At(r, 1).id;
-    const Vault v1 = *At(r, 1).opvault;
+    const Vault v1 = Op(r, 1);
     TrackedUtxo u;
     u.outpoint = OutPoint{*Txid::FromHex(std::string(64, 'a')), 3};
     u.amount = Amount{1000};
@@ -193,7 +193,7 @@ TEST(registry_tests, UtxoTrackingMempoolThenConfirmed)
     TrackedUtxo u;
     u.outpoint = OutPoint{*Txid::FromHex(std::string(64, 'b')), 1};
     u.amount = Amount{5000};
-    u.spk = At(r, 0).opvault->ScriptPubKey();
+    u.spk = Op(r, 0).ScriptPubKey();
     ASSERT_TRUE(r.TrackUtxo(0, u)); // mempool
     u.height = 10;
     ASSERT_TRUE(r.TrackUtxo(0, u)); // confirmed: same UTXO, height filled in
@@ -302,7 +302,7 @@ TEST(registry_tests, OutputKeyCacheRoundTripsAndIsBoundToItsVault)
     Registry r;
     auto a = r.AddOpVault(Reg(Rec("A-none-batch-recovery", 0)));
     ASSERT_TRUE(a) << a.error().message;
-    const auto& q = At(r, a->index).opvault->OutputKey();
+    const auto& q = Op(r, a->index).OutputKey();
     const Bytes cache = EncodeOutputKeyCache(a->id, q);
     ASSERT_EQ(cache.size(), 42u);
     auto back = DecodeOutputKeyCache(a->id, cache);
@@ -325,13 +325,13 @@ TEST(registry_tests, AKnownOutputKeyIsTakenInsteadOfTheTweak)
     auto a = fresh.AddOpVault(Reg(Rec("A-none-batch-recovery", 0)));
     ASSERT_TRUE(a);
     auto reg = Reg(Rec("A-none-batch-recovery", 0));
-    reg.known_output_key = At(fresh, a->index).opvault->OutputKey();
+    reg.known_output_key = Op(fresh, a->index).OutputKey();
     auto b = cached.AddOpVault(std::move(reg));
     ASSERT_TRUE(b);
     EXPECT_EQ(b->id, a->id);
-    EXPECT_EQ(At(cached, b->index).opvault->ScriptPubKey(), At(fresh, a->index).opvault->ScriptPubKey());
+    EXPECT_EQ(Op(cached, b->index).ScriptPubKey(), Op(fresh, a->index).ScriptPubKey());
     std::vector<VaultRef> out;
-    cached.index().FindSpk(At(fresh, a->index).opvault->ScriptPubKey(), out);
+    cached.index().FindSpk(Op(fresh, a->index).ScriptPubKey(), out);
     EXPECT_EQ(out, (std::vector<VaultRef>{{b->index, RefKind::VaultSpk}}));
 }
 
@@ -362,7 +362,7 @@ TEST(registry_tests, ResetChainStateForgetsWhatTheChainDidAndKeepsTheRegistratio
     TrackedUtxo d;
     d.outpoint = OutPoint{T(7), 0};
     d.amount = Amount{5000};
-    d.spk = At(r, 0).opvault->ScriptPubKey();
+    d.spk = Op(r, 0).ScriptPubKey();
     d.height = 3;
     ASSERT_TRUE(r.TrackUtxo(0, d));
     ASSERT_TRUE(r.SetState(1, VaultState::Triggered));
@@ -384,7 +384,7 @@ TEST(registry_tests, ResetChainStateForgetsWhatTheChainDidAndKeepsTheRegistratio
     r.index().FindOutpoint(w.outpoint.txid.span(), w.outpoint.n, out);
     EXPECT_EQ(out, (std::vector<VaultRef>{{p->index, RefKind::VaultOutpoint}})) << "the watched outpoint is indexed once";
     std::vector<VaultRef> spk;
-    r.index().FindSpk(At(r, 0).opvault->ScriptPubKey(), spk);
+    r.index().FindSpk(Op(r, 0).ScriptPubKey(), spk);
     EXPECT_EQ(spk.size(), 1u);
     EXPECT_EQ(r.ResetChainState(), 0u);
     // A removed vault stays removed.

@@ -28,6 +28,13 @@ inline const VaultRecord& At(const Registry& r, uint32_t i)
     }
     return *p;
 }
+//! The opvault of vault i (its details, read if not held).
+inline const Vault& Op(const Registry& r, uint32_t i)
+{
+    const VaultDetails* d = r.Details(i);
+    if (!d || !d->opvault) throw std::runtime_error("vault " + std::to_string(i) + " has no opvault details");
+    return *d->opvault;
+}
 
 struct Registered {
     Registry reg;

@@ -37,7 +37,7 @@ TEST(trigger_builder_tests, TheMatcherSeesAValidSignedTrigger)
     OpVaultRegistration r{f.spec, std::nullopt, "t", Policy{}, std::nullopt, std::nullopt};
     auto added = reg.AddOpVault(std::move(r));
     ASSERT_TRUE(added);
-    const Vault& v = *reg.Get(added->index)->opvault;
+    const Vault& v = *reg.Details(added->index)->opvault;
 
     Bytes dest{0x51, 0x20};
     dest.resize(34, 0x99);
