@@ -4,6 +4,10 @@
 #include "engine.h"
 #include "engine_internal.h"
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
 namespace vw::daemon {
 
 Expected<void, std::string> Engine::Load()
@@ -39,6 +43,10 @@ Expected<void, std::string> Engine::Load()
         m_last_rescan_id = std::max(m_last_rescan_id, r.id);
     }
     if (!m_rescans.empty()) log::Main()->info("engine: {} rescan(s) to resume", m_rescans.size());
+#ifdef __GLIBC__
+    // The start's rows and parses are freed: give their pages back (the registry stays).
+    malloc_trim(0);
+#endif
     // Triggers in the store were alerted on when first seen (a sighting, or before sightings were kept).
     for (auto& [_, t] : m_triggers) t.alerted = true;
     log::Main()->info("engine: {} vault(s), {} open recoveries", m_registry.size(),
@@ -90,38 +98,36 @@ Expected<vault::Registry, std::string> Engine::LoadRegistry(std::vector<store::V
     // form (index keys, delay, label: vault::EncodeCompactVault), decoded and added without its
     // details, which stay in the store until a transaction touches the vault. A row without one
     // (written before it existed, or presigned) is parsed in full: JSON, taproot tree, hashes.
-    // Both are spread over every core in chunks of rows, taken in order from a shared counter:
-    // this thread reads the chunks from the store, then adds each prepared chunk to the registry
-    // in row order (slots and index follow registration order), preparing chunks itself
-    // whenever the next one is not ready yet.
+    // Rows go in chunks through three steps: this thread reads a chunk from the store (a few
+    // chunks ahead, no more: memory stays that of the registry), any thread prepares it (every
+    // core; this one too when the next chunk is not ready), and this thread adds the prepared
+    // chunks to the registry in row order (slots and index follow registration order).
     auto slots = m_store.VaultSlots();
     if (!slots) return Unexpected{slots.error().message};
     const size_t n = *slots;
     constexpr size_t CHUNK = 1024;
+    constexpr size_t AHEAD = 8; // chunks read beyond the one being added
     const size_t chunks = (n + CHUNK - 1) / CHUNK;
-    std::vector<std::vector<store::VaultRow>> row_chunks(chunks);
-    auto row_at = [&](size_t i) -> store::VaultRow& { return row_chunks[i / CHUNK][i % CHUNK]; };
-    auto where = [&](size_t i) { return "corrupt database: vault " + row_at(i).vault_id + " (row " + std::to_string(i) + ")"; };
-
     struct Prepared {
         std::optional<vault::CompactVault> compact;
-        std::optional<vault::PreparedVault> full; //!< no compact form, or one that does not decode
+        std::unique_ptr<vault::PreparedVault> full; //!< no compact form
         vault::Policy policy;
-        bool reread{false};                       //!< the compact form did not decode: read the row whole
+        bool reread{false};                         //!< the compact form did not decode: read the row whole
     };
-    std::vector<Prepared> prepared(n);
+    std::vector<std::vector<store::VaultRow>> row_chunks(chunks);
+    std::vector<std::vector<Prepared>> prepared(chunks);
+    auto where = [&](const store::VaultRow& row) { return "corrupt database: vault " + row.vault_id + " (row " + std::to_string(row.idx) + ")"; };
+
     using PolicyMemo = std::unordered_map<std::string, vault::Policy>;
-    auto prepare_row = [&](size_t i, PolicyMemo& memo) -> std::optional<std::string> {
-        const auto& row = row_at(i);
-        Prepared& out = prepared[i];
+    auto prepare_row = [&](const store::VaultRow& row, Prepared& out, PolicyMemo& memo) -> std::optional<std::string> {
         if (auto it = memo.find(row.policy); it != memo.end()) {
             out.policy = it->second;
         } else {
             boost::system::error_code ec;
             auto pj = json::parse(row.policy, ec);
-            if (ec) return where(i) + ": policy is not JSON";
+            if (ec) return where(row) + ": policy is not JSON";
             auto pol = rpc::ParsePolicy(pj);
-            if (!pol) return where(i) + ": policy: " + pol.error();
+            if (!pol) return where(row) + ": policy: " + pol.error();
             out.policy = *pol;
             if (memo.size() < 64) memo.emplace(row.policy, *pol);
         }
@@ -136,45 +142,47 @@ Expected<vault::Registry, std::string> Engine::LoadRegistry(std::vector<store::V
             return std::nullopt;
         }
         auto p = PrepareRow(row);
-        if (!p) return where(i) + ": " + p.error();
-        out.full = std::move(*p);
+        if (!p) return where(row) + ": " + p.error();
+        out.full = std::make_unique<vault::PreparedVault>(std::move(*p));
         return std::nullopt;
     };
     enum : uint8_t { UNREAD, READ, TAKEN, DONE };
     std::vector<std::atomic<uint8_t>> state(chunks);
     std::vector<std::optional<std::string>> chunk_error(chunks);
-    std::vector<uint8_t> skipped(chunks, 0); // not prepared: something failed before
-    std::atomic<size_t> next_chunk{0};
+    std::atomic<size_t> prepared_count{0};
     std::atomic<bool> failed{false};
-    // Takes the next chunk and prepares it once its rows are read. Returns: false if none is left.
+    // Prepares the first chunk that is read and not taken. Returns: whether it prepared one.
+    // Chunks are read in order, so one that is not read ends the search: no thread ever waits
+    // for a read this thread has not done.
     auto prepare_one = [&]() -> bool {
-        const size_t c = next_chunk.fetch_add(1);
-        if (c >= chunks) return false;
-        while (state[c].load(std::memory_order_acquire) == UNREAD && !failed.load()) std::this_thread::yield();
-        if (failed.load()) {
-            skipped[c] = 1;
-        } else {
-            state[c].store(TAKEN);
+        for (size_t c = 0; c < chunks && !failed.load(); ++c) {
+            uint8_t st = state[c].load(std::memory_order_acquire);
+            if (st == UNREAD) return false;
+            if (st != READ || !state[c].compare_exchange_strong(st, TAKEN)) continue;
             try {
                 PolicyMemo memo;
-                for (size_t i = c * CHUNK; i < std::min(n, (c + 1) * CHUNK) && !chunk_error[c]; ++i) chunk_error[c] = prepare_row(i, memo);
+                prepared[c].resize(row_chunks[c].size());
+                for (size_t k = 0; k < row_chunks[c].size() && !chunk_error[c]; ++k) chunk_error[c] = prepare_row(row_chunks[c][k], prepared[c][k], memo);
             } catch (const std::exception& e) {
                 chunk_error[c] = std::string{"cannot load the vaults: "} + e.what();
             }
             if (chunk_error[c]) failed.store(true);
+            state[c].store(DONE, std::memory_order_release);
+            ++prepared_count;
+            return true;
         }
-        state[c].store(DONE, std::memory_order_release);
-        return true;
+        return false;
     };
     const size_t helpers = n < 4 * CHUNK ? 0 : std::clamp<size_t>(std::thread::hardware_concurrency(), 1, 8) - 1;
     std::vector<std::jthread> workers;
     for (size_t t = 0; t < helpers; ++t) {
         workers.emplace_back([&] {
-            while (prepare_one()) {
+            while (prepared_count.load() < chunks && !failed.load()) {
+                if (!prepare_one()) std::this_thread::yield();
             }
         });
     }
-    // On any failure: stop the helpers, then report the first row that failed.
+    // On any failure: stop the helpers, then report the first chunk that failed.
     auto fail = [&](std::optional<std::string> mine) -> Unexpected<std::string> {
         failed.store(true);
         workers.clear();
@@ -183,62 +191,65 @@ Expected<vault::Registry, std::string> Engine::LoadRegistry(std::vector<store::V
         }
         return Unexpected{mine.value_or("cannot load the vaults")};
     };
-    for (size_t c = 0; c < chunks; ++c) {
-        const size_t want = std::min(CHUNK, n - c * CHUNK);
-        auto r = m_store.LoadVaults(static_cast<uint32_t>(c * CHUNK), want, /*registrations=*/false);
-        if (!r) return fail(r.error().message);
-        if (r->size() != want) return fail("corrupt database: vaults.idx has a gap below " + std::to_string(n));
-        row_chunks[c] = std::move(*r);
-        state[c].store(READ, std::memory_order_release);
-    }
 
     vault::Registry reg;
     reg.SetDetailSource(&m_detail_source);
     reg.Reserve(n);
+    size_t next_read = 0;
     for (size_t c = 0; c < chunks; ++c) {
+        while (next_read < chunks && next_read < c + AHEAD) {
+            const size_t want = std::min(CHUNK, n - next_read * CHUNK);
+            auto r = m_store.LoadVaults(static_cast<uint32_t>(next_read * CHUNK), want, /*registrations=*/false);
+            if (!r) return fail(r.error().message);
+            if (r->size() != want) return fail("corrupt database: vaults.idx has a gap below " + std::to_string(n));
+            row_chunks[next_read] = std::move(*r);
+            state[next_read].store(READ, std::memory_order_release);
+            ++next_read;
+        }
         while (state[c].load(std::memory_order_acquire) != DONE) {
+            if (failed.load()) return fail(std::nullopt);
             if (!prepare_one()) std::this_thread::yield(); // a helper has it: wait
         }
-        if (chunk_error[c] || skipped[c]) return fail(std::nullopt);
-        for (size_t i = c * CHUNK; i < std::min(n, (c + 1) * CHUNK); ++i) {
-            auto& row = row_at(i);
-            Prepared& p = prepared[i];
+        if (chunk_error[c]) return fail(std::nullopt);
+        for (size_t k = 0; k < row_chunks[c].size(); ++k) {
+            auto& row = row_chunks[c][k];
+            Prepared& p = prepared[c][k];
             if (p.reread) {
                 log::Main()->warn("engine: vault {}: its compact form does not decode; reading its registration", row.vault_id);
                 auto whole = m_store.LoadVault(row.idx);
-                if (!whole || !*whole) return fail(where(i) + ": cannot read it again");
+                if (!whole || !*whole) return fail(where(row) + ": cannot read it again");
                 row.registration = std::move((*whole)->registration);
                 row.compact.clear();
                 auto full = PrepareRow(row);
-                if (!full) return fail(where(i) + ": " + full.error());
-                p.full = std::move(*full);
+                if (!full) return fail(where(row) + ": " + full.error());
+                p.full = std::make_unique<vault::PreparedVault>(std::move(*full));
             }
             Expected<vault::AddResult, vault::AddError> added = Unexpected{vault::AddError{}};
             if (p.compact) {
                 added = reg.AddCompact(*p.compact, p.policy, row.removed);
             } else {
-                const vault::PreparedVault& pv = *p.full;
-                const bool want_cache = missing_cache && pv.details.opvault;
+                vault::PreparedVault& pv = *p.full;
                 std::optional<store::VaultRow> with;
-                if (want_cache && (row.output_key_cache.empty() || row.compact.empty())) {
+                if (missing_cache && pv.details.opvault && (row.output_key_cache.empty() || row.compact.empty())) {
+                    // Rows from before the cache / the compact form: written once, so the next
+                    // start reads them instead of recomputing them.
                     with = row;
                     with->output_key_cache = vault::EncodeOutputKeyCache(pv.record.id, pv.details.opvault->OutputKey());
                     with->compact = vault::EncodeCompactVault(*vault::CompactOf(pv.record, pv.details));
                 }
-                added = reg.Add(std::move(*p.full));
+                added = reg.Add(std::move(pv));
                 if (added && with) missing_cache->push_back(std::move(*with));
                 if (added) reg.SetPolicy(row.idx, p.policy);
                 if (added && row.removed) reg.Remove(added->id);
             }
-            if (!added) return fail(where(i) + ": " + added.error().message);
+            if (!added) return fail(where(row) + ": " + added.error().message);
             if (added->index != row.idx || added->id.str() != row.vault_id) {
-                return fail(where(i) + " re-registers as " + added->id.str() + " at slot " + std::to_string(added->index));
+                return fail(where(row) + " re-registers as " + added->id.str() + " at slot " + std::to_string(added->index));
             }
             if (links && !row.family_id.empty()) (*links)[row.idx] = MemberLink{row.family_id, row.family_index};
-            p = Prepared{};
         }
-        row_chunks[c].clear();
-        row_chunks[c].shrink_to_fit();
+        std::vector<store::VaultRow>{}.swap(row_chunks[c]);
+        std::vector<Prepared>{}.swap(prepared[c]);
     }
     workers.clear();
     // What a cold start parsed in full it does not keep: only the details a trigger needs stay.

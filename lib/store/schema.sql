@@ -142,4 +142,7 @@ CREATE TABLE IF NOT EXISTS sightings (
 -- Version 9: vault families (families table; vaults.family_id, vaults.family_index).
 -- Version 10: vaults.compact BLOB: an opvault vault's compact form (vault::EncodeCompactVault:
 -- its index keys, shortest delay, label, birth height, bound to vault_id by an 8-byte check),
--- what a cold start loads instead of parsing the registration; NULL until written.
+-- what a cold start loads instead of parsing the registration; NULL until written. The
+-- registration itself moves to a table of its own, so that a cold start reads a narrow table:
+--   CREATE TABLE registrations (idx INTEGER PRIMARY KEY CHECK (idx >= 0), registration TEXT NOT NULL);
+-- and vaults.registration is dropped.

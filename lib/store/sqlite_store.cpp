@@ -164,9 +164,17 @@ CREATE TABLE families (
 ALTER TABLE vaults ADD COLUMN family_id TEXT CHECK (family_id IS NULL OR length(family_id) = 18);
 ALTER TABLE vaults ADD COLUMN family_index INTEGER CHECK (family_index IS NULL OR family_index >= 0);
 )sql",
-    // 9 -> 10: the compact form of each opvault vault, what a cold start loads instead of the registration.
+    // 9 -> 10: the compact form of each opvault vault, what a cold start loads instead of the
+    // registration; the registrations (written once, read whole only when a transaction touches the
+    // vault) move to a table of their own, so that the start reads a narrow table.
     R"sql(
 ALTER TABLE vaults ADD COLUMN compact BLOB;
+CREATE TABLE registrations (
+    idx          INTEGER PRIMARY KEY CHECK (idx >= 0),
+    registration TEXT    NOT NULL
+);
+INSERT INTO registrations (idx, registration) SELECT idx, registration FROM vaults;
+ALTER TABLE vaults DROP COLUMN registration;
 )sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
@@ -352,11 +360,13 @@ public:
     Expected<std::vector<VaultRow>, StoreError> LoadVaults(uint32_t from, size_t max, bool registrations) override
     {
         std::vector<VaultRow> out;
-        Stmt s{m_db, registrations ? "SELECT idx, vault_id, kind, registration, policy, removed, created_at, output_key_cache, recovery_auth, "
-                                     "family_id, family_index, compact FROM vaults WHERE idx >= ? ORDER BY idx LIMIT ?"
-                                   : "SELECT idx, vault_id, kind, CASE WHEN compact IS NULL THEN registration ELSE '' END, policy, removed, "
-                                     "created_at, output_key_cache, recovery_auth, family_id, family_index, compact FROM vaults WHERE idx >= ? "
-                                     "ORDER BY idx LIMIT ?"};
+        // The registration is read only when asked for, or when the row has no compact form.
+        Stmt s{m_db, registrations ? "SELECT v.idx, vault_id, kind, (SELECT registration FROM registrations r WHERE r.idx = v.idx), policy, removed, "
+                                     "created_at, output_key_cache, recovery_auth, family_id, family_index, compact FROM vaults v "
+                                     "WHERE v.idx >= ? ORDER BY v.idx LIMIT ?"
+                                   : "SELECT v.idx, vault_id, kind, CASE WHEN compact IS NULL THEN (SELECT registration FROM registrations r "
+                                     "WHERE r.idx = v.idx) ELSE '' END, policy, removed, created_at, output_key_cache, recovery_auth, family_id, "
+                                     "family_index, compact FROM vaults v WHERE v.idx >= ? ORDER BY v.idx LIMIT ?"};
         if (s.rc() != SQLITE_OK) return Unexpected{Err(m_db, s.rc(), "load vaults")};
         sqlite3_bind_int64(s.get(), 1, from);
         sqlite3_bind_int64(s.get(), 2, static_cast<int64_t>(std::min<size_t>(max, INT64_MAX)));
@@ -370,6 +380,7 @@ public:
             }
             v.idx = static_cast<uint32_t>(idx);
             auto id = Text(s.get(), 1), kind = Text(s.get(), 2), reg = Text(s.get(), 3), pol = Text(s.get(), 4);
+            if (sqlite3_column_type(s.get(), 3) == SQLITE_NULL) return Unexpected{Corrupt("vaults row " + std::to_string(idx) + " has no registration")};
             if (!id || !kind || !reg || !pol) return Unexpected{Corrupt("vaults row " + std::to_string(idx) + " has a non-text column")};
             v.vault_id = *id;
             v.kind = *kind;
@@ -786,7 +797,7 @@ private:
             return {};
         };
         // One prepared statement per table, reset per row: a batch registration writes thousands.
-        std::optional<Stmt> vault_st;
+        std::optional<Stmt> vault_st, registration_st;
         // Families before their members: a member's family_id refers to its row.
         auto text = [](Stmt& st, int col, const std::string& v) {
             sqlite3_bind_text(st.get(), col, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
@@ -813,8 +824,10 @@ private:
         }
         for (const auto& v : c.vaults) {
             if (!vault_st) {
-                vault_st.emplace(m_db, "INSERT OR REPLACE INTO vaults (idx, vault_id, kind, registration, policy, removed, created_at, "
-                                       "output_key_cache, recovery_auth, family_id, family_index, compact) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)");
+                // ?4, the registration, goes to its own table.
+                vault_st.emplace(m_db, "INSERT OR REPLACE INTO vaults (idx, vault_id, kind, policy, removed, created_at, output_key_cache, "
+                                       "recovery_auth, family_id, family_index, compact) VALUES (?1,?2,?3,?5,?6,?7,?8,?9,?10,?11,?12)");
+                registration_st.emplace(m_db, "INSERT OR REPLACE INTO registrations (idx, registration) VALUES (?,?)");
             }
             Stmt& st = *vault_st;
             st.Reset();
@@ -839,6 +852,11 @@ private:
             if (v.compact.empty()) sqlite3_bind_null(st.get(), 12);
             else sqlite3_bind_blob(st.get(), 12, v.compact.data(), static_cast<int>(v.compact.size()), SQLITE_STATIC);
             if (auto r = step(st, "write vault"); !r) return r;
+            Stmt& rs = *registration_st;
+            rs.Reset();
+            sqlite3_bind_int64(rs.get(), 1, v.idx);
+            sqlite3_bind_text(rs.get(), 2, v.registration.data(), static_cast<int>(v.registration.size()), SQLITE_STATIC);
+            if (auto r = step(rs, "write registration"); !r) return r;
         }
         for (const auto& a : c.approvals) {
             Stmt st{m_db, a.id == 0 ? "INSERT INTO approvals (vault_idx, kind, value, expiry_height, revoked) VALUES (?,?,?,?,?)"

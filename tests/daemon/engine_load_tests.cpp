@@ -127,9 +127,11 @@ TEST_F(engine_load_tests, TheRecoveryAuthSecretIsKeptOutOfTheRegistration)
     EXPECT_TRUE(held()) << "loaded back with its secret";
 
     // A version 6 database: the secret inside the registration, as it was stored then.
-    Sql("UPDATE vaults SET registration = json_set(registration, '$.recovery_auth', recovery_auth), recovery_auth = NULL;"
+    Sql("ALTER TABLE vaults DROP COLUMN compact; ALTER TABLE vaults ADD COLUMN registration TEXT NOT NULL DEFAULT ''; "
+        "UPDATE vaults SET registration = (SELECT registration FROM registrations r WHERE r.idx = vaults.idx); DROP TABLE registrations; "
+        "UPDATE vaults SET registration = json_set(registration, '$.recovery_auth', recovery_auth), recovery_auth = NULL;"
         "ALTER TABLE vaults DROP COLUMN recovery_auth; ALTER TABLE vaults DROP COLUMN family_id; ALTER TABLE vaults DROP COLUMN family_index; "
-        "ALTER TABLE vaults DROP COLUMN compact; DROP TABLE families; UPDATE version SET version = 6;");
+        "DROP TABLE families; UPDATE version SET version = 6;");
     EXPECT_TRUE(held()) << "migrated and loaded";
     rows = Rows();
     EXPECT_EQ(rows[0].registration.find(secret), std::string::npos) << rows[0].registration;
@@ -137,7 +139,7 @@ TEST_F(engine_load_tests, TheRecoveryAuthSecretIsKeptOutOfTheRegistration)
 
     // A registration that holds a secret after the migration is corrupt. The start loads the
     // compact form; the check of the registrations names the row...
-    Sql("UPDATE vaults SET registration = json_set(registration, '$.recovery_auth', recovery_auth);");
+    Sql("UPDATE registrations SET registration = json_set(registration, '$.recovery_auth', (SELECT recovery_auth FROM vaults v WHERE v.idx = registrations.idx));");
     std::vector<std::string> problems;
     ASSERT_EQ(WithEngine([&](Engine& e) { ASSERT_TRUE(e.VerifyRegistrations(0, 10, problems)); }), "");
     ASSERT_EQ(problems.size(), 1u);
@@ -216,7 +218,7 @@ TEST_F(engine_load_tests, AStoredInternalKeyThatChangedIsCaughtByTheVaultId)
     std::string reg = rows[0].registration;
     const auto at = reg.find("\"internal_key\":\"") + 16;
     reg[at] = reg[at] == '0' ? '1' : '0';
-    Sql("UPDATE vaults SET registration = '" + reg + "' WHERE idx = 0");
+    Sql("UPDATE registrations SET registration = '" + reg + "' WHERE idx = 0");
     // The start loads the compact form; the check of the registrations catches it...
     std::vector<std::string> problems;
     ASSERT_EQ(WithEngine([&](Engine& e) { ASSERT_TRUE(e.VerifyRegistrations(0, 10, problems)); }), "");
@@ -251,7 +253,7 @@ TEST_F(engine_load_tests, ManyVaultsLoadOnEveryCoreAndTheFirstBadRowIsNamed)
     EXPECT_EQ(LoadedSpks(), spks);
     // Two bad rows far apart: the check of the registrations names both; a start that reads the
     // rows whole (no compact forms, several threads) names the first.
-    Sql("UPDATE vaults SET registration = '[]' WHERE idx IN (1700, 2900)");
+    Sql("UPDATE registrations SET registration = '[]' WHERE idx IN (1700, 2900)");
     std::vector<std::string> problems;
     ASSERT_EQ(WithEngine([&](Engine& e) {
                   uint32_t from = 0;
@@ -264,7 +266,7 @@ TEST_F(engine_load_tests, ManyVaultsLoadOnEveryCoreAndTheFirstBadRowIsNamed)
     Sql("UPDATE vaults SET compact = NULL");
     std::string bad = WithEngine([](Engine&) {});
     EXPECT_NE(bad.find("(row 1700): registration is not a JSON object"), std::string::npos) << bad;
-    Sql("UPDATE vaults SET registration = '{' WHERE idx = 300");
+    Sql("UPDATE registrations SET registration = '{' WHERE idx = 300");
     bad = WithEngine([](Engine&) {});
     EXPECT_NE(bad.find("(row 300)"), std::string::npos) << bad;
 }

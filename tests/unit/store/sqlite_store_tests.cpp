@@ -224,7 +224,7 @@ TEST(sqlite_store_tests, CorruptVaultRowsAreFatalErrors)
         ASSERT_TRUE(s);
         ASSERT_TRUE((*s)->Apply(SampleState()));
     }
-    RawExec(t.path(), "UPDATE vaults SET registration = x'00' WHERE idx = 1");
+    RawExec(t.path(), "UPDATE registrations SET registration = x'00' WHERE idx = 1");
     RawExec(t.path(), "PRAGMA ignore_check_constraints=1; UPDATE vault_txs SET txid = x'0102'");
     RawExec(t.path(), "PRAGMA ignore_check_constraints=1; UPDATE approvals SET value = x'01'");
     auto s = OpenSqliteStore(t.path());
@@ -358,7 +358,7 @@ TEST(sqlite_store_tests, AVersion3DatabaseGainsTheRescansTable)
         ASSERT_TRUE(s);
     }
     RawExec(t.path(), "DROP TABLE rescans; ALTER TABLE vaults DROP COLUMN output_key_cache; ALTER TABLE vaults DROP COLUMN recovery_auth; "
-                      "ALTER TABLE vaults DROP COLUMN family_id; ALTER TABLE vaults DROP COLUMN family_index; ALTER TABLE vaults DROP COLUMN compact; DROP TABLE families; UPDATE version SET version = 3;");
+                      "ALTER TABLE vaults DROP COLUMN family_id; ALTER TABLE vaults DROP COLUMN family_index; ALTER TABLE vaults DROP COLUMN compact; ALTER TABLE vaults ADD COLUMN registration TEXT NOT NULL DEFAULT ''; UPDATE vaults SET registration = (SELECT registration FROM registrations r WHERE r.idx = vaults.idx); DROP TABLE registrations; DROP TABLE families; UPDATE version SET version = 3;");
     auto s = OpenSqliteStore(t.path());
     ASSERT_TRUE(s) << s.error().message;
     auto rows = (*s)->LoadRescans();
@@ -374,7 +374,7 @@ TEST(sqlite_store_tests, AVersion4DatabaseGainsTheOutputKeyCacheColumn)
         ASSERT_TRUE(s);
     }
     RawExec(t.path(), "ALTER TABLE vaults DROP COLUMN output_key_cache; ALTER TABLE vaults DROP COLUMN recovery_auth; "
-                      "ALTER TABLE vaults DROP COLUMN family_id; ALTER TABLE vaults DROP COLUMN family_index; ALTER TABLE vaults DROP COLUMN compact; DROP TABLE families; UPDATE version SET version = 4;"
+                      "ALTER TABLE vaults DROP COLUMN family_id; ALTER TABLE vaults DROP COLUMN family_index; ALTER TABLE vaults DROP COLUMN compact; ALTER TABLE vaults ADD COLUMN registration TEXT NOT NULL DEFAULT ''; UPDATE vaults SET registration = (SELECT registration FROM registrations r WHERE r.idx = vaults.idx); DROP TABLE registrations; DROP TABLE families; UPDATE version SET version = 4;"
                       "INSERT INTO vaults (idx, vault_id, kind, registration, policy, removed, created_at) "
                       "VALUES (0, 'v-0000000000000001', 'opvault', '{}', '{}', 0, 1);");
     auto s = OpenSqliteStore(t.path());

@@ -203,7 +203,7 @@ TEST(webhook_store_tests, AVersion2DatabaseMigratesKeepingItsEvents)
     {
         sqlite3* db = nullptr;
         ASSERT_EQ(sqlite3_open(t.path().c_str(), &db), SQLITE_OK);
-        ASSERT_EQ(sqlite3_exec(db, "ALTER TABLE vaults DROP COLUMN output_key_cache; ALTER TABLE vaults DROP COLUMN recovery_auth; DROP TABLE rescans; DROP TABLE webhook_deliveries; DROP TABLE webhooks; ALTER TABLE vaults DROP COLUMN family_id; ALTER TABLE vaults DROP COLUMN family_index; ALTER TABLE vaults DROP COLUMN compact; DROP TABLE families; UPDATE version SET version = 2;", nullptr, nullptr, nullptr),
+        ASSERT_EQ(sqlite3_exec(db, "ALTER TABLE vaults DROP COLUMN output_key_cache; ALTER TABLE vaults DROP COLUMN recovery_auth; DROP TABLE rescans; DROP TABLE webhook_deliveries; DROP TABLE webhooks; ALTER TABLE vaults DROP COLUMN family_id; ALTER TABLE vaults DROP COLUMN family_index; ALTER TABLE vaults DROP COLUMN compact; ALTER TABLE vaults ADD COLUMN registration TEXT NOT NULL DEFAULT ''; UPDATE vaults SET registration = (SELECT registration FROM registrations r WHERE r.idx = vaults.idx); DROP TABLE registrations; DROP TABLE families; UPDATE version SET version = 2;", nullptr, nullptr, nullptr),
                   SQLITE_OK)
             << sqlite3_errmsg(db);
         sqlite3_close(db);

@@ -254,6 +254,73 @@ const std::vector<InvalidCase>& InvalidCases()
     return c;
 }
 
+//! The store of a test: the details of each vault as registered, by slot; counts its reads.
+class MapDetails final : public DetailSource
+{
+public:
+    std::map<uint32_t, VaultDetails> held;
+    size_t reads{0};
+    Expected<VaultDetails, DetailError> LoadDetails(uint32_t i, const VaultId&) override
+    {
+        ++reads;
+        auto it = held.find(i);
+        if (it == held.end()) return Unexpected{DetailError{"no row", false}};
+        return it->second;
+    }
+};
+
+TEST(matcher_tests, VaultsHeldCompactlyMatchEveryStepAsWholeOnesDo)
+{
+    // A large book's registry holds each vault's compact form (what a cold start loads) and
+    // reads its details only when a transaction touches it: every recorded step must give the
+    // same events, and the same state after them, as with every vault held whole.
+    const Bytes fee_spk = MiniWalletSpk();
+    size_t reads = 0;
+    for (const auto& sc : Vectors().at("scenarios").as_array()) {
+        SCOPED_TRACE(Str(sc.at("id")));
+        Registered whole;
+        RegisterScenario(sc, whole);
+        whole.reg.SetFeeWalletSpks({fee_spk});
+        Registry compact;
+        MapDetails store;
+        compact.SetDetailSource(&store);
+        for (uint32_t i = 0; i < whole.reg.size(); ++i) {
+            const VaultRecord& rec = *whole.reg.Get(i);
+            const VaultDetails& d = *whole.reg.Details(i);
+            auto c = CompactOf(rec, d);
+            ASSERT_TRUE(c);
+            auto back = DecodeCompactVault(rec.id, EncodeCompactVault(*c));
+            ASSERT_TRUE(back);
+            auto a = compact.AddCompact(*back, rec.policy);
+            ASSERT_TRUE(a) << a.error().message;
+            ASSERT_EQ(a->index, i);
+            store.held[i] = d;
+        }
+        compact.SetFeeWalletSpks({fee_spk});
+        EXPECT_EQ(compact.DetailsHeld(), 0u);
+        for (const auto& st : sc.at("steps").as_array()) {
+            SCOPED_TRACE(Str(st.at("step")) + " " + Str(st.at("txid")));
+            const Transaction tx = Tx(st.at("hex"));
+            const std::optional<int> h = static_cast<int>(I(st.at("mined_height")));
+            const auto want = MatchTx(tx, whole.reg, h);
+            const auto got = MatchTx(tx, compact, h);
+            EXPECT_EQ(Summ(got), Summ(want));
+            EXPECT_FALSE(compact.TakeDetailError());
+            ApplyEvents(whole.reg, want);
+            ApplyEvents(compact, got);
+            for (uint32_t i = 0; i < whole.reg.size(); ++i) {
+                EXPECT_EQ(compact.Get(i)->state, whole.reg.Get(i)->state) << i;
+                EXPECT_EQ(compact.Get(i)->utxos, whole.reg.Get(i)->utxos) << i;
+                const auto g = compact.RecoveryGroup(whole.reg.Details(i)->opvault->RecoverySpkHashValue());
+                EXPECT_EQ(g, whole.reg.RecoveryGroup(whole.reg.Details(i)->opvault->RecoverySpkHashValue())) << i;
+            }
+            compact.TrimDetails(0); // read again at the next step if it needs them
+        }
+        reads += store.reads;
+    }
+    EXPECT_GT(reads, 0u) << "the details were read back, not held";
+}
+
 TEST(matcher_tests, InvalidTransactionsAreFlagged)
 {
     size_t checked = 0;

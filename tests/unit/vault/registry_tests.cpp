@@ -9,6 +9,7 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
 #include <set>
 #include <stdexcept>
 
@@ -333,6 +334,121 @@ TEST(registry_tests, AKnownOutputKeyIsTakenInsteadOfTheTweak)
     std::vector<VaultRef> out;
     cached.index().FindSpk(Op(fresh, a->index).ScriptPubKey(), out);
     EXPECT_EQ(out, (std::vector<VaultRef>{{b->index, RefKind::VaultSpk}}));
+}
+
+TEST(registry_tests, TheCompactFormRoundTripsAndIsBoundToItsVault)
+{
+    Registry r;
+    auto a = r.AddOpVault(Reg(Rec("A-checksig-withdrawal", 0)));
+    auto b = r.AddOpVault(Reg(Rec("A-none-batch-recovery", 0)));
+    ASSERT_TRUE(a && b);
+    auto ca = CompactOf(At(r, a->index), *r.Details(a->index));
+    ASSERT_TRUE(ca);
+    EXPECT_TRUE(ca->authorized_recover);
+    EXPECT_TRUE(ca->holds_recovery_auth);
+    EXPECT_EQ(ca->label, At(r, a->index).label);
+    EXPECT_EQ(ca->min_spend_delay, At(r, a->index).min_spend_delay);
+    EXPECT_EQ(ca->keys, KeysOf(Op(r, a->index)));
+    EXPECT_EQ(ca->keys.spk, Op(r, a->index).ScriptPubKey());
+    EXPECT_EQ(ca->keys.leaves.size(), 2u);
+    const Bytes bytes = EncodeCompactVault(*ca);
+    auto back = DecodeCompactVault(ca->id, bytes);
+    ASSERT_TRUE(back);
+    EXPECT_EQ(EncodeCompactVault(*back), bytes);
+    EXPECT_EQ(back->keys, ca->keys);
+    EXPECT_EQ(back->birth_height, ca->birth_height);
+    // Another vault's id, any flipped byte, a truncation, a byte more: refused.
+    EXPECT_FALSE(DecodeCompactVault(At(r, b->index).id, bytes));
+    for (size_t i = 0; i < bytes.size(); ++i) {
+        Bytes bad = bytes;
+        bad[i] ^= 0x01;
+        EXPECT_FALSE(DecodeCompactVault(ca->id, bad)) << i;
+    }
+    EXPECT_FALSE(DecodeCompactVault(ca->id, ByteSpan{bytes}.first(bytes.size() - 1)));
+    Bytes longer = bytes;
+    longer.push_back(0);
+    EXPECT_FALSE(DecodeCompactVault(ca->id, longer));
+    EXPECT_FALSE(DecodeCompactVault(ca->id, {}));
+    // A presigned vault has none.
+    PresignedRegistration p;
+    p.vault.watch_outpoints = {OutPoint{Txid::FromUint256(Uint256::FromSpan(Bytes(32, 9))), 1}};
+    auto pa = r.AddPresigned(std::move(p));
+    ASSERT_TRUE(pa);
+    EXPECT_FALSE(CompactOf(At(r, pa->index), *r.Details(pa->index)));
+}
+
+//! Details read back from a map; a transient failure can be switched on.
+class FlakyDetails final : public DetailSource
+{
+public:
+    std::map<uint32_t, VaultDetails> held;
+    bool down{false};
+    Expected<VaultDetails, DetailError> LoadDetails(uint32_t i, const VaultId&) override
+    {
+        if (down) return Unexpected{DetailError{"the disk is busy", true}};
+        auto it = held.find(i);
+        if (it == held.end()) return Unexpected{DetailError{"not a registration", false}};
+        return it->second;
+    }
+};
+
+TEST(registry_tests, DetailsAreReadWhenNeededTrimmedAndTheirFailuresSaid)
+{
+    Registry whole;
+    ASSERT_TRUE(whole.AddOpVault(Reg(Rec("A-none-batch-recovery", 0))));
+    ASSERT_TRUE(whole.AddOpVault(Reg(Rec("A-none-batch-recovery", 1))));
+    Registry r;
+    FlakyDetails src;
+    for (uint32_t i = 0; i < 2; ++i) {
+        ASSERT_TRUE(r.AddCompact(*CompactOf(At(whole, i), *whole.Details(i)), {}));
+        src.held[i] = *whole.Details(i);
+    }
+    // No source: nothing to read, said as permanent.
+    EXPECT_EQ(r.Details(0), nullptr);
+    auto e = r.TakeDetailError();
+    ASSERT_TRUE(e);
+    EXPECT_FALSE(e->transient);
+    EXPECT_NE(e->message.find(At(r, 0).id.str()), std::string::npos) << e->message;
+    EXPECT_FALSE(r.TakeDetailError()) << "taken";
+    r.SetDetailSource(&src);
+    // A busy store: transient, and nothing is held.
+    src.down = true;
+    EXPECT_EQ(r.Details(0), nullptr);
+    e = r.TakeDetailError();
+    ASSERT_TRUE(e);
+    EXPECT_TRUE(e->transient);
+    EXPECT_EQ(r.DetailsHeld(), 0u);
+    src.down = false;
+    const VaultDetails* d0 = r.Details(0);
+    ASSERT_NE(d0, nullptr);
+    EXPECT_EQ(d0->opvault->ScriptPubKey(), Op(whole, 0).ScriptPubKey());
+    EXPECT_EQ(r.Details(0), d0) << "held, not read twice";
+    EXPECT_EQ(r.DetailsHeld(), 1u);
+    // A vault with a trigger output tracked keeps its details; an idle one gives them back.
+    ASSERT_NE(r.Details(1), nullptr);
+    TrackedUtxo t;
+    t.outpoint = OutPoint{Txid::FromUint256(Uint256::FromSpan(Bytes(32, 5))), 0};
+    t.role = UtxoRole::Trigger;
+    ASSERT_TRUE(r.TrackUtxo(1, t));
+    EXPECT_EQ(r.TrimDetails(5), 0u) << "within what may be kept";
+    EXPECT_EQ(r.TrimDetails(0), 1u);
+    EXPECT_EQ(r.DetailsHeld(), 1u);
+    // Remove reads what it must unindex; a row that is not a registration is said as permanent,
+    // and the vault stays as it is.
+    src.held.erase(0);
+    EXPECT_FALSE(r.Remove(At(r, 0).id));
+    e = r.TakeDetailError();
+    ASSERT_TRUE(e);
+    EXPECT_FALSE(e->transient);
+    std::vector<VaultRef> out;
+    r.index().FindSpk(Op(whole, 0).ScriptPubKey(), out);
+    EXPECT_EQ(out.size(), 1u);
+    src.held[0] = *whole.Details(0);
+    EXPECT_TRUE(r.Remove(At(r, 0).id));
+    out.clear();
+    r.index().FindSpk(Op(whole, 0).ScriptPubKey(), out);
+    EXPECT_TRUE(out.empty());
+    EXPECT_EQ(r.RecoveryGroup(Op(whole, 1).RecoverySpkHashValue()), (std::vector<uint32_t>{1}));
 }
 
 TEST(registry_tests, ResetChainStateForgetsWhatTheChainDidAndKeepsTheRegistrations)

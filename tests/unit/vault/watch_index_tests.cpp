@@ -160,6 +160,38 @@ TEST(watch_index_tests, insert_lookup_erase)
     EXPECT_EQ(ix.FindSpk(spk, r), 1u);
 }
 
+TEST(watch_index_tests, a_shared_leaf_is_indexed_once_and_counted)
+{
+    // AcquireLeaf files a leaf from its size and fingerprint alone (a cold start has no script),
+    // and is found by its script exactly as InsertLeaf's are.
+    vault::WatchIndex ix;
+    Rng rng{2};
+    const Bytes script = rng.Get(34);
+    const Uint256 h = taproot::LeafHash(0xc0, script);
+    const uint64_t fp = vault::WatchIndex::LeafFingerprint(0xc0, script);
+    EXPECT_EQ(ix.AcquireLeaf(0xc0, 34, fp, h, {3, RefKind::RecoverLeaf}), 1u);
+    EXPECT_EQ(ix.AcquireLeaf(0xc0, 34, fp, h, {4, RefKind::RecoverLeaf}), 2u);
+    EXPECT_EQ(ix.AcquireLeaf(0xc0, 34, fp, h, {5, RefKind::RecoverLeaf}), 3u);
+    EXPECT_EQ(ix.size(), 1u);
+    std::vector<VaultRef> r;
+    EXPECT_EQ(ix.FindLeaf(0xc0, script, r), 1u);
+    EXPECT_EQ(r[0], (VaultRef{3, RefKind::RecoverLeaf})) << "filed under its first user";
+    // The scanner finds it in a script-path spend like any other leaf.
+    EXPECT_EQ(ix.ReleaseLeaf(fp, h), std::optional<uint32_t>{2});
+    EXPECT_EQ(ix.ReleaseLeaf(fp, h), std::optional<uint32_t>{1});
+    r.clear();
+    EXPECT_EQ(ix.FindLeaf(0xc0, script, r), 1u) << "kept while a user is left";
+    EXPECT_EQ(ix.ReleaseLeaf(fp, h), std::optional<uint32_t>{0});
+    r.clear();
+    EXPECT_EQ(ix.FindLeaf(0xc0, script, r), 0u);
+    EXPECT_EQ(ix.size(), 0u);
+    EXPECT_FALSE(ix.ReleaseLeaf(fp, h)) << "not acquired";
+    // A leaf added by InsertLeaf is not counted: ReleaseLeaf leaves it alone.
+    EXPECT_TRUE(ix.InsertLeaf(0xc0, script, {6, RefKind::TriggerLeaf}));
+    EXPECT_FALSE(ix.ReleaseLeaf(fp, h));
+    EXPECT_EQ(ix.size(), 1u);
+}
+
 TEST(watch_index_tests, vault_ref_packing)
 {
     const VaultRef r{VaultRef::MAX_VAULT, RefKind::TriggerOutpoint};
