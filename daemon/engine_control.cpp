@@ -144,7 +144,7 @@ Expected<json::value, EngineError> Engine::GetVault(const vault::VaultId& id) co
     for (const auto& [txid, t] : m_triggers) {
         if (std::find(t.event.vaults.begin(), t.event.vaults.end(), *i) == t.event.vaults.end()) continue;
         vault::TriggerFacts facts{t.event.ctv_hash, txid, t.event.height, static_cast<int>(t.event.spend_delay.value_or(0))};
-        const auto d = vault::Decide(rec->policy, rec->approvals, facts, m_tip);
+        const auto d = vault::Decide(rec->policy, rec->approvals(), facts, m_tip);
         triggers.push_back(json::object{{"txid", txid.ToString()},
                                         {"height", t.event.height ? json::value(*t.event.height) : json::value(nullptr)},
                                         {"ctv_hash", t.event.ctv_hash ? json::value(HexStr(t.event.ctv_hash->span())) : json::value(nullptr)},

@@ -31,7 +31,7 @@ void Engine::Evaluate(store::StateChanges& changes)
         facts.first_seen_height = t.seen_at;
         facts.spend_delay = static_cast<int>(t.event.spend_delay.value_or(0));
         const auto* rec = m_registry.Get(v);
-        return vault::Decide(rec->policy, rec->approvals, facts, m_tip);
+        return vault::Decide(rec->policy, rec->approvals(), facts, m_tip);
     };
     for (const auto& [_, t] : m_triggers) {
         if (t.closed || t.event.presigned_trigger) continue;

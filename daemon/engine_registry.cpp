@@ -97,11 +97,13 @@ Expected<vault::Registry, std::string> Engine::LoadRegistry(std::vector<store::V
     // A cold start re-registers every stored vault. An opvault row normally carries its compact
     // form (index keys, delay, label: vault::EncodeCompactVault), decoded and added without its
     // details, which stay in the store until a transaction touches the vault. A row without one
-    // (written before it existed, or presigned) is parsed in full: JSON, taproot tree, hashes.
-    // Rows go in chunks through three steps: this thread reads a chunk from the store (a few
-    // chunks ahead, no more: memory stays that of the registry), any thread prepares it (every
-    // core; this one too when the next chunk is not ready), and this thread adds the prepared
-    // chunks to the registry in row order (slots and index follow registration order).
+    // (written before it existed, presigned, or one whose form does not decode) is read whole
+    // and parsed in full: JSON, taproot tree, hashes.
+    // Rows go in chunks through three steps, pipelined: a helper scans a chunk from the store
+    // (a few chunks ahead, no more: memory stays that of the registry) and decodes the compact
+    // forms as it goes; any helper parses the rows read whole; this thread adds the chunks to the
+    // registry in row order (slots and index follow registration order). The store is one
+    // connection: one helper reads. Without helpers (a small book) this thread does it all.
     auto slots = m_store.VaultSlots();
     if (!slots) return Unexpected{slots.error().message};
     const size_t n = *slots;
@@ -109,76 +111,128 @@ Expected<vault::Registry, std::string> Engine::LoadRegistry(std::vector<store::V
     constexpr size_t AHEAD = 8; // chunks read beyond the one being added
     const size_t chunks = (n + CHUNK - 1) / CHUNK;
     struct Prepared {
-        std::optional<vault::CompactVault> compact;
-        std::unique_ptr<vault::PreparedVault> full; //!< no compact form
+        uint32_t idx{0};
+        bool removed{false};
+        std::string family_id;
+        uint32_t family_index{0};
         vault::Policy policy;
-        bool reread{false};                         //!< the compact form did not decode: read the row whole
+        std::optional<vault::CompactVault> compact;
+        std::unique_ptr<store::VaultRow> whole;     //!< read whole: no compact form that decodes
+        std::unique_ptr<vault::PreparedVault> full; //!< whole, parsed
     };
-    std::vector<std::vector<store::VaultRow>> row_chunks(chunks);
     std::vector<std::vector<Prepared>> prepared(chunks);
-    auto where = [&](const store::VaultRow& row) { return "corrupt database: vault " + row.vault_id + " (row " + std::to_string(row.idx) + ")"; };
+    auto where = [&](uint32_t idx, std::string_view id) { return "corrupt database: vault " + std::string(id) + " (row " + std::to_string(idx) + ")"; };
 
-    using PolicyMemo = std::unordered_map<std::string, vault::Policy>;
-    auto prepare_row = [&](const store::VaultRow& row, Prepared& out, PolicyMemo& memo) -> std::optional<std::string> {
-        if (auto it = memo.find(row.policy); it != memo.end()) {
-            out.policy = it->second;
-        } else {
-            boost::system::error_code ec;
-            auto pj = json::parse(row.policy, ec);
-            if (ec) return where(row) + ": policy is not JSON";
-            auto pol = rpc::ParsePolicy(pj);
-            if (!pol) return where(row) + ": policy: " + pol.error();
-            out.policy = *pol;
-            if (memo.size() < 64) memo.emplace(row.policy, *pol);
-        }
-        if (!row.compact.empty()) {
-            auto id = vault::VaultId::Parse(row.vault_id);
-            if (id && row.kind == "opvault") out.compact = vault::DecodeCompactVault(*id, row.compact);
-            if (out.compact) {
-                out.compact->holds_recovery_auth = !row.recovery_auth.empty(); // its own column is the truth
-                return std::nullopt;
-            }
-            out.reread = true; // came without its registration
-            return std::nullopt;
-        }
-        auto p = PrepareRow(row);
-        if (!p) return where(row) + ": " + p.error();
-        out.full = std::make_unique<vault::PreparedVault>(std::move(*p));
-        return std::nullopt;
-    };
     enum : uint8_t { UNREAD, READ, TAKEN, DONE };
     std::vector<std::atomic<uint8_t>> state(chunks);
     std::vector<std::optional<std::string>> chunk_error(chunks);
-    std::atomic<size_t> prepared_count{0};
+    std::atomic<size_t> next_read{0}; // the next chunk to read (one reader at a time)
+    std::atomic<size_t> added{0};     // chunks added to the registry
+    std::atomic<size_t> freed{0};     // chunks whose memory is given back
     std::atomic<bool> failed{false};
-    // Prepares the first chunk that is read and not taken. Returns: whether it prepared one.
-    // Chunks are read in order, so one that is not read ends the search: no thread ever waits
-    // for a read this thread has not done.
+    // The reader's memo of policy texts (a book has few distinct policies).
+    std::string last_policy_text;
+    vault::Policy last_policy;
+    // Gives back the memory of the chunks added so far, on the thread that allocated most of it
+    // (a free from another thread contends for the allocating thread's malloc arena).
+    auto free_added = [&] {
+        for (size_t c = freed.load(); c < added.load(); ++c) {
+            std::vector<Prepared>{}.swap(prepared[c]);
+            freed.store(c + 1);
+        }
+    };
+    // Scans the next chunk, unless it is more than AHEAD chunks beyond the one being added; the
+    // compact forms are decoded here, the rows without one read whole. Called by one thread
+    // only. Returns: whether it read one.
+    auto read_one = [&]() -> bool {
+        free_added();
+        const size_t c = next_read.load();
+        if (c >= chunks || c >= added.load() + AHEAD || failed.load()) return false;
+        const size_t want = std::min(CHUNK, n - c * CHUNK);
+        auto& out = prepared[c];
+        out.reserve(want);
+        std::optional<std::string> error;
+        bool any_whole = false;
+        auto seen = m_store.ScanVaults(static_cast<uint32_t>(c * CHUNK), want, [&](const store::VaultRowView& v) {
+            Prepared& p = out.emplace_back();
+            p.idx = v.idx;
+            p.removed = v.removed;
+            p.family_id = v.family_id;
+            p.family_index = v.family_index;
+            if (v.policy != last_policy_text) {
+                boost::system::error_code ec;
+                auto pj = json::parse(v.policy, ec);
+                auto pol = ec ? Unexpected{std::string("policy is not JSON")} : rpc::ParsePolicy(pj);
+                if (!pol) {
+                    if (!error) error = where(v.idx, v.vault_id) + ": policy: " + pol.error();
+                    return;
+                }
+                last_policy_text = v.policy;
+                last_policy = *pol;
+            }
+            p.policy = last_policy;
+            if (v.kind == "opvault" && !v.compact.empty()) {
+                if (auto id = vault::VaultId::Parse(v.vault_id)) p.compact = vault::DecodeCompactVault(*id, v.compact);
+                if (p.compact) {
+                    p.compact->holds_recovery_auth = v.has_recovery_auth; // its own column is the truth
+                    return;
+                }
+                log::Main()->warn("engine: vault {}: its compact form does not decode; reading its registration", v.vault_id);
+            }
+            any_whole = true;
+        });
+        if (!seen) error = seen.error().message;
+        else if (*seen != want) error = "corrupt database: vaults.idx has a gap below " + std::to_string(n);
+        for (auto& p : out) {
+            if (error || p.compact) continue;
+            auto w = m_store.LoadVault(p.idx);
+            if (!w || !*w) {
+                error = w ? where(p.idx, "?") + ": cannot read it again" : w.error().message;
+                break;
+            }
+            p.whole = std::make_unique<store::VaultRow>(std::move(**w));
+        }
+        if (error) {
+            chunk_error[c] = std::move(error);
+            failed.store(true);
+        }
+        state[c].store(any_whole && !chunk_error[c] ? READ : DONE, std::memory_order_release);
+        next_read.store(c + 1);
+        return true;
+    };
+    // Parses the rows read whole of the first chunk that is read and not taken. Returns: whether
+    // it took one. Chunks are read in order, so one that is not read ends the search.
     auto prepare_one = [&]() -> bool {
-        for (size_t c = 0; c < chunks && !failed.load(); ++c) {
+        for (size_t c = added.load(); c < chunks && !failed.load(); ++c) {
             uint8_t st = state[c].load(std::memory_order_acquire);
             if (st == UNREAD) return false;
             if (st != READ || !state[c].compare_exchange_strong(st, TAKEN)) continue;
             try {
-                PolicyMemo memo;
-                prepared[c].resize(row_chunks[c].size());
-                for (size_t k = 0; k < row_chunks[c].size() && !chunk_error[c]; ++k) chunk_error[c] = prepare_row(row_chunks[c][k], prepared[c][k], memo);
+                for (auto& p : prepared[c]) {
+                    if (!p.whole) continue;
+                    auto full = PrepareRow(*p.whole);
+                    if (!full) {
+                        chunk_error[c] = where(p.idx, p.whole->vault_id) + ": " + full.error();
+                        break;
+                    }
+                    p.full = std::make_unique<vault::PreparedVault>(std::move(*full));
+                }
             } catch (const std::exception& e) {
                 chunk_error[c] = std::string{"cannot load the vaults: "} + e.what();
             }
             if (chunk_error[c]) failed.store(true);
             state[c].store(DONE, std::memory_order_release);
-            ++prepared_count;
             return true;
         }
         return false;
     };
-    const size_t helpers = n < 4 * CHUNK ? 0 : std::clamp<size_t>(std::thread::hardware_concurrency(), 1, 8) - 1;
+    const size_t helpers = n < 4 * CHUNK ? 0 : std::clamp<size_t>(std::thread::hardware_concurrency(), 2, 8) - 1;
     std::vector<std::jthread> workers;
     for (size_t t = 0; t < helpers; ++t) {
-        workers.emplace_back([&] {
-            while (prepared_count.load() < chunks && !failed.load()) {
-                if (!prepare_one()) std::this_thread::yield();
+        workers.emplace_back([&, reader = t == 0] {
+            while (added.load() < chunks && !failed.load()) {
+                const bool did = (reader && read_one()) | prepare_one();
+                if (!did) std::this_thread::yield();
             }
         });
     }
@@ -195,63 +249,51 @@ Expected<vault::Registry, std::string> Engine::LoadRegistry(std::vector<store::V
     vault::Registry reg;
     reg.SetDetailSource(&m_detail_source);
     reg.Reserve(n);
-    size_t next_read = 0;
     for (size_t c = 0; c < chunks; ++c) {
-        while (next_read < chunks && next_read < c + AHEAD) {
-            const size_t want = std::min(CHUNK, n - next_read * CHUNK);
-            auto r = m_store.LoadVaults(static_cast<uint32_t>(next_read * CHUNK), want, /*registrations=*/false);
-            if (!r) return fail(r.error().message);
-            if (r->size() != want) return fail("corrupt database: vaults.idx has a gap below " + std::to_string(n));
-            row_chunks[next_read] = std::move(*r);
-            state[next_read].store(READ, std::memory_order_release);
-            ++next_read;
-        }
         while (state[c].load(std::memory_order_acquire) != DONE) {
             if (failed.load()) return fail(std::nullopt);
-            if (!prepare_one()) std::this_thread::yield(); // a helper has it: wait
+            const bool did = helpers == 0 && (read_one() || prepare_one());
+            if (!did) std::this_thread::yield();
         }
         if (chunk_error[c]) return fail(std::nullopt);
-        for (size_t k = 0; k < row_chunks[c].size(); ++k) {
-            auto& row = row_chunks[c][k];
-            Prepared& p = prepared[c][k];
-            if (p.reread) {
-                log::Main()->warn("engine: vault {}: its compact form does not decode; reading its registration", row.vault_id);
-                auto whole = m_store.LoadVault(row.idx);
-                if (!whole || !*whole) return fail(where(row) + ": cannot read it again");
-                row.registration = std::move((*whole)->registration);
-                row.compact.clear();
-                auto full = PrepareRow(row);
-                if (!full) return fail(where(row) + ": " + full.error());
-                p.full = std::make_unique<vault::PreparedVault>(std::move(*full));
-            }
-            Expected<vault::AddResult, vault::AddError> added = Unexpected{vault::AddError{}};
+        for (auto& p : prepared[c]) {
+            Expected<vault::AddResult, vault::AddError> added_one = Unexpected{vault::AddError{}};
+            std::optional<vault::VaultId> id;
             if (p.compact) {
-                added = reg.AddCompact(*p.compact, p.policy, row.removed);
+                id = p.compact->id;
+                added_one = reg.AddCompact(*p.compact, p.policy, p.removed);
             } else {
+                const store::VaultRow& row = *p.whole;
+                id = vault::VaultId::Parse(row.vault_id);
                 vault::PreparedVault& pv = *p.full;
                 std::optional<store::VaultRow> with;
-                if (missing_cache && pv.details.opvault && (row.output_key_cache.empty() || row.compact.empty())) {
-                    // Rows from before the cache / the compact form: written once, so the next
-                    // start reads them instead of recomputing them.
-                    with = row;
-                    with->output_key_cache = vault::EncodeOutputKeyCache(pv.record.id, pv.details.opvault->OutputKey());
-                    with->compact = vault::EncodeCompactVault(*vault::CompactOf(pv.record, pv.details));
+                if (missing_cache && pv.details.opvault) {
+                    // Rows from before the cache / the compact form, or with a damaged one:
+                    // written once, so the next start reads them instead of recomputing them.
+                    Bytes compact = vault::EncodeCompactVault(*vault::CompactOf(pv.record, pv.details));
+                    if (row.output_key_cache.empty() || row.compact != compact) {
+                        with = row;
+                        with->output_key_cache = vault::EncodeOutputKeyCache(pv.record.id, pv.details.opvault->OutputKey());
+                        with->compact = std::move(compact);
+                    }
                 }
-                added = reg.Add(std::move(pv));
-                if (added && with) missing_cache->push_back(std::move(*with));
-                if (added) reg.SetPolicy(row.idx, p.policy);
-                if (added && row.removed) reg.Remove(added->id);
+                added_one = reg.Add(std::move(pv));
+                if (added_one && with) missing_cache->push_back(std::move(*with));
+                if (added_one) reg.SetPolicy(p.idx, p.policy);
+                if (added_one && p.removed) reg.Remove(added_one->id);
             }
-            if (!added) return fail(where(row) + ": " + added.error().message);
-            if (added->index != row.idx || added->id.str() != row.vault_id) {
-                return fail(where(row) + " re-registers as " + added->id.str() + " at slot " + std::to_string(added->index));
+            const std::string id_text = id ? id->str() : p.whole ? p.whole->vault_id : "?";
+            if (!added_one) return fail(where(p.idx, id_text) + ": " + added_one.error().message);
+            if (added_one->index != p.idx || !id || added_one->id != *id) {
+                return fail(where(p.idx, id_text) + " re-registers as " + added_one->id.str() + " at slot " + std::to_string(added_one->index));
             }
-            if (links && !row.family_id.empty()) (*links)[row.idx] = MemberLink{row.family_id, row.family_index};
+            if (links && !p.family_id.empty()) (*links)[p.idx] = MemberLink{p.family_id, p.family_index};
         }
-        std::vector<store::VaultRow>{}.swap(row_chunks[c]);
-        std::vector<Prepared>{}.swap(prepared[c]);
+        added.store(c + 1); // the reader gives the chunk's memory back
+        if (helpers == 0) free_added();
     }
     workers.clear();
+    free_added();
     // What a cold start parsed in full it does not keep: only the details a trigger needs stay.
     reg.TrimDetails(0);
     for (const auto& a : m_approvals) {
@@ -263,7 +305,7 @@ Expected<vault::Registry, std::string> Engine::LoadRegistry(std::vector<store::V
 
 Expected<uint32_t, std::string> Engine::VerifyRegistrations(uint32_t from, size_t count, std::vector<std::string>& problems) const
 {
-    auto rows = m_store.LoadVaults(from, count, /*registrations=*/true);
+    auto rows = m_store.LoadVaults(from, count);
     if (!rows) return Unexpected{rows.error().message};
     for (const auto& row : *rows) {
         auto problem = [&](const std::string& what) { problems.push_back("vault " + row.vault_id + " (row " + std::to_string(row.idx) + "): " + what); };

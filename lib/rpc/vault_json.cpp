@@ -620,11 +620,11 @@ Expected<vault::PreparedVault, vault::AddError> PrepareRegistration(Registration
 Registration RegistrationFromRecord(const vault::VaultRecord& rec, const vault::VaultDetails& d)
 {
     if (rec.kind == vault::VaultKind::OpVault && d.opvault) {
-        return vault::OpVaultRegistration{d.opvault->spec(), d.recovery_auth, rec.label, rec.policy, rec.birth_height, std::nullopt};
+        return vault::OpVaultRegistration{d.opvault->spec(), d.recovery_auth, rec.label.str(), rec.policy, rec.birth_height, std::nullopt};
     }
     vault::PresignedRegistration p;
     if (d.presigned) p.vault = *d.presigned;
-    p.label = rec.label;
+    p.label = rec.label.str();
     p.policy = rec.policy;
     p.birth_height = rec.birth_height;
     return p;
@@ -762,13 +762,13 @@ json::object VaultSummaryJson(const vault::VaultRecord& rec)
     json::object o;
     o["vault_id"] = rec.id.str();
     o["kind"] = ToString(rec.kind);
-    o["label"] = rec.label;
+    o["label"] = rec.label.view();
     o["state"] = ToString(rec.state);
     o["policy"] = PolicyJson(rec.policy);
     o["birth_height"] = OptInt(rec.birth_height);
     o["spend_delay"] = rec.MinSpendDelay();
     o["utxo_count"] = static_cast<int64_t>(rec.utxos.size());
-    o["approval_count"] = static_cast<int64_t>(rec.approvals.size());
+    o["approval_count"] = static_cast<int64_t>(rec.approvals().size());
     return o;
 }
 
@@ -850,7 +850,7 @@ json::object VaultDetailJson(const vault::VaultRecord& rec, const vault::VaultDe
     for (const auto& u : rec.utxos) utxos.emplace_back(UtxoJson(u));
     o["utxos"] = std::move(utxos);
     json::array approvals;
-    for (const auto& a : rec.approvals) approvals.emplace_back(ApprovalJson(a));
+    for (const auto& a : rec.approvals()) approvals.emplace_back(ApprovalJson(a));
     o["approvals"] = std::move(approvals);
     return o;
 }

@@ -340,7 +340,7 @@ public:
     Expected<std::optional<VaultRow>, StoreError> LoadVault(uint32_t idx) override
     {
         // The same decoding as every other read of the table (a gap before the next row is corrupt).
-        auto rows = LoadVaults(idx, 1, true);
+        auto rows = LoadVaults(idx, 1);
         if (!rows) return Unexpected{rows.error()};
         if (rows->empty()) return std::optional<VaultRow>{};
         return std::optional<VaultRow>{std::move(rows->front())};
@@ -357,16 +357,63 @@ public:
         return static_cast<size_t>(max) + 1;
     }
 
-    Expected<std::vector<VaultRow>, StoreError> LoadVaults(uint32_t from, size_t max, bool registrations) override
+    Expected<size_t, StoreError> ScanVaults(uint32_t from, size_t max, const std::function<void(const VaultRowView&)>& f) override
+    {
+        Stmt s{m_db, "SELECT idx, vault_id, kind, policy, removed, recovery_auth IS NOT NULL, family_id, family_index, compact "
+                     "FROM vaults WHERE idx >= ? ORDER BY idx LIMIT ?"};
+        if (s.rc() != SQLITE_OK) return Unexpected{Err(m_db, s.rc(), "scan vaults")};
+        sqlite3_bind_int64(s.get(), 1, from);
+        sqlite3_bind_int64(s.get(), 2, static_cast<int64_t>(std::min<size_t>(max, INT64_MAX)));
+        auto view = [&](int col) {
+            const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(s.get(), col));
+            return std::string_view{p ? p : "", static_cast<size_t>(sqlite3_column_bytes(s.get(), col))};
+        };
+        size_t seen = 0;
+        int rc;
+        while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
+            const int64_t idx = sqlite3_column_int64(s.get(), 0);
+            if (idx != static_cast<int64_t>(from) + static_cast<int64_t>(seen) || idx > UINT32_MAX) {
+                return Unexpected{Corrupt("vaults.idx " + std::to_string(idx) + " breaks the registration order")};
+            }
+            const std::string where = "vaults row " + std::to_string(idx);
+            for (int col : {1, 2, 3}) {
+                if (sqlite3_column_type(s.get(), col) != SQLITE_TEXT) return Unexpected{Corrupt(where + " has a non-text column")};
+            }
+            const int ct = sqlite3_column_type(s.get(), 8);
+            if (ct != SQLITE_NULL && ct != SQLITE_BLOB) return Unexpected{Corrupt(where + ": compact is not a blob")};
+            VaultRowView v;
+            v.idx = static_cast<uint32_t>(idx);
+            v.vault_id = view(1);
+            v.kind = view(2);
+            v.policy = view(3);
+            v.removed = sqlite3_column_int(s.get(), 4) != 0;
+            v.has_recovery_auth = sqlite3_column_int(s.get(), 5) != 0;
+            if (sqlite3_column_type(s.get(), 6) != SQLITE_NULL) {
+                const int64_t fi = sqlite3_column_int64(s.get(), 7);
+                if (sqlite3_column_type(s.get(), 6) != SQLITE_TEXT || sqlite3_column_type(s.get(), 7) != SQLITE_INTEGER || fi < 0 || fi > UINT32_MAX) {
+                    return Unexpected{Corrupt(where + ": a broken family link")};
+                }
+                v.family_id = view(6);
+                v.family_index = static_cast<uint32_t>(fi);
+                if (v.family_id.empty()) return Unexpected{Corrupt(where + ": a broken family link")};
+            }
+            if (ct == SQLITE_BLOB) {
+                const auto* p = static_cast<const uint8_t*>(sqlite3_column_blob(s.get(), 8));
+                v.compact = ByteSpan{p, static_cast<size_t>(sqlite3_column_bytes(s.get(), 8))};
+            }
+            f(v);
+            ++seen;
+        }
+        if (rc != SQLITE_DONE) return Unexpected{Err(m_db, rc, "scan vaults")};
+        return seen;
+    }
+
+    Expected<std::vector<VaultRow>, StoreError> LoadVaults(uint32_t from, size_t max) override
     {
         std::vector<VaultRow> out;
-        // The registration is read only when asked for, or when the row has no compact form.
-        Stmt s{m_db, registrations ? "SELECT v.idx, vault_id, kind, (SELECT registration FROM registrations r WHERE r.idx = v.idx), policy, removed, "
-                                     "created_at, output_key_cache, recovery_auth, family_id, family_index, compact FROM vaults v "
-                                     "WHERE v.idx >= ? ORDER BY v.idx LIMIT ?"
-                                   : "SELECT v.idx, vault_id, kind, CASE WHEN compact IS NULL THEN (SELECT registration FROM registrations r "
-                                     "WHERE r.idx = v.idx) ELSE '' END, policy, removed, created_at, output_key_cache, recovery_auth, family_id, "
-                                     "family_index, compact FROM vaults v WHERE v.idx >= ? ORDER BY v.idx LIMIT ?"};
+        Stmt s{m_db, "SELECT v.idx, vault_id, kind, (SELECT registration FROM registrations r WHERE r.idx = v.idx), policy, removed, "
+                     "created_at, output_key_cache, recovery_auth, family_id, family_index, compact FROM vaults v "
+                     "WHERE v.idx >= ? ORDER BY v.idx LIMIT ?"};
         if (s.rc() != SQLITE_OK) return Unexpected{Err(m_db, s.rc(), "load vaults")};
         sqlite3_bind_int64(s.get(), 1, from);
         sqlite3_bind_int64(s.get(), 2, static_cast<int64_t>(std::min<size_t>(max, INT64_MAX)));

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -49,6 +50,19 @@ struct VaultRow {
     uint32_t family_index{0};  //!< its index in the family
     Bytes compact;             //!< opvault: vault::EncodeCompactVault, what a cold start loads; empty = none
     friend bool operator==(const VaultRow&, const VaultRow&) = default;
+};
+
+//! A vault row as a cold start reads it (Store::ScanVaults): no registration, no copies.
+struct VaultRowView {
+    uint32_t idx{0};
+    std::string_view vault_id;
+    std::string_view kind;
+    std::string_view policy;
+    bool removed{false};
+    bool has_recovery_auth{false};
+    std::string_view family_id;  //!< empty = registered on its own
+    uint32_t family_index{0};
+    ByteSpan compact;            //!< empty = none
 };
 
 //! A vault family (vault/family.h): registered once, its members derived and registered as
@@ -222,9 +236,11 @@ public:
 
     //! Rows with idx >= from, by idx, at most max of them; the idx must run on without a gap
     //! from `from` (else Corrupt).
-    //! registrations = false: a row that has its compact form comes without its registration
-    //! text (a cold start reads the compact forms only; rows without one come whole).
-    virtual Expected<std::vector<VaultRow>, StoreError> LoadVaults(uint32_t from = 0, size_t max = SIZE_MAX, bool registrations = true) = 0;
+    virtual Expected<std::vector<VaultRow>, StoreError> LoadVaults(uint32_t from = 0, size_t max = SIZE_MAX) = 0;
+    //! What a cold start reads of the vault rows idx >= from (at most max, in idx order; a gap is
+    //! Corrupt): f sees each row without its registration, as views valid during the call only.
+    //! Returns: how many rows f saw.
+    virtual Expected<size_t, StoreError> ScanVaults(uint32_t from, size_t max, const std::function<void(const VaultRowView&)>& f) = 0;
     //! Returns: the number of vault slots (the highest idx + 1; 0 when there is none).
     virtual Expected<size_t, StoreError> VaultSlots() = 0;
     //! Returns: the vault row at idx, or nullopt when there is none.

@@ -6,6 +6,9 @@
 
 #include <algorithm>
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 namespace vw::vault {
 
 namespace {
@@ -195,6 +198,22 @@ const TrackedUtxo* VaultRecord::FindUtxo(const OutPoint& o) const
 
 
 namespace {
+//! Maps the pages of [p, p + bytes) now, in one call, rather than one fault per page as they are
+//! first written: on a virtual machine each fault is an exit, and a million vaults are tens of
+//! thousands of pages. Only a hint: nothing changes if the kernel does not know it.
+void PrefaultForWriting(const void* p, size_t bytes)
+{
+#ifdef MADV_POPULATE_WRITE
+    const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+    const auto begin = (reinterpret_cast<uintptr_t>(p) + page - 1) & ~(page - 1);
+    const auto end = (reinterpret_cast<uintptr_t>(p) + bytes) & ~(page - 1);
+    if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_POPULATE_WRITE);
+#else
+    (void)p;
+    (void)bytes;
+#endif
+}
+
 int64_t MinDelayOf(const VaultDetails& d)
 {
     std::optional<int64_t> best;
@@ -326,7 +345,7 @@ std::optional<CompactVault> DecodeCompactVault(const VaultId& id, ByteSpan bytes
 std::optional<CompactVault> CompactOf(const VaultRecord& rec, const VaultDetails& d)
 {
     if (!d.opvault) return std::nullopt;
-    return CompactVault{rec.id, rec.min_spend_delay, rec.authorized_recover, rec.holds_recovery_auth, rec.birth_height, rec.label,
+    return CompactVault{rec.id, rec.min_spend_delay, rec.authorized_recover, rec.holds_recovery_auth, rec.birth_height, rec.label.str(),
                         KeysOf(*d.opvault)};
 }
 
@@ -396,19 +415,17 @@ Expected<uint32_t, AddError> Registry::Slot(const VaultId& id)
     return static_cast<uint32_t>(m_vaults.size());
 }
 
-uint32_t Registry::Place(VaultRecord rec)
+uint32_t Registry::Place(uint32_t slot, VaultRecord rec)
 {
-    const VaultId id = rec.id;
-    const auto found = m_by_id.Find(id.Cheap64(), [&](uint32_t i) { return m_vaults[i].id == id; });
-    if (found) {
-        if (m_vaults[*found].m_details) --m_details_held;
-        m_vaults[*found] = std::move(rec);
-        return *found;
+    if (slot < m_vaults.size()) { // a removed vault revived
+        if (m_vaults[slot].m_details) --m_details_held;
+        m_vaults[slot] = std::move(rec);
+        return slot;
     }
-    const auto i = static_cast<uint32_t>(m_vaults.size());
+    const uint64_t h = rec.id.Cheap64();
     m_vaults.push_back(std::move(rec));
-    m_by_id.Insert(id.Cheap64(), i);
-    return i;
+    m_by_id.Insert(h, slot);
+    return slot;
 }
 
 Expected<AddResult, AddError> Registry::AddOpVault(OpVaultRegistration reg)
@@ -431,10 +448,11 @@ Expected<AddResult, AddError> Registry::AddPresigned(PresignedRegistration reg)
 Expected<AddResult, AddError> Registry::Add(PreparedVault p)
 {
     const VaultId id = p.record.id;
-    if (auto slot = Slot(id); !slot) return Unexpected{slot.error()};
+    auto slot = Slot(id);
+    if (!slot) return Unexpected{slot.error()};
     p.record.m_details = std::make_unique<VaultDetails>(std::move(p.details));
     p.record.m_group_next = UINT32_MAX;
-    const uint32_t i = Place(std::move(p.record));
+    const uint32_t i = Place(*slot, std::move(p.record));
     ++m_details_held;
     IndexVault(i);
     return AddResult{i, id};
@@ -442,7 +460,8 @@ Expected<AddResult, AddError> Registry::Add(PreparedVault p)
 
 Expected<AddResult, AddError> Registry::AddCompact(const CompactVault& c, const Policy& policy, bool removed)
 {
-    if (auto slot = Slot(c.id); !slot) return Unexpected{slot.error()};
+    auto slot = Slot(c.id);
+    if (!slot) return Unexpected{slot.error()};
     VaultRecord rec;
     rec.id = c.id;
     rec.kind = VaultKind::OpVault;
@@ -456,7 +475,7 @@ Expected<AddResult, AddError> Registry::AddCompact(const CompactVault& c, const 
         rec.state = VaultState::Removed;
         rec.holds_recovery_auth = false;
     }
-    const uint32_t i = Place(std::move(rec));
+    const uint32_t i = Place(*slot, std::move(rec));
     if (!removed) IndexKeys(i, c.keys);
     return AddResult{i, c.id};
 }
@@ -489,8 +508,13 @@ void Registry::Reserve(size_t n)
     // Per vault about one recover leaf and one scriptPubKey of its own (trigger leaves are often
     // shared); more is absorbed by the tables' own growth.
     m_vaults.reserve(n);
+    PrefaultForWriting(m_vaults.data(), m_vaults.capacity() * sizeof(VaultRecord));
     m_by_id.Reserve(n);
     m_index.Reserve(2 * n);
+    // Address space only until used for the groups themselves; their table is sized for one
+    // group per vault (16 bytes a vault), so that a start does not rehash it twenty times.
+    m_groups.reserve(n);
+    m_group_by_hash.Reserve(n);
 }
 
 void Registry::IndexKeys(uint32_t i, const OpVaultKeys& keys)
@@ -690,14 +714,18 @@ bool Registry::SetPolicy(uint32_t i, const Policy& p)
 bool Registry::AddApproval(uint32_t i, const Approval& a)
 {
     if (i >= m_vaults.size() || m_vaults[i].state == VaultState::Removed) return false;
-    m_vaults[i].approvals.push_back(a);
+    auto& list = m_vaults[i].m_approvals;
+    if (!list) list = std::make_unique<std::vector<Approval>>();
+    list->push_back(a);
     return true;
 }
 
 std::vector<Approval>* Registry::MutableApprovals(uint32_t i)
 {
     if (i >= m_vaults.size() || m_vaults[i].state == VaultState::Removed) return nullptr;
-    return &m_vaults[i].approvals;
+    auto& list = m_vaults[i].m_approvals;
+    if (!list) list = std::make_unique<std::vector<Approval>>();
+    return list.get();
 }
 
 bool Registry::TrackUtxo(uint32_t i, TrackedUtxo u)

@@ -26,8 +26,10 @@
 #include <array>
 #include <compare>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <optional>
+#include <ostream>
 #include <span>
 #include <string>
 #include <string_view>
@@ -137,9 +139,53 @@ struct VaultDetails {
     std::optional<PresignedVault> presigned;     //!< kind == Presigned
 };
 
-//! The part of a vault kept in memory for every vault (about 130 bytes, docs/architecture.md
-//! "Memory"): identity, policy and state, the UTXOs it holds, and what the decision needs to know
-//! of its registration without reading it (shortest delay, whether it can be recovered).
+//! A vault's label in 8 bytes (a std::string takes 32): most vaults have a short one, or none.
+class Label
+{
+public:
+    Label() = default;
+    Label(std::string_view s) { Assign(s); } // NOLINT: implicit, as a string is
+    Label(const Label& o) { Assign(o.view()); }
+    Label(Label&&) noexcept = default;
+    Label& operator=(const Label& o)
+    {
+        if (this != &o) Assign(o.view());
+        return *this;
+    }
+    Label& operator=(Label&&) noexcept = default;
+    Label& operator=(std::string_view s)
+    {
+        Assign(s);
+        return *this;
+    }
+    std::string_view view() const
+    {
+        if (!m_p) return {};
+        uint32_t n = 0;
+        std::memcpy(&n, m_p.get(), sizeof n);
+        return {m_p.get() + sizeof n, n};
+    }
+    std::string str() const { return std::string(view()); }
+    operator std::string_view() const { return view(); } // NOLINT: reads as the string it is
+    bool empty() const { return !m_p; }
+    friend bool operator==(const Label& a, std::string_view b) { return a.view() == b; }
+    friend std::ostream& operator<<(std::ostream& o, const Label& l) { return o << l.view(); }
+
+private:
+    void Assign(std::string_view s)
+    {
+        if (s.empty()) return m_p.reset();
+        const auto n = static_cast<uint32_t>(s.size());
+        m_p = std::make_unique<char[]>(sizeof n + s.size());
+        std::memcpy(m_p.get(), &n, sizeof n);
+        std::memcpy(m_p.get() + sizeof n, s.data(), s.size());
+    }
+    std::unique_ptr<char[]> m_p;
+};
+
+//! The part of a vault kept in memory for every vault (88 bytes, docs/architecture.md "Memory"):
+//! identity, policy and state, the UTXOs it holds, and what the decision needs to know of its
+//! registration without reading it (shortest delay, whether it can be recovered).
 struct VaultRecord {
     VaultId id;
     VaultKind kind{VaultKind::OpVault};
@@ -149,9 +195,14 @@ struct VaultRecord {
     int32_t min_spend_delay{0};      //!< the shortest spend delay of its trigger leaves / presigned triggers
     Policy policy;
     std::optional<int> birth_height;
-    std::string label;
-    std::vector<Approval> approvals;
+    Label label;
     std::vector<TrackedUtxo> utxos;              //!< in the order they were first tracked
+
+    //! The operator's approvals of its withdrawals (few vaults have any: kept apart).
+    std::span<const Approval> approvals() const
+    {
+        return m_approvals ? std::span<const Approval>{*m_approvals} : std::span<const Approval>{};
+    }
 
     //! Returns: the shortest spend delay of the vault (trigger leaves / presigned triggers), or 0.
     int64_t MinSpendDelay() const { return min_spend_delay; }
@@ -163,6 +214,7 @@ struct VaultRecord {
 private:
     friend class Registry;
     uint32_t m_group_next{UINT32_MAX};       //!< next member of its recovery group (registry-internal)
+    std::unique_ptr<std::vector<Approval>> m_approvals;
     mutable std::unique_ptr<VaultDetails> m_details; //!< loaded details, or null (registry-internal)
 };
 
@@ -365,7 +417,8 @@ public:
 
 private:
     Expected<uint32_t, AddError> Slot(const VaultId& id);
-    uint32_t Place(VaultRecord rec);
+    //! Puts rec at slot (Slot's answer: a removed vault's, or the next one).
+    uint32_t Place(uint32_t slot, VaultRecord rec);
     void IndexKeys(uint32_t i, const OpVaultKeys& keys);
     void IndexVault(uint32_t i);
     void UnindexVault(uint32_t i, const VaultDetails& d);

@@ -40,7 +40,11 @@ public:
         if (m_full) return Unexpected{store::StoreError{store::StoreError::Kind::Full, "database or disk is full (test)"}};
         return m_s->Apply(c);
     }
-    Expected<std::vector<store::VaultRow>, store::StoreError> LoadVaults(uint32_t from, size_t max, bool registrations) override { return m_s->LoadVaults(from, max, registrations); }
+    Expected<std::vector<store::VaultRow>, store::StoreError> LoadVaults(uint32_t from, size_t max) override { return m_s->LoadVaults(from, max); }
+    Expected<size_t, store::StoreError> ScanVaults(uint32_t from, size_t max, const std::function<void(const store::VaultRowView&)>& f) override
+    {
+        return m_s->ScanVaults(from, max, f);
+    }
     Expected<size_t, store::StoreError> VaultSlots() override { return m_s->VaultSlots(); }
     Expected<std::optional<store::VaultRow>, store::StoreError> LoadVault(uint32_t idx) override { return m_s->LoadVault(idx); }
     Expected<std::vector<store::ApprovalRow>, store::StoreError> LoadApprovals() override { return m_s->LoadApprovals(); }

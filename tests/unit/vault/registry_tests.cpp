@@ -293,7 +293,7 @@ TEST(registry_tests, StateAndPolicyStrings)
     EXPECT_TRUE(r.SetPolicy(0, Policy{Mode::Alert, 0}));
     EXPECT_EQ(At(r, 0).policy.mode, Mode::Alert);
     EXPECT_TRUE(r.AddApproval(0, Approval{}));
-    EXPECT_EQ(At(r, 0).approvals.size(), 1u);
+    EXPECT_EQ(At(r, 0).approvals().size(), 1u);
     EXPECT_FALSE(r.SetState(0, VaultState::Removed)); // only Remove() removes
     EXPECT_FALSE(r.SetPolicy(5, Policy{}));
 }
