@@ -339,7 +339,7 @@ net::awaitable<void> Engine::VerifyStoredRegistrations()
     // misplaced or damaged one is caught there); the registration it stands for is read whole
     // here, in slices between the tower's own work, so a corrupt row is said within minutes of
     // the start rather than when a thief triggers that vault.
-    constexpr size_t SLICE = 256;
+    constexpr size_t SLICE = 64; // rows: about a millisecond of the io thread each
     const size_t n = m_registry.size();
     uint32_t from = 0;
     size_t corrupt = 0;
