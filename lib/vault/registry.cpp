@@ -319,6 +319,7 @@ std::optional<CompactVault> DecodeCompactVault(const VaultId& id, ByteSpan bytes
     c.authorized_recover = *flags & 1;
     c.holds_recovery_auth = *flags & 2;
     if (*flags & 4) c.birth_height = static_cast<int32_t>(*birth);
+    else if (*birth != 0) return std::nullopt; // one encoding per vault
     c.label.assign(label->begin(), label->end());
     c.keys.spk.assign(spk->begin(), spk->end());
     std::copy(rhash->begin(), rhash->end(), c.keys.recovery_spk_hash.bytes.begin());
