@@ -150,9 +150,9 @@ void Engine::BlockConnected(const Block& block, int height, store::BlockBatch& b
         m_recent_confirmed.erase(m_recent_confirmed.begin());
     }
     Evaluate(batch.state);
-    // A vault this block touched whose registration could not be read was not matched right:
-    // the block is not stored, and comes again.
-    // A corrupt one will not heal: said loudly, and the block goes on for every other vault.
+    // A vault this block touched whose registration the store could not read now was not matched
+    // right: the block is not stored, and comes again. A corrupt registration will not heal: it
+    // is said loudly, and the block goes on for every other vault.
     if (auto e = m_registry.TakeDetailError(); e && e->transient) {
         batch.refused = "cannot read a vault's registration: " + e->message;
     } else if (e) {
