@@ -812,7 +812,7 @@ json::object VaultDetailJson(const vault::VaultRecord& rec, const vault::VaultDe
         o["recovery_auth_held"] = rec.holds_recovery_auth;
         json::array delays;
         for (size_t k = 0; k < v.trigger_indices().size(); ++k) {
-            if (auto d = v.trigger_leaf(k).spend_delay) delays.emplace_back(*d);
+            if (auto delay = v.trigger_leaf(k).spend_delay) delays.emplace_back(*delay);
         }
         o["spend_delays"] = std::move(delays);
         json::array leaves;
