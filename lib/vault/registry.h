@@ -1,16 +1,19 @@
 #pragma once
-// The in-memory vault registry (docs/product.md §2, §4, §6): every registered vault, its validated
-// kind-specific data, its policy and approvals, its state and the UTXOs it is known to hold, plus
-// the WatchIndex the scanner/matcher look transactions up in, kept in sync with all of that.
-// This is the state the daemon persists and rebuilds at start (by re-adding each vault in its
-// original registration order, then re-tracking its UTXOs). Pure: no I/O, no clock, no logging.
+// The in-memory vault registry (docs/product.md §2, §4, §6): every registered vault as a compact
+// record (id, policy, approvals, state, the UTXOs it is known to hold) and its keys in the
+// WatchIndex the scanner/matcher look transactions up in, kept in sync with all of that. A
+// vault's full registration (VaultDetails) is held only when something needs it: read through
+// the DetailSource (the daemon's store) and forgotten again by TrimDetails (docs/architecture.md,
+// "Memory"). Rebuilt at start from the compact forms the store keeps (AddCompact), in
+// registration order, then its UTXOs re-tracked. Pure: no I/O but through the DetailSource, no
+// clock, no logging.
 //
 // Vault indices. Each vault gets a dense uint32 index (its position in registration order), used
 // as VaultRef::vault in the WatchIndex. A removed vault keeps its slot (state Removed, nothing
 // indexed) so indices never move; re-registering the same content revives the same slot.
 // VaultRef::MAX_VAULT itself is reserved for fee-wallet scriptPubKeys.
 //
-// Not thread-safe: one writer (the chain strand), or any number of readers with no writer.
+// Not thread-safe: one thread (the chain strand). Even reads are writes when they load details.
 
 #include "crypto/secp.h"
 #include "primitives/transaction.h"
