@@ -175,6 +175,21 @@ inline std::vector<std::string> ReadLines(const fs::path& p)
     return out;
 }
 
+//! The lines of a file another process is appending to, without the last one if its newline has
+//! not been written yet: a reader can see half of a write() (Linux copies an append page by page
+//! without locking out readers), and half a line read as a whole would be consumed for good.
+inline std::vector<std::string> ReadCompleteLines(const fs::path& p)
+{
+    std::vector<std::string> out;
+    std::ifstream f(p);
+    std::string line;
+    while (std::getline(f, line)) {
+        if (f.eof()) break; // no newline after it: still being written
+        if (!line.empty()) out.push_back(line);
+    }
+    return out;
+}
+
 struct RpcFailure : std::runtime_error {
     RpcFailure(int c, const std::string& m) : std::runtime_error(m), code(c) {}
     int code; //!< the RPC error code; 0 for transport/HTTP failures
@@ -421,7 +436,7 @@ public:
     fs::path EventLogPath() const { return m_datadir / "events.log"; }
     uint16_t port() const { return m_port; }
     fs::path NetDir() const { return m_datadir / "regtest"; }
-    std::vector<std::string> Events() const { return ReadLines(EventLogPath()); }
+    std::vector<std::string> Events() const { return ReadCompleteLines(EventLogPath()); }
     int Connects() const
     {
         int n = 0;
