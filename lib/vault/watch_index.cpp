@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cassert>
+#include <sys/mman.h>
 
 namespace vw::vault {
 
@@ -201,8 +202,24 @@ private:
     size_t m_used{0};
 };
 
+// The bucket table is probed at random: at a million vaults it spans hundreds of MiB, and with 4 KiB
+// pages nearly every probe also misses the TLB (a page walk per lookup, costly under a hypervisor).
+// Tables of 2 MiB and more are aligned to 2 MiB and offered to the kernel as huge pages.
+constexpr size_t HUGE_PAGE = size_t{2} << 20;
+
+size_t BucketBytes(size_t n)
+{
+    const size_t bytes = n * sizeof(Bucket);
+    return bytes >= HUGE_PAGE ? (bytes + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE : bytes;
+}
+
 struct BucketDeleter {
-    void operator()(Bucket* b) const { ::operator delete[](b, std::align_val_t{64}); }
+    void operator()(Bucket* b) const
+    {
+        if (n * sizeof(Bucket) >= HUGE_PAGE) ::operator delete[](b, std::align_val_t{HUGE_PAGE});
+        else ::operator delete[](b, std::align_val_t{64});
+    }
+    size_t n{0};
 };
 
 } // namespace
@@ -226,7 +243,16 @@ struct WatchIndex::Impl {
 
     static Bucket* AllocBuckets(size_t n)
     {
-        auto* b = static_cast<Bucket*>(::operator new[](n * sizeof(Bucket), std::align_val_t{64}));
+        Bucket* b;
+        if (n * sizeof(Bucket) >= HUGE_PAGE) {
+            const size_t bytes = BucketBytes(n);
+            b = static_cast<Bucket*>(::operator new[](bytes, std::align_val_t{HUGE_PAGE}));
+#ifdef MADV_HUGEPAGE
+            ::madvise(b, bytes, MADV_HUGEPAGE); // advice only: without huge pages it still works
+#endif
+        } else {
+            b = static_cast<Bucket*>(::operator new[](n * sizeof(Bucket), std::align_val_t{64}));
+        }
         for (size_t i = 0; i < n; ++i) {
             for (int j = 0; j < 8; ++j) {
                 b[i].tag[j] = 0;
@@ -240,7 +266,7 @@ struct WatchIndex::Impl {
     {
         std::unique_ptr<Bucket[], BucketDeleter> old = std::move(buckets);
         const size_t old_n = nbuckets;
-        buckets.reset(AllocBuckets(new_nbuckets));
+        buckets = std::unique_ptr<Bucket[], BucketDeleter>(AllocBuckets(new_nbuckets), BucketDeleter{new_nbuckets});
         nbuckets = new_nbuckets;
         used_slots = 0;
         for (size_t i = 0; i < old_n; ++i) {
