@@ -173,9 +173,14 @@ Expected<ControlBlock, TaprootError> MakeControlBlock(const TapTree& tree, size_
 {
     auto q = OutputKey(internal, tree.MerkleRoot());
     if (!q) return Unexpected{q.error()};
+    return MakeControlBlock(tree, i, internal, *q);
+}
+
+ControlBlock MakeControlBlock(const TapTree& tree, size_t i, const crypto::XOnlyPubKey& internal, const crypto::TweakedKey& output_key)
+{
     ControlBlock c;
     c.leaf_version = tree.leaves().at(i).version;
-    c.parity = q->parity;
+    c.parity = output_key.parity;
     c.internal_key = internal.bytes();
     c.path = tree.PathAt(i);
     return c;

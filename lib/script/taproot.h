@@ -87,6 +87,9 @@ Expected<ControlBlock, TaprootError> ParseControlBlock(ByteSpan cb);
 Uint256 RootFromPath(const Uint256& leaf_hash, std::span<const Uint256> path);
 //! Returns: the control block for leaf i of tree under internal key (parity computed).
 Expected<ControlBlock, TaprootError> MakeControlBlock(const TapTree& tree, size_t i, const crypto::XOnlyPubKey& internal);
+//! The same for a tree whose output key is already known (its parity is all the EC work a control
+//! block needs): no second tweak. Pre: output_key = OutputKey(internal, tree.MerkleRoot()).
+ControlBlock MakeControlBlock(const TapTree& tree, size_t i, const crypto::XOnlyPubKey& internal, const crypto::TweakedKey& output_key);
 //! Returns: whether script + cb commit to the 32-byte witness program (BIP-341 script path
 //! check, parity included).
 bool VerifyScriptPath(const ControlBlock& cb, ByteSpan script, ByteSpan program32);

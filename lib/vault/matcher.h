@@ -117,6 +117,7 @@ struct MatchStats {
     uint64_t leaf_matches{0};       //!< inputs spending through a registered leaf script
     uint64_t unconfirmed_leaves{0}; //!< of those, inputs whose control block opens no registered vault's output (ignored)
     uint64_t events{0};
+    uint64_t output_keys_derived{0}; //!< spent outputs' keys computed from a control block (an EC tweak each)
 };
 
 struct MatchOptions {

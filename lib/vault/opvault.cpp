@@ -331,8 +331,7 @@ Expected<Vault, std::string> Vault::FromSpec(VaultSpec spec, const crypto::Tweak
 
 taproot::ControlBlock Vault::ControlBlockFor(size_t leaf_index) const
 {
-    auto cb = taproot::MakeControlBlock(m_tree, leaf_index, m_spec.internal_key);
-    return std::move(*cb); // the tweak was valid in FromSpec
+    return taproot::MakeControlBlock(m_tree, leaf_index, m_spec.internal_key, m_output_key);
 }
 
 std::string Vault::Address(std::string_view hrp) const { return AddressForSpk(m_spk, hrp).value_or(""); }
@@ -354,8 +353,8 @@ Expected<TriggerOutputTree, VaultError> Vault::TriggerOutput(size_t leaf_index, 
     if (!q) return Unexpected{VaultError::TweakOutOfRange};
     t.output_key = *q;
     t.script_pubkey = taproot::P2TRScript(q->xonly);
-    t.recover_cb = *taproot::MakeControlBlock(t.tree, m_recover_index, m_spec.internal_key);
-    t.withdraw_cb = *taproot::MakeControlBlock(t.tree, leaf_index, m_spec.internal_key);
+    t.recover_cb = taproot::MakeControlBlock(t.tree, m_recover_index, m_spec.internal_key, *q);
+    t.withdraw_cb = taproot::MakeControlBlock(t.tree, leaf_index, m_spec.internal_key, *q);
     return t;
 }
 

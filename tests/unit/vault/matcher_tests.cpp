@@ -472,6 +472,39 @@ TEST(matcher_tests, ControlBlockForAnotherKeyIsNotMatched)
     }
 }
 
+TEST(matcher_tests, InABlockATrackedOutputNamesItsVaultWithoutAnEcTweak)
+{
+    // The same trigger and recovery, matched once as mempool transactions and once in blocks: the
+    // events are the same; only the mempool pays for the spent output's key (the node's mempool
+    // is trusted no further than the matcher checks).
+    const auto* sc = FindScenario("A-none-recover-from-trigger");
+    ASSERT_NE(sc, nullptr);
+    const auto& steps = sc->at("steps").as_array();
+    ASSERT_GE(steps.size(), 3u);
+    for (const bool in_block : {false, true}) {
+        SCOPED_TRACE(in_block ? "block" : "mempool");
+        Registered r;
+        RegisterScenario(*sc, r);
+        ApplyEvents(r.reg, MatchTx(Tx(steps[0].at("hex")), r.reg, 230));
+        MatchStats trig_stats, rec_stats;
+        MatchOptions mo;
+        mo.stats = &trig_stats;
+        const auto h = [&](int v) { return in_block ? std::optional<int>{v} : std::nullopt; };
+        const auto trig = MatchTx(Tx(steps[1].at("hex")), r.reg, h(231), mo);
+        ASSERT_EQ(trig.size(), 1u);
+        EXPECT_EQ(trig[0].kind, EventKind::Trigger);
+        EXPECT_EQ(trig[0].flaw, Flaw::None);
+        EXPECT_EQ(trig_stats.output_keys_derived, in_block ? 0u : 1u);
+        ApplyEvents(r.reg, MatchTx(Tx(steps[1].at("hex")), r.reg, 231));
+        mo.stats = &rec_stats;
+        const auto rec = MatchTx(Tx(steps[2].at("hex")), r.reg, h(232), mo);
+        ASSERT_EQ(rec.size(), 1u);
+        EXPECT_EQ(rec[0].kind, EventKind::Recovery);
+        EXPECT_TRUE(rec[0].from_trigger_output);
+        EXPECT_EQ(rec_stats.output_keys_derived, in_block ? 0u : 1u);
+    }
+}
+
 TEST(matcher_tests, TransactionsOfOthersGiveNoEvents)
 {
     const auto* mine = FindScenario("A-none-withdrawal");
