@@ -160,6 +160,14 @@ public:
     std::function<void(const Txid&, bool)> on_broadcast;
 
 private:
+    //! How a transaction of the node's mempool is matched: the node has checked its scripts (and
+    //! a ZMQ announcement only decides whether to ask the node for its bytes).
+    static vault::MatchOptions NodeMempoolTx()
+    {
+        vault::MatchOptions o;
+        o.spends_checked = true;
+        return o;
+    }
     struct TriggerInfo {
         vault::VaultEvent event;        //!< the Trigger event (height = confirmation, or nullopt)
         int seen_at{-1};                //!< our tip when first seen (its block's height if first seen there)

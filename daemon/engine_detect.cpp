@@ -189,7 +189,7 @@ void Engine::TxAddedToMempool(const Transaction& tx)
         return;
     }
     (void)m_registry.TakeDetailError();
-    auto events = vault::MatchTx(tx, m_registry, std::nullopt);
+    auto events = vault::MatchTx(tx, m_registry, std::nullopt, NodeMempoolTx());
     if (auto e = m_registry.TakeDetailError(); e && e->transient) {
         // Not matched right: kept, and matched again by the replay before the next block.
         log::Main()->error("mempool tx {}: cannot read a vault's registration ({}); matched again at the next block", tx.GetTxid().ToString(), e->message);
@@ -218,7 +218,7 @@ void Engine::TxAnnounced(const Transaction& tx)
     // Nothing is recorded, alerted or broadcast on ZMQ's word alone: a forged trigger would raise
     // false alarms and send sweeps the node refuses. The price is one RPC round trip, paid only by
     // transactions that touch a vault or the fee wallet.
-    if (vault::MatchTx(tx, m_registry, std::nullopt).empty() && !FeeWalletTouches(tx)) return;
+    if (vault::MatchTx(tx, m_registry, std::nullopt, NodeMempoolTx()).empty() && !FeeWalletTouches(tx)) return;
     net::co_spawn(m_ex, ConfirmAnnounced(tx), net::detached);
 }
 

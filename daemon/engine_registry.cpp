@@ -394,7 +394,7 @@ Expected<void, std::string> Engine::Rebuild(RebuildScope scope, std::vector<stor
     }
     for (const auto& [txid, tx] : m_mempool) {
         if (stored.contains(txid)) continue; // confirmed on our chain: its late notification is not the truth
-        auto events = vault::MatchTx(tx, m_registry, std::nullopt);
+        auto events = vault::MatchTx(tx, m_registry, std::nullopt, NodeMempoolTx());
         Apply(tx, std::nullopt, nullptr, events);
         if (m_fee_wallet) m_fee_wallet->ApplyTx(tx, std::nullopt);
     }

@@ -187,13 +187,13 @@ private:
         const auto sp = taproot::ScriptPathOf(m_tx.vin()[n].witness);
         if (!sp) return unconfirmed();
         const uint8_t leaf_version = static_cast<uint8_t>((*sp->control)[0] & 0xfe);
-        // Whose output is spent. In a block, consensus has checked that the control block commits
-        // to the spent output's key, so a tracked UTXO (a vault's, or a trigger output) names its
-        // vaults and no EC tweak is paid: a mass exit of 10,000 triggers in one block, and the
-        // block that confirms their recoveries, save 10,000 each. A mempool transaction is checked
-        // here too: its key is recovered from the control block and looked up, as it is in a
-        // block for an output we do not track yet (a deposit seen late).
-        const bool tracked = m_height && std::any_of(outpoint_refs.begin(), outpoint_refs.end(), [](const VaultRef& o) {
+        // Whose output is spent. In a block (or a node's mempool, MatchOptions::spends_checked) the
+        // node has checked that the control block commits to the spent output's key, so a tracked
+        // UTXO (a vault's, or a trigger output) names its vaults and no EC tweak is paid: a mass
+        // exit of 10,000 triggers, and the sweeps that answer it, save 10,000 each. Otherwise the
+        // key is recovered from the control block and looked up, as it is for an output we do not
+        // track yet (a deposit seen late).
+        const bool tracked = (m_height || m_opts.spends_checked) && std::any_of(outpoint_refs.begin(), outpoint_refs.end(), [](const VaultRef& o) {
                                  return o.kind == RefKind::VaultOutpoint || o.kind == RefKind::TriggerOutpoint;
                              });
         std::vector<VaultRef> owners;

@@ -126,6 +126,10 @@ struct MatchOptions {
     //! deferred sums) flag events; otherwise only the checks that need no unknown amounts run.
     std::span<const TxOut> prevouts;
     MatchStats* stats{nullptr};
+    //! The transaction's script-path spends were checked by a node (BIP-341: a control block
+    //! commits to the key of the output it spends): so a tracked UTXO names its vaults without an
+    //! EC tweak. Always so in a block; the engine says so for what the node's mempool holds.
+    bool spends_checked{false};
 };
 
 //! Returns: the events tx causes against registry (see the table above). block_height: the
