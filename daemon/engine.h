@@ -265,7 +265,12 @@ private:
     //! An OP_VAULT recovery a block went by without: the same sweep with a bigger fee coin (RBF),
     //! or nullopt (no coin big enough, at the fee cap, or the sweep no longer valid).
     std::optional<MutableTransaction> PlanRbf(const store::RecoveryRow& row) const;
-    void KickBroadcaster();
+    //! Wakes the broadcaster. A new plan sends what was never accepted (at once, whatever else
+    //! is live: during a mass exit seen in the mempool each trigger must not wait behind a
+    //! rebroadcast of every earlier sweep); everything live is sent again at each block, on a
+    //! node's return, at start, and when one of ours leaves the mempool.
+    enum class Send { Everything, NewOnly };
+    void KickBroadcaster(Send what = Send::Everything);
     boost::asio::awaitable<void> BroadcastLoop();
     boost::asio::awaitable<void> CheckDeployment();
     //! Asks the node for an announced transaction (by txid) until it answers; applies the node's
@@ -314,6 +319,7 @@ private:
     boost::asio::steady_timer m_bcast_wake;
     bool m_bcast_running{false};
     bool m_bcast_kicked{false}; //!< kicked while a pass was in flight
+    bool m_bcast_everything{true}; //!< the next pass sends every live recovery, not only new ones
     bool m_node_down_reported{false}; //!< a node.unreachable is out with no node.recovered yet
     bool m_chain_stalled_reported{false}; //!< a chain.stalled is out with no chain.resumed yet
     bool m_stopping{false};

@@ -5,9 +5,10 @@
 
 namespace vw::daemon {
 
-void Engine::KickBroadcaster()
+void Engine::KickBroadcaster(Send what)
 {
     if (m_stopping) return;
+    if (what == Send::Everything) m_bcast_everything = true;
     if (m_bcast_running) {
         // Mid-pass there is no wait to cancel: the flag makes the loop go round once more.
         m_bcast_kicked = true;
@@ -38,10 +39,17 @@ net::awaitable<void> Engine::BroadcastLoop()
         bool died = false;
         store::StateChanges changes;
         std::vector<Txid> todo, touched;
+        const bool everything = std::exchange(m_bcast_everything, false);
         for (const auto& [txid, r] : m_recoveries) {
             // Live ones only: a dead one comes back through Evaluate, re-planned. Past the deadline
             // too: the thief may not have withdrawn yet, and a sweep that confirms first still wins.
-            if (IsLive(r)) todo.push_back(txid);
+            // Never accepted first: they are the ones no node has yet.
+            if (IsLive(r) && r.state == vault::RecoveryState::Planned) todo.push_back(txid);
+        }
+        if (everything) {
+            for (const auto& [txid, r] : m_recoveries) {
+                if (IsLive(r) && r.state != vault::RecoveryState::Planned) todo.push_back(txid);
+            }
         }
         for (const auto& txid : todo) {
             if (m_stopping) break;
@@ -145,6 +153,7 @@ net::awaitable<void> Engine::BroadcastLoop()
         // Node trouble: retry soon, backing off to retry_interval; otherwise sleep until kicked.
         backoff = transient ? std::min(backoff * 2, std::chrono::duration_cast<std::chrono::milliseconds>(m_opts.retry_interval))
                             : std::chrono::milliseconds{125};
+        if (transient && everything) m_bcast_everything = true; // the retry owes the same rebroadcast
         if (m_bcast_kicked) { // kicked during the pass (a new block or intent): go round at once
             again = true;
             continue;

@@ -220,7 +220,7 @@ Expected<json::value, EngineError> Engine::SetPolicy(const vault::VaultId& id, c
     Evaluate(after);
     const bool planned = !after.recoveries.empty();
     PersistNow(after);
-    if (planned) KickBroadcaster();
+    if (planned) KickBroadcaster(Send::NewOnly);
     return json::value(json::object{{"vault_id", vault_id}, {"policy", rpc::PolicyJson(*p)}});
 }
 
@@ -285,7 +285,7 @@ Expected<json::value, EngineError> Engine::RevokeApproval(int64_t approval_id)
     Evaluate(after);
     const bool planned = !after.recoveries.empty();
     PersistNow(after);
-    if (planned) KickBroadcaster();
+    if (planned) KickBroadcaster(Send::NewOnly);
     return json::value(json::object{{"approval_id", approval_id}, {"revoked", true}});
 }
 

@@ -209,7 +209,7 @@ void Engine::TxAddedToMempool(const Transaction& tx)
     Evaluate(changes);
     const bool planned = !changes.recoveries.empty();
     PersistNow(changes);
-    if (planned) KickBroadcaster();
+    if (planned) KickBroadcaster(Send::NewOnly);
 }
 
 void Engine::TxAnnounced(const Transaction& tx)
@@ -271,7 +271,7 @@ void Engine::TxRemovedFromMempool(const Txid& txid)
         Evaluate(changes);
         const bool planned = !changes.recoveries.empty();
         PersistNow(changes);
-        if (planned) KickBroadcaster();
+        if (planned) KickBroadcaster(Send::NewOnly);
     });
 }
 

@@ -858,6 +858,34 @@ TEST(thief, AMempoolTriggerIsAnsweredWithoutZmq)
     EXPECT_TRUE(w.s.InMempool(sweeps.front().txid)) << "answered before any block";
 }
 
+TEST(thief, AMempoolMassExitSendsEachNewSweepWithoutResendingTheOthers)
+{
+    // Triggers arriving one by one in the mempool (each vault a recovery group of its own): each
+    // new sweep went out only after every earlier live sweep had been sent again, so the n-th
+    // trigger waited n-1 round trips (10,000 triggers: quadratic). A new plan is sent alone; the
+    // block rebroadcasts what is still unconfirmed.
+    Layout l;
+    l.groups = 4;
+    l.vaults = 4;
+    Scripted w(109, l);
+    w.Settle();
+    const uint64_t sent0 = w.T().engine().stats().broadcasts;
+    size_t triggered = 0;
+    for (size_t vi = 0; vi < w.s.m_vaults.size(); ++vi) {
+        if (!w.s.DepositLive(w.s.m_vaults[vi])) continue;
+        w.s.ThiefTriggers(vi, /*mine_it=*/false);
+        w.Settle();
+        ++triggered;
+        ASSERT_EQ(w.Sweeping({w.s.m_trigs.back().tx.GetTxid(), 0}).size(), 1u) << w.s.Recoveries();
+        EXPECT_EQ(w.T().engine().stats().broadcasts - sent0, triggered) << "one send per new sweep" << w.s.Recoveries();
+    }
+    ASSERT_GE(triggered, 3u);
+    // A block: the live sweeps the node still has unconfirmed are sent again, once each.
+    w.s.Mine(1);
+    w.Settle();
+    EXPECT_EQ(w.Check(), "");
+}
+
 TEST(thief, AForgedZmqAnnouncementIsNotActedOn)
 {
     // A process that took the ZMQ port before bitcoind publishes a trigger of a real vault that the
