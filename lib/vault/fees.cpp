@@ -34,7 +34,7 @@ Amount MaxFee(const FeePolicy& policy, Amount value_at_risk, int64_t vsize)
     // value <= MAX_MONEY (2.1e15) and percent <= 100: the product fits in 64 bits.
     const int64_t v = std::clamp<int64_t>(value_at_risk.sats(), 0, MAX_MONEY.sats());
     const Amount share{v * std::clamp(policy.max_fee_percent, 0, 100) / 100};
-    return std::max(share, policy.min_relay.FeeFor(vsize));
+    return std::max(std::min(share, policy.node_max.FeeFor(vsize)), policy.min_relay.FeeFor(vsize));
 }
 
 std::optional<Amount> FeeOf(const Transaction& tx, std::span<const std::optional<Amount>> input_values)

@@ -10,8 +10,9 @@
 //                  or regtest node), never below the relay minimum;
 //   escalation   = base x (1 + escalate_percent/100)^k after k blocks unconfirmed since the first
 //                  broadcast, and at least x2 once the deadline is 2 blocks away or less;
-//   cap          = max_fee_percent of the value at risk; a fee above it is not paid (the
-//                  operator is alerted instead), but the relay minimum always is.
+//   cap          = max_fee_percent of the value at risk, and never above the node's maxfeerate
+//                  (sendrawtransaction refuses more); a fee above it is not paid (the operator is
+//                  alerted instead), but the relay minimum always is.
 
 #include "primitives/amount.h"
 #include "primitives/transaction.h"
@@ -43,6 +44,9 @@ struct FeePolicy {
     FeeRate min_relay{FeeRate{1'000}};    //!< the node's minimum (mempoolminfee / minrelaytxfee)
     int escalate_percent{25};             //!< per block unconfirmed
     int max_fee_percent{50};              //!< of the value at risk
+    //! sendrawtransaction's maxfeerate (DEFAULT_MAX_RAW_TX_FEE_RATE, 0.10 BTC/kvB): the node
+    //! refuses a transaction paying more, so no plan does.
+    FeeRate node_max{FeeRate{10'000'000}};
 };
 
 //! Returns: the estimatesmartfee target for a recovery due at deadline (nullopt: not known yet).
@@ -53,7 +57,8 @@ int ConfTarget(std::optional<int> deadline_height, int tip_height);
 FeeRate TargetFeeRate(const FeePolicy& policy, std::optional<FeeRate> estimate, int blocks_unconfirmed,
                       std::optional<int> deadline_height, int tip_height);
 
-//! Returns: the most a recovery of value_at_risk may pay (never below the relay minimum for vsize).
+//! Returns: the most a recovery of value_at_risk may pay: its share of the value, at most the
+//! node's maxfeerate for vsize, never below the relay minimum for vsize.
 Amount MaxFee(const FeePolicy& policy, Amount value_at_risk, int64_t vsize);
 
 //! Returns: the fee of tx when every input's value is known (prevout amounts aligned with vin),

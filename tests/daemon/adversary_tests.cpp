@@ -886,6 +886,38 @@ TEST(thief, AMempoolMassExitSendsEachNewSweepWithoutResendingTheOthers)
     EXPECT_EQ(w.Check(), "");
 }
 
+TEST(thief, FeeCoinsTooLargeForTheNodesMaxFeeRateStillSweepWithoutAStormOfRefusals)
+{
+    // Fee coins of 0.04 BTC for vaults of 0.1 BTC: within the 50% cap of the value at risk, but
+    // one spent whole on a ~200 vB sweep pays ~20,000 sat/vB, which sendrawtransaction refuses
+    // (maxfeerate 0.10 BTC/kvB). The sweep was refused, planned again at once with the next
+    // coin, refused... A coin over the node's maxfeerate is no fee input: the sweep goes out
+    // with a CPFP child that takes change.
+    Layout l;
+    l.fund_now = false;
+    Scripted w(110, l);
+    Schedule& s = w.s;
+    const Coin c = s.TakeCoin();
+    MutableTransaction m = Spend(c.op, Amount{4'000'000}, w.T().fee_wallet_model().ScriptPubKey());
+    m.vout.clear();
+    for (int i = 0; i < 6; ++i) m.vout.push_back({Amount{4'000'000}, w.T().fee_wallet_model().ScriptPubKey()});
+    m.vout.push_back({c.value - Amount{24'000'000 + 3'000}, AnyoneCanSpend()});
+    ASSERT_FALSE(s.Send(Transaction{m}));
+    s.Mine(1);
+    w.Settle();
+    const uint64_t failures0 = w.T().engine().stats().broadcast_failures;
+    size_t vi = 0;
+    while (vi < s.m_vaults.size() && (s.m_vaults[vi].authorized || !s.DepositLive(s.m_vaults[vi]))) ++vi;
+    ASSERT_LT(vi, s.m_vaults.size());
+    s.ThiefTriggers(vi, /*mine_it=*/false);
+    w.Settle();
+    const auto sweeps = w.Sweeping({s.m_trigs.back().tx.GetTxid(), 0});
+    ASSERT_FALSE(sweeps.empty()) << s.Recoveries();
+    EXPECT_TRUE(std::any_of(sweeps.begin(), sweeps.end(), [&](const store::RecoveryRow& r) { return s.InMempool(r.txid); })) << s.Recoveries();
+    EXPECT_LE(w.T().engine().stats().broadcast_failures - failures0, 1u) << "at most the zero-fee sweep before its CPFP child" << s.Recoveries();
+    EXPECT_TRUE(w.Events("recovery.failed").empty()) << s.Recoveries();
+}
+
 TEST(thief, AForgedZmqAnnouncementIsNotActedOn)
 {
     // A process that took the ZMQ port before bitcoind publishes a trigger of a real vault that the

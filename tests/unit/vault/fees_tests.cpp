@@ -58,7 +58,23 @@ TEST(fees_tests, MaxFeeIsAShareOfTheValueButNeverBelowRelay)
     p.min_relay = FeeRate{1'000};
     EXPECT_EQ(MaxFee(p, Amount{1'000'000}, 150), Amount{100'000});
     EXPECT_EQ(MaxFee(p, Amount{500}, 150), Amount{150});
+    p.node_max = FeeRate{10'000'000'000'000'000}; // no maxfeerate in the way: the share of MAX_MONEY does not overflow
     EXPECT_EQ(MaxFee(p, MAX_MONEY, 150), Amount{MAX_MONEY.sats() / 10});
+}
+
+TEST(fees_tests, MaxFeeStaysUnderTheNodesMaxFeeRate)
+{
+    // sendrawtransaction refuses a fee over maxfeerate (0.10 BTC/kvB by default) whatever the
+    // value at risk: a whole fee coin above it is no fee input for an unauthorized sweep, which
+    // then goes through a CPFP child that takes change (a 0.2 BTC coin spent whole on a 200 vB
+    // sweep was refused, and the next coin tried at once, and the next).
+    FeePolicy p;
+    p.max_fee_percent = 50;
+    EXPECT_EQ(p.node_max, FeeRate{10'000'000});
+    EXPECT_EQ(MaxFee(p, Amount{166'000'000}, 200), Amount{2'000'000});
+    EXPECT_EQ(MaxFee(p, Amount{1'000'000}, 200), Amount{500'000}); // the share, when it is less
+    p.min_relay = FeeRate{20'000'000};                               // a relay minimum above it: a misconfigured node
+    EXPECT_EQ(MaxFee(p, Amount{1'000'000}, 200), Amount{4'000'000});
 }
 
 TEST(fees_tests, FeeOfNeedsEveryInputValue)
