@@ -464,6 +464,7 @@ void App::Start()
         Interrupt();
     });
 
+    m_engine->on_zmq_contradicted = [this] { m_follower->ZmqContradicted(); };
     m_follower->on_caught_up = [this] {
         const auto& st = m_follower->status();
         m_systemd->Ready("watching " + std::to_string(m_engine->registry().size()) + " vault(s) at height " + std::to_string(st.cursor.height));

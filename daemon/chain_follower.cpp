@@ -14,6 +14,10 @@ namespace json = boost::json;
 
 namespace {
 constexpr size_t kRawTxCache = 20000;
+//! With ZMQ sequence flowing in order, a full mempool snapshot at most every this many rounds (a
+//! minute at the default 5 s poll), and at every block: whoever holds the ZMQ port cannot hide a
+//! trigger from the tower for longer than that.
+constexpr int kResyncRounds = 12;
 } // namespace
 
 std::string_view ToString(FollowerStatus::Node n)
@@ -93,6 +97,13 @@ void ChainFollower::OnZmqBadMessage(const std::string& endpoint, std::string_vie
     Wake();
 }
 
+void ChainFollower::ZmqContradicted()
+{
+    m_need_mempool_resync = true;
+    m_sequence_flowing = false;
+    Wake();
+}
+
 void ChainFollower::OnZmqMessage(const std::string& endpoint, chain::ZmqMessage msg)
 {
     using V = chain::SequenceTracker::Verdict;
@@ -110,7 +121,9 @@ void ChainFollower::OnZmqMessage(const std::string& endpoint, chain::ZmqMessage 
         Wake();
         break;
     case V::First:
-    case V::InOrder: break;
+    case V::InOrder:
+        if (msg.topic == chain::ZmqTopic::Sequence) m_sequence_flowing = true;
+        break;
     }
     switch (msg.topic) {
     case chain::ZmqTopic::RawTx: {
@@ -302,6 +315,7 @@ net::awaitable<ChainFollower::Step> ChainFollower::Reconcile()
     if (disconnects) log::Chain()->warn("reorg: {} block(s) disconnected, fork point at height {}", disconnects, cursor.height);
 
     // Walk forward, one block and one SQLite transaction at a time.
+    int connects = 0;
     while (cursor.height < info->blocks && !m_stopping) {
         auto h = co_await m_node.GetBlockHash(cursor.height + 1);
         if (!h) {
@@ -326,6 +340,7 @@ net::awaitable<ChainFollower::Step> ChainFollower::Reconcile()
             co_return StoreFailed(c.error(), /*batch_applied=*/true);
         }
         for (const auto& tx : block->txs) m_mempool.erase(tx.GetTxid());
+        ++connects;
         cursor = batch.new_cursor;
         m_status.cursor = cursor;
         m_status.store_error.clear();
@@ -343,10 +358,13 @@ net::awaitable<ChainFollower::Step> ChainFollower::Reconcile()
     m_status.cursor = cursor;
     m_status.rpc_seconds = std::chrono::duration<double>(m_node.busy()).count();
     if (m_stopping) co_return Step::Done;
-    // Every round reconciles the mempool with the node (a diff of txids; only new ones are
-    // fetched): a trigger is seen at first sight whichever ZMQ topics the node publishes, or
-    // with none at all, not only once it is mined.
-    {
+    // The mempool is reconciled with the node (a diff of txids; only new ones are fetched), so a
+    // trigger is seen at first sight whichever ZMQ topics the node publishes, or with none at
+    // all: every round, unless ZMQ's sequence topic has been flowing in order since the last
+    // snapshot and the chain did not move. Then it is taken once every kResyncRounds rounds
+    // only: on mainnet a snapshot is 300,000 txids, and parsing them each poll stalls the
+    // thread that answers triggers.
+    if (m_need_mempool_resync || !m_sequence_flowing || disconnects + connects > 0 || ++m_rounds_since_resync >= kResyncRounds) {
         auto s = co_await ResyncMempool();
         if (s != Step::Done) co_return s;
     }
@@ -395,6 +413,9 @@ net::awaitable<ChainFollower::Step> ChainFollower::ResyncMempool()
     if (!r) co_return HandleRpcError(*r.error, "getrawmempool");
     auto& snap = r.value;
     m_need_mempool_resync = false;
+    m_sequence_flowing = false;
+    m_rounds_since_resync = 0;
+    ++m_status.mempool_resyncs;
     std::unordered_set<Txid, HashIdHasher> now(snap->txids.begin(), snap->txids.end());
     std::unordered_set<Txid, HashIdHasher> seen = before; // announced before the request or while waiting
     std::vector<Txid> gone;

@@ -35,6 +35,7 @@ struct FollowerStatus {
     uint64_t zmq_restarts{0};
     uint64_t zmq_bad_messages{0};
     uint64_t reconciles{0};
+    uint64_t mempool_resyncs{0}; //!< full getrawmempool snapshots taken (the rest came from ZMQ)
     bool caught_up{false};
     double rpc_seconds{0}; //!< time spent waiting in bitcoind RPC calls
     uint64_t store_failures{0}; //!< block commits that failed (disk full, I/O) and were retried
@@ -53,6 +54,10 @@ public:
     //! Must be called on the follower's executor.
     void OnZmqMessage(const std::string& endpoint, chain::ZmqMessage msg);
     void OnZmqBadMessage(const std::string& endpoint, std::string_view why);
+    //! ZMQ said something the node contradicts (a transaction it does not have): the mempool
+    //! view is read from the node again, and ZMQ's order alone no longer spares a snapshot until
+    //! the next one.
+    void ZmqContradicted();
     void Wake();
     void Stop();
 
@@ -87,6 +92,11 @@ private:
     bool m_stopping{false};
     bool m_woken{false};
     bool m_need_mempool_resync{true};
+    //! In-order 'sequence' messages arrived since the last snapshot (a gap, a restart or a bad
+    //! message asks for one anyway): ZMQ alone keeps the mempool view, and the node is not asked
+    //! for its whole mempool (300,000 txids on mainnet) every poll.
+    bool m_sequence_flowing{false};
+    int m_rounds_since_resync{0};
     bool m_chain_checked{false};
     FollowerStatus m_status;
     std::optional<std::string> m_fatal;

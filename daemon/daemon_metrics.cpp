@@ -31,6 +31,8 @@ std::string RenderDaemonMetrics(const ChainFollower& follower, const Engine& eng
     m.Sample("vaultwatch_caught_up", st.caught_up ? 1 : 0);
     m.Family("vaultwatch_reconciles_total", T::Counter, "Reconciles with bitcoind's best block (ZMQ wake-ups, gaps, timer).");
     m.Sample("vaultwatch_reconciles_total", static_cast<double>(st.reconciles));
+    m.Family("vaultwatch_mempool_snapshots_total", T::Counter, "Full getrawmempool snapshots (at start, each block, after a ZMQ gap or silence; otherwise ZMQ keeps the view).");
+    m.Sample("vaultwatch_mempool_snapshots_total", static_cast<double>(st.mempool_resyncs));
     m.Family("vaultwatch_zmq_gaps_total", T::Counter, "ZMQ sequence gaps detected (each answered by a resync).");
     m.Sample("vaultwatch_zmq_gaps_total", static_cast<double>(st.zmq_gaps));
     m.Family("vaultwatch_zmq_restarts_total", T::Counter, "ZMQ publisher restarts detected.");

@@ -83,6 +83,9 @@ public:
     //! Called on the io thread after events were committed to the log (the webhook dispatcher
     //! delivers them at once rather than at its next poll).
     std::function<void()> on_events;
+    //! Called when ZMQ announced a transaction the node says it does not have: whoever publishes
+    //! on the ZMQ port is not (only) the node, and the mempool view must come from the node.
+    std::function<void()> on_zmq_contradicted;
 
     //! The node's health as the chain follower sees it. Records node.unreachable when bitcoind
     //! stops answering (or does not answer at start), and node.recovered when it answers again.

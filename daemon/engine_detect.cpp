@@ -208,6 +208,10 @@ void Engine::TxAddedToMempool(const Transaction& tx)
     if (fee_coin) m_fee_wallet->ApplyTx(tx, std::nullopt);
     Evaluate(changes);
     const bool planned = !changes.recoveries.empty();
+    // A sweep planned at first sight: written before it is sent (a crash of this process loses
+    // nothing), fsynced by the broadcaster's commit right after the send, so the disk's flush is
+    // not between the trigger and its answer.
+    if (planned) changes.wait_for_disk = false;
     PersistNow(changes);
     if (planned) KickBroadcaster(Send::NewOnly);
 }
@@ -217,9 +221,19 @@ void Engine::TxAnnounced(const Transaction& tx)
     if (m_recent_confirmed_ids.contains(tx.GetTxid())) return TxAddedToMempool(tx); // kept, never applied
     // Nothing is recorded, alerted or broadcast on ZMQ's word alone: a forged trigger would raise
     // false alarms and send sweeps the node refuses. The price is one RPC round trip, paid only by
-    // transactions that touch a vault or the fee wallet.
-    if (vault::MatchTx(tx, m_registry, std::nullopt, NodeMempoolTx()).empty() && !FeeWalletTouches(tx)) return;
+    // transactions that touch the watch index or the fee wallet; the index lookups decide, so the
+    // question goes out at once.
+    if (!vault::TouchesIndex(tx, m_registry.index()) && !FeeWalletTouches(tx)) return;
     net::co_spawn(m_ex, ConfirmAnnounced(tx), net::detached);
+    // While the node answers: match it once, which reads the registrations of the vaults it
+    // touches back from the store (kept until the block trims them), so that the answer finds
+    // them in memory.
+    net::post(m_ex, [this, tx] {
+        if (m_stopping) return;
+        (void)m_registry.TakeDetailError();
+        (void)vault::MatchTx(tx, m_registry, std::nullopt, NodeMempoolTx());
+        (void)m_registry.TakeDetailError(); // the answer's own match says it, if it persists
+    });
 }
 
 net::awaitable<void> Engine::ConfirmAnnounced(Transaction tx)
@@ -239,6 +253,7 @@ net::awaitable<void> Engine::ConfirmAnnounced(Transaction tx)
         if (r.error->kind == RpcError::Kind::Rpc && r.error->code == -5) {
             // Forged, or gone already (mined: the block brings it; replaced: so is its effect).
             log::Main()->warn("ZMQ announced {}, which touches a vault, but the node does not have it: ignored", txid.ToString());
+            if (on_zmq_contradicted) on_zmq_contradicted();
             co_return;
         }
         // The node cannot answer now: the transaction is not dropped, only delayed.

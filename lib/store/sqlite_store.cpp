@@ -323,6 +323,19 @@ public:
     {
         std::vector<int64_t> seqs;
         if (c.empty()) return seqs;
+        // WAL with synchronous=NORMAL: the commit is in the WAL (the OS has it) but not fsynced;
+        // the next FULL commit's fsync covers it.
+        if (!c.wait_for_disk) {
+            if (auto r = Exec("PRAGMA synchronous=NORMAL"); !r) return Unexpected{r.error()};
+        }
+        struct Full {
+            SqliteStore* s;
+            bool on;
+            ~Full()
+            {
+                if (on) (void)s->Exec("PRAGMA synchronous=FULL");
+            }
+        } restore{this, !c.wait_for_disk};
         if (auto r = Exec("BEGIN IMMEDIATE"); !r) return Unexpected{r.error()};
         if (auto r = WriteState(c, &seqs); !r) {
             StoreError e = r.error();

@@ -201,6 +201,11 @@ struct StateChanges {
     std::vector<int64_t> rescans_done;     //!< rescan ids deleted
     std::vector<SightingRow> sightings;    //!< first sights (an existing one keeps the lower height)
     std::vector<FamilyRow> families;       //!< insert or replace by id
+    //! false: committed to the WAL without waiting for the disk (a process crash loses nothing; a
+    //! power cut may lose this commit until the next one that waits, which the caller makes right
+    //! after). For a sweep planned in the mempool: it is written before it is broadcast, and
+    //! fsynced by the broadcaster's commit that follows the send, not before it.
+    bool wait_for_disk{true};
     bool empty() const
     {
         return vaults.empty() && approvals.empty() && vault_txs.empty() && recoveries.empty() && events.empty() && rescans.empty() &&

@@ -69,6 +69,12 @@ Lookups LookUp(const Transaction& tx, const WatchIndex& index)
     return l;
 }
 
+bool AnyRefs(const Lookups& l)
+{
+    auto any = [](const std::vector<std::vector<VaultRef>>& v) { return std::any_of(v.begin(), v.end(), [](const auto& x) { return !x.empty(); }); };
+    return any(l.in_outpoint) || any(l.in_leaf) || any(l.out_spk);
+}
+
 Lookups FromMatches(const Transaction& tx, std::span<const vault::Match> matches)
 {
     Lookups l(tx);
@@ -540,5 +546,7 @@ std::vector<VaultEvent> MatchTx(const Transaction& tx, const Registry& registry,
 {
     return Matcher(tx, registry, block_height, opts).Run(FromMatches(tx, matches));
 }
+
+bool TouchesIndex(const Transaction& tx, const WatchIndex& index) { return AnyRefs(LookUp(tx, index)); }
 
 } // namespace vw::vault

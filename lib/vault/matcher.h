@@ -140,6 +140,11 @@ struct MatchOptions {
 std::vector<VaultEvent> MatchTx(const Transaction& tx, const Registry& registry, std::optional<int> block_height,
                                 const MatchOptions& opts = {});
 
+//! Returns: whether tx touches the index at all (a watched outpoint spent, a registered leaf
+//! used, a watched scriptPubKey paid): index lookups only, no registration read and no EC work.
+//! MatchTx gives no event for a transaction this says false for.
+bool TouchesIndex(const Transaction& tx, const WatchIndex& index);
+
 //! The same, from the scanner's precomputed matches for this transaction (ScanBlock /
 //! ScanTransaction output filtered to tx's tx_index; other entries are ignored), so the block path
 //! does not look everything up again. In: matches were produced against registry.index() as it is now.

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <thread>
+
 namespace vw::test {
 namespace {
 
@@ -97,6 +99,42 @@ TEST(follower_integration_tests, ZmqDropsAreDetectedAndResynced)
     ASSERT_TRUE(h.WaitMempoolSynced());
     EXPECT_GT(h.Status().zmq_gaps, 0u);
     ExpectChainMatches(h, 1);
+}
+
+TEST(follower_integration_tests, WithZmqSequenceFlowingTheMempoolIsNotSnapshotEveryPoll)
+{
+    // A busy mempool announced in order over ZMQ: the view is kept from ZMQ alone, and the node's
+    // whole mempool is not read (and parsed) at every poll; a gap brings the snapshot back.
+    auto eventually = [](const auto& f) {
+        for (int i = 0; i < 500 && !f(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds{20});
+        return f();
+    };
+    SimHarness h;
+    h.opts.poll_interval = std::chrono::milliseconds{50};
+    h.sim().Generate(130);
+    h.StartFollower(1);
+    ASSERT_TRUE(h.WaitSynced());
+    const uint64_t snaps0 = h.Status().mempool_resyncs;
+    const uint64_t rounds0 = h.Status().reconciles;
+    for (int i = 1; i <= 20; ++i) {
+        h.SendSpendOfCoinbase(i);
+        std::this_thread::sleep_for(std::chrono::milliseconds{30});
+    }
+    ASSERT_TRUE(h.WaitMempoolSynced());
+    const auto st = h.Status();
+    EXPECT_GE(st.reconciles - rounds0, 5u) << "the poll ran";
+    EXPECT_LE(st.mempool_resyncs - snaps0, 2u) << "at most the rounds before the first sequence message";
+    // A gap: the next round takes a snapshot.
+    h.sim().DropZmq(1);
+    h.SendSpendOfCoinbase(21);
+    h.SendSpendOfCoinbase(22);
+    ASSERT_TRUE(h.WaitMempoolSynced());
+    EXPECT_TRUE(eventually([&] { return h.Status().mempool_resyncs > st.mempool_resyncs; }));
+    // A block: its round takes one too.
+    const uint64_t before_block = h.Status().mempool_resyncs;
+    h.sim().Generate(1);
+    ASSERT_TRUE(h.WaitSynced());
+    EXPECT_TRUE(eventually([&] { return h.Status().mempool_resyncs > before_block; }));
 }
 
 TEST(follower_integration_tests, ZmqSilenceWhileBlocksKeepComing)

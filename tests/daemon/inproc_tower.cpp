@@ -85,6 +85,7 @@ void InprocTower::Build()
     fo.retry_min = std::chrono::milliseconds{1};
     fo.retry_max = std::chrono::milliseconds{1};
     m_follower = std::make_unique<daemon::ChainFollower>(m_io->get_executor(), *m_node, *m_store, *m_engine, fo);
+    m_engine->on_zmq_contradicted = [f = m_follower.get()] { f->ZmqContradicted(); };
     m_follower->on_status_change = [this](const daemon::FollowerStatus& st) {
         if (st.node == daemon::FollowerStatus::Node::Ok || st.node == daemon::FollowerStatus::Node::Unreachable) {
             m_engine->NodeStatus(st.node == daemon::FollowerStatus::Node::Ok, st.detail);

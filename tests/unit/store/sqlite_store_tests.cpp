@@ -189,6 +189,32 @@ TEST(sqlite_store_tests, StateRowsRoundTripAndSurviveReopen)
     EXPECT_TRUE((*s)->LoadEvents(1, 10)->empty());
 }
 
+TEST(sqlite_store_tests, ACommitThatDoesNotWaitForTheDiskIsStillInTheFileForAnotherReader)
+{
+    // A sweep planned at first sight is committed without waiting for the fsync: the commit is
+    // in the WAL, so another connection (the process after a crash) reads it while this one is
+    // still open, and the next commit that waits makes both durable.
+    TempDb t;
+    auto s = OpenSqliteStore(t.path());
+    ASSERT_TRUE(s);
+    auto c = SampleState();
+    c.wait_for_disk = false;
+    ASSERT_TRUE((*s)->Apply(c));
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open_v2(t.path().c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
+    sqlite3_stmt* st = nullptr;
+    ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT count(*) FROM recoveries", -1, &st, nullptr), SQLITE_OK);
+    ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
+    EXPECT_EQ(sqlite3_column_int(st, 0), static_cast<int>(c.recoveries.size()));
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    store::StateChanges next;
+    next.events = c.events;
+    auto seqs = (*s)->Apply(next);
+    ASSERT_TRUE(seqs) << seqs.error().message;
+    EXPECT_EQ((*seqs)[0], 2);
+}
+
 TEST(sqlite_store_tests, BlockBatchCommitsStateWithTheCursorAndDisconnectForgetsVaultTxs)
 {
     TempDb t;

@@ -505,6 +505,24 @@ TEST(matcher_tests, InABlockATrackedOutputNamesItsVaultWithoutAnEcTweak)
     }
 }
 
+TEST(matcher_tests, TouchesIndexSaysWhatTheIndexKnowsWithoutMatching)
+{
+    // The engine asks the node about a ZMQ-announced transaction when it touches the index: the
+    // trigger and the deposit do; someone else's transaction does not.
+    const auto* sc = FindScenario("A-none-recover-from-trigger");
+    ASSERT_NE(sc, nullptr);
+    const auto& steps = sc->at("steps").as_array();
+    Registered r;
+    RegisterScenario(*sc, r);
+    EXPECT_TRUE(TouchesIndex(Tx(steps[0].at("hex")), r.reg.index()));
+    EXPECT_TRUE(TouchesIndex(Tx(steps[1].at("hex")), r.reg.index()));
+    const auto* other = FindScenario("A-none-withdrawal");
+    ASSERT_NE(other, nullptr);
+    const Transaction theirs = Tx(other->at("steps").as_array()[0].at("hex"));
+    EXPECT_FALSE(TouchesIndex(theirs, r.reg.index()));
+    EXPECT_TRUE(MatchTx(theirs, r.reg, std::nullopt).empty());
+}
+
 TEST(matcher_tests, TransactionsOfOthersGiveNoEvents)
 {
     const auto* mine = FindScenario("A-none-withdrawal");
