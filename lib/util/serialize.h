@@ -38,7 +38,16 @@ public:
     std::optional<uint64_t> ReadLE64() { return ReadLE<uint64_t>(); }
 
     //! Reads a canonical CompactSize no larger than max. Non-canonical encodings fail, as in Core.
-    std::optional<uint64_t> ReadCompactSize(uint64_t max = MAX_COMPACT_SIZE)
+    //! The one-byte form (nearly every count and length in a block) is read inline.
+    [[gnu::always_inline]] std::optional<uint64_t> ReadCompactSize(uint64_t max = MAX_COMPACT_SIZE)
+    {
+        if (m_pos < m_data.size() && m_data[m_pos] < 253 && m_data[m_pos] <= max) [[likely]]
+            return m_data[m_pos++];
+        return ReadCompactSizeSlow(max);
+    }
+
+private:
+    std::optional<uint64_t> ReadCompactSizeSlow(uint64_t max)
     {
         auto first = ReadU8();
         if (!first) return std::nullopt;
@@ -61,6 +70,8 @@ public:
         if (v > max) return std::nullopt;
         return v;
     }
+
+public:
 
     std::optional<ByteSpan> ReadBytes(size_t n)
     {
