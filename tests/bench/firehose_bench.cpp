@@ -17,6 +17,7 @@
 // Numbers are printed, never asserted.
 #include "bench_vaults.h"
 #include "primitives/block.h"
+#include "bench_node.h"
 #include "process_util.h"
 #include "regtest_sim.h"
 #include "script/ctv.h"
@@ -55,18 +56,12 @@ Bytes ReadFile(const std::string& path)
     return Bytes(std::istreambuf_iterator<char>(f), {});
 }
 
-Transaction Coinbase(sim::RegtestSim& s, int height)
-{
-    const std::string h{s.Call("getblockhash", {height}).as_string()};
-    return DecodeBlock(*ParseHex(std::string_view{s.Call("getblock", {h, 0}).as_string()}))->txs.at(0);
-}
-
 //! Spends coinbase `height` into n outputs of spk(i), sharing its value (less a fee) or of at most
 //! `cap` each (the rest to an anyone-can-spend change).
 Transaction FanOut(sim::RegtestSim& s, int height, size_t n, const std::function<Bytes(size_t)>& spk, Amount& each,
                    std::optional<Amount> cap = std::nullopt)
 {
-    const Transaction cb = Coinbase(s, height);
+    const Transaction cb = bench::Coinbase(s, height);
     MutableTransaction m;
     m.vin.push_back(TxIn{{cb.GetTxid(), 0}, {}, 0xfffffffd, {vw::test::kOpTrue}});
     each = Amount{(cb.vout()[0].value.sats() - 1'000'000) / static_cast<int64_t>(n)};
@@ -195,14 +190,7 @@ int main(int argc, char** argv)
     const auto t_start = Clock::now();
     vw.Start();
     const proc::SyncRpc rpc(vw.port(), vw.NetDir() / ".cookie");
-    auto at_tip = [&] {
-        try {
-            const auto i = rpc.Call("getinfo", {}, 5s);
-            return i.at("caught_up").as_bool() && i.at("height").as_int64() == node.Height() && i.at("opvault_enforced") == true;
-        } catch (const std::exception&) {
-            return false;
-        }
-    };
+    auto at_tip = [&] { return bench::TowerAtTip(rpc, node); };
     if (!proc::WaitUntil([&] { return !vw.child().Running() || at_tip(); }, 300s) || !vw.child().Running()) return std::fprintf(stderr, "vaultwatchd did not start:\n%s\n", vw.LogTail().c_str()), 1;
     std::printf("vaultwatchd: %zu vaults loaded and caught up in %.1f s\n", n, std::chrono::duration<double>(Clock::now() - t_start).count());
 

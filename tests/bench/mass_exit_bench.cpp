@@ -19,6 +19,7 @@
 // Numbers are measured, never asserted: CTest runs --quick only to prove it works.
 #include "crypto/sha256.h"
 #include "primitives/block.h"
+#include "bench_node.h"
 #include "process_util.h"
 #include "regtest_sim.h"
 #include "tx_util.h"
@@ -58,16 +59,10 @@ crypto::KeyPair Key(uint64_t i)
     return *crypto::KeyPair::FromSecret(crypto::Sha256Once(seed).span());
 }
 
-Transaction Coinbase(sim::RegtestSim& s, int height)
-{
-    const std::string h{s.Call("getblockhash", {height}).as_string()};
-    return DecodeBlock(*ParseHex(std::string_view{s.Call("getblock", {h, 0}).as_string()}))->txs.at(0);
-}
-
 //! Spends coinbase `height` into n outputs of `each` to spks(i) (change to anyone-can-spend).
 Transaction FanOut(sim::RegtestSim& s, int height, size_t n, Amount each, const std::function<Bytes(size_t)>& spks)
 {
-    const Transaction cb = Coinbase(s, height);
+    const Transaction cb = bench::Coinbase(s, height);
     MutableTransaction m;
     m.vin.push_back(TxIn{{cb.GetTxid(), 0}, {}, 0xfffffffd, {kOpTrue}});
     Amount total{0};
@@ -113,14 +108,7 @@ int main(int argc, char** argv)
     vw.extra_args = {"--feewalletcoins=0"};
     vw.Start();
     const proc::SyncRpc rpc(vw.port(), vw.NetDir() / ".cookie");
-    auto caught_up = [&] {
-        try {
-            const auto i = rpc.Call("getinfo", {}, 5s);
-            return i.at("caught_up").as_bool() && i.at("height").as_int64() == node.Height() && i.at("opvault_enforced") == true;
-        } catch (const std::exception&) {
-            return false;
-        }
-    };
+    auto caught_up = [&] { return bench::TowerAtTip(rpc, node); };
     if (!proc::WaitUntil(caught_up, 60s)) {
         std::fprintf(stderr, "vaultwatchd did not start:\n%s\n", vw.LogTail().c_str());
         return 1;

@@ -1,0 +1,34 @@
+#pragma once
+// What the benches that run the real vaultwatchd against the in-process simulator share: the
+// simulator's coinbase at a height, and whether the tower has caught up with it.
+
+#include "primitives/block.h"
+#include "process_util.h"
+#include "regtest_sim.h"
+#include "util/hex.h"
+
+#include <boost/json.hpp>
+
+#include <chrono>
+#include <exception>
+
+namespace vw::bench {
+
+inline Transaction Coinbase(sim::RegtestSim& s, int height)
+{
+    const std::string h{s.Call("getblockhash", {height}).as_string()};
+    return DecodeBlock(*ParseHex(std::string_view{s.Call("getblock", {h, 0}).as_string()}))->txs.at(0);
+}
+
+//! The tower says it has caught up with the node's tip, and that the node enforces OP_VAULT.
+inline bool TowerAtTip(const test::proc::SyncRpc& rpc, sim::RegtestSim& node)
+{
+    try {
+        const auto i = rpc.Call("getinfo", {}, std::chrono::seconds{5});
+        return i.at("caught_up").as_bool() && i.at("height").as_int64() == node.Height() && i.at("opvault_enforced") == true;
+    } catch (const std::exception&) {
+        return false;
+    }
+}
+
+} // namespace vw::bench
