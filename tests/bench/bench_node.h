@@ -14,6 +14,17 @@
 
 namespace vw::bench {
 
+//! A simulator that enforces OP_VAULT, with RPC user u:p and rawtx, hashblock and sequence on ZMQ.
+inline sim::SimConfig EnforcingSimConfig()
+{
+    sim::SimConfig c;
+    c.rpc_user = "u";
+    c.rpc_password = "p";
+    c.vault_active = true;
+    for (const char* t : {"rawtx", "hashblock", "sequence"}) c.zmq.push_back({t, "tcp://127.0.0.1:0"});
+    return c;
+}
+
 inline Transaction Coinbase(sim::RegtestSim& s, int height)
 {
     const std::string h{s.Call("getblockhash", {height}).as_string()};

@@ -170,12 +170,7 @@ int main(int argc, char** argv)
     }
 
     // ---- the node and the tower ------------------------------------------------------------------
-    sim::SimConfig c;
-    c.rpc_user = "u";
-    c.rpc_password = "p";
-    c.vault_active = true;
-    for (const char* t : {"rawtx", "hashblock", "sequence"}) c.zmq.push_back({t, "tcp://127.0.0.1:0"});
-    sim::RegtestSim node(c);
+    sim::RegtestSim node(bench::EnforcingSimConfig());
     node.Start();
     const size_t bg_fanouts = (coins_needed + total_triggers + 2'499) / 2'500;
     node.Generate(static_cast<int>(101 + bg_fanouts + 4));

@@ -93,12 +93,7 @@ int main(int argc, char** argv)
     const Amount deposit{1'000'000}; // 0.01 BTC per vault
 
     proc::TempDir dir("vw-mass-exit");
-    sim::SimConfig c;
-    c.rpc_user = "u";
-    c.rpc_password = "p";
-    c.vault_active = true;
-    for (const char* t : {"rawtx", "hashblock", "sequence"}) c.zmq.push_back({t, "tcp://127.0.0.1:0"});
-    sim::RegtestSim node(c);
+    sim::RegtestSim node(bench::EnforcingSimConfig());
     node.Start();
     node.Generate(150);
 
