@@ -458,8 +458,8 @@ Unexpected<TxCheckFailure> Fail(TxCheckError e, size_t in) { return Unexpected{T
 
 bool IsEphemeralAnchor(const TxOut& o) { return o.value == Amount{0} && o.script_pubkey.size() == 1 && o.script_pubkey[0] == script::OP_2; }
 
-//! Verifies a BIP-340 signature item (64 bytes = SIGHASH_DEFAULT, 65 = explicit type) for a
-//! script-path spend of leaf_script by input n_in.
+} // namespace
+
 bool VerifyScriptPathSig(const Transaction& tx, std::span<const TxOut> prevouts, size_t n_in, ByteSpan sig,
                          ByteSpan leaf_script, uint8_t leaf_version, const crypto::XOnlyPubKey& pk,
                          const std::optional<Bytes>& annex)
@@ -480,7 +480,6 @@ bool VerifyScriptPathSig(const Transaction& tx, std::span<const TxOut> prevouts,
     return crypto::SchnorrVerify(sig.first(64), h->span(), pk);
 }
 
-} // namespace
 
 Expected<void, TxCheckFailure> CheckRecoveryTx(const Transaction& tx, std::span<const TxOut> prevouts)
 {

@@ -261,6 +261,12 @@ struct TxCheckFailure {
     size_t input{0}; //!< the offending input (0 for tx-wide deferred checks)
 };
 
+//! Returns: whether sig (64 bytes = SIGHASH_DEFAULT, 65 = explicit type) is pk's BIP-340
+//! signature of a script-path spend of leaf_script by input n_in (prevouts aligned with vin).
+bool VerifyScriptPathSig(const Transaction& tx, std::span<const TxOut> prevouts, size_t n_in, ByteSpan sig,
+                         ByteSpan leaf_script, uint8_t leaf_version, const crypto::XOnlyPubKey& pk,
+                         const std::optional<Bytes>& annex);
+
 //! Checks every input of tx that spends a recover leaf (any prevout whose witness reveals a
 //! parsable recover leaf) with the IMPL rules: recovery idx range, sPK-hash, per-input value,
 //! nSequence <= 0xfffffffd (policy), unauthorized output structure (policy as the reference node
