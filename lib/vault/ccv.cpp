@@ -625,4 +625,37 @@ Expected<MutableTransaction, RecoverError> BuildRecover(std::span<const RecoverI
     return tx;
 }
 
+Probe MakeProbe(const crypto::XOnlyPubKey& dest)
+{
+    // <data: none> <index 0> <dest> <taptree: none> <mode 1> CCV 1
+    Bytes leaf{script::OP_0, script::OP_0};
+    script::PushData(leaf, dest.span());
+    leaf.push_back(script::OP_0);
+    script::PushInt(leaf, MODE_CHECK_OUTPUT_IGNORE_AMOUNT);
+    leaf.push_back(OP_CHECKCONTRACTVERIFY);
+    leaf.push_back(OP_TRUE);
+    auto tree = taproot::TapTree::FromLeaves({{leaf, 0}});
+    const auto q = taproot::OutputKey(NumsKey(), tree->MerkleRoot()).value();
+    return Probe{std::move(leaf), taproot::P2TRScript(ByteSpan{q.xonly.data(), 32}),
+                 taproot::MakeControlBlock(*tree, 0, NumsKey(), q)};
+}
+
+MutableTransaction ProbeSpend(const Probe& probe, const OutPoint& outpoint, Amount value, Amount fee,
+                              const crypto::XOnlyPubKey& to)
+{
+    MutableTransaction tx;
+    tx.version = 2;
+    tx.vin.push_back(TxIn{outpoint, {}, 0xfffffffd, {probe.leaf, probe.cb.Serialize()}});
+    tx.vout.push_back(TxOut{Amount{value.sats() - fee.sats()}, RecoverySpk(to)});
+    return tx;
+}
+
+Enforcement JudgeProbe(const ProbeAnswer& valid, const ProbeAnswer& violating)
+{
+    const std::string& r = violating.reject_reason;
+    const bool ccv_refusal = !violating.allowed && (r.find("Mismatching contract data or program") != std::string::npos ||
+                                                    r.find("CHECKCONTRACTVERIFY") != std::string::npos);
+    return valid.allowed && ccv_refusal ? Enforcement::Enforced : Enforcement::NotEnforced;
+}
+
 } // namespace vw::vault::ccv

@@ -249,4 +249,32 @@ Expected<MutableTransaction, RecoverError> BuildRecover(std::span<const RecoverI
                                                         const std::optional<TxOut>& change,
                                                         const RecoveryOptions& opts = {});
 
+//! The enforcement probe: an output whose only leaf lets it be spent to exactly `OP_1 <dest>`
+//! (CCV mode 1: the amount is free, so the spend pays its own fee). A node that enforces CCV
+//! accepts a spend to dest and refuses one elsewhere for the CCV rule; a node without CCV refuses
+//! both (OP_SUCCESS is non-standard) or accepts both, and the prototype OP_VAULT node (same byte)
+//! refuses the valid one. The spends are only ever tested (testmempoolaccept), never sent.
+struct Probe {
+    Bytes leaf;
+    Bytes spk;
+    taproot::ControlBlock cb;
+};
+//! Returns: the probe paying to dest (under the NUMS key: no key path).
+Probe MakeProbe(const crypto::XOnlyPubKey& dest);
+//! Returns: a spend of the probe UTXO at outpoint (value) with one output of value - fee, to
+//! dest (valid) or to other (violating the CCV check).
+MutableTransaction ProbeSpend(const Probe& probe, const OutPoint& outpoint, Amount value, Amount fee,
+                              const crypto::XOnlyPubKey& to);
+
+//! What the node's testmempoolaccept said about one probe spend.
+struct ProbeAnswer {
+    bool allowed{false};
+    std::string reject_reason;
+};
+enum class Enforcement : uint8_t { Enforced, NotEnforced };
+//! Returns: Enforced only if the valid spend is allowed and the violating one refused for the CCV
+//! check ("Mismatching contract data or program", or a reason naming OP_CHECKCONTRACTVERIFY). A
+//! refusal of both, or an acceptance of both, proves the node does not enforce CCV.
+Enforcement JudgeProbe(const ProbeAnswer& valid, const ProbeAnswer& violating);
+
 } // namespace vw::vault::ccv

@@ -311,6 +311,43 @@ TEST(ccv_tests, ALeafWithAnUndefinedModeIsAHazard)
     EXPECT_TRUE(LeafHazard(Bytes{0x00, 0x00, 0x00, 0x00, 0x7c, OP_CHECKCONTRACTVERIFY}));
 }
 
+TEST(ccv_tests, TheProbeTellsANodeThatEnforcesCcvFromOnesThatDoNot)
+{
+    std::ifstream f(std::string(VW_TEST_DATA_DIR) + "/testvectors/ccv-probe.json");
+    std::stringstream ss;
+    ss << f.rdbuf();
+    const json::value records = json::parse(ss.str());
+    std::map<std::string, Enforcement> verdict;
+    for (const auto& r : records.as_array()) {
+        SCOPED_TRACE(Str(r.at("label")));
+        const auto& pr = r.at("probe");
+        const Probe probe = MakeProbe(XOnly(pr.at("dest")));
+        EXPECT_EQ(HexStr(probe.leaf), Str(pr.at("leaf")));
+        EXPECT_EQ(HexStr(probe.spk), Str(pr.at("scriptPubKey")));
+        const OutPoint at{*Txid::FromHex(Str(pr.at("funding_txid"))), static_cast<uint32_t>(I(pr.at("vout")))};
+        const Amount value{I(pr.at("value_sats"))}, fee{I(pr.at("fee_sats"))};
+        // Our spends are the ones the node judged, byte for byte.
+        EXPECT_EQ(HexStr(SerializeTransaction(ProbeSpend(probe, at, value, fee, XOnly(pr.at("dest"))))), Str(r.at("valid").at("hex")));
+        EXPECT_EQ(HexStr(SerializeTransaction(ProbeSpend(probe, at, value, fee, XOnly(pr.at("other"))))), Str(r.at("violating").at("hex")));
+        auto answer = [](const json::value& t) {
+            const auto& o = t.at("testmempoolaccept").as_object();
+            return ProbeAnswer{o.at("allowed").as_bool(), o.contains("reject-reason") ? Str(o.at("reject-reason")) : ""};
+        };
+        verdict[Str(r.at("label"))] = JudgeProbe(answer(r.at("valid")), answer(r.at("violating")));
+    }
+    EXPECT_EQ(verdict.at("ccv-node"), Enforcement::Enforced);
+    EXPECT_EQ(verdict.at("ccv-node-acceptnonstdtxn"), Enforcement::Enforced);
+    // The BIP-345 prototype reads 0xbb as OP_VAULT and refuses both spends.
+    EXPECT_EQ(verdict.at("opvault-node"), Enforcement::NotEnforced);
+    // A node that lets both through (0xbb as OP_SUCCESS, no policy) or refuses both for another
+    // reason (v31's policy against OP_SUCCESS) does not enforce CCV.
+    EXPECT_EQ(JudgeProbe({true, ""}, {true, ""}), Enforcement::NotEnforced);
+    EXPECT_EQ(JudgeProbe({false, "mempool-script-verify-flag-failed (OP_SUCCESSx reserved for soft-fork upgrades)"},
+                         {false, "mempool-script-verify-flag-failed (OP_SUCCESSx reserved for soft-fork upgrades)"}),
+              Enforcement::NotEnforced);
+    EXPECT_EQ(JudgeProbe({true, ""}, {false, "min relay fee not met"}), Enforcement::NotEnforced);
+}
+
 TEST(ccv_tests, AmountsFollowBip443)
 {
     const std::vector<Amount> in{Amount{100}, Amount{50}};
