@@ -245,6 +245,7 @@ EngineOptions EngineOptionsFrom(const Config& cfg)
     EngineOptions eo;
     eo.chain = cfg.chain;
     eo.allow_unenforced_opvault = cfg.allow_unenforced_opvault;
+    eo.allow_unenforced_ccv = cfg.allow_unenforced_ccv;
     eo.fees.fallback = vault::FeeRate{static_cast<int64_t>(std::llround(cfg.fallback_feerate * 1000))};
     eo.fees.escalate_percent = static_cast<int>(cfg.escalate_percent);
     eo.fees.max_fee_percent = static_cast<int>(cfg.max_fee_percent);
@@ -376,6 +377,7 @@ Expected<void, InitError> App::Init(const Config& config)
                             {"zmq_restarts", st.zmq_restarts},
                             {"vaults", m_engine->LiveVaultCount()},
                             {"opvault_enforced", m_engine->vault_enforced() ? json::value(*m_engine->vault_enforced()) : json::value(nullptr)},
+                            {"ccv_enforced", m_engine->ccv_enforced() ? json::value(*m_engine->ccv_enforced()) : json::value(nullptr)},
                             {"rescan", m_engine->RescanStatus()},
                             {"store_error", st.store_error}};
     };

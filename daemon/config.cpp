@@ -53,6 +53,7 @@ po::options_description Options(Config& c)
         ("debugeventlog", po::value(&c.debug_eventlog)->default_value(""), "testing: append every chain event to this file")
         ("debugdbmaxpages", po::value(&c.debug_db_max_pages)->default_value(0), "testing: cap the database at this many pages, as if the disk were full beyond (0 = off)")
         ("allowunenforcedopvault", po::value(&c.allow_unenforced_opvault)->default_value(false)->implicit_value(true), "regtest testing only: accept opvault vaults although the node does not enforce OP_VAULT (their outputs are anyone-can-spend there)")
+        ("allowunenforcedccv", po::value(&c.allow_unenforced_ccv)->default_value(false)->implicit_value(true), "regtest testing only: accept ccv vaults although the node was not shown to enforce OP_CHECKCONTRACTVERIFY (their outputs are anyone-can-spend where it does not)")
         ("webhook", po::value(&c.webhooks)->composing(), "POST every event to this http(s) URL, signed with webhooksecret (repeatable)")
         ("webhooksecret", po::value(&c.webhook_secret)->default_value(""), "HMAC-SHA256 key signing deliveries to the webhook= URLs (at least 16 characters)")
         ("webhookevents", po::value(&c.webhook_events)->default_value("*"), "event filter for the webhook= URLs: * or a comma-separated list of types and families (vault.trigger,recovery.*)")
@@ -200,6 +201,10 @@ Expected<std::optional<Config>, std::string> ParseConfig(int argc, const char* c
     if (c.allow_unenforced_opvault && c.chain != "regtest") {
         return bad("allowunenforcedopvault", "allowunenforcedopvault is for regtest tests only: on " + c.chain +
                                                  " an OP_VAULT output is anyone-can-spend unless the node enforces it");
+    }
+    if (c.allow_unenforced_ccv && c.chain != "regtest") {
+        return bad("allowunenforcedccv", "allowunenforcedccv is for regtest tests only: on " + c.chain +
+                                             " a ccv vault's output is anyone-can-spend unless the node enforces OP_CHECKCONTRACTVERIFY");
     }
     if (!c.webhooks.empty() && c.webhook_secret.size() < 16) {
         return bad(c.webhook_secret.empty() ? "webhook" : "webhooksecret",

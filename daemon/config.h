@@ -27,6 +27,7 @@ struct Config {
     std::string debug_eventlog; //!< tests: append chain events to this file
     uint32_t debug_db_max_pages{0}; //!< tests: cap the database (SQLITE_FULL beyond), 0 = off
     bool allow_unenforced_opvault{false}; //!< regtest only: accept opvault vaults on a node without OP_VAULT
+    bool allow_unenforced_ccv{false};     //!< regtest only: accept ccv vaults without the enforcement probe
 
     //! Webhooks (docs/webhooks.md). The webhook= URLs are upserted at start with stable ids, all
     //! signed with webhooksecret and filtered by webhookevents; RPC-added hooks carry their own.

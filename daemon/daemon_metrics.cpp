@@ -44,7 +44,7 @@ std::string RenderDaemonMetrics(const ChainFollower& follower, const Engine& eng
 
     // Every (kind, state) pair, zeros included, so that a series never vanishes.
     std::map<std::pair<std::string, std::string>, int64_t> vaults;
-    constexpr std::array kinds{vault::VaultKind::OpVault, vault::VaultKind::Presigned};
+    constexpr std::array kinds{vault::VaultKind::OpVault, vault::VaultKind::Presigned, vault::VaultKind::Ccv};
     constexpr std::array states{vault::VaultState::Active,    vault::VaultState::Triggered, vault::VaultState::Recovering,
                                 vault::VaultState::Recovered, vault::VaultState::Withdrawn, vault::VaultState::Removed};
     for (auto k : kinds) {

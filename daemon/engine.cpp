@@ -77,6 +77,7 @@ void Engine::PersistNow(store::StateChanges& changes)
 void Engine::Start()
 {
     net::co_spawn(m_ex, CheckDeployment(), net::detached);
+    net::co_spawn(m_ex, CheckCcv(), net::detached);
     KickBroadcaster();
     StartRescans();
     net::co_spawn(m_ex, VerifyStoredRegistrations(), net::detached);

@@ -44,6 +44,8 @@ struct EngineOptions {
     //! Accept opvault registrations although the node does not enforce OP_VAULT (regtest only;
     //! such outputs are anyone-can-spend on a chain that does not enforce it).
     bool allow_unenforced_opvault{false};
+    //! Accept ccv registrations without the enforcement probe's proof (regtest only).
+    bool allow_unenforced_ccv{false};
     //! Retry interval for broadcasts that failed for a transient reason.
     std::chrono::milliseconds retry_interval{std::chrono::seconds{5}};
     //! Clock for created_at fields (tests fix it).
@@ -147,6 +149,8 @@ public:
     const EngineStats& stats() const { return m_stats; }
     //! Whether the node enforces OP_VAULT (nullopt: not known yet).
     std::optional<bool> vault_enforced() const { return m_vault_enforced; }
+    //! Whether the node passed the CCV enforcement probe (nullopt: not run yet).
+    std::optional<bool> ccv_enforced() const { return m_ccv_enforced; }
     int tip_height() const { return m_tip; }
     const vault::Registry& registry() const { return m_registry; }
     //! Vaults registered and not removed (getinfo; no JSON built).
@@ -276,6 +280,10 @@ private:
     void KickBroadcaster(Send what = Send::Everything);
     boost::asio::awaitable<void> BroadcastLoop();
     boost::asio::awaitable<void> CheckDeployment();
+    //! Runs the CCV enforcement probe (vault::ccv::MakeProbe) until it has an answer.
+    boost::asio::awaitable<void> CheckCcv();
+    //! One probe: nullopt when it could not be run (the note says why).
+    boost::asio::awaitable<std::optional<bool>> ProbeCcv();
     //! Asks the node for an announced transaction (by txid) until it answers; applies the node's
     //! bytes, or drops it when the node has no such transaction.
     boost::asio::awaitable<void> ConfirmAnnounced(Transaction tx);
@@ -289,6 +297,8 @@ private:
     vault::Registry m_registry;
     int m_tip{-1};
     std::optional<bool> m_vault_enforced;
+    std::optional<bool> m_ccv_enforced;
+    std::string m_ccv_probe_note; //!< why the probe has not answered yet (registration errors say it)
 
     std::map<Txid, TriggerInfo> m_triggers;                        //!< open and answered triggers by txid
     std::map<Txid, store::RecoveryRow> m_recoveries;               //!< our recoveries by txid

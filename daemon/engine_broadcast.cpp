@@ -181,6 +181,99 @@ net::awaitable<void> Engine::CheckDeployment()
     }
 }
 
+net::awaitable<void> Engine::CheckCcv()
+{
+    // Until the probe answers: it needs the node and a confirmed fee-wallet coin. A node that
+    // answers once keeps its answer for the life of the process (a restart asks again).
+    for (int attempt = 0; !m_stopping && !m_ccv_enforced; ++attempt) {
+        if (auto r = co_await ProbeCcv()) {
+            m_ccv_enforced = *r;
+            log::Main()->info("node {} OP_CHECKCONTRACTVERIFY (enforcement probe)", *r ? "enforces" : "does not enforce");
+            co_return;
+        }
+        net::steady_timer t(m_ex, std::chrono::seconds{std::min(2 * (attempt + 1), 30)});
+        co_await t.async_wait(net::as_tuple(net::use_awaitable));
+    }
+}
+
+namespace {
+//! The probe's package: [funding, valid spend, violating spend], or why it cannot be built.
+Expected<std::vector<Transaction>, std::string> ProbePackage(const vault::FeeWallet& wallet, const std::set<OutPoint>& reserved,
+                                                             vault::FeeRate min_relay)
+{
+    const auto coins = wallet.Coins();
+    const vault::FeeRate rate = std::max(min_relay, vault::FeeRate{1000});
+    const Amount fund_fee = rate.FeeFor(200), spend_fee = rate.FeeFor(150);
+    const Amount probe_value = spend_fee + Amount{1000};
+    const Amount need = probe_value + fund_fee + Amount{330};
+    auto coin = std::find_if(coins.begin(), coins.end(), [&](const vault::FeeCoin& c) {
+        return c.spendable() && !reserved.count(c.outpoint) && c.amount >= need;
+    });
+    if (coin == coins.end()) {
+        return Unexpected{"the probe needs a confirmed fee-wallet coin of at least " + std::to_string(need.sats()) +
+                          " sat: fund the fee wallet (getfeewallet)"};
+    }
+    const vault::ccv::Probe probe = vault::ccv::MakeProbe(vault::ccv::NumsKey());
+    const Bytes& spk = wallet.ScriptPubKey();
+    MutableTransaction fund;
+    fund.version = 2;
+    fund.vin.push_back(TxIn{coin->outpoint, {}, 0xfffffffd, {}});
+    fund.vout.push_back(TxOut{probe_value, probe.spk});
+    fund.vout.push_back(TxOut{coin->amount - probe_value - fund_fee, spk});
+    const std::vector<TxOut> spent{TxOut{coin->amount, spk}};
+    auto w = wallet.SignKeyPath(fund, spent, 0, std::nullopt);
+    if (!w) return Unexpected{std::string{"the fee wallet could not sign the probe's funding"}};
+    fund.vin[0].witness = std::move(*w);
+    Transaction funding{fund};
+    const OutPoint at{funding.GetTxid(), 0};
+    // x(G): a valid key the probe's script does not allow.
+    const auto other = *crypto::XOnlyPubKey::Parse(*ParseHex("79be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798"));
+    std::vector<Transaction> out{std::move(funding)};
+    out.emplace_back(vault::ccv::ProbeSpend(probe, at, probe_value, spend_fee, vault::ccv::NumsKey()));
+    out.emplace_back(vault::ccv::ProbeSpend(probe, at, probe_value, spend_fee, other));
+    return out;
+}
+} // namespace
+
+net::awaitable<std::optional<bool>> Engine::ProbeCcv()
+{
+    // The probe (docs/ccv.md): a fee coin pays a CCV-locked output; the node judges, as a package
+    // and without broadcasting anything, a spend of it to the one key the script allows and one
+    // elsewhere. Only a node enforcing CCV accepts the first and refuses the second for the CCV
+    // rule: a node without CCV refuses both as non-standard, or accepts both.
+    if (!m_fee_wallet) {
+        m_ccv_probe_note = "the probe needs a fee wallet: set feewalletsecret";
+        co_return std::nullopt;
+    }
+    auto pkg = ProbePackage(*m_fee_wallet, ReservedFeeCoins(), m_opts.fees.min_relay);
+    if (!pkg) {
+        m_ccv_probe_note = pkg.error();
+        co_return std::nullopt;
+    }
+    std::vector<vault::ccv::ProbeAnswer> answers;
+    for (size_t k = 1; k <= 2; ++k) {
+        // Not a braced list: GCC 12 cannot keep an initializer_list's array in a coroutine frame.
+        std::vector<Transaction> two;
+        two.push_back((*pkg)[0]);
+        two.push_back((*pkg)[k]);
+        auto r = co_await m_node.TestMempoolAccept(two);
+        if (!r) {
+            m_ccv_probe_note = "the node did not answer testmempoolaccept: " + r.error->ToString();
+            co_return std::nullopt;
+        }
+        const auto& v = *r.value;
+        if (!v[0].allowed) {
+            // The funding itself refused (fee, a coin the node has spent...): no verdict on CCV.
+            m_ccv_probe_note = "the node refused the probe's funding (" + v[0].reject_reason + ")";
+            co_return std::nullopt;
+        }
+        answers.push_back(vault::ccv::ProbeAnswer{v[1].allowed, v[1].reject_reason});
+    }
+    log::Main()->info("CCV probe: a valid spend {} ({}), a violating one {} ({})", answers[0].allowed ? "accepted" : "refused",
+                      answers[0].reject_reason, answers[1].allowed ? "accepted" : "refused", answers[1].reject_reason);
+    co_return vault::ccv::JudgeProbe(answers[0], answers[1]) == vault::ccv::Enforcement::Enforced;
+}
+
 // --- control ----------------------------------------------------------------------------------
 
 } // namespace vw::daemon

@@ -49,6 +49,19 @@ Engine::Registered Engine::RegisterInto(const json::array& requests, store::Stat
             }
             continue;
         }
+        const bool is_ccv = kind && kind->is_string() && kind->as_string() == "ccv";
+        if (is_ccv && !m_opts.allow_unenforced_ccv && m_ccv_enforced != true) {
+            if (!m_ccv_enforced) {
+                fail(i, rpc::RPC_NODE_ERROR, "cannot register a ccv vault yet: the node has not been shown to enforce "
+                                             "OP_CHECKCONTRACTVERIFY (" + m_ccv_probe_note + "); try again");
+            } else {
+                fail(i, rpc::RPC_INVALID_PARAMETER,
+                     "refusing to register a ccv vault: the node does not enforce OP_CHECKCONTRACTVERIFY (it did not accept a "
+                     "valid spend of a CCV-locked output and refuse a violating one for the CCV rule), so on this chain the "
+                     "vault's output would be anyone-can-spend. Use a presigned vault.");
+            }
+            continue;
+        }
         auto parsed = rpc::ParseRegisterVault(params);
         if (!parsed) {
             fail(i, rpc::RPC_INVALID_PARAMETER, parsed.error());

@@ -163,9 +163,10 @@ void Engine::Evaluate(store::StateChanges& changes)
             continue;
         }
         // Authorized OP_VAULT sweeps wait for the end of the pass: those signed by one key are
-        // batched across triggers (one transaction, one output per recovery group).
+        // batched across triggers (one transaction, one output per recovery group). So do ccv
+        // sweeps, all in one batch (one output per recovery key): a mass exit is one transaction.
         for (auto& p : *plans) {
-            if (p.kind == vault::PlanKind::OpVaultAuthorized) {
+            if (p.kind == vault::PlanKind::OpVaultAuthorized || p.kind == vault::PlanKind::Ccv) {
                 for (auto v : p.vaults) trigger_of.try_emplace(v, ttxid);
                 std::set<OutPoint> sweeps;
                 for (const auto& in : p.inputs) sweeps.insert(in.outpoint);

@@ -126,13 +126,14 @@ std::optional<MutableTransaction> Engine::PlanRbf(const store::RecoveryRow& row)
     Amount need = std::max({rate.FeeFor(vsize), old_fee + m_opts.fees.min_relay.FeeFor(vsize),
                             Amount{old_fee.sats() * (100 + m_opts.fees.escalate_percent) / 100}});
     const bool authorized = plan->kind == vault::PlanKind::OpVaultAuthorized;
+    const bool takes_change = authorized || plan->kind == vault::PlanKind::Ccv;
     const Amount cap = authorized ? MAX_MONEY : vault::MaxFee(m_opts.fees, at_risk, vsize);
     if (need > cap) need = cap;
     if (need <= old_fee) return std::nullopt; // at the cap already: keep rebroadcasting it
-    // An authorized sweep keeps its coin when it covers more (less change); an unauthorized one
-    // spends a coin whole, so only a bigger one pays more.
+    // A sweep with change keeps its coin when it covers more (less change); an unauthorized
+    // OP_VAULT one spends a coin whole, so only a bigger one pays more.
     Expected<vault::FeeCoin, vault::SelectError> coin = Unexpected{vault::SelectError::NoCoins};
-    if (authorized && own.size() == 1) {
+    if (takes_change && own.size() == 1) {
         auto c = std::find_if(coins.begin(), coins.end(), [&](const auto& k) { return k.outpoint == *own.begin(); });
         if (c->amount >= need) coin = *c;
     }
@@ -144,7 +145,7 @@ std::optional<MutableTransaction> Engine::PlanRbf(const store::RecoveryRow& row)
     }
     const Bytes& spk = m_fee_wallet->ScriptPubKey();
     std::optional<TxOut> change;
-    if (authorized && coin->amount - need >= Amount{330}) change = TxOut{coin->amount - need, spk};
+    if (takes_change && coin->amount - need >= Amount{330}) change = TxOut{coin->amount - need, spk};
     const vault::FeeSigner signer = [w = &*m_fee_wallet](const MutableTransaction& t, std::span<const TxOut> spent, size_t n) {
         return w->SignKeyPath(t, spent, n, std::nullopt);
     };
@@ -225,7 +226,8 @@ vault::Reserve Engine::NeededReserve(vault::FeeRate rate) const
     for (uint32_t i = 0; i < m_registry.size(); ++i) {
         const auto* r = m_registry.Get(i);
         if (r->state == VaultState::Removed || r->policy.mode == vault::Mode::Alert || !r->CanRecoverAlone()) continue;
-        authorized = authorized || r->authorized_recover;
+        // A ccv recover carries change as an authorized sweep does: about the same size.
+        authorized = authorized || r->authorized_recover || r->kind == vault::VaultKind::Ccv;
         ++n;
     }
     return vault::NeededReserve(n, authorized, rate);
@@ -257,9 +259,9 @@ std::set<OutPoint> Engine::ReservedFeeCoins() const
 
 void Engine::AttachFees(std::vector<vault::PlannedRecovery>& plans, std::optional<int> deadline, std::set<OutPoint>* held)
 {
-    // OP_VAULT recoveries preserve the vault's value, so their fee comes from a fee-wallet input:
-    // unauthorized ones spend one coin entirely (no change allowed), authorized ones may take
-    // change. Signatures use zero aux randomness (BIP-340 nonces stay secret-derived), so the
+    // OP_VAULT and ccv recoveries preserve the vault's value, so their fee comes from a fee-wallet
+    // input: unauthorized OP_VAULT ones spend one coin entirely (no change allowed), authorized and
+    // ccv ones may take change. Signatures use zero aux randomness (BIP-340 nonces stay secret-derived), so the
     // same plan gives the same txid after a restart. With no coin to use the plan stays
     // zero-fee (relayed only by a node with -minrelaytxfee=0) and the operator is told.
     if (!m_fee_wallet) return;
@@ -273,12 +275,14 @@ void Engine::AttachFees(std::vector<vault::PlannedRecovery>& plans, std::optiona
         return w->SignKeyPath(tx, spent, n, std::nullopt);
     };
     for (auto& p : plans) {
-        if (p.kind != vault::PlanKind::OpVaultUnauthorized && p.kind != vault::PlanKind::OpVaultAuthorized) continue;
+        if (p.kind != vault::PlanKind::OpVaultUnauthorized && p.kind != vault::PlanKind::OpVaultAuthorized && p.kind != vault::PlanKind::Ccv) continue;
         const bool authorized = p.kind == vault::PlanKind::OpVaultAuthorized;
+        // ccv: the recovered amount cannot pay (CCV keeps it whole), so change comes back too.
+        const bool takes_change = authorized || p.kind == vault::PlanKind::Ccv;
         // Size it with a placeholder fee input (a 64-byte key-path signature) and change.
         const vault::FeeInput probe{OutPoint{}, TxOut{Amount{0}, spk}, {Bytes(64, 0)}};
         std::optional<TxOut> probe_change;
-        if (authorized) probe_change = TxOut{Amount{0}, spk};
+        if (takes_change) probe_change = TxOut{Amount{0}, spk};
         auto sized = vault::WithFeeInput(m_registry, p, probe, probe_change, nullptr);
         if (!sized) continue;
         const int64_t vsize = static_cast<int64_t>(Transaction{sized->tx}.VSize());
@@ -303,7 +307,7 @@ void Engine::AttachFees(std::vector<vault::PlannedRecovery>& plans, std::optiona
         const Amount paid = need_for(picked->size());
         std::optional<TxOut> change;
         // Change only when it is worth an output (P2TR dust is 330 sat at the default dust relay fee).
-        if (authorized && total - paid >= Amount{330}) change = TxOut{total - paid, spk};
+        if (takes_change && total - paid >= Amount{330}) change = TxOut{total - paid, spk};
         auto funded = vault::WithFeeInputs(m_registry, p, std::move(fees), change, signer);
         if (!funded) continue;
         for (const auto& c : *picked) reserved.insert(c.outpoint);

@@ -147,6 +147,18 @@ NodePort::Awaitable<bool> BitcoindNode::DeploymentActive(std::string name)
     co_return Ok(*active);
 }
 
+NodePort::Awaitable<std::vector<chain::MempoolAcceptResult>> BitcoindNode::TestMempoolAccept(const std::vector<Transaction>& txs)
+{
+    json::array pkg;
+    for (const auto& t : txs) pkg.emplace_back(HexStr(SerializeTransaction(t)));
+    auto r = co_await Call("testmempoolaccept", Params(std::move(pkg)));
+    if (!r) co_return Fail<std::vector<chain::MempoolAcceptResult>>(*r.error);
+    auto v = chain::ParseTestMempoolAccept(*r.value);
+    if (!v) co_return Fail<std::vector<chain::MempoolAcceptResult>>(BadReply("testmempoolaccept: " + v.error()));
+    if (v->size() != txs.size()) co_return Fail<std::vector<chain::MempoolAcceptResult>>(BadReply("testmempoolaccept: one verdict per transaction expected"));
+    co_return Ok(std::move(*v));
+}
+
 NodePort::Awaitable<std::vector<chain::ZmqNotification>> BitcoindNode::GetZmqNotifications()
 {
     auto r = co_await Call("getzmqnotifications", Params());

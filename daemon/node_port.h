@@ -55,6 +55,8 @@ public:
     virtual Awaitable<MempoolInfo> GetMempoolInfo() = 0;
     //! Whether getdeploymentinfo shows the named deployment active.
     virtual Awaitable<bool> DeploymentActive(std::string name) = 0;
+    //! testmempoolaccept of txs as a package (parents first): the verdicts, nothing broadcast.
+    virtual Awaitable<std::vector<chain::MempoolAcceptResult>> TestMempoolAccept(const std::vector<Transaction>& txs) = 0;
     virtual Awaitable<std::vector<chain::ZmqNotification>> GetZmqNotifications() = 0;
     //! Aborts the call in flight (shutdown).
     virtual void Cancel() {}
@@ -81,6 +83,7 @@ public:
     Awaitable<std::optional<vault::FeeRate>> EstimateSmartFee(int conf_target) override;
     Awaitable<MempoolInfo> GetMempoolInfo() override;
     Awaitable<bool> DeploymentActive(std::string name) override;
+    Awaitable<std::vector<chain::MempoolAcceptResult>> TestMempoolAccept(const std::vector<Transaction>& txs) override;
     Awaitable<std::vector<chain::ZmqNotification>> GetZmqNotifications() override;
     void Cancel() override
     {

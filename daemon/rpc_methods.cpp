@@ -87,6 +87,7 @@ std::unique_ptr<rpc::RpcTable> MakeRpcTable(RpcContext ctx)
              {"zmq_restarts", "integer", "ZMQ publisher restarts detected since start"},
              {"vaults", "integer", "vaults registered and not removed"},
              {"opvault_enforced", "boolean", "whether the node enforces OP_VAULT (null until it has answered)"},
+             {"ccv_enforced", "boolean", "whether the node passed the OP_CHECKCONTRACTVERIFY enforcement probe (null until it has been run: it needs a fee-wallet coin)"},
              {"rescan", "object", "while rescans are pending: {pending, height (the block being read)}; else null"},
              {"store_error", "string", "why the last block could not be stored (disk full, I/O), retried until it is; empty when fine"}},
             {"vaultwatch-cli getinfo"},
@@ -113,15 +114,17 @@ std::unique_ptr<rpc::RpcTable> MakeRpcTable(RpcContext ctx)
             "Registers a vault to watch (docs/product.md §2). kind \"opvault\": internal_key, leaves [{script, depth}], "
             "recovery_script_pubkey, optional recovery_auth (secret key, never returned). kind \"presigned\": watch_outpoints "
             "[{txid, vout}], triggers [{txid, spend_delay, recovery_txs: [hex]}], optional emergency_txs (each transaction raw hex "
-            "or a finalized BIP-174 PSBT in base64). Both: optional label, "
-            "policy {mode: recover|delayed|alert, grace_blocks}, birth_height (scan back from there). opvault vaults are refused "
-            "when the node does not enforce OP_VAULT. Registering the same content again returns the existing vault. "
+            "or a finalized BIP-174 PSBT in base64). kind \"ccv\" (BIP-443, docs/ccv.md): construction (ctv|withdrawal-key), "
+            "spend_delay, recover_pk, unvault_pk, optional partial_revault, early_recover (booleans, default true). All: "
+            "optional label, policy {mode: recover|delayed|alert, grace_blocks}, birth_height (scan back from there). opvault "
+            "vaults are refused when the node does not enforce OP_VAULT, ccv vaults until the node has passed the CCV "
+            "enforcement probe (getinfo ccv_enforced). Registering the same content again returns the existing vault. "
             "Concurrent calls (several connections) are stored in one database transaction.",
             {{"vault", ArgType::Object, true, std::nullopt, "the registration object"}},
             {{"vault_id", "string", "the vault's id"},
-             {"kind", "string", "opvault or presigned"},
-             {"script_pubkey", "string", "opvault: the vault's scriptPubKey (hex)"},
-             {"address", "string", "opvault: the vault's address"},
+             {"kind", "string", "opvault, presigned or ccv"},
+             {"script_pubkey", "string", "opvault, ccv: the vault's scriptPubKey (hex)"},
+             {"address", "string", "opvault, ccv: the vault's address"},
              {"state", "string", "active, triggered, recovering, recovered, withdrawn or removed"},
              {"rescan_from", "integer", "when birth_height is below the tip: where the rescan starts"},
              {"already_registered", "boolean", "present when the vault was registered before"}},

@@ -126,6 +126,30 @@ Expected<bool, ReplyError> ParseDeploymentActive(const json::value& v, std::stri
     return *active;
 }
 
+Expected<std::vector<MempoolAcceptResult>, ReplyError> ParseTestMempoolAccept(const json::value& v)
+{
+    if (!v.is_array()) return Unexpected{ReplyError{"not an array"}};
+    std::vector<MempoolAcceptResult> out;
+    for (const auto& e : v.as_array()) {
+        if (!e.is_object()) return Unexpected{ReplyError{"an entry is not an object"}};
+        const auto& o = e.as_object();
+        MempoolAcceptResult r;
+        const auto* txid = o.if_contains("txid");
+        if (!txid || !txid->is_string()) return Unexpected{ReplyError{"an entry has no txid"}};
+        r.txid = std::string(txid->as_string());
+        if (const auto* a = o.if_contains("allowed")) {
+            if (!a->is_bool()) return Unexpected{ReplyError{"'allowed' is not a boolean"}};
+            r.allowed = a->as_bool();
+        }
+        for (const char* k : {"reject-reason", "package-error"}) {
+            if (const auto* why = o.if_contains(k); why && why->is_string() && r.reject_reason.empty()) r.reject_reason = std::string(why->as_string());
+        }
+        if (!o.contains("allowed") && r.reject_reason.empty()) return Unexpected{ReplyError{"an entry says neither 'allowed' nor why not"}};
+        out.push_back(std::move(r));
+    }
+    return out;
+}
+
 bool PackageAccepted(const json::value& reply)
 {
     if (!reply.is_object()) return false;

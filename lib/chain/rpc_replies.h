@@ -45,6 +45,14 @@ Expected<RawMempool, ReplyError> ParseRawMempoolSeq(const boost::json::value& v)
 Expected<std::vector<ZmqNotification>, ReplyError> ParseZmqNotifications(const boost::json::value& v);
 //! getdeploymentinfo: whether the named deployment (e.g. "vault") exists and is active.
 Expected<bool, ReplyError> ParseDeploymentActive(const boost::json::value& v, std::string_view name);
+//! One transaction's verdict in a testmempoolaccept reply.
+struct MempoolAcceptResult {
+    std::string txid;
+    bool allowed{false};
+    std::string reject_reason; //!< "reject-reason", or the package's "package-error" (then not allowed)
+};
+//! testmempoolaccept: the verdicts, in the order the transactions were given.
+Expected<std::vector<MempoolAcceptResult>, ReplyError> ParseTestMempoolAccept(const boost::json::value& v);
 //! Returns: whether a submitpackage reply says every transaction is in the mempool. Core >= 27
 //! says package_msg "success"; earlier nodes (v25, the OP_VAULT prototype) have no package_msg and
 //! throw on failure, so their reply is a success when no transaction carries an "error".

@@ -343,6 +343,59 @@ constexpr std::array<std::string_view, 8> OPVAULT_FIELDS{"kind",   "label",     
                                                          "leaves", "recovery_script_pubkey", "recovery_auth"};
 constexpr std::array<std::string_view, 7> PRESIGNED_FIELDS{"kind",            "label",    "policy",       "birth_height",
                                                            "watch_outpoints", "triggers", "emergency_txs"};
+constexpr std::array<std::string_view, 10> CCV_FIELDS{"kind",       "label",      "policy",          "birth_height",  "construction",
+                                                      "spend_delay", "recover_pk", "unvault_pk", "partial_revault", "early_recover"};
+
+R<vault::CcvRegistration> ParseCcv(const json::object& o, Common c)
+{
+    constexpr std::string_view why = "required for kind \"ccv\"";
+    auto cv = Need(o, "", "construction", why);
+    if (!cv) return E{cv.error()};
+    auto cs = Str(**cv, "construction");
+    if (!cs) return E{cs.error()};
+    auto construction = vault::ccv::ParseConstruction(*cs);
+    if (!construction) {
+        return E{std::string{"construction: must be \"ctv\" (the unvaulting output commits to a CTV template hash, "
+                             "pymatt's MATT vault) or \"withdrawal-key\" (it commits to a withdrawal key)"}};
+    }
+    auto dv = Need(o, "", "spend_delay", why);
+    if (!dv) return E{dv.error()};
+    auto delay = Int(**dv, "spend_delay", 1, 65535);
+    if (!delay) return E{delay.error()};
+    auto key = [&](std::string_view name) -> R<crypto::XOnlyPubKey> {
+        auto v = Need(o, "", name, why);
+        if (!v) return E{v.error()};
+        auto b = Hash32(**v, name, "an x-only public key");
+        if (!b) return E{b.error()};
+        auto k = crypto::XOnlyPubKey::Parse(b->span());
+        if (!k) return E{std::string{name} + ": not a valid x-only public key (not on the curve)"};
+        return *k;
+    };
+    auto recover = key("recover_pk");
+    if (!recover) return E{recover.error()};
+    auto unvault = key("unvault_pk");
+    if (!unvault) return E{unvault.error()};
+    vault::ccv::Params p{*construction, std::nullopt, *delay, *recover, *unvault};
+    for (auto [name, flag] : {std::pair{"partial_revault", &p.partial_revault}, std::pair{"early_recover", &p.early_recover}}) {
+        if (const auto* v = Get(o, name)) {
+            if (!v->is_bool()) return E{std::string{name} + ": must be true or false"};
+            *flag = v->get_bool();
+        }
+    }
+    return vault::CcvRegistration{std::move(p), std::move(c.label), c.policy, c.birth_height};
+}
+
+json::object CcvJson(const vault::ccv::Params& p)
+{
+    json::object o;
+    o["construction"] = ToString(p.construction);
+    o["spend_delay"] = p.spend_delay;
+    o["recover_pk"] = HexStr(p.recover_key.span());
+    o["unvault_pk"] = HexStr(p.unvault_key.span());
+    o["partial_revault"] = p.partial_revault;
+    o["early_recover"] = p.early_recover;
+    return o;
+}
 
 R<vault::OpVaultRegistration> ParseOpVault(const json::object& o, Common c, const std::optional<crypto::TweakedKey>& stored_output_key)
 {
@@ -562,6 +615,7 @@ json::object UtxoJson(const vault::TrackedUtxo& u)
         o["spend_delay"] = u.trigger->spend_delay;
         if (u.trigger->ctv_hash) o["ctv_hash"] = u.trigger->ctv_hash->Hex();
         else o["ctv_hash"] = nullptr;
+        if (u.trigger->ccv_data) o["data"] = HexStr(*u.trigger->ccv_data);
     }
     return o;
 }
@@ -573,19 +627,25 @@ json::object UtxoJson(const vault::TrackedUtxo& u)
 Expected<Registration, std::string> ParseRegisterVault(const json::object& params, const std::optional<crypto::TweakedKey>& stored_output_key)
 {
     const json::value* kv = Get(params, "kind");
-    if (!kv) return E{std::string{"kind: missing (must be \"opvault\" or \"presigned\")"}};
+    if (!kv) return E{std::string{"kind: missing (must be \"opvault\", \"presigned\" or \"ccv\")"}};
     auto ks = Str(*kv, "kind");
     if (!ks) return E{ks.error()};
     auto kind = vault::ParseVaultKind(*ks);
-    if (!kind) return E{std::string{"kind: must be \"opvault\" or \"presigned\""}};
-    const std::span<const std::string_view> allowed =
-        *kind == vault::VaultKind::OpVault ? std::span<const std::string_view>{OPVAULT_FIELDS} : std::span<const std::string_view>{PRESIGNED_FIELDS};
+    if (!kind) return E{std::string{"kind: must be \"opvault\", \"presigned\" or \"ccv\""}};
+    const std::span<const std::string_view> allowed = *kind == vault::VaultKind::OpVault ? std::span<const std::string_view>{OPVAULT_FIELDS}
+                                                      : *kind == vault::VaultKind::Ccv  ? std::span<const std::string_view>{CCV_FIELDS}
+                                                                                        : std::span<const std::string_view>{PRESIGNED_FIELDS};
     const std::string context = "for kind \"" + std::string{ToString(*kind)} + "\"";
     if (auto err = CheckKnown(params, "", allowed, context)) return E{*err};
     auto common = ParseCommon(params);
     if (!common) return E{common.error()};
     if (*kind == vault::VaultKind::OpVault) {
         auto r = ParseOpVault(params, std::move(*common), stored_output_key);
+        if (!r) return E{r.error()};
+        return Registration{std::move(*r)};
+    }
+    if (*kind == vault::VaultKind::Ccv) {
+        auto r = ParseCcv(params, std::move(*common));
         if (!r) return E{r.error()};
         return Registration{std::move(*r)};
     }
@@ -596,24 +656,29 @@ Expected<Registration, std::string> ParseRegisterVault(const json::object& param
 
 vault::VaultKind KindOf(const Registration& r)
 {
-    return std::holds_alternative<vault::OpVaultRegistration>(r) ? vault::VaultKind::OpVault : vault::VaultKind::Presigned;
+    if (std::holds_alternative<vault::OpVaultRegistration>(r)) return vault::VaultKind::OpVault;
+    if (std::holds_alternative<vault::CcvRegistration>(r)) return vault::VaultKind::Ccv;
+    return vault::VaultKind::Presigned;
 }
 
 vault::VaultId RegistrationId(const Registration& r)
 {
     if (const auto* o = std::get_if<vault::OpVaultRegistration>(&r)) return vault::ComputeVaultId(o->spec);
+    if (const auto* c = std::get_if<vault::CcvRegistration>(&r)) return vault::ComputeVaultId(c->params);
     return vault::ComputeVaultId(std::get<vault::PresignedRegistration>(r).vault);
 }
 
 Expected<vault::AddResult, vault::AddError> AddToRegistry(vault::Registry& reg, Registration r)
 {
     if (auto* o = std::get_if<vault::OpVaultRegistration>(&r)) return reg.AddOpVault(std::move(*o));
+    if (auto* c = std::get_if<vault::CcvRegistration>(&r)) return reg.AddCcv(std::move(*c));
     return reg.AddPresigned(std::move(std::get<vault::PresignedRegistration>(r)));
 }
 
 Expected<vault::PreparedVault, vault::AddError> PrepareRegistration(Registration r)
 {
     if (auto* o = std::get_if<vault::OpVaultRegistration>(&r)) return vault::PrepareOpVault(std::move(*o));
+    if (auto* c = std::get_if<vault::CcvRegistration>(&r)) return vault::PrepareCcv(std::move(*c));
     return vault::PreparePresigned(std::move(std::get<vault::PresignedRegistration>(r)));
 }
 
@@ -621,6 +686,9 @@ Registration RegistrationFromRecord(const vault::VaultRecord& rec, const vault::
 {
     if (rec.kind == vault::VaultKind::OpVault && d.opvault) {
         return vault::OpVaultRegistration{d.opvault->spec(), d.recovery_auth, rec.label.str(), rec.policy, rec.birth_height, std::nullopt};
+    }
+    if (rec.kind == vault::VaultKind::Ccv && d.ccv) {
+        return vault::CcvRegistration{d.ccv->params(), rec.label.str(), rec.policy, rec.birth_height};
     }
     vault::PresignedRegistration p;
     if (d.presigned) p.vault = *d.presigned;
@@ -636,6 +704,9 @@ json::object ToJson(const Registration& r, bool include_secret)
     if (const auto* op = std::get_if<vault::OpVaultRegistration>(&r)) {
         PutCommon(o, vault::VaultKind::OpVault, op->label, op->policy, op->birth_height);
         Merge(o, OpVaultJson(op->spec, op->recovery_auth, include_secret));
+    } else if (const auto* c = std::get_if<vault::CcvRegistration>(&r)) {
+        PutCommon(o, vault::VaultKind::Ccv, c->label, c->policy, c->birth_height);
+        Merge(o, CcvJson(c->params));
     } else {
         const auto& p = std::get<vault::PresignedRegistration>(r);
         PutCommon(o, vault::VaultKind::Presigned, p.label, p.policy, p.birth_height);
@@ -718,6 +789,8 @@ std::optional<std::string> CheckApprovalFor(vault::VaultKind k, const vault::App
     if (k == vault::VaultKind::Presigned && a.kind == vault::Approval::Kind::CtvHash) {
         return "a presigned vault's triggers carry no CTV hash; approve them by trigger_txid";
     }
+    // A ccv vault's trigger names its withdrawal by its data: the CTV hash ("ctv" construction) or
+    // the withdrawal key ("withdrawal-key"); both are 32 bytes and approved as ctv_hash.
     return std::nullopt;
 }
 
@@ -784,6 +857,10 @@ json::object ProtectionJson(const vault::VaultRecord& rec, const vault::VaultDet
         warnings.emplace_back("the recover leaf needs the recovery_auth key and none was registered: a trigger is alerted on "
                               "(recovery.failed) but the tower cannot sweep it; register the vault again with recovery_auth");
     }
+    if (d.ccv) {
+        warnings.emplace_back("the recover clause is keyless: anyone can sweep this vault to its recovery key at any time "
+                              "(a nuisance, not a theft); the tower pays each recovery's fee from its fee wallet");
+    }
     if (d.presigned) {
         const bool any = std::any_of(d.presigned->triggers.begin(), d.presigned->triggers.end(),
                                      [](const auto& t) { return !t.recovery_txs.empty(); });
@@ -824,6 +901,28 @@ json::object VaultDetailJson(const vault::VaultRecord& rec, const vault::VaultDe
             lo["leaf_version"] = static_cast<int64_t>(ls[i].version);
             const auto& ti = v.trigger_indices();
             lo["role"] = i == v.recover_index() ? "recover" : std::find(ti.begin(), ti.end(), i) != ti.end() ? "trigger" : "other";
+            lo["tapleaf_hash"] = v.tree().LeafHashAt(i).Hex();
+            leaves.emplace_back(std::move(lo));
+        }
+        o["leaves"] = std::move(leaves);
+    }
+    if (d.ccv) {
+        const vault::ccv::Vault& v = *d.ccv;
+        o["script_pubkey"] = HexStr(v.ScriptPubKey());
+        o["address"] = v.Address(hrp);
+        Merge(o, CcvJson(v.params()));
+        o["recovery_script_pubkey"] = HexStr(v.RecoverySpk());
+        if (auto a = vault::AddressForSpk(v.RecoverySpk(), hrp)) o["recovery_address"] = *a;
+        else o["recovery_address"] = nullptr;
+        json::array leaves;
+        const auto& ls = v.tree().leaves();
+        for (size_t i = 0; i < ls.size(); ++i) {
+            json::object lo;
+            lo["script"] = HexStr(ls[i].script);
+            lo["depth"] = static_cast<int64_t>(ls[i].depth);
+            lo["leaf_version"] = static_cast<int64_t>(ls[i].version);
+            const auto c = v.VaultClauseOf(ls[i].script);
+            lo["role"] = c ? std::string{ToString(*c)} : std::string{"other"};
             lo["tapleaf_hash"] = v.tree().LeafHashAt(i).Hex();
             leaves.emplace_back(std::move(lo));
         }

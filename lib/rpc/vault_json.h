@@ -47,7 +47,7 @@ inline constexpr int64_t MAX_HEIGHT = 100'000'000;       //!< birth_height, expi
 //! opvault: the spec is not validated yet (the Registry runs Vault::FromSpec, the auth-key checks
 //! and CheckPolicy against the vault's shortest delay). presigned: already through ValidatePresigned
 //! (the Registry still runs CheckPolicy).
-using Registration = std::variant<vault::OpVaultRegistration, vault::PresignedRegistration>;
+using Registration = std::variant<vault::OpVaultRegistration, vault::PresignedRegistration, vault::CcvRegistration>;
 
 //! Parses registervault parameters.
 //! Common: `kind` ("opvault" | "presigned", required), `label` (string, optional, at most
@@ -61,6 +61,9 @@ using Registration = std::variant<vault::OpVaultRegistration, vault::PresignedRe
 //! authorized recover leaf with a `20 <pk> ad` prefix), so it needs no field of its own.
 //! presigned: `watch_outpoints` ([{txid, vout}]), `triggers` ([{txid, spend_delay: 1..65535,
 //! recovery_txs: [hex, ...]}]), optional `emergency_txs` ([hex, ...]); then ValidatePresigned.
+//! ccv: `construction` ("ctv" | "withdrawal-key"), `spend_delay` (1..65535), `recover_pk`,
+//! `unvault_pk` (64 hex, x-only), optional `partial_revault`, `early_recover` (booleans, default
+//! true); no alternate key (a key path around the vault: the Registry refuses one anyway).
 //! stored_output_key: only for a registration read back from the store with its output-key cache
 //! (vault::DecodeOutputKeyCache): the internal key is then taken without its curve check and the
 //! tweak is not redone. The caller must compare the resulting vault id with the stored one.

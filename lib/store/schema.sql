@@ -25,7 +25,7 @@ CREATE TABLE IF NOT EXISTS blocks (
 CREATE TABLE IF NOT EXISTS vaults (
     idx          INTEGER PRIMARY KEY CHECK (idx >= 0),  -- registry slot = registration order, dense from 0
     vault_id     TEXT    NOT NULL UNIQUE,               -- "v-" + 16 hex, derived from the content
-    kind         TEXT    NOT NULL,                      -- 'opvault' | 'presigned'
+    kind         TEXT    NOT NULL,                      -- 'opvault' | 'presigned' | 'ccv' (version 11)
     registration TEXT    NOT NULL,                      -- canonical registration JSON, without secrets (version 7)
     policy       TEXT    NOT NULL,                      -- policy JSON {mode, grace_blocks}
     removed      INTEGER NOT NULL,                      -- 1 after removevault (the slot is kept)
@@ -60,7 +60,7 @@ CREATE TABLE IF NOT EXISTS vault_txs (
 -- Recoveries decided on; a row exists before the first broadcast.
 CREATE TABLE IF NOT EXISTS recoveries (
     txid             BLOB    PRIMARY KEY,               -- recovery txid, serialization order
-    kind             TEXT    NOT NULL,                  -- 'opvault_unauthorized' | 'opvault_authorized' | 'presigned' | 'presigned_emergency'
+    kind             TEXT    NOT NULL,                  -- 'opvault_unauthorized' | 'opvault_authorized' | 'presigned' | 'presigned_emergency' | 'ccv' (version 11)
     trigger_txid     BLOB    NOT NULL,                  -- the trigger it answers
     vault_ids        TEXT    NOT NULL,                  -- comma-separated vault ids it sweeps
     tx               BLOB    NOT NULL,                  -- the signed transaction, with witness

@@ -176,6 +176,58 @@ CREATE TABLE registrations (
 INSERT INTO registrations (idx, registration) SELECT idx, registration FROM vaults;
 ALTER TABLE vaults DROP COLUMN registration;
 )sql",
+    // 10 -> 11: the third vault kind, ccv (BIP-443), and its recoveries. A CHECK changes only by
+    // rebuilding its table; approvals (which reference vaults) are rebuilt to point at the new
+    // table first, so no foreign key is ever left dangling inside the transaction (renaming a
+    // table rewrites the references to it).
+    R"sql(
+CREATE TABLE vaults_v11 (
+    idx              INTEGER PRIMARY KEY CHECK (idx >= 0),
+    vault_id         TEXT    NOT NULL UNIQUE CHECK (length(vault_id) = 18),
+    kind             TEXT    NOT NULL CHECK (kind IN ('opvault', 'presigned', 'ccv')),
+    policy           TEXT    NOT NULL,
+    removed          INTEGER NOT NULL CHECK (removed IN (0, 1)),
+    created_at       INTEGER NOT NULL,
+    output_key_cache BLOB,
+    recovery_auth    TEXT,
+    family_id        TEXT    CHECK (family_id IS NULL OR length(family_id) = 18),
+    family_index     INTEGER CHECK (family_index IS NULL OR family_index >= 0),
+    compact          BLOB
+);
+INSERT INTO vaults_v11 (idx, vault_id, kind, policy, removed, created_at, output_key_cache, recovery_auth, family_id, family_index, compact)
+  SELECT idx, vault_id, kind, policy, removed, created_at, output_key_cache, recovery_auth, family_id, family_index, compact FROM vaults;
+CREATE TABLE approvals_v11 (
+    id            INTEGER PRIMARY KEY,
+    vault_idx     INTEGER NOT NULL REFERENCES vaults_v11(idx),
+    kind          TEXT    NOT NULL CHECK (kind IN ('ctv_hash', 'trigger_txid')),
+    value         BLOB    NOT NULL CHECK (length(value) = 32),
+    expiry_height INTEGER,
+    revoked       INTEGER NOT NULL CHECK (revoked IN (0, 1))
+);
+INSERT INTO approvals_v11 (id, vault_idx, kind, value, expiry_height, revoked)
+  SELECT id, vault_idx, kind, value, expiry_height, revoked FROM approvals;
+DROP TABLE approvals;
+DROP TABLE vaults;
+ALTER TABLE vaults_v11 RENAME TO vaults;
+ALTER TABLE approvals_v11 RENAME TO approvals;
+CREATE TABLE recoveries_v11 (
+    txid             BLOB    PRIMARY KEY CHECK (length(txid) = 32),
+    kind             TEXT    NOT NULL CHECK (kind IN ('opvault_unauthorized', 'opvault_authorized', 'presigned', 'presigned_emergency', 'ccv')),
+    trigger_txid     BLOB    NOT NULL CHECK (length(trigger_txid) = 32),
+    vault_ids        TEXT    NOT NULL,
+    tx               BLOB    NOT NULL,
+    state            TEXT    NOT NULL CHECK (state IN ('planned', 'broadcast', 'confirmed', 'failed', 'conflicted', 'replaced')),
+    deadline_height  INTEGER,
+    confirmed_height INTEGER,
+    attempts         INTEGER NOT NULL CHECK (attempts >= 0),
+    last_error       TEXT    NOT NULL,
+    created_at       INTEGER NOT NULL
+);
+INSERT INTO recoveries_v11 SELECT txid, kind, trigger_txid, vault_ids, tx, state, deadline_height, confirmed_height, attempts, last_error, created_at
+  FROM recoveries;
+DROP TABLE recoveries;
+ALTER TABLE recoveries_v11 RENAME TO recoveries;
+)sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 

@@ -554,23 +554,40 @@ Expected<void, TxFailure> CheckTx(const Transaction& tx, std::span<const TxOut> 
     return {};
 }
 
-Expected<MutableTransaction, RecoverError> BuildRecover(std::span<const RecoverInput> inputs,
-                                                        const std::optional<TxOut>& change,
-                                                        const RecoveryOptions& opts)
+Expected<RecoveryInput, RecoverError> Resolve(const RecoverInput& in)
 {
-    if (inputs.empty()) return Unexpected{RecoverError::NoInputs};
-    if (opts.sequence > MAX_BIP125_RBF_SEQUENCE) return Unexpected{RecoverError::SequenceNotReplaceable};
+    const Vault& v = *in.vault;
+    if (in.unvaulting_data) {
+        auto u = v.UnvaultingFor(*in.unvaulting_data);
+        if (!u) return Unexpected{RecoverError::TweakFailed};
+        if (in.prevout.script_pubkey != u->spk) return Unexpected{RecoverError::PrevoutMismatch};
+        return RecoveryInput{in.outpoint, in.prevout, v.unvaulting_tree().leaves()[*v.LeafIndex(Clause::Recover, true)].script,
+                             u->recover_cb.Serialize(), v.RecoverySpk()};
+    }
+    const auto i = v.LeafIndex(Clause::Recover);
+    if (!i) return Unexpected{RecoverError::NoRecoverClause};
+    if (in.prevout.script_pubkey != v.ScriptPubKey()) return Unexpected{RecoverError::PrevoutMismatch};
+    return RecoveryInput{in.outpoint, in.prevout, v.tree().leaves()[*i].script, v.ControlBlockFor(Clause::Recover).Serialize(),
+                         v.RecoverySpk()};
+}
+
+Expected<MutableTransaction, RecoveryError> BuildRecoverTx(std::span<const RecoveryInput> inputs,
+                                                           const std::optional<TxOut>& change,
+                                                           const RecoveryOptions& opts)
+{
+    if (inputs.empty()) return Unexpected{RecoveryError::NoInputs};
+    if (opts.sequence > MAX_BIP125_RBF_SEQUENCE) return Unexpected{RecoveryError::SequenceNotReplaceable};
     std::set<OutPoint> seen;
     Amount fee_total{0};
     for (const auto& f : opts.fee_inputs) {
-        if (!seen.insert(f.outpoint).second) return Unexpected{RecoverError::DuplicateInput};
+        if (!seen.insert(f.outpoint).second) return Unexpected{RecoveryError::DuplicateInput};
         auto s = CheckedAdd(fee_total, f.prevout.value);
-        if (!s) return Unexpected{RecoverError::AmountOutOfRange};
+        if (!s) return Unexpected{RecoveryError::AmountOutOfRange};
         fee_total = *s;
     }
     if (change) {
-        if (!MoneyRange(change->value)) return Unexpected{RecoverError::AmountOutOfRange};
-        if (change->value > fee_total) return Unexpected{RecoverError::ChangeTooLarge};
+        if (!MoneyRange(change->value)) return Unexpected{RecoveryError::AmountOutOfRange};
+        if (change->value > fee_total) return Unexpected{RecoveryError::ChangeTooLarge};
     }
     struct Group {
         Bytes spk;
@@ -578,27 +595,16 @@ Expected<MutableTransaction, RecoverError> BuildRecover(std::span<const RecoverI
     };
     std::vector<Group> groups;
     std::vector<size_t> group_of;
-    std::vector<std::pair<Bytes, Bytes>> leaf_cb; // leaf script, control block per input
     for (const auto& in : inputs) {
-        if (!seen.insert(in.outpoint).second) return Unexpected{RecoverError::DuplicateInput};
-        const Vault& v = *in.vault;
-        if (in.unvaulting_data) {
-            auto u = v.UnvaultingFor(*in.unvaulting_data);
-            if (!u) return Unexpected{RecoverError::TweakFailed};
-            if (in.prevout.script_pubkey != u->spk) return Unexpected{RecoverError::PrevoutMismatch};
-            leaf_cb.emplace_back(v.unvaulting_tree().leaves()[1].script, u->recover_cb.Serialize());
-        } else {
-            if (!v.LeafIndex(Clause::Recover)) return Unexpected{RecoverError::NoRecoverClause};
-            if (in.prevout.script_pubkey != v.ScriptPubKey()) return Unexpected{RecoverError::PrevoutMismatch};
-            leaf_cb.emplace_back(v.tree().leaves()[*v.LeafIndex(Clause::Recover)].script,
-                                 v.ControlBlockFor(Clause::Recover).Serialize());
-        }
-        Bytes spk = v.RecoverySpk();
+        if (!seen.insert(in.outpoint).second) return Unexpected{RecoveryError::DuplicateInput};
+        const auto key = taproot::P2TRProgram(in.recovery_spk);
+        const auto xk = key ? crypto::XOnlyPubKey::Parse(*key) : std::nullopt;
+        if (!xk || in.leaf_script != MakeRecoverLeaf(*xk)) return Unexpected{RecoveryError::RecoverySpkMismatch};
         size_t g = 0;
-        while (g < groups.size() && groups[g].spk != spk) ++g;
-        if (g == groups.size()) groups.push_back({std::move(spk), Amount{0}});
+        while (g < groups.size() && groups[g].spk != in.recovery_spk) ++g;
+        if (g == groups.size()) groups.push_back({in.recovery_spk, Amount{0}});
         auto sum = CheckedAdd(groups[g].total, in.prevout.value);
-        if (!sum) return Unexpected{RecoverError::AmountOutOfRange};
+        if (!sum) return Unexpected{RecoveryError::AmountOutOfRange};
         groups[g].total = *sum;
         group_of.push_back(g);
     }
@@ -607,22 +613,41 @@ Expected<MutableTransaction, RecoverError> BuildRecover(std::span<const RecoverI
     tx.locktime = opts.locktime;
     for (size_t i = 0; i < inputs.size(); ++i) {
         tx.vin.push_back(TxIn{inputs[i].outpoint, {}, opts.sequence,
-                              {script::EncodeScriptNum(static_cast<int64_t>(group_of[i])),
-                               std::move(leaf_cb[i].first), std::move(leaf_cb[i].second)}});
+                              {script::EncodeScriptNum(static_cast<int64_t>(group_of[i])), inputs[i].leaf_script,
+                               inputs[i].control_block}});
     }
     for (const auto& f : opts.fee_inputs) tx.vin.push_back(TxIn{f.outpoint, {}, opts.sequence, f.witness});
     for (const auto& g : groups) tx.vout.push_back(TxOut{g.total, g.spk});
     if (change) tx.vout.push_back(*change);
     if (opts.fee_signer) {
-        std::vector<TxOut> spent;
-        for (const auto& in : inputs) spent.push_back(in.prevout);
-        for (const auto& f : opts.fee_inputs) spent.push_back(f.prevout);
+        const std::vector<TxOut> spent = SpentOutputs(inputs, opts);
         for (size_t k = 0; k < opts.fee_inputs.size(); ++k) {
             const size_t n = inputs.size() + k;
             if (auto w = opts.fee_signer(tx, spent, n)) tx.vin[n].witness = std::move(*w);
         }
     }
     return tx;
+}
+
+Expected<MutableTransaction, RecoverError> BuildRecover(std::span<const RecoverInput> inputs,
+                                                        const std::optional<TxOut>& change,
+                                                        const RecoveryOptions& opts)
+{
+    if (inputs.empty()) return Unexpected{RecoverError::NoInputs};
+    std::vector<RecoveryInput> resolved;
+    for (const auto& in : inputs) {
+        auto r = Resolve(in);
+        if (!r) return Unexpected{r.error()};
+        resolved.push_back(std::move(*r));
+    }
+    auto tx = BuildRecoverTx(resolved, change, opts);
+    if (tx) return std::move(*tx);
+    switch (tx.error()) {
+    case RecoveryError::SequenceNotReplaceable: return Unexpected{RecoverError::SequenceNotReplaceable};
+    case RecoveryError::ChangeTooLarge: return Unexpected{RecoverError::ChangeTooLarge};
+    case RecoveryError::DuplicateInput: return Unexpected{RecoverError::DuplicateInput};
+    default: return Unexpected{RecoverError::AmountOutOfRange};
+    }
 }
 
 Probe MakeProbe(const crypto::XOnlyPubKey& dest)

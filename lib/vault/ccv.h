@@ -219,6 +219,15 @@ struct TxFailure {
 Expected<void, TxFailure> CheckTx(const Transaction& tx, std::span<const TxOut> prevouts,
                                   std::span<const SpentOutput> spent, int64_t next_block_height);
 
+//! Builds the keyless recover of inputs already resolved to their recover leaf and control block
+//! (what the planner keeps: no Vault pointer to outlive the registry's details), grouped by
+//! recovery_spk in first-use order from output 0, then the optional change; witness per input
+//! [group index, leaf, control block]; fee inputs after them (opts.anchor ignored). Each leaf must
+//! be MakeRecoverLeaf of the key recovery_spk pays (`OP_1 <key>`), else RecoverySpkMismatch.
+Expected<MutableTransaction, RecoveryError> BuildRecoverTx(std::span<const RecoveryInput> inputs,
+                                                           const std::optional<TxOut>& change,
+                                                           const RecoveryOptions& opts = {});
+
 //! A vault or unvaulting UTXO to recover.
 struct RecoverInput {
     OutPoint outpoint;
@@ -238,6 +247,10 @@ enum class RecoverError {
     TweakFailed,
 };
 std::string_view ToString(RecoverError e);
+
+//! Returns: in resolved to its recover leaf, control block and recovery scriptPubKey (checked
+//! against its vault), for BuildRecoverTx.
+Expected<RecoveryInput, RecoverError> Resolve(const RecoverInput& in);
 
 //! Builds a keyless recover of every input: one output `OP_1 <recover_key>` per recover key
 //! (in first-use order, from index 0, so a single key's inputs all name output 0), each paying

@@ -5,11 +5,12 @@
 
 namespace vw::vault {
 namespace {
-constexpr std::array<std::pair<PlanKind, std::string_view>, 4> kKinds{{
+constexpr std::array<std::pair<PlanKind, std::string_view>, 5> kKinds{{
     {PlanKind::OpVaultUnauthorized, "opvault_unauthorized"},
     {PlanKind::OpVaultAuthorized, "opvault_authorized"},
     {PlanKind::Presigned, "presigned"},
     {PlanKind::PresignedEmergency, "presigned_emergency"},
+    {PlanKind::Ccv, "ccv"},
 }};
 constexpr std::array<std::pair<RecoveryState, std::string_view>, 6> kStates{{
     {RecoveryState::Planned, "planned"},

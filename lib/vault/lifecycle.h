@@ -14,8 +14,9 @@ enum class PlanKind : uint8_t {
     OpVaultAuthorized,   //!< BuildAuthorizedRecovery signed with the vault's recovery_auth
     Presigned,           //!< a pre-signed recovery variant, unchanged
     PresignedEmergency,  //!< a pre-signed emergency tx sweeping watched outpoints (recovervault)
+    Ccv,                 //!< ccv::BuildRecover: keyless recover clauses, fee inputs and change
 };
-//! "opvault_unauthorized" | "opvault_authorized" | "presigned" | "presigned_emergency": the
+//! "opvault_unauthorized" | "opvault_authorized" | "presigned" | "presigned_emergency" | "ccv": the
 //! spelling of the store, the RPC answers and the events.
 std::string_view ToString(PlanKind k);
 std::optional<PlanKind> ParsePlanKind(std::string_view s);

@@ -120,6 +120,7 @@ public:
         }
         FinishRecoveryChecks();
         FinishTriggerChecks();
+        FinishCcvChecks();
         for (size_t n = 0; n < m_tx.vout().size(); ++n) {
             for (const VaultRef& ref : l.out_spk[n]) Output(n, ref);
         }
@@ -142,6 +143,21 @@ private:
         if (!r || r->kind != VaultKind::OpVault) return nullptr;
         const VaultDetails* d = m_reg.Details(i);
         return d && d->opvault ? &*d->opvault : nullptr;
+    }
+
+    const ccv::Vault* CcvOf(const VaultRecord* r, uint32_t i) const
+    {
+        if (!r || r->kind != VaultKind::Ccv) return nullptr;
+        const VaultDetails* d = m_reg.Details(i);
+        return d && d->ccv ? &*d->ccv : nullptr;
+    }
+
+    static void FlagCcv(VaultEvent& e, Flaw f, std::optional<ccv::CcvError> ce, std::optional<ccv::TxRule> rule)
+    {
+        if (e.flaw != Flaw::None) return;
+        e.flaw = f;
+        e.ccv_error = ce;
+        e.ccv_rule = rule;
     }
 
     VaultEvent& NewEvent(EventKind k, uint32_t vault, size_t n_in)
@@ -224,6 +240,14 @@ private:
         for (const auto& o : owners) {
             if (o.kind != RefKind::VaultSpk) continue;
             const VaultRecord* rec = Live(o.vault);
+            if (const ccv::Vault* cv = CcvOf(rec, o.vault)) {
+                const auto c = cv->VaultClauseOf(*sp->script);
+                if (!c || leaf_version != taproot::LEAF_VERSION_TAPSCRIPT) continue;
+                if (*c == ccv::Clause::Recover) CcvRecoveryInput(n, o.vault, *rec, *cv, nullptr);
+                else CcvTriggerInput(n, o.vault, *cv);
+                handled.insert(o.vault);
+                continue;
+            }
             const Vault* vp = OpVaultOf(rec, o.vault);
             if (!vp) continue;
             const Vault& v = *vp;
@@ -243,6 +267,17 @@ private:
             for (const auto& o : outpoint_refs) {
                 if (o.kind != RefKind::TriggerOutpoint || handled.count(o.vault)) continue;
                 const VaultRecord* rec = Live(o.vault);
+                if (rec && rec->kind == VaultKind::Ccv) {
+                    // An unvaulting output, swept through the recover leaf of its tree.
+                    const TrackedUtxo* u = rec->FindUtxo(prev);
+                    if (!u || u->role != UtxoRole::Trigger || !u->trigger || !u->trigger->ccv_data) continue;
+                    if (q && (u->spk.size() != 34 || !std::equal(q->begin(), q->end(), u->spk.begin() + 2))) continue;
+                    const ccv::Vault* cv = CcvOf(rec, o.vault);
+                    if (!cv || cv->UnvaultingClauseOf(*sp->script) != ccv::Clause::Recover) continue;
+                    CcvRecoveryInput(n, o.vault, *rec, *cv, u);
+                    handled.insert(o.vault);
+                    continue;
+                }
                 if (!rec || rec->kind != VaultKind::OpVault) continue;
                 const TrackedUtxo* u = rec->FindUtxo(prev);
                 if (!u || u->role != UtxoRole::Trigger || !u->trigger || !u->trigger->tree) continue;
@@ -322,6 +357,117 @@ private:
         m_trigger_inputs.push_back(n);
     }
 
+    //! A ccv trigger or trigger_and_revault spend: the unvaulting output is where the witness
+    //! says, committing to its data; inputs paying the same unvaulting output form one event.
+    void CcvTriggerInput(size_t n, uint32_t vi, const ccv::Vault& v)
+    {
+        auto sp = ccv::ClassifyVaultSpend(m_tx.vin()[n].witness, v, m_tx.vout().size());
+        if (!sp || !sp->trigger) {
+            VaultEvent& ev = NewEvent(EventKind::Trigger, vi, n);
+            return FlagCcv(ev, Flaw::MalformedWitness, sp ? ccv::CcvError::UnknownLeaf : sp.error(), std::nullopt);
+        }
+        const ccv::TriggerArgs& a = *sp->trigger;
+        const TxOut& out = m_tx.vout()[a.out_i];
+        auto u = v.UnvaultingFor(a.data);
+        const bool matches = u && Equal(u->spk, out.script_pubkey);
+        VaultEvent* ev = nullptr;
+        if (matches) {
+            if (auto it = m_trigger_events.find(a.out_i); it != m_trigger_events.end()) ev = &m_events[it->second];
+        }
+        if (ev) {
+            if (std::find(ev->vaults.begin(), ev->vaults.end(), vi) == ev->vaults.end()) {
+                ev->vaults.insert(std::upper_bound(ev->vaults.begin(), ev->vaults.end(), vi), vi);
+            }
+            ev->inputs.push_back(static_cast<uint32_t>(n));
+            ev->spent.push_back(m_tx.vin()[n].prevout);
+        } else {
+            VaultEvent& e = NewEvent(EventKind::Trigger, vi, n);
+            e.outpoint = OutPoint{m_tx.GetTxid(), a.out_i};
+            e.amount = out.value;
+            e.spk = out.script_pubkey;
+            e.ccv_data = a.data;
+            e.spend_delay = v.params().spend_delay;
+            // What the withdrawal is bound to, as approvals name it: the CTV hash, or the
+            // withdrawal key. Data of another size binds nothing (ccv::WithdrawUnconstrained).
+            if (a.data.size() == 32) e.ctv_hash = Uint256::FromSpan(a.data);
+            if (!matches) FlagCcv(e, Flaw::TriggerOutputMismatch, std::nullopt, ccv::TxRule::ContractMismatch);
+            else m_trigger_events[a.out_i] = m_events.size() - 1;
+            ev = &e;
+        }
+        if (a.revault_out_i) {
+            const TxOut& r = m_tx.vout()[*a.revault_out_i];
+            ev->revaults.push_back(RevaultOutput{OutPoint{m_tx.GetTxid(), *a.revault_out_i}, r.value, vi, r.script_pubkey});
+            m_revault_vouts.insert(*a.revault_out_i);
+            if (!Equal(r.script_pubkey, v.ScriptPubKey())) FlagCcv(*ev, Flaw::CheckFailed, std::nullopt, ccv::TxRule::ContractMismatch);
+        }
+        m_ccv_inputs.push_back(n);
+    }
+
+    //! A ccv recover of a vault UTXO (from_unvaulting null) or of an unvaulting output.
+    void CcvRecoveryInput(size_t n, uint32_t vi, const VaultRecord& rec, const ccv::Vault& v, const TrackedUtxo* from_unvaulting)
+    {
+        const OutPoint& prev = m_tx.vin()[n].prevout;
+        const TrackedUtxo* u = from_unvaulting ? from_unvaulting : rec.FindUtxo(prev);
+        VaultEvent& e = NewEvent(EventKind::Recovery, vi, n);
+        e.from_trigger_output = from_unvaulting != nullptr;
+        const auto& w = m_tx.vin()[n].witness;
+        auto sp = from_unvaulting ? ccv::ClassifyUnvaultingSpend(w, v, m_tx.vout().size()) : ccv::ClassifyVaultSpend(w, v, m_tx.vout().size());
+        if (!sp || sp->clause != ccv::Clause::Recover) {
+            return FlagCcv(e, Flaw::MalformedWitness, sp ? ccv::CcvError::UnknownLeaf : sp.error(), std::nullopt);
+        }
+        e.recovery_vout = sp->recover_out_i;
+        const TxOut& out = m_tx.vout()[sp->recover_out_i];
+        if (!Equal(out.script_pubkey, v.RecoverySpk())) return FlagCcv(e, Flaw::CheckFailed, std::nullopt, ccv::TxRule::ContractMismatch);
+        const bool known = u && u->outpoint == prev;
+        m_ccv_recovery_sums[sp->recover_out_i].push_back(known ? std::optional<Amount>{u->amount} : std::nullopt);
+        m_ccv_inputs.push_back(n);
+    }
+
+    //! The amounts CCV's default mode makes each recover output hold (every input paying it, when
+    //! all are known), and with the spent outputs given, every ccv clause by ccv::CheckTx.
+    void FinishCcvChecks()
+    {
+        if (m_ccv_inputs.empty()) return;
+        std::optional<ccv::TxRule> fail;
+        if (m_opts.prevouts.size() == m_tx.vin().size() && !m_opts.prevouts.empty()) {
+            std::vector<ccv::SpentOutput> spent(m_tx.vin().size());
+            for (size_t n = 0; n < m_tx.vin().size(); ++n) {
+                for (const auto& e : m_events) {
+                    auto it = std::find(e.inputs.begin(), e.inputs.end(), static_cast<uint32_t>(n));
+                    if (it == e.inputs.end() || e.vaults.empty()) continue;
+                    const VaultRecord* rec = Live(e.vaults.front());
+                    const ccv::Vault* cv = CcvOf(rec, e.vaults.front());
+                    if (!cv) continue;
+                    spent[n].vault = cv;
+                    if (const TrackedUtxo* u = rec->FindUtxo(m_tx.vin()[n].prevout); u && u->trigger && u->trigger->ccv_data) {
+                        spent[n].unvaulting_data = u->trigger->ccv_data;
+                        if (u->height) spent[n].confirm_height = *u->height;
+                    }
+                }
+            }
+            auto r = ccv::CheckTx(m_tx, m_opts.prevouts, spent, m_height.value_or(INT32_MAX));
+            if (!r && r.error().rule != ccv::TxRule::NotBip68Final) fail = r.error().rule;
+        } else {
+            for (const auto& [idx, amounts] : m_ccv_recovery_sums) {
+                Amount sum{0};
+                bool all = true;
+                for (const auto& a : amounts) {
+                    if (!a) all = false;
+                    else sum += *a;
+                }
+                if (all && m_tx.vout()[idx].value < sum) fail = ccv::TxRule::WrongAmount;
+            }
+        }
+        if (!fail) return;
+        for (auto& e : m_events) {
+            if (e.vaults.empty()) continue;
+            const VaultRecord* rec = Live(e.vaults.front());
+            if (rec && rec->kind == VaultKind::Ccv && (e.kind == EventKind::Recovery || e.kind == EventKind::Trigger)) {
+                FlagCcv(e, Flaw::CheckFailed, std::nullopt, *fail);
+            }
+        }
+    }
+
     void RecoveryInput(size_t n, uint32_t vi, const VaultRecord& rec, const Vault& v, const TrackedUtxo* from_trigger)
     {
         const OutPoint& prev = m_tx.vin()[n].prevout;
@@ -358,6 +504,12 @@ private:
         m_recovery_sums[idx].push_back(known ? std::optional<Amount>{u->amount} : std::nullopt);
     }
 
+    bool IsCcv(const VaultEvent& e) const
+    {
+        const VaultRecord* r = e.vaults.empty() ? nullptr : m_reg.Get(e.vaults.front());
+        return r && r->kind == VaultKind::Ccv;
+    }
+
     void FinishRecoveryChecks()
     {
         std::optional<TxCheckError> fail;
@@ -380,7 +532,7 @@ private:
         }
         if (!fail) return;
         for (auto& e : m_events) {
-            if (e.kind == EventKind::Recovery && !e.emergency && e.recovery_vout) Flag(e, Flaw::CheckFailed, std::nullopt, *fail);
+            if (e.kind == EventKind::Recovery && !e.emergency && e.recovery_vout && !IsCcv(e)) Flag(e, Flaw::CheckFailed, std::nullopt, *fail);
         }
     }
 
@@ -391,7 +543,7 @@ private:
         auto r = CheckTriggerTx(m_tx, m_opts.prevouts);
         if (r) return;
         for (auto& e : m_events) {
-            if (e.kind == EventKind::Trigger && !e.presigned_trigger) Flag(e, Flaw::CheckFailed, std::nullopt, r.error().error);
+            if (e.kind == EventKind::Trigger && !e.presigned_trigger && !IsCcv(e)) Flag(e, Flaw::CheckFailed, std::nullopt, r.error().error);
         }
     }
 
@@ -431,6 +583,39 @@ private:
                 return;
             }
             NewEvent(EventKind::UnexpectedSpend, ref.vault, n).key_path = taproot::IsKeyPathSpend(m_tx.vin()[n].witness);
+            return;
+        }
+        // ccv: an unvaulting output spent through its withdraw leaf completes the withdrawal.
+        if (rec->kind == VaultKind::Ccv && u->role == UtxoRole::Trigger && u->trigger && u->trigger->ccv_data) {
+            const ccv::Vault* cv = CcvOf(rec, ref.vault);
+            const auto& w = m_tx.vin()[n].witness;
+            auto sp = cv ? ccv::ClassifyUnvaultingSpend(w, *cv, m_tx.vout().size()) : Unexpected{ccv::CcvError::UnknownLeaf};
+            if (sp && sp->clause == ccv::Clause::Withdraw) {
+                VaultEvent& e = NewEvent(EventKind::WithdrawalCompleted, ref.vault, n);
+                e.from_trigger_output = true;
+                e.spend_delay = u->trigger->spend_delay;
+                e.ctv_hash = u->trigger->ctv_hash;
+                e.ccv_data = u->trigger->ccv_data;
+                // The rules of the withdraw leaf: in a block whose trigger height is known, or with
+                // the spent outputs given. Its amount only with them (other inputs' values are not
+                // known here); BIP-68 maturity only in a block.
+                const bool with_prevouts = m_opts.prevouts.size() == m_tx.vin().size() && !m_opts.prevouts.empty();
+                if ((m_height && u->height) || with_prevouts) {
+                    std::vector<TxOut> prevouts(m_tx.vin().size());
+                    if (with_prevouts) prevouts.assign(m_opts.prevouts.begin(), m_opts.prevouts.end());
+                    else prevouts[n] = TxOut{u->amount, u->spk};
+                    std::vector<ccv::SpentOutput> spent(m_tx.vin().size());
+                    spent[n] = ccv::SpentOutput{cv, u->trigger->ccv_data, u->height};
+                    auto r = ccv::CheckTx(m_tx, prevouts, spent, m_height.value_or(INT32_MAX));
+                    const bool judged = r || ((r.error().rule != ccv::TxRule::NotBip68Final || m_height) &&
+                                                  (r.error().rule != ccv::TxRule::WrongAmount || with_prevouts));
+                    if (!r && judged) FlagCcv(e, Flaw::CheckFailed, std::nullopt, r.error().rule);
+                }
+                return;
+            }
+            VaultEvent& e = NewEvent(EventKind::UnexpectedSpend, ref.vault, n);
+            e.from_trigger_output = true;
+            e.key_path = taproot::IsKeyPathSpend(w);
             return;
         }
         // opvault: a trigger output spent through its withdraw leaf completes the withdrawal.
@@ -514,7 +699,7 @@ private:
         }
         if (ref.kind != RefKind::VaultSpk) return;
         const VaultRecord* rec = Live(ref.vault);
-        if (!rec || rec->kind != VaultKind::OpVault) return;
+        if (!rec || (rec->kind != VaultKind::OpVault && rec->kind != VaultKind::Ccv)) return;
         if (m_revault_vouts.count(static_cast<uint32_t>(n))) return; // reported as the trigger's revault
         e.kind = EventKind::Deposit;
         e.vaults = {ref.vault};
@@ -531,6 +716,8 @@ private:
     std::set<uint32_t> m_revault_vouts;
     std::vector<size_t> m_trigger_inputs;
     std::map<uint32_t, std::vector<std::optional<Amount>>> m_recovery_sums;
+    std::vector<size_t> m_ccv_inputs;
+    std::map<uint32_t, std::vector<std::optional<Amount>>> m_ccv_recovery_sums;
 };
 
 } // namespace

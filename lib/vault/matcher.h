@@ -110,6 +110,11 @@ struct VaultEvent {
     std::optional<VaultError> vault_error;  //!< Flaw::MalformedWitness / TriggerOutputMismatch
     std::optional<TxCheckError> check_error; //!< Flaw::CheckFailed
 
+    // --- ccv ---
+    std::optional<Bytes> ccv_data;           //!< Trigger: the unvaulting output's data (CTV hash / withdrawal key)
+    std::optional<ccv::CcvError> ccv_error;  //!< Flaw::MalformedWitness of a ccv clause
+    std::optional<ccv::TxRule> ccv_rule;     //!< Flaw::TriggerOutputMismatch / CheckFailed of a ccv clause
+
     bool malformed() const { return flaw != Flaw::None; }
 };
 

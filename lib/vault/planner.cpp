@@ -49,6 +49,13 @@ const crypto::KeyPair* AuthKeyOf(const Registry& reg, uint32_t v)
     const VaultDetails* d = reg.Details(v);
     return d && d->recovery_auth ? &*d->recovery_auth : nullptr;
 }
+const ccv::Vault* CcvOf(const Registry& reg, uint32_t v)
+{
+    const VaultRecord* r = reg.Get(v);
+    if (!r || r->kind != VaultKind::Ccv || r->state == VaultState::Removed) return nullptr;
+    const VaultDetails* d = reg.Details(v);
+    return d && d->ccv ? &*d->ccv : nullptr;
+}
 const PresignedVault* PresignedOf(const Registry& reg, uint32_t v)
 {
     const VaultRecord* r = reg.Get(v);
@@ -87,20 +94,24 @@ void ApplyEvents(Registry& reg, std::span<const VaultEvent> events)
                 for (const auto& o : e.spent) reg.SpendUtxo(v, o, e.txid, e.height);
                 if (e.presigned_trigger) {
                     for (size_t k = 0; k < e.presigned_outputs.size(); ++k) {
-                        TriggerUtxoInfo info{e.txid, e.spend_delay.value_or(0), std::nullopt, std::nullopt, e.presigned_trigger};
+                        TriggerUtxoInfo info{e.txid, e.spend_delay.value_or(0), std::nullopt, std::nullopt, e.presigned_trigger, std::nullopt};
                         reg.TrackUtxo(v, TrackedUtxo{OutPoint{e.txid, e.presigned_outputs[k]}, e.presigned_txouts[k].value,
                                                      e.presigned_txouts[k].script_pubkey, UtxoRole::Trigger, e.height,
                                                      std::nullopt, std::move(info)});
                     }
                 } else if (e.tree) {
-                    TriggerUtxoInfo info{e.txid, e.spend_delay.value_or(0), e.ctv_hash, e.tree, std::nullopt};
+                    TriggerUtxoInfo info{e.txid, e.spend_delay.value_or(0), e.ctv_hash, e.tree, std::nullopt, std::nullopt};
+                    reg.TrackUtxo(v, TrackedUtxo{e.outpoint, e.amount, e.spk, UtxoRole::Trigger, e.height, std::nullopt, std::move(info)});
+                } else if (e.ccv_data) {
+                    // The unvaulting output: every vault that paid into it tracks it.
+                    TriggerUtxoInfo info{e.txid, e.spend_delay.value_or(0), e.ctv_hash, std::nullopt, std::nullopt, e.ccv_data};
                     reg.TrackUtxo(v, TrackedUtxo{e.outpoint, e.amount, e.spk, UtxoRole::Trigger, e.height, std::nullopt, std::move(info)});
                 }
                 reg.SetState(v, VaultState::Triggered);
             }
             for (const auto& r : e.revaults) {
                 const VaultRecord* rec = reg.Get(r.vault);
-                if (!rec || rec->kind != VaultKind::OpVault) continue;
+                if (!rec || (rec->kind != VaultKind::OpVault && rec->kind != VaultKind::Ccv)) continue;
                 // The revault output pays the vault's own scriptPubKey (the matcher checked it).
                 reg.TrackUtxo(r.vault, TrackedUtxo{r.outpoint, r.amount, r.spk, UtxoRole::Revault,
                                                    e.height, std::nullopt, std::nullopt});
@@ -145,6 +156,29 @@ void CollectInputs(const VaultRecord& rec, const Vault& v, std::set<OutPoint>& s
         const Bytes cb = u->role == UtxoRole::Trigger ? u->trigger->tree->recover_cb.Serialize()
                                                       : v.ControlBlockFor(v.recover_index()).Serialize();
         out.push_back(RecoveryInput{u->outpoint, TxOut{u->amount, u->spk}, leaf, cb, v.spec().recovery_spk});
+    }
+}
+
+//! The same for a ccv vault: its deposits and revaults through the vault's recover clause (when
+//! it has one), its unvaulting outputs through theirs.
+void CollectCcvInputs(const VaultRecord& rec, const ccv::Vault& v, std::set<OutPoint>& seen, std::vector<RecoveryInput>& out,
+                      const std::function<bool(const TrackedUtxo&)>& want)
+{
+    std::vector<const TrackedUtxo*> us;
+    for (const auto& u : rec.utxos) {
+        if (u.spent_by || !want(u)) continue;
+        if (u.role == UtxoRole::Trigger ? !(u.trigger && u.trigger->ccv_data) : !v.LeafIndex(ccv::Clause::Recover)) continue;
+        us.push_back(&u);
+    }
+    std::sort(us.begin(), us.end(), [](auto* a, auto* b) { return a->outpoint < b->outpoint; });
+    for (const TrackedUtxo* u : us) {
+        if (seen.count(u->outpoint)) continue;
+        std::optional<Bytes> data;
+        if (u->role == UtxoRole::Trigger) data = u->trigger->ccv_data;
+        auto in = ccv::Resolve(ccv::RecoverInput{u->outpoint, TxOut{u->amount, u->spk}, &v, data});
+        if (!in) continue; // not what its vault pays (the matcher tracked it from a flagged event): not ours to sweep
+        seen.insert(u->outpoint);
+        out.push_back(std::move(*in));
     }
 }
 
@@ -260,6 +294,35 @@ Expected<std::vector<PlannedRecovery>, PlanFailure> PlanRecovery(const Registry&
         p.variant = *k;
         plans.push_back(std::move(p));
         return plans;
+    }
+
+    if (reg.Get(ev.vaults[0])->kind == VaultKind::Ccv) {
+        // The unvault key is in a thief's hands: everything the triggered vaults hold goes home,
+        // the trigger's own outputs whether confirmed or not. Keyless, one output per recovery key.
+        std::set<OutPoint> own{ev.outpoint};
+        for (const auto& r : ev.revaults) own.insert(r.outpoint);
+        const auto want = [&](const TrackedUtxo& u) {
+            if (opts.exclude && opts.exclude->count(u.outpoint)) return false;
+            return !opts.confirmed_only || u.height.has_value() || own.count(u.outpoint) > 0;
+        };
+        std::vector<RecoveryInput> inputs;
+        std::vector<uint32_t> owners;
+        std::set<OutPoint> seen;
+        for (uint32_t v : ev.vaults) {
+            const ccv::Vault* cv = CcvOf(reg, v);
+            if (!cv) return Unexpected{PlanFailure{reg.Get(v)->kind == VaultKind::Ccv ? PlanError::NoDetails : PlanError::NotATrigger, std::nullopt}};
+            CollectCcvInputs(*reg.Get(v), *cv, seen, inputs, want);
+            owners.resize(inputs.size(), v);
+        }
+        if (inputs.empty()) return Unexpected{PlanFailure{PlanError::NothingToSweep, std::nullopt}};
+        auto built = SplitByWeight(inputs, owners, opts.max_weight, [&](std::span<const RecoveryInput> chunk, bool first) {
+            RecoveryOptions o = opts.recovery;
+            if (!first) o.fee_inputs.clear();
+            return std::pair{ccv::BuildRecoverTx(chunk, first ? opts.change : std::nullopt, o), o};
+        });
+        if (!built) return Unexpected{built.error()};
+        for (auto& p : *built) p.kind = PlanKind::Ccv;
+        return std::move(*built);
     }
 
     // opvault. Partition the triggered vaults: unauthorized by recovery hash, authorized by auth key.
@@ -431,6 +494,23 @@ Expected<std::vector<PlannedRecovery>, PlanFailure> PlanVaultRecovery(const Regi
         return plans;
     }
 
+    if (rec->kind == VaultKind::Ccv) {
+        const ccv::Vault* cv = CcvOf(reg, vault);
+        if (!cv) return Unexpected{PlanFailure{PlanError::NoDetails, std::nullopt}};
+        std::vector<RecoveryInput> inputs;
+        std::set<OutPoint> seen;
+        CollectCcvInputs(*rec, *cv, seen, inputs, [](const TrackedUtxo&) { return true; });
+        if (inputs.empty()) return Unexpected{PlanFailure{PlanError::NothingToSweep, std::nullopt}};
+        const std::vector<uint32_t> owners(inputs.size(), vault);
+        auto built = SplitByWeight(inputs, owners, opts.max_weight, [&](std::span<const RecoveryInput> chunk, bool first) {
+            RecoveryOptions o = opts.recovery;
+            if (!first) o.fee_inputs.clear();
+            return std::pair{ccv::BuildRecoverTx(chunk, first ? opts.change : std::nullopt, o), o};
+        });
+        if (!built) return Unexpected{built.error()};
+        for (auto& p : *built) p.kind = PlanKind::Ccv;
+        return std::move(*built);
+    }
     if (rec->kind != VaultKind::OpVault) return Unexpected{PlanFailure{PlanError::NoSuchVault, std::nullopt}};
     const Vault* ov = OpVaultOf(reg, vault);
     if (!ov) return Unexpected{PlanFailure{PlanError::NoDetails, std::nullopt}};
@@ -472,13 +552,16 @@ Expected<std::vector<PlannedRecovery>, PlanFailure> MergeAuthorizedPlans(const R
     std::vector<PlannedRecovery> out;
     // auth pubkey -> indices of its plans, in order of first appearance
     std::vector<std::pair<std::array<uint8_t, 32>, std::vector<size_t>>> by_key;
+    // ccv plans need no key: all of them go into one batch (one output per recovery key), under a
+    // key no authorized plan has.
+    constexpr std::array<uint8_t, 32> kCcvBatch{};
     for (size_t i = 0; i < plans.size(); ++i) {
         const crypto::KeyPair* key = plans[i].kind == PlanKind::OpVaultAuthorized && !plans[i].vaults.empty() ? AuthKeyOf(reg, plans[i].vaults.front()) : nullptr;
-        if (!key) {
+        if (!key && plans[i].kind != PlanKind::Ccv) {
             out.push_back(std::move(plans[i]));
             continue;
         }
-        const auto pk = key->PubKey().bytes();
+        const auto pk = key ? key->PubKey().bytes() : kCcvBatch;
         auto it = std::find_if(by_key.begin(), by_key.end(), [&](const auto& e) { return e.first == pk; });
         if (it == by_key.end()) by_key.push_back({pk, {i}});
         else it->second.push_back(i);
@@ -502,9 +585,20 @@ Expected<std::vector<PlannedRecovery>, PlanFailure> MergeAuthorizedPlans(const R
                 owners.push_back(owner.value_or(plans[i].vaults.front()));
             }
         }
-        const crypto::KeyPair& key = *AuthKeyOf(reg, plans[idx[0]].vaults.front());
         RecoveryOptions o = Authorized(opts.recovery);
         o.fee_inputs.clear();
+        if (plans[idx[0]].kind == PlanKind::Ccv) {
+            auto built = SplitByWeight(inputs, owners, opts.max_weight, [&](std::span<const RecoveryInput> chunk, bool) {
+                return std::pair{ccv::BuildRecoverTx(chunk, std::nullopt, o), o};
+            });
+            if (!built) return Unexpected{built.error()};
+            for (auto& p : *built) {
+                p.kind = PlanKind::Ccv;
+                out.push_back(std::move(p));
+            }
+            continue;
+        }
+        const crypto::KeyPair& key = *AuthKeyOf(reg, plans[idx[0]].vaults.front());
         auto built = SplitByWeight(inputs, owners, opts.max_weight, [&](std::span<const RecoveryInput> chunk, bool) {
             return std::pair{BuildAuthorizedRecovery(chunk, key, std::nullopt, o, opts.aux), o};
         });
@@ -522,9 +616,29 @@ Expected<PlannedRecovery, PlanFailure> PlanOfRecoveryTx(const Registry& reg, con
     PlannedRecovery p;
     p.tx = tx.mutable_copy();
     bool authorized = false;
+    bool ccv_plan = false;
     for (const auto& in : tx.vin()) {
         if (taproot::IsKeyPathSpend(in.witness)) continue; // a fee input (the fee wallet's key path)
         const auto sp = taproot::ScriptPathOf(in.witness);
+        // A ccv recover: its owner's recover leaf, from the vault or an unvaulting output.
+        const ccv::Vault* cowner = nullptr;
+        const TrackedUtxo* cu = nullptr;
+        for (uint32_t v : vaults) {
+            const VaultRecord* rec = reg.Get(v);
+            if (rec && rec->kind == VaultKind::Ccv && (cu = rec->FindUtxo(in.prevout))) {
+                cowner = CcvOf(reg, v);
+                if (!cowner) return Unexpected{PlanFailure{PlanError::NoDetails, std::nullopt}};
+                break;
+            }
+        }
+        if (cowner) {
+            if (!sp || !Equal(*sp->script, ccv::MakeRecoverLeaf(cowner->params().recover_key))) {
+                return Unexpected{PlanFailure{PlanError::NotATrigger, std::nullopt}};
+            }
+            ccv_plan = true;
+            p.inputs.push_back(RecoveryInput{in.prevout, TxOut{cu->amount, cu->spk}, *sp->script, *sp->control, cowner->RecoverySpk()});
+            continue;
+        }
         auto leaf = sp ? ParseRecoverLeaf(*sp->script) : Unexpected{VaultError::NotRecoverLeaf};
         if (!leaf) return Unexpected{PlanFailure{PlanError::NotATrigger, std::nullopt}};
         const TrackedUtxo* u = nullptr;
@@ -542,7 +656,7 @@ Expected<PlannedRecovery, PlanFailure> PlanOfRecoveryTx(const Registry& reg, con
         p.inputs.push_back(RecoveryInput{in.prevout, TxOut{u->amount, u->spk}, *sp->script, *sp->control, owner->spec().recovery_spk});
     }
     if (p.inputs.empty()) return Unexpected{PlanFailure{PlanError::NotATrigger, std::nullopt}};
-    p.kind = authorized ? PlanKind::OpVaultAuthorized : PlanKind::OpVaultUnauthorized;
+    p.kind = ccv_plan ? PlanKind::Ccv : authorized ? PlanKind::OpVaultAuthorized : PlanKind::OpVaultUnauthorized;
     p.vaults.assign(vaults.begin(), vaults.end());
     std::sort(p.vaults.begin(), p.vaults.end());
     return p;
@@ -582,14 +696,16 @@ Expected<PlannedRecovery, PlanFailure> WithFeeInputs(const Registry& reg, const 
                                                      const std::optional<TxOut>& change, const FeeSigner& signer, const RecoveryOptions& base,
                                                      const std::optional<Uint256>& aux)
 {
-    if (plan.kind != PlanKind::OpVaultUnauthorized && plan.kind != PlanKind::OpVaultAuthorized) {
+    if (plan.kind != PlanKind::OpVaultUnauthorized && plan.kind != PlanKind::OpVaultAuthorized && plan.kind != PlanKind::Ccv) {
         return Unexpected{PlanFailure{PlanError::NotATrigger, std::nullopt}};
     }
     RecoveryOptions o = base;
     o.fee_inputs = std::move(fees);
     o.fee_signer = signer;
     Expected<MutableTransaction, RecoveryError> tx = Unexpected{RecoveryError::NoInputs};
-    if (plan.kind == PlanKind::OpVaultAuthorized) {
+    if (plan.kind == PlanKind::Ccv) {
+        tx = ccv::BuildRecoverTx(plan.inputs, change, o);
+    } else if (plan.kind == PlanKind::OpVaultAuthorized) {
         const VaultRecord* rec = plan.vaults.empty() ? nullptr : reg.Get(plan.vaults.front());
         if (!rec || !rec->holds_recovery_auth) return Unexpected{PlanFailure{PlanError::NoAuthKey, std::nullopt}};
         const crypto::KeyPair* key = AuthKeyOf(reg, plan.vaults.front());

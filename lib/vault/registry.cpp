@@ -126,11 +126,26 @@ VaultId ComputeVaultId(const PresignedVault& v)
     return VaultId::FromContentHash(VaultIdTag()(w.buf()));
 }
 
+VaultId ComputeVaultId(const ccv::Params& p)
+{
+    Writer w;
+    w.U8(static_cast<uint8_t>(VaultKind::Ccv));
+    w.U8(static_cast<uint8_t>(p.construction));
+    w.U8(p.alternate_key ? 1 : 0);
+    if (p.alternate_key) w.Raw(p.alternate_key->span());
+    w.LE32(static_cast<uint32_t>(p.spend_delay));
+    w.Raw(p.recover_key.span());
+    w.Raw(p.unvault_key.span());
+    w.U8(static_cast<uint8_t>((p.partial_revault ? 1 : 0) | (p.early_recover ? 2 : 0)));
+    return VaultId::FromContentHash(VaultIdTag()(w.buf()));
+}
+
 std::string_view ToString(VaultKind k)
 {
     switch (k) {
     case VaultKind::OpVault: return "opvault";
     case VaultKind::Presigned: return "presigned";
+    case VaultKind::Ccv: return "ccv";
     }
     return "unknown";
 }
@@ -139,6 +154,7 @@ std::optional<VaultKind> ParseVaultKind(std::string_view s)
 {
     if (s == "opvault") return VaultKind::OpVault;
     if (s == "presigned") return VaultKind::Presigned;
+    if (s == "ccv") return VaultKind::Ccv;
     return std::nullopt;
 }
 
@@ -226,6 +242,7 @@ int64_t MinDelayOf(const VaultDetails& d)
     if (d.presigned) {
         for (const auto& t : d.presigned->triggers) take(t.spend_delay);
     }
+    if (d.ccv) take(d.ccv->params().spend_delay);
     return best.value_or(0);
 }
 
@@ -273,6 +290,30 @@ OpVaultKeys KeysOf(const Vault& v)
     }
     k.spk = v.ScriptPubKey();
     k.recovery_spk_hash = v.RecoverySpkHashValue();
+    return k;
+}
+
+OpVaultKeys KeysOf(const ccv::Vault& v)
+{
+    OpVaultKeys k;
+    const auto& leaves = v.tree().leaves();
+    for (size_t j = 0; j < leaves.size(); ++j) {
+        const auto c = v.VaultClauseOf(leaves[j].script);
+        if (!c) continue;
+        const RefKind kind = *c == ccv::Clause::Recover ? RefKind::RecoverLeaf : RefKind::TriggerLeaf;
+        k.leaves.push_back(IndexedLeaf{leaves[j].version, kind, static_cast<uint32_t>(leaves[j].script.size()),
+                                       WatchIndex::LeafFingerprint(leaves[j].version, leaves[j].script), v.tree().LeafHashAt(j)});
+    }
+    // A vault without early recover still has the recover leaf in its unvaulting outputs' tree:
+    // a recover of one of them is found by that leaf.
+    const auto& ul = v.unvaulting_tree().leaves();
+    if (!v.LeafIndex(ccv::Clause::Recover)) {
+        const size_t j = *v.LeafIndex(ccv::Clause::Recover, /*unvaulting=*/true);
+        k.leaves.push_back(IndexedLeaf{ul[j].version, RefKind::RecoverLeaf, static_cast<uint32_t>(ul[j].script.size()),
+                                       WatchIndex::LeafFingerprint(ul[j].version, ul[j].script),
+                                       v.unvaulting_tree().LeafHashAt(j)});
+    }
+    k.spk = v.ScriptPubKey();
     return k;
 }
 
@@ -401,6 +442,26 @@ Expected<PreparedVault, AddError> PreparePresigned(PresignedRegistration reg)
     return p;
 }
 
+Expected<PreparedVault, AddError> PrepareCcv(CcvRegistration reg)
+{
+    const VaultId id = ComputeVaultId(reg.params);
+    auto vault = ccv::Vault::FromParams(std::move(reg.params));
+    if (!vault) return Unexpected{AddError{RegistryError::InvalidVault, vault.error(), std::nullopt}};
+    PreparedVault p;
+    VaultRecord& rec = p.record;
+    rec.id = id;
+    rec.label = std::move(reg.label);
+    rec.kind = VaultKind::Ccv;
+    rec.policy = reg.policy;
+    rec.birth_height = reg.birth_height;
+    p.details.ccv = std::move(*vault);
+    rec.min_spend_delay = static_cast<int32_t>(std::clamp<int64_t>(MinDelayOf(p.details), INT32_MIN, INT32_MAX));
+    if (auto why = CheckPolicy(rec.policy, static_cast<int>(rec.MinSpendDelay()))) {
+        return Unexpected{AddError{RegistryError::UnsafePolicy, *why, std::nullopt}};
+    }
+    return p;
+}
+
 Expected<uint32_t, AddError> Registry::Slot(const VaultId& id)
 {
     const auto found = m_by_id.Find(id.Cheap64(), [&](uint32_t i) { return m_vaults[i].id == id; });
@@ -442,6 +503,14 @@ Expected<AddResult, AddError> Registry::AddPresigned(PresignedRegistration reg)
 {
     if (auto slot = Slot(ComputeVaultId(reg.vault)); !slot) return Unexpected{slot.error()};
     auto p = PreparePresigned(std::move(reg));
+    if (!p) return Unexpected{p.error()};
+    return Add(std::move(*p));
+}
+
+Expected<AddResult, AddError> Registry::AddCcv(CcvRegistration reg)
+{
+    if (auto slot = Slot(ComputeVaultId(reg.params)); !slot) return Unexpected{slot.error()};
+    auto p = PrepareCcv(std::move(reg));
     if (!p) return Unexpected{p.error()};
     return Add(std::move(*p));
 }
@@ -518,7 +587,7 @@ void Registry::Reserve(size_t n)
     m_group_by_hash.Reserve(n);
 }
 
-void Registry::IndexKeys(uint32_t i, const OpVaultKeys& keys)
+void Registry::IndexKeys(uint32_t i, const OpVaultKeys& keys, bool join_group)
 {
     for (const auto& l : keys.leaves) {
         // Each distinct leaf is indexed once, however many vaults share it: the index is the
@@ -526,7 +595,7 @@ void Registry::IndexKeys(uint32_t i, const OpVaultKeys& keys)
         m_index.AcquireLeaf(l.version, l.script_size, l.script_fp, l.hash, VaultRef{i, l.kind});
     }
     m_index.InsertSpk(keys.spk, VaultRef{i, RefKind::VaultSpk});
-    JoinGroup(i, keys.recovery_spk_hash);
+    if (join_group) JoinGroup(i, keys.recovery_spk_hash);
 }
 
 void Registry::IndexVault(uint32_t i)
@@ -534,6 +603,7 @@ void Registry::IndexVault(uint32_t i)
     const VaultRecord& r = m_vaults[i];
     const VaultDetails& d = *r.m_details;
     if (d.opvault) IndexKeys(i, KeysOf(*d.opvault));
+    if (d.ccv) IndexKeys(i, KeysOf(*d.ccv), /*join_group=*/false);
     if (d.presigned) {
         for (size_t t = 0; t < d.presigned->triggers.size(); ++t) {
             m_presigned[d.presigned->triggers[t].txid].push_back(PresignedTriggerRef{i, t});
@@ -550,6 +620,11 @@ void Registry::UnindexVault(uint32_t i, const VaultDetails& d)
         for (const auto& l : keys.leaves) m_index.ReleaseLeaf(l.script_fp, l.hash);
         m_index.EraseSpk(keys.spk, VaultRef{i, RefKind::VaultSpk});
         LeaveGroup(i, keys.recovery_spk_hash);
+    }
+    if (d.ccv) {
+        const OpVaultKeys keys = KeysOf(*d.ccv);
+        for (const auto& l : keys.leaves) m_index.ReleaseLeaf(l.script_fp, l.hash);
+        m_index.EraseSpk(keys.spk, VaultRef{i, RefKind::VaultSpk});
     }
     if (d.presigned) {
         for (const auto& t : d.presigned->triggers) {
@@ -668,7 +743,8 @@ const VaultDetails* Registry::Details(uint32_t i) const
     if (!m_source) return fail({"its details are not in memory and there is no store to read them from", false});
     auto d = m_source->LoadDetails(i, r.id);
     if (!d) return fail(std::move(d.error()));
-    if ((r.kind == VaultKind::OpVault) != d->opvault.has_value() || (r.kind == VaultKind::Presigned) != d->presigned.has_value()) {
+    if ((r.kind == VaultKind::OpVault) != d->opvault.has_value() || (r.kind == VaultKind::Presigned) != d->presigned.has_value() ||
+        (r.kind == VaultKind::Ccv) != d->ccv.has_value()) {
         return fail({"its stored registration is not of its kind", false});
     }
     r.m_details = std::make_unique<VaultDetails>(std::move(*d));

@@ -20,6 +20,7 @@
 #include "util/bytes.h"
 #include "util/expected.h"
 #include "util/uint256.h"
+#include "vault/ccv.h"
 #include "vault/opvault.h"
 #include "vault/policy.h"
 #include "vault/presigned.h"
@@ -79,6 +80,8 @@ struct VaultIdHasher {
 VaultId ComputeVaultId(const VaultSpec& spec);
 //! Returns: the id a validated presigned vault would get.
 VaultId ComputeVaultId(const PresignedVault& v);
+//! Returns: the id a ccv vault of these parameters gets.
+VaultId ComputeVaultId(const ccv::Params& p);
 
 //! The opvault output key kept in the store beside the registration, so that a cold start need
 //! not redo the taproot tweak (an EC multiplication per vault, ~75% of the load time). 42 bytes:
@@ -88,8 +91,8 @@ Bytes EncodeOutputKeyCache(const VaultId& id, const crypto::TweakedKey& q);
 //! Returns: the key, or nullopt if bytes are not the cache of vault id.
 std::optional<crypto::TweakedKey> DecodeOutputKeyCache(const VaultId& id, ByteSpan bytes);
 
-enum class VaultKind : uint8_t { OpVault, Presigned };
-std::string_view ToString(VaultKind k); //!< "opvault" | "presigned"
+enum class VaultKind : uint8_t { OpVault, Presigned, Ccv };
+std::string_view ToString(VaultKind k); //!< "opvault" | "presigned" | "ccv"
 std::optional<VaultKind> ParseVaultKind(std::string_view s);
 
 //! docs/product.md §6 vault states.
@@ -113,6 +116,7 @@ struct TriggerUtxoInfo {
     std::optional<Uint256> ctv_hash;             //!< opvault CTV withdraw leaves only
     std::optional<TriggerOutputTree> tree;        //!< opvault: the output's taptree and control blocks
     std::optional<size_t> presigned_trigger;      //!< presigned: index into PresignedVault::triggers
+    std::optional<Bytes> ccv_data;                //!< ccv: the unvaulting output's data (CTV hash / withdrawal key)
 };
 
 struct TrackedUtxo {
@@ -140,6 +144,7 @@ struct VaultDetails {
     //! never returned by RPC; the KeyPair wipes itself.
     std::optional<crypto::KeyPair> recovery_auth;
     std::optional<PresignedVault> presigned;     //!< kind == Presigned
+    std::optional<ccv::Vault> ccv;               //!< kind == Ccv
 };
 
 //! A vault's label in 8 bytes (a std::string takes 32): most vaults have a short one, or none.
@@ -212,7 +217,11 @@ struct VaultRecord {
     //! Returns: the tracked UTXO with that outpoint, or nullptr.
     const TrackedUtxo* FindUtxo(const OutPoint& o) const;
     //! opvault vault the tower can sweep by itself: unauthorized recover leaf, or its secret held.
-    bool CanRecoverAlone() const { return kind == VaultKind::OpVault && (!authorized_recover || holds_recovery_auth); }
+    //! ccv: always (its recover clause is keyless).
+    bool CanRecoverAlone() const
+    {
+        return (kind == VaultKind::OpVault && (!authorized_recover || holds_recovery_auth)) || kind == VaultKind::Ccv;
+    }
 
 private:
     friend class Registry;
@@ -239,6 +248,8 @@ struct OpVaultKeys {
 };
 //! Returns: the keys of a built vault.
 OpVaultKeys KeysOf(const Vault& v);
+//! Returns: the keys of a ccv vault (its leaves and scriptPubKey; no recovery-sPK hash).
+OpVaultKeys KeysOf(const ccv::Vault& v);
 
 //! A vault as a cold start loads it without its details: the hot record's registration-defined
 //! fields and its index keys. Kept in the store beside each registration (EncodeCompactVault).
@@ -286,6 +297,13 @@ struct OpVaultRegistration {
     std::optional<crypto::TweakedKey> known_output_key;
 };
 
+struct CcvRegistration {
+    ccv::Params params;
+    std::string label;
+    Policy policy;
+    std::optional<int> birth_height;
+};
+
 struct PresignedRegistration {
     PresignedVault vault; //!< already validated by ValidatePresigned
     std::string label;
@@ -327,6 +345,8 @@ std::optional<CompactVault> CompactOf(const VaultRecord& rec, const VaultDetails
 Expected<PreparedVault, AddError> PrepareOpVault(OpVaultRegistration reg);
 //! Returns: the prepared vault, or the error AddPresigned gives for its content.
 Expected<PreparedVault, AddError> PreparePresigned(PresignedRegistration reg);
+//! Returns: the prepared vault, or the error AddCcv gives for its content.
+Expected<PreparedVault, AddError> PrepareCcv(CcvRegistration reg);
 
 //! A registered presigned trigger, found by its txid.
 struct PresignedTriggerRef {
@@ -348,6 +368,11 @@ public:
     //! Registers a validated presigned vault; indexes its watched outpoints (tracked as Watched
     //! UTXOs with unknown amount) and remembers its trigger txids.
     Expected<AddResult, AddError> AddPresigned(PresignedRegistration reg);
+    //! Validates (ccv::Vault::FromParams, policy) and registers a ccv vault; indexes its trigger,
+    //! trigger_and_revault and recover leaves and its scriptPubKey. Its recover leaf is shared by
+    //! every vault of the same recovery key, but it joins no recovery group (that is opvault's
+    //! preimage exposure; a ccv recover reveals nothing the scripts do not already show).
+    Expected<AddResult, AddError> AddCcv(CcvRegistration reg);
     //! Adds a prepared vault: AlreadyRegistered / TooManyVaults, else its slot (a removed vault
     //! of the same id is revived in place) and its index entries.
     Expected<AddResult, AddError> Add(PreparedVault p);
@@ -422,7 +447,7 @@ private:
     Expected<uint32_t, AddError> Slot(const VaultId& id);
     //! Puts rec at slot (Slot's answer: a removed vault's, or the next one).
     uint32_t Place(uint32_t slot, VaultRecord rec);
-    void IndexKeys(uint32_t i, const OpVaultKeys& keys);
+    void IndexKeys(uint32_t i, const OpVaultKeys& keys, bool join_group = true);
     void IndexVault(uint32_t i);
     void UnindexVault(uint32_t i, const VaultDetails& d);
     void JoinGroup(uint32_t i, const Uint256& h);

@@ -453,7 +453,7 @@ TEST(vault_json_tests, BadRegistrationsAreRefusedNamingTheField)
         {&opv, "kind: missing", [](auto& p) { p.erase("kind"); }},
         {&opv, "kind: missing", [](auto& p) { p["kind"] = nullptr; }},
         {&opv, "kind: must be a string, got integer", [](auto& p) { p["kind"] = 1; }},
-        {&opv, "kind: must be \"opvault\" or \"presigned\"", [](auto& p) { p["kind"] = "opvolt"; }},
+        {&opv, "kind: must be \"opvault\", \"presigned\" or \"ccv\"", [](auto& p) { p["kind"] = "opvolt"; }},
         // unknown fields
         {&opv, "unknown field \"lable\" for kind \"opvault\"", [](auto& p) { p["lable"] = "x"; }},
         {&opv, "unknown field \"watch_outpoints\" for kind \"opvault\"", [](auto& p) { p["watch_outpoints"] = json::array{}; }},
