@@ -31,9 +31,12 @@ void Usage()
 {
     std::cerr << "usage: vw-regtest-sim [--chain=regtest] [--rpcport=N] [--rpcuser=U --rpcpassword=P | --datadir=DIR]\n"
                  "                      [--zmqpub<rawtx|hashtx|rawblock|hashblock|sequence>=tcp://127.0.0.1:PORT ...]\n"
-                 "                      [--zmqpubhwm=N] [--vault-active] [--auth-fail-delay-ms=N] [--mocktime=T]\n"
+                 "                      [--zmqpubhwm=N] [--vault-active] [--ccv-active] [--discourage-op-success]\n"
+                 "                      [--auth-fail-delay-ms=N] [--mocktime=T]\n"
                  "                      [--restart-downtime-ms=N] [--clear-mempool-on-restart]\n"
                  "With --datadir the chain and mempool are kept in DIR/regtest/ across stops and kills.\n"
+                 "--ccv-active: a BIP-443 node (0xbb = OP_CHECKCONTRACTVERIFY): CCV tapscripts and BIP-68 are checked.\n"
+                 "--discourage-op-success: without CCV or --vault-active, refuse OP_SUCCESSx tapscript spends as v31 does.\n"
                  "Also accepted, as bitcoind takes them, and ignored: -server, -listen, -fallbackfee, -printtoconsole,\n"
                  "-rpcbind, -rpcallowip, -txindex, -debug, -port, -bind, -dnsseed, -discover, -upnp, -natpmp,\n"
                  "-disablewallet, -shrinkdebugfile, -rpcthreads, -rpcworkqueue, -daemon=0, -regtest=1.\n"
@@ -63,6 +66,8 @@ int main(int argc, char** argv)
             } else if (a == "-regtest" || a == "-regtest=1") {
             } else if (IsIgnoredBitcoindFlag(a)) {
             } else if (a == "-vault-active") cfg.vault_active = true;
+            else if (a == "-ccv-active") cfg.ccv_active = true;
+            else if (a == "-discourage-op-success") cfg.discourage_op_success = true;
             else if (a == "-clear-mempool-on-restart") cfg.keep_mempool_on_restart = false;
             else if (auto v6 = val("zmqpubhwm")) cfg.zmq_hwm = std::stoi(*v6);
             else if (auto v7 = val("auth-fail-delay-ms")) cfg.auth_fail_delay = std::chrono::milliseconds(std::stoi(*v7));

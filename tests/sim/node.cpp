@@ -1,5 +1,6 @@
 #include "node.h"
 
+#include "ccv_interp.h"
 #include "crypto/sha256.h"
 #include "sim_json.h"
 #include "util/hex.h"
@@ -194,6 +195,21 @@ bool Node::IsFinalAtTip(const vw::Transaction& tx) const
     return true;
 }
 
+bool Node::SequenceLocksAtTip(const vw::Transaction& tx, const TxOverlay& overlay) const
+{
+    std::vector<int> heights;
+    for (const auto& in : tx.vin()) {
+        auto c = FindCoin(in.prevout, overlay);
+        // CheckSequenceLocksAtTip: a coin from the mempool counts at the next block's height.
+        heights.push_back(!c ? 0 : c->height == MEMPOOL_HEIGHT ? Height() + 1 : c->height);
+    }
+    ccv_interp::SequenceLockContext ctx;
+    ctx.next_height = Height() + 1;
+    ctx.tip_mtp = MedianTimePast(Tip());
+    ctx.mtp_at = [this](int h) { return MedianTimePast(AtHeight(h)); };
+    return ccv_interp::SequenceLocksSatisfied(tx, heights, ctx);
+}
+
 // ---- mempool queries ---------------------------------------------------------------------------
 
 const MempoolEntry* Node::GetMempool(const Txid& t) const
@@ -326,8 +342,9 @@ AcceptResult Node::CheckTx(const vw::Transaction& tx, const TxOverlay& overlay, 
     for (const auto& in : tx.vin()) {
         if (auto s = MempoolSpender(in.prevout); s && std::find(direct.begin(), direct.end(), *s) == direct.end()) direct.push_back(*s);
     }
-    // Inputs.
+    // Inputs: all present (PreChecks), then BIP-68, then CheckTxInputs.
     Amount in_total{0};
+    std::vector<Coin> coins;
     for (const auto& in : tx.vin()) {
         auto coin = FindCoin(in.prevout, overlay);
         if (!coin) {
@@ -339,10 +356,14 @@ AcceptResult Node::CheckTx(const vw::Transaction& tx, const TxOverlay& overlay, 
             r.missing_inputs = true;
             return reject("bad-txns-inputs-missingorspent", {}, -25);
         }
-        if (coin->coinbase && Height() + 1 - coin->height < COINBASE_MATURITY) {
-            return reject("bad-txns-premature-spend-of-coinbase", "tried to spend coinbase at depth " + std::to_string(Height() + 1 - coin->height));
+        coins.push_back(*coin);
+    }
+    if (m_rules.bip68 && !SequenceLocksAtTip(tx, overlay)) return reject("non-BIP68-final");
+    for (const auto& coin : coins) {
+        if (coin.coinbase && Height() + 1 - coin.height < COINBASE_MATURITY) {
+            return reject("bad-txns-premature-spend-of-coinbase", "tried to spend coinbase at depth " + std::to_string(Height() + 1 - coin.height));
         }
-        in_total += coin->out.value;
+        in_total += coin.out.value;
     }
     if (in_total < out_total) {
         return reject("bad-txns-in-belowout", "value in (" + FormatMoney(in_total.sats()) + ") < value out (" + FormatMoney(out_total.sats()) + ")");
@@ -379,7 +400,19 @@ AcceptResult Node::CheckTx(const vw::Transaction& tx, const TxOverlay& overlay, 
         }
         r.conflicts = std::move(all);
     }
-    // Script checks would run here; a test hook may reject instead.
+    // Script checks (PolicyScriptChecks), as far as ScriptRules model them; a test hook may reject
+    // instead.
+    if (m_rules.ccv || m_rules.discourage_op_success) {
+        std::vector<TxOut> spent;
+        for (const auto& c : coins) spent.push_back(c.out);
+        if (m_rules.ccv) {
+            // The CCV node (Inquisition 28 base): its labels, and no debug part in the message.
+            const auto v = ccv_interp::VerifyTx(tx, spent, ccv_interp::Flags::Policy());
+            if (!v.ok()) return reject(v.RejectReason());
+        } else if (auto i = ccv_interp::FirstOpSuccessSpend(tx, spent)) {
+            return reject(std::string{ccv_interp::kV31OpSuccessReason}, ccv_interp::V31ScriptDebug(tx, *i));
+        }
+    }
     if (m_hook) {
         if (auto why = m_hook(tx)) return reject(*why);
     }
@@ -483,6 +516,8 @@ Node::BuiltBlock Node::BuildBlock(const BlockIndex* parent, const Bytes& spk, co
         std::set<OutPoint> spent;
         for (const auto& tx : *explicit_txs) {
             Amount in{0}, o{0};
+            std::vector<TxOut> spent_outs;
+            std::vector<int> prev_heights;
             for (const auto& txin : tx.vin()) {
                 std::optional<Coin> c;
                 if (auto u = GetUtxo(txin.prevout)) c = u;
@@ -496,11 +531,33 @@ Node::BuiltBlock Node::BuildBlock(const BlockIndex* parent, const Bytes& spk, co
                     return out;
                 }
                 in += c->out.value;
+                spent_outs.push_back(c->out);
+                prev_heights.push_back(c->height);
             }
             for (const auto& txout : tx.vout()) o += txout.value;
             if (in < o) {
                 out.error = "TestBlockValidity failed: bad-txns-in-belowout";
                 return out;
+            }
+            // On a CCV node, ConnectBlock's BIP-68 and script checks (the block flags: consensus,
+            // CTV, CCV's amounts; no policy). Blocks of a node without CCV are not checked: there
+            // 0xbb is OP_SUCCESS187 (or the OP_VAULT prototype's opcode, not modelled).
+            if (m_rules.bip68) {
+                ccv_interp::SequenceLockContext ctx;
+                ctx.next_height = height;
+                ctx.tip_mtp = MedianTimePast(parent);
+                ctx.mtp_at = [this](int h) { return MedianTimePast(AtHeight(h)); };
+                if (!ccv_interp::SequenceLocksSatisfied(tx, prev_heights, ctx)) {
+                    out.error = "TestBlockValidity failed: bad-txns-nonfinal";
+                    return out;
+                }
+            }
+            if (m_rules.ccv) {
+                const auto v = ccv_interp::VerifyTx(tx, spent_outs, ccv_interp::Flags::Block());
+                if (!v.ok()) {
+                    out.error = "TestBlockValidity failed: " + v.RejectReason();
+                    return out;
+                }
             }
             fees += in - o;
             for (uint32_t n = 0; n < tx.vout().size(); ++n) created[OutPoint{tx.GetTxid(), n}] = Coin{tx.vout()[n], height, false};
@@ -714,7 +771,7 @@ void Node::MaybeUpdateMempoolForReorg(DisconnectPool& pool, bool add)
     // removeForReorg: non-final txs and immature coinbase spends leave with R.
     for (const auto* e : MempoolInOrder()) {
         if (!m_pool.count(e->tx.GetTxid())) continue;
-        bool remove = !IsFinalAtTip(e->tx);
+        bool remove = !IsFinalAtTip(e->tx) || (m_rules.bip68 && !SequenceLocksAtTip(e->tx));
         for (const auto& in : e->tx.vin()) {
             auto c = GetUtxo(in.prevout);
             if (c && c->coinbase && Height() + 1 - c->height < COINBASE_MATURITY) remove = true;

@@ -1,8 +1,9 @@
 #pragma once
 // The regtest node model: block index with forks, active chain, UTXO set with undo data, mempool
 // with mempool_sequence, and Core's validation-signal order (ActivateBestChain, InvalidateBlock,
-// MaybeUpdateMempoolForReorg, removeForBlock). No scripts are executed. Single-threaded: the
-// owner calls it from one thread.
+// MaybeUpdateMempoolForReorg, removeForBlock). Scripts are executed only as ScriptRules asks
+// (ccv_interp: BIP-443 tapscripts on a CCV node, the v31 OP_SUCCESSx policy without one).
+// Single-threaded: the owner calls it from one thread.
 
 #include "primitives/block.h"
 #include "primitives/transaction.h"
@@ -83,6 +84,21 @@ using TxOverlay = std::vector<const vw::Transaction*>;
 //! A hook for tests: return a reject reason to refuse a tx with -26.
 using TxPolicyHook = std::function<std::optional<std::string>(const vw::Transaction&)>;
 
+//! Which script rules the node applies (RegtestSim derives them from SimConfig). All off: no
+//! script runs, as before.
+struct ScriptRules {
+    //! 0xbb is OP_CHECKCONTRACTVERIFY (the CCV node): every tx entering the mempool has its
+    //! tapscript spends run by ccv_interp (policy flags, the node's mandatory/non-mandatory
+    //! labels), and generateblock's txs under the block flags.
+    bool ccv{false};
+    //! Without CCV: a mempool spend of a tapscript leaf holding an OP_SUCCESSx (0xbb included)
+    //! is refused as v31 refuses it (mempool-script-verify-flag-failed). Blocks take them.
+    bool discourage_op_success{false};
+    //! BIP-68 relative locks at the tip for the mempool ("non-BIP68-final"), for generateblock
+    //! ("bad-txns-nonfinal") and after a reorg.
+    bool bip68{false};
+};
+
 class Node
 {
 public:
@@ -123,6 +139,8 @@ public:
     AcceptResult AcceptToMempool(const vw::Transaction& tx, bool check_fee = true);
 
     void SetPolicyHook(TxPolicyHook hook) { m_hook = std::move(hook); }
+    void SetScriptRules(ScriptRules rules) { m_rules = rules; }
+    const ScriptRules& Rules() const { return m_rules; }
     //! Mempool eviction (expiry, the size limit): t and its descendants leave (R for each).
     //! Returns: whether t was in the mempool.
     bool Evict(const Txid& t);
@@ -154,6 +172,9 @@ public:
     static Amount Subsidy(int height);
     //! Core's IsFinalTx at the next block (height = tip+1, time = tip MTP).
     bool IsFinalAtTip(const vw::Transaction& tx) const;
+    //! BIP-68 at the next block (CheckSequenceLocksAtTip); a coin in the mempool or the overlay
+    //! counts at height tip+1. An input whose coin is unknown does not lock.
+    bool SequenceLocksAtTip(const vw::Transaction& tx, const TxOverlay& overlay = {}) const;
 
 private:
     struct DisconnectPool {
@@ -183,6 +204,7 @@ private:
     uint64_t m_mempool_seq{1};
     uint64_t m_order{0};
     TxPolicyHook m_hook;
+    ScriptRules m_rules;
     int64_t m_block_min_fee{0};
 };
 

@@ -778,6 +778,15 @@ void RegtestSim::Start()
     m->zmq = std::make_unique<ZmqPublisher>(m->zctx, m->cfg.zmq, m->cfg.zmq_hwm);
     m->node = std::make_unique<Node>(*m->zmq, [impl = m.get()] { return impl->Now(); });
     m->node->SetPolicyHook([impl = m.get()](const vw::Transaction&) -> std::optional<std::string> { return impl->reject_reason; });
+    {
+        // 0xbb: OP_CHECKCONTRACTVERIFY with ccv_active; OP_VAULT with vault_active (the prototype
+        // node's opcode, not modelled: its spends pass unchecked); else OP_SUCCESS187 (v31).
+        ScriptRules rules;
+        rules.ccv = m->cfg.ccv_active;
+        rules.bip68 = m->cfg.ccv_active;
+        rules.discourage_op_success = m->cfg.discourage_op_success && !m->cfg.ccv_active && !m->cfg.vault_active;
+        m->node->SetScriptRules(rules);
+    }
     m->zmq->Open();
     // A restarted bitcoind announces nothing for the blocks it loads, and its counters start at 0.
     const bool resume = m->cfg.persist && m->HasSavedChain();

@@ -28,6 +28,21 @@ struct SimConfig {
     std::vector<ZmqPubConfig> zmq;
     int zmq_hwm{1000};
     bool vault_active{false};        //!< getdeploymentinfo lists vault + checktemplateverify active
+    //! A BIP-443 node (Merkleize/bitcoin ccv-no-deferredchecks): 0xbb is OP_CHECKCONTRACTVERIFY.
+    //! Every tx entering the mempool (sendrawtransaction, testmempoolaccept, submitpackage, reorg
+    //! and restart re-adds) has its tapscript spends run by ccv_interp.h and is refused with the
+    //! CCV node's reason ("mandatory-script-verify-flag-failed (...)" or "non-mandatory-script-
+    //! verify-flag (...)"); BIP-68 relative locks are enforced ("non-BIP68-final"); generateblock
+    //! refuses txs that break either. Takes precedence over vault_active for 0xbb (the two
+    //! prototypes give the byte different meanings; getdeploymentinfo still lists vault).
+    bool ccv_active{false};
+    //! Without ccv_active and vault_active (Bitcoin Core v31): refuse a mempool spend of a
+    //! tapscript leaf holding an OP_SUCCESSx, 0xbb included, with v31's "mempool-script-verify-
+    //! flag-failed (OP_SUCCESSx reserved for soft-fork upgrades), input N of ..." (blocks still
+    //! take them). Off by default: tests that spend OP_VAULT leaves on a default simulator rely on
+    //! their acceptance. With vault_active, 0xbb is the prototype's OP_VAULT, which the simulator
+    //! does not model: such spends stay unchecked whatever this says.
+    bool discourage_op_success{false};
     std::chrono::milliseconds auth_fail_delay{20};         //!< bitcoind: 250 ms
     std::chrono::milliseconds restart_downtime{150};       //!< RPC/ZMQ down during simrestart
     std::chrono::milliseconds restart_announce_delay{50};  //!< ZMQ bound -> mempool re-announced
