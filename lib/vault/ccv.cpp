@@ -34,11 +34,24 @@ std::optional<int64_t> ReadIndex(ByteSpan item)
     return *n;
 }
 
-std::optional<uint32_t> ReadOutIndex(ByteSpan item, size_t vout_count)
+//! An output index as CCV reads it: -1 is the current input's own index (BIP-443, for outputs
+//! too: a thief may name the unvaulting output that way when the indexes coincide).
+std::optional<uint32_t> ReadOutIndex(ByteSpan item, size_t vout_count, size_t n_in)
 {
     auto n = ReadIndex(item);
-    if (!n || *n < 0 || static_cast<uint64_t>(*n) >= vout_count) return std::nullopt;
-    return static_cast<uint32_t>(*n);
+    if (!n) return std::nullopt;
+    const int64_t i = *n == -1 ? static_cast<int64_t>(n_in) : *n;
+    if (i < 0 || static_cast<uint64_t>(i) >= vout_count) return std::nullopt;
+    return static_cast<uint32_t>(i);
+}
+
+//! CastToBool: any non-zero byte, except a sign bit alone at the end (negative zero).
+bool CastToBool(ByteSpan v)
+{
+    for (size_t i = 0; i < v.size(); ++i) {
+        if (v[i] != 0 && !(i + 1 == v.size() && v[i] == 0x80)) return true;
+    }
+    return false;
 }
 
 } // namespace
@@ -330,14 +343,14 @@ Expected<ScriptSpend, CcvError> ScriptPathStack(std::span<const Bytes> witness)
     return ScriptSpend{witness.subspan(0, n - 2), &witness[n - 2]};
 }
 
-Expected<Spend, CcvError> ParseClause(Clause c, std::span<const Bytes> st, size_t vout_count)
+Expected<Spend, CcvError> ParseClause(Clause c, std::span<const Bytes> st, size_t vout_count, size_t n_in)
 {
     Spend s;
     s.clause = c;
     switch (c) {
     case Clause::Recover: {
         if (st.size() != 1) return Unexpected{CcvError::BadStackSize};
-        auto i = ReadOutIndex(st[0], vout_count);
+        auto i = ReadOutIndex(st[0], vout_count, n_in);
         if (!i) return Unexpected{CcvError::BadIndex};
         s.recover_out_i = *i;
         return s;
@@ -354,11 +367,11 @@ Expected<Spend, CcvError> ParseClause(Clause c, std::span<const Bytes> st, size_
         TriggerArgs a;
         a.signature = st[0];
         a.data = st[1];
-        auto out = ReadOutIndex(st[2], vout_count);
+        auto out = ReadOutIndex(st[2], vout_count, n_in);
         if (!out) return Unexpected{CcvError::BadIndex};
         a.out_i = *out;
         if (c == Clause::TriggerAndRevault) {
-            auto rev = ReadOutIndex(st[3], vout_count);
+            auto rev = ReadOutIndex(st[3], vout_count, n_in);
             if (!rev) return Unexpected{CcvError::BadIndex};
             a.revault_out_i = *rev;
         }
@@ -371,65 +384,79 @@ Expected<Spend, CcvError> ParseClause(Clause c, std::span<const Bytes> st, size_
 
 } // namespace
 
-Expected<Spend, CcvError> ClassifyVaultSpend(std::span<const Bytes> witness, const Vault& vault, size_t vout_count)
+Expected<Spend, CcvError> ClassifyVaultSpend(std::span<const Bytes> witness, const Vault& vault, size_t vout_count,
+                                             size_t n_in)
 {
     auto sp = ScriptPathStack(witness);
     if (!sp) return Unexpected{sp.error()};
     auto c = vault.VaultClauseOf(*sp->leaf);
     if (!c) return Unexpected{CcvError::UnknownLeaf};
-    return ParseClause(*c, sp->stack, vout_count);
+    return ParseClause(*c, sp->stack, vout_count, n_in);
 }
 
 Expected<Spend, CcvError> ClassifyUnvaultingSpend(std::span<const Bytes> witness, const Vault& vault,
-                                                  size_t vout_count)
+                                                  size_t vout_count, size_t n_in)
 {
     auto sp = ScriptPathStack(witness);
     if (!sp) return Unexpected{sp.error()};
     auto c = vault.UnvaultingClauseOf(*sp->leaf);
     if (!c) return Unexpected{CcvError::UnknownLeaf};
-    return ParseClause(*c, sp->stack, vout_count);
+    return ParseClause(*c, sp->stack, vout_count, n_in);
 }
 
 bool WithdrawUnconstrained(Construction c, ByteSpan data)
 {
     // The withdraw leaf leaves data as the script's result: it must be true (CastToBool).
-    bool truthy = false;
-    for (size_t i = 0; i < data.size(); ++i) {
-        if (data[i] != 0 && !(i + 1 == data.size() && data[i] == 0x80)) truthy = true;
-    }
-    return c == Construction::Ctv && data.size() != 32 && truthy;
+    return c == Construction::Ctv && data.size() != 32 && CastToBool(data);
 }
+
+namespace {
+//! BIP-443's amount bookkeeping, one CCV check at a time in evaluation order (the node fails a
+//! transaction at the first check that fails, before any later opcode of that input).
+class AmountState
+{
+public:
+    AmountState(std::span<const Amount> in, std::span<const Amount> out)
+        : m_in(in), m_out(out), m_min(out.size(), 0), m_default(out.size(), 0), m_deduct(out.size(), 0) {}
+    bool Check(size_t input, size_t output, int64_t mode)
+    {
+        if (input >= m_in.size()) return false;
+        if (m_current != input) {
+            m_current = input;
+            m_residual = m_in[input].sats();
+        }
+        if (mode == MODE_CHECK_INPUT || mode == MODE_CHECK_OUTPUT_IGNORE_AMOUNT) return true;
+        if (output >= m_out.size()) return false;
+        const int64_t out = m_out[output].sats();
+        if (mode == MODE_CHECK_OUTPUT) {
+            if (m_deduct[output]) return false;
+            m_min[output] += m_residual;
+            m_residual = 0;
+            m_default[output] = 1;
+            return out >= m_min[output];
+        }
+        if (mode == MODE_CHECK_OUTPUT_DEDUCT_AMOUNT) {
+            if (m_residual < out || m_default[output] || m_deduct[output]) return false;
+            m_residual -= out;
+            m_deduct[output] = 1;
+        }
+        return true;
+    }
+
+private:
+    std::span<const Amount> m_in, m_out;
+    std::vector<int64_t> m_min;
+    std::vector<uint8_t> m_default, m_deduct;
+    std::optional<size_t> m_current;
+    int64_t m_residual{0};
+};
+} // namespace
 
 bool CheckAmounts(std::span<const Amount> in_amounts, std::span<const Amount> out_amounts,
                   std::span<const AmountCheck> checks)
 {
-    std::vector<int64_t> min_amount(out_amounts.size(), 0);
-    std::vector<uint8_t> checked_default(out_amounts.size(), 0), checked_deduct(out_amounts.size(), 0);
-    std::optional<size_t> current;
-    int64_t residual = 0;
-    for (const auto& c : checks) {
-        if (c.input >= in_amounts.size()) return false;
-        if (current != c.input) {
-            current = c.input;
-            residual = in_amounts[c.input].sats();
-        }
-        if (c.mode == MODE_CHECK_INPUT || c.mode == MODE_CHECK_OUTPUT_IGNORE_AMOUNT) continue;
-        if (c.output >= out_amounts.size()) return false;
-        const int64_t out = out_amounts[c.output].sats();
-        if (c.mode == MODE_CHECK_OUTPUT) {
-            if (checked_deduct[c.output]) return false;
-            min_amount[c.output] += residual;
-            residual = 0;
-            if (out < min_amount[c.output]) return false;
-            checked_default[c.output] = 1;
-        } else if (c.mode == MODE_CHECK_OUTPUT_DEDUCT_AMOUNT) {
-            if (residual < out) return false;
-            if (checked_default[c.output] || checked_deduct[c.output]) return false;
-            residual -= out;
-            checked_deduct[c.output] = 1;
-        }
-    }
-    return true;
+    AmountState st{in_amounts, out_amounts};
+    return std::all_of(checks.begin(), checks.end(), [&](const AmountCheck& c) { return st.Check(c.input, c.output, c.mode); });
 }
 
 std::string_view ToString(TxRule r)
@@ -437,6 +464,9 @@ std::string_view ToString(TxRule r)
     switch (r) {
     case TxRule::PrevoutsMismatch: return "prevouts do not match the inputs";
     case TxRule::WrongPrevout: return "the input does not spend the vault output it is said to";
+    case TxRule::WitnessProgramMismatch: return "Witness program hash mismatch";
+    case TxRule::InvalidArguments: return "Invalid arguments for OP_CHECKCONTRACTVERIFY";
+    case TxRule::EvalFalse: return "Script evaluated without error but finished with a false/empty top stack element";
     case TxRule::Malformed: return "malformed witness for the vault clause";
     case TxRule::BadSignature: return "Invalid Schnorr signature";
     case TxRule::ContractMismatch: return "Mismatching contract data or program";
@@ -477,27 +507,45 @@ Expected<void, TxFailure> CheckTx(const Transaction& tx, std::span<const TxOut> 
     std::vector<Amount> in_amounts, out_amounts;
     for (const auto& p : prevouts) in_amounts.push_back(p.value);
     for (const auto& o : vout) out_amounts.push_back(o.value);
-    std::vector<AmountCheck> checks;
-    auto pays = [&](uint32_t out, ByteSpan spk) { return out < vout.size() && Equal(vout[out].script_pubkey, spk); };
+    AmountState amounts{in_amounts, out_amounts};
+    // One CCV output check, as the opcode makes it: a P2TR target, the key, then the amount.
+    auto ccv_out = [&](size_t i, uint32_t out, ByteSpan spk, int64_t mode) -> std::optional<TxRule> {
+        if (out >= vout.size()) return TxRule::Malformed;
+        if (!taproot::P2TRProgram(vout[out].script_pubkey)) return TxRule::InvalidArguments;
+        if (!Equal(vout[out].script_pubkey, spk)) return TxRule::ContractMismatch;
+        if (!amounts.Check(i, out, mode)) return TxRule::WrongAmount;
+        return std::nullopt;
+    };
     for (size_t i = 0; i < vin.size(); ++i) {
         const SpentOutput& so = spent[i];
         if (!so.vault) continue;
         const Vault& v = *so.vault;
         const auto& w = vin[i].witness;
+        std::optional<Unvaulting> u;
         if (so.unvaulting_data) {
-            auto u = v.UnvaultingFor(*so.unvaulting_data);
-            if (!u || prevouts[i].script_pubkey != u->spk) return Fail(TxRule::WrongPrevout, i);
-            auto sp = ClassifyUnvaultingSpend(w, v, vout.size());
-            if (!sp && sp.error() == CcvError::NotScriptPath) continue;
-            if (!sp) return Fail(TxRule::Malformed, i);
-            if (sp->clause == Clause::Recover) {
-                if (!pays(sp->recover_out_i, v.RecoverySpk())) return Fail(TxRule::ContractMismatch, i);
-                checks.push_back({i, sp->recover_out_i, MODE_CHECK_OUTPUT});
-                continue;
-            }
-            // withdraw: CCV checks this input against the data the witness reveals.
-            auto revealed = v.UnvaultingFor(sp->withdraw_data);
-            if (!revealed || revealed->spk != prevouts[i].script_pubkey) return Fail(TxRule::ContractMismatch, i);
+            auto uv = v.UnvaultingFor(*so.unvaulting_data);
+            if (!uv || prevouts[i].script_pubkey != uv->spk) return Fail(TxRule::WrongPrevout, i);
+            u = std::move(*uv);
+        } else if (prevouts[i].script_pubkey != v.ScriptPubKey()) {
+            return Fail(TxRule::WrongPrevout, i);
+        }
+        auto sp = so.unvaulting_data ? ClassifyUnvaultingSpend(w, v, vout.size(), i) : ClassifyVaultSpend(w, v, vout.size(), i);
+        if (!sp && sp.error() == CcvError::NotScriptPath) continue; // the alternate key's: its signature only
+        if (!sp) return Fail(TxRule::Malformed, i);
+        // BIP-341 first: the control block must open the output it spends.
+        const auto [leaf, leaf_version] = LeafOf(w);
+        const size_t nw = w.size() - (AnnexOf(w) ? 1 : 0);
+        auto cb = taproot::ParseControlBlock(w[nw - 1]);
+        if (!cb || leaf_version != taproot::LEAF_VERSION_TAPSCRIPT ||
+            !taproot::VerifyScriptPath(*cb, leaf, *taproot::P2TRProgram(prevouts[i].script_pubkey))) {
+            return Fail(TxRule::WitnessProgramMismatch, i);
+        }
+        if (sp->clause == Clause::Recover) {
+            if (auto r = ccv_out(i, sp->recover_out_i, v.RecoverySpk(), MODE_CHECK_OUTPUT)) return Fail(*r, i);
+            continue;
+        }
+        if (sp->clause == Clause::Withdraw) {
+            // BIP-68 is the transaction's, judged before any script runs.
             constexpr uint32_t DISABLE = 1u << 31, TYPE = 1u << 22, MASK = 0xffff;
             const uint32_t seq = vin[i].sequence;
             if (tx.version() >= 2 && (seq & DISABLE) == 0 && (seq & TYPE) == 0) {
@@ -505,6 +553,9 @@ Expected<void, TxFailure> CheckTx(const Transaction& tx, std::span<const TxOut> 
                     return Fail(TxRule::NotBip68Final, i);
                 }
             }
+            // CCV checks this input against the data the witness reveals.
+            auto revealed = v.UnvaultingFor(sp->withdraw_data);
+            if (!revealed || revealed->spk != prevouts[i].script_pubkey) return Fail(TxRule::ContractMismatch, i);
             if (tx.version() < 2 || (seq & DISABLE) != 0 || (seq & TYPE) != 0 ||
                 static_cast<int64_t>(seq & MASK) < v.params().spend_delay) {
                 return Fail(TxRule::CsvNotSatisfied, i);
@@ -522,35 +573,27 @@ Expected<void, TxFailure> CheckTx(const Transaction& tx, std::span<const TxOut> 
                 if (data.empty()) pk = NumsKey();
                 else if (data.size() == 1 && data[0] == 0x81) pk = crypto::XOnlyPubKey::FromTrusted(u->internal_key.xonly);
                 else if (data.size() == 32) pk = crypto::XOnlyPubKey::Parse(data);
-                else return Fail(TxRule::Malformed, i);
-                if (!pk || !pays(0, taproot::P2TRScript(pk->span()))) return Fail(TxRule::ContractMismatch, i);
-                checks.push_back({i, 0, MODE_CHECK_OUTPUT});
+                else return Fail(TxRule::InvalidArguments, i);
+                if (!pk) return Fail(TxRule::ContractMismatch, i);
+                if (auto r = ccv_out(i, 0, taproot::P2TRScript(pk->span()), MODE_CHECK_OUTPUT)) return Fail(*r, i);
             }
+            // The data is the leaf's result.
+            if (!CastToBool(data)) return Fail(TxRule::EvalFalse, i);
             continue;
         }
-        if (prevouts[i].script_pubkey != v.ScriptPubKey()) return Fail(TxRule::WrongPrevout, i);
-        auto sp = ClassifyVaultSpend(w, v, vout.size());
-        if (!sp && sp.error() == CcvError::NotScriptPath) continue; // the alternate key's: its signature only
-        if (!sp) return Fail(TxRule::Malformed, i);
-        if (sp->clause == Clause::Recover) {
-            if (!pays(sp->recover_out_i, v.RecoverySpk())) return Fail(TxRule::ContractMismatch, i);
-            checks.push_back({i, sp->recover_out_i, MODE_CHECK_OUTPUT});
-            continue;
-        }
+        // trigger / trigger_and_revault, in script order: the revault (deduct), the unvaulting
+        // output (the residual), then the signature.
         const TriggerArgs& a = *sp->trigger;
         if (a.revault_out_i) {
-            if (!pays(*a.revault_out_i, v.ScriptPubKey())) return Fail(TxRule::ContractMismatch, i);
-            checks.push_back({i, *a.revault_out_i, MODE_CHECK_OUTPUT_DEDUCT_AMOUNT});
+            if (auto r = ccv_out(i, *a.revault_out_i, v.ScriptPubKey(), MODE_CHECK_OUTPUT_DEDUCT_AMOUNT)) return Fail(*r, i);
         }
-        auto u = v.UnvaultingFor(a.data);
-        if (!u || !pays(a.out_i, u->spk)) return Fail(TxRule::ContractMismatch, i);
-        checks.push_back({i, a.out_i, MODE_CHECK_OUTPUT});
-        const auto [leaf, leaf_version] = LeafOf(w);
+        auto target = v.UnvaultingFor(a.data);
+        if (!target) return Fail(TxRule::ContractMismatch, i);
+        if (auto r = ccv_out(i, a.out_i, target->spk, MODE_CHECK_OUTPUT)) return Fail(*r, i);
         if (!VerifyScriptPathSig(tx, prevouts, i, a.signature, leaf, leaf_version, v.params().unvault_key, AnnexOf(w))) {
             return Fail(TxRule::BadSignature, i);
         }
     }
-    if (!CheckAmounts(in_amounts, out_amounts, checks)) return Fail(TxRule::WrongAmount, checks.empty() ? 0 : checks.back().input);
     return {};
 }
 

@@ -135,7 +135,7 @@ enum class CcvError {
     UnknownLeaf,       //!< the leaf is none of the vault's
     BadStackSize,      //!< the clause takes a different number of witness items
     ItemTooLarge,      //!< a stack item above 520 bytes
-    BadIndex,          //!< an index that is not a minimal CScriptNum in [0, vout count)
+    BadIndex,          //!< an index that is not a CScriptNum naming an output (-1: the input's own index)
     BadSignature,      //!< a trigger signature that is not 64 or 65 bytes
 };
 std::string_view ToString(CcvError e);
@@ -160,10 +160,12 @@ struct Spend {
 //! trigger_and_revault or recover, its items parsed and ranged against vout_count. A key-path
 //! spend is NotScriptPath (only possible with an alternate key, which Validate refuses).
 //! Not checked: the signature, the outputs' scripts and amounts (CheckSpend).
-Expected<Spend, CcvError> ClassifyVaultSpend(std::span<const Bytes> witness, const Vault& vault, size_t vout_count);
+//! n_in: the input's own index, which an index of -1 names (BIP-443: outputs included).
+Expected<Spend, CcvError> ClassifyVaultSpend(std::span<const Bytes> witness, const Vault& vault, size_t vout_count,
+                                             size_t n_in);
 //! The same for a witness spending one of the vault's unvaulting outputs: withdraw or recover.
 Expected<Spend, CcvError> ClassifyUnvaultingSpend(std::span<const Bytes> witness, const Vault& vault,
-                                                  size_t vout_count);
+                                                  size_t vout_count, size_t n_in);
 
 //! Returns: whether an unvaulting output with this data lets its withdraw clause spend anywhere.
 //! ctv: CTV treats an argument that is not 32 bytes as a NOP, so the withdraw leaf then checks
@@ -196,6 +198,9 @@ struct SpentOutput {
 enum class TxRule {
     PrevoutsMismatch,     //!< prevouts or spent not aligned with vin
     WrongPrevout,         //!< the prevout is not the vault's / unvaulting output's scriptPubKey
+    WitnessProgramMismatch, //!< "Witness program hash mismatch": the control block does not open the prevout
+    InvalidArguments,     //!< "Invalid arguments for OP_CHECKCONTRACTVERIFY": a checked output that is not P2TR
+    EvalFalse,            //!< the leaf ends with a false result (a withdrawal whose data casts to false)
     Malformed,            //!< the witness does not parse for its leaf (CcvError)
     BadSignature,         //!< "Invalid Schnorr signature"
     ContractMismatch,     //!< "Mismatching contract data or program": an output is not what CCV checks

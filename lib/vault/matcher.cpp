@@ -361,7 +361,7 @@ private:
     //! says, committing to its data; inputs paying the same unvaulting output form one event.
     void CcvTriggerInput(size_t n, uint32_t vi, const ccv::Vault& v)
     {
-        auto sp = ccv::ClassifyVaultSpend(m_tx.vin()[n].witness, v, m_tx.vout().size());
+        auto sp = ccv::ClassifyVaultSpend(m_tx.vin()[n].witness, v, m_tx.vout().size(), n);
         if (!sp || !sp->trigger) {
             VaultEvent& ev = NewEvent(EventKind::Trigger, vi, n);
             return FlagCcv(ev, Flaw::MalformedWitness, sp ? ccv::CcvError::UnknownLeaf : sp.error(), std::nullopt);
@@ -411,7 +411,7 @@ private:
         VaultEvent& e = NewEvent(EventKind::Recovery, vi, n);
         e.from_trigger_output = from_unvaulting != nullptr;
         const auto& w = m_tx.vin()[n].witness;
-        auto sp = from_unvaulting ? ccv::ClassifyUnvaultingSpend(w, v, m_tx.vout().size()) : ccv::ClassifyVaultSpend(w, v, m_tx.vout().size());
+        auto sp = from_unvaulting ? ccv::ClassifyUnvaultingSpend(w, v, m_tx.vout().size(), n) : ccv::ClassifyVaultSpend(w, v, m_tx.vout().size(), n);
         if (!sp || sp->clause != ccv::Clause::Recover) {
             return FlagCcv(e, Flaw::MalformedWitness, sp ? ccv::CcvError::UnknownLeaf : sp.error(), std::nullopt);
         }
@@ -589,7 +589,7 @@ private:
         if (rec->kind == VaultKind::Ccv && u->role == UtxoRole::Trigger && u->trigger && u->trigger->ccv_data) {
             const ccv::Vault* cv = CcvOf(rec, ref.vault);
             const auto& w = m_tx.vin()[n].witness;
-            auto sp = cv ? ccv::ClassifyUnvaultingSpend(w, *cv, m_tx.vout().size()) : Unexpected{ccv::CcvError::UnknownLeaf};
+            auto sp = cv ? ccv::ClassifyUnvaultingSpend(w, *cv, m_tx.vout().size(), n) : Unexpected{ccv::CcvError::UnknownLeaf};
             if (sp && sp->clause == ccv::Clause::Withdraw) {
                 VaultEvent& e = NewEvent(EventKind::WithdrawalCompleted, ref.vault, n);
                 e.from_trigger_output = true;

@@ -24,7 +24,7 @@ void FuzzCcv(const uint8_t* data, size_t size, std::vector<vw::Bytes> items)
     const bool unvaulting = data[0] & 0x80;
     const taproot::TapTree& tree = unvaulting ? vault.unvaulting_tree() : vault.tree();
     items[items.size() - 2] = tree.leaves()[data[0] % tree.leaves().size()].script;
-    auto sp = unvaulting ? ClassifyUnvaultingSpend(items, vault, 3) : ClassifyVaultSpend(items, vault, 3);
+    auto sp = unvaulting ? ClassifyUnvaultingSpend(items, vault, 3, 0) : ClassifyVaultSpend(items, vault, 3, 0);
     if (!sp) return;
     if (sp->trigger && (sp->trigger->out_i >= 3 || sp->trigger->revault_out_i.value_or(0) >= 3)) __builtin_trap();
     if (sp->clause == Clause::Recover && sp->recover_out_i >= 3) __builtin_trap();

@@ -709,7 +709,7 @@ TEST(vault_json_tests, DetailShowsTrackedUtxosAndApprovals)
     trig.amount = Amount{5000};
     trig.role = vault::UtxoRole::Trigger;
     trig.spent_by = T(41);
-    trig.trigger = vault::TriggerUtxoInfo{T(40), 19, Uint256::FromSpan(Bytes(32, 0xab)), std::nullopt, std::nullopt};
+    trig.trigger = vault::TriggerUtxoInfo{T(40), 19, Uint256::FromSpan(Bytes(32, 0xab)), std::nullopt, std::nullopt, std::nullopt};
     ASSERT_TRUE(registry.TrackUtxo(i, trig));
     auto appr = ParseApproval(json::object{{"trigger_txid", T(40).ToString()}, {"expiry_height", 200}});
     ASSERT_TRUE(appr);

@@ -183,7 +183,7 @@ TEST(ccv_tests, EveryAcceptedSpendIsRecognisedAndPassesTheChecks)
                     if (kind == "keypath_spend") {
                         // The alternate key's path around every clause: seen as no clause at all.
                         ASSERT_NE(spent[i].vault, nullptr);
-                        auto sp = ClassifyVaultSpend(tx.vin()[i].witness, *spent[i].vault, tx.vout().size());
+                        auto sp = ClassifyVaultSpend(tx.vin()[i].witness, *spent[i].vault, tx.vout().size(), i);
                         ASSERT_FALSE(sp);
                         EXPECT_EQ(sp.error(), CcvError::NotScriptPath);
                     } else {
@@ -194,8 +194,8 @@ TEST(ccv_tests, EveryAcceptedSpendIsRecognisedAndPassesTheChecks)
                 ASSERT_NE(spent[i].vault, nullptr) << "input " << i << " spends no known vault output";
                 const std::string clause = Str(in.at("clause"));
                 auto sp = spent[i].unvaulting_data
-                              ? ClassifyUnvaultingSpend(tx.vin()[i].witness, *spent[i].vault, tx.vout().size())
-                              : ClassifyVaultSpend(tx.vin()[i].witness, *spent[i].vault, tx.vout().size());
+                              ? ClassifyUnvaultingSpend(tx.vin()[i].witness, *spent[i].vault, tx.vout().size(), i)
+                              : ClassifyVaultSpend(tx.vin()[i].witness, *spent[i].vault, tx.vout().size(), i);
                 ASSERT_TRUE(sp) << ToString(sp.error());
                 EXPECT_EQ(ToString(sp->clause), clause);
                 ++seen[clause];
@@ -346,6 +346,74 @@ TEST(ccv_tests, TheProbeTellsANodeThatEnforcesCcvFromOnesThatDoNot)
                          {false, "mempool-script-verify-flag-failed (OP_SUCCESSx reserved for soft-fork upgrades)"}),
               Enforcement::NotEnforced);
     EXPECT_EQ(JudgeProbe({true, ""}, {false, "min relay fee not met"}), Enforcement::NotEnforced);
+}
+
+//! The recorded trigger step of scenario id (its first trigger), with its input 0's out_i item
+//! replaced by item: the signature commits to no witness, so the node takes it as well.
+std::pair<Transaction, const json::value*> TriggerWithOutIndex(const std::string& scenario, Bytes item)
+{
+    for (const auto& sc : Vectors().at("scenarios").as_array()) {
+        if (Str(sc.at("id")) != scenario) continue;
+        for (const auto& st : sc.at("steps").as_array()) {
+            if (Str(st.at("kind")) != "trigger") continue;
+            MutableTransaction m = Tx(st.at("hex")).mutable_copy();
+            m.vin.at(0).witness.at(2) = std::move(item); // [sig, data, out_i, leaf, cb]
+            return {Transaction{std::move(m)}, &st};
+        }
+    }
+    throw std::runtime_error("no trigger in " + scenario);
+}
+
+TEST(ccv_tests, AThiefsTriggerNamingItsOutputByMinusOneIsStillATrigger)
+{
+    // BIP-443: index -1 is the current input's index, outputs included. A thief whose vault input
+    // and unvaulting output share an index may write -1 (0x81); the node takes it (the simulator's
+    // independent interpreter records that: CcvInterp.MinusOneOutputIndexIsTheInputsOwnIndex).
+    for (const char* sc : {"wk-withdraw", "ctv-withdraw"}) {
+        SCOPED_TRACE(sc);
+        auto [tx, st] = TriggerWithOutIndex(sc, Bytes{0x81});
+        const auto spent = Resolve(st->at("prevouts"));
+        ASSERT_NE(spent[0].vault, nullptr);
+        auto sp = ClassifyVaultSpend(tx.vin()[0].witness, *spent[0].vault, tx.vout().size(), 0);
+        ASSERT_TRUE(sp) << ToString(sp.error());
+        ASSERT_TRUE(sp->trigger);
+        EXPECT_EQ(sp->trigger->out_i, 0u);
+        auto ok = CheckTx(tx, Prevouts(st->at("prevouts")), spent, I(st->at("mined_height")));
+        EXPECT_TRUE(ok) << ToString(ok.error().rule);
+        // A non-minimal 0 is the same number in a block (MINIMALDATA is policy).
+        auto [tx0, st0] = TriggerWithOutIndex(sc, Bytes{0x00});
+        auto sp0 = ClassifyVaultSpend(tx0.vin()[0].witness, *spent[0].vault, tx0.vout().size(), 0);
+        ASSERT_TRUE(sp0);
+        EXPECT_EQ(sp0->trigger->out_i, 0u);
+        // -1 from input 1 names output 1, which is not there: not a trigger any node takes.
+        EXPECT_FALSE(ClassifyVaultSpend(tx.vin()[0].witness, *spent[0].vault, 1, 1));
+    }
+}
+
+TEST(ccv_tests, CheckTxHoldsTheControlBlockToTheSpentOutput)
+{
+    auto [tx, st] = TriggerWithOutIndex("wk-withdraw", Bytes{});
+    MutableTransaction m = tx.mutable_copy();
+    m.vin[0].witness.back().back() ^= 1; // the last byte of the merkle path
+    const Transaction bad{m};
+    auto r = CheckTx(bad, Prevouts(st->at("prevouts")), Resolve(st->at("prevouts")), I(st->at("mined_height")));
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().rule, TxRule::WitnessProgramMismatch);
+}
+
+TEST(ccv_tests, CheckTxFailsWhereTheNodeFailsFirst)
+{
+    // A trigger 1 sat short with a bad signature too: CCV's amount check runs before CHECKSIG.
+    for (const auto& inv : Vectors().at("invalid").as_array()) {
+        if (Str(inv.at("id")) != "wk-trigger-1-sat-short") continue;
+        MutableTransaction m = Tx(inv.at("hex")).mutable_copy();
+        m.vin[0].witness[0][5] ^= 1;
+        auto r = CheckTx(Transaction{m}, Prevouts(inv.at("prevouts")), Resolve(inv.at("prevouts")), I(inv.at("tested_at_height")) + 1);
+        ASSERT_FALSE(r);
+        EXPECT_EQ(r.error().rule, TxRule::WrongAmount);
+        return;
+    }
+    FAIL() << "no wk-trigger-1-sat-short vector";
 }
 
 TEST(ccv_tests, AmountsFollowBip443)
