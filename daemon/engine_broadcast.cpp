@@ -262,8 +262,10 @@ net::awaitable<std::optional<bool>> Engine::ProbeCcv()
             co_return std::nullopt;
         }
         const auto& v = *r.value;
-        if (!v[0].allowed) {
-            // The funding itself refused (fee, a coin the node has spent...): no verdict on CCV.
+        // The funding itself refused (fee, a coin the node has spent...): no verdict on CCV. (When
+        // the spend fails, the node may leave the funding unjudged: a package stops at its first
+        // failure.)
+        if ((v[0].judged && !v[0].allowed) || !v[1].judged) {
             m_ccv_probe_note = "the node refused the probe's funding (" + v[0].reject_reason + ")";
             co_return std::nullopt;
         }

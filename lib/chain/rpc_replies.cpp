@@ -144,7 +144,7 @@ Expected<std::vector<MempoolAcceptResult>, ReplyError> ParseTestMempoolAccept(co
         for (const char* k : {"reject-reason", "package-error"}) {
             if (const auto* why = o.if_contains(k); why && why->is_string() && r.reject_reason.empty()) r.reject_reason = std::string(why->as_string());
         }
-        if (!o.contains("allowed") && r.reject_reason.empty()) return Unexpected{ReplyError{"an entry says neither 'allowed' nor why not"}};
+        r.judged = o.contains("allowed") || !r.reject_reason.empty();
         out.push_back(std::move(r));
     }
     return out;

@@ -48,6 +48,9 @@ Expected<bool, ReplyError> ParseDeploymentActive(const boost::json::value& v, st
 //! One transaction's verdict in a testmempoolaccept reply.
 struct MempoolAcceptResult {
     std::string txid;
+    //! false: the node did not finish validating it (a package stops at its first failure and
+    //! gives the others no verdict).
+    bool judged{true};
     bool allowed{false};
     std::string reject_reason; //!< "reject-reason", or the package's "package-error" (then not allowed)
 };

@@ -22,6 +22,9 @@
 #include "util/bech32.h"
 #include "util/hex.h"
 #include "script/ctv.h"
+#include "script/script.h"
+#include "script/sighash.h"
+#include "vault/ccv.h"
 #include "vault/family.h"
 #include "vault/opvault.h"
 #include "vault/trigger_builder.h"
@@ -185,6 +188,7 @@ public:
                                 {"node_height", st.node_tip},
                                 {"vaults", e.LiveVaultCount()},
                                 {"opvault_enforced", e.vault_enforced() ? json::value(*e.vault_enforced()) : json::value(nullptr)},
+                                {"ccv_enforced", e.ccv_enforced() ? json::value(*e.ccv_enforced()) : json::value(nullptr)},
                                 {"rescan", e.RescanStatus()}};
         };
         ctx.engine = &m_t->engine();
@@ -248,12 +252,13 @@ public:
 class SimNode final : public TestNode
 {
 public:
-    SimNode()
-        : m_sim([] {
+    explicit SimNode(const std::function<void(sim::SimConfig&)>& tweak = {})
+        : m_sim([&] {
               sim::SimConfig c;
               c.rpc_user = "u";
               c.rpc_password = "p";
               for (const char* t : {"rawtx", "hashblock", "sequence"}) c.zmq.push_back({t, "tcp://127.0.0.1:0"});
+              if (tweak) tweak(c);
               return c;
           }())
     {
@@ -337,12 +342,13 @@ struct PresignedFixture {
     Transaction funding{MutableTransaction{}}, trigger{MutableTransaction{}}, recovery{MutableTransaction{}};
     Transaction recovery_fast{MutableTransaction{}};
 
-    explicit PresignedFixture(bool real_node = false, const std::vector<std::string>& node_args = {})
+    explicit PresignedFixture(bool real_node = false, const std::vector<std::string>& node_args = {},
+                              const std::function<void(sim::SimConfig&)>& sim_tweak = {})
     {
         dir = std::filesystem::temp_directory_path() / ("vw-engine-" + std::to_string(std::random_device{}()));
         std::filesystem::create_directories(dir);
         if (real_node) node = std::make_unique<BitcoindNode>(std::getenv("BITCOIND"), dir, node_args);
-        else node = std::make_unique<SimNode>();
+        else node = std::make_unique<SimNode>(sim_tweak);
         Generate(110);
         const std::string hash{node->Call("getblockhash", {1}).as_string()};
         auto block = DecodeBlock(*ParseHex(std::string_view{node->Call("getblock", {hash, 0}).as_string()}));
@@ -358,7 +364,7 @@ struct PresignedFixture {
     ~PresignedFixture()
     {
         node.reset();
-        std::filesystem::remove_all(dir);
+        if (!std::getenv("VW_KEEP_TEST_DIRS")) std::filesystem::remove_all(dir);
     }
     void Generate(int n) { node->Call("generatetoaddress", {n, AnyoneCanSpendAddress()}); }
     //! Replaces the top `depth` blocks with depth+1 empty ones (their transactions go back to the
@@ -1873,6 +1879,238 @@ TEST_P(engine_e2e, ThiefAttackUnexpectedSpendOfAWatchedOutpointSendsTheEmergency
     EXPECT_NE(std::find(types.begin(), types.end(), "vault.unexpected_spend"), types.end());
     fx.Generate(1);
     ASSERT_TRUE(WaitFor([&] { return Field(d.Cli({"getrecovery", e2.GetTxid().ToString()}), "state") == "confirmed"; })) << d.Log();
+}
+
+
+// --- ccv (BIP-443) vaults ---------------------------------------------------------------------
+
+//! A ccv vault for the tests: withdrawal-key construction, delay 10, keys from fills.
+struct TestCcvVault {
+    vault::ccv::Vault vault;
+    crypto::KeyPair unvault;
+    std::string registration;
+};
+TestCcvVault MakeTestCcvVault(uint8_t unvault_fill, uint8_t recover_fill, const std::string& label)
+{
+    crypto::KeyPair unvault = TestKey(unvault_fill);
+    const crypto::XOnlyPubKey recover = TestKey(recover_fill).PubKey();
+    auto v = vault::ccv::Vault::FromParams(vault::ccv::Params{vault::ccv::Construction::WithdrawalKey, std::nullopt, 10, recover, unvault.PubKey()});
+    if (!v) throw std::runtime_error(v.error());
+    const std::string reg = R"({"kind":"ccv","label":")" + label + R"(","construction":"withdrawal-key","spend_delay":10,"recover_pk":")" +
+                            HexStr(recover.span()) + R"(","unvault_pk":")" + HexStr(unvault.PubKey().span()) + R"("})";
+    return TestCcvVault{std::move(*v), std::move(unvault), reg};
+}
+
+//! A thief's ccv trigger: each input (a UTXO of v) pays one unvaulting output at vout 0 committing
+//! to the thief's withdrawal key; with revault, input 0 uses trigger_and_revault and leaves that much
+//! at the vault's address (vout 1). No fee: CCV keeps the amounts whole (mined by generateblock).
+Transaction CcvThiefTrigger(const TestCcvVault& tv, const std::vector<std::pair<OutPoint, Amount>>& utxos, std::optional<Amount> revault = std::nullopt)
+{
+    namespace ccv = vault::ccv;
+    const ccv::Vault& v = tv.vault;
+    const crypto::XOnlyPubKey thief = TestKey(0xee).PubKey();
+    const Bytes data(thief.span().begin(), thief.span().end());
+    Amount total{0};
+    MutableTransaction m;
+    m.version = 2;
+    for (const auto& [o, a] : utxos) {
+        m.vin.push_back(TxIn{o, {}, 0xfffffffd, {}});
+        total += a;
+    }
+    m.vout.push_back(TxOut{total - revault.value_or(Amount{0}), v.UnvaultingFor(data)->spk});
+    if (revault) m.vout.push_back(TxOut{*revault, v.ScriptPubKey()});
+    std::vector<TxOut> spent;
+    for (const auto& [o, a] : utxos) spent.push_back(TxOut{a, v.ScriptPubKey()});
+    auto pre = sighash::Precompute(m, spent);
+    for (size_t i = 0; i < m.vin.size(); ++i) {
+        const ccv::Clause c = i == 0 && revault ? ccv::Clause::TriggerAndRevault : ccv::Clause::Trigger;
+        const Bytes& leaf = v.tree().leaves()[*v.LeafIndex(c)].script;
+        auto h = sighash::Sighash(m, *pre, static_cast<uint32_t>(i), sighash::SIGHASH_DEFAULT, sighash::ScriptPath{taproot::LeafHash(0xc0, leaf)});
+        const auto sig = tv.unvault.Sign(h->span(), std::nullopt);
+        std::vector<Bytes> w{Bytes(sig.begin(), sig.end()), data, script::EncodeScriptNum(0)};
+        if (c == ccv::Clause::TriggerAndRevault) w.push_back(script::EncodeScriptNum(1));
+        w.push_back(leaf);
+        w.push_back(v.ControlBlockFor(c).Serialize());
+        m.vin[i].witness = std::move(w);
+    }
+    return Transaction{m};
+}
+
+//! The simulator as a node that enforces CCV (its interpreter checks every CCV spend).
+void CcvActive(sim::SimConfig& c) { c.ccv_active = true; }
+//! The CCV node (Merkleize/bitcoin ccv-no-deferredchecks) with one script-check thread: with
+//! several, its block validation of a CCV spend never returns (seen with generateblock).
+std::vector<std::string> CcvNodeArgs() { return {"-par=1"}; }
+
+//! A fixture whose fee wallet holds coins and whose tower knows whether the node enforces CCV.
+struct CcvSetup {
+    bool enforced{false};
+};
+template <typename D>
+CcvSetup FundAndProbe(D& d, PresignedFixture& fx, int first_coinbase, int coins = 2)
+{
+    const Bytes fee_spk = *ParseHex(Field(d.Cli({"getfeewallet"}), "script_pubkey"));
+    for (int k = 0; k < coins; ++k) PayFromCoinbase(fx, first_coinbase + k, Amount{400'000}, fee_spk);
+    fx.Generate(1);
+    EXPECT_TRUE(WaitFor([&] { return d.Cli({"getinfo"}).at("ccv_enforced").is_bool(); }, std::chrono::seconds{60}))
+        << json::serialize(d.Cli({"registervault", MakeTestCcvVault(0x7f, 0x7e, "why").registration})) << "\n"
+        << json::serialize(d.Cli({"getfeewallet"}));
+    const json::value e = d.Cli({"getinfo"}).at("ccv_enforced");
+    return CcvSetup{e.is_bool() && e.as_bool()};
+}
+
+TEST_P(engine_e2e, CcvThiefsTriggerIsRecoveredBeforeTheDelay)
+{
+    PresignedFixture fx{Real(), CcvNodeArgs(), CcvActive};
+    auto tower = StartTower(fx);
+    Tower& d = *tower;
+    if (!FundAndProbe(d, fx, 2).enforced) {
+        if (Real()) GTEST_SKIP() << "this node does not enforce OP_CHECKCONTRACTVERIFY";
+        FAIL() << "the simulator with ccv_active must pass the probe: " << d.Log();
+    }
+    const TestCcvVault tv = MakeTestCcvVault(0x41, 0x42, "ccv");
+    bool ok = false;
+    auto reg = d.Cli({"registervault", tv.registration}, &ok);
+    ASSERT_TRUE(ok) << json::serialize(reg);
+    EXPECT_EQ(Field(reg, "address"), tv.vault.Address("bcrt"));
+    const Amount value = fx.funding.vout()[0].value - Amount{10'000};
+    const Transaction deposit{Spend({fx.funding.GetTxid(), 0}, value, tv.vault.ScriptPubKey())};
+    fx.node->Call("sendrawtransaction", {HexStr(SerializeTransaction(deposit))});
+    fx.Generate(1);
+    // The thief's trigger, mined directly.
+    const Transaction trigger = CcvThiefTrigger(tv, {{{deposit.GetTxid(), 0}, value}});
+    fx.node->Call("generateblock", {AnyoneCanSpendAddress(), json::array{json::string(HexStr(SerializeTransaction(trigger)))}});
+    const int64_t trigger_height = fx.node->Call("getblockcount").as_int64();
+    std::string rtxid;
+    ASSERT_TRUE(WaitFor([&] { return !(rtxid = FirstRecoveryInMempool(d, fx)).empty(); })) << d.Log();
+    auto rtx = RecoveryTx(d, rtxid);
+    ASSERT_TRUE(rtx);
+    // The unvaulting output, then a fee coin; the recovery output pays the vault's value to the
+    // recovery key, untweaked; change goes back to the fee wallet.
+    EXPECT_EQ(rtx->vin()[0].prevout, (OutPoint{trigger.GetTxid(), 0}));
+    ASSERT_GE(rtx->vout().size(), 1u);
+    EXPECT_EQ(rtx->vout()[0].script_pubkey, tv.vault.RecoverySpk());
+    EXPECT_EQ(rtx->vout()[0].value, value);
+    EXPECT_EQ(Field(d.Cli({"getrecovery", rtxid}), "kind"), "ccv");
+    fx.Generate(1);
+    ASSERT_TRUE(WaitFor([&] { return Field(d.Cli({"getrecovery", rtxid}), "state") == "confirmed"; })) << d.Log();
+    EXPECT_LT(fx.node->Call("getblockcount").as_int64(), trigger_height + 10);
+    ASSERT_TRUE(WaitFor([&] { return Field(d.Cli({"getvault", Field(reg, "vault_id")}), "state") == "recovered"; })) << d.Log();
+}
+
+TEST_P(engine_e2e, CcvTriggerAndRevaultIsRecoveredWhole)
+{
+    PresignedFixture fx{Real(), CcvNodeArgs(), CcvActive};
+    auto tower = StartTower(fx);
+    Tower& d = *tower;
+    if (!FundAndProbe(d, fx, 2).enforced) {
+        if (Real()) GTEST_SKIP() << "this node does not enforce OP_CHECKCONTRACTVERIFY";
+        FAIL() << d.Log();
+    }
+    const TestCcvVault tv = MakeTestCcvVault(0x43, 0x44, "revault");
+    bool ok = false;
+    auto reg = d.Cli({"registervault", tv.registration}, &ok);
+    ASSERT_TRUE(ok) << json::serialize(reg);
+    const Amount value = fx.funding.vout()[0].value - Amount{10'000};
+    const Transaction deposit{Spend({fx.funding.GetTxid(), 0}, value, tv.vault.ScriptPubKey())};
+    fx.node->Call("sendrawtransaction", {HexStr(SerializeTransaction(deposit))});
+    fx.Generate(1);
+    // A partial unvault: a quarter to the unvaulting output, the rest back at the vault's address.
+    const Amount kept{value.sats() - value.sats() / 4};
+    const Transaction trigger = CcvThiefTrigger(tv, {{{deposit.GetTxid(), 0}, value}}, kept);
+    fx.node->Call("generateblock", {AnyoneCanSpendAddress(), json::array{json::string(HexStr(SerializeTransaction(trigger)))}});
+    std::string rtxid;
+    ASSERT_TRUE(WaitFor([&] { return !(rtxid = FirstRecoveryInMempool(d, fx)).empty(); })) << d.Log();
+    auto rtx = RecoveryTx(d, rtxid);
+    ASSERT_TRUE(rtx);
+    // The unvaulting output and the revault (the unvault key is a thief's: the revault is not safe).
+    std::set<OutPoint> swept;
+    for (const auto& in : rtx->vin()) swept.insert(in.prevout);
+    EXPECT_TRUE(swept.count({trigger.GetTxid(), 0}));
+    EXPECT_TRUE(swept.count({trigger.GetTxid(), 1}));
+    EXPECT_EQ(rtx->vout()[0].script_pubkey, tv.vault.RecoverySpk());
+    EXPECT_EQ(rtx->vout()[0].value, value);
+    fx.Generate(1);
+    ASSERT_TRUE(WaitFor([&] { return Field(d.Cli({"getrecovery", rtxid}), "state") == "confirmed"; })) << d.Log();
+}
+
+TEST_P(engine_e2e, CcvMassExitIsAnsweredInOneBatch)
+{
+    PresignedFixture fx{Real(), CcvNodeArgs(), CcvActive};
+    auto tower = StartTower(fx);
+    Tower& d = *tower;
+    if (!FundAndProbe(d, fx, 2, 3).enforced) {
+        if (Real()) GTEST_SKIP() << "this node does not enforce OP_CHECKCONTRACTVERIFY";
+        FAIL() << d.Log();
+    }
+    // Twelve vaults, two recovery keys, each funded from the fixture's coin.
+    constexpr int N = 12;
+    std::vector<TestCcvVault> vaults;
+    for (int k = 0; k < N; ++k) vaults.push_back(MakeTestCcvVault(static_cast<uint8_t>(0x60 + k), k % 2 ? 0x51 : 0x52, "mass" + std::to_string(k)));
+    for (const auto& tv : vaults) {
+        bool ok = false;
+        auto reg = d.Cli({"registervault", tv.registration}, &ok);
+        ASSERT_TRUE(ok) << json::serialize(reg);
+    }
+    const Amount each{(fx.funding.vout()[0].value.sats() - 20'000) / N};
+    MutableTransaction fan = Spend({fx.funding.GetTxid(), 0}, each, vaults[0].vault.ScriptPubKey());
+    for (size_t k = 1; k < vaults.size(); ++k) fan.vout.push_back(TxOut{each, vaults[k].vault.ScriptPubKey()});
+    const Transaction deposits{fan};
+    fx.node->Call("sendrawtransaction", {HexStr(SerializeTransaction(deposits))});
+    fx.Generate(1);
+    // Every vault triggered in one block.
+    json::array triggers;
+    for (int k = 0; k < N; ++k) {
+        triggers.push_back(json::string(HexStr(SerializeTransaction(CcvThiefTrigger(vaults[k], {{{deposits.GetTxid(), static_cast<uint32_t>(k)}, each}})))));
+    }
+    fx.node->Call("generateblock", {AnyoneCanSpendAddress(), triggers});
+    // One recovery answers them all: one output per recovery key.
+    ASSERT_TRUE(WaitFor([&] { return !FirstRecoveryInMempool(d, fx).empty(); })) << d.Log();
+    const auto recs = d.Cli({"listrecoveries"}).at("recoveries").as_array();
+    ASSERT_EQ(recs.size(), 1u) << json::serialize(recs);
+    auto rtx = RecoveryTx(d, Field(recs[0], "txid"));
+    ASSERT_TRUE(rtx);
+    size_t vault_inputs = 0;
+    for (const auto& in : rtx->vin()) vault_inputs += in.witness.size() == 3;
+    EXPECT_EQ(vault_inputs, static_cast<size_t>(N));
+    std::set<Bytes> keys;
+    Amount recovered{0};
+    for (const auto& o : rtx->vout()) {
+        for (const auto& tv : vaults) {
+            if (o.script_pubkey == tv.vault.RecoverySpk()) {
+                keys.insert(o.script_pubkey);
+                recovered += o.value;
+                break;
+            }
+        }
+    }
+    EXPECT_EQ(keys.size(), 2u);
+    EXPECT_EQ(recovered, Amount{each.sats() * N});
+    fx.Generate(1);
+    ASSERT_TRUE(WaitFor([&] { return Field(d.Cli({"getrecovery", Field(recs[0], "txid")}), "state") == "confirmed"; })) << d.Log();
+}
+
+TEST_P(engine_e2e, CcvVaultsAreRefusedWhereTheNodeDoesNotEnforceCcv)
+{
+    // The simulator plays two nodes that do not enforce CCV. v31: 0xbb is OP_SUCCESS and its
+    // policy refuses every such spend, the valid one too. An old node: 0xbb is OP_SUCCESS and
+    // nothing refuses it, the violating one too. A real node is what it is (the OP_VAULT
+    // prototype reads 0xbb as OP_VAULT and refuses the valid spend).
+    std::vector<std::function<void(sim::SimConfig&)>> nodes{[](sim::SimConfig& c) { c.discourage_op_success = true; }, {}};
+    if (Real()) nodes.resize(1);
+    for (const auto& tweak : nodes) {
+        PresignedFixture fx{Real(), {}, tweak};
+        auto tower = StartTower(fx);
+        Tower& d = *tower;
+        if (FundAndProbe(d, fx, 2).enforced) {
+            ASSERT_TRUE(Real()) << d.Log();
+            GTEST_SKIP() << "this node enforces OP_CHECKCONTRACTVERIFY";
+        }
+        bool ok = true;
+        auto reg = d.Cli({"registervault", MakeTestCcvVault(0x45, 0x46, "no").registration}, &ok);
+        EXPECT_FALSE(ok);
+        EXPECT_NE(json::serialize(reg).find("does not enforce OP_CHECKCONTRACTVERIFY"), std::string::npos) << json::serialize(reg);
+    }
 }
 
 INSTANTIATE_TEST_SUITE_P(node, engine_e2e, ::testing::Values("inproc", "bitcoind"),
