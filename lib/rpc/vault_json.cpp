@@ -635,6 +635,11 @@ Expected<Registration, std::string> ParseRegisterVault(const json::object& param
     const std::span<const std::string_view> allowed = *kind == vault::VaultKind::OpVault ? std::span<const std::string_view>{OPVAULT_FIELDS}
                                                       : *kind == vault::VaultKind::Ccv  ? std::span<const std::string_view>{CCV_FIELDS}
                                                                                         : std::span<const std::string_view>{PRESIGNED_FIELDS};
+    if (*kind == vault::VaultKind::Ccv && params.contains("alternate_pk")) {
+        return E{std::string{"alternate_pk: refused: a real key where the NUMS point belongs is a key path that spends the vault "
+                             "and its unvaulting outputs without trigger or delay, and no watchtower can stop it; use a vault "
+                             "without one (the NUMS key)"}};
+    }
     const std::string context = "for kind \"" + std::string{ToString(*kind)} + "\"";
     if (auto err = CheckKnown(params, "", allowed, context)) return E{*err};
     auto common = ParseCommon(params);

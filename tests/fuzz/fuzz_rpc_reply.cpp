@@ -20,5 +20,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
     (void)ParseRawMempoolSeq(v);
     (void)ParseZmqNotifications(v);
     (void)ParseDeploymentActive(v, "vault");
+    (void)ParseTestMempoolAccept(v);
     return 0;
 }

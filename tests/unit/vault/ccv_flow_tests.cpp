@@ -100,6 +100,7 @@ TEST(ccv_flow_tests, ARegistrationRoundTripsAndKeepsItsId)
             auto r = rpc::ParseRegisterVault(with);
             ASSERT_FALSE(r);
             EXPECT_NE(r.error().find("alternate_pk"), std::string::npos) << r.error();
+            EXPECT_NE(r.error().find("key path"), std::string::npos) << r.error();
             continue;
         }
         auto parsed = rpc::ParseRegisterVault(*params);
