@@ -232,6 +232,22 @@ Expected<std::vector<PlannedRecovery>, PlanFailure> SplitByWeight(const std::vec
 }
 } // namespace
 
+namespace {
+//! ccv sweeps of inputs (owners aligned), split by weight; the fee inputs and change go with the first.
+Expected<std::vector<PlannedRecovery>, PlanFailure> CcvPlans(const std::vector<RecoveryInput>& inputs, const std::vector<uint32_t>& owners,
+                                                             const PlanOptions& opts)
+{
+    auto built = SplitByWeight(inputs, owners, opts.max_weight, [&](std::span<const RecoveryInput> chunk, bool first) {
+        RecoveryOptions o = opts.recovery;
+        if (!first) o.fee_inputs.clear();
+        return std::pair{ccv::BuildRecoverTx(chunk, first ? opts.change : std::nullopt, o), o};
+    });
+    if (!built) return Unexpected{built.error()};
+    for (auto& p : *built) p.kind = PlanKind::Ccv;
+    return std::move(*built);
+}
+} // namespace
+
 std::vector<Rung> PresignedLadder(const PresignedTrigger& trig, const std::function<std::optional<Amount>(const OutPoint&)>& value_of)
 {
     std::vector<Rung> ladder;
@@ -315,14 +331,7 @@ Expected<std::vector<PlannedRecovery>, PlanFailure> PlanRecovery(const Registry&
             owners.resize(inputs.size(), v);
         }
         if (inputs.empty()) return Unexpected{PlanFailure{PlanError::NothingToSweep, std::nullopt}};
-        auto built = SplitByWeight(inputs, owners, opts.max_weight, [&](std::span<const RecoveryInput> chunk, bool first) {
-            RecoveryOptions o = opts.recovery;
-            if (!first) o.fee_inputs.clear();
-            return std::pair{ccv::BuildRecoverTx(chunk, first ? opts.change : std::nullopt, o), o};
-        });
-        if (!built) return Unexpected{built.error()};
-        for (auto& p : *built) p.kind = PlanKind::Ccv;
-        return std::move(*built);
+        return CcvPlans(inputs, owners, opts);
     }
 
     // opvault. Partition the triggered vaults: unauthorized by recovery hash, authorized by auth key.
@@ -502,14 +511,7 @@ Expected<std::vector<PlannedRecovery>, PlanFailure> PlanVaultRecovery(const Regi
         CollectCcvInputs(*rec, *cv, seen, inputs, [](const TrackedUtxo&) { return true; });
         if (inputs.empty()) return Unexpected{PlanFailure{PlanError::NothingToSweep, std::nullopt}};
         const std::vector<uint32_t> owners(inputs.size(), vault);
-        auto built = SplitByWeight(inputs, owners, opts.max_weight, [&](std::span<const RecoveryInput> chunk, bool first) {
-            RecoveryOptions o = opts.recovery;
-            if (!first) o.fee_inputs.clear();
-            return std::pair{ccv::BuildRecoverTx(chunk, first ? opts.change : std::nullopt, o), o};
-        });
-        if (!built) return Unexpected{built.error()};
-        for (auto& p : *built) p.kind = PlanKind::Ccv;
-        return std::move(*built);
+        return CcvPlans(inputs, owners, opts);
     }
     if (rec->kind != VaultKind::OpVault) return Unexpected{PlanFailure{PlanError::NoSuchVault, std::nullopt}};
     const Vault* ov = OpVaultOf(reg, vault);
