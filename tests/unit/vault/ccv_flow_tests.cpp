@@ -3,6 +3,7 @@
 // (tests/data/testvectors/ccv-regtest.json, read at run time).
 
 #include "rpc/vault_json.h"
+#include "unit/vault/ccv_test_util.h"
 #include "util/hex.h"
 #include "vault/ccv.h"
 #include "vault/matcher.h"
@@ -20,28 +21,7 @@
 namespace vw::vault {
 namespace {
 
-namespace json = boost::json;
-
-const json::value& Vectors()
-{
-    static const json::value v = [] {
-        std::ifstream f(std::string(VW_TEST_DATA_DIR) + "/testvectors/ccv-regtest.json");
-        std::stringstream ss;
-        ss << f.rdbuf();
-        return json::parse(ss.str());
-    }();
-    return v;
-}
-std::string Str(const json::value& v) { return std::string(v.as_string()); }
-Bytes H(const json::value& v) { return ParseHex(Str(v)).value(); }
-int64_t I(const json::value& v) { return v.to_number<int64_t>(); }
-Transaction Tx(const json::value& hex) { return DecodeTransactionHex(Str(hex)).value(); }
-std::vector<TxOut> Prevouts(const json::value& arr)
-{
-    std::vector<TxOut> r;
-    for (const auto& p : arr.as_array()) r.push_back(TxOut{Amount{I(p.at("value_sats"))}, H(p.at("scriptPubKey"))});
-    return r;
-}
+using namespace ccv::testutil;
 
 //! What an operator sends to register the vector's vault (nullopt: one with an alternate key,
 //! which no registration can express).

@@ -6,6 +6,7 @@
 
 #include "script/taproot.h"
 #include "util/hex.h"
+#include "unit/vault/ccv_test_util.h"
 #include "vault/opvault.h"
 
 #include <boost/json.hpp>
@@ -18,35 +19,7 @@
 namespace vw::vault::ccv {
 namespace {
 
-namespace json = boost::json;
-
-const json::value& Vectors()
-{
-    static const json::value v = [] {
-        std::ifstream f(std::string(VW_TEST_DATA_DIR) + "/testvectors/ccv-regtest.json");
-        std::stringstream ss;
-        ss << f.rdbuf();
-        return json::parse(ss.str());
-    }();
-    return v;
-}
-
-std::string Str(const json::value& v) { return std::string(v.as_string()); }
-Bytes H(const json::value& v)
-{
-    auto b = ParseHex(Str(v));
-    EXPECT_TRUE(b.has_value()) << Str(v);
-    return b.value_or(Bytes{});
-}
-int64_t I(const json::value& v) { return v.to_number<int64_t>(); }
-crypto::XOnlyPubKey XOnly(const json::value& v) { return crypto::XOnlyPubKey::Parse(H(v)).value(); }
-Transaction Tx(const json::value& hex) { return DecodeTransactionHex(Str(hex)).value(); }
-std::vector<TxOut> Prevouts(const json::value& arr)
-{
-    std::vector<TxOut> r;
-    for (const auto& p : arr.as_array()) r.push_back(TxOut{Amount{I(p.at("value_sats"))}, H(p.at("scriptPubKey"))});
-    return r;
-}
+using namespace testutil;
 
 Params ParamsOf(const json::value& rec)
 {
