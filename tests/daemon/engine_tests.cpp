@@ -2090,6 +2090,54 @@ TEST_P(engine_e2e, CcvMassExitIsAnsweredInOneBatch)
     ASSERT_TRUE(WaitFor([&] { return Field(d.Cli({"getrecovery", Field(recs[0], "txid")}), "state") == "confirmed"; })) << d.Log();
 }
 
+TEST_P(engine_e2e, CcvRecoveryIsBumpedEachBlockUntilItConfirms)
+{
+    PresignedFixture fx{Real(), CcvNodeArgs(), CcvActive};
+    auto tower = StartTower(fx);
+    Tower& d = *tower;
+    if (!FundAndProbe(d, fx, 2, 1).enforced) {
+        if (Real()) GTEST_SKIP() << "this node does not enforce OP_CHECKCONTRACTVERIFY";
+        FAIL() << d.Log();
+    }
+    const TestCcvVault tv = MakeTestCcvVault(0x47, 0x48, "bump");
+    bool ok = false;
+    auto reg = d.Cli({"registervault", tv.registration}, &ok);
+    ASSERT_TRUE(ok) << json::serialize(reg);
+    const Amount value = fx.funding.vout()[0].value - Amount{10'000};
+    const Transaction deposit{Spend({fx.funding.GetTxid(), 0}, value, tv.vault.ScriptPubKey())};
+    fx.node->Call("sendrawtransaction", {HexStr(SerializeTransaction(deposit))});
+    fx.Generate(1);
+    const Transaction trigger = CcvThiefTrigger(tv, {{{deposit.GetTxid(), 0}, value}});
+    fx.node->Call("generateblock", {AnyoneCanSpendAddress(), json::array{json::string(HexStr(SerializeTransaction(trigger)))}});
+    // What a recovery pays: the swept value and its one fee coin (400,000) in, its outputs out.
+    auto fee_of = [&](const std::string& txid) {
+        auto rtx = RecoveryTx(d, txid);
+        Amount out{0};
+        for (const auto& o : rtx->vout()) out += o.value;
+        return value + Amount{400'000} - out;
+    };
+    std::string first, second;
+    ASSERT_TRUE(WaitFor([&] { return !(first = FirstRecoveryInMempool(d, fx)).empty(); })) << d.Log();
+    // A block without it (a miner that ignores it): replaced by one paying more, from the same coin.
+    fx.node->Call("generateblock", {AnyoneCanSpendAddress(), json::array{}});
+    ASSERT_TRUE(WaitFor([&] {
+        const json::value list = d.Cli({"listrecoveries"}); // kept: a range-for over a temporary's member dangles
+        for (const auto& x : list.at("recoveries").as_array()) {
+            const std::string t = Field(x, "txid");
+            if (t != first && fx.InMempool(*Txid::FromHex(t))) second = t;
+        }
+        return !second.empty();
+    })) << d.Log();
+    EXPECT_FALSE(fx.InMempool(*Txid::FromHex(first))) << "replaced in the node's mempool (RBF)";
+    EXPECT_EQ(Field(d.Cli({"getrecovery", first}), "state"), "replaced");
+    EXPECT_GT(fee_of(second), fee_of(first));
+    EXPECT_EQ(RecoveryTx(d, second)->vout()[0].value, value) << "the recovered amount never pays";
+    fx.Generate(1);
+    ASSERT_TRUE(WaitFor([&] { return Field(d.Cli({"getrecovery", second}), "state") == "confirmed"; })) << d.Log();
+    const auto types = EventTypes(d);
+    EXPECT_EQ(std::count(types.begin(), types.end(), "recovery.fee_bumped"), 1) << json::serialize(json::value_from(types));
+}
+
 TEST_P(engine_e2e, CcvVaultsAreRefusedWhereTheNodeDoesNotEnforceCcv)
 {
     // The simulator plays two nodes that do not enforce CCV. v31: 0xbb is OP_SUCCESS and its
