@@ -7,7 +7,7 @@
 namespace vw::daemon {
 
 Engine::Engine(net::any_io_executor ex, NodePort& node, store::Store& store, EngineOptions opts)
-    : m_ex(ex), m_node(node), m_store(store), m_opts(std::move(opts)), m_bcast_wake(ex)
+    : m_ex(ex), m_node(node), m_store(store), m_opts(std::move(opts)), m_bcast_wake(ex), m_ccv_wake(ex)
 {
     m_registry.SetDetailSource(&m_detail_source);
 }
@@ -87,6 +87,7 @@ void Engine::Stop()
 {
     m_stopping = true;
     m_bcast_wake.cancel();
+    m_ccv_wake.cancel();
 }
 
 } // namespace vw::daemon

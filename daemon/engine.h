@@ -330,6 +330,7 @@ private:
 
     // Broadcaster: one call in flight (BitcoindRpc is one connection).
     boost::asio::steady_timer m_bcast_wake;
+    boost::asio::steady_timer m_ccv_wake; //!< the CCV probe's wait; cut short when a fee coin confirms
     bool m_bcast_running{false};
     bool m_bcast_kicked{false}; //!< kicked while a pass was in flight
     bool m_bcast_everything{true}; //!< the next pass sends every live recovery, not only new ones

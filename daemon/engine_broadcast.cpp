@@ -191,8 +191,8 @@ net::awaitable<void> Engine::CheckCcv()
             log::Main()->info("node {} OP_CHECKCONTRACTVERIFY (enforcement probe)", *r ? "enforces" : "does not enforce");
             co_return;
         }
-        net::steady_timer t(m_ex, std::chrono::seconds{std::min(2 * (attempt + 1), 30)});
-        co_await t.async_wait(net::as_tuple(net::use_awaitable));
+        m_ccv_wake.expires_after(std::chrono::seconds{std::min(2 * (attempt + 1), 30)});
+        co_await m_ccv_wake.async_wait(net::as_tuple(net::use_awaitable));
     }
 }
 

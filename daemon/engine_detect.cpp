@@ -294,6 +294,8 @@ void Engine::BatchCommitted(int height)
 {
     m_tip = height;
     m_batch_registered = false;
+    // The CCV probe waits for a confirmed fee coin: one may have come with this block.
+    if (!m_ccv_enforced && m_fee_wallet && m_fee_wallet->SpendableBalance() > Amount{0}) m_ccv_wake.cancel();
     m_registry.TrimDetails(m_opts.details_kept);
     if (m_need_rebuild) {
         if (auto r = Rebuild(PendingRebuildScope()); !r) {
