@@ -419,7 +419,9 @@ private:
         const TxOut& out = m_tx.vout()[sp->recover_out_i];
         if (!Equal(out.script_pubkey, v.RecoverySpk())) return FlagCcv(e, Flaw::CheckFailed, std::nullopt, ccv::TxRule::ContractMismatch);
         const bool known = u && u->outpoint == prev;
-        m_ccv_recovery_sums[sp->recover_out_i].push_back(known ? std::optional<Amount>{u->amount} : std::nullopt);
+        // By input: an unvaulting output several vaults paid into is tracked by each of them, and
+        // its one input must count once.
+        m_ccv_recovery_sums[sp->recover_out_i][n] = known ? std::optional<Amount>{u->amount} : std::nullopt;
         m_ccv_inputs.push_back(n);
     }
 
@@ -451,7 +453,7 @@ private:
             for (const auto& [idx, amounts] : m_ccv_recovery_sums) {
                 Amount sum{0};
                 bool all = true;
-                for (const auto& a : amounts) {
+                for (const auto& [n, a] : amounts) {
                     if (!a) all = false;
                     else sum += *a;
                 }
@@ -717,7 +719,7 @@ private:
     std::vector<size_t> m_trigger_inputs;
     std::map<uint32_t, std::vector<std::optional<Amount>>> m_recovery_sums;
     std::vector<size_t> m_ccv_inputs;
-    std::map<uint32_t, std::vector<std::optional<Amount>>> m_ccv_recovery_sums;
+    std::map<uint32_t, std::map<size_t, std::optional<Amount>>> m_ccv_recovery_sums; //!< recover vout -> input -> amount
 };
 
 } // namespace

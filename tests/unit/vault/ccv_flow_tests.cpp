@@ -215,10 +215,68 @@ TEST(ccv_flow_tests, EveryTriggerIsAnsweredByARecoverTheRulesAccept)
             for (const auto& s : p.spent) in += s.value;
             for (const auto& o : rtx.vout()) out += o.value;
             EXPECT_EQ(in, out); // no fee input here: the planner never takes the fee from the vault
+            // Our own recovery, seen in the mempool, is a recovery: nothing flagged (an unvaulting
+            // output several vaults paid into is one input, counted once).
+            for (const auto& re : MatchTx(rtx, b.reg, std::nullopt)) {
+                EXPECT_EQ(re.kind, EventKind::Recovery);
+                EXPECT_FALSE(re.malformed()) << "flagged: " << (re.ccv_rule ? ToString(*re.ccv_rule) : "");
+            }
             ++answered;
         }
     }
     EXPECT_GE(answered, 10u);
+}
+
+TEST(ccv_flow_tests, TwoVaultsTriggeredIntoOneUnvaultingOutputAreRecoveredAsOne)
+{
+    // The unvaulting output commits to the recovery key, delay and data, not to the unvault key:
+    // a thief holding two vaults' unvault keys may trigger both into one output. It is tracked by
+    // both vaults, swept once, and our sweep of it is not taken for one paying too little.
+    const auto& rec0 = Vectors().at("vaults").as_array().at(0);
+    json::object a = *RegistrationOf(rec0), b = a;
+    b["unvault_pk"] = Str(Vectors().at("vaults").as_array().at(6).at("params").at("unvault_pk"));
+    b["construction"] = rec0.at("construction");
+    Registry reg;
+    uint32_t idx[2];
+    const ccv::Vault* v[2];
+    for (int k = 0; k < 2; ++k) {
+        auto added = rpc::AddToRegistry(reg, *rpc::ParseRegisterVault(k ? b : a));
+        ASSERT_TRUE(added) << added.error().message;
+        idx[k] = added->index;
+        v[k] = &*reg.Details(idx[k])->ccv;
+    }
+    ASSERT_NE(v[0]->ScriptPubKey(), v[1]->ScriptPubKey());
+    // Deposits to both, confirmed.
+    MutableTransaction dep;
+    dep.vin.push_back(TxIn{OutPoint{Txid::FromUint256(Uint256::FromSpan(Bytes(32, 7))), 0}, {}, 0xffffffff, {}});
+    dep.vout = {TxOut{Amount{50'000}, v[0]->ScriptPubKey()}, TxOut{Amount{70'000}, v[1]->ScriptPubKey()}};
+    const Transaction deposit{dep};
+    ApplyEvents(reg, MatchTx(deposit, reg, 200));
+    // The trigger: both inputs commit vout 0 to the same data.
+    const Bytes data(32, 0x5a);
+    auto u = v[0]->UnvaultingFor(data);
+    ASSERT_EQ(u->spk, v[1]->UnvaultingFor(data)->spk);
+    MutableTransaction trig;
+    trig.version = 2;
+    for (uint32_t k = 0; k < 2; ++k) {
+        trig.vin.push_back(TxIn{OutPoint{deposit.GetTxid(), k}, {}, 0xfffffffd,
+                                {Bytes(64, 1), data, Bytes{}, v[k]->tree().leaves()[0].script,
+                                 v[k]->ControlBlockFor(ccv::Clause::Trigger).Serialize()}});
+    }
+    trig.vout.push_back(TxOut{Amount{120'000}, u->spk});
+    const Transaction trigger{trig};
+    const auto events = MatchTx(trigger, reg, 201);
+    ASSERT_EQ(events.size(), 1u);
+    EXPECT_EQ(events[0].vaults, (std::vector<uint32_t>{idx[0], idx[1]}));
+    ApplyEvents(reg, events);
+    auto plans = PlanRecovery(reg, events[0], PlanOptions{});
+    ASSERT_TRUE(plans);
+    const Transaction rtx{plans->front().tx};
+    ASSERT_EQ(rtx.vin().size(), 1u);
+    EXPECT_EQ(rtx.vout().at(0).value, Amount{120'000});
+    for (const auto& re : MatchTx(rtx, reg, std::nullopt)) EXPECT_FALSE(re.malformed()) << "vault " << re.vaults.front();
+    ApplyEvents(reg, MatchTx(rtx, reg, 202));
+    for (uint32_t i : idx) EXPECT_EQ(reg.Get(i)->state, VaultState::Recovered);
 }
 
 TEST(ccv_flow_tests, EveryRefusedTransactionIsFlagged)
