@@ -1904,33 +1904,49 @@ TestCcvVault MakeTestCcvVault(uint8_t unvault_fill, uint8_t recover_fill, const 
 //! A thief's ccv trigger: each input (a UTXO of v) pays one unvaulting output at vout 0 committing
 //! to the thief's withdrawal key; with revault, input 0 uses trigger_and_revault and leaves that much
 //! at the vault's address (vout 1). No fee: CCV keeps the amounts whole (mined by generateblock).
+//! One input of a thief's trigger: a UTXO of a vault whose unvault key the thief holds.
+struct ThiefInput {
+    const TestCcvVault* tv;
+    OutPoint utxo;
+    Amount value;
+};
+Transaction CcvThiefTrigger(const std::vector<ThiefInput>& ins, std::optional<Amount> revault = std::nullopt);
 Transaction CcvThiefTrigger(const TestCcvVault& tv, const std::vector<std::pair<OutPoint, Amount>>& utxos, std::optional<Amount> revault = std::nullopt)
 {
+    std::vector<ThiefInput> ins;
+    for (const auto& [o, a] : utxos) ins.push_back({&tv, o, a});
+    return CcvThiefTrigger(ins, revault);
+}
+//! The same across vaults: the unvaulting output commits to the recovery key, the delay and the
+//! data, not to the unvault key, so vaults that share those can be triggered into one output.
+Transaction CcvThiefTrigger(const std::vector<ThiefInput>& ins, std::optional<Amount> revault)
+{
     namespace ccv = vault::ccv;
-    const ccv::Vault& v = tv.vault;
+    const ccv::Vault& v = ins.front().tv->vault;
     const crypto::XOnlyPubKey thief = TestKey(0xee).PubKey();
     const Bytes data(thief.span().begin(), thief.span().end());
     Amount total{0};
     MutableTransaction m;
     m.version = 2;
-    for (const auto& [o, a] : utxos) {
-        m.vin.push_back(TxIn{o, {}, 0xfffffffd, {}});
-        total += a;
+    for (const auto& in : ins) {
+        m.vin.push_back(TxIn{in.utxo, {}, 0xfffffffd, {}});
+        total += in.value;
     }
     m.vout.push_back(TxOut{total - revault.value_or(Amount{0}), v.UnvaultingFor(data)->spk});
     if (revault) m.vout.push_back(TxOut{*revault, v.ScriptPubKey()});
     std::vector<TxOut> spent;
-    for (const auto& [o, a] : utxos) spent.push_back(TxOut{a, v.ScriptPubKey()});
+    for (const auto& in : ins) spent.push_back(TxOut{in.value, in.tv->vault.ScriptPubKey()});
     auto pre = sighash::Precompute(m, spent);
     for (size_t i = 0; i < m.vin.size(); ++i) {
+        const ccv::Vault& vi = ins[i].tv->vault;
         const ccv::Clause c = i == 0 && revault ? ccv::Clause::TriggerAndRevault : ccv::Clause::Trigger;
-        const Bytes& leaf = v.tree().leaves()[*v.LeafIndex(c)].script;
+        const Bytes& leaf = vi.tree().leaves()[*vi.LeafIndex(c)].script;
         auto h = sighash::Sighash(m, *pre, static_cast<uint32_t>(i), sighash::SIGHASH_DEFAULT, sighash::ScriptPath{taproot::LeafHash(0xc0, leaf)});
-        const auto sig = tv.unvault.Sign(h->span(), std::nullopt);
+        const auto sig = ins[i].tv->unvault.Sign(h->span(), std::nullopt);
         std::vector<Bytes> w{Bytes(sig.begin(), sig.end()), data, script::EncodeScriptNum(0)};
         if (c == ccv::Clause::TriggerAndRevault) w.push_back(script::EncodeScriptNum(1));
         w.push_back(leaf);
-        w.push_back(v.ControlBlockFor(c).Serialize());
+        w.push_back(vi.ControlBlockFor(c).Serialize());
         m.vin[i].witness = std::move(w);
     }
     return Transaction{m};
@@ -2088,6 +2104,48 @@ TEST_P(engine_e2e, CcvMassExitIsAnsweredInOneBatch)
     EXPECT_EQ(recovered, Amount{each.sats() * N});
     fx.Generate(1);
     ASSERT_TRUE(WaitFor([&] { return Field(d.Cli({"getrecovery", Field(recs[0], "txid")}), "state") == "confirmed"; })) << d.Log();
+}
+
+TEST_P(engine_e2e, CcvVaultsTriggeredIntoOneUnvaultingOutputAreRecoveredTogether)
+{
+    PresignedFixture fx{Real(), CcvNodeArgs(), CcvActive};
+    auto tower = StartTower(fx);
+    Tower& d = *tower;
+    if (!FundAndProbe(d, fx, 2).enforced) {
+        if (Real()) GTEST_SKIP() << "this node does not enforce OP_CHECKCONTRACTVERIFY";
+        FAIL() << d.Log();
+    }
+    // Three vaults of one recovery key, each with its own unvault key, all three stolen.
+    std::vector<TestCcvVault> vaults;
+    std::vector<std::string> ids;
+    for (int k = 0; k < 3; ++k) {
+        vaults.push_back(MakeTestCcvVault(static_cast<uint8_t>(0x70 + k), 0x55, "shared" + std::to_string(k)));
+        bool ok = false;
+        auto reg = d.Cli({"registervault", vaults.back().registration}, &ok);
+        ASSERT_TRUE(ok) << json::serialize(reg);
+        ids.push_back(Field(reg, "vault_id"));
+    }
+    const Amount each{(fx.funding.vout()[0].value.sats() - 20'000) / 3};
+    MutableTransaction fan = Spend({fx.funding.GetTxid(), 0}, each, vaults[0].vault.ScriptPubKey());
+    for (size_t k = 1; k < vaults.size(); ++k) fan.vout.push_back(TxOut{each, vaults[k].vault.ScriptPubKey()});
+    const Transaction deposits{fan};
+    fx.node->Call("sendrawtransaction", {HexStr(SerializeTransaction(deposits))});
+    fx.Generate(1);
+    std::vector<ThiefInput> ins;
+    for (uint32_t k = 0; k < 3; ++k) ins.push_back({&vaults[k], {deposits.GetTxid(), k}, each});
+    const Transaction trigger = CcvThiefTrigger(ins);
+    fx.node->Call("generateblock", {AnyoneCanSpendAddress(), json::array{json::string(HexStr(SerializeTransaction(trigger)))}});
+    std::string rtxid;
+    ASSERT_TRUE(WaitFor([&] { return !(rtxid = FirstRecoveryInMempool(d, fx)).empty(); })) << d.Log();
+    auto rtx = RecoveryTx(d, rtxid);
+    ASSERT_TRUE(rtx);
+    EXPECT_EQ(rtx->vin()[0].prevout, (OutPoint{trigger.GetTxid(), 0}));
+    EXPECT_EQ(rtx->vout()[0].value, Amount{each.sats() * 3});
+    fx.Generate(1);
+    ASSERT_TRUE(WaitFor([&] { return Field(d.Cli({"getrecovery", rtxid}), "state") == "confirmed"; })) << d.Log();
+    for (const auto& id : ids) EXPECT_EQ(Field(d.Cli({"getvault", id}), "state"), "recovered") << id;
+    const auto types = EventTypes(d);
+    EXPECT_EQ(std::count(types.begin(), types.end(), "vault.unexpected_spend"), 0) << json::serialize(json::value_from(types));
 }
 
 TEST_P(engine_e2e, CcvRecoveryIsBumpedEachBlockUntilItConfirms)
