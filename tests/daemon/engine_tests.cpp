@@ -1890,13 +1890,15 @@ struct TestCcvVault {
     crypto::KeyPair unvault;
     std::string registration;
 };
-TestCcvVault MakeTestCcvVault(uint8_t unvault_fill, uint8_t recover_fill, const std::string& label)
+TestCcvVault MakeTestCcvVault(uint8_t unvault_fill, uint8_t recover_fill, const std::string& label,
+                              vault::ccv::Construction construction = vault::ccv::Construction::WithdrawalKey)
 {
     crypto::KeyPair unvault = TestKey(unvault_fill);
     const crypto::XOnlyPubKey recover = TestKey(recover_fill).PubKey();
-    auto v = vault::ccv::Vault::FromParams(vault::ccv::Params{vault::ccv::Construction::WithdrawalKey, std::nullopt, 10, recover, unvault.PubKey()});
+    auto v = vault::ccv::Vault::FromParams(vault::ccv::Params{construction, std::nullopt, 10, recover, unvault.PubKey()});
     if (!v) throw std::runtime_error(v.error());
-    const std::string reg = R"({"kind":"ccv","label":")" + label + R"(","construction":"withdrawal-key","spend_delay":10,"recover_pk":")" +
+    const std::string reg = R"({"kind":"ccv","label":")" + label + R"(","construction":")" + std::string(ToString(construction)) +
+                            R"(","spend_delay":10,"recover_pk":")" +
                             HexStr(recover.span()) + R"(","unvault_pk":")" + HexStr(unvault.PubKey().span()) + R"("})";
     return TestCcvVault{std::move(*v), std::move(unvault), reg};
 }
@@ -1977,41 +1979,45 @@ CcvSetup FundAndProbe(D& d, PresignedFixture& fx, int first_coinbase, int coins 
 
 TEST_P(engine_e2e, CcvThiefsTriggerIsRecoveredBeforeTheDelay)
 {
-    PresignedFixture fx{Real(), CcvNodeArgs(), CcvActive};
-    auto tower = StartTower(fx);
-    Tower& d = *tower;
-    if (!FundAndProbe(d, fx, 2).enforced) {
-        if (Real()) GTEST_SKIP() << "this node does not enforce OP_CHECKCONTRACTVERIFY";
-        FAIL() << "the simulator with ccv_active must pass the probe: " << d.Log();
+    // Both reference constructions: the withdrawal key (the node's vault), the CTV hash (pymatt's).
+    for (const auto construction : {vault::ccv::Construction::WithdrawalKey, vault::ccv::Construction::Ctv}) {
+        SCOPED_TRACE(std::string(ToString(construction)));
+        PresignedFixture fx{Real(), CcvNodeArgs(), CcvActive};
+        auto tower = StartTower(fx);
+        Tower& d = *tower;
+        if (!FundAndProbe(d, fx, 2).enforced) {
+            if (Real()) GTEST_SKIP() << "this node does not enforce OP_CHECKCONTRACTVERIFY";
+            FAIL() << "the simulator with ccv_active must pass the probe: " << d.Log();
+        }
+        const TestCcvVault tv = MakeTestCcvVault(0x41, 0x42, "ccv", construction);
+        bool ok = false;
+        auto reg = d.Cli({"registervault", tv.registration}, &ok);
+        ASSERT_TRUE(ok) << json::serialize(reg);
+        EXPECT_EQ(Field(reg, "address"), tv.vault.Address("bcrt"));
+        const Amount value = fx.funding.vout()[0].value - Amount{10'000};
+        const Transaction deposit{Spend({fx.funding.GetTxid(), 0}, value, tv.vault.ScriptPubKey())};
+        fx.node->Call("sendrawtransaction", {HexStr(SerializeTransaction(deposit))});
+        fx.Generate(1);
+        // The thief's trigger, mined directly.
+        const Transaction trigger = CcvThiefTrigger(tv, {{{deposit.GetTxid(), 0}, value}});
+        fx.node->Call("generateblock", {AnyoneCanSpendAddress(), json::array{json::string(HexStr(SerializeTransaction(trigger)))}});
+        const int64_t trigger_height = fx.node->Call("getblockcount").as_int64();
+        std::string rtxid;
+        ASSERT_TRUE(WaitFor([&] { return !(rtxid = FirstRecoveryInMempool(d, fx)).empty(); })) << d.Log();
+        auto rtx = RecoveryTx(d, rtxid);
+        ASSERT_TRUE(rtx);
+        // The unvaulting output, then a fee coin; the recovery output pays the vault's value to the
+        // recovery key, untweaked; change goes back to the fee wallet.
+        EXPECT_EQ(rtx->vin()[0].prevout, (OutPoint{trigger.GetTxid(), 0}));
+        ASSERT_GE(rtx->vout().size(), 1u);
+        EXPECT_EQ(rtx->vout()[0].script_pubkey, tv.vault.RecoverySpk());
+        EXPECT_EQ(rtx->vout()[0].value, value);
+        EXPECT_EQ(Field(d.Cli({"getrecovery", rtxid}), "kind"), "ccv");
+        fx.Generate(1);
+        ASSERT_TRUE(WaitFor([&] { return Field(d.Cli({"getrecovery", rtxid}), "state") == "confirmed"; })) << d.Log();
+        EXPECT_LT(fx.node->Call("getblockcount").as_int64(), trigger_height + 10);
+        ASSERT_TRUE(WaitFor([&] { return Field(d.Cli({"getvault", Field(reg, "vault_id")}), "state") == "recovered"; })) << d.Log();
     }
-    const TestCcvVault tv = MakeTestCcvVault(0x41, 0x42, "ccv");
-    bool ok = false;
-    auto reg = d.Cli({"registervault", tv.registration}, &ok);
-    ASSERT_TRUE(ok) << json::serialize(reg);
-    EXPECT_EQ(Field(reg, "address"), tv.vault.Address("bcrt"));
-    const Amount value = fx.funding.vout()[0].value - Amount{10'000};
-    const Transaction deposit{Spend({fx.funding.GetTxid(), 0}, value, tv.vault.ScriptPubKey())};
-    fx.node->Call("sendrawtransaction", {HexStr(SerializeTransaction(deposit))});
-    fx.Generate(1);
-    // The thief's trigger, mined directly.
-    const Transaction trigger = CcvThiefTrigger(tv, {{{deposit.GetTxid(), 0}, value}});
-    fx.node->Call("generateblock", {AnyoneCanSpendAddress(), json::array{json::string(HexStr(SerializeTransaction(trigger)))}});
-    const int64_t trigger_height = fx.node->Call("getblockcount").as_int64();
-    std::string rtxid;
-    ASSERT_TRUE(WaitFor([&] { return !(rtxid = FirstRecoveryInMempool(d, fx)).empty(); })) << d.Log();
-    auto rtx = RecoveryTx(d, rtxid);
-    ASSERT_TRUE(rtx);
-    // The unvaulting output, then a fee coin; the recovery output pays the vault's value to the
-    // recovery key, untweaked; change goes back to the fee wallet.
-    EXPECT_EQ(rtx->vin()[0].prevout, (OutPoint{trigger.GetTxid(), 0}));
-    ASSERT_GE(rtx->vout().size(), 1u);
-    EXPECT_EQ(rtx->vout()[0].script_pubkey, tv.vault.RecoverySpk());
-    EXPECT_EQ(rtx->vout()[0].value, value);
-    EXPECT_EQ(Field(d.Cli({"getrecovery", rtxid}), "kind"), "ccv");
-    fx.Generate(1);
-    ASSERT_TRUE(WaitFor([&] { return Field(d.Cli({"getrecovery", rtxid}), "state") == "confirmed"; })) << d.Log();
-    EXPECT_LT(fx.node->Call("getblockcount").as_int64(), trigger_height + 10);
-    ASSERT_TRUE(WaitFor([&] { return Field(d.Cli({"getvault", Field(reg, "vault_id")}), "state") == "recovered"; })) << d.Log();
 }
 
 TEST_P(engine_e2e, CcvTriggerAndRevaultIsRecoveredWhole)
