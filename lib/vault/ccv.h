@@ -120,8 +120,8 @@ private:
 
 //! Returns: nullopt if the parameters describe a vault the tower can guard, else why not: a real
 //! key where the NUMS point belongs (a key path around trigger and delay), a delay CSV does not
-//! read as blocks (BIP-68: 1..65535, type flag clear), a vault with no clause to recover its
-//! unvaulting outputs... (an unvaulting output always has one: recover is in its tree).
+//! read as blocks (BIP-68: 1..65535), or one key as both unvault and recover key. (Every
+//! unvaulting output can be recovered: its tree always holds the recover clause.)
 std::optional<std::string> Validate(const Params& p);
 
 //! Returns: why a tapscript leaf using OP_CHECKCONTRACTVERIFY is unsafe to guard, or nullopt:
@@ -159,7 +159,7 @@ struct Spend {
 //! Classifies a witness spending the vault's scriptPubKey (vault or revault UTXO): trigger,
 //! trigger_and_revault or recover, its items parsed and ranged against vout_count. A key-path
 //! spend is NotScriptPath (only possible with an alternate key, which Validate refuses).
-//! Not checked: the signature, the outputs' scripts and amounts (CheckSpend).
+//! Not checked: the signature, the outputs' scripts and amounts (CheckTx).
 //! n_in: the input's own index, which an index of -1 names (BIP-443: outputs included).
 Expected<Spend, CcvError> ClassifyVaultSpend(std::span<const Bytes> witness, const Vault& vault, size_t vout_count,
                                              size_t n_in);
@@ -170,7 +170,8 @@ Expected<Spend, CcvError> ClassifyUnvaultingSpend(std::span<const Bytes> witness
 //! Returns: whether an unvaulting output with this data lets its withdraw clause spend anywhere.
 //! ctv: CTV treats an argument that is not 32 bytes as a NOP, so the withdraw leaf then checks
 //! only the delay (data that casts to false makes it fail instead). A thief who triggers with
-//! such data steals at the delay if nobody recovers.
+//! such data steals at the delay if nobody recovers. (The node's mempool refuses such a CTV
+//! argument as an upgrade hook; a block takes it: the thief needs a miner.)
 bool WithdrawUnconstrained(Construction c, ByteSpan data);
 
 //! BIP-443's amount rules over the CCV checks that vault clauses make, for a whole transaction:
