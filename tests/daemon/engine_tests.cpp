@@ -1977,6 +1977,43 @@ CcvSetup FundAndProbe(D& d, PresignedFixture& fx, int first_coinbase, int coins 
     return CcvSetup{e.is_bool() && e.as_bool()};
 }
 
+//! The tower is ready for ccv vaults: the fee wallet funded and the node shown to enforce CCV.
+//! Returns: false when the test cannot go on (skipped on a real node that does not enforce it,
+//! failed on the simulator, which must): the caller returns.
+template <typename D>
+bool CcvReady(D& d, PresignedFixture& fx, bool real, int coins = 2)
+{
+    if (FundAndProbe(d, fx, 2, coins).enforced) return true;
+    if (real) [] { GTEST_SKIP() << "this node does not enforce OP_CHECKCONTRACTVERIFY"; }();
+    else ADD_FAILURE() << "the simulator with ccv_active must pass the probe: " << d.Log();
+    return false;
+}
+//! Registers tv. Returns: its vault id ("" and a test failure if refused).
+template <typename D>
+std::string RegisterCcv(D& d, const TestCcvVault& tv)
+{
+    bool ok = false;
+    auto reg = d.Cli({"registervault", tv.registration}, &ok);
+    EXPECT_TRUE(ok) << json::serialize(reg);
+    EXPECT_EQ(Field(reg, "address"), tv.vault.Address("bcrt"));
+    return ok ? Field(reg, "vault_id") : "";
+}
+//! The fixture's coin deposited into the vault whose scriptPubKey is spk, confirmed.
+std::pair<Transaction, Amount> DepositInto(PresignedFixture& fx, const Bytes& spk)
+{
+    const Amount value = fx.funding.vout()[0].value - Amount{10'000};
+    Transaction deposit{Spend({fx.funding.GetTxid(), 0}, value, spk)};
+    fx.node->Call("sendrawtransaction", {HexStr(SerializeTransaction(deposit))});
+    fx.Generate(1);
+    return {std::move(deposit), value};
+}
+//! Mines tx directly (a thief's trigger pays no fee). Returns: the height of its block.
+int64_t MineDirectly(PresignedFixture& fx, const Transaction& tx)
+{
+    fx.node->Call("generateblock", {AnyoneCanSpendAddress(), json::array{json::string(HexStr(SerializeTransaction(tx)))}});
+    return fx.node->Call("getblockcount").as_int64();
+}
+
 TEST_P(engine_e2e, CcvThiefsTriggerIsRecoveredBeforeTheDelay)
 {
     // Both reference constructions: the withdrawal key (the node's vault), the CTV hash (pymatt's).
@@ -1985,23 +2022,15 @@ TEST_P(engine_e2e, CcvThiefsTriggerIsRecoveredBeforeTheDelay)
         PresignedFixture fx{Real(), CcvNodeArgs(), CcvActive};
         auto tower = StartTower(fx);
         Tower& d = *tower;
-        if (!FundAndProbe(d, fx, 2).enforced) {
-            if (Real()) GTEST_SKIP() << "this node does not enforce OP_CHECKCONTRACTVERIFY";
-            FAIL() << "the simulator with ccv_active must pass the probe: " << d.Log();
-        }
+        if (!CcvReady(d, fx, Real())) return;
         const TestCcvVault tv = MakeTestCcvVault(0x41, 0x42, "ccv", construction);
-        bool ok = false;
-        auto reg = d.Cli({"registervault", tv.registration}, &ok);
-        ASSERT_TRUE(ok) << json::serialize(reg);
-        EXPECT_EQ(Field(reg, "address"), tv.vault.Address("bcrt"));
-        const Amount value = fx.funding.vout()[0].value - Amount{10'000};
-        const Transaction deposit{Spend({fx.funding.GetTxid(), 0}, value, tv.vault.ScriptPubKey())};
-        fx.node->Call("sendrawtransaction", {HexStr(SerializeTransaction(deposit))});
-        fx.Generate(1);
-        // The thief's trigger, mined directly.
+        const std::string id = RegisterCcv(d, tv);
+        ASSERT_FALSE(id.empty());
+        const auto funded = DepositInto(fx, tv.vault.ScriptPubKey());
+        const Transaction& deposit = funded.first;
+        const Amount value = funded.second; // not a structured binding: lambdas capture it (clang 14)
         const Transaction trigger = CcvThiefTrigger(tv, {{{deposit.GetTxid(), 0}, value}});
-        fx.node->Call("generateblock", {AnyoneCanSpendAddress(), json::array{json::string(HexStr(SerializeTransaction(trigger)))}});
-        const int64_t trigger_height = fx.node->Call("getblockcount").as_int64();
+        const int64_t trigger_height = MineDirectly(fx, trigger);
         std::string rtxid;
         ASSERT_TRUE(WaitFor([&] { return !(rtxid = FirstRecoveryInMempool(d, fx)).empty(); })) << d.Log();
         auto rtx = RecoveryTx(d, rtxid);
@@ -2016,7 +2045,7 @@ TEST_P(engine_e2e, CcvThiefsTriggerIsRecoveredBeforeTheDelay)
         fx.Generate(1);
         ASSERT_TRUE(WaitFor([&] { return Field(d.Cli({"getrecovery", rtxid}), "state") == "confirmed"; })) << d.Log();
         EXPECT_LT(fx.node->Call("getblockcount").as_int64(), trigger_height + 10);
-        ASSERT_TRUE(WaitFor([&] { return Field(d.Cli({"getvault", Field(reg, "vault_id")}), "state") == "recovered"; })) << d.Log();
+        ASSERT_TRUE(WaitFor([&] { return Field(d.Cli({"getvault", id}), "state") == "recovered"; })) << d.Log();
     }
 }
 
@@ -2025,22 +2054,16 @@ TEST_P(engine_e2e, CcvTriggerAndRevaultIsRecoveredWhole)
     PresignedFixture fx{Real(), CcvNodeArgs(), CcvActive};
     auto tower = StartTower(fx);
     Tower& d = *tower;
-    if (!FundAndProbe(d, fx, 2).enforced) {
-        if (Real()) GTEST_SKIP() << "this node does not enforce OP_CHECKCONTRACTVERIFY";
-        FAIL() << d.Log();
-    }
+    if (!CcvReady(d, fx, Real())) return;
     const TestCcvVault tv = MakeTestCcvVault(0x43, 0x44, "revault");
-    bool ok = false;
-    auto reg = d.Cli({"registervault", tv.registration}, &ok);
-    ASSERT_TRUE(ok) << json::serialize(reg);
-    const Amount value = fx.funding.vout()[0].value - Amount{10'000};
-    const Transaction deposit{Spend({fx.funding.GetTxid(), 0}, value, tv.vault.ScriptPubKey())};
-    fx.node->Call("sendrawtransaction", {HexStr(SerializeTransaction(deposit))});
-    fx.Generate(1);
+    ASSERT_FALSE(RegisterCcv(d, tv).empty());
+    const auto funded = DepositInto(fx, tv.vault.ScriptPubKey());
+    const Transaction& deposit = funded.first;
+    const Amount value = funded.second; // not a structured binding: lambdas capture it (clang 14)
     // A partial unvault: a quarter to the unvaulting output, the rest back at the vault's address.
     const Amount kept{value.sats() - value.sats() / 4};
     const Transaction trigger = CcvThiefTrigger(tv, {{{deposit.GetTxid(), 0}, value}}, kept);
-    fx.node->Call("generateblock", {AnyoneCanSpendAddress(), json::array{json::string(HexStr(SerializeTransaction(trigger)))}});
+    MineDirectly(fx, trigger);
     std::string rtxid;
     ASSERT_TRUE(WaitFor([&] { return !(rtxid = FirstRecoveryInMempool(d, fx)).empty(); })) << d.Log();
     auto rtx = RecoveryTx(d, rtxid);
@@ -2061,19 +2084,12 @@ TEST_P(engine_e2e, CcvMassExitIsAnsweredInOneBatch)
     PresignedFixture fx{Real(), CcvNodeArgs(), CcvActive};
     auto tower = StartTower(fx);
     Tower& d = *tower;
-    if (!FundAndProbe(d, fx, 2, 3).enforced) {
-        if (Real()) GTEST_SKIP() << "this node does not enforce OP_CHECKCONTRACTVERIFY";
-        FAIL() << d.Log();
-    }
+    if (!CcvReady(d, fx, Real(), 3)) return;
     // Twelve vaults, two recovery keys, each funded from the fixture's coin.
     constexpr int N = 12;
     std::vector<TestCcvVault> vaults;
     for (int k = 0; k < N; ++k) vaults.push_back(MakeTestCcvVault(static_cast<uint8_t>(0x60 + k), k % 2 ? 0x51 : 0x52, "mass" + std::to_string(k)));
-    for (const auto& tv : vaults) {
-        bool ok = false;
-        auto reg = d.Cli({"registervault", tv.registration}, &ok);
-        ASSERT_TRUE(ok) << json::serialize(reg);
-    }
+    for (const auto& tv : vaults) ASSERT_FALSE(RegisterCcv(d, tv).empty());
     const Amount each{(fx.funding.vout()[0].value.sats() - 20'000) / N};
     MutableTransaction fan = Spend({fx.funding.GetTxid(), 0}, each, vaults[0].vault.ScriptPubKey());
     for (size_t k = 1; k < vaults.size(); ++k) fan.vout.push_back(TxOut{each, vaults[k].vault.ScriptPubKey()});
@@ -2117,19 +2133,14 @@ TEST_P(engine_e2e, CcvVaultsTriggeredIntoOneUnvaultingOutputAreRecoveredTogether
     PresignedFixture fx{Real(), CcvNodeArgs(), CcvActive};
     auto tower = StartTower(fx);
     Tower& d = *tower;
-    if (!FundAndProbe(d, fx, 2).enforced) {
-        if (Real()) GTEST_SKIP() << "this node does not enforce OP_CHECKCONTRACTVERIFY";
-        FAIL() << d.Log();
-    }
+    if (!CcvReady(d, fx, Real())) return;
     // Three vaults of one recovery key, each with its own unvault key, all three stolen.
     std::vector<TestCcvVault> vaults;
     std::vector<std::string> ids;
     for (int k = 0; k < 3; ++k) {
         vaults.push_back(MakeTestCcvVault(static_cast<uint8_t>(0x70 + k), 0x55, "shared" + std::to_string(k)));
-        bool ok = false;
-        auto reg = d.Cli({"registervault", vaults.back().registration}, &ok);
-        ASSERT_TRUE(ok) << json::serialize(reg);
-        ids.push_back(Field(reg, "vault_id"));
+        ids.push_back(RegisterCcv(d, vaults.back()));
+        ASSERT_FALSE(ids.back().empty());
     }
     const Amount each{(fx.funding.vout()[0].value.sats() - 20'000) / 3};
     MutableTransaction fan = Spend({fx.funding.GetTxid(), 0}, each, vaults[0].vault.ScriptPubKey());
@@ -2140,7 +2151,7 @@ TEST_P(engine_e2e, CcvVaultsTriggeredIntoOneUnvaultingOutputAreRecoveredTogether
     std::vector<ThiefInput> ins;
     for (uint32_t k = 0; k < 3; ++k) ins.push_back({&vaults[k], {deposits.GetTxid(), k}, each});
     const Transaction trigger = CcvThiefTrigger(ins);
-    fx.node->Call("generateblock", {AnyoneCanSpendAddress(), json::array{json::string(HexStr(SerializeTransaction(trigger)))}});
+    MineDirectly(fx, trigger);
     std::string rtxid;
     ASSERT_TRUE(WaitFor([&] { return !(rtxid = FirstRecoveryInMempool(d, fx)).empty(); })) << d.Log();
     auto rtx = RecoveryTx(d, rtxid);
@@ -2159,20 +2170,13 @@ TEST_P(engine_e2e, CcvRecoveryIsBumpedEachBlockUntilItConfirms)
     PresignedFixture fx{Real(), CcvNodeArgs(), CcvActive};
     auto tower = StartTower(fx);
     Tower& d = *tower;
-    if (!FundAndProbe(d, fx, 2, 1).enforced) {
-        if (Real()) GTEST_SKIP() << "this node does not enforce OP_CHECKCONTRACTVERIFY";
-        FAIL() << d.Log();
-    }
+    if (!CcvReady(d, fx, Real(), 1)) return;
     const TestCcvVault tv = MakeTestCcvVault(0x47, 0x48, "bump");
-    bool ok = false;
-    auto reg = d.Cli({"registervault", tv.registration}, &ok);
-    ASSERT_TRUE(ok) << json::serialize(reg);
-    const Amount value = fx.funding.vout()[0].value - Amount{10'000};
-    const Transaction deposit{Spend({fx.funding.GetTxid(), 0}, value, tv.vault.ScriptPubKey())};
-    fx.node->Call("sendrawtransaction", {HexStr(SerializeTransaction(deposit))});
-    fx.Generate(1);
-    const Transaction trigger = CcvThiefTrigger(tv, {{{deposit.GetTxid(), 0}, value}});
-    fx.node->Call("generateblock", {AnyoneCanSpendAddress(), json::array{json::string(HexStr(SerializeTransaction(trigger)))}});
+    ASSERT_FALSE(RegisterCcv(d, tv).empty());
+    const auto funded = DepositInto(fx, tv.vault.ScriptPubKey());
+    const Transaction& deposit = funded.first;
+    const Amount value = funded.second; // not a structured binding: lambdas capture it (clang 14)
+    MineDirectly(fx, CcvThiefTrigger(tv, {{{deposit.GetTxid(), 0}, value}}));
     // What a recovery pays: the swept value and its one fee coin (400,000) in, its outputs out.
     auto fee_of = [&](const std::string& txid) {
         auto rtx = RecoveryTx(d, txid);

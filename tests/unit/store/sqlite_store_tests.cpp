@@ -411,6 +411,59 @@ TEST(sqlite_store_tests, AVersion4DatabaseGainsTheOutputKeyCacheColumn)
     EXPECT_TRUE(rows->at(0).output_key_cache.empty()); // filled by the engine at its next start
 }
 
+TEST(sqlite_store_tests, AVersion10DatabaseTakesCcvVaultsAndKeepsItsApprovals)
+{
+    TempDb t;
+    {
+        auto s = OpenSqliteStore(t.path());
+        ASSERT_TRUE(s);
+    }
+    // Back to version 10: the kind CHECKs without 'ccv', a vault with an approval, a recovery.
+    RawExec(t.path(), R"sql(
+CREATE TABLE v10 (
+    idx INTEGER PRIMARY KEY CHECK (idx >= 0), vault_id TEXT NOT NULL UNIQUE CHECK (length(vault_id) = 18),
+    kind TEXT NOT NULL CHECK (kind IN ('opvault', 'presigned')), policy TEXT NOT NULL,
+    removed INTEGER NOT NULL CHECK (removed IN (0, 1)), created_at INTEGER NOT NULL, output_key_cache BLOB,
+    recovery_auth TEXT, family_id TEXT, family_index INTEGER, compact BLOB);
+DROP TABLE approvals; DROP TABLE vaults; ALTER TABLE v10 RENAME TO vaults;
+CREATE TABLE approvals (id INTEGER PRIMARY KEY, vault_idx INTEGER NOT NULL REFERENCES vaults(idx),
+    kind TEXT NOT NULL CHECK (kind IN ('ctv_hash', 'trigger_txid')), value BLOB NOT NULL CHECK (length(value) = 32),
+    expiry_height INTEGER, revoked INTEGER NOT NULL CHECK (revoked IN (0, 1)));
+CREATE TABLE r10 (txid BLOB PRIMARY KEY, kind TEXT NOT NULL CHECK (kind IN ('opvault_unauthorized', 'opvault_authorized',
+    'presigned', 'presigned_emergency')), trigger_txid BLOB NOT NULL, vault_ids TEXT NOT NULL, tx BLOB NOT NULL,
+    state TEXT NOT NULL, deadline_height INTEGER, confirmed_height INTEGER, attempts INTEGER NOT NULL,
+    last_error TEXT NOT NULL, created_at INTEGER NOT NULL);
+DROP TABLE recoveries; ALTER TABLE r10 RENAME TO recoveries;
+INSERT INTO vaults (idx, vault_id, kind, policy, removed, created_at) VALUES (0, 'v-0000000000000001', 'presigned', '{}', 0, 1);
+INSERT INTO registrations (idx, registration) VALUES (0, '{}');
+INSERT INTO approvals (vault_idx, kind, value, expiry_height, revoked) VALUES (0, 'trigger_txid', zeroblob(32), 50, 0);
+UPDATE version SET version = 10;
+)sql");
+    auto s = OpenSqliteStore(t.path());
+    ASSERT_TRUE(s) << s.error().message;
+    auto vaults = (*s)->LoadVaults();
+    ASSERT_TRUE(vaults) << vaults.error().message;
+    ASSERT_EQ(vaults->size(), 1u);
+    auto approvals = (*s)->LoadApprovals();
+    ASSERT_TRUE(approvals) << approvals.error().message;
+    ASSERT_EQ(approvals->size(), 1u);
+    EXPECT_EQ(approvals->at(0).vault_idx, 0u);
+    // The new kind is stored, and so are its recoveries.
+    StateChanges c;
+    c.vaults = {VaultRow{1, "v-0000000000000002", "ccv", "{}", "{\"mode\":\"recover\"}", false, 2, {}}};
+    RecoveryRow r;
+    r.txid = Txid::FromUint256(H(9).ToUint256());
+    r.kind = vault::PlanKind::Ccv;
+    r.trigger_txid = Txid::FromUint256(H(8).ToUint256());
+    r.vault_ids = {"v-0000000000000002"};
+    r.tx = Bytes{1, 2, 3};
+    c.recoveries = {r};
+    auto applied = (*s)->Apply(c);
+    ASSERT_TRUE(applied) << applied.error().message;
+    EXPECT_EQ((*s)->LoadVaults()->size(), 2u);
+    EXPECT_EQ((*s)->LoadRecoveries()->at(0).kind, vault::PlanKind::Ccv);
+}
+
 } // namespace
 } // namespace vw::store
 
