@@ -316,17 +316,8 @@ private:
         const bool matches = Equal(tree->script_pubkey, out.script_pubkey);
 
         // Inputs committing to the same (correct) trigger output form one event.
-        VaultEvent* ev = nullptr;
-        if (matches) {
-            if (auto it = m_trigger_events.find(tvout); it != m_trigger_events.end()) ev = &m_events[it->second];
-        }
-        if (ev) {
-            if (std::find(ev->vaults.begin(), ev->vaults.end(), vi) == ev->vaults.end()) {
-                ev->vaults.insert(std::upper_bound(ev->vaults.begin(), ev->vaults.end(), vi), vi);
-            }
-            ev->inputs.push_back(static_cast<uint32_t>(n));
-            ev->spent.push_back(m_tx.vin()[n].prevout);
-        } else {
+        VaultEvent* ev = matches ? JoinTriggerEvent(tvout, vi, n) : nullptr;
+        if (!ev) {
             VaultEvent& e = NewEvent(EventKind::Trigger, vi, n);
             e.outpoint = OutPoint{m_tx.GetTxid(), tvout};
             e.amount = out.value;
@@ -357,6 +348,22 @@ private:
         m_trigger_inputs.push_back(n);
     }
 
+    //! Input n of vault vi commits to the trigger output at vout that an earlier input already
+    //! made an event of: it joins that event (inputs paying one output are one trigger).
+    //! Returns: the event, or nullptr if there is none yet.
+    VaultEvent* JoinTriggerEvent(uint32_t vout, uint32_t vi, size_t n)
+    {
+        auto it = m_trigger_events.find(vout);
+        if (it == m_trigger_events.end()) return nullptr;
+        VaultEvent& ev = m_events[it->second];
+        if (std::find(ev.vaults.begin(), ev.vaults.end(), vi) == ev.vaults.end()) {
+            ev.vaults.insert(std::upper_bound(ev.vaults.begin(), ev.vaults.end(), vi), vi);
+        }
+        ev.inputs.push_back(static_cast<uint32_t>(n));
+        ev.spent.push_back(m_tx.vin()[n].prevout);
+        return &ev;
+    }
+
     //! A ccv trigger or trigger_and_revault spend: the unvaulting output is where the witness
     //! says, committing to its data; inputs paying the same unvaulting output form one event.
     void CcvTriggerInput(size_t n, uint32_t vi, const ccv::Vault& v)
@@ -370,17 +377,8 @@ private:
         const TxOut& out = m_tx.vout()[a.out_i];
         auto u = v.UnvaultingFor(a.data);
         const bool matches = u && Equal(u->spk, out.script_pubkey);
-        VaultEvent* ev = nullptr;
-        if (matches) {
-            if (auto it = m_trigger_events.find(a.out_i); it != m_trigger_events.end()) ev = &m_events[it->second];
-        }
-        if (ev) {
-            if (std::find(ev->vaults.begin(), ev->vaults.end(), vi) == ev->vaults.end()) {
-                ev->vaults.insert(std::upper_bound(ev->vaults.begin(), ev->vaults.end(), vi), vi);
-            }
-            ev->inputs.push_back(static_cast<uint32_t>(n));
-            ev->spent.push_back(m_tx.vin()[n].prevout);
-        } else {
+        VaultEvent* ev = matches ? JoinTriggerEvent(a.out_i, vi, n) : nullptr;
+        if (!ev) {
             VaultEvent& e = NewEvent(EventKind::Trigger, vi, n);
             e.outpoint = OutPoint{m_tx.GetTxid(), a.out_i};
             e.amount = out.value;

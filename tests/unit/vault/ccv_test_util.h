@@ -4,6 +4,7 @@
 
 #include "crypto/secp.h"
 #include "primitives/transaction.h"
+#include "unit/vault/opvault_test_util.h"
 #include "util/hex.h"
 
 #include <boost/json.hpp>
@@ -29,21 +30,12 @@ inline const json::value& Vectors()
     return v;
 }
 
-inline std::string Str(const json::value& v) { return std::string(v.as_string()); }
-inline Bytes H(const json::value& v)
-{
-    auto b = ParseHex(Str(v));
-    EXPECT_TRUE(b.has_value()) << Str(v);
-    return b.value_or(Bytes{});
-}
-inline int64_t I(const json::value& v) { return v.to_number<int64_t>(); }
-inline crypto::XOnlyPubKey XOnly(const json::value& v) { return crypto::XOnlyPubKey::Parse(H(v)).value(); }
-inline Transaction Tx(const json::value& hex) { return DecodeTransactionHex(Str(hex)).value(); }
-inline std::vector<TxOut> Prevouts(const json::value& arr)
-{
-    std::vector<TxOut> r;
-    for (const auto& p : arr.as_array()) r.push_back(TxOut{Amount{I(p.at("value_sats"))}, H(p.at("scriptPubKey"))});
-    return r;
-}
+// The record helpers are the OP_VAULT tests' own (opvault_test_util.h); only the file differs.
+using vault::testutil::H;
+using vault::testutil::I;
+using vault::testutil::Prevouts;
+using vault::testutil::Str;
+using vault::testutil::Tx;
+using vault::testutil::XOnly;
 
 } // namespace vw::vault::ccv::testutil
