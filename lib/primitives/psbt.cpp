@@ -210,9 +210,12 @@ Expected<Psbt, std::string> DecodePsbtBase64(std::string_view text)
     const int n = EVP_DecodeBlock(out.data(), reinterpret_cast<const unsigned char*>(text.data()), static_cast<int>(text.size()));
     if (n < 0) return E{std::string("not base64")};
     // EVP_DecodeBlock counts the bytes the padding stands for.
-    size_t len = static_cast<size_t>(n);
-    for (size_t k = text.size(); k > 0 && text[k - 1] == '='; --k) --len;
-    out.resize(len);
+    // Base64 pads with at most two '=': more (or more than was decoded) is not base64, and would
+    // underflow the length.
+    size_t len = static_cast<size_t>(n), pad = 0;
+    for (size_t k = text.size(); k > 0 && text[k - 1] == '=' && pad <= 2; --k) ++pad;
+    if (pad > 2 || pad > len) return E{std::string("not base64 (bad padding)")};
+    out.resize(len - pad);
     return DecodePsbt(out);
 }
 

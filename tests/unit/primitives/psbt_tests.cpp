@@ -74,3 +74,16 @@ TEST(psbt_tests, Base64IsCheckedAndTheMagicRecognized)
 
 } // namespace
 } // namespace vw
+
+namespace vw {
+namespace {
+TEST(psbt_tests, Base64WithMorePaddingThanDataIsRefusedNotThrown)
+{
+    // Found by fuzz_psbt: a padding run longer than the decoded bytes underflowed the length.
+    for (const std::string text : {"p" + std::string(63, '='), std::string(64, '='), std::string("cHNi===")}) {
+        const auto r = DecodePsbtBase64(text.size() % 4 ? text + std::string(4 - text.size() % 4, '=') : text);
+        EXPECT_FALSE(r);
+    }
+}
+} // namespace
+} // namespace vw
