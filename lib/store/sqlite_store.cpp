@@ -5,6 +5,9 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <mutex>
+#include <string_view>
+#include <unordered_map>
 
 namespace vw::store {
 namespace {
@@ -246,11 +249,80 @@ StoreError Err(sqlite3* db, int rc, const std::string& what)
     return e;
 }
 
+//! The connection's prepared statements, kept for its life. Parsing a statement costs more than
+//! running it for one row, and the tower reads one registration per triggered vault: a mass exit
+//! of 10,000 vaults spent most of its store time in sqlite3_prepare.
+class StmtCache
+{
+public:
+    explicit StmtCache(sqlite3* db) : m_db(db) {}
+    ~StmtCache() { Clear(); }
+    StmtCache(const StmtCache&) = delete;
+    StmtCache& operator=(const StmtCache&) = delete;
+    sqlite3* db() const { return m_db; }
+
+    //! A statement for sql, idle and reset; *cached says whether it must be given back (a
+    //! statement already in use, e.g. by a caller further up, is prepared afresh for this use).
+    sqlite3_stmt* Take(const char* sql, int& rc, bool& cached)
+    {
+        std::lock_guard lock{m_mutex};
+        auto it = m_map.find(std::string_view{sql});
+        if (it != m_map.end() && !it->second.busy) {
+            it->second.busy = true;
+            cached = true;
+            rc = SQLITE_OK;
+            return it->second.stmt;
+        }
+        sqlite3_stmt* stmt{nullptr};
+        rc = sqlite3_prepare_v3(m_db, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
+        cached = rc == SQLITE_OK && it == m_map.end();
+        if (cached) m_map.emplace(std::string{sql}, Entry{stmt, true});
+        return stmt;
+    }
+    void Give(sqlite3_stmt* stmt, bool cached)
+    {
+        if (!cached) {
+            sqlite3_finalize(stmt);
+            return;
+        }
+        // Reset at once: a SELECT left mid-way would hold its read snapshot (and the WAL) open.
+        sqlite3_reset(stmt);
+        sqlite3_clear_bindings(stmt);
+        std::lock_guard lock{m_mutex};
+        for (auto& [sql, e] : m_map) {
+            if (e.stmt == stmt) e.busy = false;
+        }
+    }
+    void Clear()
+    {
+        std::lock_guard lock{m_mutex};
+        for (auto& [sql, e] : m_map) sqlite3_finalize(e.stmt);
+        m_map.clear();
+    }
+
+private:
+    struct Entry {
+        sqlite3_stmt* stmt;
+        bool busy;
+    };
+    struct Hash {
+        using is_transparent = void;
+        size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+    };
+    sqlite3* m_db;
+    std::mutex m_mutex; // the cold start reads on a helper thread (never two at once)
+    std::unordered_map<std::string, Entry, Hash, std::equal_to<>> m_map;
+};
+
+//! One use of a statement from the cache.
 class Stmt
 {
 public:
-    Stmt(sqlite3* db, const char* sql) { m_rc = sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &m_stmt, nullptr); }
-    ~Stmt() { sqlite3_finalize(m_stmt); }
+    Stmt(StmtCache& cache, const char* sql) : m_cache(cache) { m_stmt = cache.Take(sql, m_rc, m_cached); }
+    ~Stmt()
+    {
+        if (m_stmt) m_cache.Give(m_stmt, m_cached);
+    }
     Stmt(const Stmt&) = delete;
     Stmt& operator=(const Stmt&) = delete;
     int rc() const { return m_rc; }
@@ -258,15 +330,21 @@ public:
     void Reset() { sqlite3_reset(m_stmt); sqlite3_clear_bindings(m_stmt); }
 
 private:
+    StmtCache& m_cache;
     sqlite3_stmt* m_stmt{nullptr};
     int m_rc{SQLITE_OK};
+    bool m_cached{false};
 };
 
 class SqliteStore final : public Store
 {
 public:
-    explicit SqliteStore(sqlite3* db) : m_db(db) {}
-    ~SqliteStore() override { sqlite3_close_v2(m_db); }
+    explicit SqliteStore(sqlite3* db) : m_db(db), m_stmts(db) {}
+    ~SqliteStore() override
+    {
+        m_stmts.Clear();
+        sqlite3_close_v2(m_db);
+    }
 
     Expected<void, StoreError> Init()
     {
@@ -274,10 +352,10 @@ public:
         sqlite3_busy_timeout(m_db, 5000);
         int version = 0;
         {
-            Stmt s{m_db, "SELECT count(*) FROM sqlite_master WHERE type='table' AND name='version'"};
+            Stmt s{m_stmts, "SELECT count(*) FROM sqlite_master WHERE type='table' AND name='version'"};
             if (s.rc() != SQLITE_OK || sqlite3_step(s.get()) != SQLITE_ROW) return Unexpected{Err(m_db, s.rc(), "read schema")};
             if (sqlite3_column_int(s.get(), 0) == 1) {
-                Stmt v{m_db, "SELECT version FROM version"};
+                Stmt v{m_stmts, "SELECT version FROM version"};
                 if (v.rc() != SQLITE_OK || sqlite3_step(v.get()) != SQLITE_ROW) {
                     return Unexpected{StoreError{StoreError::Kind::Corrupt, "version table has no row"}};
                 }
@@ -302,7 +380,7 @@ public:
 
     Expected<Cursor, StoreError> LoadCursor() override
     {
-        Stmt s{m_db, "SELECT height, hash FROM cursor WHERE id = 1"};
+        Stmt s{m_stmts, "SELECT height, hash FROM cursor WHERE id = 1"};
         if (s.rc() != SQLITE_OK) return Unexpected{Err(m_db, s.rc(), "load cursor")};
         const int rc = sqlite3_step(s.get());
         if (rc == SQLITE_DONE) return Cursor{};
@@ -317,7 +395,7 @@ public:
 
     Expected<std::optional<BlockHash>, StoreError> BlockAt(int height) override
     {
-        Stmt s{m_db, "SELECT hash FROM blocks WHERE height = ?"};
+        Stmt s{m_stmts, "SELECT hash FROM blocks WHERE height = ?"};
         if (s.rc() != SQLITE_OK) return Unexpected{Err(m_db, s.rc(), "read block")};
         sqlite3_bind_int(s.get(), 1, height);
         const int rc = sqlite3_step(s.get());
@@ -337,10 +415,10 @@ public:
             return Unexpected{e};
         };
         if (b.disconnect_from) {
-            Stmt d{m_db, "DELETE FROM blocks WHERE height >= ?"};
+            Stmt d{m_stmts, "DELETE FROM blocks WHERE height >= ?"};
             sqlite3_bind_int(d.get(), 1, *b.disconnect_from);
             if (int rc = sqlite3_step(d.get()); rc != SQLITE_DONE) return fail(rc, "forget disconnected blocks");
-            Stmt t{m_db, "DELETE FROM vault_txs WHERE height >= ?"};
+            Stmt t{m_stmts, "DELETE FROM vault_txs WHERE height >= ?"};
             sqlite3_bind_int(t.get(), 1, *b.disconnect_from);
             if (int rc = sqlite3_step(t.get()); rc != SQLITE_DONE) return fail(rc, "forget disconnected vault txs");
         }
@@ -350,20 +428,20 @@ public:
             return Unexpected{e};
         }
         for (const auto& [h, hash] : b.connected) {
-            Stmt i{m_db, "INSERT OR REPLACE INTO blocks (height, hash) VALUES (?, ?)"};
+            Stmt i{m_stmts, "INSERT OR REPLACE INTO blocks (height, hash) VALUES (?, ?)"};
             sqlite3_bind_int(i.get(), 1, h);
             sqlite3_bind_blob(i.get(), 2, hash.span().data(), 32, SQLITE_STATIC);
             if (int rc = sqlite3_step(i.get()); rc != SQLITE_DONE) return fail(rc, "remember block");
         }
         {
-            Stmt c{m_db, "INSERT INTO cursor (id, height, hash) VALUES (1, ?, ?) "
+            Stmt c{m_stmts, "INSERT INTO cursor (id, height, hash) VALUES (1, ?, ?) "
                          "ON CONFLICT(id) DO UPDATE SET height = excluded.height, hash = excluded.hash"};
             sqlite3_bind_int(c.get(), 1, b.new_cursor.height);
             sqlite3_bind_blob(c.get(), 2, b.new_cursor.hash.span().data(), 32, SQLITE_STATIC);
             if (int rc = sqlite3_step(c.get()); rc != SQLITE_DONE) return fail(rc, "write cursor");
         }
         {
-            Stmt p{m_db, "DELETE FROM blocks WHERE height < ?"};
+            Stmt p{m_stmts, "DELETE FROM blocks WHERE height < ?"};
             sqlite3_bind_int(p.get(), 1, b.new_cursor.height - kRememberedBlocks);
             if (int rc = sqlite3_step(p.get()); rc != SQLITE_DONE) return fail(rc, "prune blocks");
         }
@@ -413,7 +491,7 @@ public:
 
     Expected<size_t, StoreError> VaultSlots() override
     {
-        Stmt s{m_db, "SELECT max(idx) FROM vaults"};
+        Stmt s{m_stmts, "SELECT max(idx) FROM vaults"};
         if (s.rc() != SQLITE_OK) return Unexpected{Err(m_db, s.rc(), "count vaults")};
         if (int rc = sqlite3_step(s.get()); rc != SQLITE_ROW) return Unexpected{Err(m_db, rc, "count vaults")};
         if (sqlite3_column_type(s.get(), 0) == SQLITE_NULL) return size_t{0};
@@ -424,7 +502,7 @@ public:
 
     Expected<size_t, StoreError> ScanVaults(uint32_t from, size_t max, const std::function<void(const VaultRowView&)>& f) override
     {
-        Stmt s{m_db, "SELECT idx, vault_id, kind, policy, removed, recovery_auth IS NOT NULL, family_id, family_index, compact "
+        Stmt s{m_stmts, "SELECT idx, vault_id, kind, policy, removed, recovery_auth IS NOT NULL, family_id, family_index, compact "
                      "FROM vaults WHERE idx >= ? ORDER BY idx LIMIT ?"};
         if (s.rc() != SQLITE_OK) return Unexpected{Err(m_db, s.rc(), "scan vaults")};
         sqlite3_bind_int64(s.get(), 1, from);
@@ -476,7 +554,7 @@ public:
     Expected<std::vector<VaultRow>, StoreError> LoadVaults(uint32_t from, size_t max) override
     {
         std::vector<VaultRow> out;
-        Stmt s{m_db, "SELECT v.idx, vault_id, kind, (SELECT registration FROM registrations r WHERE r.idx = v.idx), policy, removed, "
+        Stmt s{m_stmts, "SELECT v.idx, vault_id, kind, (SELECT registration FROM registrations r WHERE r.idx = v.idx), policy, removed, "
                      "created_at, output_key_cache, recovery_auth, family_id, family_index, compact FROM vaults v "
                      "WHERE v.idx >= ? ORDER BY v.idx LIMIT ?"};
         if (s.rc() != SQLITE_OK) return Unexpected{Err(m_db, s.rc(), "load vaults")};
@@ -527,7 +605,7 @@ public:
     Expected<std::vector<ApprovalRow>, StoreError> LoadApprovals() override
     {
         std::vector<ApprovalRow> out;
-        Stmt s{m_db, "SELECT id, vault_idx, kind, value, expiry_height, revoked FROM approvals ORDER BY id"};
+        Stmt s{m_stmts, "SELECT id, vault_idx, kind, value, expiry_height, revoked FROM approvals ORDER BY id"};
         if (s.rc() != SQLITE_OK) return Unexpected{Err(m_db, s.rc(), "load approvals")};
         int rc;
         while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
@@ -558,7 +636,7 @@ public:
     Expected<std::vector<FamilyRow>, StoreError> LoadFamilies() override
     {
         std::vector<FamilyRow> out;
-        Stmt s{m_db, "SELECT id, text, label, policy, recovery_auth, gap_limit, derived, birth_height, created_at FROM families ORDER BY created_at, id"};
+        Stmt s{m_stmts, "SELECT id, text, label, policy, recovery_auth, gap_limit, derived, birth_height, created_at FROM families ORDER BY created_at, id"};
         if (s.rc() != SQLITE_OK) return Unexpected{Err(m_db, s.rc(), "load families")};
         int rc;
         while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
@@ -589,7 +667,7 @@ public:
     Expected<std::vector<SightingRow>, StoreError> LoadSightings() override
     {
         std::vector<SightingRow> out;
-        Stmt s{m_db, "SELECT txid, seen_at FROM sightings"};
+        Stmt s{m_stmts, "SELECT txid, seen_at FROM sightings"};
         if (s.rc() != SQLITE_OK) return Unexpected{Err(m_db, s.rc(), "load sightings")};
         int rc;
         while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
@@ -609,7 +687,7 @@ public:
     Expected<std::vector<RescanRow>, StoreError> LoadRescans() override
     {
         std::vector<RescanRow> out;
-        Stmt s{m_db, "SELECT id, vault_idx, next_height, created_at FROM rescans ORDER BY id"};
+        Stmt s{m_stmts, "SELECT id, vault_idx, next_height, created_at FROM rescans ORDER BY id"};
         if (s.rc() != SQLITE_OK) return Unexpected{Err(m_db, s.rc(), "load rescans")};
         int rc;
         while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
@@ -633,7 +711,7 @@ public:
     Expected<std::vector<VaultTxRow>, StoreError> LoadVaultTxs() override
     {
         std::vector<VaultTxRow> out;
-        Stmt s{m_db, "SELECT height, pos, block_hash, txid, tx FROM vault_txs ORDER BY height, pos"};
+        Stmt s{m_stmts, "SELECT height, pos, block_hash, txid, tx FROM vault_txs ORDER BY height, pos"};
         if (s.rc() != SQLITE_OK) return Unexpected{Err(m_db, s.rc(), "load vault txs")};
         int rc;
         while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
@@ -657,7 +735,7 @@ public:
     Expected<std::vector<RecoveryRow>, StoreError> LoadRecoveries() override
     {
         std::vector<RecoveryRow> out;
-        Stmt s{m_db, "SELECT txid, kind, trigger_txid, vault_ids, tx, state, deadline_height, confirmed_height, attempts, "
+        Stmt s{m_stmts, "SELECT txid, kind, trigger_txid, vault_ids, tx, state, deadline_height, confirmed_height, attempts, "
                      "last_error, created_at FROM recoveries ORDER BY created_at, txid"};
         if (s.rc() != SQLITE_OK) return Unexpected{Err(m_db, s.rc(), "load recoveries")};
         int rc;
@@ -698,7 +776,7 @@ public:
     Expected<std::vector<EventRow>, StoreError> LoadEvents(int64_t after_seq, size_t limit) override
     {
         std::vector<EventRow> out;
-        Stmt s{m_db, "SELECT seq, created_at, type, vault_id, txid, height, data FROM events WHERE seq > ? ORDER BY seq LIMIT ?"};
+        Stmt s{m_stmts, "SELECT seq, created_at, type, vault_id, txid, height, data FROM events WHERE seq > ? ORDER BY seq LIMIT ?"};
         if (s.rc() != SQLITE_OK) return Unexpected{Err(m_db, s.rc(), "load events")};
         sqlite3_bind_int64(s.get(), 1, after_seq);
         sqlite3_bind_int64(s.get(), 2, static_cast<int64_t>(std::min<size_t>(limit, INT64_MAX)));
@@ -722,7 +800,7 @@ public:
 
     Expected<int64_t, StoreError> LastEventSeq() override
     {
-        Stmt s{m_db, "SELECT coalesce(max(seq), 0) FROM events"};
+        Stmt s{m_stmts, "SELECT coalesce(max(seq), 0) FROM events"};
         if (s.rc() != SQLITE_OK) return Unexpected{Err(m_db, s.rc(), "last event seq")};
         const int rc = sqlite3_step(s.get());
         if (rc != SQLITE_ROW) return Unexpected{Err(m_db, rc, "last event seq")};
@@ -743,13 +821,13 @@ public:
         };
         for (const auto& id : c.removed) {
             // deliveries go with it (ON DELETE CASCADE)
-            Stmt st{m_db, "DELETE FROM webhooks WHERE id = ?"};
+            Stmt st{m_stmts, "DELETE FROM webhooks WHERE id = ?"};
             text(st, 1, id);
             if (int rc = sqlite3_step(st.get()); rc != SQLITE_DONE) return fail(rc, "remove webhook");
         }
         for (const auto& w : c.webhooks) {
             // An upsert, never INSERT OR REPLACE: a replace deletes the row and cascades to its deliveries.
-            Stmt st{m_db, "INSERT INTO webhooks (id, url, secret, events, enabled, source, cursor, delivered, failed, last_error, created_at) "
+            Stmt st{m_stmts, "INSERT INTO webhooks (id, url, secret, events, enabled, source, cursor, delivered, failed, last_error, created_at) "
                           "VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET url = excluded.url, secret = excluded.secret, "
                           "events = excluded.events, enabled = excluded.enabled, source = excluded.source, cursor = excluded.cursor, "
                           "delivered = excluded.delivered, failed = excluded.failed, last_error = excluded.last_error, "
@@ -769,7 +847,7 @@ public:
             if (int rc = sqlite3_step(st.get()); rc != SQLITE_DONE) return fail(rc, "write webhook");
         }
         for (const auto& d : c.deliveries) {
-            Stmt st{m_db, "INSERT OR REPLACE INTO webhook_deliveries (webhook_id, event_seq, state, attempts, next_attempt_at, created_at, "
+            Stmt st{m_stmts, "INSERT OR REPLACE INTO webhook_deliveries (webhook_id, event_seq, state, attempts, next_attempt_at, created_at, "
                           "last_status, last_error) VALUES (?,?,?,?,?,?,?,?)"};
             if (st.rc() != SQLITE_OK) return fail(st.rc(), "write delivery");
             text(st, 1, d.webhook_id);
@@ -784,7 +862,7 @@ public:
             if (int rc = sqlite3_step(st.get()); rc != SQLITE_DONE) return fail(rc, "write delivery");
         }
         for (const auto& [id, seq] : c.delivered) {
-            Stmt st{m_db, "DELETE FROM webhook_deliveries WHERE webhook_id = ? AND event_seq = ?"};
+            Stmt st{m_stmts, "DELETE FROM webhook_deliveries WHERE webhook_id = ? AND event_seq = ?"};
             text(st, 1, id);
             sqlite3_bind_int64(st.get(), 2, seq);
             if (int rc = sqlite3_step(st.get()); rc != SQLITE_DONE) return fail(rc, "delete delivery");
@@ -796,7 +874,7 @@ public:
     Expected<std::vector<WebhookRow>, StoreError> LoadWebhooks() override
     {
         std::vector<WebhookRow> out;
-        Stmt s{m_db, "SELECT id, url, secret, events, enabled, source, cursor, delivered, failed, last_error, created_at "
+        Stmt s{m_stmts, "SELECT id, url, secret, events, enabled, source, cursor, delivered, failed, last_error, created_at "
                      "FROM webhooks ORDER BY created_at, id"};
         if (s.rc() != SQLITE_OK) return Unexpected{Err(m_db, s.rc(), "load webhooks")};
         int rc;
@@ -826,7 +904,7 @@ public:
                                                                  size_t limit) override
     {
         std::vector<DeliveryRow> out;
-        Stmt s{m_db, "SELECT event_seq, state, attempts, next_attempt_at, created_at, last_status, last_error FROM webhook_deliveries "
+        Stmt s{m_stmts, "SELECT event_seq, state, attempts, next_attempt_at, created_at, last_status, last_error FROM webhook_deliveries "
                      "WHERE webhook_id = ? AND state = ? ORDER BY event_seq LIMIT ?"};
         if (s.rc() != SQLITE_OK) return Unexpected{Err(m_db, s.rc(), "load deliveries")};
         sqlite3_bind_text(s.get(), 1, webhook_id.data(), static_cast<int>(webhook_id.size()), SQLITE_STATIC);
@@ -856,7 +934,7 @@ public:
 
     Expected<int64_t, StoreError> CountDeliveries(const std::string& webhook_id, DeliveryState wanted) override
     {
-        Stmt s{m_db, "SELECT count(*) FROM webhook_deliveries WHERE webhook_id = ? AND state = ?"};
+        Stmt s{m_stmts, "SELECT count(*) FROM webhook_deliveries WHERE webhook_id = ? AND state = ?"};
         if (s.rc() != SQLITE_OK) return Unexpected{Err(m_db, s.rc(), "count deliveries")};
         sqlite3_bind_text(s.get(), 1, webhook_id.data(), static_cast<int>(webhook_id.size()), SQLITE_STATIC);
         const std::string_view state = ToString(wanted);
@@ -916,7 +994,7 @@ private:
         };
         for (const auto& f : c.families) {
             // An upsert, not REPLACE: replacing deletes the row, which its members refer to.
-            Stmt st{m_db, "INSERT INTO families (id, text, label, policy, recovery_auth, gap_limit, derived, birth_height, created_at) "
+            Stmt st{m_stmts, "INSERT INTO families (id, text, label, policy, recovery_auth, gap_limit, derived, birth_height, created_at) "
                           "VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET text = excluded.text, label = excluded.label, "
                           "policy = excluded.policy, recovery_auth = excluded.recovery_auth, gap_limit = excluded.gap_limit, "
                           "derived = excluded.derived, birth_height = excluded.birth_height, created_at = excluded.created_at"};
@@ -937,9 +1015,9 @@ private:
         for (const auto& v : c.vaults) {
             if (!vault_st) {
                 // ?4, the registration, goes to its own table.
-                vault_st.emplace(m_db, "INSERT OR REPLACE INTO vaults (idx, vault_id, kind, policy, removed, created_at, output_key_cache, "
+                vault_st.emplace(m_stmts, "INSERT OR REPLACE INTO vaults (idx, vault_id, kind, policy, removed, created_at, output_key_cache, "
                                        "recovery_auth, family_id, family_index, compact) VALUES (?1,?2,?3,?5,?6,?7,?8,?9,?10,?11,?12)");
-                registration_st.emplace(m_db, "INSERT OR REPLACE INTO registrations (idx, registration) VALUES (?,?)");
+                registration_st.emplace(m_stmts, "INSERT OR REPLACE INTO registrations (idx, registration) VALUES (?,?)");
             }
             Stmt& st = *vault_st;
             st.Reset();
@@ -971,7 +1049,7 @@ private:
             if (auto r = step(rs, "write registration"); !r) return r;
         }
         for (const auto& a : c.approvals) {
-            Stmt st{m_db, a.id == 0 ? "INSERT INTO approvals (vault_idx, kind, value, expiry_height, revoked) VALUES (?,?,?,?,?)"
+            Stmt st{m_stmts, a.id == 0 ? "INSERT INTO approvals (vault_idx, kind, value, expiry_height, revoked) VALUES (?,?,?,?,?)"
                                     : "INSERT OR REPLACE INTO approvals (vault_idx, kind, value, expiry_height, revoked, id) VALUES (?,?,?,?,?,?)"};
             sqlite3_bind_int64(st.get(), 1, a.vault_idx);
             sqlite3_bind_text(st.get(), 2, a.kind.data(), static_cast<int>(a.kind.size()), SQLITE_STATIC);
@@ -983,7 +1061,7 @@ private:
         }
         std::optional<Stmt> tx_st;
         for (const auto& t : c.vault_txs) {
-            if (!tx_st) tx_st.emplace(m_db, "INSERT OR IGNORE INTO vault_txs (height, pos, block_hash, txid, tx) VALUES (?,?,?,?,?)");
+            if (!tx_st) tx_st.emplace(m_stmts, "INSERT OR IGNORE INTO vault_txs (height, pos, block_hash, txid, tx) VALUES (?,?,?,?,?)");
             Stmt& st = *tx_st;
             st.Reset();
             sqlite3_bind_int(st.get(), 1, t.height);
@@ -994,7 +1072,7 @@ private:
             if (auto r = step(st, "write vault tx"); !r) return r;
         }
         for (const auto& r : c.recoveries) {
-            Stmt st{m_db, "INSERT OR REPLACE INTO recoveries (txid, kind, trigger_txid, vault_ids, tx, state, deadline_height, "
+            Stmt st{m_stmts, "INSERT OR REPLACE INTO recoveries (txid, kind, trigger_txid, vault_ids, tx, state, deadline_height, "
                           "confirmed_height, attempts, last_error, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)"};
             std::string ids;
             for (const auto& id : r.vault_ids) ids += (ids.empty() ? "" : ",") + id;
@@ -1014,7 +1092,7 @@ private:
             if (auto res = step(st, "write recovery"); !res) return res;
         }
         for (const auto& r : c.rescans) {
-            Stmt st{m_db, "INSERT OR REPLACE INTO rescans (id, vault_idx, next_height, created_at) VALUES (?,?,?,?)"};
+            Stmt st{m_stmts, "INSERT OR REPLACE INTO rescans (id, vault_idx, next_height, created_at) VALUES (?,?,?,?)"};
             sqlite3_bind_int64(st.get(), 1, r.id);
             if (r.vault_idx) sqlite3_bind_int64(st.get(), 2, *r.vault_idx);
             else sqlite3_bind_null(st.get(), 2);
@@ -1024,19 +1102,19 @@ private:
         }
         for (const auto& s : c.sightings) {
             // The first sight stays: a later one (a restart, a reorg) is not the first.
-            Stmt st{m_db, "INSERT INTO sightings (txid, seen_at) VALUES (?,?) ON CONFLICT(txid) DO UPDATE SET seen_at = MIN(seen_at, excluded.seen_at)"};
+            Stmt st{m_stmts, "INSERT INTO sightings (txid, seen_at) VALUES (?,?) ON CONFLICT(txid) DO UPDATE SET seen_at = MIN(seen_at, excluded.seen_at)"};
             sqlite3_bind_blob(st.get(), 1, s.txid.span().data(), 32, SQLITE_STATIC);
             sqlite3_bind_int(st.get(), 2, s.seen_at);
             if (auto res = step(st, "write sighting"); !res) return res;
         }
         for (const int64_t id : c.rescans_done) {
-            Stmt st{m_db, "DELETE FROM rescans WHERE id = ?"};
+            Stmt st{m_stmts, "DELETE FROM rescans WHERE id = ?"};
             sqlite3_bind_int64(st.get(), 1, id);
             if (auto res = step(st, "delete rescan"); !res) return res;
         }
         std::optional<Stmt> event_st;
         for (const auto& e : c.events) {
-            if (!event_st) event_st.emplace(m_db, "INSERT INTO events (created_at, type, vault_id, txid, height, data) VALUES (?,?,?,?,?,?)");
+            if (!event_st) event_st.emplace(m_stmts, "INSERT INTO events (created_at, type, vault_id, txid, height, data) VALUES (?,?,?,?,?,?)");
             Stmt& st = *event_st;
             st.Reset();
             sqlite3_bind_int64(st.get(), 1, e.created_at);
@@ -1071,6 +1149,7 @@ private:
     }
 
     sqlite3* m_db;
+    StmtCache m_stmts;
 };
 
 } // namespace
