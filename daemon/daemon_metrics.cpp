@@ -73,6 +73,8 @@ std::string RenderDaemonMetrics(const ChainFollower& follower, const Engine& eng
     m.Family("vaultwatch_broadcasts_total", T::Counter, "sendrawtransaction calls for recoveries, by outcome, since start.");
     m.Sample("vaultwatch_broadcasts_total", static_cast<double>(es.broadcasts), {{"result", "accepted"}});
     m.Sample("vaultwatch_broadcasts_total", static_cast<double>(es.broadcast_failures), {{"result", "failed"}});
+    m.Family("vaultwatch_trigger_keys_ahead_total", T::Counter, "Trigger output keys computed on every core before their block was matched (blocks of many triggers) since start.");
+    m.Sample("vaultwatch_trigger_keys_ahead_total", static_cast<double>(es.trigger_keys_ahead));
     m.Family("vaultwatch_fee_bumps_total", T::Counter, "Recoveries replaced by a higher-fee variant since start.");
     m.Sample("vaultwatch_fee_bumps_total", static_cast<double>(es.fee_bumps));
     m.Family("vaultwatch_registrations_verified_total", T::Counter, "Stored registrations read whole and checked against the compact forms the start loaded.");

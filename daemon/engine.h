@@ -75,6 +75,7 @@ struct EngineStats {
     uint64_t fee_bumps{0};
     uint64_t registrations_verified{0}; //!< stored registrations read whole since the start
     uint64_t registrations_corrupt{0};  //!< of those, not what the cold start loaded
+    uint64_t trigger_keys_ahead{0};     //!< trigger output keys computed on every core before their block was matched
 };
 
 class Engine final : public chain::ChainListener, public VaultControl

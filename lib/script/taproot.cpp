@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <string_view>
 
 namespace vw::taproot {
 
@@ -59,6 +60,42 @@ Expected<crypto::TweakedKey, TaprootError> OutputKey(const crypto::XOnlyPubKey& 
     auto q = crypto::TweakAdd(internal, TweakHash(internal.span(), merkle_root));
     if (!q) return Unexpected{TaprootError::TweakOutOfRange};
     return *q;
+}
+
+namespace {
+std::array<uint8_t, 64> MemoKey(const crypto::XOnlyPubKey& internal, const Uint256& merkle_root)
+{
+    std::array<uint8_t, 64> k;
+    std::memcpy(k.data(), internal.bytes().data(), 32);
+    std::memcpy(k.data() + 32, merkle_root.span().data(), 32);
+    return k;
+}
+} // namespace
+
+size_t OutputKeyMemo::FromHash::operator()(const From& f) const
+{
+    // Both halves: vaults of one recovery group share a Merkle root and differ by internal key.
+    return std::hash<std::string_view>{}(std::string_view{reinterpret_cast<const char*>(f.data()), f.size()});
+}
+
+void OutputKeyMemo::Add(const crypto::XOnlyPubKey& internal, const Uint256& merkle_root, const crypto::TweakedKey& q)
+{
+    m_keys.emplace(MemoKey(internal, merkle_root), q);
+}
+
+const crypto::TweakedKey* OutputKeyMemo::Find(const crypto::XOnlyPubKey& internal, const Uint256& merkle_root) const
+{
+    auto it = m_keys.find(MemoKey(internal, merkle_root));
+    return it == m_keys.end() ? nullptr : &it->second;
+}
+
+Expected<crypto::TweakedKey, TaprootError> OutputKey(const crypto::XOnlyPubKey& internal, const Uint256& merkle_root,
+                                                     const OutputKeyMemo* memo)
+{
+    if (memo) {
+        if (const auto* q = memo->Find(internal, merkle_root)) return *q;
+    }
+    return OutputKey(internal, std::optional<Uint256>{merkle_root});
 }
 
 Bytes P2TRScript(ByteSpan xonly32)

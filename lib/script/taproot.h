@@ -9,6 +9,7 @@
 
 #include <optional>
 #include <span>
+#include <unordered_map>
 #include <vector>
 
 namespace vw::taproot {
@@ -37,6 +38,26 @@ Uint256 TweakHash(ByteSpan internal_key32, const std::optional<Uint256>& merkle_
 //! Returns: the output key Q = P + TapTweak(P||root)*G with its parity.
 Expected<crypto::TweakedKey, TaprootError> OutputKey(const crypto::XOnlyPubKey& internal,
                                                      const std::optional<Uint256>& merkle_root);
+
+//! Output keys computed ahead of need (a block's triggers, on every core), keyed by what each is
+//! computed from: a lookup can miss, but never answers with another tree's key.
+class OutputKeyMemo
+{
+public:
+    void Add(const crypto::XOnlyPubKey& internal, const Uint256& merkle_root, const crypto::TweakedKey& q);
+    const crypto::TweakedKey* Find(const crypto::XOnlyPubKey& internal, const Uint256& merkle_root) const;
+    size_t size() const { return m_keys.size(); }
+
+private:
+    using From = std::array<uint8_t, 64>; // internal key || merkle root
+    struct FromHash {
+        size_t operator()(const From& f) const;
+    };
+    std::unordered_map<From, crypto::TweakedKey, FromHash> m_keys;
+};
+//! OutputKey, taken from memo when it holds it (memo may be null).
+Expected<crypto::TweakedKey, TaprootError> OutputKey(const crypto::XOnlyPubKey& internal, const Uint256& merkle_root,
+                                                     const OutputKeyMemo* memo);
 
 //! Returns: the P2TR scriptPubKey OP_1 <x>.
 Bytes P2TRScript(ByteSpan xonly32);

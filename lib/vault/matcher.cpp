@@ -309,7 +309,7 @@ private:
         if (!tw) return malformed(tw.error());
         auto update = BuildLeafUpdateScript(leaf, tw->leaf_update_items);
         if (!update) return malformed(update.error());
-        auto tree = v.TriggerOutput(*leaf_index, *update);
+        auto tree = v.TriggerOutput(*leaf_index, *update, m_opts.output_keys);
         if (!tree) return malformed(tree.error());
         const uint32_t tvout = tw->trigger_vout_idx;
         const TxOut& out = m_tx.vout()[tvout];

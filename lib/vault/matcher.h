@@ -135,6 +135,8 @@ struct MatchOptions {
     //! commits to the key of the output it spends): so a tracked UTXO names its vaults without an
     //! EC tweak. Always so in a block; the engine says so for what the node's mempool holds.
     bool spends_checked{false};
+    //! Trigger output keys computed ahead (a block's, on every core); null: each derived here.
+    const taproot::OutputKeyMemo* output_keys{nullptr};
 };
 
 //! Returns: the events tx causes against registry (see the table above). block_height: the

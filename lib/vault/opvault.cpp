@@ -249,6 +249,22 @@ Expected<crypto::TweakedKey, VaultError> DeriveTriggerOutputKey(ByteSpan control
     return *q;
 }
 
+std::optional<TriggerKeyInputs> TriggerOutputKeyInputs(const std::vector<Bytes>& witness, size_t vout_count)
+{
+    const auto sp = taproot::ScriptPathOf(witness);
+    if (!sp) return std::nullopt;
+    auto leaf = ParseTriggerLeaf(*sp->script, LeafKeys::Trusted);
+    if (!leaf) return std::nullopt;
+    auto tw = ParseTriggerWitness(witness, *leaf, vout_count);
+    if (!tw) return std::nullopt;
+    auto update = BuildLeafUpdateScript(*leaf, tw->leaf_update_items);
+    if (!update) return std::nullopt;
+    auto cb = taproot::ParseControlBlock(*sp->control); // checks that the internal key is a curve point
+    if (!cb) return std::nullopt;
+    return TriggerKeyInputs{crypto::XOnlyPubKey::FromTrusted(cb->internal_key),
+                            taproot::RootFromPath(taproot::LeafHash(cb->leaf_version, *update), cb->path)};
+}
+
 Expected<void, VaultError> CheckTriggerOutputSpk(const crypto::TweakedKey& key, ByteSpan spk)
 {
     auto prog = taproot::P2TRProgram(spk);
@@ -344,12 +360,13 @@ std::optional<size_t> Vault::FindLeaf(ByteSpan script) const
     return std::nullopt;
 }
 
-Expected<TriggerOutputTree, VaultError> Vault::TriggerOutput(size_t leaf_index, ByteSpan leaf_update_script) const
+Expected<TriggerOutputTree, VaultError> Vault::TriggerOutput(size_t leaf_index, ByteSpan leaf_update_script,
+                                                            const taproot::OutputKeyMemo* keys) const
 {
     if (leaf_index >= m_tree.leaves().size() || leaf_index == m_recover_index) return Unexpected{VaultError::NotTriggerLeaf};
     TriggerOutputTree t{m_tree.WithLeafReplaced(leaf_index, Bytes(leaf_update_script.begin(), leaf_update_script.end())),
                         {}, {}, leaf_index, m_recover_index, {}, {}};
-    auto q = taproot::OutputKey(m_spec.internal_key, t.tree.MerkleRoot());
+    auto q = taproot::OutputKey(m_spec.internal_key, t.tree.MerkleRoot(), keys);
     if (!q) return Unexpected{VaultError::TweakOutOfRange};
     t.output_key = *q;
     t.script_pubkey = taproot::P2TRScript(q->xonly);

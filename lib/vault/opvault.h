@@ -135,6 +135,17 @@ Expected<TriggerWitness, VaultError> ParseTriggerWitness(std::span<const Bytes> 
 //! path with leaf_update_script as the new leaf under the same internal key and leaf version
 //! (IMPL CheckVaultTrigger). Fails BadControlBlock / TweakOutOfRange.
 Expected<crypto::TweakedKey, VaultError> DeriveTriggerOutputKey(ByteSpan control_block, ByteSpan leaf_update_script);
+
+//! What a trigger output's key is computed from, read from the trigger input's witness alone (no
+//! registry, no EC tweak): the control block's internal key, and the Merkle root with the leaf
+//! update in place of the spent leaf. nullopt unless the witness spends an OP_VAULT trigger leaf
+//! well formed for a transaction of vout_count outputs. For work done ahead (OutputKeyMemo): the
+//! matcher still derives, and checks, each trigger output from its registered vault.
+struct TriggerKeyInputs {
+    crypto::XOnlyPubKey internal;
+    Uint256 merkle_root;
+};
+std::optional<TriggerKeyInputs> TriggerOutputKeyInputs(const std::vector<Bytes>& witness, size_t vout_count);
 //! Returns: success iff spk is `51 20 <x>` with x == key.xonly (parity deliberately not compared).
 Expected<void, VaultError> CheckTriggerOutputSpk(const crypto::TweakedKey& key, ByteSpan spk);
 
@@ -186,7 +197,9 @@ public:
     //! Returns: index into tree().leaves() of the leaf whose script equals script, or nullopt.
     std::optional<size_t> FindLeaf(ByteSpan script) const;
     //! Returns: the trigger output's tree when leaf leaf_index is replaced by leaf_update_script.
-    Expected<TriggerOutputTree, VaultError> TriggerOutput(size_t leaf_index, ByteSpan leaf_update_script) const;
+    //! keys: output keys computed ahead (may be null; a miss computes it here).
+    Expected<TriggerOutputTree, VaultError> TriggerOutput(size_t leaf_index, ByteSpan leaf_update_script,
+                                                          const taproot::OutputKeyMemo* keys = nullptr) const;
 
 private:
     Vault(VaultSpec spec, taproot::TapTree tree) : m_spec(std::move(spec)), m_tree(std::move(tree)) {}

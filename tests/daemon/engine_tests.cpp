@@ -1155,12 +1155,13 @@ TEST_P(engine_e2e, ALargeFeeCoinIsSplitAheadOfNeedAndARecoveryPaysWithOneOfThePa
 
 TEST_P(engine_e2e, OpvaultMassExitIsRecoveredInOneTransactionPerGroup)
 {
-    // 24 vaults in two recovery groups, all triggered by a thief in one block: the daemon answers
+    // 64 vaults in two recovery groups, all triggered by a thief in one block: the daemon answers
     // with one sweep per group (every trigger output of the group, one fee coin), both confirm.
+    // 64 triggers in a block: their output keys are computed ahead, on every core (TriggerKeysAhead).
     PresignedFixture fx{Real(), {"-acceptnonstdtxn=1"}};
     if (Real() && !NodeEnforcesOpVault(*fx.node)) GTEST_SKIP() << "this node does not enforce OP_VAULT";
     std::vector<std::string> extra = OpvaultDaemonArgs(Real());
-    constexpr size_t VAULTS = 24, GROUPS = 2;
+    constexpr size_t VAULTS = 64, GROUPS = 2;
     const auto trigger_key = TestKey(0x34);
     const std::array<Bytes, GROUPS> recovery_spks{P2TR(0xd0), P2TR(0xd1)};
     std::vector<TestOpVault> vs;
@@ -1186,7 +1187,7 @@ TEST_P(engine_e2e, OpvaultMassExitIsRecoveredInOneTransactionPerGroup)
     ASSERT_TRUE(WaitFor([&] { return Field(d.Cli({"getfeewallet"}), "balance") == "130000"; })) << d.Log();
     // The thief triggers every vault, all in one block.
     const std::set<OutPoint> trigger_outputs = TriggerEachInOneBlock(fx, vs, deposit, value, trigger_key);
-    // Every trigger is answered by the sweep of its group: two transactions, each with the 12
+    // Every trigger is answered by the sweep of its group: two transactions, each with the 32
     // trigger outputs of its group and one fee coin, paying the group's recovery scriptPubKey.
     std::set<std::string> rtxids;
     ASSERT_TRUE(WaitFor([&] {

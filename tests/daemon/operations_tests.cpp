@@ -136,7 +136,7 @@ TEST(metrics_tests, ScrapeShowsTheChainAndTheDaemon)
     EXPECT_EQ(m["vaultwatch_node_height"], 25);
     EXPECT_EQ(m["vaultwatch_tip_lag_blocks"], 0);
     EXPECT_EQ(m["vaultwatch_node_up"], 1);
-    for (const char* k : {"vaultwatch_zmq_gaps_total", "vaultwatch_triggers_total", "vaultwatch_webhook_pending",
+    for (const char* k : {"vaultwatch_zmq_gaps_total", "vaultwatch_triggers_total", "vaultwatch_trigger_keys_ahead_total", "vaultwatch_webhook_pending",
                           R"(vaultwatch_recoveries{state="broadcast"})", R"(vaultwatch_vaults{kind="presigned",state="active"})",
                           R"(vaultwatch_vaults{kind="opvault",state="triggered"})", R"(vaultwatch_rpc_request_duration_seconds_bucket{le="+Inf"})",
                           "vaultwatch_rpc_request_duration_seconds_count", R"(vaultwatch_webhook_attempts_total{result="failed"})"}) {

@@ -64,6 +64,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
         (void)vault::ParseRecoverLeaf(it);
         (void)vault::ParseWithdrawLeaf(it);
     }
+    // The block path's look ahead reads the same witness with no registry: it must agree with
+    // the derivation below whenever both succeed.
+    const auto ahead = vault::TriggerOutputKeyInputs(items, /*vout_count=*/3);
     if (items.size() < 2) return 0;
     const Bytes& leaf_script = items[items.size() - 2];
     auto leaf = vault::ParseTriggerLeaf(leaf_script);
@@ -77,6 +80,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
         Bytes spk{0x51, 0x20};
         spk.insert(spk.end(), key->xonly.begin(), key->xonly.end());
         if (!vault::CheckTriggerOutputSpk(*key, spk)) __builtin_trap(); // a derived key must match its own output
+        if (ahead) {
+            auto q = taproot::OutputKey(ahead->internal, std::optional<Uint256>{ahead->merkle_root});
+            if (!q || q->xonly != key->xonly || q->parity != key->parity) __builtin_trap();
+        }
     }
     return 0;
 }

@@ -307,4 +307,33 @@ TEST(taproot_tests, WitnessClassification)
 }
 
 } // namespace
+TEST(taproot_tests, AnOutputKeyMemoAnswersOnlyForWhatEachKeyWasComputedFrom)
+{
+    const Uint256 root = H(7);
+    const auto q1 = OutputKey(Key(1), root);
+    const auto q2 = OutputKey(Key(2), root);
+    ASSERT_TRUE(q1 && q2);
+    OutputKeyMemo memo;
+    EXPECT_EQ(memo.Find(Key(1), root), nullptr);
+    memo.Add(Key(1), root, *q1);
+    memo.Add(Key(2), root, *q2); // same root, another internal key: another entry
+    EXPECT_EQ(memo.size(), 2u);
+    ASSERT_NE(memo.Find(Key(2), root), nullptr);
+    EXPECT_EQ(memo.Find(Key(2), root)->xonly, q2->xonly);
+    EXPECT_EQ(memo.Find(Key(1), H(8)), nullptr) << "another root is a miss";
+    // OutputKey through the memo: from it when held, computed when not; the same key either way.
+    for (const Uint256& r : {root, H(8)}) {
+        const auto direct = OutputKey(Key(1), r);
+        const auto via = OutputKey(Key(1), r, &memo);
+        ASSERT_TRUE(direct && via);
+        EXPECT_EQ(via->xonly, direct->xonly);
+        EXPECT_EQ(via->parity, direct->parity);
+    }
+    // Many keys under one root (a recovery group's triggers) stay distinct entries.
+    OutputKeyMemo many;
+    for (uint8_t i = 1; i <= 50; ++i) many.Add(Key(i), root, crypto::TweakedKey{{i}, 0});
+    EXPECT_EQ(many.size(), 50u);
+    for (uint8_t i = 1; i <= 50; ++i) EXPECT_EQ(many.Find(Key(i), root)->xonly[0], i);
+}
+
 } // namespace vw::taproot

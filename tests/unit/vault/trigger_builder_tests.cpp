@@ -98,4 +98,55 @@ TEST(trigger_builder_tests, RefusesTheWrongKeyAndBadAmounts)
 }
 
 } // namespace
+TEST(trigger_builder_tests, ATriggersOutputKeyIsDerivedFromItsWitnessAloneAndTheMatcherUsesIt)
+{
+    Fixture f;
+    Registry reg;
+    auto added = reg.AddOpVault(OpVaultRegistration{f.spec, std::nullopt, "t", Policy{}, std::nullopt, std::nullopt});
+    ASSERT_TRUE(added);
+    const Vault& v = *reg.Details(added->index)->opvault;
+    TriggerRequest req;
+    req.deposit = OutPoint{*Txid::FromHex(std::string(64, 'b')), 0};
+    req.deposit_value = Amount{100'000};
+    req.ctv_hash = crypto::Sha256Once(Bytes{1});
+    auto mtx = BuildTrigger(v, req, f.trigger);
+    ASSERT_TRUE(mtx) << mtx.error();
+    const Transaction tx{*mtx};
+
+    // From the witness alone: the same (internal key, root) the vault's own tree gives.
+    const auto in = TriggerOutputKeyInputs(tx.vin()[0].witness, tx.vout().size());
+    ASSERT_TRUE(in);
+    const auto q = taproot::OutputKey(in->internal, std::optional<Uint256>{in->merkle_root});
+    ASSERT_TRUE(q);
+    EXPECT_EQ(Bytes(q->xonly.begin(), q->xonly.end()), Bytes(tx.vout()[0].script_pubkey.begin() + 2, tx.vout()[0].script_pubkey.end()));
+
+    // Not a trigger: a key-path witness, a trigger witness naming an output the tx lacks.
+    EXPECT_FALSE(TriggerOutputKeyInputs({Bytes(64, 1)}, 1));
+    EXPECT_FALSE(TriggerOutputKeyInputs(tx.vin()[0].witness, 0));
+
+    // The matcher takes the key from a memo when it holds it: a memo holding a wrong key for
+    // exactly this (internal key, root) is believed, and the trigger output then mismatches.
+    // That is why only computed keys go in (daemon: TriggerKeysAhead).
+    const auto plain = MatchTx(tx, reg, 100);
+    ASSERT_EQ(plain.size(), 1u);
+    EXPECT_FALSE(plain[0].malformed());
+    taproot::OutputKeyMemo memo;
+    memo.Add(in->internal, in->merkle_root, *q);
+    MatchOptions mo;
+    mo.output_keys = &memo;
+    const auto with = MatchTx(tx, reg, 100, mo);
+    ASSERT_EQ(with.size(), 1u);
+    EXPECT_FALSE(with[0].malformed());
+    EXPECT_EQ(with[0].outpoint, plain[0].outpoint);
+    EXPECT_EQ(with[0].tree->output_key.parity, plain[0].tree->output_key.parity);
+    taproot::OutputKeyMemo wrong;
+    crypto::TweakedKey bad = *q;
+    bad.xonly[5] ^= 1;
+    wrong.Add(in->internal, in->merkle_root, bad);
+    mo.output_keys = &wrong;
+    const auto fooled = MatchTx(tx, reg, 100, mo);
+    ASSERT_EQ(fooled.size(), 1u);
+    EXPECT_TRUE(fooled[0].malformed()) << "the memo was consulted";
+}
+
 } // namespace vw::vault
