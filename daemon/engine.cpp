@@ -25,8 +25,18 @@ void Engine::Event(store::StateChanges& changes, std::string type, const std::st
 {
     if (!vault_id.empty()) data["vault_id"] = vault_id;
     if (!txid.empty()) data["txid"] = txid;
-    log::Main()->info("{} {} {} {}", type, vault_id, txid, json::serialize(data));
-    changes.events.push_back({0, Now(), std::move(type), vault_id, txid, height, json::serialize(data)});
+    std::string text = json::serialize(data);
+    size_t withheld = 0;
+    if (m_event_lines.Take(std::chrono::steady_clock::now(), withheld)) {
+        if (withheld) {
+            log::Main()->info("{} event line(s) of the last second were logged at debug level only (at most {} a second at info); "
+                              "every event is in the event log (listevents)", withheld, kEventLinesPerSecond);
+        }
+        log::Main()->info("{} {} {} {}", type, vault_id, txid, text);
+    } else {
+        log::Main()->debug("{} {} {} {}", type, vault_id, txid, text);
+    }
+    changes.events.push_back({0, Now(), std::move(type), vault_id, txid, height, std::move(text)});
 }
 
 void Engine::NodeStatus(bool reachable, const std::string& detail)

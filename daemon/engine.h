@@ -10,6 +10,7 @@
 // again after each block and at start. sendrawtransaction is idempotent, so a crash between the
 // write and the broadcast costs one repeated, harmless call.
 
+#include "log.h"
 #include "node_port.h"
 #include "control.h"
 #include "chain/listener.h"
@@ -204,11 +205,22 @@ private:
     public:
         explicit StoreDetails(const Engine& e) : m_e(e) {}
         Expected<vault::VaultDetails, vault::DetailError> LoadDetails(uint32_t i, const vault::VaultId& id) override;
+        //! Details read and parsed ahead (BlockAhead), taken by the first LoadDetails of their slot.
+        void Ahead(uint32_t i, std::string vault_id, vault::VaultDetails d) { m_ahead.insert_or_assign(i, Held{std::move(vault_id), std::move(d)}); }
+        void ClearAhead() { m_ahead.clear(); }
 
     private:
         const Engine& m_e;
+        struct Held {
+            std::string vault_id;
+            vault::VaultDetails details;
+        };
+        std::unordered_map<uint32_t, Held> m_ahead;
     };
     mutable StoreDetails m_detail_source{*this};
+    //! Work a block of many vault spends needs before it is matched, done on every core: the
+    //! trigger outputs' keys (returned) and the spent vaults' registrations (to m_detail_source).
+    taproot::OutputKeyMemo BlockAhead(const Block& block);
 
     // --- vault families (engine_family.cpp) ---
     struct FamilyState {
@@ -350,6 +362,8 @@ private:
     bool m_fee_refresh_running{false};
     std::map<Txid, int> m_sent_at;                   //!< the node's best height when it accepted each recovery (fee bumps wait for a later block)
     EngineStats m_stats;
+    static constexpr size_t kEventLinesPerSecond = 200;
+    log::LineBudget m_event_lines{kEventLinesPerSecond}; //!< event lines at info level (Event)
 };
 
 } // namespace vw::daemon

@@ -214,12 +214,22 @@ void Engine::Evaluate(store::StateChanges& changes)
         log::Main()->critical("cannot batch the authorized recoveries: {}", vault::ToString(merged.error().error));
         return;
     }
+    // Which authorized plans each swept output came from (a lookup per input: a mass exit merges
+    // thousands of plans, and a scan of them all per merged sweep would be quadratic).
+    std::map<OutPoint, size_t> plan_of;
+    for (size_t k = 0; k < authorized.size(); ++k) {
+        for (const auto& o : authorized[k].sweeps) plan_of.try_emplace(o, k);
+    }
     for (auto& p : *merged) {
         // Its trigger (the first of those it answers) and the earliest deadline among them.
+        std::set<size_t> answers;
+        for (const auto& in : p.inputs) {
+            if (auto it = plan_of.find(in.outpoint); it != plan_of.end()) answers.insert(it->second);
+        }
         std::optional<Txid> ttxid;
         std::optional<int> deadline;
-        for (const auto& a : authorized) {
-            if (std::none_of(p.inputs.begin(), p.inputs.end(), [&](const auto& in) { return a.sweeps.count(in.outpoint) > 0; })) continue;
+        for (size_t k : answers) {
+            const auto& a = authorized[k];
             if (!ttxid) ttxid = a.trigger;
             if (a.deadline) deadline = deadline ? std::min(*deadline, *a.deadline) : *a.deadline;
         }

@@ -7,35 +7,56 @@
 #include <thread>
 
 namespace vw::daemon {
-namespace {
-//! The output keys of a block's trigger outputs, computed on every core before the block is
-//! matched: a mass exit of 10,000 triggers is 10,000 EC tweaks, the largest part of its answer.
-//! Only inputs spending an outpoint the index watches are looked at, so a block of junk witnesses
-//! costs no tweak. The matcher uses these as a cache (keyed by internal key and Merkle root) and
-//! still checks every trigger output against its registered vault.
-taproot::OutputKeyMemo TriggerKeysAhead(const Block& block, const vault::WatchIndex& index)
+
+taproot::OutputKeyMemo Engine::BlockAhead(const Block& block)
 {
-    constexpr size_t kWorthThreads = 64; // below this, the matcher's own tweaks cost less than starting threads
+    // A mass exit of 10,000 triggers is 10,000 EC tweaks (each trigger output's key) and 10,000
+    // registrations read back (JSON, tree, id): most of its answer, and all of it independent.
+    // Only inputs spending an outpoint the index watches count, so a block of junk witnesses costs
+    // nothing here. What is made here is a cache: the matcher looks keys up by internal key and
+    // Merkle root and still checks every trigger output against its registered vault, and the
+    // registry takes details through the same checks as a read of its own (vault id, kind).
+    constexpr size_t kWorthThreads = 64; // below this, starting threads costs more than it saves
     taproot::OutputKeyMemo memo;
-    std::vector<std::pair<const Transaction*, size_t>> jobs;
+    std::vector<std::pair<const Transaction*, size_t>> spends;
+    std::set<uint32_t> vaults;
     std::vector<vault::VaultRef> refs;
     for (const auto& tx : block.txs) {
         for (size_t n = 0; n < tx.vin().size(); ++n) {
             const auto& in = tx.vin()[n];
             refs.clear();
-            if (in.witness.size() < 2 || index.FindOutpoint(in.prevout.txid.span(), in.prevout.n, refs) == 0) continue;
-            jobs.emplace_back(&tx, n);
+            if (in.witness.size() < 2 || m_registry.index().FindOutpoint(in.prevout.txid.span(), in.prevout.n, refs) == 0) continue;
+            spends.emplace_back(&tx, n);
+            for (const auto& r : refs) {
+                if (!m_registry.HoldsDetails(r.vault)) vaults.insert(r.vault);
+            }
         }
     }
-    if (jobs.size() < kWorthThreads) return memo;
-    std::vector<std::optional<std::pair<vault::TriggerKeyInputs, crypto::TweakedKey>>> done(jobs.size());
+    if (spends.size() < kWorthThreads) return memo;
+    // The rows, read here (one connection), in runs of consecutive slots; parsed on every core.
+    std::vector<store::VaultRow> rows;
+    for (auto it = vaults.begin(); it != vaults.end();) {
+        const uint32_t from = *it;
+        size_t run = 0;
+        while (it != vaults.end() && *it == from + run) ++it, ++run;
+        auto got = m_store.LoadVaults(from, run);
+        if (!got) continue; // read again, one by one, by the matcher (and said there)
+        for (auto& r : *got) rows.push_back(std::move(r));
+    }
+    std::vector<std::optional<std::pair<vault::TriggerKeyInputs, crypto::TweakedKey>>> keys(spends.size());
+    std::vector<std::optional<vault::PreparedVault>> parsed(rows.size());
     std::atomic<size_t> next{0};
     auto work = [&] {
-        for (size_t j; (j = next.fetch_add(1)) < jobs.size();) {
-            const auto& [tx, n] = jobs[j];
+        for (size_t j; (j = next.fetch_add(1)) < spends.size() + rows.size();) {
+            if (j >= spends.size()) {
+                auto p = PrepareRow(rows[j - spends.size()]);
+                if (p) parsed[j - spends.size()].emplace(std::move(*p));
+                continue;
+            }
+            const auto& [tx, n] = spends[j];
             auto in = vault::TriggerOutputKeyInputs(tx->vin()[n].witness, tx->vout().size());
             if (!in) continue;
-            if (auto q = taproot::OutputKey(in->internal, std::optional<Uint256>{in->merkle_root})) done[j].emplace(*in, *q);
+            if (auto q = crypto::TweakAddUnparsed(in->internal, taproot::TweakHash(in->internal, in->merkle_root))) keys[j].emplace(*in, *q);
         }
     };
     {
@@ -44,12 +65,15 @@ taproot::OutputKeyMemo TriggerKeysAhead(const Block& block, const vault::WatchIn
         for (size_t t = 0; t < helpers; ++t) threads.emplace_back(work);
         work();
     }
-    for (const auto& d : done) {
-        if (d) memo.Add(d->first.internal, d->first.merkle_root, d->second);
+    for (const auto& k : keys) {
+        if (k) memo.Add(crypto::XOnlyPubKey::FromTrusted(k->first.internal), k->first.merkle_root, k->second); // a key: the tweak parsed it
     }
+    for (size_t r = 0; r < rows.size(); ++r) {
+        if (parsed[r]) m_detail_source.Ahead(rows[r].idx, std::move(rows[r].vault_id), std::move(parsed[r]->details));
+    }
+    m_stats.trigger_keys_ahead += memo.size();
     return memo;
 }
-} // namespace
 
 void Engine::Apply(const Transaction& tx, std::optional<int> height, store::StateChanges* changes,
                    const std::vector<vault::VaultEvent>& events)
@@ -159,8 +183,7 @@ void Engine::BlockConnected(const Block& block, int height, store::BlockBatch& b
     IndexLiveInputs();
     (void)m_registry.TakeDetailError(); // what failed before is not this block's
     const BlockHash bh = block.header.GetHash();
-    const taproot::OutputKeyMemo trigger_keys = TriggerKeysAhead(block, m_registry.index());
-    m_stats.trigger_keys_ahead += trigger_keys.size();
+    const taproot::OutputKeyMemo trigger_keys = BlockAhead(block);
     vault::MatchOptions mo;
     mo.output_keys = &trigger_keys;
     for (uint32_t pos = 0; pos < block.txs.size(); ++pos) {
@@ -199,6 +222,7 @@ void Engine::BlockConnected(const Block& block, int height, store::BlockBatch& b
         for (const auto& t : m_recent_confirmed.begin()->second) m_recent_confirmed_ids.erase(t);
         m_recent_confirmed.erase(m_recent_confirmed.begin());
     }
+    m_detail_source.ClearAhead(); // what no input took (a vault matched otherwise) is not kept
     Evaluate(batch.state);
     // A vault this block touched whose registration the store could not read now was not matched
     // right: the block is not stored, and comes again. A corrupt registration will not heal: it

@@ -81,6 +81,12 @@ Expected<vault::PreparedVault, std::string> Engine::PrepareRow(const store::Vaul
 
 Expected<vault::VaultDetails, vault::DetailError> Engine::StoreDetails::LoadDetails(uint32_t i, const vault::VaultId& id)
 {
+    if (auto it = m_ahead.find(i); it != m_ahead.end()) {
+        const bool same = it->second.vault_id == id.str();
+        vault::VaultDetails d = std::move(it->second.details);
+        m_ahead.erase(it);
+        if (same) return d;
+    }
     auto row = m_e.m_store.LoadVault(i);
     if (!row) {
         const bool transient = row.error().kind != store::StoreError::Kind::Corrupt;

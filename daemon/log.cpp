@@ -135,4 +135,20 @@ std::shared_ptr<spdlog::logger> Rpc() { return Get("rpc"); }
 std::shared_ptr<spdlog::logger> Store() { return Get("store"); }
 std::shared_ptr<spdlog::logger> Main() { return Get("main"); }
 
+bool LineBudget::Take(std::chrono::steady_clock::time_point now, size_t& withheld)
+{
+    withheld = 0;
+    if (now - m_window >= std::chrono::seconds{1}) {
+        m_window = now;
+        m_taken = 0;
+        withheld = std::exchange(m_refused, 0);
+    }
+    if (m_taken < m_per_second) {
+        ++m_taken;
+        return true;
+    }
+    ++m_refused;
+    return false;
+}
+
 } // namespace vw::log

@@ -105,6 +105,19 @@ Expected<TweakedKey, TweakError> TweakAdd(const XOnlyPubKey& p, const Uint256& t
     return r;
 }
 
+Expected<TweakedKey, TweakError> TweakAddUnparsed(ByteSpan xonly32, const Uint256& tweak)
+{
+    secp256k1_xonly_pubkey in;
+    if (xonly32.size() != 32 || secp256k1_xonly_pubkey_parse(Ctx(), &in, xonly32.data()) != 1) return Unexpected{TweakError::NotAKey};
+    secp256k1_pubkey out;
+    if (secp256k1_xonly_pubkey_tweak_add(Ctx(), &out, &in, tweak.data()) != 1) return Unexpected{TweakError::TweakOutOfRange};
+    secp256k1_xonly_pubkey x;
+    TweakedKey r;
+    VW_ASSERT(secp256k1_xonly_pubkey_from_pubkey(Ctx(), &x, &r.parity, &out) == 1);
+    VW_ASSERT(secp256k1_xonly_pubkey_serialize(Ctx(), r.xonly.data(), &x) == 1);
+    return r;
+}
+
 bool TweakAddCheck(const std::array<uint8_t, 32>& q_xonly, int parity, const XOnlyPubKey& p, const Uint256& tweak)
 {
     const secp256k1_xonly_pubkey in = ToSecp(p);

@@ -57,10 +57,16 @@ struct TweakedKey {
     int parity{0};
 };
 
-enum class TweakError { TweakOutOfRange };
+enum class TweakError {
+    TweakOutOfRange,
+    NotAKey, //!< TweakAddUnparsed: the 32 bytes are not the x coordinate of a curve point
+};
 
 //! Returns: Q = P + t*G as (x(Q), parity). Fails if t >= n or the result is infinity.
 Expected<TweakedKey, TweakError> TweakAdd(const XOnlyPubKey& p, const Uint256& tweak);
+//! The same for 32 bytes not yet known to be a key (read from a witness): the one curve check the
+//! tweak needs anyway, instead of XOnlyPubKey::Parse and then another in TweakAdd. Fails NotAKey.
+Expected<TweakedKey, TweakError> TweakAddUnparsed(ByteSpan xonly32, const Uint256& tweak);
 
 //! Returns: whether x(P + t*G) == q_xonly with the given parity (secp256k1_xonly_pubkey_tweak_add_check).
 [[nodiscard]] bool TweakAddCheck(const std::array<uint8_t, 32>& q_xonly, int parity, const XOnlyPubKey& p,

@@ -259,10 +259,17 @@ std::optional<TriggerKeyInputs> TriggerOutputKeyInputs(const std::vector<Bytes>&
     if (!tw) return std::nullopt;
     auto update = BuildLeafUpdateScript(*leaf, tw->leaf_update_items);
     if (!update) return std::nullopt;
-    auto cb = taproot::ParseControlBlock(*sp->control); // checks that the internal key is a curve point
-    if (!cb) return std::nullopt;
-    return TriggerKeyInputs{crypto::XOnlyPubKey::FromTrusted(cb->internal_key),
-                            taproot::RootFromPath(taproot::LeafHash(cb->leaf_version, *update), cb->path)};
+    // The control block read in place; its size was checked by ScriptPathOf. Its internal key is
+    // checked by the tweak that uses it (one field square root per trigger, not two).
+    const Bytes& c = *sp->control;
+    TriggerKeyInputs r;
+    std::copy(c.begin() + 1, c.begin() + 33, r.internal.begin());
+    std::vector<Uint256> path;
+    for (size_t off = taproot::CONTROL_BASE_SIZE; off + taproot::CONTROL_NODE_SIZE <= c.size(); off += taproot::CONTROL_NODE_SIZE) {
+        path.push_back(Uint256::FromSpan(ByteSpan{c.data() + off, taproot::CONTROL_NODE_SIZE}));
+    }
+    r.merkle_root = taproot::RootFromPath(taproot::LeafHash(c[0] & 0xfe, *update), path);
+    return r;
 }
 
 Expected<void, VaultError> CheckTriggerOutputSpk(const crypto::TweakedKey& key, ByteSpan spk)

@@ -142,7 +142,7 @@ Expected<crypto::TweakedKey, VaultError> DeriveTriggerOutputKey(ByteSpan control
 //! well formed for a transaction of vout_count outputs. For work done ahead (OutputKeyMemo): the
 //! matcher still derives, and checks, each trigger output from its registered vault.
 struct TriggerKeyInputs {
-    crypto::XOnlyPubKey internal;
+    std::array<uint8_t, 32> internal; //!< not checked to be a curve point (crypto::TweakAddUnparsed does)
     Uint256 merkle_root;
 };
 std::optional<TriggerKeyInputs> TriggerOutputKeyInputs(const std::vector<Bytes>& witness, size_t vout_count);

@@ -409,6 +409,8 @@ public:
     size_t TrimDetails(size_t keep = 0);
     //! Returns: how many vaults have their details in memory.
     size_t DetailsHeld() const { return m_details_held; }
+    //! Whether vault i's details are in memory now (Details would not read them).
+    bool HoldsDetails(uint32_t i) const { return i < m_vaults.size() && m_vaults[i].m_details != nullptr; }
     //! Number of slots (live + removed).
     size_t size() const { return m_vaults.size(); }
     const WatchIndex& index() const { return m_index; }

@@ -3,7 +3,7 @@
 // block mined by the simulator (the simulator checks neither scripts nor block weight: 10,000
 // single-input triggers weigh ~5.9 MWU, more than a real block holds). It prints
 //   - the time from that block to every trigger output being spent by a recovery in the node's
-//     mempool (target < 10 s), and
+//     mempool (target <= 1 s for 10,000 triggers, issue 18), and
 //   - the vbytes per recovered vault of the batched recoveries (one sweep per group, split under
 //     the standard weight, one fee input each) against one recovery per vault with its own fee
 //     input (target: at least 40% fewer).
@@ -100,7 +100,10 @@ int main(int argc, char** argv)
     proc::Vaultwatchd vw(VW_VAULTWATCHD_PATH, dir.path() / "vw");
     vw.node_args = {"--bitcoind.rpcport=" + std::to_string(node.RpcPort()), "--bitcoind.rpcuser=u", "--bitcoind.rpcpassword=p"};
     // The bench funds one coin per expected sweep itself and counts them: no split ahead of need.
-    vw.extra_args = {"--feewalletcoins=0"};
+    // As an operator runs it: info log, no test event log (whose fsyncs are not the daemon's).
+    vw.event_log = false;
+    const char* level = std::getenv("VW_BENCH_LOGLEVEL");
+    vw.extra_args = {"--feewalletcoins=0", std::string("--loglevel=") + (level ? level : "info")};
     vw.Start();
     const proc::SyncRpc rpc(vw.port(), vw.NetDir() / ".cookie");
     auto caught_up = [&] { return bench::TowerAtTip(rpc, node); };
@@ -189,17 +192,25 @@ int main(int argc, char** argv)
     node.Call("generateblock", {"bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080", std::move(txs)});
     const auto t0 = Clock::now();
     // Every trigger output spent by a transaction in the node's mempool.
+    // Polled every 5 ms: each transaction is fetched once (refetching 8 sweeps of 85 kB each poll
+    // would take CPU from the daemon being measured).
     std::vector<Transaction> recoveries;
+    std::map<std::string, Transaction> fetched;
     auto all_answered = [&] {
         recoveries.clear();
         std::set<OutPoint> spent;
         const json::value mempool = node.Call("getrawmempool"); // kept: never range-for over a temporary's member
         for (const auto& id : mempool.as_array()) {
-            auto raw = node.Call("getrawtransaction", {id.as_string()});
-            auto tx = DecodeTransaction(*ParseHex(std::string_view{raw.as_string()}));
-            if (!tx) continue;
-            for (const auto& in : tx->vin()) spent.insert(in.prevout);
-            recoveries.push_back(std::move(*tx));
+            const std::string txid{id.as_string()};
+            auto it = fetched.find(txid);
+            if (it == fetched.end()) {
+                auto raw = node.Call("getrawtransaction", {id.as_string()});
+                auto tx = DecodeTransaction(*ParseHex(std::string_view{raw.as_string()}));
+                if (!tx) continue;
+                it = fetched.emplace(txid, std::move(*tx)).first;
+            }
+            for (const auto& in : it->second.vin()) spent.insert(in.prevout);
+            recoveries.push_back(it->second);
         }
         for (const auto& o : trigger_outputs) {
             if (!spent.count(o)) return false;
@@ -236,9 +247,9 @@ int main(int argc, char** argv)
     if (!single) return std::fprintf(stderr, "cannot build the single-vault recovery\n"), 1;
     const double per_vault_single = static_cast<double>(Transaction{*single}.VSize());
     const double per_vault_batched = static_cast<double>(batched_vbytes) / static_cast<double>(n);
-    std::printf("%s: %zu triggers in one block -> every recovery broadcast in %.2f s (target < 10 s): "
+    std::printf("%s: %zu triggers in one block -> every recovery broadcast in %.2f s (target <= 1 s for 10,000: %s): "
                 "%zu recovery transactions sweeping %zu trigger outputs\n",
-                harding ? "harding" : "mass exit", n, secs, recoveries.size(), recovered_inputs);
+                harding ? "harding" : "mass exit", n, secs, secs <= 1.0 ? "OK" : "OVER", recoveries.size(), recovered_inputs);
     std::printf("per recovered vault: %.1f vB, fee paid %.1f sat with fee coins of %lld sat spent whole (reserve asked %.1f sat per vault)\n", per_vault_batched,
                 static_cast<double>(fees_paid) / static_cast<double>(n), static_cast<long long>(coin_value.sats()),
                 static_cast<double>(reserve.at("amount").to_number<int64_t>()) / static_cast<double>(n));

@@ -81,7 +81,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
         spk.insert(spk.end(), key->xonly.begin(), key->xonly.end());
         if (!vault::CheckTriggerOutputSpk(*key, spk)) __builtin_trap(); // a derived key must match its own output
         if (ahead) {
-            auto q = taproot::OutputKey(ahead->internal, std::optional<Uint256>{ahead->merkle_root});
+            auto q = crypto::TweakAddUnparsed(ahead->internal, taproot::TweakHash(ahead->internal, ahead->merkle_root));
             if (!q || q->xonly != key->xonly || q->parity != key->parity) __builtin_trap();
         }
     }

@@ -48,6 +48,21 @@ TEST(secp_tests, XOnlyParseRejectsBadBytes)
     EXPECT_FALSE(XOnlyPubKey::Parse(Bytes(32, 0xff)));
 }
 
+TEST(secp_tests, TweakAddUnparsedChecksTheKeyAndAgreesWithTweakAdd)
+{
+    const Bytes g = Unhex(GENERATOR_X);
+    const Uint256 t = Uint256::FromSpan(Scalar(3));
+    const auto a = TweakAdd(*XOnlyPubKey::Parse(g), t);
+    const auto b = TweakAddUnparsed(g, t);
+    ASSERT_TRUE(a && b);
+    EXPECT_EQ(a->xonly, b->xonly);
+    EXPECT_EQ(a->parity, b->parity);
+    for (const Bytes& bad : {Scalar(0), Scalar(5), Unhex(FIELD_P), Bytes(32, 0xff), Bytes(31, 1)}) {
+        ASSERT_FALSE(TweakAddUnparsed(bad, t));
+        EXPECT_EQ(TweakAddUnparsed(bad, t).error(), TweakError::NotAKey);
+    }
+}
+
 TEST(secp_tests, KeyPairSecretRange)
 {
     EXPECT_FALSE(KeyPair::FromSecret(Scalar(0)));

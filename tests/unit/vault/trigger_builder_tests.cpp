@@ -116,13 +116,21 @@ TEST(trigger_builder_tests, ATriggersOutputKeyIsDerivedFromItsWitnessAloneAndThe
     // From the witness alone: the same (internal key, root) the vault's own tree gives.
     const auto in = TriggerOutputKeyInputs(tx.vin()[0].witness, tx.vout().size());
     ASSERT_TRUE(in);
-    const auto q = taproot::OutputKey(in->internal, std::optional<Uint256>{in->merkle_root});
+    const auto q = crypto::TweakAddUnparsed(in->internal, taproot::TweakHash(in->internal, in->merkle_root));
     ASSERT_TRUE(q);
+    EXPECT_EQ(in->internal, f.internal.PubKey().bytes());
     EXPECT_EQ(Bytes(q->xonly.begin(), q->xonly.end()), Bytes(tx.vout()[0].script_pubkey.begin() + 2, tx.vout()[0].script_pubkey.end()));
 
     // Not a trigger: a key-path witness, a trigger witness naming an output the tx lacks.
     EXPECT_FALSE(TriggerOutputKeyInputs({Bytes(64, 1)}, 1));
     EXPECT_FALSE(TriggerOutputKeyInputs(tx.vin()[0].witness, 0));
+    // A control block whose internal key is no curve point: read, then refused by the tweak.
+    auto w = tx.vin()[0].witness;
+    std::fill(w.back().begin() + 1, w.back().begin() + 33, 0); // x = 0: x^3 + 7 has no square root
+    const auto off_curve = TriggerOutputKeyInputs(w, tx.vout().size());
+    ASSERT_TRUE(off_curve);
+    EXPECT_EQ(crypto::TweakAddUnparsed(off_curve->internal, taproot::TweakHash(off_curve->internal, off_curve->merkle_root)).error(),
+              crypto::TweakError::NotAKey);
 
     // The matcher takes the key from a memo when it holds it: a memo holding a wrong key for
     // exactly this (internal key, root) is believed, and the trigger output then mismatches.
@@ -131,7 +139,7 @@ TEST(trigger_builder_tests, ATriggersOutputKeyIsDerivedFromItsWitnessAloneAndThe
     ASSERT_EQ(plain.size(), 1u);
     EXPECT_FALSE(plain[0].malformed());
     taproot::OutputKeyMemo memo;
-    memo.Add(in->internal, in->merkle_root, *q);
+    memo.Add(crypto::XOnlyPubKey::FromTrusted(in->internal), in->merkle_root, *q);
     MatchOptions mo;
     mo.output_keys = &memo;
     const auto with = MatchTx(tx, reg, 100, mo);
@@ -142,7 +150,7 @@ TEST(trigger_builder_tests, ATriggersOutputKeyIsDerivedFromItsWitnessAloneAndThe
     taproot::OutputKeyMemo wrong;
     crypto::TweakedKey bad = *q;
     bad.xonly[5] ^= 1;
-    wrong.Add(in->internal, in->merkle_root, bad);
+    wrong.Add(crypto::XOnlyPubKey::FromTrusted(in->internal), in->merkle_root, bad);
     mo.output_keys = &wrong;
     const auto fooled = MatchTx(tx, reg, 100, mo);
     ASSERT_EQ(fooled.size(), 1u);
