@@ -33,37 +33,57 @@ taproot::OutputKeyMemo Engine::BlockAhead(const Block& block)
         }
     }
     if (spends.size() < kWorthThreads) return memo;
-    // The rows, read here (one connection), in runs of consecutive slots; parsed on every core.
-    std::vector<store::VaultRow> rows;
-    for (auto it = vaults.begin(); it != vaults.end();) {
-        const uint32_t from = *it;
-        size_t run = 0;
-        while (it != vaults.end() && *it == from + run) ++it, ++run;
-        auto got = m_store.LoadVaults(from, run);
-        if (!got) continue; // read again, one by one, by the matcher (and said there)
-        for (auto& r : *got) rows.push_back(std::move(r));
-    }
     std::vector<std::optional<std::pair<vault::TriggerKeyInputs, crypto::TweakedKey>>> keys(spends.size());
-    std::vector<std::optional<vault::PreparedVault>> parsed(rows.size());
-    std::atomic<size_t> next{0};
-    auto work = [&] {
-        for (size_t j; (j = next.fetch_add(1)) < spends.size() + rows.size();) {
-            if (j >= spends.size()) {
-                auto p = PrepareRow(rows[j - spends.size()]);
-                if (p) parsed[j - spends.size()].emplace(std::move(*p));
-                continue;
-            }
+    std::vector<store::VaultRow> rows;
+    std::vector<std::optional<vault::PreparedVault>> parsed;
+    std::atomic<size_t> next_key{0}, next_row{0};
+    std::atomic<bool> rows_read{false};
+    auto tweak = [&] {
+        for (size_t j; (j = next_key.fetch_add(1)) < spends.size();) {
             const auto& [tx, n] = spends[j];
             auto in = vault::TriggerOutputKeyInputs(tx->vin()[n].witness, tx->vout().size());
             if (!in) continue;
             if (auto q = crypto::TweakAddUnparsed(in->internal, taproot::TweakHash(in->internal, in->merkle_root))) keys[j].emplace(*in, *q);
         }
     };
+    auto parse = [&] {
+        for (size_t j; (j = next_row.fetch_add(1)) < rows.size();) {
+            if (auto p = PrepareRow(rows[j])) parsed[j].emplace(std::move(*p));
+        }
+    };
     {
+        // Helpers tweak while this thread reads the rows (the store is one connection, read here,
+        // in runs of consecutive slots); then every thread tweaks and parses what is left.
         const size_t helpers = std::clamp<size_t>(std::thread::hardware_concurrency(), 1, 8) - 1;
         std::vector<std::jthread> threads;
-        for (size_t t = 0; t < helpers; ++t) threads.emplace_back(work);
-        work();
+        struct Release { // after the threads, so destroyed before they are joined: no helper waits forever
+            std::atomic<bool>& read;
+            ~Release()
+            {
+                read.store(true);
+                read.notify_all();
+            }
+        } release{rows_read};
+        for (size_t t = 0; t < helpers; ++t) {
+            threads.emplace_back([&] {
+                tweak();
+                rows_read.wait(false);
+                parse();
+            });
+        }
+        for (auto it = vaults.begin(); it != vaults.end();) {
+            const uint32_t from = *it;
+            size_t run = 0;
+            while (it != vaults.end() && *it == from + run) ++it, ++run;
+            auto got = m_store.LoadVaults(from, run);
+            if (!got) continue; // read again, one by one, by the matcher (and said there)
+            for (auto& r : *got) rows.push_back(std::move(r));
+        }
+        parsed.resize(rows.size());
+        rows_read.store(true);
+        rows_read.notify_all();
+        tweak();
+        parse();
     }
     for (const auto& k : keys) {
         if (k) memo.Add(crypto::XOnlyPubKey::FromTrusted(k->first.internal), k->first.merkle_root, k->second); // a key: the tweak parsed it
