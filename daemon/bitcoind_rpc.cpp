@@ -203,7 +203,7 @@ net::awaitable<RpcResult<json::value>> BitcoindRpc::CallOnce(const std::string& 
         if (status != 200) co_return fail(RpcError::Kind::Http, "HTTP " + std::to_string(status));
         co_return fail(RpcError::Kind::BadReply, "reply is not a JSON object");
     }
-    const auto& obj = v.as_object();
+    auto& obj = v.as_object();
     if (const auto* err = obj.if_contains("error"); err && !err->is_null()) {
         if (!err->is_object()) co_return fail(RpcError::Kind::BadReply, "error member is not an object");
         const auto& eo = err->as_object();
@@ -213,9 +213,9 @@ net::awaitable<RpcResult<json::value>> BitcoindRpc::CallOnce(const std::string& 
         if (const auto* m = eo.if_contains("message"); m && m->is_string()) msg = std::string(m->as_string());
         co_return RpcResult<json::value>{std::nullopt, RpcError{RpcError::Kind::Rpc, code, std::move(msg)}};
     }
-    const auto* result = obj.if_contains("result");
+    auto* result = obj.if_contains("result");
     if (!result) co_return fail(RpcError::Kind::BadReply, "reply has neither result nor error");
-    co_return RpcResult<json::value>{*result, std::nullopt};
+    co_return RpcResult<json::value>{std::move(*result), std::nullopt}; // a block's hex is megabytes: moved, not copied
 }
 
 } // namespace vw::daemon
