@@ -315,6 +315,11 @@ private:
 
     std::map<Txid, TriggerInfo> m_triggers;                        //!< open and answered triggers by txid
     std::map<Txid, store::RecoveryRow> m_recoveries;               //!< our recoveries by txid
+    //! The outpoints each recovery spends (InputsOf), decoded once: every answer asks which coins
+    //! the live sweeps hold, and decoding them all each time made a mempool mass exit quadratic.
+    //! A txid fixes its inputs, so an entry never goes stale; entries of forgotten rows are pruned.
+    mutable std::map<Txid, std::vector<OutPoint>> m_inputs_of;
+    const std::vector<OutPoint>& InputsOf(const Txid& txid, const store::RecoveryRow& r) const;
     std::map<uint32_t, Txid> m_unexpected;                          //!< pre-signed vaults spent unexpectedly: emergency txs due
     std::map<Txid, int> m_tried_at;                                 //!< dead recoveries: the tip they were last sent at
     std::map<Txid, int> m_sightings;                                //!< first sight of each trigger (stored)

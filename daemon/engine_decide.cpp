@@ -12,13 +12,11 @@ void Engine::Evaluate(store::StateChanges& changes)
     // nothing: their triggers are planned again here, with what the chain holds now.
     std::set<Txid> answered_triggers;
     std::set<OutPoint> covered; // what the live recoveries sweep: never planned twice
-    for (const auto& [_, r] : m_recoveries) {
+    for (const auto& [txid, r] : m_recoveries) {
         if (r.state != vault::RecoveryState::Confirmed && !IsLive(r)) continue;
         if (!r.trigger_txid.IsNull()) answered_triggers.insert(r.trigger_txid);
         if (r.state == vault::RecoveryState::Confirmed) continue;
-        if (auto tx = DecodeTransaction(r.tx)) {
-            for (const auto& in : tx->vin()) covered.insert(in.prevout);
-        }
+        for (const auto& o : InputsOf(txid, r)) covered.insert(o);
     }
     // An approved withdrawal's outputs are the owner's: no sweep takes them, not even a group
     // sweep answering another vault's trigger.

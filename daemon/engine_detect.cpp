@@ -186,9 +186,7 @@ void Engine::IndexLiveInputs()
     m_live_inputs.clear();
     for (const auto& [txid, r] : m_recoveries) {
         if (!IsLive(r)) continue;
-        auto tx = DecodeTransaction(r.tx);
-        if (!tx) continue;
-        for (const auto& in : tx->vin()) m_live_inputs.emplace(in.prevout, txid);
+        for (const auto& o : InputsOf(txid, r)) m_live_inputs.emplace(o, txid);
     }
 }
 

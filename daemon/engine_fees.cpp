@@ -233,6 +233,19 @@ vault::Reserve Engine::NeededReserve(vault::FeeRate rate) const
     return vault::NeededReserve(n, authorized, rate);
 }
 
+const std::vector<OutPoint>& Engine::InputsOf(const Txid& txid, const store::RecoveryRow& r) const
+{
+    if (auto it = m_inputs_of.find(txid); it != m_inputs_of.end()) return it->second;
+    if (m_inputs_of.size() > 2 * m_recoveries.size() + 64) {
+        std::erase_if(m_inputs_of, [&](const auto& e) { return !m_recoveries.contains(e.first); });
+    }
+    std::vector<OutPoint> ins;
+    if (auto tx = DecodeTransaction(r.tx)) { // rows are checked when loaded; one that does not decode spends nothing here
+        for (const auto& in : tx->vin()) ins.push_back(in.prevout);
+    }
+    return m_inputs_of.emplace(txid, std::move(ins)).first->second;
+}
+
 std::map<OutPoint, Txid> Engine::FeeCoinHolders() const
 {
     std::map<OutPoint, Txid> out;
@@ -241,10 +254,8 @@ std::map<OutPoint, Txid> Engine::FeeCoinHolders() const
     for (const auto& c : m_fee_wallet->Coins()) mine.insert(c.outpoint);
     for (const auto& [txid, r] : m_recoveries) {
         if (!IsLive(r)) continue; // a dead recovery's coins are free again
-        auto tx = DecodeTransaction(r.tx);
-        if (!tx) continue;
-        for (const auto& in : tx->vin()) {
-            if (mine.count(in.prevout)) out.emplace(in.prevout, txid);
+        for (const auto& o : InputsOf(txid, r)) {
+            if (mine.count(o)) out.emplace(o, txid);
         }
     }
     return out;
