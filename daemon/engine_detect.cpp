@@ -38,17 +38,25 @@ taproot::OutputKeyMemo Engine::BlockAhead(const Block& block)
     std::vector<std::optional<vault::PreparedVault>> parsed;
     std::atomic<size_t> next_key{0}, next_row{0};
     std::atomic<bool> rows_read{false};
+    size_t rows_ready = 0; // set before rows_read: stays 0 if reading failed, and no helper parses
+    // A job that throws (memory) is left undone: the matcher does it again, and says what fails.
     auto tweak = [&] {
         for (size_t j; (j = next_key.fetch_add(1)) < spends.size();) {
-            const auto& [tx, n] = spends[j];
-            auto in = vault::TriggerOutputKeyInputs(tx->vin()[n].witness, tx->vout().size());
-            if (!in) continue;
-            if (auto q = crypto::TweakAddUnparsed(in->internal, taproot::TweakHash(in->internal, in->merkle_root))) keys[j].emplace(*in, *q);
+            try {
+                const auto& [tx, n] = spends[j];
+                auto in = vault::TriggerOutputKeyInputs(tx->vin()[n].witness, tx->vout().size());
+                if (!in) continue;
+                if (auto q = crypto::TweakAddUnparsed(in->internal, taproot::TweakHash(in->internal, in->merkle_root))) keys[j].emplace(*in, *q);
+            } catch (const std::exception&) {
+            }
         }
     };
     auto parse = [&] {
-        for (size_t j; (j = next_row.fetch_add(1)) < rows.size();) {
-            if (auto p = PrepareRow(rows[j])) parsed[j].emplace(std::move(*p));
+        for (size_t j; (j = next_row.fetch_add(1)) < rows_ready;) {
+            try {
+                if (auto p = PrepareRow(rows[j])) parsed[j].emplace(std::move(*p));
+            } catch (const std::exception&) {
+            }
         }
     };
     {
@@ -80,6 +88,7 @@ taproot::OutputKeyMemo Engine::BlockAhead(const Block& block)
             for (auto& r : *got) rows.push_back(std::move(r));
         }
         parsed.resize(rows.size());
+        rows_ready = rows.size();
         rows_read.store(true);
         rows_read.notify_all();
         tweak();
