@@ -388,7 +388,10 @@ Expected<std::vector<PlannedRecovery>, PlanFailure> PlanRecovery(const Registry&
         std::set<OutPoint> seen;
         for (uint32_t v : reg.RecoveryGroup(hash)) {
             const Vault* ov = OpVaultOf(reg, v);
-            if (!ov) return Unexpected{PlanFailure{PlanError::NoDetails, std::nullopt}};
+            // A group mate whose registration cannot be read now is left out (its outputs are not
+            // this trigger's, and the registry has said why): one corrupt row must not hold back
+            // the sweep of every vault of its group. The event's own vaults were read above.
+            if (!ov) continue;
             CollectInputs(*reg.Get(v), *ov, seen, inputs, all);
             owners.resize(inputs.size(), v);
         }
@@ -406,7 +409,7 @@ Expected<std::vector<PlannedRecovery>, PlanFailure> PlanRecovery(const Registry&
                 for (uint32_t g : reg.RecoveryGroup(OpVaultOf(reg, v)->RecoverySpkHashValue())) {
                     if (!reg.Get(g)->holds_recovery_auth) continue;
                     const crypto::KeyPair* gk = AuthKeyOf(reg, g);
-                    if (!gk) return Unexpected{PlanFailure{PlanError::NoDetails, std::nullopt}};
+                    if (!gk) continue; // unreadable now: left out, as above
                     if (gk->PubKey().bytes() == pk) scope.insert(g);
                 }
             }

@@ -7,6 +7,7 @@
 #include "log.h"
 #include "process_util.h"
 #include "tx_util.h"
+#include "vault/trigger_builder.h"
 
 #include <boost/asio/io_context.hpp>
 #include <gtest/gtest.h>
@@ -304,6 +305,67 @@ TEST_F(engine_load_tests, AMempoolNotificationAfterItsBlockDoesNotBringATransact
         e.BatchCommitted(0);
         ASSERT_EQ(e.registry().Get(0)->utxos.size(), 1u) << "a disconnected block's transaction returns";
         EXPECT_FALSE(e.registry().Get(0)->utxos[0].height);
+    });
+    EXPECT_EQ(err, "");
+}
+
+TEST_F(engine_load_tests, AMassExitBlockIsPreparedOnEveryCoreAndACorruptRegistrationSpoilsOnlyItsVault)
+{
+    // 70 vaults, deposited, then all triggered in one block: enough for the engine to prepare the
+    // block first (the trigger outputs' keys, the registrations) on every core. One registration
+    // is corrupt in the store: its vault cannot be matched, every other vault is answered, and
+    // nothing the look-ahead made is taken for that vault.
+    constexpr uint8_t N = 70, BAD = 5;
+    const auto trigger_key = TestKey(0x30);
+    std::vector<TestOpVault> vs;
+    for (uint8_t i = 0; i < N; ++i) vs.push_back(MakeTestOpVault(TestKey(static_cast<uint8_t>(0x80 + i)).PubKey(), trigger_key.PubKey(), P2TR(static_cast<uint8_t>(i % 2)), 10));
+    ASSERT_EQ(WithEngine([&](Engine& e) {
+                  for (const auto& v : vs) ASSERT_TRUE(e.RegisterVault(boost::json::parse(v.registration).as_object()));
+              }),
+              "");
+    Sql("UPDATE registrations SET registration = '{\"kind\":\"opvault\"}' WHERE idx = " + std::to_string(BAD));
+    auto block = [](std::vector<Transaction> txs) {
+        Block b;
+        b.txs = {Transaction{Spend(OutPoint{}, Amount{0}, P2TR(0x01))}};
+        for (auto& t : txs) b.txs.push_back(std::move(t));
+        return b;
+    };
+    const std::string err = WithEngine([&](Engine& e) {
+        std::vector<Transaction> deposits, triggers;
+        for (uint8_t i = 0; i < N; ++i) deposits.emplace_back(Spend(OutPoint{Txid::FromUint256(Uint256::FromSpan(Bytes(32, i))), 0}, Amount{100'000}, vs[i].vault.ScriptPubKey()));
+        store::BlockBatch b1;
+        e.BlockConnected(block(deposits), 1, b1);
+        EXPECT_EQ(e.stats().trigger_keys_ahead, 0u) << "deposits spend nothing watched";
+        e.BatchCommitted(1);
+        for (uint8_t i = 0; i < N; ++i) {
+            vault::TriggerRequest tr;
+            tr.deposit = OutPoint{deposits[i].GetTxid(), 0};
+            tr.deposit_value = Amount{100'000};
+            tr.ctv_hash = crypto::Sha256Once(Bytes{i});
+            auto t = vault::BuildTrigger(vs[i].vault, tr, trigger_key);
+            ASSERT_TRUE(t) << t.error();
+            triggers.emplace_back(*t);
+        }
+        store::BlockBatch b2;
+        e.BlockConnected(block(triggers), 2, b2);
+        EXPECT_FALSE(b2.refused) << "a corrupt registration does not hold the block back";
+        EXPECT_EQ(e.stats().trigger_keys_ahead, N) << "every trigger output's key was computed ahead";
+        for (uint8_t i = 0; i < N; ++i) {
+            const auto state = e.registry().Get(i)->state;
+            if (i == BAD) {
+                EXPECT_NE(state, vault::VaultState::Recovering) << "matched from a registration the store does not hold";
+            } else {
+                EXPECT_EQ(state, vault::VaultState::Recovering) << "vault " << int(i);
+            }
+        }
+        // The sweeps planned with the block take every trigger output but the corrupt vault's.
+        std::set<OutPoint> swept;
+        for (const auto& r : b2.state.recoveries) {
+            auto tx = DecodeTransaction(r.tx);
+            ASSERT_TRUE(tx);
+            for (const auto& in : tx->vin()) swept.insert(in.prevout);
+        }
+        for (uint8_t i = 0; i < N; ++i) EXPECT_EQ(swept.contains(OutPoint{triggers[i].GetTxid(), 0}), i != BAD) << "vault " << int(i);
     });
     EXPECT_EQ(err, "");
 }

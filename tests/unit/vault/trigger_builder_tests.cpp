@@ -157,4 +157,76 @@ TEST(trigger_builder_tests, ATriggersOutputKeyIsDerivedFromItsWitnessAloneAndThe
     EXPECT_TRUE(fooled[0].malformed()) << "the memo was consulted";
 }
 
+//! Details read back from a map: a slot missing from it is a corrupt row.
+class SomeDetails final : public DetailSource
+{
+public:
+    std::map<uint32_t, VaultDetails> held;
+    Expected<VaultDetails, DetailError> LoadDetails(uint32_t i, const VaultId&) override
+    {
+        auto it = held.find(i);
+        if (it == held.end()) return Unexpected{DetailError{"not a registration", false}};
+        return it->second;
+    }
+};
+
+TEST(trigger_builder_tests, AGroupMateWhoseRegistrationCannotBeReadDoesNotHoldBackTheSweep)
+{
+    // Three vaults of one recovery group, held compactly (as after a cold start); the store cannot
+    // give back the third one's registration. A thief triggers the first: its sweep is planned,
+    // the group's readable mates' outputs go with it, the unreadable one is left out and said.
+    Fixture f;
+    Registry whole;
+    std::vector<uint32_t> idx;
+    for (uint8_t k = 0; k < 3; ++k) {
+        VaultSpec spec = f.spec;
+        spec.internal_key = Key(static_cast<uint8_t>(0x40 + k)).PubKey();
+        auto a = whole.AddOpVault(OpVaultRegistration{spec, std::nullopt, "g", Policy{}, std::nullopt, std::nullopt});
+        ASSERT_TRUE(a);
+        idx.push_back(a->index);
+    }
+    Registry reg;
+    SomeDetails src;
+    reg.SetDetailSource(&src);
+    for (uint32_t i : idx) {
+        auto c = CompactOf(*whole.Get(i), *whole.Details(i));
+        ASSERT_TRUE(c);
+        ASSERT_TRUE(reg.AddCompact(*c, Policy{}));
+        if (i != idx[2]) src.held[i] = *whole.Details(i);
+    }
+    // Each vault funded in a block.
+    std::vector<OutPoint> deposits;
+    for (uint8_t k = 0; k < 3; ++k) {
+        MutableTransaction d;
+        d.version = 2;
+        d.vin.push_back(TxIn{OutPoint{Txid::FromUint256(crypto::Sha256Once(Bytes{k})), 0}, {}, 0xfffffffd, {}});
+        d.vout.push_back(TxOut{Amount{100'000}, whole.Details(idx[k])->opvault->ScriptPubKey()});
+        const Transaction tx{d};
+        ApplyEvents(reg, MatchTx(tx, reg, 100));
+        deposits.push_back(OutPoint{tx.GetTxid(), 0});
+    }
+    (void)reg.TakeDetailError();
+    TriggerRequest req;
+    req.deposit = deposits[0];
+    req.deposit_value = Amount{100'000};
+    req.ctv_hash = crypto::Sha256Once(Bytes{9});
+    auto trig = BuildTrigger(*whole.Details(idx[0])->opvault, req, f.trigger);
+    ASSERT_TRUE(trig);
+    const auto ev = MatchTx(Transaction{*trig}, reg, 101);
+    ASSERT_EQ(ev.size(), 1u);
+    ApplyEvents(reg, ev);
+    auto plans = PlanRecovery(reg, ev[0]);
+    ASSERT_TRUE(plans) << ToString(plans.error().error);
+    std::set<OutPoint> swept;
+    for (const auto& p : *plans) {
+        for (const auto& in : p.tx.vin) swept.insert(in.prevout);
+    }
+    EXPECT_TRUE(swept.contains(ev[0].outpoint)) << "the trigger output";
+    EXPECT_TRUE(swept.contains(deposits[1])) << "a readable group mate";
+    EXPECT_FALSE(swept.contains(deposits[2])) << "the unreadable one cannot be spent without its registration";
+    const auto e = reg.TakeDetailError();
+    ASSERT_TRUE(e) << "the registry says which vault could not be read";
+    EXPECT_FALSE(e->transient);
+}
+
 } // namespace vw::vault
