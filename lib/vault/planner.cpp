@@ -534,7 +534,7 @@ Expected<std::vector<PlannedRecovery>, PlanFailure> PlanVaultRecovery(const Regi
     } else {
         for (uint32_t v : reg.RecoveryGroup(ov->RecoverySpkHashValue())) {
             const Vault* gv = OpVaultOf(reg, v);
-            if (!gv) return Unexpected{PlanFailure{PlanError::NoDetails, std::nullopt}};
+            if (!gv) continue; // a group mate that cannot be read now is left out, as in PlanRecovery
             CollectInputs(*reg.Get(v), *gv, seen, inputs, all);
             owners.resize(inputs.size(), v);
         }
