@@ -189,6 +189,48 @@ TEST(sqlite_store_tests, StateRowsRoundTripAndSurviveReopen)
     EXPECT_TRUE((*s)->LoadEvents(1, 10)->empty());
 }
 
+TEST(sqlite_store_tests, StatementsAreKeptAndAReadInsideAReadOfTheSameKindStillWorks)
+{
+    // Statements are prepared once per connection and reused. A read made while the same read is
+    // under way (a callback of ScanVaults reading the table again) gets a statement of its own;
+    // a read left half-way holds nothing open (another connection's write goes through).
+    TempDb t;
+    auto s = OpenSqliteStore(t.path());
+    ASSERT_TRUE(s);
+    auto c = SampleState();
+    ASSERT_TRUE((*s)->Apply(c));
+    for (int round = 0; round < 3; ++round) {
+        auto v = (*s)->LoadVaults();
+        ASSERT_TRUE(v) << v.error().message;
+        EXPECT_EQ(*v, c.vaults) << "round " << round;
+    }
+    size_t inner = 0;
+    auto outer = (*s)->ScanVaults(0, SIZE_MAX, [&](const VaultRowView& row) {
+        auto again = (*s)->ScanVaults(0, SIZE_MAX, [&](const VaultRowView&) { ++inner; });
+        EXPECT_TRUE(again) << (again ? "" : again.error().message);
+        auto one = (*s)->LoadVault(row.idx);
+        ASSERT_TRUE(one && *one);
+        EXPECT_EQ((*one)->vault_id, row.vault_id);
+    });
+    ASSERT_TRUE(outer) << outer.error().message;
+    EXPECT_EQ(*outer, c.vaults.size());
+    EXPECT_EQ(inner, c.vaults.size() * c.vaults.size());
+    // A scan stopped after one row: the statement is reset when given back, so no read snapshot
+    // stays open and another connection can checkpoint the whole WAL.
+    (void)(*s)->LoadVaults(0, 1);
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(t.path().c_str(), &db), SQLITE_OK);
+    sqlite3_stmt* cp = nullptr;
+    ASSERT_EQ(sqlite3_prepare_v2(db, "PRAGMA wal_checkpoint(TRUNCATE)", -1, &cp, nullptr), SQLITE_OK);
+    ASSERT_EQ(sqlite3_step(cp), SQLITE_ROW);
+    EXPECT_EQ(sqlite3_column_int(cp, 0), 0) << "the checkpoint was blocked by a reader";
+    sqlite3_finalize(cp);
+    sqlite3_close(db);
+    auto after = (*s)->LoadVaults();
+    ASSERT_TRUE(after);
+    EXPECT_EQ(*after, c.vaults);
+}
+
 TEST(sqlite_store_tests, ACommitThatDoesNotWaitForTheDiskIsStillInTheFileForAnotherReader)
 {
     // A sweep planned at first sight is committed without waiting for the fsync: the commit is
