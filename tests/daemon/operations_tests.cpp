@@ -213,7 +213,8 @@ TEST(operations_tests, SighupNeverStopsTheDaemon)
     std::ofstream(datadir / "vaultwatch.conf", std::ios::trunc) << "webhooktimeout=5\n";
     f.daemon->child().Signal(SIGHUP);
     ASSERT_TRUE(proc::WaitUntil([&] { return said("SIGHUP: log file reopened"); }, 10s)) << f.daemon->LogTail();
-    EXPECT_TRUE(said("take effect at the next start")) << "webhooktimeout changed: a restart applies it";
+    // Said on the line after: waited for too (read between the two writes, it was not there yet).
+    EXPECT_TRUE(proc::WaitUntil([&] { return said("take effect at the next start"); }, 10s)) << "webhooktimeout changed: a restart applies it";
     f.node->Generate(1);
     EXPECT_TRUE(proc::WaitUntil([&] { return height() == 7; }, 30s)) << f.daemon->LogTail();
     EXPECT_TRUE(proc::WaitUntil([&] { return proc::ReadFile(log).find("height 7") != std::string::npos; }, 10s))
