@@ -14,6 +14,7 @@
 #include "node_port.h"
 #include "control.h"
 #include "chain/listener.h"
+#include "store/recovery_book.h"
 #include "store/store.h"
 #include "vault/family.h"
 #include "vault/fee_wallet.h"
@@ -157,7 +158,7 @@ public:
     const vault::Registry& registry() const { return m_registry; }
     //! Vaults registered and not removed (getinfo; no JSON built).
     size_t LiveVaultCount() const;
-    const std::map<Txid, store::RecoveryRow>& recoveries() const { return m_recoveries; }
+    const std::map<Txid, store::RecoveryRow>& recoveries() const { return m_recoveries.rows(); }
     const vault::FeeWallet* fee_wallet() const { return m_fee_wallet ? &*m_fee_wallet : nullptr; }
     //! Fee-wallet coins held by a live recovery, and which (only live ones hold coins).
     std::map<OutPoint, Txid> FeeCoinHolders() const;
@@ -259,8 +260,6 @@ private:
     //! live recovery answers. A plan that comes out as a dead recovery's very transaction brings
     //! it back to life once per tip (the chain may have changed the node's answer).
     void Evaluate(store::StateChanges& changes);
-    //! The inputs of the live recoveries (for the conflict check of a block's transactions).
-    void IndexLiveInputs();
     //! Whether a confirmed transaction spent the trigger's outputs (none of its vaults tracks them).
     bool TriggerSpentOnChain(const vault::VaultEvent& ev) const;
     void Event(store::StateChanges& changes, std::string type, const std::string& vault_id, const std::string& txid,
@@ -277,9 +276,9 @@ private:
     //! Fee-wallet coins our recoveries in flight spend (not to be used twice).
     std::set<OutPoint> ReservedFeeCoins() const;
     //! Gives each OP_VAULT plan a fee input from the fee wallet at the target feerate, if it can.
-    //! reserved: the coins held so far (ReservedFeeCoins), kept up to date across the calls of one
-    //! pass (a Harding block plans thousands of sweeps; recomputing it each time is quadratic).
-    void AttachFees(std::vector<vault::PlannedRecovery>& plans, std::optional<int> deadline, std::set<OutPoint>* reserved = nullptr);
+    //! Never a coin a live recovery spends (the recovery book's index), nor one in pass_picks: the
+    //! coins picked earlier in the same pass, to which this call adds its own.
+    void AttachFees(std::vector<vault::PlannedRecovery>& plans, std::optional<int> deadline, std::set<OutPoint>* pass_picks = nullptr);
     //! A CPFP child from the fee wallet for a recovery the node finds too cheap, or nullopt.
     std::optional<MutableTransaction> PlanCpfp(const store::RecoveryRow& row) const;
     //! An OP_VAULT recovery a block went by without: the same sweep with a bigger fee coin (RBF),
@@ -314,16 +313,17 @@ private:
     std::string m_ccv_probe_note; //!< why the probe has not answered yet (registration errors say it)
 
     std::map<Txid, TriggerInfo> m_triggers;                        //!< open and answered triggers by txid
-    std::map<Txid, store::RecoveryRow> m_recoveries;               //!< our recoveries by txid
-    //! The outpoints each recovery spends (InputsOf), decoded once: every answer asks which coins
-    //! the live sweeps hold, and decoding them all each time made a mempool mass exit quadratic.
-    //! A txid fixes its inputs, so an entry never goes stale; entries of forgotten rows are pruned.
-    mutable std::map<Txid, std::vector<OutPoint>> m_inputs_of;
-    const std::vector<OutPoint>& InputsOf(const Txid& txid, const store::RecoveryRow& r) const;
+    //! The triggers Evaluate must look at: those its last pass left open (not both alerted on and
+    //! answered by a stored recovery, nor closed) and those seen since. A settled trigger opens
+    //! again only when a recovery dies (the book's losses) or the triggers are replayed: then the
+    //! next pass looks at them all. Without it every answer walked every earlier trigger.
+    std::set<Txid> m_open_triggers;
+    uint64_t m_book_losses_seen{0};
+    bool m_evaluate_all{true};
+    store::RecoveryBook m_recoveries;                              //!< our recoveries by txid, indexed
     std::map<uint32_t, Txid> m_unexpected;                          //!< pre-signed vaults spent unexpectedly: emergency txs due
     std::map<Txid, int> m_tried_at;                                 //!< dead recoveries: the tip they were last sent at
     std::map<Txid, int> m_sightings;                                //!< first sight of each trigger (stored)
-    std::multimap<OutPoint, Txid> m_live_inputs;                    //!< inputs of the live recoveries (IndexLiveInputs, per block)
     std::vector<std::pair<Txid, Transaction>> m_mempool;           //!< matched mempool txs, arrival order
     std::unordered_set<Txid, HashIdHasher> m_mempool_ids;
     //! Matched transactions of the recent blocks, by height: a mempool notification that arrives

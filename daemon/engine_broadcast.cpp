@@ -85,7 +85,8 @@ net::awaitable<void> Engine::BroadcastLoop()
                 it = m_recoveries.find(txid);
                 if (it == m_recoveries.end()) continue;
             }
-            auto& row = it->second;
+            auto row_edit = m_recoveries.Change(txid); // no await below: re-indexed when this iteration ends
+            auto& row = *row_edit;
             ++row.attempts;
             const bool accepted = chain::IsAccepted(outcome);
             if (!cpfp_note.empty()) {

@@ -402,7 +402,7 @@ Expected<json::value, EngineError> Engine::RecoverVault(const vault::VaultId& id
             }
         }
         log::Main()->warn("recovervault {}: sweeping with {} ({})", vault_id, row.txid.ToString(), vault::ToString(row.kind));
-        m_recoveries.emplace(row.txid, std::move(row));
+        m_recoveries.Insert(std::move(row));
     }
     KickBroadcaster();
     return json::value(json::object{{"vault_id", vault_id}, {"recoveries", in_flight()}});

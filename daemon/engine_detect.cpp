@@ -117,6 +117,7 @@ void Engine::Apply(const Transaction& tx, std::optional<int> height, store::Stat
             if (auto s = m_sightings.find(ev.txid); s != m_sightings.end()) seen_at = std::min(seen_at, s->second);
             auto [it, inserted] = m_triggers.try_emplace(ev.txid, TriggerInfo{ev, seen_at});
             if (!inserted && height) it->second.event = ev; // now confirmed: keep the confirmed view
+            m_open_triggers.insert(ev.txid);
             it->second.seen_at = std::min(it->second.seen_at, seen_at);
             if (inserted) ++m_stats.triggers_seen;
         }
@@ -158,13 +159,14 @@ void Engine::Apply(const Transaction& tx, std::optional<int> height, store::Stat
         }
     }
     // Our recovery confirmed?
-    auto ours = m_recoveries.find(txid);
-    if (ours != m_recoveries.end() && height && ours->second.state != vault::RecoveryState::Confirmed) {
-        MoveTo(ours->second, vault::RecoveryState::Confirmed);
-        ours->second.confirmed_height = *height;
+    const bool ours = m_recoveries.contains(txid);
+    if (ours && height && m_recoveries.at(txid).state != vault::RecoveryState::Confirmed) {
+        auto row = m_recoveries.Change(txid);
+        MoveTo(*row, vault::RecoveryState::Confirmed);
+        row->confirmed_height = *height;
         if (changes) {
-            changes->recoveries.push_back(ours->second);
-            for (const auto& id : ours->second.vault_ids) Event(*changes, "recovery.confirmed", id, txid.ToString(), height, {});
+            changes->recoveries.push_back(*row);
+            for (const auto& id : row->vault_ids) Event(*changes, "recovery.confirmed", id, txid.ToString(), height, {});
         }
     }
     if (height && changes) {
@@ -174,28 +176,19 @@ void Engine::Apply(const Transaction& tx, std::optional<int> height, store::Stat
         // outputs: they stay.)
         std::set<Txid> dead;
         for (const auto& in : tx.vin()) {
-            auto r = m_live_inputs.equal_range(in.prevout);
-            for (auto k = r.first; k != r.second; ++k) {
-                if (k->second != txid) dead.insert(k->second);
+            for (const auto& k : m_recoveries.LiveSpenders(in.prevout)) {
+                if (k != txid) dead.insert(k);
             }
         }
         for (const auto& d : dead) {
             auto it = m_recoveries.find(d);
             if (it == m_recoveries.end() || !IsLive(it->second)) continue;
-            MoveTo(it->second, ours != m_recoveries.end() ? vault::RecoveryState::Replaced : vault::RecoveryState::Conflicted);
-            it->second.last_error = (ours != m_recoveries.end() ? "replaced by our " : "conflicted by ") + txid.ToString();
-            changes->recoveries.push_back(it->second);
-            log::Main()->warn("recovery {}: {} (confirmed at height {}); its trigger is planned again", d.ToString(), it->second.last_error, *height);
+            auto row = m_recoveries.Change(d);
+            MoveTo(*row, ours ? vault::RecoveryState::Replaced : vault::RecoveryState::Conflicted);
+            row->last_error = (ours ? "replaced by our " : "conflicted by ") + txid.ToString();
+            changes->recoveries.push_back(*row);
+            log::Main()->warn("recovery {}: {} (confirmed at height {}); its trigger is planned again", d.ToString(), row->last_error, *height);
         }
-    }
-}
-
-void Engine::IndexLiveInputs()
-{
-    m_live_inputs.clear();
-    for (const auto& [txid, r] : m_recoveries) {
-        if (!IsLive(r)) continue;
-        for (const auto& o : InputsOf(txid, r)) m_live_inputs.emplace(o, txid);
     }
 }
 
@@ -207,7 +200,9 @@ void Engine::BlockConnected(const Block& block, int height, store::BlockBatch& b
         if (auto r = Rebuild(PendingRebuildScope()); !r) log::Main()->critical("{}", r.error());
     }
     m_tip = height;
-    IndexLiveInputs();
+    // The recovery indexes are kept up to date by every change of a row; recomputed once a block
+    // all the same, because a decision on a wrong one would leave a trigger unanswered.
+    if (!m_recoveries.CheckIndexes()) log::Main()->critical("engine: the recovery index disagreed with the recoveries (a bug): rebuilt");
     (void)m_registry.TakeDetailError(); // what failed before is not this block's
     const BlockHash bh = block.header.GetHash();
     const taproot::OutputKeyMemo trigger_keys = BlockAhead(block);
@@ -267,13 +262,16 @@ void Engine::BlockDisconnected(const BlockHash& hash, int height, store::BlockBa
     for (auto it = m_recent_confirmed.lower_bound(height); it != m_recent_confirmed.end(); it = m_recent_confirmed.erase(it)) {
         for (const auto& t : it->second) m_recent_confirmed_ids.erase(t);
     }
-    for (auto& [_, r] : m_recoveries) {
-        if (r.state == vault::RecoveryState::Confirmed && r.confirmed_height && *r.confirmed_height >= height) {
-            // Our recovery left the chain: it is broadcast again after this batch commits.
-            MoveTo(r, vault::RecoveryState::Broadcast);
-            r.confirmed_height.reset();
-            batch.state.recoveries.push_back(r);
-        }
+    std::vector<Txid> unconfirmed;
+    for (const auto& [txid, r] : m_recoveries) {
+        if (r.state == vault::RecoveryState::Confirmed && r.confirmed_height && *r.confirmed_height >= height) unconfirmed.push_back(txid);
+    }
+    for (const auto& txid : unconfirmed) {
+        // Our recovery left the chain: it is broadcast again after this batch commits.
+        auto r = m_recoveries.Change(txid);
+        MoveTo(*r, vault::RecoveryState::Broadcast);
+        r->confirmed_height.reset();
+        batch.state.recoveries.push_back(*r);
     }
     Event(batch.state, "chain.reorg", "", "", height, {{"disconnected_hash", hash.ToString()}});
     m_need_rebuild = true; // the block's vault txs are deleted with the batch; replay without them

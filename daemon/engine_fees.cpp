@@ -51,7 +51,7 @@ void Engine::BumpFees(store::StateChanges& changes)
         due.push_back(txid);
     }
     for (const auto& txid : due) {
-        auto& row = m_recoveries.at(txid);
+        const auto& row = m_recoveries.at(txid);
         std::optional<MutableTransaction> next;
         json::object detail{{"replaces", txid.ToString()}, {"trigger_txid", TriggerTxidJson(row.trigger_txid)}};
         if (row.kind == vault::PlanKind::Presigned) {
@@ -75,14 +75,17 @@ void Engine::BumpFees(store::StateChanges& changes)
         bumped.last_error.clear();
         bumped.confirmed_height.reset();
         bumped.created_at = Now();
-        MoveTo(row, vault::RecoveryState::Replaced);
+        {
+            auto old = m_recoveries.Change(txid);
+            MoveTo(*old, vault::RecoveryState::Replaced);
+        }
         changes.recoveries.push_back(row);
         changes.recoveries.push_back(bumped);
         ++m_stats.fee_bumps;
         for (const auto& id : row.vault_ids) Event(changes, "recovery.fee_bumped", id, bumped.txid.ToString(), std::nullopt, detail);
         log::Main()->warn("recovery {} unconfirmed after a block: replaced by {} paying more ({})", txid.ToString(), bumped.txid.ToString(),
                           row.kind == vault::PlanKind::Presigned ? "the next pre-signed variant" : "a bigger fee coin");
-        m_recoveries.emplace(bumped.txid, std::move(bumped));
+        m_recoveries.Insert(std::move(bumped));
     }
 }
 
@@ -233,30 +236,14 @@ vault::Reserve Engine::NeededReserve(vault::FeeRate rate) const
     return vault::NeededReserve(n, authorized, rate);
 }
 
-const std::vector<OutPoint>& Engine::InputsOf(const Txid& txid, const store::RecoveryRow& r) const
-{
-    if (auto it = m_inputs_of.find(txid); it != m_inputs_of.end()) return it->second;
-    if (m_inputs_of.size() > 2 * m_recoveries.size() + 64) {
-        std::erase_if(m_inputs_of, [&](const auto& e) { return !m_recoveries.contains(e.first); });
-    }
-    std::vector<OutPoint> ins;
-    if (auto tx = DecodeTransaction(r.tx)) { // rows are checked when loaded; one that does not decode spends nothing here
-        for (const auto& in : tx->vin()) ins.push_back(in.prevout);
-    }
-    return m_inputs_of.emplace(txid, std::move(ins)).first->second;
-}
-
 std::map<OutPoint, Txid> Engine::FeeCoinHolders() const
 {
     std::map<OutPoint, Txid> out;
     if (!m_fee_wallet) return out;
-    std::set<OutPoint> mine;
-    for (const auto& c : m_fee_wallet->Coins()) mine.insert(c.outpoint);
-    for (const auto& [txid, r] : m_recoveries) {
-        if (!IsLive(r)) continue; // a dead recovery's coins are free again
-        for (const auto& o : InputsOf(txid, r)) {
-            if (mine.count(o)) out.emplace(o, txid);
-        }
+    for (const auto& c : m_fee_wallet->Coins()) {
+        // A dead recovery's coins are free again: the index holds the live ones only.
+        const auto by = m_recoveries.LiveSpenders(c.outpoint);
+        if (!by.empty()) out.emplace(c.outpoint, *std::min_element(by.begin(), by.end()));
     }
     return out;
 }
@@ -264,11 +251,14 @@ std::map<OutPoint, Txid> Engine::FeeCoinHolders() const
 std::set<OutPoint> Engine::ReservedFeeCoins() const
 {
     std::set<OutPoint> out;
-    for (const auto& [o, _] : FeeCoinHolders()) out.insert(o);
+    if (!m_fee_wallet) return out;
+    for (const auto& c : m_fee_wallet->Coins()) {
+        if (m_recoveries.LiveSpends(c.outpoint)) out.insert(c.outpoint);
+    }
     return out;
 }
 
-void Engine::AttachFees(std::vector<vault::PlannedRecovery>& plans, std::optional<int> deadline, std::set<OutPoint>* held)
+void Engine::AttachFees(std::vector<vault::PlannedRecovery>& plans, std::optional<int> deadline, std::set<OutPoint>* pass_picks)
 {
     // OP_VAULT and ccv recoveries preserve the vault's value, so their fee comes from a fee-wallet
     // input: unauthorized OP_VAULT ones spend one coin entirely (no change allowed), authorized and
@@ -277,10 +267,16 @@ void Engine::AttachFees(std::vector<vault::PlannedRecovery>& plans, std::optiona
     // zero-fee (relayed only by a node with -minrelaytxfee=0) and the operator is told.
     if (!m_fee_wallet) return;
     const vault::FeeRate rate = vault::TargetFeeRate(m_opts.fees, m_fee_estimate, 0, deadline, m_tip);
+    // The coins no live recovery holds (the recovery book's index) and none picked earlier in
+    // this pass: filtered here rather than handing the selection a set of every held coin, which
+    // was a pass over every live recovery per answer.
     std::set<OutPoint> local;
-    if (!held) local = ReservedFeeCoins();
-    std::set<OutPoint>& reserved = held ? *held : local;
-    const auto coins = m_fee_wallet->Coins();
+    std::set<OutPoint>& picked_before = pass_picks ? *pass_picks : local;
+    std::vector<vault::FeeCoin> coins;
+    m_fee_wallet->ForEachCoin([&](const vault::FeeCoin& c) {
+        if (c.spendable() && !m_recoveries.LiveSpends(c.outpoint) && !picked_before.contains(c.outpoint)) coins.push_back(c);
+    });
+    const std::set<OutPoint> reserved_none;
     const Bytes& spk = m_fee_wallet->ScriptPubKey();
     const vault::FeeSigner signer = [w = &*m_fee_wallet](const MutableTransaction& tx, std::span<const TxOut> spent, size_t n) {
         return w->SignKeyPath(tx, spent, n, std::nullopt);
@@ -303,7 +299,7 @@ void Engine::AttachFees(std::vector<vault::PlannedRecovery>& plans, std::optiona
         auto need_for = [&](size_t n) { return rate.FeeFor(vsize + static_cast<int64_t>(n - 1) * vault::KEY_PATH_INPUT_VSIZE); };
         const Amount need = need_for(1);
         const Amount cap = authorized ? MAX_MONEY : vault::MaxFee(m_opts.fees, at_risk, vsize);
-        auto picked = vault::SelectWholeCoins(coins, need_for, cap, reserved);
+        auto picked = vault::SelectWholeCoins(coins, need_for, cap, reserved_none);
         if (!picked) {
             log::Main()->warn("recovery of {} input(s) goes without a fee input: {} (needs {} sat at {} sat/kvB; fund the fee wallet: getfeewallet)",
                               p.inputs.size(), vault::ToString(picked.error()), need.sats(), rate.sat_per_kvb());
@@ -321,7 +317,10 @@ void Engine::AttachFees(std::vector<vault::PlannedRecovery>& plans, std::optiona
         if (takes_change && total - paid >= Amount{330}) change = TxOut{total - paid, spk};
         auto funded = vault::WithFeeInputs(m_registry, p, std::move(fees), change, signer);
         if (!funded) continue;
-        for (const auto& c : *picked) reserved.insert(c.outpoint);
+        for (const auto& c : *picked) {
+            picked_before.insert(c.outpoint);
+            std::erase_if(coins, [&](const vault::FeeCoin& f) { return f.outpoint == c.outpoint; });
+        }
         p = std::move(*funded);
     }
 }

@@ -17,8 +17,7 @@ Expected<void, std::string> Engine::Load()
     m_tip = cur->height;
     auto recs = m_store.LoadRecoveries();
     if (!recs) return Unexpected{recs.error().message};
-    m_recoveries.clear();
-    for (auto& r : *recs) m_recoveries.emplace(r.txid, std::move(r));
+    m_recoveries.Reset(std::move(*recs));
     auto apps = m_store.LoadApprovals();
     if (!apps) return Unexpected{apps.error().message};
     m_approvals = std::move(*apps);
@@ -386,6 +385,7 @@ Expected<void, std::string> Engine::Rebuild(RebuildScope scope, std::vector<stor
 
     std::map<Txid, TriggerInfo> old = std::move(m_triggers);
     m_triggers.clear();
+    m_evaluate_all = true; // the replay sets alerted anew: every trigger is looked at again
     auto txs = m_store.LoadVaultTxs();
     if (!txs) return Unexpected{txs.error().message};
     if (m_fee_wallet) m_fee_wallet->Clear();

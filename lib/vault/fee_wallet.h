@@ -49,6 +49,12 @@ public:
     //! Returns: whether tx touched the wallet.
     bool ApplyTx(const Transaction& tx, std::optional<int> height);
     void Clear() { m_coins.clear(); }
+    //! Calls f(const FeeCoin&) for each coin, in outpoint order, without copying them (Coins()).
+    template <typename F>
+    void ForEachCoin(F&& f) const
+    {
+        for (const auto& [_, c] : m_coins) f(c);
+    }
 
     //! Every coin, by outpoint.
     std::vector<FeeCoin> Coins() const;

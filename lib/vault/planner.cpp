@@ -318,7 +318,7 @@ Expected<std::vector<PlannedRecovery>, PlanFailure> PlanRecovery(const Registry&
         std::set<OutPoint> own{ev.outpoint};
         for (const auto& r : ev.revaults) own.insert(r.outpoint);
         const auto want = [&](const TrackedUtxo& u) {
-            if (opts.exclude && opts.exclude->count(u.outpoint)) return false;
+            if (opts.exclude && opts.exclude(u.outpoint)) return false;
             return !opts.confirmed_only || u.height.has_value() || own.count(u.outpoint) > 0;
         };
         std::vector<RecoveryInput> inputs;
@@ -379,7 +379,7 @@ Expected<std::vector<PlannedRecovery>, PlanFailure> PlanRecovery(const Registry&
     std::set<OutPoint> own{ev.outpoint};
     for (const auto& r : ev.revaults) own.insert(r.outpoint);
     const auto all = [&](const TrackedUtxo& u) {
-        if (opts.exclude && opts.exclude->count(u.outpoint)) return false;
+        if (opts.exclude && opts.exclude(u.outpoint)) return false;
         return !opts.confirmed_only || u.height.has_value() || own.count(u.outpoint) > 0;
     };
     for (const auto& [hash, _] : unauth) {

@@ -80,8 +80,10 @@ struct PlanOptions {
     //! revault). An unconfirmed deposit is not the tower's to rely on: whoever made it can replace
     //! it (the sweep is evicted with it) or pin the sweep behind it.
     bool confirmed_only{false};
-    //! PlanRecovery: outpoints not to sweep (a live recovery already spends them).
-    const std::set<OutPoint>* exclude{nullptr};
+    //! PlanRecovery: outpoints not to sweep (a live recovery already spends them). A question, not
+    //! a set: the engine answers it from its indexes, as building the set was a pass over every
+    //! live recovery and trigger per decision.
+    std::function<bool(const OutPoint&)> exclude;
 };
 
 //! Plans the recovery a Trigger event calls for (call after ApplyEvents for that event, so the
