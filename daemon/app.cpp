@@ -308,10 +308,13 @@ Expected<void, InitError> App::Init(const Config& config)
     m_engine_rpc = std::make_unique<BitcoindRpc>(m_io.get_executor(), ep);
     m_node = std::make_unique<BitcoindNode>(*m_rpc);
     m_engine_node = std::make_unique<BitcoindNode>(*m_engine_rpc);
+    m_trigger_rpc = std::make_unique<BitcoindRpc>(m_io.get_executor(), ep);
+    m_trigger_node = std::make_unique<BitcoindNode>(*m_trigger_rpc);
     EngineOptions eo = EngineOptionsFrom(cfg);
     // The follower is built after the engine (it is its listener).
     eo.node_tip = [this] { return m_follower ? m_follower->status().node_tip : -1; };
     m_engine = std::make_unique<Engine>(m_io.get_executor(), *m_engine_node, *m_store, eo);
+    m_engine->SetTriggerPath(*m_trigger_node);
     {
         const std::filesystem::path keyfile = cfg.feewallet_keyfile.empty() ? cfg.NetDir() / "feewallet.key" : std::filesystem::path(cfg.feewallet_keyfile);
         bool created = false;
@@ -511,6 +514,7 @@ void App::Interrupt()
     m_webhooks->Stop();
     m_engine->Stop();
     m_engine_rpc->Cancel();
+    m_trigger_rpc->Cancel();
     m_follower->Stop();
     m_rpc_server->Stop();
     if (m_metrics) m_metrics->Stop();

@@ -99,8 +99,12 @@ private:
     std::unique_ptr<BitcoindRpc> m_zmq_rpc;
     //! One connection each: the follower's block reads never wait behind the engine's broadcasts.
     std::unique_ptr<BitcoindRpc> m_engine_rpc;
+    //! A trigger's answer has one of its own (the announcement confirmed, then the sweep sent):
+    //! it never waits behind a rescan's getblock or a fee refresh.
+    std::unique_ptr<BitcoindRpc> m_trigger_rpc;
     std::unique_ptr<BitcoindNode> m_node;
     std::unique_ptr<BitcoindNode> m_engine_node;
+    std::unique_ptr<BitcoindNode> m_trigger_node;
     std::unique_ptr<Engine> m_engine;
     std::unique_ptr<WebhookDispatcher> m_webhooks;
     std::unique_ptr<EventLog> m_event_log;

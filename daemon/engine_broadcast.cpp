@@ -60,7 +60,7 @@ net::awaitable<void> Engine::BroadcastLoop()
             const vault::RecoveryState before = it->second.state;
             auto tx = DecodeTransaction(it->second.tx);
             if (!tx) continue; // rows are checked when loaded
-            auto res = co_await m_node.SendRawTransaction(*tx);
+            auto res = co_await m_send_node->SendRawTransaction(*tx);
             it = m_recoveries.find(txid);
             if (it == m_recoveries.end()) continue;
             chain::SendOutcome outcome = res.outcome;
@@ -73,7 +73,7 @@ net::awaitable<void> Engine::BroadcastLoop()
                     std::vector<Transaction> pkg;
                     pkg.push_back(*tx);
                     pkg.emplace_back(*child);
-                    auto pr = co_await m_node.SubmitPackage(pkg);
+                    auto pr = co_await m_send_node->SubmitPackage(pkg);
                     if (pr && *pr.value) {
                         outcome = chain::SendOutcome::Accepted;
                         cpfp_note = ComputeTxid(*child).ToString();

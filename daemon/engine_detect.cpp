@@ -340,7 +340,7 @@ net::awaitable<void> Engine::ConfirmAnnounced(Transaction tx)
     const Txid txid = tx.GetTxid();
     auto wait = std::chrono::milliseconds{100};
     while (!m_stopping) {
-        auto r = co_await m_node.GetRawTransaction(txid);
+        auto r = co_await m_announce_node->GetRawTransaction(txid);
         if (m_stopping) co_return;
         if (r) {
             if (r.value->GetWtxid() != tx.GetWtxid()) {

@@ -23,6 +23,8 @@ public:
     using const_iterator = Rows::const_iterator;
 
     //! Write access to one row; the row is re-indexed when this ends (keep it short: no awaits).
+    //! Its txid, transaction and trigger are what it was stored with: only its state and
+    //! bookkeeping change.
     class Edit
     {
     public:

@@ -2230,6 +2230,34 @@ TEST_P(engine_e2e, CcvVaultsAreRefusedWhereTheNodeDoesNotEnforceCcv)
     }
 }
 
+// vaultwatchd answers a trigger on a connection of its own (Engine::SetTriggerPath): a rescan's
+// getblock, a fee refresh, or a node that stops answering the engine's other connection never
+// stands between a trigger and its sweep. The second tower shows what the test tells apart.
+TEST(engine_trigger_path, ATriggerIsAnsweredOnItsOwnConnectionWhileTheEnginesOtherOneIsDown)
+{
+    for (const bool own_path : {true, false}) {
+        SCOPED_TRACE(own_path ? "a trigger path of its own" : "one connection for everything");
+        PresignedFixture fx;
+        InprocTower::Options o;
+        o.sim = fx.node->Sim();
+        o.engine = EngineOptionsFromFlags(WithTestDefaults({}));
+        o.engine_node_down = true;
+        o.trigger_path = own_path;
+        InprocTower t(fx.dir / "vw", o);
+        t.Start();
+        auto reg = t.engine().RegisterVault(json::parse(fx.Registration()).as_object());
+        ASSERT_TRUE(reg) << reg.error().message;
+        t.Settle();
+        fx.SendTrigger();
+        t.Settle();
+        EXPECT_EQ(fx.InMempool(fx.recovery.GetTxid()), own_path);
+        const auto& calls = t.trigger_path_calls();
+        EXPECT_EQ(std::count(calls.begin(), calls.end(), "sendrawtransaction") > 0, own_path);
+        // Nothing else goes over it: the engine's other calls stay on its own connection.
+        for (const auto& c : calls) EXPECT_TRUE(c == "sendrawtransaction" || c == "getrawtransaction") << c;
+    }
+}
+
 INSTANTIATE_TEST_SUITE_P(node, engine_e2e, ::testing::Values("inproc", "bitcoind"),
                          [](const ::testing::TestParamInfo<std::string>& i) { return i.param; });
 INSTANTIATE_TEST_SUITE_P(node, engine_process, ::testing::Values("sim", "bitcoind"),

@@ -45,7 +45,7 @@ void InprocTower::Build()
     m_io = std::make_unique<net::io_context>();
     // The simulator answers at once: the tower's awaits complete inline, so one poll() runs a
     // whole decision.
-    m_node = std::make_unique<daemon::BitcoindNode>([this](std::string method, json::value params) -> net::awaitable<daemon::RpcResult<json::value>> {
+    m_node_call = [this](std::string method, json::value params) -> net::awaitable<daemon::RpcResult<json::value>> {
         daemon::RpcResult<json::value> r;
         if (m_unreachable) {
             r.error = daemon::RpcError{daemon::RpcError::Kind::Transport, 0, "connection refused (test)"};
@@ -65,7 +65,8 @@ void InprocTower::Build()
             co_await net::post(co_await net::this_coro::executor, net::use_awaitable);
         }
         co_return r;
-    });
+    };
+    m_node = std::make_unique<daemon::BitcoindNode>(m_node_call);
     auto st = store::OpenSqliteStore((m_dir / "vaultwatch.sqlite").string());
     if (!st) throw std::runtime_error(st.error().message);
     m_store = std::make_unique<FillableStore>(std::move(*st));
@@ -76,7 +77,23 @@ void InprocTower::Build()
     // Nothing kept beyond what live triggers need: every decision reads the vaults' registrations
     // back from the store, as it does for all but a few thousand vaults of a large book.
     eo.details_kept = 0;
-    m_engine = std::make_unique<daemon::Engine>(m_io->get_executor(), *m_node, *m_store, eo);
+    daemon::NodePort* engine_node = m_node.get();
+    if (m_opts.engine_node_down) {
+        m_engine_node = std::make_unique<daemon::BitcoindNode>([](std::string, json::value) -> net::awaitable<daemon::RpcResult<json::value>> {
+            daemon::RpcResult<json::value> r;
+            r.error = daemon::RpcError{daemon::RpcError::Kind::Transport, 0, "the engine's connection is down (test)"};
+            co_return r;
+        });
+        engine_node = m_engine_node.get();
+    }
+    m_engine = std::make_unique<daemon::Engine>(m_io->get_executor(), *engine_node, *m_store, eo);
+    if (m_opts.trigger_path) {
+        m_trigger_node = std::make_unique<daemon::BitcoindNode>([this](std::string method, json::value params) -> net::awaitable<daemon::RpcResult<json::value>> {
+            m_trigger_calls.push_back(method);
+            return m_node_call(std::move(method), std::move(params));
+        });
+        m_engine->SetTriggerPath(*m_trigger_node);
+    }
     if (m_fee_model) m_engine->SetFeeWallet(*vault::FeeWallet::FromSecret(*m_opts.fee_secret));
     if (auto r = m_engine->Load(); !r) throw std::runtime_error("engine load: " + r.error());
     daemon::FollowerOptions fo;
@@ -131,6 +148,8 @@ void InprocTower::Teardown()
     m_io.reset(); // coroutines still suspended are destroyed with their frames
     m_store.reset();
     m_node.reset();
+    m_engine_node.reset();
+    m_trigger_node.reset();
 }
 
 void InprocTower::Restart()

@@ -78,6 +78,12 @@ public:
         std::optional<Bytes> fee_secret;   //!< the fee wallet's key (32 bytes); none: no fee wallet
         //! A simulator the test already runs (vault_active is then its own); none: one of its own.
         sim::RegtestSim* sim{nullptr};
+        //! The engine's own connection fails every call (the follower's still works), as when a
+        //! rescan holds it or the node stops answering it.
+        bool engine_node_down{false};
+        //! The engine answers triggers on a connection of its own (Engine::SetTriggerPath), as
+        //! vaultwatchd does.
+        bool trigger_path{false};
     };
     InprocTower(std::filesystem::path dir, Options opts);
     ~InprocTower();
@@ -103,6 +109,8 @@ public:
     //! block, say) and the tower's other work runs before the broadcaster hears the answer.
     void AfterNextSend(std::function<void()> f) { m_after_send = std::move(f); }
     daemon::ChainFollower& follower() { return *m_follower; }
+    //! The methods called on the trigger path's connection (Options::trigger_path), in order.
+    const std::vector<std::string>& trigger_path_calls() const { return m_trigger_calls; }
 
     boost::json::value Call(const std::string& method, boost::json::array params = {}) { return m_simp->Call(method, std::move(params)); }
 
@@ -115,7 +123,11 @@ private:
     std::unique_ptr<sim::RegtestSim> m_sim; //!< owned, unless the test brought one
     sim::RegtestSim* m_simp{nullptr};
     std::unique_ptr<boost::asio::io_context> m_io;
+    daemon::BitcoindNode::CallFn m_node_call; //!< the simulator, called in-process
     std::unique_ptr<daemon::BitcoindNode> m_node;
+    std::unique_ptr<daemon::BitcoindNode> m_engine_node;  //!< Options::engine_node_down
+    std::unique_ptr<daemon::BitcoindNode> m_trigger_node; //!< Options::trigger_path
+    std::vector<std::string> m_trigger_calls;
     std::unique_ptr<FillableStore> m_store;
     std::unique_ptr<daemon::Engine> m_engine;
     std::unique_ptr<daemon::ChainFollower> m_follower;
