@@ -12,6 +12,7 @@
 #include <boost/json.hpp>
 
 #include <fstream>
+#include <tuple>
 #include <sstream>
 
 namespace vw::daemon {
@@ -139,12 +140,26 @@ net::awaitable<RpcResult<json::value>> BitcoindRpc::CallOnce(const std::string& 
     const auto tok = net::as_tuple(net::use_awaitable);
     if (!m_stream) {
         m_stream.emplace(m_ex);
-        tcp::resolver resolver{m_ex};
-        auto [rec, results] = co_await resolver.async_resolve(m_ep.host, std::to_string(m_ep.port), tok);
-        if (rec) co_return fail(RpcError::Kind::Transport, "resolve " + m_ep.host + ": " + rec.message());
+        // An address (the usual 127.0.0.1) is connected to as it is: no resolver thread and no
+        // getaddrinfo, whose wait no deadline of ours bounds. A host name is resolved.
+        boost::system::error_code aec;
+        const auto addr = net::ip::make_address(m_ep.host, aec);
         m_stream->expires_after(m_ep.timeout);
-        auto [cec, ep] = co_await m_stream->async_connect(results, tok);
+        boost::system::error_code cec;
+        if (!aec) {
+            std::tie(cec) = co_await m_stream->async_connect(tcp::endpoint{addr, m_ep.port}, tok);
+        } else {
+            tcp::resolver resolver{m_ex};
+            auto [rec, results] = co_await resolver.async_resolve(m_ep.host, std::to_string(m_ep.port), tok);
+            if (rec) co_return fail(RpcError::Kind::Transport, "resolve " + m_ep.host + ": " + rec.message());
+            m_stream->expires_after(m_ep.timeout);
+            std::tie(cec, std::ignore) = co_await m_stream->async_connect(results, tok);
+        }
         if (cec) co_return fail(RpcError::Kind::Transport, "connect " + m_ep.host + ":" + std::to_string(m_ep.port) + ": " + cec.message());
+        // A request's last partial segment must not wait for the node's delayed ACK (Nagle):
+        // a sweep of 180 kB went out up to 200 ms late on a fresh connection.
+        boost::system::error_code nec;
+        m_stream->socket().set_option(tcp::no_delay(true), nec);
     }
     http::request<http::string_body> req{http::verb::post, "/", 11};
     req.set(http::field::host, m_ep.host);
