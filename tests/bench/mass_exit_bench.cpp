@@ -3,7 +3,8 @@
 // block mined by the simulator (the simulator checks neither scripts nor block weight: 10,000
 // single-input triggers weigh ~5.9 MWU, more than a real block holds). It prints
 //   - the time from that block to every trigger output being spent by a recovery in the node's
-//     mempool (target <= 1 s for 10,000 triggers, issue 18), and
+//     mempool, up to the arrival of the last such recovery at the node (target <= 1 s for 10,000
+//     triggers, issue 18), and
 //   - the vbytes per recovered vault of the batched recoveries (one sweep per group, split under
 //     the standard weight, one fee input each) against one recovery per vault with its own fee
 //     input (target: at least 40% fewer).
@@ -40,6 +41,7 @@
 #include <cstring>
 #include <algorithm>
 #include <map>
+#include <mutex>
 #include <set>
 
 using namespace vw;
@@ -204,9 +206,25 @@ int main(int argc, char** argv)
     std::printf("setup: %zu vaults in %zu recovery groups, %zu fee coins, in %.1f s\n", n, groups, coins,
                 std::chrono::duration<double>(Clock::now() - t_setup).count());
 
+    // When each transaction spending a trigger output reached the node, on the node's side: the
+    // bench's own polling (getrawmempool, then 180 kB sweeps fetched) competes with the daemon's
+    // calls for the simulator's one thread, and timed by it the result moved by a quarter second
+    // with what else the daemon asked the node after its last send.
+    std::mutex arrived_mu;
+    std::map<Txid, Clock::time_point> arrived;
+    node.SetPolicyHook([&, outs = trigger_outputs](const Transaction& tx) -> std::optional<std::string> {
+        const auto now = Clock::now();
+        for (const auto& in : tx.vin()) {
+            if (!outs.count(in.prevout)) continue;
+            std::lock_guard lk(arrived_mu);
+            arrived.try_emplace(tx.GetTxid(), now);
+            break;
+        }
+        return std::nullopt;
+    });
     // One block with every trigger (the clock starts when the node has the block), or each
     // trigger broadcast in turn (the clock starts with the first).
-    const auto t0 = Clock::now();
+    auto t0 = Clock::now();
     double send_secs = 0;
     size_t refused = 0;
     if (mempool) {
@@ -225,6 +243,7 @@ int main(int argc, char** argv)
         json::array txs;
         for (auto& h : hexes) txs.emplace_back(std::move(h));
         node.Call("generateblock", {"bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080", std::move(txs)});
+        t0 = Clock::now(); // not the simulator's own work on the block (about 0.25 s for 10,000)
     }
     // Every trigger output spent by a transaction in the node's mempool.
     // Polled every 5 ms: each transaction is fetched once (refetching 8 sweeps of 85 kB each poll
@@ -256,7 +275,14 @@ int main(int argc, char** argv)
         std::fprintf(stderr, "not every trigger was answered:\n%s\n", vw.LogTail(80).c_str());
         return 1;
     }
-    const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+    // The answer is complete when the last sweep the node kept reached it.
+    double secs = 0;
+    {
+        std::lock_guard lk(arrived_mu);
+        for (const auto& tx : recoveries) {
+            if (auto a = arrived.find(tx.GetTxid()); a != arrived.end()) secs = std::max(secs, std::chrono::duration<double>(a->second - t0).count());
+        }
+    }
     if (mempool) {
         size_t sweeps = 0;
         for (const auto& tx : recoveries) {
