@@ -1,5 +1,6 @@
 #include "store/recovery_book.h"
 
+#include "unit/vault/scenario_test_util.h"
 #include "vault/lifecycle.h"
 
 #include <gtest/gtest.h>
@@ -9,12 +10,7 @@
 namespace vw::store {
 namespace {
 
-Txid T(uint8_t b)
-{
-    Uint256 u;
-    u.bytes.fill(b);
-    return Txid::FromUint256(u);
-}
+using vault::testutil::T;
 
 //! A recovery of `trigger` spending `ins` (the transaction is real: the book decodes its inputs).
 RecoveryRow Row(const std::vector<OutPoint>& ins, const Txid& trigger, vault::RecoveryState state = vault::RecoveryState::Planned)
