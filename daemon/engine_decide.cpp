@@ -61,7 +61,6 @@ void Engine::Evaluate(store::StateChanges& changes)
     std::map<uint32_t, Txid> trigger_of; // vault -> the trigger its authorized sweep answers
     // Fee coins picked in this pass (those of live recoveries are in the recovery book's index).
     std::set<OutPoint> picked_coins;
-    auto held = [&] { return &picked_coins; };
     auto record = [&](vault::PlannedRecovery& p, const Txid& ttxid, std::optional<int> deadline) {
         const Transaction tx{p.tx};
         const Txid txid = tx.GetTxid();
@@ -218,7 +217,7 @@ void Engine::Evaluate(store::StateChanges& changes)
             } else {
                 std::vector<vault::PlannedRecovery> one;
                 one.push_back(std::move(p));
-                AttachFees(one, deadline, held());
+                AttachFees(one, deadline, &picked_coins);
                 record(one.front(), ttxid, deadline);
             }
         }
@@ -275,7 +274,7 @@ void Engine::Evaluate(store::StateChanges& changes)
         }
         std::vector<vault::PlannedRecovery> one;
         one.push_back(std::move(p));
-        AttachFees(one, deadline, held());
+        AttachFees(one, deadline, &picked_coins);
         record(one.front(), ttxid.value_or(Txid{}), deadline);
     }
 }
