@@ -450,7 +450,7 @@ net::awaitable<void> App::StartZmq()
     if (subs.empty() || m_zmq) co_return;
     m_zmq = std::make_unique<ZmqSubscriber>(
         m_io.get_executor(), subs,
-        [this](const std::string& e, chain::ZmqMessage m) { m_follower->OnZmqMessage(e, std::move(m)); },
+        [this](const std::string& e, chain::ZmqMessage m, bool from_node) { m_follower->OnZmqMessage(e, std::move(m), from_node); },
         [this](const std::string& e, std::string why) { m_follower->OnZmqBadMessage(e, why); });
     m_zmq->Start();
 }

@@ -68,10 +68,10 @@ void ChainFollower::Stop()
     m_node.Cancel();
 }
 
-void ChainFollower::RememberRawTx(Transaction tx)
+void ChainFollower::RememberRawTx(Transaction tx, bool from_node)
 {
     const Txid id = tx.GetTxid();
-    if (m_rawtx.emplace(id, std::move(tx)).second) {
+    if (m_rawtx.emplace(id, RawTx{std::move(tx), from_node}).second) {
         m_rawtx_order.push_back(id);
         if (m_rawtx_order.size() > kRawTxCache) {
             m_rawtx.erase(m_rawtx_order.front());
@@ -84,8 +84,16 @@ bool ChainFollower::AnnounceCached(const Txid& txid)
 {
     auto it = m_rawtx.find(txid);
     if (it == m_rawtx.end()) return false;
-    if (m_mempool.insert(txid).second) m_listener.TxAnnounced(it->second);
+    if (m_mempool.insert(txid).second) Announce(it->second);
     return true;
+}
+
+void ChainFollower::Announce(const RawTx& raw)
+{
+    // The node's own socket: these are its bytes, and asking it again would only cost the
+    // answer a round trip.
+    if (raw.from_node) return m_listener.TxAddedToMempool(raw.tx);
+    m_listener.TxAnnounced(raw.tx);
 }
 
 void ChainFollower::OnZmqBadMessage(const std::string& endpoint, std::string_view why)
@@ -104,7 +112,7 @@ void ChainFollower::ZmqContradicted()
     Wake();
 }
 
-void ChainFollower::OnZmqMessage(const std::string& endpoint, chain::ZmqMessage msg)
+void ChainFollower::OnZmqMessage(const std::string& endpoint, chain::ZmqMessage msg, bool from_node)
 {
     using V = chain::SequenceTracker::Verdict;
     switch (m_seq.Observe(endpoint, msg.topic, msg.sequence)) {
@@ -133,7 +141,7 @@ void ChainFollower::OnZmqMessage(const std::string& endpoint, chain::ZmqMessage 
             return;
         }
         const Txid id = tx->GetTxid();
-        RememberRawTx(std::move(*tx));
+        RememberRawTx(std::move(*tx), from_node);
         // The 'A' on the sequence socket may have overtaken this frame.
         if (auto it = std::find(m_pending_adds.begin(), m_pending_adds.end(), id); it != m_pending_adds.end()) {
             m_pending_adds.erase(it);
@@ -381,9 +389,10 @@ net::awaitable<void> ChainFollower::AnnounceMempoolTx(const Txid& txid)
     if (m_mempool.count(txid)) co_return;
     auto it = m_rawtx.find(txid);
     if (it != m_rawtx.end()) {
-        // The node listed the txid, but these bytes came from ZMQ (a txid does not cover the witness).
+        // The node listed the txid, but unless its own socket sent them, these bytes came from
+        // ZMQ (a txid does not cover the witness).
         m_mempool.insert(txid);
-        m_listener.TxAnnounced(it->second);
+        Announce(it->second);
         co_return;
     }
     auto r = co_await m_node.GetRawTransaction(txid);
@@ -400,7 +409,7 @@ net::awaitable<void> ChainFollower::AnnounceMempoolTx(const Txid& txid)
     // ZMQ may have announced it while we waited for the reply: announce it once.
     if (!m_mempool.insert(txid).second) co_return;
     m_listener.TxAddedToMempool(*tx);
-    RememberRawTx(std::move(*tx));
+    RememberRawTx(std::move(*tx), /*from_node=*/true);
 }
 
 net::awaitable<ChainFollower::Step> ChainFollower::ResyncMempool()

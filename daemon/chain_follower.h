@@ -51,8 +51,9 @@ public:
 
     //! The main loop; returns when Stop() is called or on a fatal error (wrong chain, store failure).
     boost::asio::awaitable<void> Run();
-    //! Must be called on the follower's executor.
-    void OnZmqMessage(const std::string& endpoint, chain::ZmqMessage msg);
+    //! Must be called on the follower's executor. from_node: the endpoint is a socket only the
+    //! node's user can bind (CheckNodeOnlySocket), so a rawtx body is the node's own word.
+    void OnZmqMessage(const std::string& endpoint, chain::ZmqMessage msg, bool from_node = false);
     void OnZmqBadMessage(const std::string& endpoint, std::string_view why);
     //! ZMQ said something the node contradicts (a transaction it does not have): the mempool
     //! view is read from the node again, and ZMQ's order alone no longer spares a snapshot until
@@ -80,8 +81,14 @@ private:
     //! batch_applied: the listener was given the batch (it is told to drop it).
     Step StoreFailed(const store::StoreError& e, bool batch_applied);
     void SetNode(FollowerStatus::Node n, std::string detail);
-    void RememberRawTx(Transaction tx);
+    struct RawTx {
+        Transaction tx;
+        bool from_node{false};
+    };
+    void RememberRawTx(Transaction tx, bool from_node);
     bool AnnounceCached(const Txid& txid);
+    //! To the listener: as the node's (TxAddedToMempool) when the bytes came from the node itself.
+    void Announce(const RawTx& raw);
 
     boost::asio::any_io_executor m_ex;
     NodePort& m_node;
@@ -103,7 +110,7 @@ private:
     chain::SequenceTracker m_seq;
     std::unordered_set<Txid, HashIdHasher> m_mempool;
     // Recent rawtx bodies, so a sequence 'A' needs no RPC round trip. Bounded FIFO.
-    std::unordered_map<Txid, Transaction, HashIdHasher> m_rawtx;
+    std::unordered_map<Txid, RawTx, HashIdHasher> m_rawtx;
     std::deque<Txid> m_rawtx_order;
     std::deque<Txid> m_pending_adds; //!< 'A' events waiting for the chain strand to fetch bodies
 };

@@ -1,5 +1,6 @@
 #include "zmq_subscriber.h"
 
+#include "file_perms.h"
 #include "log.h"
 
 #include <boost/asio/post.hpp>
@@ -92,6 +93,29 @@ void ZmqSubscriber::ThreadMain()
         for (auto& m : monitors) items.push_back({m.handle(), 0, ZMQ_POLLIN, 0});
     };
     make_items();
+    // Whether each endpoint can only be the node's: asked at its first message and again every
+    // few seconds (the node restarting, permissions changed), said in the log when it changes.
+    struct Trust {
+        bool from_node{false};
+        bool known{false};
+        std::chrono::steady_clock::time_point at{};
+    };
+    std::vector<Trust> trust(m_subs.size());
+    auto from_node = [&](size_t i) {
+        auto& t = trust[i];
+        const auto now = std::chrono::steady_clock::now();
+        if (t.known && now - t.at < std::chrono::seconds{3}) return t.from_node;
+        const auto why_not = CheckNodeOnlySocket(m_subs[i].endpoint);
+        if (!t.known || t.from_node != !why_not) {
+            if (why_not) {
+                log::Zmq()->info("announcements on {} are confirmed with the node before they are acted on: {}", m_subs[i].endpoint, *why_not);
+            } else {
+                log::Zmq()->info("announcements on {} are the node's own (a socket only its user can bind): acted on at once", m_subs[i].endpoint);
+            }
+        }
+        t = Trust{!why_not, true, now};
+        return t.from_node;
+    };
     for (;;) {
         try {
             if (m_stop.load()) return;
@@ -160,10 +184,10 @@ void ZmqSubscriber::ThreadMain()
                 }
                 m_pending.fetch_add(1);
                 m_pending_bytes.fetch_add(bytes);
-                boost::asio::post(m_ex, [this, ep, bytes, m = std::move(*msg)]() mutable {
+                boost::asio::post(m_ex, [this, ep, bytes, node = from_node(i - 1), m = std::move(*msg)]() mutable {
                     m_pending.fetch_sub(1);
                     m_pending_bytes.fetch_sub(bytes);
-                    m_on_msg(ep, std::move(m));
+                    m_on_msg(ep, std::move(m), node);
                 });
             }
         }

@@ -36,7 +36,9 @@ struct ZmqLimits {
 class ZmqSubscriber
 {
 public:
-    using OnMessage = std::function<void(const std::string& endpoint, chain::ZmqMessage)>;
+    //! from_node: the endpoint is a socket only the node's user can have bound
+    //! (CheckNodeOnlySocket, checked again every few seconds while messages arrive).
+    using OnMessage = std::function<void(const std::string& endpoint, chain::ZmqMessage, bool from_node)>;
     using OnBad = std::function<void(const std::string& endpoint, std::string why)>;
 
     //! Handlers run on ex (posted), never on the ZMQ thread.

@@ -11,7 +11,11 @@
 // sequence on ZMQ) to the node receiving the tower's sweep of it (sendrawtransaction). Printed:
 // p50, p99 and max per rate, against the target (p99 < 1 ms at 1,000 tx/s, 1,000,000 vaults).
 //
-//   vw_bench_firehose [--quick] [--vaults N] [--seconds S]
+//   vw_bench_firehose [--quick] [--vaults N] [--seconds S] [--tcp]
+//
+// ZMQ goes over unix sockets in a private directory, as docs/operations.md deploys it: the tower
+// acts on those announcements at once (CheckNodeOnlySocket). --tcp: over TCP ports, whose
+// announcements the tower first confirms with the node (getrawtransaction).
 //
 // --quick (CTest, label bench): 2,000 vaults, 2 s per rate; proves every trigger is answered.
 // Numbers are printed, never asserted.
@@ -26,6 +30,9 @@
 #include "vault/trigger_builder.h"
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <filesystem>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -37,6 +44,8 @@
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
+
+#include <unistd.h>
 
 #ifndef VW_TEST_DATA_DIR
 #error "VW_TEST_DATA_DIR must be defined"
@@ -106,6 +115,7 @@ struct Phase {
 int main(int argc, char** argv)
 {
     bool quick = false;
+    bool tcp = false;
     size_t n = 1'000'000;
     double seconds = 20;
     for (int a = 1; a < argc; ++a) {
@@ -118,8 +128,10 @@ int main(int argc, char** argv)
             n = std::stoul(argv[++a]);
         } else if (s == "--seconds" && a + 1 < argc) {
             seconds = std::stod(argv[++a]);
+        } else if (s == "--tcp") {
+            tcp = true;
         } else {
-            std::fprintf(stderr, "usage: vw_bench_firehose [--quick] [--vaults N] [--seconds S]\n");
+            std::fprintf(stderr, "usage: vw_bench_firehose [--quick] [--vaults N] [--seconds S] [--tcp]\n");
             return 1;
         }
     }
@@ -170,7 +182,13 @@ int main(int argc, char** argv)
     }
 
     // ---- the node and the tower ------------------------------------------------------------------
-    sim::RegtestSim node(bench::EnforcingSimConfig());
+    sim::SimConfig node_cfg = bench::EnforcingSimConfig();
+    std::string sock_dir = (std::filesystem::temp_directory_path() / "vw-firehose-XXXXXX").string();
+    if (!tcp) {
+        if (!::mkdtemp(sock_dir.data())) return std::fprintf(stderr, "mkdtemp: %s\n", std::strerror(errno)), 1;
+        for (auto& z : node_cfg.zmq) z.address = "ipc://" + sock_dir + "/" + z.topic + ".sock";
+    }
+    sim::RegtestSim node(node_cfg);
     node.Start();
     const size_t bg_fanouts = (coins_needed + total_triggers + 2'499) / 2'500;
     node.Generate(static_cast<int>(101 + bg_fanouts + 4));
@@ -325,8 +343,9 @@ int main(int argc, char** argv)
         phases.push_back(std::move(ph));
     }
 
-    std::printf("\n==== vw_bench_firehose (%s): %zu vaults, %zu real-block shapes (%.1f inputs on average) ====\n", quick ? "quick" : "full", n,
-                shapes.size(), static_cast<double>(shape_inputs) / static_cast<double>(shapes.size()));
+    std::printf("\n==== vw_bench_firehose (%s): %zu vaults, %zu real-block shapes (%.1f inputs on average), ZMQ over %s ====\n", quick ? "quick" : "full", n,
+                shapes.size(), static_cast<double>(shape_inputs) / static_cast<double>(shapes.size()),
+                tcp ? "TCP (announcements confirmed with the node first)" : "unix sockets in a private directory (the node's own word)");
     bool all = true;
     for (const auto& ph : phases) {
         const bool answered = ph.us.size() == ph.triggers;
@@ -339,6 +358,7 @@ int main(int argc, char** argv)
     std::printf("reaction: the node accepting the trigger (it publishes rawtx and sequence next) -> the node receiving the sweep\n");
     vw.child().Kill(SIGTERM);
     node.Stop();
+    if (!tcp) std::filesystem::remove_all(sock_dir);
     if (!all) std::fprintf(stderr, "not every trigger was answered:\n%s\n", vw.LogTail(60).c_str());
     return all ? 0 : 1;
 }

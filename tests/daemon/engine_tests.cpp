@@ -2258,6 +2258,43 @@ TEST(engine_trigger_path, ATriggerIsAnsweredOnItsOwnConnectionWhileTheEnginesOth
     }
 }
 
+// An announcement on a socket only the node's user can bind (ZmqSubscriber: CheckNodeOnlySocket)
+// is the node's own word: answered without asking the node first. Any other is asked about
+// (getrawtransaction) before anything is recorded or sent. Both are answered.
+TEST(engine_trigger_path, TheNodesOwnSocketIsActedOnWithoutAskingAndAnyOtherIsAskedFirst)
+{
+    for (const bool from_node : {true, false}) {
+        SCOPED_TRACE(from_node ? "the node's own socket" : "a TCP port");
+        PresignedFixture fx;
+        InprocTower::Options o;
+        o.sim = fx.node->Sim();
+        o.engine = EngineOptionsFromFlags(WithTestDefaults({}));
+        o.trigger_path = true;
+        InprocTower t(fx.dir / "vw", o);
+        t.Start();
+        auto reg = t.engine().RegisterVault(json::parse(fx.Registration()).as_object());
+        ASSERT_TRUE(reg) << reg.error().message;
+        t.Settle();
+        fx.SendTrigger();
+        // The follower hears of it on ZMQ before its next look at the node's mempool.
+        const std::string ep = from_node ? "ipc:///run/bitcoind/zmq.sock" : "tcp://127.0.0.1:28332";
+        chain::ZmqMessage raw;
+        raw.topic = chain::ZmqTopic::RawTx;
+        raw.body = SerializeTransaction(fx.trigger);
+        chain::ZmqMessage seq;
+        seq.topic = chain::ZmqTopic::Sequence;
+        seq.parsed = chain::SequenceBody{chain::SeqTxAdded{fx.trigger.GetTxid(), 1}};
+        t.follower().OnZmqMessage(ep, std::move(raw), from_node);
+        t.follower().OnZmqMessage(ep, std::move(seq), from_node);
+        t.Settle();
+        EXPECT_TRUE(fx.InMempool(fx.recovery.GetTxid()));
+        const auto& calls = t.trigger_path_calls();
+        EXPECT_EQ(std::count(calls.begin(), calls.end(), "getrawtransaction"), from_node ? 0 : 1);
+        EXPECT_EQ(std::count(calls.begin(), calls.end(), "sendrawtransaction") > 0, true);
+        if (from_node) EXPECT_EQ(calls.front(), "sendrawtransaction") << "the sweep is the first word on the trigger path";
+    }
+}
+
 INSTANTIATE_TEST_SUITE_P(node, engine_e2e, ::testing::Values("inproc", "bitcoind"),
                          [](const ::testing::TestParamInfo<std::string>& i) { return i.param; });
 INSTANTIATE_TEST_SUITE_P(node, engine_process, ::testing::Values("sim", "bitcoind"),

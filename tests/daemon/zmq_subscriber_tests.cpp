@@ -3,6 +3,8 @@
 // refused, and it delivers again once the executor catches up.
 #include "zmq_subscriber.h"
 
+#include "file_perms.h"
+
 #include <boost/asio/io_context.hpp>
 #include <gtest/gtest.h>
 #include <zmq.hpp>
@@ -10,7 +12,12 @@
 
 #include <array>
 #include <chrono>
+#include <filesystem>
+#include <mutex>
 #include <thread>
+
+#include <sys/stat.h>
+#include <unistd.h>
 
 namespace vw::daemon {
 namespace {
@@ -49,7 +56,7 @@ TEST(zmq_subscriber_tests, AFloodIsBoundedReportedOnceAndSurvived)
     limits.max_pending = 50;
     limits.max_pending_bytes = 1 << 20;
     limits.max_message_bytes = 64 * 1024;
-    ZmqSubscriber sub{io.get_executor(), {{ep, {"hashblock"}}}, [&](const std::string&, chain::ZmqMessage) { ++delivered; },
+    ZmqSubscriber sub{io.get_executor(), {{ep, {"hashblock"}}}, [&](const std::string&, chain::ZmqMessage, bool) { ++delivered; },
                       [&](const std::string&, std::string why) { bad.push_back(why); }, limits};
     auto run_chain_thread = [&] {
         io.restart(); // poll() leaves the context stopped once it runs out of work
@@ -110,12 +117,116 @@ TEST(zmq_subscriber_tests, AStopRightAfterTheStartDoesNotHang)
     boost::asio::io_context io;
     for (int i = 0; i < 50; ++i) {
         ZmqSubscriber sub{io.get_executor(), {{"tcp://127.0.0.1:9", {"rawtx"}}, {"tcp://127.0.0.1:9", {"sequence"}}},
-                          [](const std::string&, chain::ZmqMessage) {}, [](const std::string&, std::string) {}};
+                          [](const std::string&, chain::ZmqMessage, bool) {}, [](const std::string&, std::string) {}};
         const auto t0 = std::chrono::steady_clock::now();
         sub.Start();
         sub.Stop();
         ASSERT_LT(std::chrono::steady_clock::now() - t0, 5s) << "round " << i;
     }
+}
+
+//! A fresh directory under the system's temporary one (mode 0700, as mkdtemp makes it).
+std::filesystem::path PrivateDir()
+{
+    std::string t = (std::filesystem::temp_directory_path() / "vw-ipc-XXXXXX").string();
+    if (!::mkdtemp(t.data())) throw std::runtime_error("mkdtemp");
+    return t;
+}
+
+TEST(zmq_subscriber_tests, OnlyASocketNobodyButItsOwnerCouldHaveBoundIsTheNodes)
+{
+    // A squatter who binds the port before bitcoind publishes whatever he likes: what a TCP port
+    // or a socket in a directory others can write says is a hint, checked with the node.
+    EXPECT_NE(CheckNodeOnlySocket("tcp://127.0.0.1:28332"), std::nullopt);
+    EXPECT_NE(CheckNodeOnlySocket("ipc://relative/sock"), std::nullopt);
+    const auto dir = PrivateDir();
+    const std::string ep = "ipc://" + (dir / "rawtx.sock").string();
+    EXPECT_NE(CheckNodeOnlySocket(ep), std::nullopt) << "not bound yet";
+    zmq::context_t ctx;
+    zmq::socket_t pub{ctx, zmq::socket_type::pub};
+    pub.bind(ep);
+    EXPECT_EQ(CheckNodeOnlySocket(ep), std::nullopt) << "a socket in a private directory";
+    // Reached through a symlink: as safe as the directories on both sides.
+    const auto link = dir.string() + "-link";
+    std::filesystem::create_directory_symlink(dir, link);
+    EXPECT_EQ(CheckNodeOnlySocket("ipc://" + link + "/rawtx.sock"), std::nullopt);
+    for (mode_t m : {0770, 0777, 01777}) {
+        ::chmod(dir.c_str(), m);
+        const auto why = CheckNodeOnlySocket(ep);
+        ASSERT_NE(why, std::nullopt) << std::oct << m;
+        EXPECT_NE(why->find("could bind the socket before bitcoind does"), std::string::npos) << *why;
+        EXPECT_NE(CheckNodeOnlySocket("ipc://" + link + "/rawtx.sock"), std::nullopt) << "the same directory through the link";
+    }
+    // A private directory inside one others can write, without a sticky bit: they can move it.
+    ::chmod(dir.c_str(), 0700);
+    std::filesystem::create_directory(dir / "inner");
+    ::chmod((dir / "inner").c_str(), 0700);
+    const std::string inner = "ipc://" + (dir / "inner" / "s").string();
+    zmq::socket_t pub2{ctx, zmq::socket_type::pub};
+    pub2.bind(inner);
+    EXPECT_EQ(CheckNodeOnlySocket(inner), std::nullopt);
+    ::chmod(dir.c_str(), 0777);
+    ASSERT_NE(CheckNodeOnlySocket(inner), std::nullopt);
+    EXPECT_NE(CheckNodeOnlySocket(inner)->find("could move the socket's directory"), std::string::npos);
+    ::chmod(dir.c_str(), 01777); // as /tmp: others cannot rename what is not theirs
+    EXPECT_EQ(CheckNodeOnlySocket(inner), std::nullopt);
+    // Not a socket.
+    ::chmod(dir.c_str(), 0700);
+    { std::FILE* f = std::fopen((dir / "plain").c_str(), "w"); ASSERT_TRUE(f); std::fclose(f); }
+    EXPECT_NE(CheckNodeOnlySocket("ipc://" + (dir / "plain").string()), std::nullopt);
+    pub.close();
+    pub2.close();
+    std::filesystem::remove(link);
+    std::filesystem::remove_all(dir);
+}
+
+TEST(zmq_subscriber_tests, MessagesSayWhetherTheirSocketCanOnlyBeTheNodes)
+{
+    // The same messages on a socket in a private directory and on a TCP port: only the first are
+    // marked as the node's own, and the flag follows the directory's permissions when they change.
+    const auto dir = PrivateDir();
+    const std::string ipc = "ipc://" + (dir / "rawtx.sock").string();
+    zmq::context_t ctx;
+    zmq::socket_t pub_ipc{ctx, zmq::socket_type::pub};
+    pub_ipc.bind(ipc);
+    zmq::socket_t pub_tcp{ctx, zmq::socket_type::pub};
+    pub_tcp.bind("tcp://127.0.0.1:*");
+    const std::string tcp = pub_tcp.get(zmq::sockopt::last_endpoint);
+    boost::asio::io_context io;
+    std::mutex mu;
+    std::vector<std::pair<std::string, bool>> got;
+    ZmqSubscriber sub{io.get_executor(), {{ipc, {"hashblock"}}, {tcp, {"hashblock"}}},
+                      [&](const std::string& ep, chain::ZmqMessage, bool from_node) {
+                          std::lock_guard lk(mu);
+                          got.emplace_back(ep, from_node);
+                      },
+                      [](const std::string&, std::string) {}};
+    sub.Start();
+    auto seen = [&](const std::string& ep, bool node) {
+        std::lock_guard lk(mu);
+        return std::count(got.begin(), got.end(), std::pair{ep, node});
+    };
+    uint32_t seq = 0;
+    ASSERT_TRUE(Eventually([&] {
+        Publish(pub_ipc, "hashblock", 32, seq);
+        Publish(pub_tcp, "hashblock", 32, seq++);
+        io.poll();
+        io.restart();
+        return seen(ipc, true) > 0 && seen(tcp, false) > 0;
+    }));
+    EXPECT_EQ(seen(ipc, false), 0);
+    EXPECT_EQ(seen(tcp, true), 0);
+    // Someone opens the directory to others: within a few seconds its messages are hints again.
+    ::chmod(dir.c_str(), 0777);
+    ASSERT_TRUE(Eventually([&] {
+        Publish(pub_ipc, "hashblock", 32, seq++);
+        io.poll();
+        io.restart();
+        return seen(ipc, false) > 0;
+    }));
+    sub.Stop();
+    io.poll();
+    std::filesystem::remove_all(dir);
 }
 
 } // namespace
