@@ -91,7 +91,7 @@ public:
         log::Chain()->info("block disconnected: height {} {}", height, hash.ToString());
         Append("disconnected " + std::to_string(height) + " " + hash.ToString());
     }
-    void TxAddedToMempool(const Transaction& tx) override
+    void TxAddedToMempool(const Transaction& tx, chain::SeenAt = {}) override
     {
         // Every mempool transaction passes here (1,000 a second on mainnet): no hex unless logged.
         if (log::Chain()->should_log(spdlog::level::debug)) log::Chain()->debug("mempool +{}", tx.GetTxid().ToString());
@@ -130,15 +130,15 @@ public:
         m_a.BlockDisconnected(hash, h, batch);
         m_b.BlockDisconnected(hash, h, batch);
     }
-    void TxAddedToMempool(const Transaction& tx) override
+    void TxAddedToMempool(const Transaction& tx, chain::SeenAt seen = {}) override
     {
-        m_a.TxAddedToMempool(tx);
-        m_b.TxAddedToMempool(tx);
+        m_a.TxAddedToMempool(tx, seen);
+        m_b.TxAddedToMempool(tx, seen);
     }
-    void TxAnnounced(const Transaction& tx) override
+    void TxAnnounced(const Transaction& tx, chain::SeenAt seen = {}) override
     {
-        m_a.TxAnnounced(tx);
-        m_b.TxAnnounced(tx);
+        m_a.TxAnnounced(tx, seen);
+        m_b.TxAnnounced(tx, seen);
     }
     void TxRemovedFromMempool(const Txid& t) override
     {
@@ -450,7 +450,7 @@ net::awaitable<void> App::StartZmq()
     if (subs.empty() || m_zmq) co_return;
     m_zmq = std::make_unique<ZmqSubscriber>(
         m_io.get_executor(), subs,
-        [this](const std::string& e, chain::ZmqMessage m, bool from_node) { m_follower->OnZmqMessage(e, std::move(m), from_node); },
+        [this](const std::string& e, chain::ZmqMessage m, ZmqArrival a) { m_follower->OnZmqMessage(e, std::move(m), a); },
         [this](const std::string& e, std::string why) { m_follower->OnZmqBadMessage(e, why); });
     m_zmq->Start();
 }

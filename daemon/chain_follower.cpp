@@ -68,10 +68,10 @@ void ChainFollower::Stop()
     m_node.Cancel();
 }
 
-void ChainFollower::RememberRawTx(Transaction tx, bool from_node)
+void ChainFollower::RememberRawTx(Transaction tx, ZmqArrival arrival)
 {
     const Txid id = tx.GetTxid();
-    if (m_rawtx.emplace(id, RawTx{std::move(tx), from_node}).second) {
+    if (m_rawtx.emplace(id, RawTx{std::move(tx), arrival}).second) {
         m_rawtx_order.push_back(id);
         if (m_rawtx_order.size() > kRawTxCache) {
             m_rawtx.erase(m_rawtx_order.front());
@@ -92,8 +92,8 @@ void ChainFollower::Announce(const RawTx& raw)
 {
     // The node's own socket: these are its bytes, and asking it again would only cost the
     // answer a round trip.
-    if (raw.from_node) return m_listener.TxAddedToMempool(raw.tx);
-    m_listener.TxAnnounced(raw.tx);
+    if (raw.arrival.from_node) return m_listener.TxAddedToMempool(raw.tx, raw.arrival.at);
+    m_listener.TxAnnounced(raw.tx, raw.arrival.at);
 }
 
 void ChainFollower::OnZmqBadMessage(const std::string& endpoint, std::string_view why)
@@ -112,7 +112,7 @@ void ChainFollower::ZmqContradicted()
     Wake();
 }
 
-void ChainFollower::OnZmqMessage(const std::string& endpoint, chain::ZmqMessage msg, bool from_node)
+void ChainFollower::OnZmqMessage(const std::string& endpoint, chain::ZmqMessage msg, ZmqArrival arrival)
 {
     using V = chain::SequenceTracker::Verdict;
     switch (m_seq.Observe(endpoint, msg.topic, msg.sequence)) {
@@ -141,7 +141,7 @@ void ChainFollower::OnZmqMessage(const std::string& endpoint, chain::ZmqMessage 
             return;
         }
         const Txid id = tx->GetTxid();
-        RememberRawTx(std::move(*tx), from_node);
+        RememberRawTx(std::move(*tx), arrival);
         // The 'A' on the sequence socket may have overtaken this frame.
         if (auto it = std::find(m_pending_adds.begin(), m_pending_adds.end(), id); it != m_pending_adds.end()) {
             m_pending_adds.erase(it);
@@ -408,8 +408,9 @@ net::awaitable<void> ChainFollower::AnnounceMempoolTx(const Txid& txid)
     auto& tx = r.value;
     // ZMQ may have announced it while we waited for the reply: announce it once.
     if (!m_mempool.insert(txid).second) co_return;
-    m_listener.TxAddedToMempool(*tx);
-    RememberRawTx(std::move(*tx), /*from_node=*/true);
+    const ZmqArrival reply{/*from_node=*/true, std::chrono::steady_clock::now()}; // the node's reply
+    m_listener.TxAddedToMempool(*tx, reply.at);
+    RememberRawTx(std::move(*tx), reply);
 }
 
 net::awaitable<ChainFollower::Step> ChainFollower::ResyncMempool()

@@ -6,6 +6,7 @@
 #include "chain/listener.h"
 #include "chain/zmq_message.h"
 #include "store/store.h"
+#include "zmq_subscriber.h"
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -51,9 +52,9 @@ public:
 
     //! The main loop; returns when Stop() is called or on a fatal error (wrong chain, store failure).
     boost::asio::awaitable<void> Run();
-    //! Must be called on the follower's executor. from_node: the endpoint is a socket only the
-    //! node's user can bind (CheckNodeOnlySocket), so a rawtx body is the node's own word.
-    void OnZmqMessage(const std::string& endpoint, chain::ZmqMessage msg, bool from_node = false);
+    //! Must be called on the follower's executor. arrival.from_node: the endpoint is a socket only
+    //! the node's user can bind (CheckNodeOnlySocket), so a rawtx body is the node's own word.
+    void OnZmqMessage(const std::string& endpoint, chain::ZmqMessage msg, ZmqArrival arrival = {});
     void OnZmqBadMessage(const std::string& endpoint, std::string_view why);
     //! ZMQ said something the node contradicts (a transaction it does not have): the mempool
     //! view is read from the node again, and ZMQ's order alone no longer spares a snapshot until
@@ -83,9 +84,9 @@ private:
     void SetNode(FollowerStatus::Node n, std::string detail);
     struct RawTx {
         Transaction tx;
-        bool from_node{false};
+        ZmqArrival arrival;
     };
-    void RememberRawTx(Transaction tx, bool from_node);
+    void RememberRawTx(Transaction tx, ZmqArrival arrival);
     bool AnnounceCached(const Txid& txid);
     //! To the listener: as the node's (TxAddedToMempool) when the bytes came from the node itself.
     void Announce(const RawTx& raw);

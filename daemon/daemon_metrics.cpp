@@ -75,6 +75,9 @@ std::string RenderDaemonMetrics(const ChainFollower& follower, const Engine& eng
     m.Sample("vaultwatch_broadcasts_total", static_cast<double>(es.broadcast_failures), {{"result", "failed"}});
     m.Family("vaultwatch_trigger_keys_ahead_total", T::Counter, "Trigger output keys computed on every core before their block was matched (blocks of many triggers) since start.");
     m.Sample("vaultwatch_trigger_keys_ahead_total", static_cast<double>(es.trigger_keys_ahead));
+    m.Family("vaultwatch_trigger_reaction_seconds", T::Histogram,
+             "A mempool trigger's first sight (its ZMQ frame's arrival, or the node's reply) to its sweep handed to the node (sendrawtransaction).");
+    m.HistogramSamples("vaultwatch_trigger_reaction_seconds", engine.reaction());
     m.Family("vaultwatch_fee_bumps_total", T::Counter, "Recoveries replaced by a higher-fee variant since start.");
     m.Sample("vaultwatch_fee_bumps_total", static_cast<double>(es.fee_bumps));
     m.Family("vaultwatch_registrations_verified_total", T::Counter, "Stored registrations read whole and checked against the compact forms the start loaded.");

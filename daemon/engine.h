@@ -14,6 +14,7 @@
 #include "node_port.h"
 #include "control.h"
 #include "chain/listener.h"
+#include "metrics/prometheus.h"
 #include "store/recovery_book.h"
 #include "store/store.h"
 #include "vault/family.h"
@@ -127,10 +128,10 @@ public:
     // --- ChainListener ---------------------------------------------------------------------
     void BlockConnected(const Block& block, int height, store::BlockBatch& batch) override;
     void BlockDisconnected(const BlockHash& hash, int height, store::BlockBatch& batch) override;
-    void TxAddedToMempool(const Transaction& tx) override;
+    void TxAddedToMempool(const Transaction& tx, chain::SeenAt seen = {}) override;
     //! Learned from ZMQ only: matched at once (pure, cheap); what touches nothing of ours is
     //! forgotten, the rest is applied only as the node confirms it (ConfirmAnnounced).
-    void TxAnnounced(const Transaction& tx) override;
+    void TxAnnounced(const Transaction& tx, chain::SeenAt seen = {}) override;
     void TxRemovedFromMempool(const Txid& txid) override;
     void BatchCommitted(int height) override;
     void BatchAborted() override;
@@ -176,6 +177,9 @@ public:
     vault::Reserve NeededReserve(vault::FeeRate rate) const;
     //! The feerate a recovery planned now would aim at (no deadline known).
     vault::FeeRate CurrentFeeRate() const;
+    //! First sight of a mempool trigger (its ZMQ frame's arrival, or the node's reply) to its
+    //! sweep handed to the node (sendrawtransaction), in seconds.
+    const metrics::Histogram& reaction() const { return m_reaction; }
     //! Called after each broadcast attempt (tests, metrics): txid, whether the node accepted it.
     std::function<void(const Txid&, bool)> on_broadcast;
 
@@ -308,7 +312,10 @@ private:
     boost::asio::awaitable<std::optional<bool>> ProbeCcv();
     //! Asks the node for an announced transaction (by txid) until it answers; applies the node's
     //! bytes, or drops it when the node has no such transaction.
-    boost::asio::awaitable<void> ConfirmAnnounced(Transaction tx);
+    boost::asio::awaitable<void> ConfirmAnnounced(Transaction tx, chain::SeenAt seen);
+    //! The sweeps a mempool transaction just planned: their reaction time runs from `seen`
+    //! until BroadcastLoop hands them to the node.
+    void TimeReaction(const store::StateChanges& planned, chain::SeenAt seen);
     boost::asio::awaitable<void> RescanLoop();
     int64_t Now() const;
 
@@ -316,6 +323,8 @@ private:
     NodePort& m_node;
     NodePort* m_announce_node{&m_node}; //!< ConfirmAnnounced (SetTriggerPath)
     NodePort* m_send_node{&m_node};     //!< BroadcastLoop (SetTriggerPath)
+    std::map<Txid, chain::SeenAt> m_reaction_from; //!< TimeReaction: planned sweeps not yet sent
+    metrics::Histogram m_reaction{metrics::ReactionBuckets()};
     store::Store& m_store;
     EngineOptions m_opts;
     vault::Registry m_registry;

@@ -60,6 +60,9 @@ net::awaitable<void> Engine::BroadcastLoop()
             const vault::RecoveryState before = it->second.state;
             auto tx = DecodeTransaction(it->second.tx);
             if (!tx) continue; // rows are checked when loaded
+            if (auto seen = m_reaction_from.extract(txid)) {
+                m_reaction.Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - seen.mapped()).count());
+            }
             auto res = co_await m_send_node->SendRawTransaction(*tx);
             it = m_recoveries.find(txid);
             if (it == m_recoveries.end()) continue;

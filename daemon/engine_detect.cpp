@@ -277,7 +277,7 @@ void Engine::BlockDisconnected(const BlockHash& hash, int height, store::BlockBa
     m_need_rebuild = true; // the block's vault txs are deleted with the batch; replay without them
 }
 
-void Engine::TxAddedToMempool(const Transaction& tx)
+void Engine::TxAddedToMempool(const Transaction& tx, chain::SeenAt seen)
 {
     if (m_recent_confirmed_ids.contains(tx.GetTxid())) {
         // In a block of our chain: either a notification late for that block (not applied: it
@@ -310,20 +310,34 @@ void Engine::TxAddedToMempool(const Transaction& tx)
     // A sweep planned at first sight: written before it is sent (a crash of this process loses
     // nothing), fsynced by the broadcaster's commit right after the send, so the disk's flush is
     // not between the trigger and its answer.
-    if (planned) changes.wait_for_disk = false;
+    if (planned) {
+        changes.wait_for_disk = false;
+        TimeReaction(changes, seen);
+    }
     PersistNow(changes);
     if (planned) KickBroadcaster(Send::NewOnly);
 }
 
-void Engine::TxAnnounced(const Transaction& tx)
+void Engine::TimeReaction(const store::StateChanges& planned, chain::SeenAt seen)
 {
-    if (m_recent_confirmed_ids.contains(tx.GetTxid())) return TxAddedToMempool(tx); // kept, never applied
+    if (seen == chain::SeenAt{}) seen = std::chrono::steady_clock::now();
+    for (const auto& r : planned.recoveries) {
+        if (r.state != vault::RecoveryState::Planned) continue;
+        // Bounded: a sweep merged away before it was sent is never timed, and never removed.
+        if (m_reaction_from.size() >= 10'000) m_reaction_from.clear();
+        m_reaction_from.emplace(r.txid, seen);
+    }
+}
+
+void Engine::TxAnnounced(const Transaction& tx, chain::SeenAt seen)
+{
+    if (m_recent_confirmed_ids.contains(tx.GetTxid())) return TxAddedToMempool(tx, seen); // kept, never applied
     // Nothing is recorded, alerted or broadcast on ZMQ's word alone: a forged trigger would raise
     // false alarms and send sweeps the node refuses. The price is one RPC round trip, paid only by
     // transactions that touch the watch index or the fee wallet; the index lookups decide, so the
     // question goes out at once.
     if (!vault::TouchesIndex(tx, m_registry.index()) && !FeeWalletTouches(tx)) return;
-    net::co_spawn(m_ex, ConfirmAnnounced(tx), net::detached);
+    net::co_spawn(m_ex, ConfirmAnnounced(tx, seen), net::detached);
     // While the node answers: match it once, which reads the registrations of the vaults it
     // touches back from the store (kept until the block trims them), so that the answer finds
     // them in memory.
@@ -335,7 +349,7 @@ void Engine::TxAnnounced(const Transaction& tx)
     });
 }
 
-net::awaitable<void> Engine::ConfirmAnnounced(Transaction tx)
+net::awaitable<void> Engine::ConfirmAnnounced(Transaction tx, chain::SeenAt seen)
 {
     const Txid txid = tx.GetTxid();
     auto wait = std::chrono::milliseconds{100};
@@ -346,7 +360,7 @@ net::awaitable<void> Engine::ConfirmAnnounced(Transaction tx)
             if (r.value->GetWtxid() != tx.GetWtxid()) {
                 log::Main()->warn("ZMQ announced {} with a witness the node does not have: the node's transaction is applied", txid.ToString());
             }
-            TxAddedToMempool(*r.value);
+            TxAddedToMempool(*r.value, seen);
             co_return;
         }
         if (r.error->kind == RpcError::Kind::Rpc && r.error->code == -5) {

@@ -152,10 +152,12 @@ void ZmqSubscriber::ThreadMain()
             auto& sock = socks[i - 1];
             // Drain what is queued on this socket without blocking.
             for (;;) {
+                ZmqArrival arrival;
                 std::vector<zmq::message_t> parts;
                 zmq::recv_result_t r;
                 try {
                     r = zmq::recv_multipart(sock, std::back_inserter(parts), zmq::recv_flags::dontwait);
+                arrival.at = std::chrono::steady_clock::now();
                 } catch (const zmq::error_t& e) {
                     log::Zmq()->warn("recv: {}", e.what());
                     break;
@@ -184,10 +186,11 @@ void ZmqSubscriber::ThreadMain()
                 }
                 m_pending.fetch_add(1);
                 m_pending_bytes.fetch_add(bytes);
-                boost::asio::post(m_ex, [this, ep, bytes, node = from_node(i - 1), m = std::move(*msg)]() mutable {
+                arrival.from_node = from_node(i - 1);
+                boost::asio::post(m_ex, [this, ep, bytes, arrival, m = std::move(*msg)]() mutable {
                     m_pending.fetch_sub(1);
                     m_pending_bytes.fetch_sub(bytes);
-                    m_on_msg(ep, std::move(m), node);
+                    m_on_msg(ep, std::move(m), arrival);
                 });
             }
         }

@@ -8,6 +8,7 @@
 #include <boost/asio/any_io_executor.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -15,6 +16,14 @@
 #include <vector>
 
 namespace vw::daemon {
+
+//! How a message came: when it was received, and whether its endpoint is a socket only the node's
+//! user can have bound (CheckNodeOnlySocket, checked again every few seconds while messages
+//! arrive): then what it says is the node's own word.
+struct ZmqArrival {
+    bool from_node{false};
+    std::chrono::steady_clock::time_point at{};
+};
 
 struct ZmqSubscription {
     std::string endpoint;          //!< e.g. tcp://127.0.0.1:28332
@@ -36,9 +45,7 @@ struct ZmqLimits {
 class ZmqSubscriber
 {
 public:
-    //! from_node: the endpoint is a socket only the node's user can have bound
-    //! (CheckNodeOnlySocket, checked again every few seconds while messages arrive).
-    using OnMessage = std::function<void(const std::string& endpoint, chain::ZmqMessage, bool from_node)>;
+    using OnMessage = std::function<void(const std::string& endpoint, chain::ZmqMessage, ZmqArrival)>;
     using OnBad = std::function<void(const std::string& endpoint, std::string why)>;
 
     //! Handlers run on ex (posted), never on the ZMQ thread.

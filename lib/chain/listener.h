@@ -5,7 +5,13 @@
 #include "primitives/block.h"
 #include "store/store.h"
 
+#include <chrono>
+
 namespace vw::chain {
+
+//! When the tower first held a transaction's bytes (a ZMQ frame's arrival, or the node's reply);
+//! the epoch when unknown. The reaction time of an answer is counted from here.
+using SeenAt = std::chrono::steady_clock::time_point;
 
 class ChainListener
 {
@@ -19,12 +25,12 @@ public:
     virtual void BlockDisconnected(const BlockHash& hash, int height, store::BlockBatch& batch) = 0;
     //! A transaction entered the node's mempool (or was found there on a resync): the node said so
     //! and these are its bytes.
-    virtual void TxAddedToMempool(const Transaction& tx) = 0;
+    virtual void TxAddedToMempool(const Transaction& tx, SeenAt seen = {}) = 0;
     //! A transaction as ZMQ announced it, not confirmed by the node: whoever can publish on the
     //! ZMQ port (a process that took it before bitcoind did) can send anything, and a txid does
     //! not commit to the witness. A listener that acts on it asks the node first. Default: as
     //! TxAddedToMempool, for listeners that only record.
-    virtual void TxAnnounced(const Transaction& tx) { TxAddedToMempool(tx); }
+    virtual void TxAnnounced(const Transaction& tx, SeenAt seen = {}) { TxAddedToMempool(tx, seen); }
     //! A transaction left the mempool for a reason other than being mined (replaced, conflict,
     //! expiry, or found missing on a resync).
     virtual void TxRemovedFromMempool(const Txid& txid) = 0;

@@ -26,6 +26,14 @@ std::vector<double> LatencyBuckets()
     return {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5};
 }
 
+std::vector<double> ReactionBuckets()
+{
+    std::vector<double> b;
+    for (int i = 1; i <= 10; ++i) b.push_back(0.0001 * i);
+    for (double x : {0.0015, 0.002, 0.003, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0}) b.push_back(x);
+    return b;
+}
+
 bool IsValidMetricName(std::string_view name)
 {
     if (name.empty()) return false;

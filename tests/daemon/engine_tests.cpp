@@ -2284,14 +2284,15 @@ TEST(engine_trigger_path, TheNodesOwnSocketIsActedOnWithoutAskingAndAnyOtherIsAs
         chain::ZmqMessage seq;
         seq.topic = chain::ZmqTopic::Sequence;
         seq.parsed = chain::SequenceBody{chain::SeqTxAdded{fx.trigger.GetTxid(), 1}};
-        t.follower().OnZmqMessage(ep, std::move(raw), from_node);
-        t.follower().OnZmqMessage(ep, std::move(seq), from_node);
+        t.follower().OnZmqMessage(ep, std::move(raw), daemon::ZmqArrival{from_node, std::chrono::steady_clock::now()});
+        t.follower().OnZmqMessage(ep, std::move(seq), daemon::ZmqArrival{from_node, std::chrono::steady_clock::now()});
         t.Settle();
         EXPECT_TRUE(fx.InMempool(fx.recovery.GetTxid()));
         const auto& calls = t.trigger_path_calls();
         EXPECT_EQ(std::count(calls.begin(), calls.end(), "getrawtransaction"), from_node ? 0 : 1);
         EXPECT_EQ(std::count(calls.begin(), calls.end(), "sendrawtransaction") > 0, true);
         if (from_node) EXPECT_EQ(calls.front(), "sendrawtransaction") << "the sweep is the first word on the trigger path";
+        EXPECT_EQ(t.engine().reaction().count(), 1u) << "its reaction time is counted";
     }
 }
 

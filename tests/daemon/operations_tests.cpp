@@ -35,28 +35,8 @@ namespace http = beast::http;
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
-struct HttpAnswer {
-    unsigned status{0};
-    std::string content_type;
-    std::string body;
-};
-
-HttpAnswer Get(uint16_t port, const std::string& target, http::verb verb = http::verb::get)
-{
-    net::io_context io;
-    beast::tcp_stream s{io};
-    s.expires_after(10s);
-    s.connect(net::ip::tcp::endpoint{net::ip::make_address("127.0.0.1"), port});
-    http::request<http::empty_body> req{verb, target, 11};
-    req.set(http::field::host, "127.0.0.1");
-    http::write(s, req);
-    beast::flat_buffer buf;
-    http::response_parser<http::string_body> parser;
-    parser.skip(verb == http::verb::head); // a HEAD answer has Content-Length but no body
-    http::read(s, buf, parser);
-    const auto& res = parser.get();
-    return {res.result_int(), std::string(res[http::field::content_type]), res.body()};
-}
+using proc::HttpAnswer;
+proc::HttpAnswer Get(uint16_t port, const std::string& target, http::verb verb = http::verb::get) { return proc::HttpGet(port, target, verb); }
 
 //! name{labels} -> value, checking the exposition format line by line on the way.
 std::map<std::string, double> Parse(const std::string& text)
@@ -139,7 +119,7 @@ TEST(metrics_tests, ScrapeShowsTheChainAndTheDaemon)
     for (const char* k : {"vaultwatch_zmq_gaps_total", "vaultwatch_triggers_total", "vaultwatch_trigger_keys_ahead_total", "vaultwatch_webhook_pending",
                           R"(vaultwatch_recoveries{state="broadcast"})", R"(vaultwatch_vaults{kind="presigned",state="active"})",
                           R"(vaultwatch_vaults{kind="opvault",state="triggered"})", R"(vaultwatch_rpc_request_duration_seconds_bucket{le="+Inf"})",
-                          "vaultwatch_rpc_request_duration_seconds_count", R"(vaultwatch_webhook_attempts_total{result="failed"})"}) {
+                          "vaultwatch_rpc_request_duration_seconds_count", "vaultwatch_trigger_reaction_seconds_count", R"(vaultwatch_webhook_attempts_total{result="failed"})"}) {
         EXPECT_TRUE(m.contains(k)) << k << " missing in\n" << a.body;
     }
     EXPECT_EQ(m[R"(vaultwatch_vaults{kind="presigned",state="active"})"], 0);

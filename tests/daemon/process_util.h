@@ -195,6 +195,32 @@ struct RpcFailure : std::runtime_error {
     int code; //!< the RPC error code; 0 for transport/HTTP failures
 };
 
+struct HttpAnswer {
+    unsigned status{0};
+    std::string content_type;
+    std::string body;
+};
+
+//! One HTTP request without a body to 127.0.0.1:port (GET /metrics, say), answered within 10 s.
+inline HttpAnswer HttpGet(uint16_t port, const std::string& target, boost::beast::http::verb verb = boost::beast::http::verb::get)
+{
+    namespace beast = boost::beast;
+    namespace http = beast::http;
+    boost::asio::io_context io;
+    beast::tcp_stream s{io};
+    s.expires_after(10s);
+    s.connect(boost::asio::ip::tcp::endpoint{boost::asio::ip::make_address("127.0.0.1"), port});
+    http::request<http::empty_body> req{verb, target, 11};
+    req.set(http::field::host, "127.0.0.1");
+    http::write(s, req);
+    beast::flat_buffer buf;
+    http::response_parser<http::string_body> parser;
+    parser.skip(verb == http::verb::head); // a HEAD answer has Content-Length but no body
+    http::read(s, buf, parser);
+    const auto& res = parser.get();
+    return {res.result_int(), std::string(res[http::field::content_type]), res.body()};
+}
+
 //! A blocking JSON-RPC client (one connection per call). Auth from user/password or a cookie
 //! file read at each call (bitcoind writes a new one at every start).
 class SyncRpc

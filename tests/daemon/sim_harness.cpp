@@ -106,8 +106,8 @@ void SimHarness::StartFollower(int start_height)
             for (const char* t : {"rawtx", "hashblock", "sequence"}) subs.push_back({m_sim->ZmqAddress(t), {t}});
             m_zmq_sub = std::make_unique<daemon::ZmqSubscriber>(
                 m_io.get_executor(), subs,
-                [this](const std::string& e, chain::ZmqMessage msg, bool from_node) {
-                    if (m_follower) m_follower->OnZmqMessage(e, std::move(msg), from_node);
+                [this](const std::string& e, chain::ZmqMessage msg, daemon::ZmqArrival a) {
+                    if (m_follower) m_follower->OnZmqMessage(e, std::move(msg), a);
                 },
                 [this](const std::string& e, std::string why) {
                     if (m_follower) m_follower->OnZmqBadMessage(e, why);

@@ -33,7 +33,7 @@ public:
         for (const auto& tx : b.txs) Push("M " + tx.GetTxid().ToString());
     }
     void BlockDisconnected(const BlockHash& hash, int h, store::BlockBatch&) override { Push("D " + std::to_string(h) + " " + hash.ToString()); }
-    void TxAddedToMempool(const Transaction& tx) override
+    void TxAddedToMempool(const Transaction& tx, chain::SeenAt = {}) override
     {
         Push("A " + tx.GetTxid().ToString());
         if (on_tx_added) on_tx_added(tx);

@@ -56,7 +56,7 @@ TEST(zmq_subscriber_tests, AFloodIsBoundedReportedOnceAndSurvived)
     limits.max_pending = 50;
     limits.max_pending_bytes = 1 << 20;
     limits.max_message_bytes = 64 * 1024;
-    ZmqSubscriber sub{io.get_executor(), {{ep, {"hashblock"}}}, [&](const std::string&, chain::ZmqMessage, bool) { ++delivered; },
+    ZmqSubscriber sub{io.get_executor(), {{ep, {"hashblock"}}}, [&](const std::string&, chain::ZmqMessage, ZmqArrival) { ++delivered; },
                       [&](const std::string&, std::string why) { bad.push_back(why); }, limits};
     auto run_chain_thread = [&] {
         io.restart(); // poll() leaves the context stopped once it runs out of work
@@ -117,7 +117,7 @@ TEST(zmq_subscriber_tests, AStopRightAfterTheStartDoesNotHang)
     boost::asio::io_context io;
     for (int i = 0; i < 50; ++i) {
         ZmqSubscriber sub{io.get_executor(), {{"tcp://127.0.0.1:9", {"rawtx"}}, {"tcp://127.0.0.1:9", {"sequence"}}},
-                          [](const std::string&, chain::ZmqMessage, bool) {}, [](const std::string&, std::string) {}};
+                          [](const std::string&, chain::ZmqMessage, ZmqArrival) {}, [](const std::string&, std::string) {}};
         const auto t0 = std::chrono::steady_clock::now();
         sub.Start();
         sub.Stop();
@@ -196,9 +196,9 @@ TEST(zmq_subscriber_tests, MessagesSayWhetherTheirSocketCanOnlyBeTheNodes)
     std::mutex mu;
     std::vector<std::pair<std::string, bool>> got;
     ZmqSubscriber sub{io.get_executor(), {{ipc, {"hashblock"}}, {tcp, {"hashblock"}}},
-                      [&](const std::string& ep, chain::ZmqMessage, bool from_node) {
+                      [&](const std::string& ep, chain::ZmqMessage, ZmqArrival a) {
                           std::lock_guard lk(mu);
-                          got.emplace_back(ep, from_node);
+                          got.emplace_back(ep, a.from_node);
                       },
                       [](const std::string&, std::string) {}};
     sub.Start();

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <stdexcept>
 
@@ -86,6 +87,23 @@ TEST(metrics_tests, HistogramIsCumulativeWithInclusiveBounds)
     EXPECT_THROW(Histogram({0.1, 0.01}), std::invalid_argument);
     const auto b = LatencyBuckets();
     EXPECT_TRUE(std::is_sorted(b.begin(), b.end()));
+}
+
+TEST(prometheus_tests, ReactionBucketsTellAnswersUnderAMillisecondApart)
+{
+    // The target is p99 < 1 ms: a bucket every 100 us up to it, so the histogram says which side
+    // of it an answer fell; wider ones beyond, up to 10 s (a node that did not answer for long).
+    const auto b = ReactionBuckets();
+    ASSERT_TRUE(std::adjacent_find(b.begin(), b.end(), std::greater_equal<double>()) == b.end()) << "strictly ascending";
+    EXPECT_NO_THROW(Histogram{b});
+    EXPECT_EQ(std::count_if(b.begin(), b.end(), [](double x) { return x <= 0.001 + 1e-12; }), 10);
+    EXPECT_NEAR(b[9], 0.001, 1e-12);
+    EXPECT_EQ(b.back(), 10.0);
+    Histogram h{b};
+    h.Observe(0.00095);
+    h.Observe(0.00105);
+    EXPECT_EQ(h.counts()[9], 1u) << "0.95 ms: in the 1 ms bucket";
+    EXPECT_EQ(h.counts()[10], 1u) << "1.05 ms: beyond it";
 }
 
 } // namespace
