@@ -95,12 +95,12 @@ public:
     {
         // Every mempool transaction passes here (1,000 a second on mainnet): no hex unless logged.
         if (log::Chain()->should_log(spdlog::level::debug)) log::Chain()->debug("mempool +{}", tx.GetTxid().ToString());
-        Append("mempool_add " + tx.GetTxid().ToString());
+        if (m_fd >= 0) Append("mempool_add " + tx.GetTxid().ToString());
     }
     void TxRemovedFromMempool(const Txid& txid) override
     {
         if (log::Chain()->should_log(spdlog::level::debug)) log::Chain()->debug("mempool -{}", txid.ToString());
-        Append("mempool_remove " + txid.ToString());
+        if (m_fd >= 0) Append("mempool_remove " + txid.ToString());
     }
     //! The last connected/disconnected line was not committed; it will come again.
     void BatchAborted() override { Append("aborted"); }
