@@ -80,19 +80,20 @@ void ChainFollower::RememberRawTx(Transaction tx, ZmqArrival arrival)
     }
 }
 
-bool ChainFollower::AnnounceCached(const Txid& txid)
+bool ChainFollower::AnnounceCached(const Txid& txid, bool add_from_node)
 {
     auto it = m_rawtx.find(txid);
     if (it == m_rawtx.end()) return false;
-    if (m_mempool.insert(txid).second) Announce(it->second);
+    if (m_mempool.insert(txid).second) Announce(it->second, add_from_node);
     return true;
 }
 
-void ChainFollower::Announce(const RawTx& raw)
+void ChainFollower::Announce(const RawTx& raw, bool add_from_node)
 {
-    // The node's own socket: these are its bytes, and asking it again would only cost the
-    // answer a round trip.
-    if (raw.arrival.from_node) return m_listener.TxAddedToMempool(raw.tx, raw.arrival.at);
+    // The node's own sockets: these are its bytes, and asking it again would only cost the
+    // answer a round trip. Both words must be its own: the node publishes rawtx for the
+    // transactions of each block too, and only the 'A' says a transaction entered its mempool.
+    if (raw.arrival.from_node && add_from_node) return m_listener.TxAddedToMempool(raw.tx, raw.arrival.at);
     m_listener.TxAnnounced(raw.tx, raw.arrival.at);
 }
 
@@ -143,9 +144,10 @@ void ChainFollower::OnZmqMessage(const std::string& endpoint, chain::ZmqMessage 
         const Txid id = tx->GetTxid();
         RememberRawTx(std::move(*tx), arrival);
         // The 'A' on the sequence socket may have overtaken this frame.
-        if (auto it = std::find(m_pending_adds.begin(), m_pending_adds.end(), id); it != m_pending_adds.end()) {
+        if (auto it = std::find_if(m_pending_adds.begin(), m_pending_adds.end(), [&](const auto& p) { return p.first == id; }); it != m_pending_adds.end()) {
+            const bool add_from_node = it->second;
             m_pending_adds.erase(it);
-            AnnounceCached(id);
+            AnnounceCached(id, add_from_node);
         }
         break;
     }
@@ -153,8 +155,8 @@ void ChainFollower::OnZmqMessage(const std::string& endpoint, chain::ZmqMessage 
         const auto& body = std::get<chain::SequenceBody>(msg.parsed);
         if (const auto* a = std::get_if<chain::SeqTxAdded>(&body)) {
             // Act at first sight: with the body already here, no RPC round trip is needed.
-            if (!AnnounceCached(a->txid)) {
-                m_pending_adds.push_back(a->txid);
+            if (!AnnounceCached(a->txid, arrival.from_node)) {
+                m_pending_adds.emplace_back(a->txid, arrival.from_node);
                 Wake();
             }
         } else if (const auto* r = std::get_if<chain::SeqTxRemoved>(&body)) {
@@ -384,15 +386,15 @@ net::awaitable<ChainFollower::Step> ChainFollower::Reconcile()
     co_return Step::Done;
 }
 
-net::awaitable<void> ChainFollower::AnnounceMempoolTx(const Txid& txid)
+net::awaitable<void> ChainFollower::AnnounceMempoolTx(const Txid& txid, bool add_from_node)
 {
     if (m_mempool.count(txid)) co_return;
     auto it = m_rawtx.find(txid);
     if (it != m_rawtx.end()) {
-        // The node listed the txid, but unless its own socket sent them, these bytes came from
-        // ZMQ (a txid does not cover the witness).
+        // Unless its own socket sent them, these bytes came from ZMQ (a txid does not cover the
+        // witness).
         m_mempool.insert(txid);
-        Announce(it->second);
+        Announce(it->second, add_from_node);
         co_return;
     }
     auto r = co_await m_node.GetRawTransaction(txid);
@@ -443,7 +445,7 @@ net::awaitable<ChainFollower::Step> ChainFollower::ResyncMempool()
     for (const auto& t : snap->txids) {
         // Announced, then removed by ZMQ while we waited: the removal is newer than the snapshot.
         if (seen.count(t) && !m_mempool.count(t)) continue;
-        co_await AnnounceMempoolTx(t);
+        co_await AnnounceMempoolTx(t, /*add_from_node=*/true); // listed by the node
     }
     if (!gone.empty() || snap->txids.size() != before.size()) {
         log::Chain()->debug("mempool reconciled: {} transactions ({} gone), sequence {}", snap->txids.size(), gone.size(), snap->mempool_sequence);
@@ -462,9 +464,9 @@ net::awaitable<void> ChainFollower::Run()
             co_return;
         }
         while (step == Step::Done && !m_pending_adds.empty() && !m_stopping) {
-            const Txid t = m_pending_adds.front();
+            const auto [t, add_from_node] = m_pending_adds.front();
             m_pending_adds.pop_front();
-            co_await AnnounceMempoolTx(t);
+            co_await AnnounceMempoolTx(t, add_from_node);
         }
         std::chrono::milliseconds wait = m_opts.poll_interval;
         if (step == Step::Retry) {

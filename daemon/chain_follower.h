@@ -76,7 +76,9 @@ private:
     boost::asio::awaitable<Step> Reconcile();
     boost::asio::awaitable<Step> ResyncMempool();
     boost::asio::awaitable<std::optional<Block>> FetchBlock(const BlockHash& hash, Step& step);
-    boost::asio::awaitable<void> AnnounceMempoolTx(const Txid& txid);
+    //! add_from_node: the node itself said it entered its mempool (a snapshot, or an 'A' on its
+    //! own socket).
+    boost::asio::awaitable<void> AnnounceMempoolTx(const Txid& txid, bool add_from_node);
     Step HandleRpcError(const RpcError& e, const char* what);
     //! A store read or commit failed: fatal for corruption, else retried (disk full, I/O).
     //! batch_applied: the listener was given the batch (it is told to drop it).
@@ -87,9 +89,9 @@ private:
         ZmqArrival arrival;
     };
     void RememberRawTx(Transaction tx, ZmqArrival arrival);
-    bool AnnounceCached(const Txid& txid);
+    bool AnnounceCached(const Txid& txid, bool add_from_node);
     //! To the listener: as the node's (TxAddedToMempool) when the bytes came from the node itself.
-    void Announce(const RawTx& raw);
+    void Announce(const RawTx& raw, bool add_from_node);
 
     boost::asio::any_io_executor m_ex;
     NodePort& m_node;
@@ -113,7 +115,8 @@ private:
     // Recent rawtx bodies, so a sequence 'A' needs no RPC round trip. Bounded FIFO.
     std::unordered_map<Txid, RawTx, HashIdHasher> m_rawtx;
     std::deque<Txid> m_rawtx_order;
-    std::deque<Txid> m_pending_adds; //!< 'A' events waiting for the chain strand to fetch bodies
+    //! 'A' events waiting for the chain strand to fetch bodies, and whether the node's own socket sent each
+    std::deque<std::pair<Txid, bool>> m_pending_adds;
 };
 
 } // namespace vw::daemon

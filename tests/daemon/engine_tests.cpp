@@ -2263,8 +2263,12 @@ TEST(engine_trigger_path, ATriggerIsAnsweredOnItsOwnConnectionWhileTheEnginesOth
 // (getrawtransaction) before anything is recorded or sent. Both are answered.
 TEST(engine_trigger_path, TheNodesOwnSocketIsActedOnWithoutAskingAndAnyOtherIsAskedFirst)
 {
-    for (const bool from_node : {true, false}) {
-        SCOPED_TRACE(from_node ? "the node's own socket" : "a TCP port");
+    // Third case: the node's bytes, but a squatter's 'A' (the node publishes rawtx for each
+    // block's transactions too; only the 'A' says one entered its mempool): asked first.
+    for (const int c : {0, 1, 2}) {
+        const bool from_node = c == 0;
+        const bool raw_from_node = c != 1;
+        SCOPED_TRACE(c == 0 ? "the node's own sockets" : c == 1 ? "TCP ports" : "the node's rawtx, a TCP port's 'A'");
         PresignedFixture fx;
         InprocTower::Options o;
         o.sim = fx.node->Sim();
@@ -2284,7 +2288,7 @@ TEST(engine_trigger_path, TheNodesOwnSocketIsActedOnWithoutAskingAndAnyOtherIsAs
         chain::ZmqMessage seq;
         seq.topic = chain::ZmqTopic::Sequence;
         seq.parsed = chain::SequenceBody{chain::SeqTxAdded{fx.trigger.GetTxid(), 1}};
-        t.follower().OnZmqMessage(ep, std::move(raw), daemon::ZmqArrival{from_node, std::chrono::steady_clock::now()});
+        t.follower().OnZmqMessage(ep, std::move(raw), daemon::ZmqArrival{raw_from_node, std::chrono::steady_clock::now()});
         t.follower().OnZmqMessage(ep, std::move(seq), daemon::ZmqArrival{from_node, std::chrono::steady_clock::now()});
         t.Settle();
         EXPECT_TRUE(fx.InMempool(fx.recovery.GetTxid()));
