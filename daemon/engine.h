@@ -372,6 +372,7 @@ private:
     boost::asio::steady_timer m_ccv_wake; //!< the CCV probe's wait; cut short when a fee coin confirms
     bool m_bcast_running{false};
     bool m_bcast_kicked{false}; //!< kicked while a pass was in flight
+    std::set<Txid> m_bcast_unsynced; //!< bookkeeping a kicked pass stored without waiting for the disk
     bool m_bcast_everything{true}; //!< the next pass sends every live recovery, not only new ones
     bool m_node_down_reported{false}; //!< a node.unreachable is out with no node.recovered yet
     bool m_chain_stalled_reported{false}; //!< a chain.stalled is out with no chain.resumed yet

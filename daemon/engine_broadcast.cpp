@@ -151,6 +151,20 @@ net::awaitable<void> Engine::BroadcastLoop()
         // The intents were stored before broadcasting; what changed since (attempts, state,
         // errors) is bookkeeping, stored once per pass so a mass exit costs one fsync, not one
         // per recovery. New plans are stored here before they are sent (next round).
+        // A pass kicked meanwhile (a sweep planned while this one was out waits for the next)
+        // does not wait for the disk: the next pass's commit flushes this one's too, written
+        // again so that it has something to flush. A sweep that came a moment after another
+        // would otherwise wait for the first one's fsync (0.4 ms here) before reaching the node.
+        if (m_bcast_kicked && !m_stopping) {
+            changes.wait_for_disk = false;
+            m_bcast_unsynced.insert(touched.begin(), touched.end());
+        } else if (!m_bcast_unsynced.empty()) {
+            for (const auto& txid : m_bcast_unsynced) {
+                auto it = m_recoveries.find(txid);
+                if (it != m_recoveries.end() && std::find(touched.begin(), touched.end(), txid) == touched.end()) changes.recoveries.push_back(it->second);
+            }
+            m_bcast_unsynced.clear();
+        }
         PersistNow(changes);
         if (m_stopping) break;
         if (again) continue;

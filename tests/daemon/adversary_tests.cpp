@@ -954,6 +954,69 @@ TEST(thief, AForgedZmqAnnouncementIsNotActedOn)
     EXPECT_EQ(w.Events("vault.trigger").size(), 1u);
 }
 
+TEST(thief, ASweepRightAfterAnotherDoesNotWaitForTheFirstOnesDiskFlush)
+{
+    // Two triggers a moment apart (the second arrives while the first one's sweep is out): the
+    // first pass's bookkeeping does not wait for the disk, the second sweep goes out, and the
+    // pass after it flushes both.
+    Layout l;
+    Scripted w(112, l);
+    Schedule& s = w.s;
+    std::vector<size_t> vs;
+    for (size_t i = 0; i < s.m_vaults.size() && vs.size() < 2; ++i) {
+        if (!s.m_vaults[i].authorized && s.DepositLive(s.m_vaults[i])) vs.push_back(i);
+    }
+    ASSERT_EQ(vs.size(), 2u);
+    w.T().AfterNextSend([&] {
+        s.ThiefTriggers(vs[1], /*mine_it=*/false);
+        // Heard at once on the node's own sockets, while the first sweep's answer is on its way.
+        const Transaction& t = s.m_trigs.back().tx;
+        chain::ZmqMessage raw;
+        raw.topic = chain::ZmqTopic::RawTx;
+        raw.body = SerializeTransaction(t);
+        chain::ZmqMessage seq;
+        seq.topic = chain::ZmqTopic::Sequence;
+        seq.parsed = chain::SequenceBody{chain::SeqTxAdded{t.GetTxid(), 1}};
+        const daemon::ZmqArrival node{true, std::chrono::steady_clock::now()};
+        w.T().follower().OnZmqMessage("ipc:///run/bitcoind/zmq.sock", std::move(raw), node);
+        w.T().follower().OnZmqMessage("ipc:///run/bitcoind/zmq.sock", std::move(seq), node);
+    });
+    s.ThiefTriggers(vs[0], /*mine_it=*/false);
+    const size_t t0 = s.m_trigs.size() - 1;
+    w.Settle();
+    ASSERT_EQ(s.m_trigs.size(), t0 + 2);
+    const auto first = w.Sweeping({s.m_trigs[t0].tx.GetTxid(), 0});
+    const auto second = w.Sweeping({s.m_trigs[t0 + 1].tx.GetTxid(), 0});
+    ASSERT_EQ(first.size(), 1u) << s.Recoveries();
+    ASSERT_EQ(second.size(), 1u) << s.Recoveries();
+    EXPECT_TRUE(s.InMempool(first.front().txid));
+    EXPECT_TRUE(s.InMempool(second.front().txid));
+    // The writes of the first sweep's row, in order: planned (before its send, not waiting),
+    // broadcast (the kicked pass: not waiting), then once more in the commit that waits.
+    const auto& writes = w.T().store().recovery_writes();
+    auto row_in = [](const FillableStore::RecoveryWrite& wr, const Txid& id, vault::RecoveryState st) {
+        return std::any_of(wr.rows.begin(), wr.rows.end(), [&](const auto& r) { return r.first == id && r.second == st; });
+    };
+    const Txid a = first.front().txid, b = second.front().txid;
+    std::vector<size_t> a_broadcast, b_planned;
+    for (size_t i = 0; i < writes.size(); ++i) {
+        if (row_in(writes[i], a, vault::RecoveryState::Broadcast)) a_broadcast.push_back(i);
+        if (row_in(writes[i], b, vault::RecoveryState::Planned)) b_planned.push_back(i);
+    }
+    ASSERT_GE(a_broadcast.size(), 2u);
+    ASSERT_FALSE(b_planned.empty());
+    EXPECT_FALSE(writes[a_broadcast.front()].waited) << "the kicked pass's bookkeeping did not wait for the disk";
+    EXPECT_TRUE(writes[a_broadcast.back()].waited) << "a later commit flushed it";
+    EXPECT_TRUE(row_in(writes[a_broadcast.back()], b, vault::RecoveryState::Broadcast)) << "with the second sweep's";
+    EXPECT_TRUE(writes.back().waited) << "the burst ends on the disk";
+    // And the store has both as the tower does.
+    auto rows = w.T().store().LoadRecoveries();
+    ASSERT_TRUE(rows);
+    for (const auto& id : {a, b}) {
+        EXPECT_TRUE(std::any_of(rows->begin(), rows->end(), [&](const store::RecoveryRow& r) { return r.txid == id && r.state == vault::RecoveryState::Broadcast; }));
+    }
+}
+
 TEST(thief, MempoolChurnCostsOneReplayAndAFullDiskDoesNotDelayTheSweep)
 {
     // Finding 8: each transaction leaving the mempool replayed the whole vault history at once (a

@@ -38,8 +38,19 @@ public:
     Expected<std::vector<int64_t>, store::StoreError> Apply(const store::StateChanges& c) override
     {
         if (m_full) return Unexpected{store::StoreError{store::StoreError::Kind::Full, "database or disk is full (test)"}};
+        if (!c.recoveries.empty()) {
+            std::vector<std::pair<Txid, vault::RecoveryState>> rows;
+            for (const auto& r : c.recoveries) rows.emplace_back(r.txid, r.state);
+            m_recovery_writes.push_back({c.wait_for_disk, std::move(rows)});
+        }
         return m_s->Apply(c);
     }
+    //! Each Apply that wrote recovery rows: whether it waited for the disk, and the rows.
+    struct RecoveryWrite {
+        bool waited{false};
+        std::vector<std::pair<Txid, vault::RecoveryState>> rows;
+    };
+    const std::vector<RecoveryWrite>& recovery_writes() const { return m_recovery_writes; }
     Expected<std::vector<store::VaultRow>, store::StoreError> LoadVaults(uint32_t from, size_t max) override { return m_s->LoadVaults(from, max); }
     Expected<size_t, store::StoreError> ScanVaults(uint32_t from, size_t max, const std::function<void(const store::VaultRowView&)>& f) override
     {
@@ -67,6 +78,7 @@ public:
 private:
     std::unique_ptr<store::Store> m_s;
     bool m_full{false};
+    std::vector<RecoveryWrite> m_recovery_writes;
 };
 
 class InprocTower
