@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <exception>
+#include <filesystem>
 
 namespace vw::bench {
 
@@ -23,6 +24,14 @@ inline sim::SimConfig EnforcingSimConfig()
     c.vault_active = true;
     for (const char* t : {"rawtx", "hashblock", "sequence"}) c.zmq.push_back({t, "tcp://127.0.0.1:0"});
     return c;
+}
+
+//! bitcoind's ZMQ as docs/operations.md deploys it: unix sockets in a directory only its user can
+//! write (made 0700 here), so the tower acts on what they announce without asking the node first.
+inline void ZmqOnUnixSockets(sim::SimConfig& c, const std::filesystem::path& dir)
+{
+    std::filesystem::permissions(dir, std::filesystem::perms::owner_all, std::filesystem::perm_options::replace);
+    for (auto& z : c.zmq) z.address = "ipc://" + (dir / (z.topic + ".sock")).string();
 }
 
 inline Transaction Coinbase(sim::RegtestSim& s, int height)

@@ -32,9 +32,7 @@
 #include <algorithm>
 #include <cmath>
 #include <sstream>
-#include <cerrno>
 #include <cstdlib>
-#include <filesystem>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -47,7 +45,6 @@
 #include <unordered_map>
 #include <unordered_set>
 
-#include <unistd.h>
 
 #ifndef VW_TEST_DATA_DIR
 #error "VW_TEST_DATA_DIR must be defined"
@@ -213,11 +210,8 @@ int main(int argc, char** argv)
 
     // ---- the node and the tower ------------------------------------------------------------------
     sim::SimConfig node_cfg = bench::EnforcingSimConfig();
-    std::string sock_dir = (std::filesystem::temp_directory_path() / "vw-firehose-XXXXXX").string();
-    if (!tcp) {
-        if (!::mkdtemp(sock_dir.data())) return std::fprintf(stderr, "mkdtemp: %s\n", std::strerror(errno)), 1;
-        for (auto& z : node_cfg.zmq) z.address = "ipc://" + sock_dir + "/" + z.topic + ".sock";
-    }
+    proc::TempDir sock_dir("vw-firehose-zmq");
+    if (!tcp) bench::ZmqOnUnixSockets(node_cfg, sock_dir.path());
     sim::RegtestSim node(node_cfg);
     node.Start();
     const size_t bg_fanouts = (coins_needed + total_triggers + 2'499) / 2'500;
@@ -400,7 +394,6 @@ int main(int argc, char** argv)
     std::printf("(the tower's figures are the upper bounds of its histogram's buckets: 100 us apart up to 1 ms)\n");
     vw.child().Kill(SIGTERM);
     node.Stop();
-    if (!tcp) std::filesystem::remove_all(sock_dir);
     if (!all) std::fprintf(stderr, "not every trigger was answered:\n%s\n", vw.LogTail(60).c_str());
     return all ? 0 : 1;
 }

@@ -16,6 +16,9 @@
 //                                           Bitcoin 2024: a block full of small triggers of vaults
 //                                           that share nothing, 2,000 in 2,000 groups, quick 200;
 //                                           the fee wallet holds exactly the reserve it asks for)
+//   --tcp                                   ZMQ over TCP ports (announcements confirmed with the
+//                                           node first); default: unix sockets in a private
+//                                           directory, the node's own word (docs/zmq.md)
 //   --mempool                               the thief broadcasts the triggers one after the other
 //                                           instead (each is answered from the mempool, one at a
 //                                           time): the clock runs from the first to every one
@@ -86,11 +89,12 @@ Transaction FanOut(sim::RegtestSim& s, int height, size_t n, Amount each, const 
 
 int main(int argc, char** argv)
 {
-    bool quick = false, harding = false, mempool = false;
+    bool quick = false, harding = false, mempool = false, tcp = false;
     for (int a = 1; a < argc; ++a) {
         quick = quick || std::strcmp(argv[a], "--quick") == 0;
         harding = harding || std::strcmp(argv[a], "--harding") == 0;
         mempool = mempool || std::strcmp(argv[a], "--mempool") == 0;
+        tcp = tcp || std::strcmp(argv[a], "--tcp") == 0;
     }
     const size_t n = harding ? (quick ? 200 : 2'000) : (quick ? 1'000 : 10'000);
     // Mass exit: 2,500 vaults per group in the full run, each sweep split in two under the
@@ -100,7 +104,10 @@ int main(int argc, char** argv)
     const Amount deposit{1'000'000}; // 0.01 BTC per vault
 
     proc::TempDir dir("vw-mass-exit");
-    sim::RegtestSim node(bench::EnforcingSimConfig());
+    sim::SimConfig node_cfg = bench::EnforcingSimConfig();
+    proc::TempDir sock_dir("vw-mass-exit-zmq");
+    if (!tcp) bench::ZmqOnUnixSockets(node_cfg, sock_dir.path());
+    sim::RegtestSim node(node_cfg);
     node.Start();
     node.Generate(150);
 
@@ -203,8 +210,9 @@ int main(int argc, char** argv)
         trigger_outputs.insert({tx.GetTxid(), 0});
         hexes.push_back(HexStr(SerializeTransaction(tx)));
     }
-    std::printf("setup: %zu vaults in %zu recovery groups, %zu fee coins, in %.1f s\n", n, groups, coins,
-                std::chrono::duration<double>(Clock::now() - t_setup).count());
+    std::printf("setup: %zu vaults in %zu recovery groups, %zu fee coins, in %.1f s; ZMQ over %s\n", n, groups, coins,
+                std::chrono::duration<double>(Clock::now() - t_setup).count(),
+                tcp ? "TCP (announcements confirmed with the node first)" : "unix sockets in a private directory (the node's own word)");
 
     // When each transaction spending a trigger output reached the node, on the node's side: the
     // bench's own polling (getrawmempool, then 180 kB sweeps fetched) competes with the daemon's
