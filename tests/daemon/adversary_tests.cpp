@@ -970,16 +970,7 @@ TEST(thief, ASweepRightAfterAnotherDoesNotWaitForTheFirstOnesDiskFlush)
     w.T().AfterNextSend([&] {
         s.ThiefTriggers(vs[1], /*mine_it=*/false);
         // Heard at once on the node's own sockets, while the first sweep's answer is on its way.
-        const Transaction& t = s.m_trigs.back().tx;
-        chain::ZmqMessage raw;
-        raw.topic = chain::ZmqTopic::RawTx;
-        raw.body = SerializeTransaction(t);
-        chain::ZmqMessage seq;
-        seq.topic = chain::ZmqTopic::Sequence;
-        seq.parsed = chain::SequenceBody{chain::SeqTxAdded{t.GetTxid(), 1}};
-        const daemon::ZmqArrival node{true, std::chrono::steady_clock::now()};
-        w.T().follower().OnZmqMessage("ipc:///run/bitcoind/zmq.sock", std::move(raw), node);
-        w.T().follower().OnZmqMessage("ipc:///run/bitcoind/zmq.sock", std::move(seq), node);
+        w.T().HearOnZmq(s.m_trigs.back().tx, true, true);
     });
     s.ThiefTriggers(vs[0], /*mine_it=*/false);
     const size_t t0 = s.m_trigs.size() - 1;

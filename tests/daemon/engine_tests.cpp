@@ -2233,21 +2233,29 @@ TEST_P(engine_e2e, CcvVaultsAreRefusedWhereTheNodeDoesNotEnforceCcv)
 // vaultwatchd answers a trigger on a connection of its own (Engine::SetTriggerPath): a rescan's
 // getblock, a fee refresh, or a node that stops answering the engine's other connection never
 // stands between a trigger and its sweep. The second tower shows what the test tells apart.
+//! A tower in process on the fixture's simulator, guarding its vault.
+std::unique_ptr<InprocTower> GuardingTower(PresignedFixture& fx, bool engine_node_down, bool trigger_path)
+{
+    InprocTower::Options o;
+    o.sim = fx.node->Sim();
+    o.engine = EngineOptionsFromFlags(WithTestDefaults({}));
+    o.engine_node_down = engine_node_down;
+    o.trigger_path = trigger_path;
+    auto t = std::make_unique<InprocTower>(fx.dir / "vw", o);
+    t->Start();
+    auto reg = t->engine().RegisterVault(json::parse(fx.Registration()).as_object());
+    if (!reg) throw std::runtime_error(reg.error().message);
+    t->Settle();
+    return t;
+}
+
 TEST(engine_trigger_path, ATriggerIsAnsweredOnItsOwnConnectionWhileTheEnginesOtherOneIsDown)
 {
     for (const bool own_path : {true, false}) {
         SCOPED_TRACE(own_path ? "a trigger path of its own" : "one connection for everything");
         PresignedFixture fx;
-        InprocTower::Options o;
-        o.sim = fx.node->Sim();
-        o.engine = EngineOptionsFromFlags(WithTestDefaults({}));
-        o.engine_node_down = true;
-        o.trigger_path = own_path;
-        InprocTower t(fx.dir / "vw", o);
-        t.Start();
-        auto reg = t.engine().RegisterVault(json::parse(fx.Registration()).as_object());
-        ASSERT_TRUE(reg) << reg.error().message;
-        t.Settle();
+        auto tower = GuardingTower(fx, /*engine_node_down=*/true, own_path);
+        InprocTower& t = *tower;
         fx.SendTrigger();
         t.Settle();
         EXPECT_EQ(fx.InMempool(fx.recovery.GetTxid()), own_path);
@@ -2270,26 +2278,10 @@ TEST(engine_trigger_path, TheNodesOwnSocketIsActedOnWithoutAskingAndAnyOtherIsAs
         const bool raw_from_node = c != 1;
         SCOPED_TRACE(c == 0 ? "the node's own sockets" : c == 1 ? "TCP ports" : "the node's rawtx, a TCP port's 'A'");
         PresignedFixture fx;
-        InprocTower::Options o;
-        o.sim = fx.node->Sim();
-        o.engine = EngineOptionsFromFlags(WithTestDefaults({}));
-        o.trigger_path = true;
-        InprocTower t(fx.dir / "vw", o);
-        t.Start();
-        auto reg = t.engine().RegisterVault(json::parse(fx.Registration()).as_object());
-        ASSERT_TRUE(reg) << reg.error().message;
-        t.Settle();
+        auto tower = GuardingTower(fx, /*engine_node_down=*/false, /*trigger_path=*/true);
+        InprocTower& t = *tower;
         fx.SendTrigger();
-        // The follower hears of it on ZMQ before its next look at the node's mempool.
-        const std::string ep = from_node ? "ipc:///run/bitcoind/zmq.sock" : "tcp://127.0.0.1:28332";
-        chain::ZmqMessage raw;
-        raw.topic = chain::ZmqTopic::RawTx;
-        raw.body = SerializeTransaction(fx.trigger);
-        chain::ZmqMessage seq;
-        seq.topic = chain::ZmqTopic::Sequence;
-        seq.parsed = chain::SequenceBody{chain::SeqTxAdded{fx.trigger.GetTxid(), 1}};
-        t.follower().OnZmqMessage(ep, std::move(raw), daemon::ZmqArrival{raw_from_node, std::chrono::steady_clock::now()});
-        t.follower().OnZmqMessage(ep, std::move(seq), daemon::ZmqArrival{from_node, std::chrono::steady_clock::now()});
+        t.HearOnZmq(fx.trigger, raw_from_node, /*add_from_node=*/from_node);
         t.Settle();
         EXPECT_TRUE(fx.InMempool(fx.recovery.GetTxid()));
         const auto& calls = t.trigger_path_calls();

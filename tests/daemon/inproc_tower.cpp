@@ -118,6 +118,19 @@ void InprocTower::Start()
     Settle();
 }
 
+void InprocTower::HearOnZmq(const Transaction& tx, bool raw_from_node, bool add_from_node)
+{
+    chain::ZmqMessage raw;
+    raw.topic = chain::ZmqTopic::RawTx;
+    raw.body = SerializeTransaction(tx);
+    chain::ZmqMessage seq;
+    seq.topic = chain::ZmqTopic::Sequence;
+    seq.parsed = chain::SequenceBody{chain::SeqTxAdded{tx.GetTxid(), 1}};
+    auto ep = [](bool node) { return node ? "ipc:///run/bitcoind/zmq.sock" : "tcp://127.0.0.1:28332"; };
+    m_follower->OnZmqMessage(ep(raw_from_node), std::move(raw), daemon::ZmqArrival{raw_from_node, std::chrono::steady_clock::now()});
+    m_follower->OnZmqMessage(ep(add_from_node), std::move(seq), daemon::ZmqArrival{add_from_node, std::chrono::steady_clock::now()});
+}
+
 void InprocTower::Settle()
 {
     // Rounds of: wake the follower (it reconciles chain and mempool), run what is ready. The
