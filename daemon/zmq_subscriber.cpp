@@ -157,7 +157,7 @@ void ZmqSubscriber::ThreadMain()
                 zmq::recv_result_t r;
                 try {
                     r = zmq::recv_multipart(sock, std::back_inserter(parts), zmq::recv_flags::dontwait);
-                arrival.at = std::chrono::steady_clock::now();
+                    arrival.at = std::chrono::steady_clock::now();
                 } catch (const zmq::error_t& e) {
                     log::Zmq()->warn("recv: {}", e.what());
                     break;
