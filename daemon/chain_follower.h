@@ -13,6 +13,7 @@
 
 #include <deque>
 #include <functional>
+#include <memory>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -106,7 +107,10 @@ private:
     //! message asks for one anyway): ZMQ alone keeps the mempool view, and the node is not asked
     //! for its whole mempool (300,000 txids on mainnet) every poll.
     bool m_sequence_flowing{false};
-    int m_rounds_since_resync{0};
+    std::chrono::steady_clock::time_point m_last_snapshot{}; //!< the last mempool snapshot taken
+    boost::asio::steady_timer m_pending_wake; //!< asks for pending adds' bodies a moment after the first
+    bool m_pending_wake_armed{false};
+    std::shared_ptr<int> m_alive{std::make_shared<int>(0)}; //!< expires with the follower (timer handlers check it)
     bool m_chain_checked{false};
     FollowerStatus m_status;
     std::optional<std::string> m_fatal;

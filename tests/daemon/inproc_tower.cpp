@@ -131,6 +131,18 @@ void InprocTower::HearOnZmq(const Transaction& tx, bool raw_from_node, bool add_
     m_follower->OnZmqMessage(ep(add_from_node), std::move(seq), daemon::ZmqArrival{add_from_node, std::chrono::steady_clock::now()});
 }
 
+size_t InprocTower::Poll()
+{
+    size_t ran = 0;
+    for (int k = 0; k < 10'000; ++k) {
+        m_io->restart();
+        const size_t n = m_io->poll();
+        ran += n;
+        if (n == 0) break;
+    }
+    return ran;
+}
+
 void InprocTower::Settle()
 {
     // Rounds of: wake the follower (it reconciles chain and mempool), run what is ready. The

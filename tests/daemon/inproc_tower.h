@@ -124,6 +124,9 @@ public:
     //! The follower hears tx on ZMQ (its rawtx, then its sequence 'A'), each from a socket that is
     //! the node's own or not, before its next look at the node's mempool.
     void HearOnZmq(const Transaction& tx, bool raw_from_node, bool add_from_node);
+    //! Runs what is ready without waking the follower (Settle wakes it each round). Returns the
+    //! number of handlers run.
+    size_t Poll();
     //! The methods called on the trigger path's connection (Options::trigger_path), in order.
     const std::vector<std::string>& trigger_path_calls() const { return m_trigger_calls; }
 
