@@ -150,14 +150,7 @@ void InprocTower::Settle()
     int quiet = 0;
     for (int round = 0; round < 100 && quiet < 2; ++round) {
         m_follower->Wake();
-        size_t ran = 0;
-        for (int k = 0; k < 10'000; ++k) {
-            m_io->restart();
-            const size_t n = m_io->poll();
-            ran += n;
-            if (n == 0) break;
-        }
-        quiet = ran <= 1 ? quiet + 1 : 0; // only the wake itself ran
+        quiet = Poll() <= 1 ? quiet + 1 : 0; // only the wake itself ran
     }
 }
 
