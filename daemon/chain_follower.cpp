@@ -386,7 +386,7 @@ net::awaitable<ChainFollower::Step> ChainFollower::Reconcile()
     // The mempool is reconciled with the node (a diff of txids; only new ones are fetched), so a
     // trigger is seen at first sight whichever ZMQ topics the node publishes, or with none at
     // all: every round, unless ZMQ's sequence topic has been flowing in order since the last
-    // snapshot and the chain did not move. Then it is taken once every kResyncRounds polls
+    // snapshot and the chain did not move. Then it is taken once in kResyncRounds polls'
     // time only: on mainnet a snapshot is 300,000 txids, and parsing them each poll stalls the
     // thread that answers triggers. Time, not rounds: wake-ups are rounds too, and counted as
     // such they brought a snapshot 24 times a second at 1,000 tx/s.
