@@ -3,9 +3,12 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <cstring>
 #include <mutex>
+#include <thread>
 #include <string_view>
 #include <unordered_map>
 
@@ -336,6 +339,101 @@ private:
     bool m_cached{false};
 };
 
+//! Copies the WAL into the database file on a thread and a connection of its own. SQLite's own
+//! checkpoint runs inside whichever commit takes the WAL past 1,000 pages: a thousand page writes
+//! and two fsyncs, 1-2 ms, in that commit, which may be the one written between a trigger and
+//! its sweep. Commits only append to the WAL; this thread does the copying (PASSIVE: it never
+//! waits for the writer, which keeps appending meanwhile).
+class Checkpointer
+{
+public:
+    static constexpr int kPages = 1000;     //!< SQLite's own threshold (wal_autocheckpoint)
+    static constexpr int kInline = 20 * kPages; //!< this thread fell behind: the committer copies
+
+    Checkpointer(const Checkpointer&) = delete;
+    Checkpointer& operator=(const Checkpointer&) = delete;
+    ~Checkpointer()
+    {
+        {
+            std::lock_guard lk(m_mu);
+            m_stop = true;
+        }
+        m_cv.notify_one();
+        if (m_thread.joinable()) m_thread.join();
+        sqlite3_close_v2(m_db);
+    }
+
+    //! Takes the checkpoints of main's database off main's commits. nullptr when it cannot (an
+    //! in-memory database, or a second connection that does not open): SQLite's own stay.
+    static std::unique_ptr<Checkpointer> Start(sqlite3* main)
+    {
+        const char* file = sqlite3_db_filename(main, "main");
+        if (!file || !*file) return nullptr;
+        sqlite3* db = nullptr;
+        if (sqlite3_open_v2(file, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX, nullptr) != SQLITE_OK) {
+            sqlite3_close_v2(db);
+            return nullptr;
+        }
+        sqlite3_busy_timeout(db, 5000);
+        // A connection opens the file lazily: until it reads, it does not know the WAL is there,
+        // and a checkpoint through it is a no-op.
+        if (sqlite3_exec(db, "SELECT count(*) FROM sqlite_master", nullptr, nullptr, nullptr) != SQLITE_OK) {
+            sqlite3_close_v2(db);
+            return nullptr;
+        }
+        std::unique_ptr<Checkpointer> c{new Checkpointer(db)};
+        c->m_thread = std::thread([p = c.get()] { p->Run(); });
+        // Replaces the automatic checkpoint (itself a wal hook).
+        sqlite3_wal_hook(main, &Checkpointer::Hook, c.get());
+        return c;
+    }
+
+    StoreStats Stats() const { return {m_background.load(), m_inline.load()}; }
+
+private:
+    explicit Checkpointer(sqlite3* db) : m_db(db) {}
+
+    //! After each commit of the main connection, its write lock released; frames: the WAL's length.
+    static int Hook(void* self, sqlite3* main, const char* schema, int frames)
+    {
+        auto* c = static_cast<Checkpointer*>(self);
+        if (frames >= kInline) {
+            (void)sqlite3_wal_checkpoint_v2(main, schema, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+            ++c->m_inline;
+        } else if (frames >= kPages) {
+            {
+                std::lock_guard lk(c->m_mu);
+                c->m_wanted = true;
+            }
+            c->m_cv.notify_one();
+        }
+        return SQLITE_OK;
+    }
+
+    void Run()
+    {
+        std::unique_lock lk(m_mu);
+        while (true) {
+            m_cv.wait(lk, [&] { return m_wanted || m_stop; });
+            if (m_stop) return;
+            m_wanted = false;
+            lk.unlock();
+            // A failure (the disk) is the next commit's to report; this one is tried again at the
+            // next 1,000 pages, and the committer copies past kInline.
+            if (sqlite3_wal_checkpoint_v2(m_db, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr) == SQLITE_OK) ++m_background;
+            lk.lock();
+        }
+    }
+
+    sqlite3* m_db;
+    std::mutex m_mu;
+    std::condition_variable m_cv;
+    bool m_wanted{false};
+    bool m_stop{false};
+    std::atomic<uint64_t> m_background{0}, m_inline{0};
+    std::thread m_thread;
+};
+
 class SqliteStore final : public Store
 {
 public:
@@ -343,8 +441,12 @@ public:
     ~SqliteStore() override
     {
         m_stmts.Clear();
+        m_checkpointer.reset(); // its hook goes with the main connection, its thread before it
         sqlite3_close_v2(m_db);
     }
+
+    void StartCheckpointer() { m_checkpointer = Checkpointer::Start(m_db); }
+    StoreStats Stats() const override { return m_checkpointer ? m_checkpointer->Stats() : StoreStats{}; }
 
     Expected<void, StoreError> Init()
     {
@@ -1160,6 +1262,7 @@ private:
 
     sqlite3* m_db;
     StmtCache m_stmts;
+    std::unique_ptr<Checkpointer> m_checkpointer;
 };
 
 } // namespace
@@ -1175,6 +1278,7 @@ Expected<std::unique_ptr<Store>, StoreError> OpenSqliteStore(const std::string& 
     }
     auto store = std::make_unique<SqliteStore>(db);
     if (auto r = store->Init(); !r) return Unexpected{r.error()};
+    store->StartCheckpointer();
     return std::unique_ptr<Store>{std::move(store)};
 }
 

@@ -226,10 +226,17 @@ struct BlockBatch {
     std::optional<std::string> refused;
 };
 
+//! How the WAL was copied into the database file so far (SqliteStore).
+struct StoreStats {
+    uint64_t checkpoints_background{0}; //!< by the store's own thread, off every commit
+    uint64_t checkpoints_inline{0};     //!< by a commit, when that thread fell far behind
+};
+
 class Store
 {
 public:
     virtual ~Store() = default;
+    virtual StoreStats Stats() const { return {}; }
     virtual Expected<Cursor, StoreError> LoadCursor() = 0;
     //! Returns: the hash we processed at height, if we remember it.
     virtual Expected<std::optional<BlockHash>, StoreError> BlockAt(int height) = 0;

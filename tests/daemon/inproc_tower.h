@@ -64,6 +64,7 @@ public:
     Expected<std::vector<store::SightingRow>, store::StoreError> LoadSightings() override { return m_s->LoadSightings(); }
     Expected<std::vector<store::FamilyRow>, store::StoreError> LoadFamilies() override { return m_s->LoadFamilies(); }
     Expected<void, store::StoreError> LimitPages(uint32_t n) override { return m_s->LimitPages(n); }
+    store::StoreStats Stats() const override { return m_s->Stats(); }
     Expected<std::vector<store::RecoveryRow>, store::StoreError> LoadRecoveries() override { return m_s->LoadRecoveries(); }
     Expected<std::vector<store::EventRow>, store::StoreError> LoadEvents(int64_t after, size_t limit) override { return m_s->LoadEvents(after, limit); }
     Expected<int64_t, store::StoreError> LastEventSeq() override { return m_s->LastEventSeq(); }

@@ -3,8 +3,10 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <chrono>
 #include <filesystem>
 #include <random>
+#include <thread>
 
 namespace vw::store {
 namespace {
@@ -255,6 +257,45 @@ TEST(sqlite_store_tests, ACommitThatDoesNotWaitForTheDiskIsStillInTheFileForAnot
     auto seqs = (*s)->Apply(next);
     ASSERT_TRUE(seqs) << seqs.error().message;
     EXPECT_EQ((*seqs)[0], 2);
+}
+
+TEST(sqlite_store_tests, TheWalIsCopiedIntoTheDatabaseByAThreadOfItsOwnNotByACommit)
+{
+    // SQLite's own checkpoint runs inside the commit that takes the WAL past 1,000 pages (1-2 ms),
+    // which could be the one written between a trigger and its sweep. The store's thread copies.
+    TempDb t;
+    auto s = OpenSqliteStore(t.path());
+    ASSERT_TRUE(s);
+    const auto before = std::filesystem::file_size(t.path());
+    constexpr int kCommits = 400;
+    for (int i = 0; i < kCommits; ++i) {
+        StateChanges c;
+        c.wait_for_disk = false;
+        // About three pages of WAL a commit: 1,200 in all, past the threshold.
+        c.events.push_back({0, 1700000000 + i, "vault.trigger", "", "", std::nullopt, "{\"pad\":\"" + std::string(10'000, 'x') + "\"}"});
+        ASSERT_TRUE((*s)->Apply(c));
+    }
+    for (int i = 0; i < 1000 && (*s)->Stats().checkpoints_background == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds{10});
+    EXPECT_GE((*s)->Stats().checkpoints_background, 1u);
+    EXPECT_EQ((*s)->Stats().checkpoints_inline, 0u);
+    // The pages are in the database file itself, and every commit reads back.
+    EXPECT_GT(std::filesystem::file_size(t.path()), before + 2'000'000);
+    s->reset();
+    auto again = OpenSqliteStore(t.path());
+    ASSERT_TRUE(again);
+    auto events = (*again)->LoadEvents(0, kCommits + 1);
+    ASSERT_TRUE(events);
+    EXPECT_EQ(events->size(), static_cast<size_t>(kCommits));
+}
+
+TEST(sqlite_store_tests, AnInMemoryDatabaseKeepsSQLitesOwnCheckpoints)
+{
+    auto s = OpenSqliteStore(":memory:");
+    ASSERT_TRUE(s);
+    StateChanges c;
+    c.events.push_back({0, 1700000000, "vault.trigger", "", "", std::nullopt, "{}"});
+    ASSERT_TRUE((*s)->Apply(c));
+    EXPECT_EQ((*s)->Stats().checkpoints_background, 0u);
 }
 
 TEST(sqlite_store_tests, BlockBatchCommitsStateWithTheCursorAndDisconnectForgetsVaultTxs)
