@@ -32,11 +32,24 @@ void Engine::Event(store::StateChanges& changes, std::string type, const std::st
             log::Main()->info("{} event line(s) of the last second were logged at debug level only (at most {} a second at info); "
                               "every event is in the event log (listevents)", withheld, kEventLinesPerSecond);
         }
-        log::Main()->info("{} {} {} {}", type, vault_id, txid, text);
+        if (m_hold_lines) {
+            m_held_lines.push_back(fmt::format("{} {} {} {}", type, vault_id, txid, text));
+        } else {
+            log::Main()->info("{} {} {} {}", type, vault_id, txid, text);
+        }
     } else {
         log::Main()->debug("{} {} {} {}", type, vault_id, txid, text);
     }
     changes.events.push_back({0, Now(), std::move(type), vault_id, txid, height, std::move(text)});
+}
+
+void Engine::LogHeldLinesSoon()
+{
+    if (m_held_lines.empty()) return;
+    // Posted after the broadcaster was woken: it sends first.
+    net::post(m_ex, [this, lines = std::exchange(m_held_lines, {})] {
+        for (const auto& l : lines) log::Main()->info("{}", l);
+    });
 }
 
 void Engine::NodeStatus(bool reachable, const std::string& detail)

@@ -302,6 +302,7 @@ void Engine::TxAddedToMempool(const Transaction& tx, chain::SeenAt seen)
     if (events.empty() && !fee_coin) return;
     if (m_mempool_ids.insert(tx.GetTxid()).second) m_mempool.emplace_back(tx.GetTxid(), tx);
     store::StateChanges changes;
+    m_hold_lines = true;
     Apply(tx, std::nullopt, &changes, events);
     ExtendFamilies(events, changes);
     if (fee_coin) m_fee_wallet->ApplyTx(tx, std::nullopt);
@@ -316,6 +317,8 @@ void Engine::TxAddedToMempool(const Transaction& tx, chain::SeenAt seen)
     }
     PersistNow(changes);
     if (planned) KickBroadcaster(Send::NewOnly);
+    m_hold_lines = false;
+    LogHeldLinesSoon();
 }
 
 void Engine::TimeReaction(const store::StateChanges& planned, chain::SeenAt seen)
