@@ -14,6 +14,7 @@
 #include "config.h"
 #include "crypto/sha256.h"
 #include "inproc_tower.h"
+#include "log.h"
 #include "primitives/block.h"
 #include "primitives/transaction.h"
 #include "regtest_sim.h"
@@ -33,6 +34,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/json.hpp>
+#include <spdlog/sinks/ostream_sink.h>
 #include "process_util.h"
 
 #include <gtest/gtest.h>
@@ -50,6 +52,7 @@
 #include <fstream>
 #include <random>
 #include <set>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <sys/wait.h>
@@ -2290,6 +2293,36 @@ TEST(engine_trigger_path, TheNodesOwnSocketIsActedOnWithoutAskingAndAnyOtherIsAs
         if (from_node) EXPECT_EQ(calls.front(), "sendrawtransaction") << "the sweep is the first word on the trigger path";
         EXPECT_EQ(t.engine().reaction().count(), 1u) << "its reaction time is counted";
     }
+}
+
+// A trigger's event lines (vault.trigger, recovery.planned) are written to the log right after its
+// sweep is handed to the node, not between the trigger and the sweep (a write each).
+TEST(engine_trigger_path, ATriggersEventLinesAreLoggedJustAfterItsSweepIsSent)
+{
+    PresignedFixture fx;
+    auto tower = GuardingTower(fx, /*engine_node_down=*/false, /*trigger_path=*/true);
+    InprocTower& t = *tower;
+    std::ostringstream out;
+    auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(out);
+    const auto main = log::Main();
+    const auto level = main->level();
+    main->set_level(spdlog::level::info);
+    main->sinks().push_back(sink);
+    std::optional<std::string> at_send;
+    t.on_trigger_call = [&](const std::string& method) {
+        if (method == "sendrawtransaction" && !at_send) at_send = out.str();
+    };
+    fx.SendTrigger();
+    t.HearOnZmq(fx.trigger, /*raw_from_node=*/true, /*add_from_node=*/true);
+    t.Settle();
+    main->sinks().pop_back();
+    main->set_level(level);
+    EXPECT_TRUE(fx.InMempool(fx.recovery.GetTxid()));
+    ASSERT_TRUE(at_send) << "the sweep went out on the trigger path";
+    EXPECT_EQ(at_send->find("recovery.planned"), std::string::npos) << *at_send;
+    EXPECT_EQ(at_send->find("vault.trigger"), std::string::npos) << *at_send;
+    EXPECT_NE(out.str().find("recovery.planned"), std::string::npos) << out.str();
+    EXPECT_NE(out.str().find("vault.trigger"), std::string::npos) << out.str();
 }
 
 // ZMQ's sequence topic flowing in order spares the node's whole mempool (300,000 txids on

@@ -90,6 +90,7 @@ void InprocTower::Build()
     if (m_opts.trigger_path) {
         m_trigger_node = std::make_unique<daemon::BitcoindNode>([this](std::string method, json::value params) -> net::awaitable<daemon::RpcResult<json::value>> {
             m_trigger_calls.push_back(method);
+            if (on_trigger_call) on_trigger_call(method);
             return m_node_call(std::move(method), std::move(params));
         });
         m_engine->SetTriggerPath(*m_trigger_node);

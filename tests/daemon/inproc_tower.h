@@ -130,6 +130,8 @@ public:
     size_t Poll();
     //! The methods called on the trigger path's connection (Options::trigger_path), in order.
     const std::vector<std::string>& trigger_path_calls() const { return m_trigger_calls; }
+    //! Called with each call's method on the trigger path as it is made (on the io thread).
+    std::function<void(const std::string&)> on_trigger_call;
 
     boost::json::value Call(const std::string& method, boost::json::array params = {}) { return m_simp->Call(method, std::move(params)); }
 
