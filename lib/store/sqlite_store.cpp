@@ -441,7 +441,8 @@ public:
     ~SqliteStore() override
     {
         m_stmts.Clear();
-        m_checkpointer.reset(); // its hook goes with the main connection, its thread before it
+        sqlite3_wal_hook(m_db, nullptr, nullptr);
+        m_checkpointer.reset(); // its thread and connection before the main one
         sqlite3_close_v2(m_db);
     }
 
