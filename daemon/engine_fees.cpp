@@ -224,15 +224,12 @@ vault::Reserve Engine::NeededReserve(vault::FeeRate rate) const
 {
     // Vaults whose trigger the tower answers with a sweep paid by the fee wallet: OP_VAULT ones it
     // can sign for (pre-signed recoveries carry their own fees).
-    size_t n = 0;
-    bool authorized = false;
-    for (uint32_t i = 0; i < m_registry.size(); ++i) {
-        const auto* r = m_registry.Get(i);
-        if (r->state == VaultState::Removed || r->policy.mode == vault::Mode::Alert || !r->CanRecoverAlone()) continue;
-        // A ccv recover carries change as an authorized sweep does: about the same size.
-        authorized = authorized || r->authorized_recover || r->kind == vault::VaultKind::Ccv;
-        ++n;
-    }
+    // Counted by the registry as its records change (each block asks: a walk of 10,000,000
+    // records would stall the io thread). A ccv recover carries change as an authorized sweep
+    // does: about the same size.
+    const auto& t = m_registry.tally();
+    const size_t n = t.sweepable;
+    const bool authorized = t.sweepable_batched > 0;
     return vault::NeededReserve(n, authorized, rate);
 }
 
@@ -345,8 +342,8 @@ std::optional<MutableTransaction> Engine::PlanCpfp(const store::RecoveryRow& row
 size_t Engine::LiveVaultCount() const
 {
     size_t n = 0;
-    for (uint32_t i = 0; i < m_registry.size(); ++i) n += m_registry.Get(i)->state != VaultState::Removed;
-    return n;
+    for (const auto& by_state : m_registry.tally().by_kind_state) n += by_state[static_cast<size_t>(VaultState::Removed)];
+    return m_registry.size() - n;
 }
 
 } // namespace vw::daemon

@@ -477,10 +477,29 @@ Expected<uint32_t, AddError> Registry::Slot(const VaultId& id)
     return static_cast<uint32_t>(m_vaults.size());
 }
 
+void Registry::Count(const VaultRecord& r, int sign)
+{
+    static_assert(static_cast<size_t>(VaultKind::Ccv) == 2 && static_cast<size_t>(VaultState::Removed) == 5, "the tally is indexed by the enums");
+    const auto add = [sign](uint64_t& n) { n += static_cast<uint64_t>(static_cast<int64_t>(sign)); };
+    add(m_tally.by_kind_state[static_cast<size_t>(r.kind)][static_cast<size_t>(r.state)]);
+    if (r.state == VaultState::Removed || r.policy.mode == Mode::Alert || !r.CanRecoverAlone()) return;
+    add(m_tally.sweepable);
+    if (r.authorized_recover || r.kind == VaultKind::Ccv) add(m_tally.sweepable_batched);
+}
+
+Registry::Tally Registry::Recount() const
+{
+    Registry scratch;
+    for (const auto& r : m_vaults) scratch.Count(r, +1);
+    return scratch.m_tally;
+}
+
 uint32_t Registry::Place(uint32_t slot, VaultRecord rec)
 {
+    Count(rec, +1);
     if (slot < m_vaults.size()) { // a removed vault revived
         if (m_vaults[slot].m_details) --m_details_held;
+        Count(m_vaults[slot], -1);
         m_vaults[slot] = std::move(rec);
         return slot;
     }
@@ -567,7 +586,9 @@ size_t Registry::ResetChainState()
         for (const auto& u : r.utxos) UnindexUtxo(i, u);
         r.utxos = std::move(fresh);
         for (const auto& u : r.utxos) IndexUtxo(i, u);
+        Count(r, -1);
         r.state = VaultState::Active;
+        Count(r, +1);
         ++reset;
     }
     return reset;
@@ -713,11 +734,13 @@ bool Registry::Remove(const VaultId& id)
     if (!d) return false;
     UnindexVault(i, *d);
     VaultRecord& r = m_vaults[i];
+    Count(r, -1);
     r.utxos.clear();
     r.m_details.reset();
     --m_details_held;
     r.holds_recovery_auth = false;
     r.state = VaultState::Removed;
+    Count(r, +1);
     return true;
 }
 
@@ -777,14 +800,18 @@ size_t Registry::TrimDetails(size_t keep)
 bool Registry::SetState(uint32_t i, VaultState s)
 {
     if (i >= m_vaults.size() || m_vaults[i].state == VaultState::Removed || s == VaultState::Removed) return false;
+    Count(m_vaults[i], -1);
     m_vaults[i].state = s;
+    Count(m_vaults[i], +1);
     return true;
 }
 
 bool Registry::SetPolicy(uint32_t i, const Policy& p)
 {
     if (i >= m_vaults.size() || m_vaults[i].state == VaultState::Removed) return false;
+    Count(m_vaults[i], -1);
     m_vaults[i].policy = p;
+    Count(m_vaults[i], +1);
     return true;
 }
 

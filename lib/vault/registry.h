@@ -413,6 +413,17 @@ public:
     bool HoldsDetails(uint32_t i) const { return i < m_vaults.size() && m_vaults[i].m_details != nullptr; }
     //! Number of slots (live + removed).
     size_t size() const { return m_vaults.size(); }
+    //! What a scrape and the fee reserve ask of every vault, kept as the records change: walking
+    //! 10,000,000 records on the thread that answers triggers is 30-50 ms.
+    struct Tally {
+        std::array<std::array<uint64_t, 6>, 3> by_kind_state{}; //!< [VaultKind][VaultState]
+        uint64_t sweepable{0};  //!< not removed, not alert-only, swept by the tower alone (CanRecoverAlone)
+        uint64_t sweepable_batched{0}; //!< of those, authorized opvault or ccv (a sweep with change)
+        friend bool operator==(const Tally&, const Tally&) = default;
+    };
+    const Tally& tally() const { return m_tally; }
+    //! Counts them again from every record (for tests).
+    Tally Recount() const;
     const WatchIndex& index() const { return m_index; }
 
     //! Returns: the live opvault vaults whose recover leaf commits to recovery_spk_hash, in index
@@ -457,7 +468,12 @@ private:
     void IndexUtxo(uint32_t i, const TrackedUtxo& u);
     void UnindexUtxo(uint32_t i, const TrackedUtxo& u);
 
+    //! Every change of a record's kind, state, policy or authorization goes through Place, Remove,
+    //! SetState, SetPolicy or ResetChainState, which take it out of the tally and put it back.
+    void Count(const VaultRecord& r, int sign);
+
     std::vector<VaultRecord> m_vaults;
+    Tally m_tally;
     //! Slots by vault id: an open-addressing table of slot numbers (the ids are in m_vaults).
     FlatTable m_by_id;
     WatchIndex m_index;

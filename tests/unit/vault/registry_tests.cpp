@@ -187,6 +187,52 @@ TEST(registry_tests, RemoveUnindexesAndReRegistrationRevivesTheSlot)
     EXPECT_EQ(r.index().size(), keys - 1); // everything but the forgotten UTXO is back
 }
 
+// A scrape (vaultwatch_vaults) and each block's fee reserve read the registry's tally instead of
+// walking every record: it must follow every change of a record as a fresh count would.
+TEST(registry_tests, TheTallyFollowsEveryChangeOfARecord)
+{
+    Registry r;
+    auto same = [&] { return r.tally() == r.Recount(); };
+    const auto& t = r.tally();
+    const auto active = [&](VaultKind k) { return t.by_kind_state[static_cast<size_t>(k)][static_cast<size_t>(VaultState::Active)]; };
+    for (size_t i = 0; i < 3; ++i) ASSERT_TRUE(r.AddOpVault(Reg(Rec("A-none-batch-recovery", i))).has_value());
+    // Authorized recovery: swept alone only with its key, and then in a batch with change.
+    ASSERT_TRUE(r.AddOpVault(Reg(Rec("A-checksig-batch-recovery", 0), /*with_secret=*/false)).has_value());
+    ASSERT_TRUE(r.AddOpVault(Reg(Rec("A-checksig-batch-recovery", 1))).has_value());
+    EXPECT_TRUE(same());
+    EXPECT_EQ(active(VaultKind::OpVault), 5u);
+    EXPECT_EQ(t.sweepable, 4u);
+    EXPECT_EQ(t.sweepable_batched, 1u);
+    ASSERT_TRUE(r.SetState(0, VaultState::Triggered));
+    ASSERT_TRUE(r.SetState(1, VaultState::Recovering));
+    EXPECT_TRUE(same());
+    EXPECT_EQ(active(VaultKind::OpVault), 3u);
+    Policy alert;
+    alert.mode = Mode::Alert;
+    ASSERT_TRUE(r.SetPolicy(2, alert));
+    EXPECT_TRUE(same());
+    EXPECT_EQ(t.sweepable, 3u);
+    const VaultId id4 = At(r, 4).id;
+    ASSERT_TRUE(r.Remove(id4));
+    EXPECT_TRUE(same());
+    EXPECT_EQ(t.sweepable_batched, 0u);
+    EXPECT_EQ(t.by_kind_state[static_cast<size_t>(VaultKind::OpVault)][static_cast<size_t>(VaultState::Removed)], 1u);
+    ASSERT_TRUE(r.AddOpVault(Reg(Rec("A-checksig-batch-recovery", 1))).has_value()); // revives slot 4
+    EXPECT_TRUE(same());
+    EXPECT_EQ(t.sweepable_batched, 1u);
+    TrackedUtxo u;
+    u.outpoint = OutPoint{*Txid::FromHex(std::string(64, 'b')), 0};
+    u.amount = Amount{1000};
+    u.spk = Op(r, 0).ScriptPubKey();
+    ASSERT_TRUE(r.TrackUtxo(0, u));
+    EXPECT_GE(r.ResetChainState(), 1u);
+    EXPECT_TRUE(same());
+    EXPECT_EQ(active(VaultKind::OpVault), 5u);
+    // Moved with the registry (the engine's rebuilds swap registries).
+    Registry moved = std::move(r);
+    EXPECT_EQ(moved.tally(), moved.Recount());
+}
+
 TEST(registry_tests, UtxoTrackingMempoolThenConfirmed)
 {
     Registry r;
