@@ -100,6 +100,31 @@ void ChainFollower::Announce(const RawTx& raw, bool add_from_node)
     m_listener.TxAnnounced(raw.tx, raw.arrival.at);
 }
 
+void ChainFollower::AddPending(const Txid& txid, bool add_from_node)
+{
+    if (m_pending_adds.size() >= m_opts.max_pending_adds) {
+        // More 'A's without bodies than the node sends in a burst: someone announces txids nobody
+        // sent, each a getrawtransaction. One snapshot of the node's mempool answers for them all.
+        const auto now = std::chrono::steady_clock::now();
+        if (m_pending_warned == std::chrono::steady_clock::time_point{} || now - m_pending_warned > std::chrono::minutes{1}) {
+            m_pending_warned = now;
+            log::Zmq()->warn("{} sequence 'A's without a rawtx are waiting: dropped for one snapshot of the node's mempool "
+                             "({} dropped so far; said at most once a minute)", m_pending_adds.size(), m_status.pending_adds_dropped + m_pending_adds.size());
+        }
+        m_status.pending_adds_dropped += m_pending_adds.size();
+        m_pending_adds.clear();
+        m_pending_order.clear();
+        m_need_mempool_resync = true;
+        Wake();
+    }
+    if (!m_pending_adds.try_emplace(txid, add_from_node).second) return;
+    m_pending_order.push_back(txid);
+    // Ids their rawtx took out stay behind in the order; kept within a few times the bound.
+    if (m_pending_order.size() > 4 * m_opts.max_pending_adds + 64) {
+        std::erase_if(m_pending_order, [&](const Txid& t) { return !m_pending_adds.contains(t); });
+    }
+}
+
 void ChainFollower::OnZmqBadMessage(const std::string& endpoint, std::string_view why)
 {
     ++m_status.zmq_bad_messages;
@@ -147,9 +172,10 @@ void ChainFollower::OnZmqMessage(const std::string& endpoint, chain::ZmqMessage 
         const Txid id = tx->GetTxid();
         RememberRawTx(std::move(*tx), arrival);
         // The 'A' on the sequence socket may have overtaken this frame.
-        if (auto it = std::find_if(m_pending_adds.begin(), m_pending_adds.end(), [&](const auto& p) { return p.first == id; }); it != m_pending_adds.end()) {
+        if (auto it = m_pending_adds.find(id); it != m_pending_adds.end()) {
             const bool add_from_node = it->second;
             m_pending_adds.erase(it);
+            if (m_pending_adds.empty()) m_pending_order.clear();
             AnnounceCached(id, add_from_node);
         }
         break;
@@ -162,7 +188,7 @@ void ChainFollower::OnZmqMessage(const std::string& endpoint, chain::ZmqMessage 
                 // The 'A' overtook its rawtx (another socket): the body is almost always a few
                 // microseconds behind. The node is asked only for what is still missing a moment
                 // later; a reconcile for each one cost 400 reconciles a second at 1,000 tx/s.
-                m_pending_adds.emplace_back(a->txid, arrival.from_node);
+                AddPending(a->txid, arrival.from_node);
                 if (!m_pending_wake_armed && !m_stopping) {
                     m_pending_wake_armed = true;
                     m_pending_wake.expires_after(kPendingAddGrace);
@@ -480,11 +506,16 @@ net::awaitable<void> ChainFollower::Run()
             log::Chain()->critical("{}", m_fatal.value_or("fatal error"));
             co_return;
         }
-        while (step == Step::Done && !m_pending_adds.empty() && !m_stopping) {
-            const auto [t, add_from_node] = m_pending_adds.front();
-            m_pending_adds.pop_front();
+        while (step == Step::Done && !m_pending_adds.empty() && !m_stopping && !m_pending_order.empty()) {
+            const Txid t = m_pending_order.front();
+            m_pending_order.pop_front();
+            auto it = m_pending_adds.find(t);
+            if (it == m_pending_adds.end()) continue; // its rawtx came meanwhile
+            const bool add_from_node = it->second;
+            m_pending_adds.erase(it);
             co_await AnnounceMempoolTx(t, add_from_node);
         }
+        if (m_pending_adds.empty()) m_pending_order.clear();
         std::chrono::milliseconds wait = m_opts.poll_interval;
         if (step == Step::Retry) {
             wait = backoff;

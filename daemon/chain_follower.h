@@ -25,6 +25,9 @@ struct FollowerOptions {
     std::chrono::milliseconds poll_interval{std::chrono::seconds{5}};
     std::chrono::milliseconds retry_min{std::chrono::milliseconds{200}};
     std::chrono::milliseconds retry_max{std::chrono::seconds{10}};
+    //! 'A's waiting for their bodies, at most: past it they are dropped for one mempool snapshot
+    //! (a squatter on a TCP sequence port can announce txids nobody sent, each one RPC call).
+    size_t max_pending_adds{10'000};
 };
 
 //! Health the follower reports (getinfo, metrics, webhooks).
@@ -38,6 +41,7 @@ struct FollowerStatus {
     uint64_t zmq_bad_messages{0};
     uint64_t reconciles{0};
     uint64_t mempool_resyncs{0}; //!< full getrawmempool snapshots taken (the rest came from ZMQ)
+    uint64_t pending_adds_dropped{0}; //!< 'A's dropped past max_pending_adds (a snapshot took their place)
     bool caught_up{false};
     double rpc_seconds{0}; //!< time spent waiting in bitcoind RPC calls
     uint64_t store_failures{0}; //!< block commits that failed (disk full, I/O) and were retried
@@ -65,6 +69,7 @@ public:
     void Stop();
 
     const FollowerStatus& status() const { return m_status; }
+    size_t pending_adds() const { return m_pending_adds.size(); } //!< 'A's waiting for their bodies now
     //! Called once after the first complete catch-up (systemd READY, demo).
     std::function<void()> on_caught_up;
     //! Called when the node's health changes.
@@ -119,8 +124,12 @@ private:
     // Recent rawtx bodies, so a sequence 'A' needs no RPC round trip. Bounded FIFO.
     std::unordered_map<Txid, RawTx, HashIdHasher> m_rawtx;
     std::deque<Txid> m_rawtx_order;
-    //! 'A' events waiting for the chain strand to fetch bodies, and whether the node's own socket sent each
-    std::deque<std::pair<Txid, bool>> m_pending_adds;
+    //! 'A' events waiting for the chain strand to fetch bodies, and whether the node's own socket
+    //! sent each; in arrival order (an id its rawtx took out of the map stays behind, skipped).
+    std::unordered_map<Txid, bool, HashIdHasher> m_pending_adds;
+    std::deque<Txid> m_pending_order;
+    std::chrono::steady_clock::time_point m_pending_warned{}; //!< the last warning of dropped 'A's (one a minute)
+    void AddPending(const Txid& txid, bool add_from_node);
 };
 
 } // namespace vw::daemon

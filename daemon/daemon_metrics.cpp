@@ -39,6 +39,9 @@ std::string RenderDaemonMetrics(const ChainFollower& follower, const Engine& eng
     m.Sample("vaultwatch_zmq_restarts_total", static_cast<double>(st.zmq_restarts));
     m.Family("vaultwatch_zmq_bad_messages_total", T::Counter, "ZMQ messages that did not parse (logged and ignored).");
     m.Sample("vaultwatch_zmq_bad_messages_total", static_cast<double>(st.zmq_bad_messages));
+    m.Family("vaultwatch_zmq_adds_dropped_total", T::Counter,
+             "Sequence 'A's whose rawtx never came, dropped past the follower's bound for one snapshot of the node's mempool.");
+    m.Sample("vaultwatch_zmq_adds_dropped_total", static_cast<double>(st.pending_adds_dropped));
     m.Family("vaultwatch_store_failures_total", T::Counter, "Block commits that failed (disk full, I/O) and were retried.");
     m.Sample("vaultwatch_store_failures_total", static_cast<double>(st.store_failures));
 

@@ -52,6 +52,7 @@
 #include <fstream>
 #include <random>
 #include <set>
+#include <cstring>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -2237,9 +2238,10 @@ TEST_P(engine_e2e, CcvVaultsAreRefusedWhereTheNodeDoesNotEnforceCcv)
 // getblock, a fee refresh, or a node that stops answering the engine's other connection never
 // stands between a trigger and its sweep. The second tower shows what the test tells apart.
 //! A tower in process on the fixture's simulator, guarding its vault.
-std::unique_ptr<InprocTower> GuardingTower(PresignedFixture& fx, bool engine_node_down, bool trigger_path)
+std::unique_ptr<InprocTower> GuardingTower(PresignedFixture& fx, bool engine_node_down, bool trigger_path, size_t max_pending_adds = 10'000)
 {
     InprocTower::Options o;
+    o.max_pending_adds = max_pending_adds;
     o.sim = fx.node->Sim();
     o.engine = EngineOptionsFromFlags(WithTestDefaults({}));
     o.engine_node_down = engine_node_down;
@@ -2348,6 +2350,35 @@ TEST(follower_wakeups, WakeUpsDoNotBringTheMempoolSnapshotBackWhileSequenceFlows
     }
     EXPECT_GE(t.follower().status().reconciles - rounds0, 40u) << "every Settle woke the follower";
     EXPECT_LE(t.follower().status().mempool_resyncs - snaps0, 1u) << "at most the one before the first in-order message";
+}
+
+// A squatter on a TCP sequence port announces txids nobody sent: each would cost a
+// getrawtransaction, and the queue grew without end. Past the bound they are dropped for one
+// snapshot of the node's mempool, and a real trigger behind them is still answered.
+TEST(follower_wakeups, AFloodOfAddsNobodySentIsDroppedForOneSnapshot)
+{
+    PresignedFixture fx;
+    auto tower = GuardingTower(fx, /*engine_node_down=*/false, /*trigger_path=*/true, /*max_pending_adds=*/100);
+    InprocTower& t = *tower;
+    const uint64_t snaps0 = t.follower().status().mempool_resyncs;
+    for (uint32_t i = 0; i < 250; ++i) {
+        chain::ZmqMessage seq;
+        seq.topic = chain::ZmqTopic::Sequence;
+        seq.sequence = i;
+        Uint256 u;
+        std::memcpy(u.bytes.data(), &i, sizeof(i));
+        u.bytes[31] = 0xf1;
+        seq.parsed = chain::SequenceBody{chain::SeqTxAdded{Txid::FromUint256(u), i + 2}};
+        t.follower().OnZmqMessage("tcp://127.0.0.1:28333", std::move(seq), daemon::ZmqArrival{false, std::chrono::steady_clock::now()});
+    }
+    EXPECT_EQ(t.follower().pending_adds(), 50u);
+    EXPECT_EQ(t.follower().status().pending_adds_dropped, 200u);
+    fx.SendTrigger();
+    t.HearOnZmq(fx.trigger, /*raw_from_node=*/false, /*add_from_node=*/false);
+    t.Settle();
+    EXPECT_EQ(t.follower().pending_adds(), 0u);
+    EXPECT_GE(t.follower().status().mempool_resyncs, snaps0 + 1) << "one snapshot in place of the dropped ones";
+    EXPECT_TRUE(fx.InMempool(fx.recovery.GetTxid())) << "the trigger behind the flood is answered";
 }
 
 // An 'A' that overtakes its rawtx (they come on different sockets) does not wake the follower

@@ -102,6 +102,7 @@ void InprocTower::Build()
     fo.poll_interval = std::chrono::hours{1}; // only Settle() wakes it
     fo.retry_min = std::chrono::milliseconds{1};
     fo.retry_max = std::chrono::milliseconds{1};
+    fo.max_pending_adds = m_opts.max_pending_adds;
     m_follower = std::make_unique<daemon::ChainFollower>(m_io->get_executor(), *m_node, *m_store, *m_engine, fo);
     m_engine->on_zmq_contradicted = [f = m_follower.get()] { f->ZmqContradicted(); };
     m_follower->on_status_change = [this](const daemon::FollowerStatus& st) {

@@ -97,6 +97,7 @@ public:
         //! The engine answers triggers on a connection of its own (Engine::SetTriggerPath), as
         //! vaultwatchd does.
         bool trigger_path{false};
+        size_t max_pending_adds{10'000}; //!< FollowerOptions::max_pending_adds
     };
     InprocTower(std::filesystem::path dir, Options opts);
     ~InprocTower();
