@@ -29,8 +29,8 @@ std::vector<double> LatencyBuckets()
 std::vector<double> ReactionBuckets()
 {
     std::vector<double> b;
-    for (int i = 1; i <= 10; ++i) b.push_back(0.0001 * i);
-    for (double x : {0.0015, 0.002, 0.003, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0}) b.push_back(x);
+    for (int i = 1; i <= 20; ++i) b.push_back(0.0001 * i);
+    for (double x : {0.0025, 0.003, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0}) b.push_back(x);
     return b;
 }
 

@@ -35,7 +35,8 @@ private:
 
 //! Default buckets for request latencies in seconds: 100 µs to 2.5 s.
 std::vector<double> LatencyBuckets();
-//! A trigger's answer, in seconds: every 100 µs up to 1 ms (the target), then 1.5 ms to 10 s.
+//! A trigger's answer, in seconds: every 100 µs up to 2 ms (the target is 1 ms: how far past it a
+//! tail falls shows too), then 2.5 ms to 10 s.
 std::vector<double> ReactionBuckets();
 
 class MetricsText

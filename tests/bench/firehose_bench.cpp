@@ -400,13 +400,13 @@ int main(int argc, char** argv)
     }
     std::printf("reaction: the node accepting the trigger (it publishes rawtx and sequence next) -> the node receiving the sweep\n");
     for (const auto& ph : phases) {
-        const double n = ph.tower_after.empty() ? 0 : ph.tower_after.rbegin()->second - (ph.tower_before.empty() ? 0 : ph.tower_before.rbegin()->second);
+        const double answers = ph.tower_after.empty() ? 0 : ph.tower_after.rbegin()->second - (ph.tower_before.empty() ? 0 : ph.tower_before.rbegin()->second);
         const double p99 = BucketPercentile(ph.tower_before, ph.tower_after, 0.99);
         std::printf("%5d tx/s, in the tower (vaultwatch_trigger_reaction_seconds: ZMQ frame in -> sendrawtransaction out), %.0f answers: p50 <= %.0f us, p90 <= %.0f us, p99 <= %.0f us%s\n",
-                    ph.rate, n, 1e6 * BucketPercentile(ph.tower_before, ph.tower_after, 0.5), 1e6 * BucketPercentile(ph.tower_before, ph.tower_after, 0.9), 1e6 * p99,
+                    ph.rate, answers, 1e6 * BucketPercentile(ph.tower_before, ph.tower_after, 0.5), 1e6 * BucketPercentile(ph.tower_before, ph.tower_after, 0.9), 1e6 * p99,
                     ph.rate == 1'000 ? (p99 <= 0.001 ? "   (target p99 < 1 ms: OK)" : "   (target p99 < 1 ms: OVER)") : "");
     }
-    std::printf("(the tower's figures are the upper bounds of its histogram's buckets: 100 us apart up to 1 ms)\n");
+    std::printf("(the tower's figures are the upper bounds of its histogram's buckets: 100 us apart up to 2 ms)\n");
     vw.child().Kill(SIGTERM);
     node.Stop();
     if (!all) std::fprintf(stderr, "not every trigger was answered:\n%s\n", vw.LogTail(60).c_str());

@@ -54,7 +54,7 @@ struct BlockIndex {
     std::vector<Coin> undo;       //!< coins spent by the block, in input order (set once connected)
     std::vector<Amount> tx_fees;  //!< per tx (coinbase 0), computed at connect
     bool have_undo{false};
-    uint64_t ChainWork() const { return 2ULL * static_cast<uint64_t>(height + 1); }  // regtest: 2 per block
+    uint64_t ChainWork() const { return uint64_t{2} * static_cast<uint64_t>(height + 1); }  // regtest: 2 per block
 };
 
 struct MempoolEntry {

@@ -91,13 +91,15 @@ TEST(metrics_tests, HistogramIsCumulativeWithInclusiveBounds)
 
 TEST(prometheus_tests, ReactionBucketsTellAnswersUnderAMillisecondApart)
 {
-    // The target is p99 < 1 ms: a bucket every 100 us up to it, so the histogram says which side
-    // of it an answer fell; wider ones beyond, up to 10 s (a node that did not answer for long).
+    // The target is p99 < 1 ms: a bucket every 100 us up to it and on to 2 ms, so the histogram
+    // says which side of it an answer fell, and by how much; wider ones beyond, up to 10 s (a
+    // node that did not answer for long).
     const auto b = ReactionBuckets();
     ASSERT_TRUE(std::adjacent_find(b.begin(), b.end(), std::greater_equal<double>()) == b.end()) << "strictly ascending";
     EXPECT_NO_THROW(Histogram{b});
     EXPECT_EQ(std::count_if(b.begin(), b.end(), [](double x) { return x <= 0.001 + 1e-12; }), 10);
     EXPECT_NEAR(b[9], 0.001, 1e-12);
+    EXPECT_EQ(std::count_if(b.begin(), b.end(), [](double x) { return x <= 0.002 + 1e-12; }), 20) << "and past it, to 2 ms";
     EXPECT_EQ(b.back(), 10.0);
     Histogram h{b};
     h.Observe(0.00095);
