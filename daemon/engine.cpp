@@ -84,7 +84,13 @@ void Engine::PersistNow(store::StateChanges& changes)
     if (changes.empty()) return;
     const bool events = !changes.events.empty();
     auto r = m_store.Apply(changes);
-    if (r && events && on_events) on_events();
+    if (r && events && on_events) {
+        if (m_hold_lines) {
+            m_held_events_kick = true; // TxAddedToMempool kicks them after the broadcaster
+        } else {
+            on_events();
+        }
+    }
     if (!r) {
         // Nothing was committed; the in-memory view is ahead of the store. Rebuild from the store
         // at the next opportunity so that what we act on is what we can prove later.

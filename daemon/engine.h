@@ -391,10 +391,12 @@ private:
     EngineStats m_stats;
     static constexpr size_t kEventLinesPerSecond = 200;
     log::LineBudget m_event_lines{kEventLinesPerSecond}; //!< event lines at info level (Event)
-    //! While a mempool trigger is answered, its event lines wait here: each write to the log is
-    //! 15 us of the answer (three a trigger), and the lines lose nothing by following the send.
+    //! While a mempool trigger is answered, its event lines wait here (each write to the log is
+    //! 15 us of the answer, three a trigger), and so does the webhooks' kick: their poll is a
+    //! transaction with an fsync, which would run before the broadcaster. Both follow the send.
     bool m_hold_lines{false};
     std::vector<std::string> m_held_lines;
+    bool m_held_events_kick{false};
     void LogHeldLinesSoon(); //!< the held lines, logged by a handler queued behind the broadcaster's wake-up
 };
 

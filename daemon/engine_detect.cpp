@@ -318,6 +318,8 @@ void Engine::TxAddedToMempool(const Transaction& tx, chain::SeenAt seen)
     PersistNow(changes);
     if (planned) KickBroadcaster(Send::NewOnly);
     m_hold_lines = false;
+    // Queued behind the broadcaster's wake-up: the webhooks' poll, then the event lines.
+    if (std::exchange(m_held_events_kick, false) && on_events) on_events();
     LogHeldLinesSoon();
 }
 

@@ -33,6 +33,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/json.hpp>
 #include <spdlog/sinks/ostream_sink.h>
 #include "process_util.h"
@@ -2325,6 +2326,28 @@ TEST(engine_trigger_path, ATriggersEventLinesAreLoggedJustAfterItsSweepIsSent)
     EXPECT_EQ(at_send->find("vault.trigger"), std::string::npos) << *at_send;
     EXPECT_NE(out.str().find("recovery.planned"), std::string::npos) << out.str();
     EXPECT_NE(out.str().find("vault.trigger"), std::string::npos) << out.str();
+}
+
+// The webhooks' poll (App: Engine::on_events cancels its timer) reads the new events and commits
+// their deliveries with an fsync, on the io thread: for a mempool trigger it is queued behind the
+// broadcaster's wake-up, so the sweep reaches the node first.
+TEST(engine_trigger_path, TheWebhooksPollForATriggerRunsAfterItsSweepIsSent)
+{
+    PresignedFixture fx;
+    auto tower = GuardingTower(fx, /*engine_node_down=*/false, /*trigger_path=*/true);
+    InprocTower& t = *tower;
+    std::vector<std::string> order;
+    t.on_trigger_call = [&](const std::string& method) { order.push_back(method); };
+    t.engine().on_events = [&] { boost::asio::post(t.io(), [&] { order.push_back("webhooks poll"); }); };
+    fx.SendTrigger();
+    t.HearOnZmq(fx.trigger, /*raw_from_node=*/true, /*add_from_node=*/true);
+    t.Settle();
+    EXPECT_TRUE(fx.InMempool(fx.recovery.GetTxid()));
+    const auto send = std::find(order.begin(), order.end(), "sendrawtransaction");
+    const auto poll = std::find(order.begin(), order.end(), "webhooks poll");
+    ASSERT_NE(send, order.end());
+    ASSERT_NE(poll, order.end()) << "the trigger's events kick the webhooks";
+    EXPECT_LT(send, poll) << "the sweep first";
 }
 
 // ZMQ's sequence topic flowing in order spares the node's whole mempool (300,000 txids on

@@ -123,6 +123,7 @@ public:
     //! block, say) and the tower's other work runs before the broadcaster hears the answer.
     void AfterNextSend(std::function<void()> f) { m_after_send = std::move(f); }
     daemon::ChainFollower& follower() { return *m_follower; }
+    boost::asio::io_context& io() { return *m_io; }
     //! The follower hears tx on ZMQ (its rawtx, then its sequence 'A'), each from a socket that is
     //! the node's own or not, before its next look at the node's mempool.
     void HearOnZmq(const Transaction& tx, bool raw_from_node, bool add_from_node);
