@@ -11,11 +11,14 @@
 // sequence on ZMQ) to the node receiving the tower's sweep of it (sendrawtransaction). Printed:
 // p50, p99 and max per rate, against the target (p99 < 1 ms at 1,000 tx/s, 1,000,000 vaults).
 //
-//   vw_bench_firehose [--quick] [--vaults N] [--seconds S] [--tcp]
+//   vw_bench_firehose [--quick] [--vaults N] [--seconds S] [--tcp] [--webhook]
 //
 // ZMQ goes over unix sockets in a private directory, as docs/operations.md deploys it: the tower
 // acts on those announcements at once (CheckNodeOnlySocket). --tcp: over TCP ports, whose
 // announcements the tower first confirms with the node (getrawtransaction).
+//
+// --webhook: the tower also has a webhook (a local port nobody listens on: each delivery fails at
+// once and is retried), so every trigger's events go through the webhooks' poll too.
 //
 // --quick (CTest, label bench): 2,000 vaults, 2 s per rate; proves every trigger is answered.
 // Numbers are printed, never asserted.
@@ -143,6 +146,7 @@ int main(int argc, char** argv)
 {
     bool quick = false;
     bool tcp = false;
+    bool webhook = false;
     size_t n = 1'000'000;
     double seconds = 20;
     for (int a = 1; a < argc; ++a) {
@@ -157,8 +161,10 @@ int main(int argc, char** argv)
             seconds = std::stod(argv[++a]);
         } else if (s == "--tcp") {
             tcp = true;
+        } else if (s == "--webhook") {
+            webhook = true;
         } else {
-            std::fprintf(stderr, "usage: vw_bench_firehose [--quick] [--vaults N] [--seconds S] [--tcp]\n");
+            std::fprintf(stderr, "usage: vw_bench_firehose [--quick] [--vaults N] [--seconds S] [--tcp] [--webhook]\n");
             return 1;
         }
     }
@@ -226,6 +232,10 @@ int main(int argc, char** argv)
     const uint16_t metrics_port = proc::FreePort();
     vw.extra_args = {"--feewalletcoins=0", std::string("--loglevel=") + (level ? level : "info"), "--pollseconds=5",
                      "--metricsbind=127.0.0.1:" + std::to_string(metrics_port)};
+    if (webhook) {
+        vw.extra_args.push_back("--webhook=http://127.0.0.1:" + std::to_string(proc::FreePort()) + "/vaultwatch");
+        vw.extra_args.push_back("--webhooksecret=firehose-bench-secret");
+    }
     const auto t_start = Clock::now();
     vw.Start();
     const proc::SyncRpc rpc(vw.port(), vw.NetDir() / ".cookie");
@@ -386,9 +396,10 @@ int main(int argc, char** argv)
         phases.push_back(std::move(ph));
     }
 
-    std::printf("\n==== vw_bench_firehose (%s): %zu vaults, %zu real-block shapes (%.1f inputs on average), ZMQ over %s ====\n", quick ? "quick" : "full", n,
+    std::printf("\n==== vw_bench_firehose (%s): %zu vaults, %zu real-block shapes (%.1f inputs on average), ZMQ over %s%s ====\n", quick ? "quick" : "full", n,
                 shapes.size(), static_cast<double>(shape_inputs) / static_cast<double>(shapes.size()),
-                tcp ? "TCP (announcements confirmed with the node first)" : "unix sockets in a private directory (the node's own word)");
+                tcp ? "TCP (announcements confirmed with the node first)" : "unix sockets in a private directory (the node's own word)",
+                webhook ? ", with a webhook" : "");
     bool all = true;
     for (const auto& ph : phases) {
         const bool answered = ph.us.size() == ph.triggers;
