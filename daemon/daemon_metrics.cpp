@@ -85,6 +85,8 @@ std::string RenderDaemonMetrics(const ChainFollower& follower, const Engine& eng
     m.Sample("vaultwatch_registrations_verified_total", static_cast<double>(es.registrations_verified));
     m.Family("vaultwatch_registrations_corrupt_total", T::Counter, "Of those, registrations that are corrupt or disagree with their compact form (logged critical).");
     m.Sample("vaultwatch_registrations_corrupt_total", static_cast<double>(es.registrations_corrupt));
+    m.Family("vaultwatch_vault_details_rebuilt_total", T::Counter, "Vault registrations rebuilt in memory from a trigger's witness instead of read from the store, since start.");
+    m.Sample("vaultwatch_vault_details_rebuilt_total", static_cast<double>(engine.registry().DetailsRebuilt()));
     m.Family("vaultwatch_vault_details_held", T::Gauge, "Vaults whose full registration is in memory (the others are read from the store when a transaction touches them).");
     m.Sample("vaultwatch_vault_details_held", static_cast<double>(engine.registry().DetailsHeld()));
     if (const auto* fw = engine.fee_wallet()) {

@@ -11,7 +11,8 @@ namespace vw::daemon {
 taproot::OutputKeyMemo Engine::BlockAhead(const Block& block)
 {
     // A mass exit of 10,000 triggers is 10,000 EC tweaks (each trigger output's key) and 10,000
-    // registrations read back (JSON, tree, id): most of its answer, and all of it independent.
+    // registrations rebuilt from the triggers' witnesses (or read back: JSON, tree, id): most of
+    // its answer, and all of it independent.
     // Only inputs spending an outpoint the index watches count, so a block of junk witnesses costs
     // nothing here. What is made here is a cache: the matcher looks keys up by internal key and
     // Merkle root and still checks every trigger output against its registered vault, and the
@@ -20,6 +21,7 @@ taproot::OutputKeyMemo Engine::BlockAhead(const Block& block)
     taproot::OutputKeyMemo memo;
     std::vector<std::pair<const Transaction*, size_t>> spends;
     std::set<uint32_t> vaults;
+    std::vector<std::pair<size_t, uint32_t>> rebuild_jobs; // (spend, vault): a vault output spent, maybe by a trigger
     std::vector<vault::VaultRef> refs;
     for (const auto& tx : block.txs) {
         for (size_t n = 0; n < tx.vin().size(); ++n) {
@@ -28,11 +30,36 @@ taproot::OutputKeyMemo Engine::BlockAhead(const Block& block)
             if (in.witness.size() < 2 || m_registry.index().FindOutpoint(in.prevout.txid.span(), in.prevout.n, refs) == 0) continue;
             spends.emplace_back(&tx, n);
             for (const auto& r : refs) {
-                if (!m_registry.HoldsDetails(r.vault)) vaults.insert(r.vault);
+                if (m_registry.HoldsDetails(r.vault)) continue;
+                vaults.insert(r.vault);
+                if (r.kind == vault::RefKind::VaultOutpoint) rebuild_jobs.emplace_back(spends.size() - 1, r.vault);
             }
         }
     }
     if (spends.size() < kWorthThreads) return memo;
+    // A trigger's vault is rebuilt from its witness and memory (Registry::RebuildFromTrigger), its
+    // row not read: the node checked the spend, so the tracked UTXO's key is the one it opens.
+    std::vector<std::optional<vault::VaultDetails>> rebuilt(rebuild_jobs.size());
+    std::atomic<size_t> next_rebuild{0}, rebuilds_done{0};
+    auto rebuild = [&] {
+        for (size_t j; (j = next_rebuild.fetch_add(1)) < rebuild_jobs.size();) {
+            try {
+                const auto& [s, v] = rebuild_jobs[j];
+                const auto& in = spends[s].first->vin()[spends[s].second];
+                const vault::VaultRecord* rec = m_registry.Get(v);
+                const vault::TrackedUtxo* u = rec ? rec->FindUtxo(in.prevout) : nullptr;
+                const auto sp = taproot::ScriptPathOf(in.witness);
+                if (u && sp && u->role != vault::UtxoRole::Trigger && u->spk.size() == 34 && u->spk[0] == 0x51 && u->spk[1] == 0x20) {
+                    crypto::TweakedKey key;
+                    std::copy(u->spk.begin() + 2, u->spk.end(), key.xonly.begin());
+                    key.parity = (*sp->control)[0] & 1;
+                    rebuilt[j] = m_registry.RebuildFromTrigger(v, in.witness, &key);
+                }
+            } catch (const std::exception&) {
+            }
+            if (rebuilds_done.fetch_add(1) + 1 == rebuild_jobs.size()) rebuilds_done.notify_all();
+        }
+    };
     std::vector<std::optional<std::pair<vault::TriggerKeyInputs, crypto::TweakedKey>>> keys(spends.size());
     std::vector<store::VaultRow> rows;
     std::vector<std::optional<vault::PreparedVault>> parsed;
@@ -74,10 +101,17 @@ taproot::OutputKeyMemo Engine::BlockAhead(const Block& block)
         } release{rows_read};
         for (size_t t = 0; t < helpers; ++t) {
             threads.emplace_back([&] {
+                rebuild();
                 tweak();
                 rows_read.wait(false);
                 parse();
             });
+        }
+        // The rows of the vaults no witness rebuilt are read once every rebuild is done.
+        rebuild();
+        for (size_t d; (d = rebuilds_done.load()) < rebuild_jobs.size();) rebuilds_done.wait(d);
+        for (size_t j = 0; j < rebuild_jobs.size(); ++j) {
+            if (rebuilt[j]) vaults.erase(rebuild_jobs[j].second);
         }
         for (auto it = vaults.begin(); it != vaults.end();) {
             const uint32_t from = *it;
@@ -99,6 +133,9 @@ taproot::OutputKeyMemo Engine::BlockAhead(const Block& block)
     }
     for (size_t r = 0; r < rows.size(); ++r) {
         if (parsed[r]) m_detail_source.Ahead(rows[r].idx, std::move(rows[r].vault_id), std::move(parsed[r]->details));
+    }
+    for (size_t j = 0; j < rebuild_jobs.size(); ++j) {
+        if (rebuilt[j] && !m_registry.HoldsDetails(rebuild_jobs[j].second)) m_registry.HoldRebuilt(rebuild_jobs[j].second, std::move(*rebuilt[j]));
     }
     m_stats.trigger_keys_ahead += memo.size();
     return memo;

@@ -178,11 +178,16 @@ Expected<vault::Registry, std::string> Engine::LoadRegistry(std::vector<store::V
             p.policy = last_policy;
             if (v.kind == "opvault" && !v.compact.empty()) {
                 if (auto id = vault::VaultId::Parse(v.vault_id)) p.compact = vault::DecodeCompactVault(*id, v.compact);
-                if (p.compact) {
+                if (!p.compact) {
+                    log::Main()->warn("engine: vault {}: its compact form does not decode; reading its registration", v.vault_id);
+                } else if (p.compact->keys.recovery_spk.empty()) {
+                    // A form of the first version lacks the recovery scriptPubKey that answers a
+                    // trigger from memory: read whole once, and written back in the current one.
+                    p.compact.reset();
+                } else {
                     p.compact->holds_recovery_auth = v.has_recovery_auth; // its own column is the truth
                     return;
                 }
-                log::Main()->warn("engine: vault {}: its compact form does not decode; reading its registration", v.vault_id);
             }
             any_whole = true;
         });
@@ -333,6 +338,7 @@ Expected<uint32_t, std::string> Engine::VerifyRegistrations(uint32_t from, size_
             continue;
         }
         stored->holds_recovery_auth = want->holds_recovery_auth = !row.recovery_auth.empty();
+        if (stored->keys.recovery_spk.empty()) want->keys.recovery_spk.clear(); // a form of the first version
         if (vault::EncodeCompactVault(*stored) != vault::EncodeCompactVault(*want)) problem("its compact form is not its registration's");
     }
     return rows->empty() ? from : rows->back().idx + 1;

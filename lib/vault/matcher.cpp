@@ -138,10 +138,14 @@ private:
 
     //! The opvault of a live vault, read from the store if it is not in memory (a failure is kept
     //! in the registry for the caller: Registry::TakeDetailError).
-    const Vault* OpVaultOf(const VaultRecord* r, uint32_t i) const
+    //! trigger_witness: the witness of an input spending it through what the index says is a
+    //! trigger leaf; its details are then rebuilt from it when they can be, not read.
+    //! spent_key: the key of the output it spends, when the node checked the spend (see LeafInput).
+    const Vault* OpVaultOf(const VaultRecord* r, uint32_t i, const std::vector<Bytes>* trigger_witness = nullptr,
+                           const crypto::TweakedKey* spent_key = nullptr) const
     {
         if (!r || r->kind != VaultKind::OpVault) return nullptr;
-        const VaultDetails* d = m_reg.Details(i);
+        const VaultDetails* d = trigger_witness ? m_reg.DetailsForTrigger(i, *trigger_witness, spent_key) : m_reg.Details(i);
         return d && d->opvault ? &*d->opvault : nullptr;
     }
 
@@ -248,7 +252,18 @@ private:
                 handled.insert(o.vault);
                 continue;
             }
-            const Vault* vp = OpVaultOf(rec, o.vault);
+            // A tracked spend names a vault output the node checked the witness against: its key is
+            // the UTXO's, with the parity the control block gives.
+            std::optional<crypto::TweakedKey> spent_key;
+            if (tracked && rec) {
+                const TrackedUtxo* u = rec->FindUtxo(m_tx.vin()[n].prevout);
+                if (u && u->role != UtxoRole::Trigger && u->spk.size() == 34 && u->spk[0] == 0x51 && u->spk[1] == 0x20) {
+                    spent_key.emplace();
+                    std::copy(u->spk.begin() + 2, u->spk.end(), spent_key->xonly.begin());
+                    spent_key->parity = (*sp->control)[0] & 1;
+                }
+            }
+            const Vault* vp = OpVaultOf(rec, o.vault, trigger_leaf ? &m_tx.vin()[n].witness : nullptr, spent_key ? &*spent_key : nullptr);
             if (!vp) continue;
             const Vault& v = *vp;
             const auto li = v.FindLeaf(*sp->script);

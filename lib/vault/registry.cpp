@@ -265,7 +265,9 @@ const crypto::TaggedHash& CompactTag()
     static const crypto::TaggedHash tag{"vaultwatch/CompactVault"};
     return tag;
 }
-constexpr uint8_t COMPACT_VERSION = 1;
+// Version 2 adds the recovery scriptPubKey; version 1 forms (written before) still load.
+constexpr uint8_t COMPACT_VERSION = 2;
+constexpr size_t MAX_COMPACT_RECOVERY_SPK = 10'000; // a script's consensus limit
 constexpr size_t COMPACT_CHECK = 8;
 constexpr size_t MAX_COMPACT_LEAVES = 1024;
 
@@ -290,6 +292,7 @@ OpVaultKeys KeysOf(const Vault& v)
     }
     k.spk = v.ScriptPubKey();
     k.recovery_spk_hash = v.RecoverySpkHashValue();
+    k.recovery_spk = v.spec().recovery_spk;
     return k;
 }
 
@@ -327,6 +330,7 @@ Bytes EncodeCompactVault(const CompactVault& c)
     w.VarBytes(ByteSpan{reinterpret_cast<const uint8_t*>(c.label.data()), c.label.size()});
     w.VarBytes(c.keys.spk);
     w.Raw(c.keys.recovery_spk_hash.span());
+    w.VarBytes(c.keys.recovery_spk);
     w.CompactSize(c.keys.leaves.size());
     for (const auto& l : c.keys.leaves) {
         w.U8(l.version).U8(static_cast<uint8_t>(l.kind)).LE32(l.script_size).LE64(l.script_fp).Raw(l.hash.span());
@@ -347,13 +351,19 @@ std::optional<CompactVault> DecodeCompactVault(const VaultId& id, ByteSpan bytes
     CompactVault c;
     c.id = id;
     auto version = r.ReadU8();
-    if (!version || *version != COMPACT_VERSION) return std::nullopt;
+    if (!version || (*version != 1 && *version != COMPACT_VERSION)) return std::nullopt;
     auto delay = r.ReadLE32();
     auto flags = r.ReadU8();
     auto birth = r.ReadLE32();
     auto label = r.ReadVarBytes();
     auto spk = r.ReadVarBytes();
     auto rhash = r.ReadBytes(32);
+    if (!rhash) return std::nullopt;
+    if (*version >= 2) {
+        auto rspk = r.ReadVarBytes();
+        if (!rspk || rspk->size() > MAX_COMPACT_RECOVERY_SPK) return std::nullopt;
+        c.keys.recovery_spk.assign(rspk->begin(), rspk->end());
+    }
     auto n = r.ReadCompactSize();
     if (!delay || !flags || !birth || !label || !spk || !rhash || !n || *n > MAX_COMPACT_LEAVES || (*flags & ~7u)) return std::nullopt;
     c.min_spend_delay = static_cast<int32_t>(*delay);
@@ -616,7 +626,7 @@ void Registry::IndexKeys(uint32_t i, const OpVaultKeys& keys, bool join_group)
         m_index.AcquireLeaf(l.version, l.script_size, l.script_fp, l.hash, VaultRef{i, l.kind});
     }
     m_index.InsertSpk(keys.spk, VaultRef{i, RefKind::VaultSpk});
-    if (join_group) JoinGroup(i, keys.recovery_spk_hash);
+    if (join_group) JoinGroup(i, keys.recovery_spk_hash, keys.recovery_spk);
 }
 
 void Registry::IndexVault(uint32_t i)
@@ -658,7 +668,7 @@ void Registry::UnindexVault(uint32_t i, const VaultDetails& d)
     for (const auto& u : r.utxos) UnindexUtxo(i, u);
 }
 
-void Registry::JoinGroup(uint32_t i, const Uint256& h)
+void Registry::JoinGroup(uint32_t i, const Uint256& h, ByteSpan recovery_spk)
 {
     auto g = m_group_by_hash.Find(h.Cheap64(), [&](uint32_t k) { return m_groups[k].hash == h; });
     if (!g) {
@@ -674,8 +684,21 @@ void Registry::JoinGroup(uint32_t i, const Uint256& h)
     }
     Group& grp = m_groups[*g];
     m_vaults[i].m_group_next = grp.head;
+    m_vaults[i].m_group = *g;
     grp.head = i;
     ++grp.size;
+    LearnRecoverySpk(i, recovery_spk);
+}
+
+void Registry::LearnRecoverySpk(uint32_t i, ByteSpan spk) const
+{
+    // Taken as the caller has it: from a validated vault, or a compact form bound to the vault's
+    // id. RebuildFromTrigger checks it against the recover leaf before any use.
+    if (i >= m_vaults.size() || m_vaults[i].m_group >= m_groups.size() || spk.empty() || spk.size() > Group{}.spk.size()) return;
+    Group& g = m_groups[m_vaults[i].m_group];
+    if (g.spk_size != 0) return;
+    std::copy(spk.begin(), spk.end(), g.spk.begin());
+    g.spk_size = static_cast<uint8_t>(spk.size());
 }
 
 void Registry::LeaveGroup(uint32_t i, const Uint256& h)
@@ -689,6 +712,7 @@ void Registry::LeaveGroup(uint32_t i, const Uint256& h)
     if (*link != i) return;
     *link = m_vaults[i].m_group_next;
     m_vaults[i].m_group_next = UINT32_MAX;
+    m_vaults[i].m_group = UINT32_MAX;
     if (--grp.size == 0) {
         m_group_by_hash.Erase(h.Cheap64(), [&](uint32_t k) { return k == *g; });
         m_free_groups.push_back(*g);
@@ -772,7 +796,66 @@ const VaultDetails* Registry::Details(uint32_t i) const
     }
     r.m_details = std::make_unique<VaultDetails>(std::move(*d));
     ++m_details_held;
+    // A vault loaded from a compact form without its recovery scriptPubKey (an older store):
+    // its group learns it here, for the next trigger of any of its members.
+    if (r.m_details->opvault) LearnRecoverySpk(i, r.m_details->opvault->spec().recovery_spk);
     return r.m_details.get();
+}
+
+std::optional<VaultDetails> Registry::RebuildFromTrigger(uint32_t i, const std::vector<Bytes>& witness, const crypto::TweakedKey* spent_key) const
+{
+    if (i >= m_vaults.size()) return std::nullopt;
+    const VaultRecord& r = m_vaults[i];
+    if (r.kind != VaultKind::OpVault || r.state == VaultState::Removed || r.authorized_recover || r.m_group >= m_groups.size()) return std::nullopt;
+    const Group& g = m_groups[r.m_group];
+    if (g.spk_size == 0) return std::nullopt;
+    const auto sp = taproot::ScriptPathOf(witness);
+    if (!sp) return std::nullopt;
+    auto cb = taproot::ParseControlBlock(*sp->control);
+    // Two leaves: the path is the other leaf's hash, which must be the recover leaf's.
+    if (!cb || cb->path.size() != 1 || cb->leaf_version != taproot::LEAF_VERSION_TAPSCRIPT) return std::nullopt;
+    Bytes rspk(g.spk.begin(), g.spk.begin() + g.spk_size);
+    Bytes recover = MakeRecoverLeaf(RecoverySpkHash(rspk), std::nullopt);
+    if (taproot::LeafHash(taproot::LEAF_VERSION_TAPSCRIPT, recover) != cb->path[0]) return std::nullopt;
+    auto internal = crypto::XOnlyPubKey::Parse(cb->internal_key);
+    if (!internal) return std::nullopt;
+    VaultSpec spec{*internal, {taproot::Leaf{std::move(recover), 1}, taproot::Leaf{Bytes(sp->script->begin(), sp->script->end()), 1}}, std::move(rspk), std::nullopt};
+    // The id fixes the leaves' order (the tree's root does not).
+    if (ComputeVaultId(spec) != r.id) {
+        std::swap(spec.leaves[0], spec.leaves[1]);
+        if (ComputeVaultId(spec) != r.id) return std::nullopt;
+    }
+    // The output key: the one a validating node vouches the witness commits to, or the tweak done
+    // again. Either way it must be the key indexed under vault i.
+    auto v = Vault::FromSpec(std::move(spec), spent_key);
+    if (!v) return std::nullopt;
+    std::vector<VaultRef> owners;
+    m_index.FindSpk(v->ScriptPubKey(), owners);
+    if (std::none_of(owners.begin(), owners.end(), [&](const VaultRef& o) { return o.vault == i && o.kind == RefKind::VaultSpk; })) return std::nullopt;
+    VaultDetails d;
+    d.opvault = std::move(*v);
+    return d;
+}
+
+bool Registry::HoldRebuilt(uint32_t i, VaultDetails d) const
+{
+    if (i >= m_vaults.size()) return false;
+    const VaultRecord& r = m_vaults[i];
+    if (r.state == VaultState::Removed || (r.kind == VaultKind::OpVault) != d.opvault.has_value() ||
+        (r.kind == VaultKind::Presigned) != d.presigned.has_value() || (r.kind == VaultKind::Ccv) != d.ccv.has_value()) {
+        return false;
+    }
+    if (!r.m_details) ++m_details_held;
+    r.m_details = std::make_unique<VaultDetails>(std::move(d));
+    ++m_details_rebuilt;
+    return true;
+}
+
+const VaultDetails* Registry::DetailsForTrigger(uint32_t i, const std::vector<Bytes>& witness, const crypto::TweakedKey* spent_key) const
+{
+    if (HoldsDetails(i)) return m_vaults[i].m_details.get();
+    if (auto d = RebuildFromTrigger(i, witness, spent_key)) HoldRebuilt(i, std::move(*d));
+    return Details(i);
 }
 
 std::optional<DetailError> Registry::TakeDetailError() const

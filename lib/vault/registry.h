@@ -226,6 +226,7 @@ struct VaultRecord {
 private:
     friend class Registry;
     uint32_t m_group_next{UINT32_MAX};       //!< next member of its recovery group (registry-internal)
+    uint32_t m_group{UINT32_MAX};            //!< its recovery group (registry-internal; in padding: free)
     std::unique_ptr<std::vector<Approval>> m_approvals;
     mutable std::unique_ptr<VaultDetails> m_details; //!< loaded details, or null (registry-internal)
 };
@@ -244,6 +245,10 @@ struct OpVaultKeys {
     std::vector<IndexedLeaf> leaves;     //!< trigger and recover leaves, in tree order
     Bytes spk;                           //!< the vault's P2TR scriptPubKey
     Uint256 recovery_spk_hash;
+    //! Its preimage, kept with the vault's recovery group so that a trigger can be answered
+    //! without reading the registration (Registry::RebuildFromTrigger). Empty when not known: a
+    //! compact form written before it was kept, or a ccv vault.
+    Bytes recovery_spk;
     friend bool operator==(const OpVaultKeys&, const OpVaultKeys&) = default;
 };
 //! Returns: the keys of a built vault.
@@ -401,6 +406,27 @@ public:
     //! caller must not take "no details" for "not a vault of that kind"). Pointers stay valid
     //! until TrimDetails or Remove. Loading makes this a writer: one thread only.
     const VaultDetails* Details(uint32_t i) const;
+    //! Vault i's details rebuilt without the DetailSource, from memory and the witness of an input
+    //! spending its output through a trigger leaf: the witness gives the internal key and the
+    //! trigger leaf, the vault's recovery group its recovery scriptPubKey. A trigger is then
+    //! answered without a read of the store, which on a host that evicts cold file pages is a
+    //! disk read of up to 2 ms. For an opvault vault of two leaves (a trigger leaf and an
+    //! unauthorized recover leaf) whose recovery scriptPubKey is held; nullopt otherwise, and
+    //! unless the rebuilt vault has vault i's id and the output key indexed under it (a forged
+    //! witness cannot commit to that key). Reads only: helpers may call it together.
+    //! spent_key: the key of the output the witness spends, when a node that validated the spend
+    //! vouches that the witness commits to it (a block, the node's mempool) and it is vault i's
+    //! (a tracked UTXO): the EC tweak is not done again. Else it is, and checked.
+    std::optional<VaultDetails> RebuildFromTrigger(uint32_t i, const std::vector<Bytes>& witness,
+                                                   const crypto::TweakedKey* spent_key = nullptr) const;
+    //! Details(i), rebuilt from witness when it can be (RebuildFromTrigger), else read.
+    const VaultDetails* DetailsForTrigger(uint32_t i, const std::vector<Bytes>& witness, const crypto::TweakedKey* spent_key = nullptr) const;
+    //! Holds d (RebuildFromTrigger's, made on helper threads) as vault i's details, as Details
+    //! does after a read. Returns: false (nothing held) for a removed vault, past the end, or
+    //! details of another kind.
+    bool HoldRebuilt(uint32_t i, VaultDetails d) const;
+    //! Returns: how many details were rebuilt from a trigger's witness instead of read.
+    uint64_t DetailsRebuilt() const { return m_details_rebuilt; }
     //! Returns: the first failure of the DetailSource since the last call, and forgets it.
     std::optional<DetailError> TakeDetailError() const;
     void SetDetailSource(DetailSource* source) { m_source = source; }
@@ -463,7 +489,7 @@ private:
     void IndexKeys(uint32_t i, const OpVaultKeys& keys, bool join_group = true);
     void IndexVault(uint32_t i);
     void UnindexVault(uint32_t i, const VaultDetails& d);
-    void JoinGroup(uint32_t i, const Uint256& h);
+    void JoinGroup(uint32_t i, const Uint256& h, ByteSpan recovery_spk);
     void LeaveGroup(uint32_t i, const Uint256& h);
     void IndexUtxo(uint32_t i, const TrackedUtxo& u);
     void UnindexUtxo(uint32_t i, const TrackedUtxo& u);
@@ -478,18 +504,26 @@ private:
     FlatTable m_by_id;
     WatchIndex m_index;
     std::vector<Bytes> m_fee_spks;
-    //! Recovery groups: the hash, and the head of its members' list (VaultRecord::m_group_next).
+    //! Recovery groups: the hash, the head of its members' list (VaultRecord::m_group_next), and
+    //! the recovery scriptPubKey it is the hash of, when known and at most 34 bytes (P2TR, P2WSH
+    //! and shorter: every standard one). A custodian's vaults share a few; each distinct one costs
+    //! 36 bytes.
     struct Group {
         Uint256 hash;
         uint32_t head{UINT32_MAX};
         uint32_t size{0};
+        uint8_t spk_size{0}; //!< 0: not known
+        std::array<uint8_t, 34> spk{};
     };
-    std::vector<Group> m_groups;
+    //! Keeps spk as the recovery scriptPubKey of vault i's group if it has none yet.
+    void LearnRecoverySpk(uint32_t i, ByteSpan spk) const;
+    mutable std::vector<Group> m_groups; // mutable: a read of details may teach a group its scriptPubKey
     FlatTable m_group_by_hash; //!< into m_groups
     std::vector<uint32_t> m_free_groups;
     std::unordered_map<Txid, std::vector<PresignedTriggerRef>, HashIdHasher> m_presigned;
     DetailSource* m_source{nullptr};
     mutable size_t m_details_held{0};
+    mutable uint64_t m_details_rebuilt{0};
     mutable std::optional<DetailError> m_detail_error;
 };
 

@@ -312,18 +312,24 @@ TEST_F(engine_load_tests, AMempoolNotificationAfterItsBlockDoesNotBringATransact
 TEST_F(engine_load_tests, AMassExitBlockIsPreparedOnEveryCoreAndACorruptRegistrationSpoilsOnlyItsVault)
 {
     // 70 vaults, deposited, then all triggered in one block: enough for the engine to prepare the
-    // block first (the trigger outputs' keys, the registrations) on every core. One registration
-    // is corrupt in the store: its vault cannot be matched, every other vault is answered, and
-    // nothing the look-ahead made is taken for that vault.
-    constexpr uint8_t N = 70, BAD = 5;
+    // block first (the trigger outputs' keys, the registrations) on every core. Two registrations
+    // are corrupt in the store. BAD's recover leaf is authorized: its secret must be read, so it
+    // cannot be matched, and nothing the look-ahead made is taken for it. REBUILT's vault is
+    // rebuilt from its trigger's witness and memory, checked against its id and key: answered
+    // without its row. Every other vault is answered.
+    constexpr uint8_t N = 70, BAD = 5, REBUILT = 9;
     const auto trigger_key = TestKey(0x30);
     std::vector<TestOpVault> vs;
-    for (uint8_t i = 0; i < N; ++i) vs.push_back(MakeTestOpVault(TestKey(static_cast<uint8_t>(0x80 + i)).PubKey(), trigger_key.PubKey(), P2TR(static_cast<uint8_t>(i % 2)), 10));
+    for (uint8_t i = 0; i < N; ++i) {
+        const auto internal = TestKey(static_cast<uint8_t>(0x80 + i)).PubKey();
+        vs.push_back(i == BAD ? MakeAuthorizedTestOpVault(internal, trigger_key.PubKey(), P2TR(0x07), 10, 0x44)
+                              : MakeTestOpVault(internal, trigger_key.PubKey(), P2TR(static_cast<uint8_t>(i % 2)), 10));
+    }
     ASSERT_EQ(WithEngine([&](Engine& e) {
                   for (const auto& v : vs) ASSERT_TRUE(e.RegisterVault(boost::json::parse(v.registration).as_object()));
               }),
               "");
-    Sql("UPDATE registrations SET registration = '{\"kind\":\"opvault\"}' WHERE idx = " + std::to_string(BAD));
+    for (const uint8_t i : {BAD, REBUILT}) Sql("UPDATE registrations SET registration = '{\"kind\":\"opvault\"}' WHERE idx = " + std::to_string(i));
     auto block = [](std::vector<Transaction> txs) {
         Block b;
         b.txs = {Transaction{Spend(OutPoint{}, Amount{0}, P2TR(0x01))}};
@@ -350,6 +356,7 @@ TEST_F(engine_load_tests, AMassExitBlockIsPreparedOnEveryCoreAndACorruptRegistra
         e.BlockConnected(block(triggers), 2, b2);
         EXPECT_FALSE(b2.refused) << "a corrupt registration does not hold the block back";
         EXPECT_EQ(e.stats().trigger_keys_ahead, N) << "every trigger output's key was computed ahead";
+        EXPECT_EQ(e.registry().DetailsRebuilt(), N - 1u) << "every vault but the authorized one, from its trigger";
         for (uint8_t i = 0; i < N; ++i) {
             const auto state = e.registry().Get(i)->state;
             if (i == BAD) {

@@ -4,6 +4,9 @@
 
 #include "vault/registry.h"
 
+#include "crypto/sha256.h"
+#include "util/serialize.h"
+
 #include "unit/vault/opvault_test_util.h"
 #include "unit/vault/scenario_test_util.h"
 
@@ -495,6 +498,190 @@ TEST(registry_tests, DetailsAreReadWhenNeededTrimmedAndTheirFailuresSaid)
     r.index().FindSpk(Op(whole, 0).ScriptPubKey(), out);
     EXPECT_TRUE(out.empty());
     EXPECT_EQ(r.RecoveryGroup(Op(whole, 1).RecoverySpkHashValue()), (std::vector<uint32_t>{1}));
+}
+
+//! Details read from a map, counted: a trigger answered from memory reads nothing.
+class CountingDetails final : public DetailSource
+{
+public:
+    std::map<uint32_t, VaultDetails> held;
+    int reads{0};
+    Expected<VaultDetails, DetailError> LoadDetails(uint32_t i, const VaultId&) override
+    {
+        ++reads;
+        auto it = held.find(i);
+        if (it == held.end()) return Unexpected{DetailError{"not a registration", false}};
+        return it->second;
+    }
+};
+
+//! A registry of scenario sc's vaults as a cold start makes it: compact forms, no details.
+//! strip_spk: the compact forms as a store written before they kept the recovery scriptPubKey.
+void ColdStart(const json::value& sc, Registered& whole, Registry& cold, CountingDetails& src, bool strip_spk = false)
+{
+    RegisterScenario(sc, whole);
+    for (uint32_t i = 0; i < whole.reg.size(); ++i) {
+        auto c = CompactOf(At(whole.reg, i), *whole.reg.Details(i));
+        ASSERT_TRUE(c);
+        if (strip_spk) c->keys.recovery_spk.clear();
+        ASSERT_TRUE(cold.AddCompact(*c, {}));
+        src.held[i] = *whole.reg.Details(i);
+    }
+    cold.SetDetailSource(&src);
+}
+
+TEST(registry_tests, ATriggerIsAnsweredFromMemoryWithoutReadingTheRegistration)
+{
+    const auto* sc = FindScenario("A-none-recover-from-trigger");
+    ASSERT_NE(sc, nullptr);
+    const auto& steps = sc->at("steps").as_array();
+    // In the mempool as ZMQ told it (the key is computed again), and in a block (the node checked
+    // the spend: the tracked UTXO's key is taken).
+    for (const bool in_block : {false, true}) {
+    SCOPED_TRACE(in_block ? "block" : "mempool");
+    Registered whole;
+    Registry cold;
+    CountingDetails src;
+    ColdStart(*sc, whole, cold, src);
+    // The deposit: the vault's output is tracked; its details are not kept.
+    ApplyEvents(cold, MatchTx(Tx(steps[0].at("hex")), cold, 230));
+    cold.TrimDetails(0);
+    ASSERT_FALSE(cold.HoldsDetails(0));
+    const int reads = src.reads;
+    const Transaction trigger = Tx(steps[1].at("hex"));
+    const std::optional<int> height = in_block ? std::optional<int>{231} : std::nullopt;
+    const auto ev = MatchTx(trigger, cold, height);
+    ASSERT_EQ(ev.size(), 1u);
+    EXPECT_EQ(ev[0].kind, EventKind::Trigger);
+    EXPECT_EQ(ev[0].flaw, Flaw::None);
+    EXPECT_EQ(src.reads, reads) << "the registration was read";
+    EXPECT_EQ(cold.DetailsRebuilt(), 1u);
+    // What was rebuilt is the registered vault, to the byte.
+    ASSERT_TRUE(cold.HoldsDetails(0));
+    const Vault& got = Op(cold, 0);
+    const Vault& want = Op(whole.reg, 0);
+    EXPECT_EQ(ComputeVaultId(got.spec()), ComputeVaultId(want.spec()));
+    EXPECT_EQ(got.spec().recovery_spk, want.spec().recovery_spk);
+    EXPECT_EQ(got.ScriptPubKey(), want.ScriptPubKey());
+    EXPECT_EQ(got.recover_index(), want.recover_index());
+    EXPECT_EQ(KeysOf(got), KeysOf(want));
+    // The same events as a registry that read it.
+    ApplyEvents(whole.reg, MatchTx(Tx(steps[0].at("hex")), whole.reg, 230));
+    const auto ref = MatchTx(trigger, whole.reg, height);
+    ASSERT_EQ(ref.size(), 1u);
+    EXPECT_EQ(ref[0].vaults, ev[0].vaults);
+    EXPECT_EQ(ref[0].outpoint, ev[0].outpoint);
+    EXPECT_EQ(ref[0].amount, ev[0].amount);
+    EXPECT_EQ(ref[0].ctv_hash, ev[0].ctv_hash);
+    EXPECT_EQ(ref[0].spend_delay, ev[0].spend_delay);
+    ASSERT_TRUE(ref[0].tree && ev[0].tree);
+    EXPECT_EQ(ref[0].tree->script_pubkey, ev[0].tree->script_pubkey);
+    EXPECT_EQ(ref[0].tree->recover_cb.Serialize(), ev[0].tree->recover_cb.Serialize());
+    EXPECT_EQ(got.OutputKey().parity, want.OutputKey().parity);
+    }
+}
+
+TEST(registry_tests, AWitnessThatIsNotTheVaultsIsNotTakenForIt)
+{
+    const auto* sc = FindScenario("A-none-recover-from-trigger");
+    ASSERT_NE(sc, nullptr);
+    const auto& steps = sc->at("steps").as_array();
+    Registered whole;
+    Registry cold;
+    CountingDetails src;
+    ColdStart(*sc, whole, cold, src);
+    const Transaction trigger = Tx(steps[1].at("hex"));
+    ASSERT_TRUE(cold.RebuildFromTrigger(0, trigger.vin()[0].witness)) << "the untouched witness";
+    // Another internal key (a valid point: the trigger key): the id no longer matches.
+    std::vector<Bytes> w = trigger.vin()[0].witness;
+    const Bytes other = H(sc->at("vaults").as_array()[0].at("trigger_key").at("xonly"));
+    std::copy(other.begin(), other.end(), w.back().begin() + 1);
+    EXPECT_FALSE(cold.RebuildFromTrigger(0, w));
+    // Another sibling than the recover leaf: not this vault's tree.
+    w = trigger.vin()[0].witness;
+    w.back()[40] ^= 1;
+    EXPECT_FALSE(cold.RebuildFromTrigger(0, w));
+    // Another trigger leaf (one byte of its key): the id no longer matches.
+    w = trigger.vin()[0].witness;
+    w[w.size() - 2][5] ^= 1;
+    EXPECT_FALSE(cold.RebuildFromTrigger(0, w));
+    // A key-path witness, nothing, or another slot.
+    EXPECT_FALSE(cold.RebuildFromTrigger(0, {Bytes(64, 1)}));
+    EXPECT_FALSE(cold.RebuildFromTrigger(0, {}));
+    EXPECT_FALSE(cold.RebuildFromTrigger(7, trigger.vin()[0].witness));
+    // A removed vault has no details to rebuild.
+    src.held[0] = *whole.reg.Details(0);
+    ASSERT_TRUE(cold.Remove(At(cold, 0).id));
+    EXPECT_FALSE(cold.RebuildFromTrigger(0, trigger.vin()[0].witness));
+    EXPECT_EQ(cold.DetailsRebuilt(), 0u);
+}
+
+TEST(registry_tests, WhatMemoryCannotRebuildIsRead)
+{
+    {
+        // An authorized recover leaf: its secret is in the store only.
+        const auto* sc = FindScenario("A-checksig-recover-from-trigger");
+        ASSERT_NE(sc, nullptr);
+        Registered whole;
+        Registry cold;
+        CountingDetails src;
+        ColdStart(*sc, whole, cold, src);
+        const Transaction trigger = Tx(sc->at("steps").as_array()[1].at("hex"));
+        EXPECT_FALSE(cold.RebuildFromTrigger(0, trigger.vin()[0].witness));
+        ASSERT_NE(cold.DetailsForTrigger(0, trigger.vin()[0].witness), nullptr);
+        EXPECT_EQ(src.reads, 1);
+    }
+    {
+        // A store written before the compact form kept the recovery scriptPubKey: the first read
+        // teaches the vault's recovery group, and the next trigger is answered from memory.
+        const auto* sc = FindScenario("A-none-recover-from-trigger");
+        ASSERT_NE(sc, nullptr);
+        Registered whole;
+        Registry cold;
+        CountingDetails src;
+        ColdStart(*sc, whole, cold, src, /*strip_spk=*/true);
+        const Transaction trigger = Tx(sc->at("steps").as_array()[1].at("hex"));
+        EXPECT_FALSE(cold.RebuildFromTrigger(0, trigger.vin()[0].witness));
+        ASSERT_NE(cold.DetailsForTrigger(0, trigger.vin()[0].witness), nullptr);
+        EXPECT_EQ(src.reads, 1);
+        cold.TrimDetails(0);
+        ASSERT_FALSE(cold.HoldsDetails(0));
+        ASSERT_NE(cold.DetailsForTrigger(0, trigger.vin()[0].witness), nullptr);
+        EXPECT_EQ(src.reads, 1);
+        EXPECT_EQ(cold.DetailsRebuilt(), 1u);
+    }
+}
+
+TEST(registry_tests, ACompactFormOfTheFirstVersionStillLoads)
+{
+    // Version 1 (before the recovery scriptPubKey was kept), written here field by field as its
+    // encoder did: it decodes to the same keys, without the scriptPubKey.
+    Registry r;
+    auto a = r.AddOpVault(Reg(Rec("A-none-batch-recovery", 0)));
+    ASSERT_TRUE(a);
+    const CompactVault c = *CompactOf(At(r, a->index), *r.Details(a->index));
+    ASSERT_FALSE(c.keys.recovery_spk.empty());
+    Writer w;
+    w.U8(1).LE32(static_cast<uint32_t>(c.min_spend_delay)).U8(static_cast<uint8_t>(c.birth_height ? 4 : 0)).LE32(static_cast<uint32_t>(c.birth_height.value_or(0)));
+    w.VarBytes(ByteSpan{reinterpret_cast<const uint8_t*>(c.label.data()), c.label.size()});
+    w.VarBytes(c.keys.spk);
+    w.Raw(c.keys.recovery_spk_hash.span());
+    w.CompactSize(c.keys.leaves.size());
+    for (const auto& l : c.keys.leaves) w.U8(l.version).U8(static_cast<uint8_t>(l.kind)).LE32(l.script_size).LE64(l.script_fp).Raw(l.hash.span());
+    Bytes v1 = w.buf();
+    const std::string id = c.id.str();
+    const Uint256 check = crypto::TaggedHash{"vaultwatch/CompactVault"}.Hasher().Write(ByteSpan{reinterpret_cast<const uint8_t*>(id.data()), id.size()}).Write(v1).Finalize();
+    v1.insert(v1.end(), check.bytes.begin(), check.bytes.begin() + 8);
+    auto back = DecodeCompactVault(c.id, v1);
+    ASSERT_TRUE(back);
+    EXPECT_TRUE(back->keys.recovery_spk.empty());
+    OpVaultKeys want = c.keys;
+    want.recovery_spk.clear();
+    EXPECT_EQ(back->keys, want);
+    // Version 2 keeps it.
+    auto now = DecodeCompactVault(c.id, EncodeCompactVault(c));
+    ASSERT_TRUE(now);
+    EXPECT_EQ(now->keys.recovery_spk, Op(r, a->index).spec().recovery_spk);
 }
 
 TEST(registry_tests, ResetChainStateForgetsWhatTheChainDidAndKeepsTheRegistrations)
