@@ -418,6 +418,10 @@ int main(int argc, char** argv)
                     ph.rate == 1'000 ? (p99 <= 0.001 ? "   (target p99 < 1 ms: OK)" : "   (target p99 < 1 ms: OVER)") : "");
     }
     std::printf("(the tower's figures are the upper bounds of its histogram's buckets: 100 us apart up to 2 ms)\n");
+    size_t triggers = 0;
+    for (const auto& ph : phases) triggers += ph.triggers;
+    std::printf("vaults rebuilt from their trigger's witness, their registration not read: %.0f (for %zu triggers)\n",
+                metric("vaultwatch_vault_details_rebuilt_total"), triggers);
     vw.child().Kill(SIGTERM);
     node.Stop();
     if (!all) std::fprintf(stderr, "not every trigger was answered:\n%s\n", vw.LogTail(60).c_str());
