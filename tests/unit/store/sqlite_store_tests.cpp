@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <random>
@@ -286,6 +287,127 @@ TEST(sqlite_store_tests, TheWalIsCopiedIntoTheDatabaseByAThreadOfItsOwnNotByACom
     auto events = (*again)->LoadEvents(0, kCommits + 1);
     ASSERT_TRUE(events);
     EXPECT_EQ(events->size(), static_cast<size_t>(kCommits));
+}
+
+//! The default VFS, counting the syncs of WAL files while it is installed: what a commit waits
+//! for the disk on is what it syncs.
+class WalSyncCounter
+{
+public:
+    WalSyncCounter()
+    {
+        s_real = sqlite3_vfs_find(nullptr);
+        m_vfs = *s_real;
+        m_vfs.zName = "vw-count-wal-syncs";
+        m_vfs.szOsFile = static_cast<int>(sizeof(File)) + s_real->szOsFile;
+        m_vfs.xOpen = &Open;
+        m_vfs.pNext = nullptr;
+        s_syncs = 0;
+        sqlite3_vfs_register(&m_vfs, 1);
+    }
+    ~WalSyncCounter()
+    {
+        sqlite3_vfs_unregister(&m_vfs);
+        sqlite3_vfs_register(s_real, 1);
+    }
+    static int syncs() { return s_syncs.load(); }
+
+private:
+    struct File {
+        sqlite3_file base;
+        sqlite3_file* real;
+        bool wal;
+    };
+    static sqlite3_file* R(sqlite3_file* f) { return reinterpret_cast<File*>(f)->real; }
+    static int Open(sqlite3_vfs*, sqlite3_filename name, sqlite3_file* f, int flags, int* out)
+    {
+        auto* p = reinterpret_cast<File*>(f);
+        p->real = reinterpret_cast<sqlite3_file*>(p + 1);
+        p->wal = (flags & SQLITE_OPEN_WAL) != 0;
+        p->base.pMethods = nullptr;
+        const int rc = s_real->xOpen(s_real, name, p->real, flags, out);
+        if (rc == SQLITE_OK && p->real->pMethods) p->base.pMethods = &s_methods;
+        return rc;
+    }
+    static int Close(sqlite3_file* f) { return R(f)->pMethods->xClose(R(f)); }
+    static int Read(sqlite3_file* f, void* b, int n, sqlite3_int64 o) { return R(f)->pMethods->xRead(R(f), b, n, o); }
+    static int Write(sqlite3_file* f, const void* b, int n, sqlite3_int64 o) { return R(f)->pMethods->xWrite(R(f), b, n, o); }
+    static int Truncate(sqlite3_file* f, sqlite3_int64 n) { return R(f)->pMethods->xTruncate(R(f), n); }
+    static int Sync(sqlite3_file* f, int flags)
+    {
+        if (reinterpret_cast<File*>(f)->wal) ++s_syncs;
+        return R(f)->pMethods->xSync(R(f), flags);
+    }
+    static int FileSize(sqlite3_file* f, sqlite3_int64* n) { return R(f)->pMethods->xFileSize(R(f), n); }
+    static int Lock(sqlite3_file* f, int l) { return R(f)->pMethods->xLock(R(f), l); }
+    static int Unlock(sqlite3_file* f, int l) { return R(f)->pMethods->xUnlock(R(f), l); }
+    static int CheckReserved(sqlite3_file* f, int* r) { return R(f)->pMethods->xCheckReservedLock(R(f), r); }
+    static int FileControl(sqlite3_file* f, int op, void* a) { return R(f)->pMethods->xFileControl(R(f), op, a); }
+    static int SectorSize(sqlite3_file* f) { return R(f)->pMethods->xSectorSize(R(f)); }
+    static int DeviceChars(sqlite3_file* f) { return R(f)->pMethods->xDeviceCharacteristics(R(f)); }
+    static int ShmMap(sqlite3_file* f, int i, int sz, int ext, void volatile** pp) { return R(f)->pMethods->xShmMap(R(f), i, sz, ext, pp); }
+    static int ShmLock(sqlite3_file* f, int o, int n, int fl) { return R(f)->pMethods->xShmLock(R(f), o, n, fl); }
+    static void ShmBarrier(sqlite3_file* f) { R(f)->pMethods->xShmBarrier(R(f)); }
+    static int ShmUnmap(sqlite3_file* f, int d) { return R(f)->pMethods->xShmUnmap(R(f), d); }
+    static int Fetch(sqlite3_file* f, sqlite3_int64 o, int n, void** pp) { return R(f)->pMethods->xFetch(R(f), o, n, pp); }
+    static int Unfetch(sqlite3_file* f, sqlite3_int64 o, void* p) { return R(f)->pMethods->xUnfetch(R(f), o, p); }
+
+    static inline sqlite3_vfs* s_real{nullptr};
+    static inline std::atomic<int> s_syncs{0};
+    static inline const sqlite3_io_methods s_methods{3, &Close, &Read, &Write, &Truncate, &Sync, &FileSize, &Lock, &Unlock, &CheckReserved,
+                                                     &FileControl, &SectorSize, &DeviceChars, &ShmMap, &ShmLock, &ShmBarrier, &ShmUnmap, &Fetch, &Unfetch};
+    sqlite3_vfs m_vfs{};
+};
+
+TEST(sqlite_store_tests, ACommitThatWaitsForTheDiskSyncsTheWalAndASweepsDoesNot)
+{
+    // A sweep planned at first sight is written without waiting for the disk (its row must be in
+    // the WAL before the send; the fsync comes with the broadcaster's commit right after). Every
+    // other commit waits. Neither may cost the trigger a PRAGMA, which SQLite parses again at
+    // every run (50 us on a cold thread).
+    WalSyncCounter counter;
+    TempDb t;
+    auto s = OpenSqliteStore(t.path());
+    ASSERT_TRUE(s);
+    auto event = [](int i) { return EventRow{0, 1700000000 + i, "vault.trigger", "", "", std::nullopt, "{}"}; };
+    StateChanges sweep;
+    sweep.wait_for_disk = false;
+    sweep.events.push_back(event(1));
+    int before = WalSyncCounter::syncs();
+    ASSERT_TRUE((*s)->Apply(sweep));
+    EXPECT_EQ(WalSyncCounter::syncs(), before) << "the sweep's commit waited for the disk";
+    StateChanges after;
+    after.events.push_back(event(2));
+    before = WalSyncCounter::syncs();
+    ASSERT_TRUE((*s)->Apply(after));
+    EXPECT_GT(WalSyncCounter::syncs(), before) << "a commit returned before its WAL was on disk";
+    BlockBatch b;
+    b.new_cursor = {5, H(5)};
+    b.connected.emplace_back(5, H(5));
+    b.state.events.push_back(event(3));
+    before = WalSyncCounter::syncs();
+    ASSERT_TRUE((*s)->Commit(b));
+    EXPECT_GT(WalSyncCounter::syncs(), before) << "a block's commit returned before its WAL was on disk";
+    WebhookChanges w;
+    w.webhooks.push_back(WebhookRow{"wh-0123456789abcdef", "http://127.0.0.1:1/", "secret", "*", true, "rpc", 0, 0, 0, "", 1700000000});
+    before = WalSyncCounter::syncs();
+    ASSERT_TRUE((*s)->ApplyWebhooks(w));
+    EXPECT_GT(WalSyncCounter::syncs(), before) << "a webhook commit returned before its WAL was on disk";
+    // Three more sweeps: none waits; all are read back after a reopen.
+    before = WalSyncCounter::syncs();
+    for (int i = 4; i < 7; ++i) {
+        StateChanges c;
+        c.wait_for_disk = false;
+        c.events.push_back(event(i));
+        ASSERT_TRUE((*s)->Apply(c));
+    }
+    EXPECT_EQ(WalSyncCounter::syncs(), before);
+    s->reset();
+    auto again = OpenSqliteStore(t.path());
+    ASSERT_TRUE(again);
+    auto events = (*again)->LoadEvents(0, 10);
+    ASSERT_TRUE(events);
+    EXPECT_EQ(events->size(), 6u);
 }
 
 TEST(sqlite_store_tests, AnInMemoryDatabaseKeepsSQLitesOwnCheckpoints)
