@@ -79,6 +79,17 @@ void Engine::ChainStalled(bool stalled, const std::string& detail)
     PersistNow(changes);
 }
 
+void Engine::WriteUnwritten()
+{
+    for (auto& c : std::exchange(m_unwritten, {})) {
+        // As the rows are now: a handler queued before this one may have changed one.
+        for (auto& r : c.recoveries) {
+            if (auto it = m_recoveries.find(r.txid); it != m_recoveries.end()) r = it->second;
+        }
+        PersistNow(c);
+    }
+}
+
 void Engine::PersistNow(store::StateChanges& changes)
 {
     if (changes.empty()) return;
@@ -114,6 +125,7 @@ void Engine::Start()
 
 void Engine::Stop()
 {
+    WriteUnwritten(); // the io_context may not run the handler that would
     m_stopping = true;
     m_bcast_wake.cancel();
     m_ccv_wake.cancel();

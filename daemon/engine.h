@@ -280,6 +280,9 @@ private:
                std::optional<int> height, boost::json::object data);
     std::string VaultIdOf(uint32_t idx) const;
     void PersistNow(store::StateChanges& changes);
+    //! Writes the records of sweeps sent before they were written (TxAddedToMempool), in order.
+    void WriteUnwritten();
+    std::vector<store::StateChanges> m_unwritten;
     //! Whether tx touches the fee wallet (pays it or spends one of its coins).
     bool FeeWalletTouches(const Transaction& tx) const { return m_fee_wallet && m_fee_wallet->Touches(tx); }
     //! feewallet.low once when the confirmed balance falls below the reserve (again after it recovered).

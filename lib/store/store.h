@@ -203,8 +203,8 @@ struct StateChanges {
     std::vector<FamilyRow> families;       //!< insert or replace by id
     //! false: committed to the WAL without waiting for the disk (a process crash loses nothing; a
     //! power cut may lose this commit until the next one that waits, which the caller makes right
-    //! after). For a sweep planned in the mempool: it is written before it is broadcast, and
-    //! fsynced by the broadcaster's commit that follows the send, not before it.
+    //! after). For a sweep planned in the mempool: it is written just after it is sent, and
+    //! fsynced by the broadcaster's commit after the node's answer.
     bool wait_for_disk{true};
     bool empty() const
     {

@@ -705,6 +705,38 @@ TEST(thief, ARefusedRecoveryIsPlannedAgainOnceTheFeeWalletIsFunded)
     EXPECT_EQ(w.Check(), "");
 }
 
+TEST(thief, AKillBetweenASweepsSendAndItsRecordLosesNoVault)
+{
+    // The sweep goes to the node before its record is written. Killed in between, the tower
+    // restarts with no record of a sweep the node has: the trigger is found again in the node's
+    // mempool and answered again, with the same sweep, which the node already has; it is recorded
+    // then, and confirms. Nothing is left unanswered, and the invariants hold.
+    Layout l;
+    Scripted w(111, l);
+    w.s.ThiefTriggers(0, /*mine_it=*/false);
+    ASSERT_FALSE(w.s.m_trigs.empty());
+    const OutPoint out{w.s.m_trigs.back().tx.GetTxid(), 0};
+    bool sent = false;
+    w.T().AfterNextSend([&] { sent = true; });
+    w.T().HearOnZmq(w.s.m_trigs.back().tx, /*raw_from_node=*/true, /*add_from_node=*/true);
+    for (int i = 0; i < 10'000 && !sent; ++i) {
+        if (w.T().io().poll_one() == 0) w.T().io().restart();
+    }
+    ASSERT_TRUE(sent) << "the sweep reached the node";
+    EXPECT_TRUE(w.T().store().LoadRecoveries()->empty()) << "written before it was sent: the window this test is about is gone";
+    w.T().Kill();
+    w.Settle();
+    // The same sweep planned again (the fee coin is chosen as before): the node's, now recorded.
+    const auto sweeps = w.Sweeping(out);
+    ASSERT_EQ(sweeps.size(), 1u) << w.s.Recoveries();
+    EXPECT_TRUE(w.s.InMempool(sweeps.front().txid));
+    EXPECT_EQ(sweeps.front().state, vault::RecoveryState::Broadcast);
+    w.s.Mine(1);
+    w.Settle();
+    EXPECT_TRUE(w.SweptOnChain(out)) << w.s.Recoveries() << w.log;
+    EXPECT_EQ(w.Check(), "");
+}
+
 TEST(thief, ADustDepositCannotEvictOrPinTheSweep)
 {
     // Finding 2: the sweep took every output of the group, unconfirmed deposits too: dust paid to

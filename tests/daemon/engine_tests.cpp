@@ -2350,6 +2350,46 @@ TEST(engine_trigger_path, TheWebhooksPollForATriggerRunsAfterItsSweepIsSent)
     EXPECT_LT(send, poll) << "the sweep first";
 }
 
+// A trigger's sweep goes to the node before its record is written (the write is queued right
+// behind the send). A tower killed in between: the node has the sweep, the store nothing of the
+// answer. At restart the trigger is found again in the node's mempool and answered again; the
+// sweep the node keeps is recorded, and the vault is recovered when it confirms.
+TEST(engine_trigger_path, ATowerKilledBetweenASweepsSendAndItsRecordAnswersTheTriggerAgainAtRestart)
+{
+    PresignedFixture fx;
+    auto tower = GuardingTower(fx, /*engine_node_down=*/false, /*trigger_path=*/true);
+    InprocTower& t = *tower;
+    // The node's answer comes back a handler later, as over a socket; the tower dies as the node
+    // accepts the sweep, before any other handler runs.
+    bool sent = false;
+    t.AfterNextSend([&] { sent = true; });
+    fx.SendTrigger();
+    t.HearOnZmq(fx.trigger, /*raw_from_node=*/true, /*add_from_node=*/true);
+    for (int i = 0; i < 10'000 && !sent; ++i) {
+        if (t.io().poll_one() == 0) t.io().restart();
+    }
+    ASSERT_TRUE(fx.InMempool(fx.recovery.GetTxid())) << "the sweep reached the node";
+    auto rows = t.store().LoadRecoveries();
+    ASSERT_TRUE(rows);
+    EXPECT_TRUE(rows->empty()) << "written before it was sent: the window this test is about is gone";
+    t.Kill();
+    t.Settle();
+    rows = t.store().LoadRecoveries();
+    ASSERT_TRUE(rows);
+    ASSERT_EQ(rows->size(), 1u);
+    EXPECT_EQ(rows->at(0).txid, fx.recovery.GetTxid());
+    EXPECT_EQ(rows->at(0).state, vault::RecoveryState::Broadcast);
+    EXPECT_TRUE(fx.InMempool(fx.recovery.GetTxid()));
+    auto events = t.store().LoadEvents(0, 100);
+    ASSERT_TRUE(events);
+    EXPECT_TRUE(std::any_of(events->begin(), events->end(), [](const store::EventRow& e) { return e.type == "vault.trigger"; }));
+    fx.Generate(1);
+    t.Settle();
+    rows = t.store().LoadRecoveries();
+    ASSERT_TRUE(rows);
+    EXPECT_EQ(rows->at(0).state, vault::RecoveryState::Confirmed);
+}
+
 // ZMQ's sequence topic flowing in order spares the node's whole mempool (300,000 txids on
 // mainnet) but once every 12 polls' time. Wake-ups are rounds too: counted as polls, they brought
 // the snapshot back 24 times a second at 1,000 tx/s (vw_bench_firehose over TCP).

@@ -172,6 +172,19 @@ void InprocTower::Teardown()
     m_trigger_node.reset();
 }
 
+void InprocTower::Kill()
+{
+    m_io->stop();
+    m_follower.reset();
+    m_engine.reset();
+    m_io.reset();
+    m_store.reset();
+    m_node.reset();
+    m_engine_node.reset();
+    m_trigger_node.reset();
+    Start();
+}
+
 void InprocTower::Restart()
 {
     Teardown();

@@ -117,6 +117,9 @@ public:
     //! The process dies between two steps (nothing is flushed beyond what the store committed)
     //! and starts again on the same database.
     void Restart();
+    //! The process is killed now: nothing more runs, not even the handlers already queued (no
+    //! Stop); it starts again on the same database.
+    void Kill();
     //! Every node call fails as if the node were down (transport error), until turned off.
     void SetUnreachable(bool on) { m_unreachable = on; }
     //! Once: right after the node accepts the next sendrawtransaction, f runs (the world acts: a
