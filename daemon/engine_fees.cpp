@@ -265,14 +265,11 @@ void Engine::AttachFees(std::vector<vault::PlannedRecovery>& plans, std::optiona
     if (!m_fee_wallet) return;
     const vault::FeeRate rate = vault::TargetFeeRate(m_opts.fees, m_fee_estimate, 0, deadline, m_tip);
     // The coins no live recovery holds (the recovery book's index) and none picked earlier in
-    // this pass: filtered here rather than handing the selection a set of every held coin, which
-    // was a pass over every live recovery per answer.
+    // this pass. One coin that pays alone is found in the wallet's index by amount; the pass over
+    // every coin (a copy, then the selection's scan) is made only when none does.
     std::set<OutPoint> local;
     std::set<OutPoint>& picked_before = pass_picks ? *pass_picks : local;
-    std::vector<vault::FeeCoin> coins;
-    m_fee_wallet->ForEachCoin([&](const vault::FeeCoin& c) {
-        if (c.spendable() && !m_recoveries.LiveSpends(c.outpoint) && !picked_before.contains(c.outpoint)) coins.push_back(c);
-    });
+    auto held = [&](const OutPoint& o) { return m_recoveries.LiveSpends(o) || picked_before.contains(o); };
     const std::set<OutPoint> reserved_none;
     const Bytes& spk = m_fee_wallet->ScriptPubKey();
     const vault::FeeSigner signer = [w = &*m_fee_wallet](const MutableTransaction& tx, std::span<const TxOut> spent, size_t n) {
@@ -296,7 +293,18 @@ void Engine::AttachFees(std::vector<vault::PlannedRecovery>& plans, std::optiona
         auto need_for = [&](size_t n) { return rate.FeeFor(vsize + static_cast<int64_t>(n - 1) * vault::KEY_PATH_INPUT_VSIZE); };
         const Amount need = need_for(1);
         const Amount cap = authorized ? MAX_MONEY : vault::MaxFee(m_opts.fees, at_risk, vsize);
-        auto picked = vault::SelectWholeCoins(coins, need_for, cap, reserved_none);
+        Expected<std::vector<vault::FeeCoin>, vault::SelectError> picked = Unexpected{vault::SelectError::NoCoins};
+        if (auto one = m_fee_wallet->SmallestSpendableAtLeast(need, held)) {
+            // SelectWholeCoins' first choice, without the pass.
+            if (one->amount > cap) picked = Unexpected{vault::SelectError::OverCap};
+            else picked = std::vector<vault::FeeCoin>{*one};
+        } else {
+            std::vector<vault::FeeCoin> coins;
+            m_fee_wallet->ForEachCoin([&](const vault::FeeCoin& c) {
+                if (c.spendable() && !held(c.outpoint)) coins.push_back(c);
+            });
+            picked = vault::SelectWholeCoins(coins, need_for, cap, reserved_none);
+        }
         if (!picked) {
             log::Main()->warn("recovery of {} input(s) goes without a fee input: {} (needs {} sat at {} sat/kvB; fund the fee wallet: getfeewallet)",
                               p.inputs.size(), vault::ToString(picked.error()), need.sats(), rate.sat_per_kvb());
@@ -314,10 +322,7 @@ void Engine::AttachFees(std::vector<vault::PlannedRecovery>& plans, std::optiona
         if (takes_change && total - paid >= Amount{330}) change = TxOut{total - paid, spk};
         auto funded = vault::WithFeeInputs(m_registry, p, std::move(fees), change, signer);
         if (!funded) continue;
-        for (const auto& c : *picked) {
-            picked_before.insert(c.outpoint);
-            std::erase_if(coins, [&](const vault::FeeCoin& f) { return f.outpoint == c.outpoint; });
-        }
+        for (const auto& c : *picked) picked_before.insert(c.outpoint);
         p = std::move(*funded);
     }
 }

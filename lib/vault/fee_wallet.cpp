@@ -62,6 +62,7 @@ bool FeeWallet::ApplyTx(const Transaction& tx, std::optional<int> height)
         auto it = m_coins.find(in.prevout);
         if (it == m_coins.end()) continue;
         touched = true;
+        Unindex(it->second);
         if (height) m_coins.erase(it);
         else it->second.spent_by = txid;
     }
@@ -70,7 +71,11 @@ bool FeeWallet::ApplyTx(const Transaction& tx, std::optional<int> height)
         if (o.script_pubkey != m_spk) continue;
         touched = true;
         auto [it, inserted] = m_coins.try_emplace(OutPoint{txid, n}, FeeCoin{OutPoint{txid, n}, o.value, height, std::nullopt});
-        if (!inserted && height) it->second.height = height; // seen in the mempool, now confirmed
+        if (!inserted && height) { // seen in the mempool, now confirmed
+            Unindex(it->second);
+            it->second.height = height;
+        }
+        Reindex(it->second);
     }
     return touched;
 }

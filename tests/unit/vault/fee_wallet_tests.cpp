@@ -10,6 +10,8 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <random>
+#include <set>
 #include <sstream>
 
 namespace vw::vault {
@@ -138,6 +140,49 @@ TEST(fee_wallet_tests, ExactCoinSelection)
     EXPECT_EQ(SelectExactCoin(coins, Amount{25'000}, Amount{50'000}, {}).error(), SelectError::InsufficientFunds);
     EXPECT_EQ(SelectExactCoin(coins, Amount{13'000}, Amount{15'000}, {}).error(), SelectError::OverCap);
     EXPECT_EQ(SelectExactCoin({}, Amount{1}, Amount{15'000}, {}).error(), SelectError::NoCoins);
+}
+
+TEST(fee_wallet_tests, TheIndexByAmountPicksWhatExactSelectionPicks)
+{
+    // Coins paid, confirmed, spent in the mempool and in blocks, in a random order: after every
+    // step the wallet's index gives, for any amount and any coins held elsewhere, the coin
+    // SelectExactCoin picks from a pass over every coin.
+    FeeWallet w = Wallet();
+    std::mt19937 rng(7);
+    std::vector<std::pair<Transaction, bool>> funds; // and whether confirmed
+    std::vector<OutPoint> outs;
+    for (int step = 0; step < 400; ++step) {
+        const int what = static_cast<int>(rng() % 4);
+        if (what == 0 || outs.empty()) {
+            // A payment of 1-3 coins (amounts often equal: ties are broken by outpoint).
+            std::vector<TxOut> o;
+            for (uint32_t k = 0, n = 1 + rng() % 3; k < n; ++k) o.push_back({Amount{static_cast<int64_t>(1'000 * (1 + rng() % 20))}, w.ScriptPubKey()});
+            Transaction t = Pay({OutPoint{T(static_cast<uint8_t>(step)), static_cast<uint32_t>(step)}}, o);
+            w.ApplyTx(t, std::nullopt);
+            for (uint32_t k = 0; k < o.size(); ++k) outs.push_back(OutPoint{t.GetTxid(), k});
+            funds.emplace_back(std::move(t), false);
+        } else if (what == 1) {
+            auto& [t, confirmed] = funds[rng() % funds.size()];
+            w.ApplyTx(t, 100 + step);
+            confirmed = true;
+        } else {
+            // A spend of one coin: in the mempool, or in a block.
+            const OutPoint o = outs[rng() % outs.size()];
+            Transaction t = Pay({o}, {TxOut{Amount{500}, Bytes{0x51}}});
+            w.ApplyTx(t, what == 2 ? std::nullopt : std::optional<int>{100 + step});
+        }
+        std::set<OutPoint> held;
+        for (const auto& o : outs) {
+            if (rng() % 5 == 0) held.insert(o);
+        }
+        const std::vector<FeeCoin> all = w.Coins();
+        for (int64_t need : {0, 1'000, 4'500, 10'000, 19'999, 20'000, 25'000}) {
+            auto want = SelectExactCoin(all, Amount{need}, MAX_MONEY, held);
+            auto got = w.SmallestSpendableAtLeast(Amount{need}, [&](const OutPoint& o) { return held.contains(o); });
+            ASSERT_EQ(got.has_value(), want.has_value()) << "step " << step << ", need " << need;
+            if (got) ASSERT_EQ(*got, *want) << "step " << step << ", need " << need;
+        }
+    }
 }
 
 TEST(fee_wallet_tests, CoinSelectionWithChangeTakesTheFewestCoins)
