@@ -348,12 +348,12 @@ void Engine::TxAddedToMempool(const Transaction& tx, chain::SeenAt seen)
     if (planned) {
         // A sweep planned at first sight goes to the node first: the broadcaster is woken, and
         // its record (with the trigger's events and sighting) is written by a handler queued
-        // right behind it, before anything else the io thread does, without waiting for the disk
-        // (the broadcaster's commit after the node's answer syncs it). The commit was 0.25 ms of
-        // a 0.75 ms answer. A crash between the send and the write loses the record of a sweep
-        // the node has, as a power cut before the sync does: at restart the trigger is found
-        // again and answered again (test: engine_trigger_path.ATowerKilledBetweenASweepsSendAnd
-        // ItsRecordAnswersTheTriggerAgainAtRestart).
+        // right behind that wake-up, before the node's answer is read, without waiting for the
+        // disk (the broadcaster's commit after that answer syncs it). The commit was 0.25 ms of a
+        // 0.75 ms answer. A kill between the send and the write loses the record of a sweep the
+        // node has, as a power cut before the sync does: at restart the trigger is found again
+        // and answered again (tests: engine_trigger_path.ATowerKilledBetweenASweepsSendAndIts...,
+        // thief.AKillBetweenASweepsSendAndItsRecordLosesNoVault).
         changes.wait_for_disk = false;
         TimeReaction(changes, seen);
         m_unwritten.push_back(std::move(changes));

@@ -452,7 +452,7 @@ public:
     Expected<void, StoreError> Init()
     {
         // NORMAL: a commit writes the WAL without syncing it; SyncWal does, after every commit
-        // that must wait for the disk (all but a sweep's, written before its send). Switching
+        // that must wait for the disk (all but the record of a sweep sent at first sight). Switching
         // synchronous per commit instead costs 50 us a PRAGMA, parsed again at every run.
         if (auto r = Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"); !r) return r;
         sqlite3_busy_timeout(m_db, 5000);

@@ -11,9 +11,9 @@
 // 2. starts a fresh process of itself (--load) on that store, as the daemon starts: it times
 //    Engine::Load() (the cold start: registry and index from the store), reads its own resident
 //    memory (VmRSS) before and after, then answers a trigger: a block confirms a deposit to the
-//    vault in the middle, a thief's trigger of it comes into the mempool, and the time until the
-//    engine has decided and planned the recovery (its registration read back from the store) is
-//    printed. --load-runs fresh processes; the best time is printed.
+//    vault in the middle (its registration read back from the store), a thief's trigger of it
+//    comes into the mempool, and the time until the engine has decided and planned the recovery
+//    is printed. --load-runs fresh processes; the best time is printed.
 // --direct (for 10,000,000 vaults, where registering through the engine takes half an hour):
 // the store is filled with the rows RegisterVaults writes, made on every core from the same
 // requests (rpc::ParseRegisterVault, PrepareRegistration, the same JSON, caches and compact
@@ -344,7 +344,7 @@ int main(int argc, char** argv)
                 static_cast<double>(best->rss1 - std::min(best->rss1, best->rss0)) / vaults);
     std::printf("  of which the index         : %.1f bytes per vault (target < 256) %s\n", static_cast<double>(best->index_bytes) / vaults,
                 static_cast<double>(best->index_bytes) / vaults < 256 ? "OK" : "OVER");
-    std::printf("a trigger after the start    : %s in %.3f ms (deposit confirmed, thief's trigger into the mempool -> recovery planned; its registration read back from the store; %zu vault(s) held whole)\n",
+    std::printf("a trigger after the start    : %s in %.3f ms (deposit confirmed: its registration read back from the store; thief's trigger into the mempool -> recovery planned; %zu vault(s) held whole)\n",
                 best->answered ? "answered" : "NOT ANSWERED", best_react * 1e3, best->details);
     return best->answered && best->vaults == n ? 0 : 1;
 }
