@@ -254,20 +254,6 @@ const std::vector<InvalidCase>& InvalidCases()
     return c;
 }
 
-//! The store of a test: the details of each vault as registered, by slot; counts its reads.
-class MapDetails final : public DetailSource
-{
-public:
-    std::map<uint32_t, VaultDetails> held;
-    size_t reads{0};
-    Expected<VaultDetails, DetailError> LoadDetails(uint32_t i, const VaultId&) override
-    {
-        ++reads;
-        auto it = held.find(i);
-        if (it == held.end()) return Unexpected{DetailError{"no row", false}};
-        return it->second;
-    }
-};
 
 TEST(matcher_tests, VaultsHeldCompactlyMatchEveryStepAsWholeOnesDo)
 {

@@ -500,24 +500,9 @@ TEST(registry_tests, DetailsAreReadWhenNeededTrimmedAndTheirFailuresSaid)
     EXPECT_EQ(r.RecoveryGroup(Op(whole, 1).RecoverySpkHashValue()), (std::vector<uint32_t>{1}));
 }
 
-//! Details read from a map, counted: a trigger answered from memory reads nothing.
-class CountingDetails final : public DetailSource
-{
-public:
-    std::map<uint32_t, VaultDetails> held;
-    int reads{0};
-    Expected<VaultDetails, DetailError> LoadDetails(uint32_t i, const VaultId&) override
-    {
-        ++reads;
-        auto it = held.find(i);
-        if (it == held.end()) return Unexpected{DetailError{"not a registration", false}};
-        return it->second;
-    }
-};
-
 //! A registry of scenario sc's vaults as a cold start makes it: compact forms, no details.
 //! strip_spk: the compact forms as a store written before they kept the recovery scriptPubKey.
-void ColdStart(const json::value& sc, Registered& whole, Registry& cold, CountingDetails& src, bool strip_spk = false)
+void ColdStart(const json::value& sc, Registered& whole, Registry& cold, MapDetails& src, bool strip_spk = false)
 {
     RegisterScenario(sc, whole);
     for (uint32_t i = 0; i < whole.reg.size(); ++i) {
@@ -541,13 +526,13 @@ TEST(registry_tests, ATriggerIsAnsweredFromMemoryWithoutReadingTheRegistration)
     SCOPED_TRACE(in_block ? "block" : "mempool");
     Registered whole;
     Registry cold;
-    CountingDetails src;
+    MapDetails src;
     ColdStart(*sc, whole, cold, src);
     // The deposit: the vault's output is tracked; its details are not kept.
     ApplyEvents(cold, MatchTx(Tx(steps[0].at("hex")), cold, 230));
     cold.TrimDetails(0);
     ASSERT_FALSE(cold.HoldsDetails(0));
-    const int reads = src.reads;
+    const size_t reads = src.reads;
     const Transaction trigger = Tx(steps[1].at("hex"));
     const std::optional<int> height = in_block ? std::optional<int>{231} : std::nullopt;
     const auto ev = MatchTx(trigger, cold, height);
@@ -588,7 +573,7 @@ TEST(registry_tests, AWitnessThatIsNotTheVaultsIsNotTakenForIt)
     const auto& steps = sc->at("steps").as_array();
     Registered whole;
     Registry cold;
-    CountingDetails src;
+    MapDetails src;
     ColdStart(*sc, whole, cold, src);
     const Transaction trigger = Tx(steps[1].at("hex"));
     ASSERT_TRUE(cold.RebuildFromTrigger(0, trigger.vin()[0].witness)) << "the untouched witness";
@@ -624,12 +609,12 @@ TEST(registry_tests, WhatMemoryCannotRebuildIsRead)
         ASSERT_NE(sc, nullptr);
         Registered whole;
         Registry cold;
-        CountingDetails src;
+        MapDetails src;
         ColdStart(*sc, whole, cold, src);
         const Transaction trigger = Tx(sc->at("steps").as_array()[1].at("hex"));
         EXPECT_FALSE(cold.RebuildFromTrigger(0, trigger.vin()[0].witness));
         ASSERT_NE(cold.DetailsForTrigger(0, trigger.vin()[0].witness), nullptr);
-        EXPECT_EQ(src.reads, 1);
+        EXPECT_EQ(src.reads, 1u);
     }
     {
         // A store written before the compact form kept the recovery scriptPubKey: the first read
@@ -638,16 +623,16 @@ TEST(registry_tests, WhatMemoryCannotRebuildIsRead)
         ASSERT_NE(sc, nullptr);
         Registered whole;
         Registry cold;
-        CountingDetails src;
+        MapDetails src;
         ColdStart(*sc, whole, cold, src, /*strip_spk=*/true);
         const Transaction trigger = Tx(sc->at("steps").as_array()[1].at("hex"));
         EXPECT_FALSE(cold.RebuildFromTrigger(0, trigger.vin()[0].witness));
         ASSERT_NE(cold.DetailsForTrigger(0, trigger.vin()[0].witness), nullptr);
-        EXPECT_EQ(src.reads, 1);
+        EXPECT_EQ(src.reads, 1u);
         cold.TrimDetails(0);
         ASSERT_FALSE(cold.HoldsDetails(0));
         ASSERT_NE(cold.DetailsForTrigger(0, trigger.vin()[0].witness), nullptr);
-        EXPECT_EQ(src.reads, 1);
+        EXPECT_EQ(src.reads, 1u);
         EXPECT_EQ(cold.DetailsRebuilt(), 1u);
     }
 }
