@@ -447,7 +447,7 @@ net::awaitable<void> App::StartZmq()
     m_zmq_discovering = true;
     auto subs = co_await DiscoverZmq(*m_zmq_rpc, m_cfg);
     m_zmq_discovering = false;
-    if (subs.empty() || m_zmq) co_return;
+    if (subs.empty() || m_zmq || m_interrupted) co_return;
     m_zmq = std::make_unique<ZmqSubscriber>(
         m_io.get_executor(), subs,
         [this](const std::string& e, chain::ZmqMessage m, ZmqArrival a) { m_follower->OnZmqMessage(e, std::move(m), a); },
@@ -509,6 +509,8 @@ void App::Run() { m_io.run(); }
 
 void App::Interrupt()
 {
+    m_interrupted = true;
+    if (m_zmq) m_zmq->Stop(); // its sockets wait on this io_context, which must run out of work
     m_health_timer->cancel();
     m_systemd->Stopping();
     m_webhooks->Stop();

@@ -126,6 +126,7 @@ private:
 
     int m_exit_code{0};
     bool m_zmq_discovering{false};
+    bool m_interrupted{false}; //!< Interrupt ran: nothing new is started (a subscription found late)
 };
 
 } // namespace vw::daemon

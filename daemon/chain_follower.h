@@ -1,6 +1,6 @@
 #pragma once
 // The sync engine: ZMQ only wakes it up; bitcoind's RPC is the truth (docs/product.md §3).
-// Runs entirely on one executor (the chain strand); the ZMQ thread posts messages onto it.
+// Runs entirely on one executor (the chain strand), whose thread also reads the ZMQ sockets.
 
 #include "node_port.h"
 #include "chain/listener.h"

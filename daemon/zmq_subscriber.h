@@ -1,7 +1,8 @@
 #pragma once
-// The ZMQ SUB sockets live on one dedicated thread. Frames are copied into owned buffers and
-// parsed there; parsed messages are handed to the chain executor with a post. An inproc PAIR
-// socket wakes the thread for a prompt stop.
+// The ZMQ SUB sockets are read on the chain executor's own thread: each socket's ZMQ_FD waits in
+// Asio's reactor, and a message is parsed and handed to the follower in the handler that received
+// it. A trigger then costs no thread hop between its frame and its answer (issue 18: that hop was
+// the largest tail left in the reaction). While the executor is busy, messages wait inside libzmq.
 
 #include "chain/zmq_message.h"
 
@@ -12,7 +13,6 @@
 #include <functional>
 #include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
 namespace vw::daemon {
@@ -30,16 +30,18 @@ struct ZmqSubscription {
     std::vector<std::string> topics; //!< "rawtx", "hashblock", "rawblock", "sequence"
 };
 
-//! What the subscriber holds at most. Beyond these a message is dropped (on_bad is told once per
-//! overflow, and the chain follower reconciles with the node's RPC, its truth, as for a gap):
-//! a flood on the socket costs memory up to here and no further.
+//! What the subscriber holds at most. Messages the executor has not read yet wait inside libzmq,
+//! up to the receive HWM per socket; past it the node's publisher drops them (at its own HWM), the
+//! sequence numbers reveal the gap, and the chain follower reconciles with the node's RPC, its
+//! truth. A flood on the socket costs memory up to here and no further.
 struct ZmqLimits {
     //! Largest message part accepted; a peer sending more is disconnected by libzmq. A block is at
     //! most 4,000,000 bytes serialized (the weight limit), a transaction less.
     int64_t max_message_bytes{4'000'000 + 1024};
-    int receive_hwm{10'000};                    //!< messages queued per socket inside libzmq
-    size_t max_pending{10'000};                 //!< parsed messages waiting for the chain executor
-    size_t max_pending_bytes{256u << 20};       //!< and their bytes
+    int receive_hwm{10'000};      //!< messages queued per socket inside libzmq
+    int receive_hwm_blocks{64};   //!< for a socket carrying rawblock: 64 blocks are at most 256 MB
+    //! Messages handled in one turn of the executor before other work gets its turn.
+    int batch{32};
 };
 
 class ZmqSubscriber
@@ -48,33 +50,20 @@ public:
     using OnMessage = std::function<void(const std::string& endpoint, chain::ZmqMessage, ZmqArrival)>;
     using OnBad = std::function<void(const std::string& endpoint, std::string why)>;
 
-    //! Handlers run on ex (posted), never on the ZMQ thread.
+    //! Handlers run on ex, in the handler that read the message: ex must be a single thread (or a
+    //! strand). Start and Stop must be called on ex's thread, or while no thread runs ex.
     ZmqSubscriber(boost::asio::any_io_executor ex, std::vector<ZmqSubscription> subs, OnMessage on_msg, OnBad on_bad, ZmqLimits limits = {});
     ~ZmqSubscriber();
     void Start();
+    //! Closes the sockets at once; no handler runs after it. Idempotent.
     void Stop();
-    uint64_t received() const { return m_received.load(); }
-    uint64_t dropped() const { return m_dropped.load(); }
-    //! Sockets replaced after a disconnect (see ThreadMain).
-    uint64_t reopened() const { return m_reopened.load(); }
+    uint64_t received() const;
+    //! Sockets replaced after a disconnect (see Impl::Reopen).
+    uint64_t reopened() const;
 
 private:
-    void ThreadMain();
-
-    boost::asio::any_io_executor m_ex;
-    std::vector<ZmqSubscription> m_subs;
-    OnMessage m_on_msg;
-    OnBad m_on_bad;
     struct Impl;
-    std::unique_ptr<Impl> m_impl;
-    std::thread m_thread;
-    ZmqLimits m_limits;
-    std::atomic<uint64_t> m_received{0};
-    std::atomic<uint64_t> m_dropped{0};
-    std::atomic<uint64_t> m_reopened{0};
-    std::atomic<bool> m_stop{false};
-    std::atomic<size_t> m_pending{0};       //!< posted, not yet handled
-    std::atomic<size_t> m_pending_bytes{0};
+    std::shared_ptr<Impl> m_impl; //!< also held by every pending wait: it outlives us until they end
 };
 
 } // namespace vw::daemon

@@ -124,8 +124,8 @@ void SimHarness::StartFollower(int start_height)
 void SimHarness::StopFollower()
 {
     if (!m_running) return;
-    if (m_zmq_sub) m_zmq_sub->Stop();
     OnIo([&] {
+        if (m_zmq_sub) m_zmq_sub->Stop(); // on the io thread, which reads its sockets
         m_follower->Stop();
         return 0;
     });
