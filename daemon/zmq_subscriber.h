@@ -40,8 +40,9 @@ struct ZmqLimits {
     int64_t max_message_bytes{4'000'000 + 1024};
     int receive_hwm{10'000};      //!< messages queued per socket inside libzmq
     int receive_hwm_blocks{64};   //!< for a socket carrying rawblock: 64 blocks are at most 256 MB
-    //! Messages handled in one turn of the executor before other work gets its turn.
-    int batch{32};
+    //! Messages handled in one turn of the executor before other work gets its turn. One: what a
+    //! trigger's handler queued (its sweep's send) runs before the next message is read.
+    int batch{1};
 };
 
 class ZmqSubscriber

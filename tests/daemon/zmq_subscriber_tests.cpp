@@ -133,6 +133,44 @@ TEST(zmq_subscriber_tests, AFloodWaitsInsideLibzmqBoundedAndIsSurvived)
     sub.Stop();
 }
 
+TEST(zmq_subscriber_tests, WhatAMessagesHandlerQueuesRunsBeforeTheNextMessageIsRead)
+{
+    // A trigger's handler queues its sweep's send: with messages already waiting behind the
+    // trigger (a burst), the send must not wait for them (the default ZmqLimits, one per turn).
+    zmq::context_t ctx;
+    zmq::socket_t pub{ctx, zmq::socket_type::pub};
+    pub.bind("tcp://127.0.0.1:*");
+    const std::string ep = pub.get(zmq::sockopt::last_endpoint);
+    boost::asio::io_context io;
+    std::vector<std::string> order;
+    ZmqSubscriber sub{io.get_executor(), {{ep, {"rawtx"}}},
+                      [&](const std::string&, chain::ZmqMessage m, ZmqArrival) {
+                          order.push_back("msg " + std::to_string(m.sequence));
+                          boost::asio::post(io, [&order, seq = m.sequence] { order.push_back("sent " + std::to_string(seq)); });
+                      },
+                      [](const std::string&, std::string) {}};
+    sub.Start();
+    ASSERT_TRUE(Eventually([&] {
+        Publish(pub, "rawtx", 32, 0);
+        io.restart();
+        io.poll();
+        return !order.empty();
+    }));
+    std::this_thread::sleep_for(200ms);
+    io.restart();
+    io.poll();
+    order.clear();
+    for (uint32_t i = 1; i <= 3; ++i) Publish(pub, "rawtx", 32, i);
+    std::this_thread::sleep_for(200ms); // all three wait in libzmq before the executor runs
+    ASSERT_TRUE(Eventually([&] {
+        io.restart();
+        io.poll();
+        return order.size() == 6;
+    }));
+    EXPECT_EQ(order, (std::vector<std::string>{"msg 1", "sent 1", "msg 2", "sent 2", "msg 3", "sent 3"}));
+    sub.Stop();
+}
+
 TEST(zmq_subscriber_tests, NoHandlerRunsAfterTheStop)
 {
     // Stop closes the sockets at once: a wait or a turn already queued on the executor finds the
