@@ -90,7 +90,7 @@ struct Env {
 
 //! --triggers K: after the start, K more vaults spread over the book get a confirmed deposit (one
 //! block), then a thief's trigger each, answered one after the other by the engine alone: match,
-//! decide, plan, sign, up to the broadcaster's wake-up. What is queued behind it (the send, the
+//! decide, plan, up to the broadcaster's wake-up (no fee wallet: no fee input is signed). What is queued behind it (the send, the
 //! record's write) is not run: there is no node, and a broadcaster that cannot reach one tries
 //! every unsent sweep again at each wake-up. Each answer is timed. To profile that path:
 //! vw_bench_registry --load DB N --triggers K under perf.
@@ -420,7 +420,7 @@ int main(int argc, char** argv)
                 static_cast<double>(best->index_bytes) / vaults < 256 ? "OK" : "OVER");
     std::printf("a trigger after the start    : %s in %.3f ms (deposit confirmed: its registration read back from the store; thief's trigger into the mempool -> recovery planned; %zu vault(s) held whole)\n",
                 best->answered ? "answered" : "NOT ANSWERED", best_react * 1e3, best->details);
-    std::printf("triggers, the engine alone  : %zu of %zu answered: p50 %.0f us, p90 %.0f us, p99 %.0f us, max %.0f us   [match, decide, plan, sign, up to the broadcaster's wake-up; no node, no send, no record written]\n",
+    std::printf("triggers, the engine alone  : %zu of %zu answered: p50 %.0f us, p90 %.0f us, p99 %.0f us, max %.0f us   [match, decide, plan, up to the broadcaster's wake-up; no fee wallet (no fee input signed), no node, no send, no record written]\n",
                 best->triggers_answered, best->triggers, best->trig_p50, best->trig_p90, best->trig_p99, best->trig_max);
     return best->answered && best->vaults == n && best->triggers_answered == best->triggers ? 0 : 1;
 }
