@@ -88,6 +88,33 @@ struct Env {
     }
 };
 
+//! A deposit paying each of spks 1,000,000 sat, confirmed in a block at height (the engine sees
+//! the block, the store commits it): the deposit, or nothing when the commit fails.
+std::optional<Transaction> ConfirmDeposit(daemon::Engine& engine, store::Store& st, const std::vector<Bytes>& spks, uint8_t tag, int height)
+{
+    MutableTransaction dep;
+    dep.version = 2;
+    dep.vin.push_back(TxIn{OutPoint{Txid::FromUint256(crypto::Sha256Once(Bytes{tag, tag, tag})), 0}, {}, 0xfffffffd, {}});
+    for (const auto& spk : spks) dep.vout.push_back(TxOut{Amount{1'000'000}, spk});
+    const Transaction deposit{dep};
+    Block block;
+    MutableTransaction cb;
+    cb.version = 2;
+    cb.vin.push_back(TxIn{OutPoint{}, Bytes{0x01, tag}, 0xffffffff, {}});
+    cb.vout.push_back(TxOut{Amount{0}, Bytes{0x6a}});
+    block.txs = {Transaction{cb}, deposit};
+    store::BlockBatch batch;
+    engine.BlockConnected(block, height, batch);
+    batch.new_cursor = {height, block.header.GetHash()};
+    batch.connected.emplace_back(height, block.header.GetHash());
+    if (auto c = st.Commit(batch); !c) {
+        std::cerr << "commit: " << c.error().message << "\n";
+        return std::nullopt;
+    }
+    engine.BatchCommitted(height);
+    return deposit;
+}
+
 //! --triggers K: after the start, K more vaults spread over the book get a confirmed deposit (one
 //! block), then a thief's trigger each, answered one after the other by the engine alone: match,
 //! decide, plan, up to the broadcaster's wake-up (no fee wallet: no fee input is signed). What is queued behind it (the send, the
@@ -101,26 +128,11 @@ bool AnswerMany(daemon::Engine& engine, store::Store& st, const Keys& keys, size
     std::sort(picked.begin(), picked.end());
     picked.erase(std::unique(picked.begin(), picked.end()), picked.end());
     picked.erase(std::remove(picked.begin(), picked.end(), n / 2), picked.end()); // already triggered
-    MutableTransaction dep;
-    dep.version = 2;
-    dep.vin.push_back(TxIn{OutPoint{Txid::FromUint256(crypto::Sha256Once(Bytes{4, 5, 6})), 0}, {}, 0xfffffffd, {}});
-    for (size_t k : picked) dep.vout.push_back(TxOut{Amount{1'000'000}, keys.VaultOf(k).ScriptPubKey()});
-    const Transaction deposit{dep};
-    Block block;
-    MutableTransaction cb;
-    cb.version = 2;
-    cb.vin.push_back(TxIn{OutPoint{}, Bytes{0x01, 0x02}, 0xffffffff, {}});
-    cb.vout.push_back(TxOut{Amount{0}, Bytes{0x6a}});
-    block.txs = {Transaction{cb}, deposit};
-    store::BlockBatch batch;
-    engine.BlockConnected(block, height, batch);
-    batch.new_cursor = {height, block.header.GetHash()};
-    batch.connected.emplace_back(height, block.header.GetHash());
-    if (auto c = st.Commit(batch); !c) {
-        std::cerr << "commit: " << c.error().message << "\n";
-        return false;
-    }
-    engine.BatchCommitted(height);
+    std::vector<Bytes> spks;
+    for (size_t k : picked) spks.push_back(keys.VaultOf(k).ScriptPubKey());
+    const auto confirmed = ConfirmDeposit(engine, st, spks, 2, height);
+    if (!confirmed) return false;
+    const Transaction& deposit = *confirmed;
     std::vector<Transaction> trigs;
     for (size_t j = 0; j < picked.size(); ++j) {
         vault::TriggerRequest tr;
@@ -185,27 +197,10 @@ int LoadChild(const std::string& db, size_t expect, size_t triggers = 0)
     const Keys keys;
     const size_t k = n / 2;
     const vault::Vault v = keys.VaultOf(k);
-    MutableTransaction dep;
-    dep.version = 2;
-    dep.vin.push_back(TxIn{OutPoint{Txid::FromUint256(crypto::Sha256Once(Bytes{1, 2, 3})), 0}, {}, 0xfffffffd, {}});
-    dep.vout.push_back(TxOut{Amount{1'000'000}, v.ScriptPubKey()});
-    const Transaction deposit{dep};
-    Block block;
-    MutableTransaction cb;
-    cb.version = 2;
-    cb.vin.push_back(TxIn{OutPoint{}, Bytes{0x01, 0x01}, 0xffffffff, {}});
-    cb.vout.push_back(TxOut{Amount{0}, Bytes{0x6a}});
-    block.txs = {Transaction{cb}, deposit};
-    store::BlockBatch batch;
     const int height = 1; // the store holds no block yet
-    engine.BlockConnected(block, height, batch);
-    batch.new_cursor = {height, block.header.GetHash()};
-    batch.connected.emplace_back(height, block.header.GetHash());
-    if (auto c = (*st)->Commit(batch); !c) {
-        std::cerr << "commit: " << c.error().message << "\n";
-        return 1;
-    }
-    engine.BatchCommitted(height);
+    const auto confirmed = ConfirmDeposit(engine, **st, {v.ScriptPubKey()}, 1, height);
+    if (!confirmed) return 1;
+    const Transaction& deposit = *confirmed;
     vault::TriggerRequest tr;
     tr.deposit = OutPoint{deposit.GetTxid(), 0};
     tr.deposit_value = Amount{1'000'000};
