@@ -40,12 +40,11 @@ net::awaitable<void> Engine::BroadcastLoop()
         store::StateChanges changes;
         std::vector<Txid> todo, touched;
         const bool everything = std::exchange(m_bcast_everything, false);
-        for (const auto& [txid, r] : m_recoveries) {
-            // Live ones only: a dead one comes back through Evaluate, re-planned. Past the deadline
-            // too: the thief may not have withdrawn yet, and a sweep that confirms first still wins.
-            // Never accepted first: they are the ones no node has yet.
-            if (IsLive(r) && r.state == vault::RecoveryState::Planned) todo.push_back(txid);
-        }
+        // Never accepted first: they are the ones no node has yet (a list kept by the book, not a
+        // pass over every row). Live ones only: a dead one comes back through Evaluate, re-planned.
+        // Past the deadline too: the thief may not have withdrawn yet, and a sweep that confirms
+        // first still wins.
+        todo.assign(m_recoveries.Unsent().begin(), m_recoveries.Unsent().end());
         if (everything) {
             for (const auto& [txid, r] : m_recoveries) {
                 if (IsLive(r) && r.state != vault::RecoveryState::Planned) todo.push_back(txid);

@@ -35,6 +35,9 @@ void RecoveryBook::Unindex(const Txid& txid, const Indexed& was)
 
 void RecoveryBook::Reindex(const RecoveryRow& row)
 {
+    // Not part of what a row contributes: Planned -> Broadcast loses nothing a decision asks.
+    if (row.state == vault::RecoveryState::Planned) m_unsent.insert(row.txid);
+    else m_unsent.erase(row.txid);
     const Indexed now = Contribution(row);
     auto [it, fresh] = m_indexed.try_emplace(row.txid);
     if (!fresh) {
@@ -54,6 +57,7 @@ void RecoveryBook::Reset(std::vector<RecoveryRow> rows)
     m_indexed.clear();
     m_live_spends.clear();
     m_answers.clear();
+    m_unsent.clear();
     m_inputs.clear();
     ++m_losses;
     for (auto& r : rows) Insert(std::move(r));
@@ -95,7 +99,9 @@ bool RecoveryBook::CheckIndexes()
     std::multimap<OutPoint, Txid> spends;
     std::map<Txid, int> answers;
     std::map<Txid, Indexed> indexed;
+    std::set<Txid> unsent;
     for (const auto& [txid, row] : m_rows) {
+        if (row.state == vault::RecoveryState::Planned) unsent.insert(txid);
         const Indexed c = Contribution(row);
         if (c.live) {
             for (const auto& o : InputsOf(txid)) spends.emplace(o, txid);
@@ -108,7 +114,7 @@ bool RecoveryBook::CheckIndexes()
         std::sort(v.begin(), v.end());
         return v;
     };
-    const bool agree = sorted(spends) == sorted(m_live_spends) && answers == m_answers &&
+    const bool agree = sorted(spends) == sorted(m_live_spends) && answers == m_answers && unsent == m_unsent &&
                        std::equal(indexed.begin(), indexed.end(), m_indexed.begin(), m_indexed.end(), [](const auto& a, const auto& b) {
                            return a.first == b.first && a.second.live == b.second.live && a.second.answers == b.second.answers;
                        });
@@ -116,6 +122,7 @@ bool RecoveryBook::CheckIndexes()
         ++m_losses;
         m_live_spends = std::move(spends);
         m_answers = std::move(answers);
+        m_unsent = std::move(unsent);
         m_indexed = std::move(indexed);
     }
     return agree;

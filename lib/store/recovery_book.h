@@ -12,6 +12,7 @@
 #include "store/store.h"
 
 #include <map>
+#include <set>
 #include <vector>
 
 namespace vw::store {
@@ -63,6 +64,10 @@ public:
     bool LiveSpends(const OutPoint& o) const { return m_live_spends.contains(o); }
     //! The live recoveries spending o.
     std::vector<Txid> LiveSpenders(const OutPoint& o) const;
+    //! The rows no node has accepted yet (Planned), in txid order: what the broadcaster sends at
+    //! a wake-up. A list, so that a wake-up costs what it sends, not a pass over every row (in a
+    //! mass exit through the mempool each trigger's answer wakes it).
+    const std::set<Txid>& Unsent() const { return m_unsent; }
     //! Whether a live or confirmed recovery names trigger as the one it answers.
     bool Answers(const Txid& trigger) const { return m_answers.contains(trigger); }
     //! Recomputes the indexes from the rows. Returns: whether they already agreed (if not, they do
@@ -87,6 +92,7 @@ private:
     // Ordered, not hashed: a thief picks his triggers' txids, and could grind them into one bucket.
     std::multimap<OutPoint, Txid> m_live_spends;
     std::map<Txid, int> m_answers; //!< trigger -> how many rows answer it
+    std::set<Txid> m_unsent;
     mutable std::map<Txid, std::vector<OutPoint>> m_inputs;
     uint64_t m_losses{0};
 };

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <random>
+#include <set>
 
 namespace vw::store {
 namespace {
@@ -116,6 +117,29 @@ TEST(recovery_book_tests, ResetReplacesEveryRowAndCountsAsALoss)
 
 // The indexes after any sequence of inserts and state changes are those a fresh pass over the
 // rows computes: CheckIndexes finds nothing to correct.
+TEST(recovery_book_tests, UnsentListsThePlannedRowsAndSendingOneLosesNothing)
+{
+    RecoveryBook book;
+    const RecoveryRow a = Row({{T(1), 0}}, T(1));
+    const RecoveryRow b = Row({{T(2), 0}}, T(2), vault::RecoveryState::Broadcast);
+    const RecoveryRow c = Row({{T(3), 0}}, T(3));
+    ASSERT_TRUE(book.Insert(a));
+    ASSERT_TRUE(book.Insert(b));
+    ASSERT_TRUE(book.Insert(c));
+    EXPECT_EQ(book.Unsent(), (std::set<Txid>{a.txid, c.txid}));
+    const uint64_t losses = book.losses();
+    book.Change(a.txid)->state = vault::RecoveryState::Broadcast; // a node accepted it
+    EXPECT_EQ(book.Unsent(), (std::set<Txid>{c.txid}));
+    EXPECT_EQ(book.losses(), losses) << "still live, still answering: no decision has anything to redo";
+    book.Change(c.txid)->state = vault::RecoveryState::Failed; // refused: dead, planned again elsewhere
+    EXPECT_TRUE(book.Unsent().empty());
+    book.Change(b.txid)->state = vault::RecoveryState::Planned; // refused once, then back to be sent
+    EXPECT_EQ(book.Unsent(), (std::set<Txid>{b.txid}));
+    EXPECT_TRUE(book.CheckIndexes());
+    book.Reset({a, b}); // as stored: a planned, b broadcast
+    EXPECT_EQ(book.Unsent(), (std::set<Txid>{a.txid}));
+}
+
 TEST(recovery_book_tests, RandomChangesLeaveTheIndexesAsAFreshPassComputesThem)
 {
     std::mt19937 rng(7);
