@@ -4,6 +4,7 @@
 #include "log.h"
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
 
@@ -20,6 +21,8 @@ constexpr size_t kRawTxCache = 20000;
 constexpr int kResyncRounds = 12;
 //! How long an 'A' waits for its rawtx before the node is asked for the body.
 constexpr auto kPendingAddGrace = std::chrono::milliseconds{20};
+//! Txids a mempool snapshot reads between two yields of the chain thread (about 0.1 ms of it).
+constexpr size_t kResyncSlice = 1'000;
 } // namespace
 
 std::string_view ToString(FollowerStatus::Node n)
@@ -87,7 +90,24 @@ bool ChainFollower::AnnounceCached(const Txid& txid, bool add_from_node)
 {
     auto it = m_rawtx.find(txid);
     if (it == m_rawtx.end()) return false;
-    if (m_mempool.insert(txid).second) Announce(it->second, add_from_node);
+    if (MempoolAdd(txid)) Announce(it->second, add_from_node);
+    return true;
+}
+
+bool ChainFollower::MempoolAdd(const Txid& txid)
+{
+    if (!m_mempool.try_emplace(txid, m_mempool_round).second) return false;
+    ++m_mempool_marked;
+    return true;
+}
+
+bool ChainFollower::MempoolErase(const Txid& txid)
+{
+    auto it = m_mempool.find(txid);
+    if (it == m_mempool.end()) return false;
+    if (it->second == m_mempool_round) --m_mempool_marked;
+    m_mempool.erase(it);
+    if (m_resync_running) m_removed_in_resync.insert(txid);
     return true;
 }
 
@@ -201,7 +221,7 @@ void ChainFollower::OnZmqMessage(const std::string& endpoint, chain::ZmqMessage 
                 }
             }
         } else if (const auto* r = std::get_if<chain::SeqTxRemoved>(&body)) {
-            if (m_mempool.erase(r->txid)) m_listener.TxRemovedFromMempool(r->txid);
+            if (MempoolErase(r->txid)) m_listener.TxRemovedFromMempool(r->txid);
         } else {
             Wake(); // block connected/disconnected: reconcile
         }
@@ -390,7 +410,7 @@ net::awaitable<ChainFollower::Step> ChainFollower::Reconcile()
         if (auto c = m_store.Commit(batch); !c) {
             co_return StoreFailed(c.error(), /*batch_applied=*/true);
         }
-        for (const auto& tx : block->txs) m_mempool.erase(tx.GetTxid());
+        for (const auto& tx : block->txs) MempoolErase(tx.GetTxid());
         ++connects;
         cursor = batch.new_cursor;
         m_status.cursor = cursor;
@@ -431,12 +451,12 @@ net::awaitable<ChainFollower::Step> ChainFollower::Reconcile()
 
 net::awaitable<void> ChainFollower::AnnounceMempoolTx(const Txid& txid, bool add_from_node)
 {
-    if (m_mempool.count(txid)) co_return;
+    if (m_mempool.contains(txid)) co_return;
     auto it = m_rawtx.find(txid);
     if (it != m_rawtx.end()) {
         // Unless its own socket sent them, these bytes came from ZMQ (a txid does not cover the
         // witness).
-        m_mempool.insert(txid);
+        MempoolAdd(txid);
         Announce(it->second, add_from_node);
         co_return;
     }
@@ -452,7 +472,7 @@ net::awaitable<void> ChainFollower::AnnounceMempoolTx(const Txid& txid, bool add
     }
     auto& tx = r.value;
     // ZMQ may have announced it while we waited for the reply: announce it once.
-    if (!m_mempool.insert(txid).second) co_return;
+    if (!MempoolAdd(txid)) co_return;
     const ZmqArrival reply{/*from_node=*/true, std::chrono::steady_clock::now()}; // the node's reply
     m_listener.TxAddedToMempool(*tx, reply.at);
     RememberRawTx(std::move(*tx), reply);
@@ -460,10 +480,23 @@ net::awaitable<void> ChainFollower::AnnounceMempoolTx(const Txid& txid, bool add
 
 net::awaitable<ChainFollower::Step> ChainFollower::ResyncMempool()
 {
-    // ZMQ messages are handled while we wait for the snapshot (and for each getrawtransaction).
-    // What they change after the node took the snapshot must not be undone by it: a tx added
-    // meanwhile is absent from the snapshot but real, one removed meanwhile is present but gone.
-    const std::unordered_set<Txid, HashIdHasher> before = m_mempool;
+    // ZMQ messages are handled while we wait for the snapshot, while we read it (it yields every
+    // kResyncSlice txids) and while each getrawtransaction is on its way. What they change after
+    // the node took the snapshot must not be undone by it: a tx added meanwhile is absent from
+    // the snapshot but real (it carries the new round), one removed meanwhile may be listed but
+    // is gone (m_removed_in_resync).
+    const uint32_t round = ++m_mempool_round;
+    m_mempool_marked = 0;
+    m_resync_running = true;
+    m_removed_in_resync.clear();
+    struct Running {
+        ChainFollower& f;
+        ~Running()
+        {
+            f.m_resync_running = false;
+            f.m_removed_in_resync.clear();
+        }
+    } running{*this};
     auto r = co_await m_node.GetRawMempool();
     if (!r) co_return HandleRpcError(*r.error, "getrawmempool");
     auto& snap = r.value;
@@ -471,27 +504,49 @@ net::awaitable<ChainFollower::Step> ChainFollower::ResyncMempool()
     m_sequence_flowing = false;
     m_last_snapshot = std::chrono::steady_clock::now();
     ++m_status.mempool_resyncs;
-    std::unordered_set<Txid, HashIdHasher> now(snap->txids.begin(), snap->txids.end());
-    std::unordered_set<Txid, HashIdHasher> seen = before; // announced before the request or while waiting
-    std::vector<Txid> gone;
-    for (const auto& t : m_mempool) {
-        if (!before.count(t)) {
-            seen.insert(t);
-            continue; // announced by ZMQ while we waited: newer than the snapshot
-        }
-        if (!now.count(t)) gone.push_back(t);
-    }
-    for (const auto& t : gone) {
-        m_mempool.erase(t);
-        m_listener.TxRemovedFromMempool(t);
-    }
+    // A turn on this thread is a trigger's wait: the snapshot is read in slices, and the ZMQ
+    // messages that came meanwhile are handled between them.
+    auto yield = [this]() -> net::awaitable<bool> {
+        co_await net::post(m_ex, net::use_awaitable);
+        co_return !m_stopping;
+    };
+    std::vector<Txid> unknown;
+    size_t n = 0;
     for (const auto& t : snap->txids) {
-        // Announced, then removed by ZMQ while we waited: the removal is newer than the snapshot.
-        if (seen.count(t) && !m_mempool.count(t)) continue;
+        if (++n % kResyncSlice == 0 && !co_await yield()) co_return Step::Done;
+        if (auto it = m_mempool.find(t); it != m_mempool.end()) {
+            if (it->second != round) {
+                it->second = round;
+                ++m_mempool_marked;
+            }
+        } else if (!m_removed_in_resync.contains(t)) {
+            unknown.push_back(t);
+        }
+    }
+    // Neither listed nor heard of since the request: gone. Removals first, as ZMQ orders them (a
+    // replacement's 'R' comes before its 'A').
+    size_t gone = 0;
+    if (m_mempool.size() > m_mempool_marked) {
+        std::vector<Txid> left;
+        for (const auto& [t, seen] : m_mempool) {
+            if (seen != round) left.push_back(t);
+        }
+        for (const auto& t : left) {
+            MempoolErase(t);
+            m_listener.TxRemovedFromMempool(t);
+            if (++gone % kResyncSlice == 0 && !co_await yield()) co_return Step::Done;
+        }
+    }
+    n = 0;
+    for (const auto& t : unknown) {
+        if (++n % kResyncSlice == 0 && !co_await yield()) co_return Step::Done;
+        // Removed by ZMQ while we read: the removal is newer than the snapshot.
+        if (m_removed_in_resync.contains(t)) continue;
         co_await AnnounceMempoolTx(t, /*add_from_node=*/true); // listed by the node
     }
-    if (!gone.empty() || snap->txids.size() != before.size()) {
-        log::Chain()->debug("mempool reconciled: {} transactions ({} gone), sequence {}", snap->txids.size(), gone.size(), snap->mempool_sequence);
+    if (gone > 0 || !unknown.empty()) {
+        log::Chain()->debug("mempool reconciled: {} transactions ({} gone, {} new), sequence {}", snap->txids.size(), gone, unknown.size(),
+                            snap->mempool_sequence);
     }
     co_return Step::Done;
 }

@@ -120,7 +120,19 @@ private:
     FollowerStatus m_status;
     std::optional<std::string> m_fatal;
     chain::SequenceTracker m_seq;
-    std::unordered_set<Txid, HashIdHasher> m_mempool;
+    //! The node's mempool as we know it: txid -> the snapshot round that last saw it (a ZMQ add
+    //! counts for the round in course). A snapshot marks what it lists; what is left unmarked
+    //! was neither listed nor heard of since, and is gone. No copy of the set is ever made: on
+    //! mainnet it holds 300,000 txids, and the thread that walks it answers triggers.
+    std::unordered_map<Txid, uint32_t, HashIdHasher> m_mempool;
+    uint32_t m_mempool_round{0};
+    size_t m_mempool_marked{0}; //!< entries of m_mempool_round (a snapshot with none gone walks nothing)
+    //! While a snapshot is on its way or being read: what ZMQ (or a block) removed meanwhile. The
+    //! node may have taken the snapshot before the removal, and it must not bring the tx back.
+    bool m_resync_running{false};
+    std::unordered_set<Txid, HashIdHasher> m_removed_in_resync;
+    bool MempoolAdd(const Txid& txid);
+    bool MempoolErase(const Txid& txid);
     // Recent rawtx bodies, so a sequence 'A' needs no RPC round trip. Bounded FIFO.
     std::unordered_map<Txid, RawTx, HashIdHasher> m_rawtx;
     std::deque<Txid> m_rawtx_order;
