@@ -398,13 +398,14 @@ Expected<void, InitError> App::Init(const Config& config)
         log::Main()->critical("{}", *e);
         return Logged(*e);
     }
+    m_loop_lag = std::make_unique<LoopLag>(m_io.get_executor());
     if (!cfg.metricsbind.empty()) {
         const auto hp = ParseMetricsBind(cfg.metricsbind, nullptr); // validated with the config
         MetricsServerOptions mo;
         mo.bind = hp->first;
         mo.port = hp->second;
         m_metrics = std::make_unique<MetricsServer>(
-            m_io.get_executor(), [this] { return RenderDaemonMetrics(*m_follower, *m_engine, *m_webhooks, *m_rpc_server); }, mo);
+            m_io.get_executor(), [this] { return RenderDaemonMetrics(*m_follower, *m_engine, *m_webhooks, *m_rpc_server, *m_loop_lag); }, mo);
         if (auto e = m_metrics->Start()) {
             log::Main()->critical("{}", *e);
             return Logged(*e);
@@ -464,6 +465,7 @@ void App::Start()
     if (m_cfg.chain == "regtest") m_health_options.stalled_after = std::chrono::seconds{0};
     m_health_timer.emplace(m_io);
     CheckHealth();
+    m_loop_lag->Start();
     m_stop_signals->async_wait([this](const boost::system::error_code& e, int sig) {
         if (e) return;
         log::Main()->info("signal {}: shutting down", sig);
@@ -512,6 +514,7 @@ void App::Interrupt()
     m_interrupted = true;
     if (m_zmq) m_zmq->Stop(); // its sockets wait on this io_context, which must run out of work
     m_health_timer->cancel();
+    m_loop_lag->Stop();
     m_systemd->Stopping();
     m_webhooks->Stop();
     m_engine->Stop();

@@ -8,6 +8,7 @@
 #include "config.h"
 #include "engine.h"
 #include "health.h"
+#include "loop_lag.h"
 #include "util/expected.h"
 
 #include <boost/asio/awaitable.hpp>
@@ -113,6 +114,7 @@ private:
     std::unique_ptr<ZmqSubscriber> m_zmq;
     std::unique_ptr<rpc::RpcTable> m_rpc_table;
     std::unique_ptr<RpcServer> m_rpc_server;
+    std::unique_ptr<LoopLag> m_loop_lag;
     std::unique_ptr<MetricsServer> m_metrics;
 
     // Built by Start.

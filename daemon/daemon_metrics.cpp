@@ -2,6 +2,7 @@
 
 #include "chain_follower.h"
 #include "engine.h"
+#include "loop_lag.h"
 #include "metrics/prometheus.h"
 #include "rpc_server.h"
 #include "webhooks.h"
@@ -15,7 +16,7 @@ using metrics::MetricsText;
 using T = MetricsText::Type;
 
 std::string RenderDaemonMetrics(const ChainFollower& follower, const Engine& engine, const WebhookDispatcher& webhooks,
-                                const RpcServer& rpc)
+                                const RpcServer& rpc, const LoopLag& lag)
 {
     MetricsText m;
     const FollowerStatus& st = follower.status();
@@ -79,6 +80,9 @@ std::string RenderDaemonMetrics(const ChainFollower& follower, const Engine& eng
     m.Family("vaultwatch_trigger_reaction_seconds", T::Histogram,
              "A mempool trigger's first sight (its ZMQ frame's arrival, or the node's reply) to its sweep handed to the node (sendrawtransaction).");
     m.HistogramSamples("vaultwatch_trigger_reaction_seconds", engine.reaction());
+    m.Family("vaultwatch_event_loop_lag_seconds", T::Histogram,
+             "How late a timer due every 100 ms fires on the daemon's one thread: how long a trigger arriving then would have waited for it.");
+    m.HistogramSamples("vaultwatch_event_loop_lag_seconds", lag.lag());
     m.Family("vaultwatch_fee_bumps_total", T::Counter, "Recoveries replaced by a higher-fee variant since start.");
     m.Sample("vaultwatch_fee_bumps_total", static_cast<double>(es.fee_bumps));
     m.Family("vaultwatch_registrations_verified_total", T::Counter, "Stored registrations read whole and checked against the compact forms the start loaded.");

@@ -7,10 +7,11 @@ namespace vw::daemon {
 
 class ChainFollower;
 class Engine;
+class LoopLag;
 class RpcServer;
 class WebhookDispatcher;
 
 std::string RenderDaemonMetrics(const ChainFollower& follower, const Engine& engine, const WebhookDispatcher& webhooks,
-                                const RpcServer& rpc);
+                                const RpcServer& rpc, const LoopLag& lag);
 
 } // namespace vw::daemon

@@ -119,7 +119,8 @@ TEST(metrics_tests, ScrapeShowsTheChainAndTheDaemon)
     for (const char* k : {"vaultwatch_zmq_gaps_total", "vaultwatch_triggers_total", "vaultwatch_trigger_keys_ahead_total", "vaultwatch_webhook_pending",
                           R"(vaultwatch_recoveries{state="broadcast"})", R"(vaultwatch_vaults{kind="presigned",state="active"})",
                           R"(vaultwatch_vaults{kind="opvault",state="triggered"})", R"(vaultwatch_rpc_request_duration_seconds_bucket{le="+Inf"})",
-                          "vaultwatch_rpc_request_duration_seconds_count", "vaultwatch_trigger_reaction_seconds_count", R"(vaultwatch_webhook_attempts_total{result="failed"})"}) {
+                          "vaultwatch_rpc_request_duration_seconds_count", "vaultwatch_trigger_reaction_seconds_count", "vaultwatch_event_loop_lag_seconds_count",
+                          R"(vaultwatch_webhook_attempts_total{result="failed"})"}) {
         EXPECT_TRUE(m.contains(k)) << k << " missing in\n" << a.body;
     }
     EXPECT_EQ(m[R"(vaultwatch_vaults{kind="presigned",state="active"})"], 0);
