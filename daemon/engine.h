@@ -377,6 +377,9 @@ private:
     bool m_bcast_kicked{false}; //!< kicked while a pass was in flight
     std::set<Txid> m_bcast_unsynced; //!< bookkeeping a kicked pass stored without waiting for the disk
     bool m_bcast_everything{true}; //!< the next pass sends every live recovery, not only new ones
+    //! The send a pass stopped at, the node being down: the next pass starts after it, so no one
+    //! recovery's failure can keep the others waiting behind it pass after pass.
+    std::optional<Txid> m_bcast_stopped_at;
     bool m_node_down_reported{false}; //!< a node.unreachable is out with no node.recovered yet
     bool m_chain_stalled_reported{false}; //!< a chain.stalled is out with no chain.resumed yet
     bool m_stopping{false};

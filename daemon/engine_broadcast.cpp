@@ -50,6 +50,9 @@ net::awaitable<void> Engine::BroadcastLoop()
                 if (IsLive(r) && r.state != vault::RecoveryState::Planned) todo.push_back(txid);
             }
         }
+        if (auto at = std::exchange(m_bcast_stopped_at, std::nullopt)) {
+            if (auto it = std::find(todo.begin(), todo.end(), *at); it != todo.end()) std::rotate(todo.begin(), it + 1, todo.end());
+        }
         for (const auto& txid : todo) {
             if (m_stopping) break;
             auto it = m_recoveries.find(txid);
@@ -112,6 +115,12 @@ net::awaitable<void> Engine::BroadcastLoop()
                 const std::string err = res.Message();
                 if (outcome == chain::SendOutcome::Unreachable) {
                     transient = true;
+                    // The node is down, or black-holed and each call waits out its deadline: the
+                    // rest of the pass would fail the same way, one call each (a mass exit's
+                    // thousands, with the node down). The retry starts after this one.
+                    if (res.error && (res.error->IsUnreachable() || res.error->kind == RpcError::Kind::Auth || res.error->IsWarmingUp())) {
+                        m_bcast_stopped_at = txid;
+                    }
                 } else if (IsLive(row)) {
                     // Refused for a reason that stays: dead. Its fee coins are free and its trigger
                     // is planned again now, with what the chain holds (the same transaction comes
@@ -135,6 +144,7 @@ net::awaitable<void> Engine::BroadcastLoop()
             }
             touched.push_back(txid);
             if (on_broadcast) on_broadcast(txid, accepted);
+            if (m_bcast_stopped_at) break;
         }
         // Store the rows as they are now: a block may have confirmed one while we waited.
         for (const auto& txid : touched) {

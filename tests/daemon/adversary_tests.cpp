@@ -29,6 +29,7 @@
 #include <random>
 #include <set>
 #include <sstream>
+#include <thread>
 
 namespace vw::test {
 namespace {
@@ -915,6 +916,56 @@ TEST(thief, AMempoolMassExitSendsEachNewSweepWithoutResendingTheOthers)
     // A block: the live sweeps the node still has unconfirmed are sent again, once each.
     w.s.Mine(1);
     w.Settle();
+    EXPECT_EQ(w.Check(), "");
+}
+
+TEST(thief, ANodeDownInAMassExitCostsOneFailedSendPerRetryNotOnePerSweep)
+{
+    // With the node down, a pass still tried every unsent sweep before it backed off: each a
+    // failed connect, or a whole RPC deadline with the node black-holed (a mass exit's thousands,
+    // one after the other, while new plans waited for the pass to end). The pass stops at the
+    // first send that finds the node down; the retry starts after it.
+    Layout l;
+    l.groups = 4;
+    l.vaults = 4;
+    Scripted w(114, l);
+    Schedule& s = w.s;
+    w.Settle();
+    const uint64_t failed0 = w.T().engine().stats().broadcast_failures;
+    const uint64_t sent0 = w.T().engine().stats().broadcasts;
+    w.T().AfterNextSend([&] { w.T().SetUnreachable(true); }); // down as the first sweep reaches it
+    const size_t t0 = s.m_trigs.size();
+    s.BlockFullOfTriggers();
+    ASSERT_GE(s.m_trigs.size() - t0, 3u);
+    w.Settle();
+    size_t planned = 0;
+    for (const auto& [_, r] : w.T().engine().recoveries()) planned += r.state == vault::RecoveryState::Planned;
+    ASSERT_GE(planned, 2u) << "sweeps left to send" << s.Recoveries();
+    EXPECT_EQ(w.T().engine().stats().broadcasts - sent0, 1u);
+    EXPECT_EQ(w.T().engine().stats().broadcast_failures - failed0, 1u) << "the pass stopped at the first failure" << s.Recoveries();
+    // Each retry (125 ms, doubling) costs one call while the node stays down.
+    const auto t = std::chrono::steady_clock::now();
+    while (std::chrono::steady_clock::now() - t < std::chrono::milliseconds{700}) {
+        std::this_thread::sleep_for(std::chrono::milliseconds{20});
+        w.Settle();
+    }
+    const uint64_t failed = w.T().engine().stats().broadcast_failures - failed0;
+    EXPECT_GE(failed, 2u) << "retried";
+    EXPECT_LE(failed, 5u) << "one call per retry";
+    // Back: every sweep goes out at the next retry.
+    w.T().SetUnreachable(false);
+    for (auto until = std::chrono::steady_clock::now() + std::chrono::seconds{10}; std::chrono::steady_clock::now() < until;) {
+        std::this_thread::sleep_for(std::chrono::milliseconds{50});
+        w.Settle();
+        size_t left = 0;
+        for (const auto& [_, r] : w.T().engine().recoveries()) left += r.state == vault::RecoveryState::Planned;
+        if (left == 0) break;
+    }
+    for (size_t k = t0; k < s.m_trigs.size(); ++k) {
+        const auto sweeps = w.Sweeping({s.m_trigs[k].tx.GetTxid(), 0});
+        ASSERT_EQ(sweeps.size(), 1u) << s.Recoveries();
+        EXPECT_TRUE(s.InMempool(sweeps.front().txid)) << s.Recoveries();
+    }
     EXPECT_EQ(w.Check(), "");
 }
 
