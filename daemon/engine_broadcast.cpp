@@ -174,6 +174,11 @@ net::awaitable<void> Engine::BroadcastLoop()
             }
             m_bcast_unsynced.clear();
         }
+        // Bookkeeping only (no new plan to send): the store's own thread syncs it. An fsync here
+        // (0.5-10 ms on this VM, more on a disk bitcoind is busy with) would hold the thread the
+        // next trigger is answered on. A power cut before it loses what a kill before the commit
+        // would: the tower finds the trigger and answers it again at restart.
+        if (changes.wait_for_disk && !again) changes.sync_in_background = true;
         PersistNow(changes);
         if (m_stopping) break;
         if (again) continue;

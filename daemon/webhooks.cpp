@@ -127,8 +127,11 @@ std::string WebhookDispatcher::ConfigWebhookId(const std::string& url)
     return "wh-" + HexStr(ByteSpan{h.bytes.data(), 8});
 }
 
-bool WebhookDispatcher::Persist(const store::WebhookChanges& c)
+bool WebhookDispatcher::Persist(store::WebhookChanges c)
 {
+    // Delivery bookkeeping: the store's thread syncs it. A power cut before that sync loses a
+    // suffix of the commits (the WAL keeps them in order), and what it loses is delivered again.
+    c.sync_in_background = true;
     if (auto r = m_store.ApplyWebhooks(c); !r) {
         log::Store()->error("webhooks: cannot write delivery state: {}", r.error().message);
         return false;

@@ -105,7 +105,7 @@ private:
     //! Queues the events after each enabled hook's cursor. Returns false on a store error.
     bool QueueNewEvents();
     void SpawnHook(const std::shared_ptr<Hook>& hook);
-    bool Persist(const store::WebhookChanges& c);
+    bool Persist(store::WebhookChanges c);
     boost::asio::awaitable<void> Sleep(Hook& hook, std::chrono::milliseconds d);
     //! Writes the outcome of a failed attempt on d (backoff) or gives it up.
     void RecordFailure(Hook& hook, store::DeliveryRow& d, const WebhookAttempt& r, const std::string& type);

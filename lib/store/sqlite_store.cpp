@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <cstring>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <string_view>
 #include <unordered_map>
@@ -344,6 +345,10 @@ private:
 //! and two fsyncs, 1-2 ms, in that commit, which may be the one written between a trigger and
 //! its sweep. Commits only append to the WAL; this thread does the copying (PASSIVE: it never
 //! waits for the writer, which keeps appending meanwhile).
+//! It also syncs the WAL for the commits that ask it to (StateChanges::sync_in_background), through
+//! its own handle on the same file: one fsync covers every commit written before it starts, and
+//! the committing thread (the one that answers triggers) is not held for it. A failed sync is
+//! kept for the next commit to report.
 class Checkpointer
 {
 public:
@@ -388,7 +393,23 @@ public:
         return c;
     }
 
-    StoreStats Stats() const { return {m_background.load(), m_inline.load()}; }
+    StoreStats Stats() const { return {m_background.load(), m_inline.load(), m_synced.load()}; }
+
+    //! After a COMMIT: its WAL frames are on the disk once this thread's next sync is done.
+    void RequestSync()
+    {
+        {
+            std::lock_guard lk(m_mu);
+            ++m_sync_wanted;
+        }
+        m_cv.notify_one();
+    }
+    //! The error of a sync this thread failed, once.
+    std::optional<std::string> TakeSyncError()
+    {
+        std::lock_guard lk(m_mu);
+        return std::exchange(m_sync_error, std::nullopt);
+    }
 
 private:
     explicit Checkpointer(sqlite3* db) : m_db(db) {}
@@ -414,7 +435,21 @@ private:
     {
         std::unique_lock lk(m_mu);
         while (true) {
-            m_cv.wait(lk, [&] { return m_wanted || m_stop; });
+            m_cv.wait(lk, [&] { return m_wanted || m_sync_wanted > m_sync_done || m_stop; });
+            if (m_sync_wanted > m_sync_done) {
+                // Syncs first (a commit waits on it to be durable), and before stopping.
+                const uint64_t upto = m_sync_wanted;
+                lk.unlock();
+                std::optional<std::string> err = SyncWal();
+                lk.lock();
+                m_sync_done = upto;
+                if (err) {
+                    m_sync_error = std::move(err);
+                } else {
+                    ++m_synced;
+                }
+                continue;
+            }
             if (m_stop) return;
             m_wanted = false;
             lk.unlock();
@@ -425,12 +460,30 @@ private:
         }
     }
 
+    //! The WAL synced as synchronous=FULL would, through this connection's handle on it (the
+    //! same file as the writer's: an fsync covers what any handle wrote).
+    std::optional<std::string> SyncWal()
+    {
+        sqlite3_file* wal = nullptr;
+        for (int attempt = 0; attempt < 2; ++attempt) {
+            if (sqlite3_file_control(m_db, "main", SQLITE_FCNTL_JOURNAL_POINTER, &wal) != SQLITE_OK) wal = nullptr;
+            if (wal && wal->pMethods) break;
+            // Not open on this connection (yet, or again): a read opens it.
+            (void)sqlite3_exec(m_db, "SELECT count(*) FROM sqlite_master", nullptr, nullptr, nullptr);
+        }
+        if (!wal || !wal->pMethods) return "cannot reach the WAL to sync it";
+        if (int rc = wal->pMethods->xSync(wal, SQLITE_SYNC_NORMAL); rc != SQLITE_OK) return std::string("sync the WAL: ") + sqlite3_errstr(rc);
+        return std::nullopt;
+    }
+
     sqlite3* m_db;
     std::mutex m_mu;
     std::condition_variable m_cv;
     bool m_wanted{false};
     bool m_stop{false};
-    std::atomic<uint64_t> m_background{0}, m_inline{0};
+    uint64_t m_sync_wanted{0}, m_sync_done{0}; //!< commits that asked for a sync; covered by one done
+    std::optional<std::string> m_sync_error;
+    std::atomic<uint64_t> m_background{0}, m_inline{0}, m_synced{0};
     std::thread m_thread;
 };
 
@@ -514,6 +567,7 @@ public:
 
     Expected<void, StoreError> Commit(const BlockBatch& b) override
     {
+        if (auto e = EarlierSyncFailed()) return Unexpected{*e};
         if (auto r = Exec("BEGIN IMMEDIATE"); !r) return r;
         auto fail = [&](int rc, const char* what) {
             StoreError e = Err(m_db, rc, what);
@@ -559,6 +613,7 @@ public:
     {
         std::vector<int64_t> seqs;
         if (c.empty()) return seqs;
+        if (auto e = EarlierSyncFailed()) return Unexpected{*e};
         if (auto r = Step("BEGIN IMMEDIATE"); !r) return Unexpected{r.error()};
         if (auto r = WriteState(c, &seqs); !r) {
             StoreError e = r.error();
@@ -573,7 +628,11 @@ public:
         // Not waiting for the disk: the commit is in the WAL (the OS has it; a crash of this
         // process loses nothing), and the next commit's sync covers it.
         if (c.wait_for_disk) {
-            if (auto r = SyncWal(); !r) return Unexpected{r.error()};
+            if (c.sync_in_background && m_checkpointer) {
+                m_checkpointer->RequestSync();
+            } else if (auto r = SyncWal(); !r) {
+                return Unexpected{r.error()};
+            }
         }
         return seqs;
     }
@@ -908,6 +967,7 @@ public:
     Expected<void, StoreError> ApplyWebhooks(const WebhookChanges& c) override
     {
         if (c.empty()) return {};
+        if (auto e = EarlierSyncFailed()) return Unexpected{*e};
         if (auto r = Exec("BEGIN IMMEDIATE"); !r) return r;
         auto fail = [&](int rc, const char* what) {
             StoreError e = Err(m_db, rc, what);
@@ -966,6 +1026,10 @@ public:
             if (int rc = sqlite3_step(st.get()); rc != SQLITE_DONE) return fail(rc, "delete delivery");
         }
         if (int rc = sqlite3_exec(m_db, "COMMIT", nullptr, nullptr, nullptr); rc != SQLITE_OK) return fail(rc, "commit");
+        if (c.sync_in_background && m_checkpointer) {
+            m_checkpointer->RequestSync();
+            return {};
+        }
         return SyncWal();
     }
 
@@ -1234,6 +1298,16 @@ private:
         if (s.rc() != SQLITE_OK) return Unexpected{Err(m_db, s.rc(), "prepare")};
         if (int rc = sqlite3_step(s.get()); rc != SQLITE_DONE && rc != SQLITE_ROW) return Unexpected{Err(m_db, rc, "exec")};
         return {};
+    }
+
+    //! A sync the store's thread failed for an earlier commit: that commit may not be on the disk,
+    //! and this one fails with it, once (the caller treats it as any failed commit).
+    std::optional<StoreError> EarlierSyncFailed()
+    {
+        if (!m_checkpointer) return std::nullopt;
+        auto e = m_checkpointer->TakeSyncError();
+        if (!e) return std::nullopt;
+        return StoreError{StoreError::Kind::Io, "an earlier commit may not be on the disk: " + *e};
     }
 
     //! Syncs the WAL as synchronous=FULL does at each commit (the connection runs NORMAL). A

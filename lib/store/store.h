@@ -187,6 +187,9 @@ struct WebhookChanges {
     std::vector<DeliveryRow> deliveries;                         //!< insert or replace by (webhook_id, event_seq)
     std::vector<std::pair<std::string, int64_t>> delivered;      //!< (webhook_id, event_seq) rows to delete
     std::vector<std::string> removed;                            //!< webhook ids deleted with their deliveries
+    //! As StateChanges::sync_in_background: for a delivery's bookkeeping (a power cut before the
+    //! sync may deliver it again, as a crash before the commit would).
+    bool sync_in_background{false};
     bool empty() const { return webhooks.empty() && deliveries.empty() && delivered.empty() && removed.empty(); }
 };
 
@@ -206,6 +209,10 @@ struct StateChanges {
     //! after). For a sweep planned in the mempool: it is written just after it is sent, and
     //! fsynced by the broadcaster's commit after the node's answer.
     bool wait_for_disk{true};
+    //! With wait_for_disk: the commit returns once written, and the store's own thread syncs it
+    //! (an fsync, 0.5-10 ms on this VM's disk and more on a busy one, does not hold the caller's
+    //! thread, which answers triggers). For bookkeeping nothing waits on: the broadcaster's.
+    bool sync_in_background{false};
     bool empty() const
     {
         return vaults.empty() && approvals.empty() && vault_txs.empty() && recoveries.empty() && events.empty() && rescans.empty() &&
@@ -230,6 +237,7 @@ struct BlockBatch {
 struct StoreStats {
     uint64_t checkpoints_background{0}; //!< by the store's own thread, off every commit
     uint64_t checkpoints_inline{0};     //!< by a commit, when that thread fell far behind
+    uint64_t wal_syncs_background{0};   //!< WAL syncs by that thread, for commits that did not wait
 };
 
 class Store

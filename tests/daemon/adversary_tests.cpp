@@ -1083,6 +1083,7 @@ TEST(thief, ASweepRightAfterAnotherDoesNotWaitForTheFirstOnesDiskFlush)
     EXPECT_TRUE(writes[a_broadcast.back()].waited) << "a later commit flushed it";
     EXPECT_TRUE(row_in(writes[a_broadcast.back()], b, vault::RecoveryState::Broadcast)) << "with the second sweep's";
     EXPECT_TRUE(writes.back().waited) << "the burst ends on the disk";
+    EXPECT_TRUE(writes.back().in_background) << "synced by the store's thread: the next trigger does not wait for the fsync";
     // And the store has both as the tower does.
     auto rows = w.T().store().LoadRecoveries();
     ASSERT_TRUE(rows);

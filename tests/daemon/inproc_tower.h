@@ -41,13 +41,14 @@ public:
         if (!c.recoveries.empty()) {
             std::vector<std::pair<Txid, vault::RecoveryState>> rows;
             for (const auto& r : c.recoveries) rows.emplace_back(r.txid, r.state);
-            m_recovery_writes.push_back({c.wait_for_disk, std::move(rows)});
+            m_recovery_writes.push_back({c.wait_for_disk, c.wait_for_disk && c.sync_in_background, std::move(rows)});
         }
         return m_s->Apply(c);
     }
     //! Each Apply that wrote recovery rows: whether it waited for the disk, and the rows.
     struct RecoveryWrite {
         bool waited{false};
+        bool in_background{false}; //!< of those, synced by the store's thread (the caller did not wait)
         std::vector<std::pair<Txid, vault::RecoveryState>> rows;
     };
     const std::vector<RecoveryWrite>& recovery_writes() const { return m_recovery_writes; }
