@@ -1,5 +1,7 @@
 #include "bitcoind_rpc.h"
 
+#include "off_thread.h"
+
 #include "rpc/auth.h"
 
 #include <boost/asio/as_tuple.hpp>
@@ -16,6 +18,12 @@
 #include <sstream>
 
 namespace vw::daemon {
+
+boost::asio::thread_pool& HelperThread()
+{
+    static boost::asio::thread_pool pool{1};
+    return pool;
+}
 
 namespace {
 // A full block at verbosity 0 is up to ~8 MB of hex; be generous, but bounded.
@@ -213,7 +221,20 @@ net::awaitable<RpcResult<json::value>> BitcoindRpc::CallOnce(const std::string& 
         co_return fail(RpcError::Kind::Auth, "HTTP " + std::to_string(status));
     }
     boost::system::error_code jec;
-    json::value v = json::parse(reply, jec);
+    json::value v;
+    if (reply.size() >= kOffThreadBytes) {
+        // Named, not a temporary in the co_await: GCC 12 destroys such a temporary twice.
+        auto parse = [r = std::move(reply)] {
+            boost::system::error_code ec;
+            json::value out = json::parse(r, ec);
+            return std::pair{std::move(out), ec};
+        };
+        auto parsed = co_await OffThread(std::move(parse));
+        v = std::move(parsed.first);
+        jec = parsed.second;
+    } else {
+        v = json::parse(reply, jec);
+    }
     if (jec || !v.is_object()) {
         if (status != 200) co_return fail(RpcError::Kind::Http, "HTTP " + std::to_string(status));
         co_return fail(RpcError::Kind::BadReply, "reply is not a JSON object");

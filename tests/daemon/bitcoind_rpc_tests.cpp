@@ -126,6 +126,16 @@ TEST(BitcoindRpcClient, LargeReplyArrivesWhole)
     EXPECT_EQ(r.value->as_string(), hex);
 }
 
+TEST(BitcoindRpcClient, ALargeReplyThatIsNotJsonIsABadReplyFromTheHelperThreadToo)
+{
+    // Replies of 512 kB and more are parsed off the I/O thread: the same verdicts come back.
+    const std::string hex(1024 * 1024, 'a');
+    ScriptedServer srv(Reply(R"({"result":")" + hex + R"(","error":null,"id":1)")); // cut before its last brace
+    auto r = CallOnce(srv.port());
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error->kind, RpcError::Kind::BadReply) << r.error->ToString();
+}
+
 TEST(BitcoindRpcClient, ChunkedReply)
 {
     const std::string body = R"({"result":7,"error":null,"id":1})";
