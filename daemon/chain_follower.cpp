@@ -491,12 +491,14 @@ net::awaitable<ChainFollower::Step> ChainFollower::ResyncMempool()
     m_removed_in_resync.clear();
     struct Running {
         ChainFollower& f;
+        std::weak_ptr<int> alive; // the frame may outlive the follower (an io_context torn down)
         ~Running()
         {
+            if (alive.expired()) return;
             f.m_resync_running = false;
             f.m_removed_in_resync.clear();
         }
-    } running{*this};
+    } running{*this, m_alive};
     auto r = co_await m_node.GetRawMempool();
     if (!r) co_return HandleRpcError(*r.error, "getrawmempool");
     auto& snap = r.value;
@@ -505,7 +507,8 @@ net::awaitable<ChainFollower::Step> ChainFollower::ResyncMempool()
     m_last_snapshot = std::chrono::steady_clock::now();
     ++m_status.mempool_resyncs;
     // A turn on this thread is a trigger's wait: the snapshot is read in slices, and the ZMQ
-    // messages that came meanwhile are handled between them.
+    // messages that came meanwhile are handled between them. (co_await is kept out of && and ?:
+    // here: GCC 12 got a ?: holding one wrong, see node_port.cpp.)
     auto yield = [this]() -> net::awaitable<bool> {
         co_await net::post(m_ex, net::use_awaitable);
         co_return !m_stopping;
@@ -513,7 +516,9 @@ net::awaitable<ChainFollower::Step> ChainFollower::ResyncMempool()
     std::vector<Txid> unknown;
     size_t n = 0;
     for (const auto& t : snap->txids) {
-        if (++n % kResyncSlice == 0 && !co_await yield()) co_return Step::Done;
+        if (++n % kResyncSlice == 0) {
+            if (!co_await yield()) co_return Step::Done;
+        }
         if (auto it = m_mempool.find(t); it != m_mempool.end()) {
             if (it->second != round) {
                 it->second = round;
@@ -534,12 +539,16 @@ net::awaitable<ChainFollower::Step> ChainFollower::ResyncMempool()
         for (const auto& t : left) {
             MempoolErase(t);
             m_listener.TxRemovedFromMempool(t);
-            if (++gone % kResyncSlice == 0 && !co_await yield()) co_return Step::Done;
+            if (++gone % kResyncSlice == 0) {
+                if (!co_await yield()) co_return Step::Done;
+            }
         }
     }
     n = 0;
     for (const auto& t : unknown) {
-        if (++n % kResyncSlice == 0 && !co_await yield()) co_return Step::Done;
+        if (++n % kResyncSlice == 0) {
+            if (!co_await yield()) co_return Step::Done;
+        }
         // Removed by ZMQ while we read: the removal is newer than the snapshot.
         if (m_removed_in_resync.contains(t)) continue;
         co_await AnnounceMempoolTx(t, /*add_from_node=*/true); // listed by the node

@@ -83,7 +83,7 @@ NodePort::Awaitable<Block> BitcoindNode::GetBlock(const BlockHash& hash)
         return Ok(std::move(*block));
     };
     if (!large) co_return decode();
-    co_return co_await OffThread(std::move(decode)); // not in a ?:, whose arms GCC 12 both evaluates around a co_await
+    co_return co_await OffThread(std::move(decode)); // not in a ?:, which GCC 12 got wrong around a co_await (both arms ran)
 }
 
 NodePort::Awaitable<chain::RawMempool> BitcoindNode::GetRawMempool()
