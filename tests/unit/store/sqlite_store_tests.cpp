@@ -452,6 +452,15 @@ TEST(sqlite_store_tests, ACommitThatWaitsForTheDiskSyncsTheWalAndASweepsDoesNot)
     EXPECT_EQ(events->size(), 6u);
 }
 
+//! One event, in a commit that waits for the disk: on the store's thread, or on the caller's.
+StateChanges OneEvent(int64_t at, const char* type, bool in_background)
+{
+    StateChanges c;
+    c.sync_in_background = in_background;
+    c.events.push_back(EventRow{0, at, type, "", "", std::nullopt, "{}"});
+    return c;
+}
+
 TEST(sqlite_store_tests, ACommitSyncedInTheBackgroundReturnsBeforeItsSyncAndTheStoresThreadDoesIt)
 {
     // The broadcaster's bookkeeping and the webhooks' deliveries: the thread that answers triggers
@@ -460,9 +469,7 @@ TEST(sqlite_store_tests, ACommitSyncedInTheBackgroundReturnsBeforeItsSyncAndTheS
     TempDb t;
     auto s = OpenSqliteStore(t.path());
     ASSERT_TRUE(s);
-    StateChanges c;
-    c.sync_in_background = true;
-    c.events.push_back(EventRow{0, 1700000000, "recovery.broadcast", "", "", std::nullopt, "{}"});
+    const StateChanges c = OneEvent(1700000000, "recovery.broadcast", true);
     const auto synced0 = (*s)->Stats().wal_syncs_background;
     const int syncs0 = WalSyncCounter::syncs();
     WalSyncCounter::CloseGate();
@@ -497,17 +504,14 @@ TEST(sqlite_store_tests, ABackgroundSyncThatFailsIsTheNextCommitsErrorOnce)
     TempDb t;
     auto s = OpenSqliteStore(t.path());
     ASSERT_TRUE(s);
-    StateChanges c;
-    c.sync_in_background = true;
-    c.events.push_back(EventRow{0, 1700000000, "recovery.broadcast", "", "", std::nullopt, "{}"});
+    const StateChanges c = OneEvent(1700000000, "recovery.broadcast", true);
     const int syncs0 = WalSyncCounter::syncs();
     WalSyncCounter::FailNextSync();
     ASSERT_TRUE((*s)->Apply(c));
     for (int i = 0; i < 1000 && WalSyncCounter::syncs() == syncs0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds{10});
     ASSERT_GT(WalSyncCounter::syncs(), syncs0);
     std::this_thread::sleep_for(std::chrono::milliseconds{50}); // the thread records the failure after the call
-    StateChanges next;
-    next.events.push_back(EventRow{0, 1700000001, "recovery.confirmed", "", "", std::nullopt, "{}"});
+    const StateChanges next = OneEvent(1700000001, "recovery.confirmed", false);
     auto r = (*s)->Apply(next);
     ASSERT_FALSE(r) << "the failed sync was not reported";
     EXPECT_NE(r.error().message.find("may not be on the disk"), std::string::npos) << r.error().message;
