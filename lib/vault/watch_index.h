@@ -95,6 +95,7 @@ struct ScanStats {
     uint64_t outputs{0};
     uint64_t leaf_candidates{0};  //!< script-path inputs whose script was fingerprinted
     uint64_t leaf_hashes{0};      //!< TapLeaf hashes (SHA-256) computed
+    uint64_t table_reads{0};      //!< probes the Bloom filter let through to the bucket table
     uint64_t tag_hits{0};         //!< pre-filter hits (true and false positives)
     uint64_t matches{0};
 };
