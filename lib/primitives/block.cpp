@@ -154,8 +154,8 @@ Expected<void, TxParseError> ReadTxView(SpanReader& r, TxView& out)
 {
     const ByteSpan all = r.data();
     const size_t start = r.pos();
-    out.vin.clear();
-    out.vout.clear();
+    // No clear(): resize() down to n keeps the elements, and every field is written below, so a
+    // reused view value-initializes nothing in steady state.
     out.has_witness = false;
     TxParseError err{TxParseError::Truncated};
     if (!r.Skip(4)) return Unexpected{TxParseError::Truncated};

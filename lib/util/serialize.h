@@ -4,6 +4,7 @@
 
 #include "util/bytes.h"
 
+#include <bit>
 #include <cstring>
 #include <optional>
 
@@ -41,8 +42,13 @@ public:
     //! The one-byte form (nearly every count and length in a block) is read inline.
     [[gnu::always_inline]] std::optional<uint64_t> ReadCompactSize(uint64_t max = MAX_COMPACT_SIZE)
     {
-        if (m_pos < m_data.size() && m_data[m_pos] < 253 && m_data[m_pos] <= max) [[likely]]
-            return m_data[m_pos++];
+        if (m_pos < m_data.size()) [[likely]] {
+            const uint8_t b = m_data.data()[m_pos]; // in bounds: checked on the line above
+            if (b < 253 && b <= max) [[likely]] {
+                ++m_pos;
+                return b;
+            }
+        }
         return ReadCompactSizeSlow(max);
     }
 
@@ -101,8 +107,15 @@ private:
     std::optional<T> ReadLE()
     {
         if (remaining() < sizeof(T)) return std::nullopt;
-        T v = 0;
-        for (size_t i = 0; i < sizeof(T); ++i) v |= static_cast<T>(static_cast<T>(m_data[m_pos + i]) << (8 * i));
+        // One load, not a loop of bounds-checked byte reads (_GLIBCXX_ASSERTIONS checks every
+        // span[]): this is most of what a block scan does. The length was checked above.
+        T v;
+        std::memcpy(&v, m_data.data() + m_pos, sizeof(T));
+        if constexpr (std::endian::native == std::endian::big) {
+            if constexpr (sizeof(T) == 2) v = __builtin_bswap16(v);
+            else if constexpr (sizeof(T) == 4) v = __builtin_bswap32(v);
+            else v = __builtin_bswap64(v);
+        }
         m_pos += sizeof(T);
         return v;
     }
