@@ -142,7 +142,7 @@ int main(int argc, char** argv)
 {
     bool quick = false;
     size_t nvaults = 1'000'000;
-    int iters = 41;
+    int iters = 201;
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
         if (a == "--quick") {
