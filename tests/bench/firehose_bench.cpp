@@ -22,6 +22,7 @@
 //
 // --quick (CTest, label bench): 2,000 vaults, 2 s per rate; proves every trigger is answered.
 // Numbers are printed, never asserted.
+#include "bench_machine.h"
 #include "bench_vaults.h"
 #include "primitives/block.h"
 #include "bench_node.h"
@@ -110,6 +111,7 @@ struct Phase {
     std::map<double, double> lag_before, lag_after;     //!< and its thread's lag
     std::vector<double> us; //!< reaction times, microseconds
     size_t sent{0}, refused{0}, triggers{0};
+    double steal_percent{-1}; //!< of the machine's CPU time while the stream flowed
     size_t refused_sweeps{0}; //!< sweeps the node did not keep (or later ones of a trigger already answered)
     double seconds{0};
 };
@@ -357,6 +359,7 @@ int main(int argc, char** argv)
         std::vector<Txid> mine;
         ph.tower_before = TowerBuckets(metrics_port, "vaultwatch_trigger_reaction_seconds");
         ph.lag_before = TowerBuckets(metrics_port, "vaultwatch_event_loop_lag_seconds");
+        const bench::CpuTimes cpu0 = bench::ReadCpuTimes();
         const auto t0 = Clock::now();
         for (size_t i = 0; i < nbg; ++i) {
             std::this_thread::sleep_until(t0 + std::chrono::nanoseconds(static_cast<int64_t>(1e9 * static_cast<double>(i) / rate)));
@@ -370,6 +373,7 @@ int main(int argc, char** argv)
             }
         }
         ph.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+        ph.steal_percent = bench::StealPercent(cpu0, bench::ReadCpuTimes());
         ph.triggers = mine.size();
         // Every trigger swept by a transaction the node kept (or 30 s), then the times: for each
         // trigger, the first of its sweeps in the node's mempool.
@@ -428,6 +432,11 @@ int main(int argc, char** argv)
         std::printf("%5d tx/s, the tower's thread held (vaultwatch_event_loop_lag_seconds, a timer every 100 ms), %.0f samples: p50 <= %.0f us, p99 <= %.0f us, max <= %.0f us\n",
                     ph.rate, samples, 1e6 * BucketPercentile(ph.lag_before, ph.lag_after, 0.5), 1e6 * BucketPercentile(ph.lag_before, ph.lag_after, 0.99),
                     1e6 * BucketPercentile(ph.lag_before, ph.lag_after, 1.0));
+    }
+    for (const auto& ph : phases) {
+        if (ph.steal_percent < 0) continue;
+        std::printf("%5d tx/s, the machine: %.1f%% of its CPU time stolen by the hypervisor while the stream flowed (ready to run, not run)\n",
+                    ph.rate, ph.steal_percent);
     }
     std::printf("(the tower's figures are the upper bounds of its histogram's buckets: 100 us apart up to 2 ms)\n");
     size_t triggers = 0;
