@@ -11,8 +11,9 @@
 // 64-byte buckets of 8 slots (one cache line), probed bucket by bucket (linear). The tag is the
 // high half of a 64-bit fingerprint of the key and also chooses the home bucket, so the table
 // can be grown without the keys. A lookup that misses (the overwhelming majority during a scan)
-// reads one cache line: the home bucket, which almost always has an empty slot and ends the
-// probe. A tag hit is confirmed against the exact key, kept once in a dense per-kind array
+// is nearly always turned away by a blocked Bloom filter in front of the table (one 64-bit word
+// per bucket, a table an eighth the size that stays in the cache); the rest read one cache line:
+// the home bucket, which almost always has an empty slot and ends the probe. A tag hit is confirmed against the exact key, kept once in a dense per-kind array
 // (32-byte hash + 4-byte ref for leaves, txid + n + ref for outpoints, bytes in an arena for
 // scriptPubKeys). The table is a multimap: one key may belong to several vaults.
 //
