@@ -19,12 +19,6 @@
 
 namespace vw::daemon {
 
-boost::asio::thread_pool& HelperThread()
-{
-    static boost::asio::thread_pool pool{1};
-    return pool;
-}
-
 namespace {
 // A full block at verbosity 0 is up to ~8 MB of hex; be generous, but bounded.
 constexpr uint64_t kMaxReplyBytes = 256ull * 1024 * 1024;
