@@ -370,7 +370,7 @@ TEST(watch_index_tests, the_filter_keeps_nearly_every_unwatched_probe_off_the_ta
     // A block's inputs and outputs are almost never watched; each one the filter lets through is
     // a random read in a table of hundreds of MiB at a million vaults (vw_bench_scan's "tblrd").
     // Two bits per key in half a word per bucket let about 1 in 9 through; four bits in a word
-    // per bucket about 1 in 50. Tables at both ends of their load factor are checked.
+    // per bucket about 1 in 50. Two book sizes are checked, so two loads of the table.
     const RealCase c = LoadReal("regtest-taproot-block.raw");
     for (const size_t vaults : {40000u, 60000u}) {
         vault::WatchIndex ix;
